@@ -1,0 +1,192 @@
+"""Suggestion rules: pure numpy functions `(lrs, losses) -> Suggestion`, no TensorFlow.
+
+Every rule takes the learning rates of a sweep and the (usually smoothed) losses recorded at them,
+and returns a `Suggestion`. Rules are total: non-finite points are ignored (a sweep stops at its
+first non-finite loss), a curve with fewer than `MIN_POINTS` finite points raises a `ValueError`
+that says so, and flat, increasing or noisy curves return a point of the curve (never NaN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+MIN_POINTS = 3
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested learning rate.
+
+    Attributes:
+        lr: the learning rate to train with (absolute, not a multiplier).
+        index: index of the sweep step the rule picked (for `minimum`, the step of the minimum).
+        method: name of the rule.
+    """
+
+    lr: float
+    index: int
+    method: str
+
+
+def _usable(lrs: np.ndarray, losses: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a curve; return (indices, lrs, losses) of its finite, positive-rate points."""
+    lrs = np.asarray(lrs, dtype=np.float64)
+    losses = np.asarray(losses, dtype=np.float64)
+    if lrs.ndim != 1 or losses.ndim != 1 or lrs.shape != losses.shape:
+        raise ValueError(
+            f"`lrs` and `losses` must be 1-D arrays of the same length. "
+            f"Received: lrs.shape={lrs.shape}, losses.shape={losses.shape}"
+        )
+    keep = np.flatnonzero(np.isfinite(losses) & np.isfinite(lrs) & (lrs > 0))
+    if len(keep) < MIN_POINTS:
+        raise ValueError(
+            f"`{method}` needs at least {MIN_POINTS} finite points on the loss curve to suggest a "
+            f"learning rate. Received: {len(keep)} of {len(losses)}. The sweep stopped too early: "
+            f"lower `min_lr`, raise `diverge_factor`, or check the data and model for NaNs."
+        )
+    return keep, lrs[keep], losses[keep]
+
+
+def _trim(n: int, start: int, end: int) -> slice:
+    """Skip `start` leading and `end` trailing points, but keep at least MIN_POINTS."""
+    if n - start - end < MIN_POINTS:
+        start = min(start, max(0, (n - MIN_POINTS) // 2))
+        end = max(0, min(end, n - MIN_POINTS - start))
+    return slice(start, n - end)
+
+
+def _slopes(log_lrs: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """d loss / d log(lr) by central differences (one-sided at the ends)."""
+    if np.ptp(log_lrs) == 0:
+        return np.zeros_like(losses)
+    return np.gradient(losses, log_lrs)
+
+
+def steepest(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end: int = 5) -> Suggestion:
+    """The rate where the loss falls fastest against log(lr).
+
+    Skips the first `skip_start` share of the points (the EMA is still warming up there) and the
+    last `skip_end` points (the divergence). A flat curve gives its first usable point; an
+    increasing one, the point where it rises least.
+
+    Example:
+        >>> lrs = np.logspace(-5, 0, 11)
+        >>> losses = np.array([1, 1, 1, .99, .9, .6, .3, .2, .25, .5, 2.])
+        >>> steepest(lrs, losses, skip_start=0, skip_end=0).index
+        5
+    """
+    keep, lrs_, losses_ = _usable(lrs, losses, "steepest")
+    window = _trim(len(keep), int(skip_start * len(keep)), skip_end)
+    slopes = _slopes(np.log(lrs_[window]), losses_[window])
+    i = window.start + int(np.argmin(slopes))
+    return Suggestion(float(lrs_[i]), int(keep[i]), "steepest")
+
+
+def minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 10.0) -> Suggestion:
+    """The rate of the lowest loss divided by `divisor` (fastai's "minimum" rule).
+
+    `index` is the step of the lowest loss; `lr` is that step's rate over `divisor`.
+
+    Example:
+        >>> minimum(np.array([1e-3, 1e-2, 1e-1]), np.array([1.0, 0.5, 2.0])).lr
+        0.001
+    """
+    keep, lrs_, losses_ = _usable(lrs, losses, "minimum")
+    i = int(np.argmin(losses_))
+    return Suggestion(float(lrs_[i] / divisor), int(keep[i]), "minimum")
+
+
+def valley(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end: int = 5) -> Suggestion:
+    """fastai's "valley": the middle of the longest decreasing stretch of the loss.
+
+    Finds the longest strictly decreasing subsequence of the (trimmed) losses and returns the point
+    halfway along it, which sits below the steepest fall and well below the minimum.
+
+    Example:
+        >>> lrs = np.logspace(-5, 0, 9)
+        >>> valley(lrs, np.array([3, 2.9, 2.5, 2., 1.5, 1., .9, 2., 5.]), 0, 0).index
+        3
+    """
+    keep, lrs_, losses_ = _usable(lrs, losses, "valley")
+    window = _trim(len(keep), int(skip_start * len(keep)), skip_end)
+    curve = losses_[window]
+    run = np.ones(len(curve), dtype=np.int64)  # longest decreasing subsequence ending at i
+    for i in range(1, len(curve)):
+        before = run[:i][curve[:i] > curve[i]]
+        if before.size:
+            run[i] = before.max() + 1
+    end = int(np.argmax(run))
+    start = end - int(run[end]) + 1
+    i = window.start + start + (end - start) // 2
+    return Suggestion(float(lrs_[i]), int(keep[i]), "valley")
+
+
+def steep(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end: int = 5) -> Suggestion:
+    """fastai's "steep": the steepest forward difference of the loss against log(lr).
+
+    Example:
+        >>> lrs = np.logspace(-3, 0, 4)
+        >>> steep(lrs, np.array([1.0, 0.9, 0.2, 3.0]), 0, 0).index
+        1
+    """
+    keep, lrs_, losses_ = _usable(lrs, losses, "steep")
+    window = _trim(len(keep), int(skip_start * len(keep)), skip_end)
+    log_lrs, curve = np.log(lrs_[window]), losses_[window]
+    step = np.diff(log_lrs)
+    drops = np.diff(curve) / np.where(step == 0, 1.0, step)
+    i = window.start + int(np.argmin(drops))
+    return Suggestion(float(lrs_[i]), int(keep[i]), "steep")
+
+
+def lightning(lrs: np.ndarray, losses: np.ndarray, skip_begin: int = 10, skip_end: int = 1) -> Suggestion:
+    """PyTorch Lightning's rule: the most negative `np.gradient` of the loss over step index.
+
+    Example:
+        >>> lrs = np.logspace(-3, 0, 5)
+        >>> lightning(lrs, np.array([1, .9, .5, .4, 2.]), 0, 0).index
+        1
+    """
+    keep, lrs_, losses_ = _usable(lrs, losses, "lightning")
+    window = _trim(len(keep), skip_begin, skip_end)
+    i = window.start + int(np.argmin(np.gradient(losses_[window])))
+    return Suggestion(float(lrs_[i]), int(keep[i]), "lightning")
+
+
+def largest_drop(lrs: np.ndarray, losses: np.ndarray) -> Suggestion:
+    """The rate after the largest drop between consecutive losses, over the whole curve.
+
+    The rule of a widely copied TensorFlow 2 GradientTape finder; kept as a benchmark baseline.
+
+    Example:
+        >>> largest_drop(np.array([1e-3, 1e-2, 1e-1, 1.0]), np.array([1.0, 0.9, 0.3, 4.0])).index
+        2
+    """
+    keep, lrs_, losses_ = _usable(lrs, losses, "largest_drop")
+    i = int(np.argmin(np.diff(losses_))) + 1
+    return Suggestion(float(lrs_[i]), int(keep[i]), "largest_drop")
+
+
+SUGGESTERS: dict[str, Callable[..., Suggestion]] = {
+    "steepest": steepest,
+    "valley": valley,
+    "minimum": minimum,
+    "steep": steep,
+    "lightning": lightning,
+    "largest_drop": largest_drop,
+}
+DEFAULT_METHOD = "valley"
+
+
+def suggest(lrs: np.ndarray, losses: np.ndarray, method: str = DEFAULT_METHOD) -> Suggestion:
+    """Apply the rule named `method` (a key of `SUGGESTERS`) to a curve.
+
+    Example:
+        >>> suggest(np.logspace(-4, 0, 5), np.array([1., .8, .4, .3, 3.]), "minimum").index
+        3
+    """
+    if method not in SUGGESTERS:
+        raise ValueError(f"`method` must be one of {sorted(SUGGESTERS)}. Received: method={method!r}")
+    return SUGGESTERS[method](lrs, losses)
