@@ -1,0 +1,25 @@
+"""tf_lrfinder: the learning-rate range test for TensorFlow 2 / Keras 3 models.
+
+`import tf_lrfinder` stays light: `LRFinder` (which needs TensorFlow) is loaded on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .suggest import SUGGESTERS, Suggestion, largest_drop, lightning, minimum, steep, steepest, valley
+
+__version__ = "0.1.0"
+__all__ = ["LRFinder", "Suggestion", "SUGGESTERS", "steepest", "valley", "minimum", "steep",
+           "lightning", "largest_drop"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LRFinder":
+        # Keep TensorFlow's C++ start-up chatter (INFO and WARNING) out of users' output; errors show.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from .finder import LRFinder
+
+        return LRFinder
+    raise AttributeError(f"module 'tf_lrfinder' has no attribute {name!r}")

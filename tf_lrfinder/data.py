@@ -1,0 +1,163 @@
+"""Turning what users pass as data into a `tf.data.Dataset` of `(x, y[, sample_weight])` batches.
+
+Everything here runs before the sweep touches any state, so a bad dataset raises while the model is
+still exactly as the user left it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+_ARRAY_TYPES = (np.ndarray, tf.Tensor)
+
+
+@dataclass(frozen=True)
+class Batches:
+    """A validated source of training batches.
+
+    Attributes:
+        dataset: yields `(index, batch)` forever: `index` counts elements within one pass of the
+            user's data, so a repeated index shows that the data was cycled.
+        first: the first batch, for building the model and checking shapes.
+        cardinality: batches in one pass, or None when unknown or infinite.
+    """
+
+    dataset: tf.data.Dataset
+    first: Any
+    cardinality: int | None
+
+
+def _is_array_like(value: Any) -> bool:
+    if isinstance(value, dict):
+        return bool(value) and all(isinstance(v, _ARRAY_TYPES) for v in value.values())
+    return isinstance(value, _ARRAY_TYPES)
+
+
+def _from_arrays(data: tuple, batch_size: int | None, seed: int) -> tf.data.Dataset:
+    if batch_size is None:
+        raise ValueError(
+            "`batch_size` is required when `dataset` is a tuple of arrays `(x, y)`. "
+            "Pass for example batch_size=32, or pass a batched tf.data.Dataset."
+        )
+    lengths = {len(next(iter(a.values()))) if isinstance(a, dict) else len(a) for a in data}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"The arrays in `dataset` must have the same number of samples. Received lengths: "
+            f"{sorted(lengths)}"
+        )
+    (n,) = lengths
+    ds = tf.data.Dataset.from_tensor_slices(tuple(data))
+    # A fixed seed: two sweeps on the same arrays see the same batches in the same order.
+    return ds.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+
+
+def _from_iterable(data: Any, n_steps: int) -> tf.data.Dataset:
+    # Only n_steps batches are ever needed; a generator is read once and replayed when cycled.
+    batches = list(itertools.islice(iter(data), n_steps))
+    if not batches:
+        raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
+    batches = [tuple(b) if isinstance(b, list) else b for b in batches]
+    first = tf.nest.map_structure(tf.convert_to_tensor, batches[0])
+    signature = tf.nest.map_structure(
+        lambda t: tf.TensorSpec([None] + t.shape[1:].as_list() if t.shape.rank else [], t.dtype), first
+    )
+    return tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+
+
+def _check_structure(spec: Any) -> None:
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+        raise ValueError(
+            "`dataset` must yield tuples `(x, y)` or `(x, y, sample_weight)`. "
+            f"Received elements of structure: {spec}. For an autoencoder, yield `(x, x)`."
+        )
+    for leaf in tf.nest.flatten(spec[0]):
+        if leaf.shape.rank == 0:
+            raise ValueError(
+                f"`dataset` looks unbatched: its inputs are scalars. Received element_spec: {spec}. "
+                "Batch it first, for example `dataset.batch(32)`."
+            )
+
+
+def _check_batched(spec: Any, model: Any) -> None:
+    """Compare input ranks with the model's declared inputs, where the model declares them."""
+    inputs = getattr(model, "inputs", None) if getattr(model, "built", False) else None
+    if not inputs:
+        return
+    leaves = tf.nest.flatten(spec[0])
+    if len(leaves) != len(inputs):
+        return
+    for leaf, expected in zip(leaves, inputs):
+        if leaf.shape.rank is not None and leaf.shape.rank == len(expected.shape) - 1:
+            raise ValueError(
+                f"`dataset` looks unbatched: an input has shape {leaf.shape} but the model expects "
+                f"batches of shape {tuple(expected.shape)}. Batch it first, for example "
+                "`dataset.batch(32)`."
+            )
+
+
+def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = None, seed: int = 0) -> Batches:
+    """Validate `data` and wrap it as an endless, indexed stream of batches.
+
+    Args:
+        data: a `tf.data.Dataset` of batches, a tuple of arrays `(x, y)` / `(x, y, sample_weight)`
+            (`x` may be a dict of arrays) with `batch_size`, or any iterable of batches.
+        model: the Keras model, to compare input ranks with (an unbatched dataset is a common slip).
+        n_steps: how many batches the sweep needs; shorter data is cycled.
+        batch_size: batch size for arrays; must be None for other data.
+        seed: shuffle seed for arrays.
+
+    Returns:
+        A `Batches`.
+
+    Raises:
+        ValueError / TypeError: empty data, wrong structure, unbatched data, bad `batch_size`.
+
+    Example:
+        >>> x, y = np.zeros((10, 3), "float32"), np.zeros((10, 1), "float32")
+        >>> b = as_batches((x, y), model=None, n_steps=5, batch_size=4)
+        >>> b.cardinality, tuple(b.first[0].shape)
+        (3, (4, 3))
+    """
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    if isinstance(data, tf.data.Dataset):
+        if batch_size is not None:
+            raise ValueError(
+                "`batch_size` applies only to arrays; a tf.data.Dataset is already batched. "
+                f"Received: batch_size={batch_size}. Drop it, or batch the dataset differently."
+            )
+        ds = data
+    elif isinstance(data, tuple) and len(data) in (2, 3) and all(_is_array_like(a) for a in data):
+        ds = _from_arrays(data, batch_size, seed)
+    elif _is_array_like(data):
+        raise TypeError(
+            f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
+        )
+    elif isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
+        raise TypeError(
+            "`dataset` must be a tf.data.Dataset, a tuple of arrays `(x, y)`, or an iterable of "
+            f"`(x, y)` batches. Received: {type(data).__name__}"
+        )
+    else:
+        if batch_size is not None:
+            raise ValueError(
+                f"`batch_size` applies only to arrays. Received: batch_size={batch_size} with a "
+                f"{type(data).__name__}. Drop it, or batch the data yourself."
+            )
+        ds = _from_iterable(data, n_steps)
+
+    _check_structure(ds.element_spec)
+    _check_batched(ds.element_spec, model)
+    # Peeking is the reliable emptiness test: cardinality can say INFINITE for repeat() of nothing.
+    first = next(iter(ds.take(1)), None)
+    if first is None:
+        raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
+    card = int(ds.cardinality())
+    cardinality = card if card >= 0 else None
+    stream = ds.enumerate().repeat().prefetch(tf.data.AUTOTUNE)
+    return Batches(stream, first, cardinality)

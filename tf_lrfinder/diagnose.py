@@ -1,0 +1,54 @@
+"""When a sweep cannot be trusted: pure checks on a recorded sweep, no TensorFlow."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# How far the smoothed loss must fall, relative to its start, for the curve not to count as flat.
+FLAT_DROP = 0.02
+
+
+def sweep_warnings(lrs: np.ndarray, smoothed: np.ndarray, n_steps: int, stop_reason: str, cycled: bool,
+                   index: int | None) -> list[str]:
+    """Reasons not to trust a sweep, each a sentence that says what to do.
+
+    Args:
+        lrs: recorded learning rates.
+        smoothed: recorded smoothed losses.
+        n_steps: steps the sweep was asked for.
+        stop_reason: `"completed"`, `"diverged"` or `"not_finite"`.
+        cycled: whether the data ran out and was reused.
+        index: index of the suggested step, or None if there is none.
+
+    Example:
+        >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(1, .5, 10), 10, "completed", False, 5)
+        ['The loss never diverged: the best rate may lie above `max_lr`=1; raise `max_lr`.']
+    """
+    smoothed = np.asarray(smoothed, dtype=np.float64)
+    finite = smoothed[np.isfinite(smoothed)]
+    out = []
+    if stop_reason == "completed":
+        out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
+    if len(lrs) < n_steps / 3:
+        out.append(
+            f"The sweep stopped after {len(lrs)} of {n_steps} steps: too few points to judge the curve; "
+            "lower `max_lr` or raise `diverge_factor`."
+        )
+    if cycled:
+        out.append("The data ran out and was cycled: later steps saw batches again; pass more data.")
+    if len(finite) >= 2:
+        start, low = finite[0], finite.min()
+        if not start - low > FLAT_DROP * abs(start):
+            out.append(
+                "The loss curve is flat: it never fell by more than 2%; the suggestion is a guess. "
+                "Check the model, the data and the loss, or widen the range."
+            )
+    if index is not None and len(finite) >= 3:
+        usable = np.flatnonzero(np.isfinite(smoothed))
+        edge = max(1, len(usable) // 20)
+        if index <= usable[edge - 1] or index >= usable[-edge]:
+            out.append(
+                "The suggestion sits at the edge of the usable points: the range may be too narrow; "
+                "widen `min_lr`/`max_lr`."
+            )
+    return out

@@ -1,0 +1,260 @@
+"""The LRFinder dataclass: validate, snapshot, sweep, restore, suggest."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from . import schedule, smoothing as smoothing_lib, suggest as suggest_lib
+from .data import as_batches
+from .diagnose import sweep_warnings
+from .state import LOCATIONS, Snapshot
+from .step import DIVERGED, NOT_FINITE, SweepState, build_sweep, loss_function, rate_swapped, rate_target
+
+STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
+MIN_STEPS = 5
+
+
+def _check_positive_finite(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"`{name}` must be a number. Received: {name}={value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be finite and positive. Received: {name}={value!r}")
+
+
+@dataclass
+class LRFinder:
+    """Learning-rate range test for a Keras model (Smith 2015; fastai's `lr_find`).
+
+    Trains for `n_steps` steps while the learning rate grows from `min_lr` to `max_lr`, records the
+    loss, stops when it diverges, and suggests a rate. The model's and optimizer's variables are
+    snapshotted first and restored afterwards, whatever happens, bit for bit.
+
+    Args:
+        model: a Keras model. If compiled, `optimizer` and `loss_fn` default to its own.
+        optimizer: the optimizer to sweep (default: `model.optimizer`). Learning rates are absolute.
+        loss_fn: a `keras.losses.Loss`, a loss name such as `"mse"`, or a function
+            `(y_true, y_pred) -> per-sample losses` (default: the model's compiled loss).
+        steps_per_execution: training steps per compiled call (default 20): the loss is read back
+            once per call. 1 gives one call per step.
+        snapshot: where the backup of the variables lives: `"device"` (default, fastest),
+            `"host"` or `"disk"` for models too large to hold twice on the accelerator.
+        verbose: show a progress bar (default True).
+        tqdm_class: progress-bar class (default `tqdm.auto.tqdm`: a widget in notebooks).
+
+    Attributes (after a sweep):
+        lrs, losses, smoothed_losses: one entry per step taken.
+        lr_opt: the suggested learning rate (`suggest().lr` with the default rule).
+        stop_reason: `"completed"`, `"diverged"` or `"not_finite"`.
+        cycled: whether the data ran out and was cycled.
+        warnings: why the sweep may not be trustworthy (also emitted as `UserWarning`).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> x = np.random.rand(256, 4).astype("float32"); y = x.sum(1, keepdims=True)
+        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+        >>> lr = finder((x, y), batch_size=32, n_steps=50)
+        >>> 1e-7 <= lr <= 10
+        True
+    """
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer | None = None
+    loss_fn: Callable | str | None = None
+    steps_per_execution: int = 20
+    snapshot: str = "device"
+    verbose: bool = True
+    tqdm_class: Callable[..., Any] = tqdm
+
+    lrs: list[float] = field(default_factory=list, init=False)
+    losses: list[float] = field(default_factory=list, init=False)
+    smoothed_losses: list[float] = field(default_factory=list, init=False)
+    stop_reason: str | None = field(default=None, init=False)
+    cycled: bool = field(default=False, init=False)
+    warnings: list[str] = field(default_factory=list, init=False)
+    settings: dict[str, Any] = field(default_factory=dict, init=False)
+    lr_opt: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, keras.Model):
+            raise TypeError(
+                f"`model` must be a keras.Model. Received: {type(self.model).__name__}. "
+                "Wrap layers in keras.Sequential or a functional Model."
+            )
+        compiled = getattr(self.model, "compiled", False)
+        if self.optimizer is None:
+            self.optimizer = getattr(self.model, "optimizer", None) if compiled else None
+            if self.optimizer is None:
+                raise ValueError(
+                    "No optimizer: `model` is not compiled and `optimizer` is None. Pass "
+                    "`optimizer=keras.optimizers.Adam()` (for example) or compile the model first."
+                )
+        if not isinstance(self.optimizer, keras.optimizers.Optimizer):
+            raise TypeError(
+                f"`optimizer` must be a keras.optimizers.Optimizer. Received: {type(self.optimizer).__name__}"
+            )
+        self._lr_target, self._swap = rate_target(self.optimizer)
+        if self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None:
+            raise ValueError(
+                "No loss: `model` was not compiled with a loss and `loss_fn` is None. Pass "
+                "`loss_fn=` (for example 'sparse_categorical_crossentropy') or compile the model."
+            )
+        if isinstance(self.loss_fn, str):
+            self.loss_fn = keras.losses.get(self.loss_fn)
+        if self.loss_fn is not None and not callable(self.loss_fn):
+            raise TypeError(f"`loss_fn` must be callable or a loss name. Received: {self.loss_fn!r}")
+        spe = self.steps_per_execution
+        if isinstance(spe, bool) or not isinstance(spe, int) or spe < 1:
+            raise ValueError(f"`steps_per_execution` must be a positive integer. Received: {spe!r}")
+        if self.snapshot not in LOCATIONS:
+            raise ValueError(f"`snapshot` must be one of {LOCATIONS}. Received: snapshot={self.snapshot!r}")
+        self._state: SweepState | None = None
+        self._run: Callable | None = None
+        self._snapshot: Snapshot | None = None
+
+    # -- the sweep -------------------------------------------------------------------------------
+
+    def __call__(self, dataset: Any, min_lr: float = 1e-7, max_lr: float = 10.0, n_steps: int = 100, *,
+                 batch_size: int | None = None, mode: str = "exponential", smoothing: float = 0.98,
+                 diverge_factor: float = 4.0, method: str = suggest_lib.DEFAULT_METHOD) -> float:
+        """Run the range test and return the suggested learning rate.
+
+        Args:
+            dataset: a batched `tf.data.Dataset` (or any iterable) of `(x, y)` or
+                `(x, y, sample_weight)`; `x` may be a dict. Or a tuple of arrays with `batch_size`.
+                Data shorter than `n_steps` batches is cycled.
+            min_lr: first learning rate (default 1e-7).
+            max_lr: last learning rate (default 10).
+            n_steps: steps in the sweep (default 100, at least 5).
+            batch_size: batch size, for arrays only.
+            mode: `"exponential"` (default) or `"linear"` spacing of the rates.
+            smoothing: EMA weight of the past for the smoothed loss, in [0, 1) (default 0.98).
+            diverge_factor: stop when the smoothed loss exceeds this multiple of its best (default 4).
+            method: suggestion rule (see `tf_lrfinder.suggest.SUGGESTERS`).
+
+        Returns:
+            The suggested learning rate, also kept as `lr_opt`.
+
+        Raises:
+            ValueError/TypeError: for bad arguments or data, before any state is touched; a
+                ValueError after the sweep (state restored) if it stopped before any usable point.
+        """
+        _check_positive_finite("min_lr", min_lr)
+        _check_positive_finite("max_lr", max_lr)
+        if max_lr <= min_lr:
+            raise ValueError(f"`max_lr` must be greater than `min_lr`. Received: {min_lr=}, {max_lr=}")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < MIN_STEPS:
+            raise ValueError(
+                f"`n_steps` must be an integer of at least {MIN_STEPS}: fewer steps are too few to "
+                f"suggest anything (100 is typical). Received: n_steps={n_steps!r}"
+            )
+        if not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
+            raise ValueError(f"`smoothing` must be in [0, 1). Received: smoothing={smoothing!r}")
+        if not isinstance(diverge_factor, (int, float)) or not diverge_factor > 1 or not math.isfinite(diverge_factor):
+            raise ValueError(f"`diverge_factor` must be a finite number above 1. Received: {diverge_factor=}")
+        if method not in suggest_lib.SUGGESTERS:
+            raise ValueError(f"`method` must be one of {sorted(suggest_lib.SUGGESTERS)}. Received: {method=}")
+        lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
+        batches = as_batches(dataset, self.model, int(n_steps), batch_size)
+
+        self._prepare(batches.first)
+        self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing, diverge_factor)
+        records, status = self._sweep_restoring_state(batches.dataset, int(n_steps), lrs)
+
+        self.lrs = lrs[: len(records)].tolist()
+        self.losses = records[:, 0].tolist()
+        self.smoothed_losses = records[:, 1].tolist()
+        self.stop_reason = STOP_REASONS.get(status, "completed")
+        self.cycled = bool(np.any(np.diff(records[:, 2]) < 0))  # a batch index restarted
+        self.settings = dict(min_lr=float(min_lr), max_lr=float(max_lr), n_steps=int(n_steps), mode=mode,
+                             smoothing=float(smoothing), diverge_factor=float(diverge_factor), method=method)
+        self.lr_opt = None
+        try:
+            suggestion = self.suggest(method)
+        finally:
+            self.warnings = sweep_warnings(np.array(self.lrs), np.array(self.smoothed_losses), int(n_steps),
+                                           self.stop_reason, self.cycled, self._last_index)
+            for message in self.warnings:
+                warnings.warn(message, stacklevel=2)
+        self.lr_opt = suggestion.lr
+        return suggestion.lr
+
+    def _prepare(self, first_batch: Any) -> None:
+        """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(first_batch)
+        needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
+        if not self.model.built or needs_loss_build:
+            y_pred = self.model(x, training=False)  # builds; inference mode changes no state
+            if needs_loss_build:
+                self.model._compile_loss.build(y, y_pred)
+        if not self.optimizer.built:
+            # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
+            self.optimizer.build(self.model.trainable_variables)
+        if self._state is None:
+            self._state = SweepState()
+        if self._run is None:
+            target = self._state.lr if self._swap else self._lr_target
+            self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
+                                    self._state)
+        variables = list(self.model.variables) + list(self.optimizer.variables)
+        variables += list(getattr(self.model, "metrics_variables", []))
+        if self._snapshot is None or not self._snapshot.matches(variables):
+            self._snapshot = Snapshot(variables, self.snapshot)
+
+    def _sweep_restoring_state(self, dataset: tf.data.Dataset, n_steps: int, lrs: np.ndarray):
+        """Snapshot, sweep in chunks, and restore in a `finally` (errors and Ctrl-C included)."""
+        chunks: list[np.ndarray] = []
+        status = 0
+        bar = self.tqdm_class(total=n_steps, disable=not self.verbose, desc="LR sweep", unit="step", leave=False)
+        self._snapshot.save()
+        try:
+            with rate_swapped(self.optimizer, self._state.lr) if self._swap else contextlib.nullcontext():
+                iterator = iter(dataset)
+                taken = 0
+                while taken < n_steps and status == 0:
+                    n = min(self.steps_per_execution, n_steps - taken)
+                    records, status_t = self._run(iterator, tf.constant(n, tf.int32))
+                    chunk = records.numpy()  # the one host read per chunk
+                    status = int(status_t)
+                    chunks.append(chunk)
+                    taken += len(chunk)
+                    bar.update(len(chunk))
+                    bar.set_postfix(lr=f"{lrs[taken - 1]:.2e}", loss=f"{chunk[-1, 1]:.4g}", refresh=False)
+        finally:
+            self._snapshot.restore()
+            self._snapshot.close()
+            bar.close()
+        return np.concatenate(chunks) if chunks else np.zeros((0, 3)), status
+
+    # -- reading the result ----------------------------------------------------------------------
+
+    _last_index: int | None = None
+
+    def suggest(self, method: str = suggest_lib.DEFAULT_METHOD) -> suggest_lib.Suggestion:
+        """Apply a suggestion rule to the recorded (smoothed) sweep.
+
+        Args:
+            method: a name from `tf_lrfinder.suggest.SUGGESTERS` (default: the benchmarked best).
+
+        Returns:
+            A `Suggestion(lr, index, method)`.
+
+        Raises:
+            ValueError: no sweep yet, or too few usable points.
+        """
+        if not self.lrs:
+            raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
+        self._last_index = None
+        result = suggest_lib.suggest(np.array(self.lrs), np.array(self.smoothed_losses), method)
+        self._last_index = result.index
+        return result
+

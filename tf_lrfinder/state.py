@@ -1,0 +1,101 @@
+"""Snapshot and restore of every variable a sweep can change.
+
+The device snapshot keeps a copy of each variable next to it (on the same device) and copies with
+one compiled call each way: no round trip through host memory. The host and disk snapshots are for
+models too large to hold twice on the accelerator.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+LOCATIONS = ("device", "host", "disk")
+
+
+def _tf_variable(v):
+    """The `tf.Variable` behind a Keras variable (or the variable itself)."""
+    return getattr(v, "value", v) if not isinstance(v, tf.Variable) else v
+
+
+class Snapshot:
+    """Saved values of a fixed list of variables.
+
+    Args:
+        variables: the variables to save and restore.
+        location: `"device"` (copies beside the variables, fastest), `"host"` (numpy arrays in host
+            memory) or `"disk"` (files in a temporary folder, removed by `close`).
+
+    Example:
+        >>> v = tf.Variable([1.0, 2.0])
+        >>> snap = Snapshot([v]); snap.save(); _ = v.assign([5.0, 5.0]); snap.restore()
+        >>> v.numpy().tolist()
+        [1.0, 2.0]
+    """
+
+    def __init__(self, variables: Sequence, location: str = "device") -> None:
+        if location not in LOCATIONS:
+            raise ValueError(f"`snapshot` must be one of {LOCATIONS}. Received: snapshot={location!r}")
+        self.variables = [_tf_variable(v) for v in variables]
+        self.location = location
+        self._copies: list[tf.Variable] | None = None
+        self._arrays: list[np.ndarray] | None = None
+        self._folder: str | None = None
+        # One compiled copy per snapshot (not a module-level one that would keep every model alive).
+        self._copy = tf.function(_copy, autograph=False)
+
+    def matches(self, variables: Sequence) -> bool:
+        """Whether this snapshot covers exactly `variables` (so it can be reused)."""
+        return len(variables) == len(self.variables) and all(
+            _tf_variable(a) is b for a, b in zip(variables, self.variables)
+        )
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the saved values."""
+        return sum(v.shape.num_elements() * v.dtype.size for v in self.variables)
+
+    def save(self) -> None:
+        """Record the current values."""
+        if self.location == "device":
+            if self._copies is None:
+                self._copies = []
+                for v in self.variables:
+                    with tf.device(v.device):
+                        self._copies.append(tf.Variable(v.read_value(), trainable=False, name="lrf_backup"))
+            else:
+                self._copy(self.variables, self._copies)
+        elif self.location == "host":
+            self._arrays = [v.numpy() for v in self.variables]
+        else:
+            self._folder = self._folder or tempfile.mkdtemp(prefix="tf_lrfinder_")
+            for i, v in enumerate(self.variables):
+                np.save(os.path.join(self._folder, f"{i}.npy"), v.numpy())
+
+    def restore(self) -> None:
+        """Put the recorded values back, bit for bit."""
+        if self.location == "device":
+            self._copy(self._copies, self.variables)
+        elif self.location == "host":
+            for v, a in zip(self.variables, self._arrays):
+                v.assign(a)
+        else:
+            for i, v in enumerate(self.variables):
+                v.assign(np.load(os.path.join(self._folder, f"{i}.npy"), mmap_mode="r"))
+
+    def close(self) -> None:
+        """Free what the snapshot holds on host and disk (device copies are kept for reuse)."""
+        self._arrays = None
+        if self._folder:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+def _copy(sources, targets):
+    for s, t in zip(sources, targets):
+        t.assign(s)

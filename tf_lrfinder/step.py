@@ -1,0 +1,150 @@
+"""The compiled sweep: several training steps per call, everything decided on the device.
+
+One `tf.function` runs up to `n` steps: for each it reads the learning rate from a table indexed by
+the step counter, trains on one batch with `tf.GradientTape`, updates the bias-corrected EMA of the
+loss, and stops at a non-finite loss or a divergence. The host reads the chunk's records once.
+Calling it with `n=1` is the one-step-per-call path: the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+import keras
+import tensorflow as tf
+
+# Why a sweep stopped, as the device reports it.
+RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
+
+
+class SweepState:
+    """Device-side variables of one sweep, owned by the finder (never by the model)."""
+
+    def __init__(self) -> None:
+        f64 = tf.float64
+        self.lr = tf.Variable(0.0, dtype=tf.float32, trainable=False, name="lrf_lr")
+        self.lrs = tf.Variable(tf.zeros([0], f64), shape=tf.TensorShape([None]), trainable=False)
+        self.correction = tf.Variable(tf.zeros([0], f64), shape=tf.TensorShape([None]), trainable=False)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.avg = tf.Variable(0.0, dtype=f64, trainable=False)
+        self.best = tf.Variable(0.0, dtype=f64, trainable=False)
+        self.smoothing = tf.Variable(0.0, dtype=f64, trainable=False)
+        self.diverge_factor = tf.Variable(0.0, dtype=f64, trainable=False)
+
+    def reset(self, lrs, correction, smoothing: float, diverge_factor: float) -> None:
+        self.lrs.assign(lrs)
+        self.correction.assign(correction)
+        self.step.assign(0)
+        self.avg.assign(0.0)
+        self.best.assign(float("inf"))
+        self.smoothing.assign(smoothing)
+        self.diverge_factor.assign(diverge_factor)
+
+
+def rate_target(optimizer: keras.optimizers.Optimizer) -> tuple[Any, bool]:
+    """The variable that carries the optimizer's learning rate, and whether it must be swapped in.
+
+    A float-rate optimizer has its own rate variable, which the snapshot covers. An optimizer built
+    on a `LearningRateSchedule` (or a callable) has none: the sweep swaps in a callable that reads
+    the finder's own variable, and puts the original back afterwards.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    current = getattr(inner, "_learning_rate", None)
+    if isinstance(current, (keras.Variable, tf.Variable)):
+        return current, False
+    if isinstance(current, keras.optimizers.schedules.LearningRateSchedule) or callable(current):
+        return None, True
+    raise TypeError(
+        f"The optimizer's learning rate cannot be set: it is a {type(current).__name__}. "
+        "Create the optimizer with a float `learning_rate` or a LearningRateSchedule."
+    )
+
+
+@contextlib.contextmanager
+def rate_swapped(optimizer: keras.optimizers.Optimizer, lr_variable: tf.Variable) -> Iterator[None]:
+    """Make a schedule optimizer read `lr_variable`; restore its schedule on exit, whatever happens."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    original = inner._learning_rate
+    inner.learning_rate = lambda: lr_variable  # the public setter accepts a callable
+    try:
+        yield
+    finally:
+        inner._learning_rate = original
+
+
+def loss_function(model: keras.Model, loss_fn: Callable | None) -> Callable:
+    """`(x, y, y_pred, sample_weight) -> scalar loss`, regularisation losses included.
+
+    With `loss_fn=None` the model's compiled loss is used (`model.compute_loss`, as `fit` does).
+    A `keras.losses.Loss` gets the sample weights; a plain function `(y_true, y_pred)` is averaged
+    (weighted by the sample weights when given).
+    """
+    if loss_fn is None:
+        return lambda x, y, y_pred, sw: model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True)
+
+    def compute(x, y, y_pred, sw):
+        if isinstance(loss_fn, keras.losses.Loss):
+            loss = loss_fn(y, y_pred, sample_weight=sw)
+        else:
+            values = tf.cast(loss_fn(y, y_pred), tf.float32)
+            if sw is None:
+                loss = tf.reduce_mean(values)
+            else:
+                sw_ = tf.cast(tf.reshape(sw, tf.shape(values)), tf.float32)
+                loss = tf.reduce_sum(values * sw_) / tf.maximum(tf.reduce_sum(sw_), 1e-12)
+        loss = tf.cast(loss, tf.float32)
+        if model.losses:
+            loss += tf.add_n([tf.cast(l, tf.float32) for l in model.losses])
+        return loss
+
+    return compute
+
+
+def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss: Callable, lr_target: Any,
+                state: SweepState) -> Callable:
+    """Compile the chunked sweep for this model and optimizer.
+
+    Returns:
+        `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 3]` (loss, smoothed
+        loss, index of the batch within one pass of the data) for the `k <= n` steps taken, and
+        `status` is RUNNING, DIVERGED or NOT_FINITE. The function traces once per input signature.
+    """
+
+    def train_step(batch):
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            value = loss(x, y, y_pred, sw)
+            # A no-op except under a LossScaleOptimizer (mixed precision), where it is required.
+            scaled = optimizer.scale_loss(value)
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return tf.cast(value, tf.float64)
+
+    @tf.function
+    def run(iterator, n):
+        records = tf.TensorArray(tf.float64, size=0, dynamic_size=True)
+        status = tf.constant(RUNNING)
+        for i in tf.range(n):
+            step = state.step.read_value()
+            lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
+            index, batch = iterator.get_next()
+            value = train_step(batch)
+            beta = state.smoothing
+            avg = beta * state.avg + (1.0 - beta) * value
+            smoothed = avg / state.correction[step]
+            state.avg.assign(avg)
+            state.step.assign_add(1)
+            records = records.write(i, tf.stack([value, smoothed, tf.cast(index, tf.float64)]))
+            if not tf.math.is_finite(smoothed):
+                status = tf.constant(NOT_FINITE)
+                break
+            best = tf.minimum(state.best, smoothed)
+            state.best.assign(best)
+            if smoothed - best > (state.diverge_factor - 1.0) * tf.abs(best):
+                status = tf.constant(DIVERGED)
+                break
+        return records.stack(), status
+
+    return run
