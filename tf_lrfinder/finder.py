@@ -258,3 +258,35 @@ class LRFinder:
         self._last_index = result.index
         return result
 
+    # -- plots (matplotlib is imported only here) -------------------------------------------------
+
+    def plot(self, methods: tuple[str, ...] | None = None, ax: Any = None) -> Any:
+        """Loss and smoothed loss against log(lr), suggestions marked and labelled.
+
+        Args:
+            methods: rules to mark (default: the one used for `lr_opt`).
+            ax: matplotlib Axes to draw on (default: a new figure).
+
+        Returns:
+            The matplotlib Axes.
+        """
+        from .plot import plot_sweep
+
+        if not self.lrs:
+            raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
+        methods = methods or (self.settings.get("method", suggest_lib.DEFAULT_METHOD),)
+        marks = []
+        for m in methods:
+            try:
+                marks.append(suggest_lib.suggest(np.array(self.lrs), np.array(self.smoothed_losses), m))
+            except ValueError:
+                pass  # too few points: draw the curve without that mark
+        return plot_sweep(self.lrs, self.losses, self.smoothed_losses, marks, ax=ax)
+
+    def plot_loss_change(self, ax: Any = None) -> Any:
+        """The smoothed rate of change of the loss against log(lr). Returns the Axes."""
+        from .plot import plot_loss_change
+
+        if not self.lrs:
+            raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
+        return plot_loss_change(self.lrs, self.smoothed_losses, ax=ax)

@@ -1,0 +1,116 @@
+"""Plots of a sweep. matplotlib is imported here, lazily, so it stays an optional extra."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from .suggest import Suggestion
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as err:  # pragma: no cover - exercised only without matplotlib
+        raise ImportError("plotting needs matplotlib: pip install 'tf-lrfinder[plot]'") from err
+    return plt
+
+
+def _axes(ax: Axes | None) -> Axes:
+    return ax if ax is not None else _pyplot().subplots(figsize=(7, 4.5))[1]
+
+
+def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
+               suggestions: Sequence[Suggestion] = (), ax: Axes | None = None, label: str = "") -> Axes:
+    """Draw loss and smoothed loss against log(lr), with each suggestion marked and labelled.
+
+    Args:
+        lrs, losses, smoothed: the recorded sweep.
+        suggestions: `Suggestion`s to mark on the smoothed curve.
+        ax: axes to draw on (default: a new figure).
+        label: prefix for the legend entries.
+
+    Returns:
+        The matplotlib Axes.
+
+    Example:
+        >>> ax = plot_sweep([1e-3, 1e-2, 1e-1], [1.0, 0.5, 2.0], [1.0, 0.6, 1.2])
+        >>> ax.get_xscale()
+        'log'
+    """
+    ax = _axes(ax)
+    prefix = f"{label} " if label else ""
+    ax.plot(lrs, losses, alpha=0.3, label=f"{prefix}loss")
+    line, = ax.plot(lrs, smoothed, label=f"{prefix}smoothed loss")
+    for s in suggestions:
+        y = smoothed[s.index]
+        ax.scatter([s.lr], [y], zorder=3, s=40)
+        ax.annotate(f"{s.method}: {s.lr:.2e}", (s.lr, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss")
+    _clip_ylim(ax, np.concatenate([np.asarray(smoothed, float), np.asarray(losses, float)]))
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_loss_change(lrs: Sequence[float], smoothed: Sequence[float], ax: Axes | None = None) -> Axes:
+    """Draw the rate of change of the smoothed loss, d loss / d log(lr), against log(lr).
+
+    Example:
+        >>> ax = plot_loss_change([1e-3, 1e-2, 1e-1, 1.0], [1.0, 0.8, 0.5, 0.9])
+        >>> ax.get_ylabel()
+        'd loss / d log(lr)'
+    """
+    ax = _axes(ax)
+    lrs_, curve = np.asarray(lrs, float), np.asarray(smoothed, float)
+    ok = np.isfinite(curve)
+    change = np.gradient(curve[ok], np.log(lrs_[ok])) if ok.sum() >= 2 else np.zeros(ok.sum())
+    ax.plot(lrs_[ok], change)
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("d loss / d log(lr)")
+    return ax
+
+
+def plot_sweeps(sweeps: Mapping[str, Any], ax: Axes | None = None) -> Axes:
+    """Overlay several sweeps (for example SGD against Adam on one model) in one figure.
+
+    Args:
+        sweeps: name -> a finder that has run (anything with `lrs` and `smoothed_losses`, and
+            optionally `lr_opt`).
+        ax: axes to draw on (default: a new figure).
+
+    Example:
+        >>> from types import SimpleNamespace as S
+        >>> a = S(lrs=[1e-3, 1e-2, 1e-1], smoothed_losses=[1, .5, 2], lr_opt=1e-2)
+        >>> len(plot_sweeps({"sgd": a, "adam": a}).get_legend().get_texts())
+        2
+    """
+    ax = _axes(ax)
+    for name, sweep in sweeps.items():
+        line, = ax.plot(sweep.lrs, sweep.smoothed_losses, label=name)
+        lr = getattr(sweep, "lr_opt", None)
+        if lr is not None:
+            ax.axvline(lr, color=line.get_color(), ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("smoothed loss")
+    _clip_ylim(ax, np.concatenate([np.asarray(s.smoothed_losses, float) for s in sweeps.values()]))
+    ax.legend(fontsize=8)
+    return ax
+
+
+def _clip_ylim(ax: Axes, values: Sequence[float]) -> None:
+    """Keep the divergence spike from squashing the interesting part of the curve."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) >= 2:
+        low, top = v.min(), np.percentile(v, 90)
+        pad = 0.05 * (top - low) if top > low else 0.05 * abs(top) + 1e-12
+        ax.set_ylim(low - pad, top + pad)
