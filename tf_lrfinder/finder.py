@@ -227,8 +227,8 @@ class LRFinder:
                     status = int(status_t)
                     chunks.append(chunk)
                     taken += len(chunk)
-                    bar.update(len(chunk))
                     bar.set_postfix(lr=f"{lrs[taken - 1]:.2e}", loss=f"{chunk[-1, 1]:.4g}", refresh=False)
+                    bar.update(len(chunk))
         finally:
             self._snapshot.restore()
             self._snapshot.close()

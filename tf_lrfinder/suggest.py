@@ -58,11 +58,17 @@ def _trim(n: int, start: int, end: int) -> slice:
     return slice(start, n - end)
 
 
+def _argmin(values: np.ndarray) -> int:
+    """argmin that treats NaN (an overflow in a difference of huge losses) as +inf."""
+    return int(np.argmin(np.where(np.isnan(values), np.inf, values)))
+
+
 def _slopes(log_lrs: np.ndarray, losses: np.ndarray) -> np.ndarray:
     """d loss / d log(lr) by central differences (one-sided at the ends)."""
     if np.ptp(log_lrs) == 0:
         return np.zeros_like(losses)
-    return np.gradient(losses, log_lrs)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.gradient(losses, log_lrs)
 
 
 def steepest(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end: int = 5) -> Suggestion:
@@ -81,7 +87,7 @@ def steepest(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_
     keep, lrs_, losses_ = _usable(lrs, losses, "steepest")
     window = _trim(len(keep), int(skip_start * len(keep)), skip_end)
     slopes = _slopes(np.log(lrs_[window]), losses_[window])
-    i = window.start + int(np.argmin(slopes))
+    i = window.start + _argmin(slopes)
     return Suggestion(float(lrs_[i]), int(keep[i]), "steepest")
 
 
@@ -136,8 +142,9 @@ def steep(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end
     window = _trim(len(keep), int(skip_start * len(keep)), skip_end)
     log_lrs, curve = np.log(lrs_[window]), losses_[window]
     step = np.diff(log_lrs)
-    drops = np.diff(curve) / np.where(step == 0, 1.0, step)
-    i = window.start + int(np.argmin(drops))
+    with np.errstate(over="ignore", invalid="ignore"):
+        drops = np.diff(curve) / np.where(step == 0, 1.0, step)
+    i = window.start + _argmin(drops)
     return Suggestion(float(lrs_[i]), int(keep[i]), "steep")
 
 
@@ -151,7 +158,8 @@ def lightning(lrs: np.ndarray, losses: np.ndarray, skip_begin: int = 10, skip_en
     """
     keep, lrs_, losses_ = _usable(lrs, losses, "lightning")
     window = _trim(len(keep), skip_begin, skip_end)
-    i = window.start + int(np.argmin(np.gradient(losses_[window])))
+    with np.errstate(over="ignore", invalid="ignore"):
+        i = window.start + _argmin(np.gradient(losses_[window]))
     return Suggestion(float(lrs_[i]), int(keep[i]), "lightning")
 
 
@@ -165,7 +173,8 @@ def largest_drop(lrs: np.ndarray, losses: np.ndarray) -> Suggestion:
         2
     """
     keep, lrs_, losses_ = _usable(lrs, losses, "largest_drop")
-    i = int(np.argmin(np.diff(losses_))) + 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        i = _argmin(np.diff(losses_)) + 1
     return Suggestion(float(lrs_[i]), int(keep[i]), "largest_drop")
 
 

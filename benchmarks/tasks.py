@@ -1,0 +1,111 @@
+"""Small tasks for the suggestion-quality benchmark: scikit-learn's bundled or generated data only.
+
+Each task names its data, model, optimizer, loss, batch size and training budget. Everything is
+seeded so that a task's grid search and its sweeps are reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+from sklearn import datasets
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+L = keras.layers
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    data: Callable[[], tuple]  # -> x_train, y_train, x_val, y_val
+    model: Callable[[], keras.Model]
+    optimizer: Callable[[float], keras.optimizers.Optimizer]
+    loss: Callable[[], keras.losses.Loss]
+    batch_size: int = 64
+    budget: int = 300  # training steps at each constant rate
+
+
+def _split(x, y, seed=0):
+    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=0.25, random_state=seed)
+    scaler = StandardScaler().fit(x_tr)
+    return (scaler.transform(x_tr).astype("float32"), y_tr, scaler.transform(x_va).astype("float32"), y_va)
+
+
+def digits():
+    d = datasets.load_digits()
+    return _split(d.data, d.target.astype("int32"))
+
+
+def digits_images():
+    x_tr, y_tr, x_va, y_va = digits()
+    return x_tr.reshape(-1, 8, 8, 1), y_tr, x_va.reshape(-1, 8, 8, 1), y_va
+
+
+def digits_autoencoder():
+    x_tr, _, x_va, _ = digits()
+    return x_tr, x_tr, x_va, x_va
+
+
+def friedman():
+    x, y = datasets.make_friedman1(n_samples=4000, n_features=10, noise=1.0, random_state=0)
+    x_tr, y_tr, x_va, y_va = _split(x, y)
+    mu, sd = y_tr.mean(), y_tr.std()
+    return x_tr, ((y_tr - mu) / sd).astype("float32"), x_va, ((y_va - mu) / sd).astype("float32")
+
+
+def cancer():
+    d = datasets.load_breast_cancer()
+    return _split(d.data, d.target.astype("float32"))
+
+
+def classification():
+    x, y = datasets.make_classification(n_samples=6000, n_features=20, n_informative=10, n_classes=4,
+                                        n_clusters_per_class=2, random_state=0)
+    return _split(x, y.astype("int32"))
+
+
+def wine():
+    d = datasets.load_wine()
+    return _split(d.data, d.target.astype("int32"))
+
+
+def _seq(shape, *layers):
+    return keras.Sequential([keras.Input(shape), *layers])
+
+
+SCE = lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # noqa: E731
+
+TASKS = [
+    Task("linear_digits_sgd", digits, lambda: _seq((64,), L.Dense(10)),
+         lambda lr: keras.optimizers.SGD(lr), SCE),
+    Task("mlp_digits_momentum", digits,
+         lambda: _seq((64,), L.Dense(128, activation="relu"), L.Dense(64, activation="relu"), L.Dense(10)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE),
+    Task("cnn_bn_digits_adam", digits_images,
+         lambda: _seq((8, 8, 1), L.Conv2D(16, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
+                      L.Conv2D(32, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
+                      L.GlobalAveragePooling2D(), L.Dense(10)),
+         lambda lr: keras.optimizers.Adam(lr), SCE),
+    Task("autoencoder_digits_rmsprop", digits_autoencoder,
+         lambda: _seq((64,), L.Dense(32, activation="relu"), L.Dense(8), L.Dense(32, activation="relu"),
+                      L.Dense(64)),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError()),
+    Task("regression_friedman_adamw", friedman,
+         lambda: _seq((10,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-4), lambda: keras.losses.MeanSquaredError()),
+    Task("dropout_cancer_adam", cancer,
+         lambda: _seq((30,), L.Dense(64, activation="relu"), L.Dropout(0.3), L.Dense(64, activation="relu"),
+                      L.Dropout(0.3), L.Dense(1)),
+         lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True)),
+    Task("bn_mlp_classification_rmsprop", classification,
+         lambda: _seq((20,), L.Dense(128), L.BatchNormalization(), L.ReLU(), L.Dense(128), L.BatchNormalization(),
+                      L.ReLU(), L.Dense(4)),
+         lambda lr: keras.optimizers.RMSprop(lr), SCE),
+    Task("mlp_wine_sgd", wine,
+         lambda: _seq((13,), L.Dense(32, activation="tanh"), L.Dense(3)),
+         lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=16),
+]

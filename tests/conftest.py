@@ -1,0 +1,60 @@
+"""Small real models and data shared by the tests."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+L = keras.layers
+
+
+def make_model(kind: str = "bn_dropout", seed: int = 0) -> keras.Model:
+    """A model of a few hundred parameters: Dense, BatchNormalization and Dropout."""
+    keras.utils.set_random_seed(seed)
+    if kind == "dense":
+        return keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu"), L.Dense(1)])
+    return keras.Sequential([
+        keras.Input((4,)),
+        L.Dense(16, activation="relu"),
+        L.BatchNormalization(),
+        L.Dropout(0.3),
+        L.Dense(1),
+    ])
+
+
+def regression_data(n: int = 1024, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]]) + 0.1 * rng.normal(size=(n, 1))).astype("float32")
+    return x, y
+
+
+def state_of(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> list[np.ndarray]:
+    """Every variable the sweep could touch, copied to numpy."""
+    return [np.array(v.numpy(), copy=True) for v in list(model.variables) + list(optimizer.variables)]
+
+
+def assert_same_state(before: list[np.ndarray], after: list[np.ndarray]) -> None:
+    assert len(before) == len(after)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+
+
+OPTIMIZERS = {
+    "sgd_momentum": lambda: keras.optimizers.SGD(0.01, momentum=0.9),
+    "adam": lambda: keras.optimizers.Adam(1e-3),
+}
+
+
+@pytest.fixture
+def data():
+    return regression_data()

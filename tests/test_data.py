@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_model
+from tf_lrfinder.data import as_batches
+
+
+def test_arrays_are_batched_and_indexed(data):
+    b = as_batches(data, make_model(), n_steps=10, batch_size=100)
+    assert b.cardinality == 11 and b.first[0].shape == (100, 4)
+    indices = [int(i) for i, _ in b.dataset.take(13)]
+    assert indices == list(range(11)) + [0, 1]  # endless, and the index restarts when cycled
+
+
+def test_dict_inputs_and_sample_weights():
+    x = {"a": np.zeros((8, 2), "float32"), "b": np.ones((8, 3), "float32")}
+    b = as_batches((x, np.zeros(8, "float32"), np.ones(8, "float32")), None, 5, batch_size=4)
+    assert set(b.first[0]) == {"a", "b"} and len(b.first) == 3
+
+
+def test_iterable_of_batches_is_replayed():
+    batches = [(np.full((2, 4), i, "float32"), np.zeros((2, 1), "float32")) for i in range(3)]
+    b = as_batches(iter(batches), make_model(), n_steps=5)
+    seen = [float(batch[0][0, 0]) for _, batch in b.dataset.take(5)]
+    assert seen == [0.0, 1.0, 2.0, 0.0, 1.0]
+
+
+def test_arrays_need_batch_size(data):
+    with pytest.raises(ValueError, match="`batch_size` is required"):
+        as_batches(data, None, 5)
+
+
+def test_batch_size_is_refused_for_datasets(data):
+    with pytest.raises(ValueError, match="already batched. Received: batch_size=8"):
+        as_batches(tf.data.Dataset.from_tensor_slices(data).batch(8), None, 5, batch_size=8)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_bad_batch_size(data, bad):
+    with pytest.raises(ValueError, match="`batch_size` must be a positive integer"):
+        as_batches(data, None, 5, batch_size=bad)
+
+
+def test_empty_dataset(data):
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(8).take(0)
+    with pytest.raises(ValueError, match="`dataset` is empty"):
+        as_batches(ds, None, 5)
+    with pytest.raises(ValueError, match="`dataset` is empty"):
+        as_batches(iter([]), None, 5)
+
+
+def test_empty_repeated_dataset_is_still_empty(data):
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(8).take(0).repeat()
+    with pytest.raises(ValueError, match="`dataset` is empty"):
+        as_batches(ds, None, 5)
+
+
+def test_unbatched_dataset_is_named(data):
+    ds = tf.data.Dataset.from_tensor_slices(data)
+    with pytest.raises(ValueError, match="looks unbatched.*dataset.batch\\(32\\)"):
+        as_batches(ds, make_model(), 5)
+
+
+def test_wrong_structure(data):
+    with pytest.raises(ValueError, match="must yield tuples `\\(x, y\\)`"):
+        as_batches(tf.data.Dataset.from_tensor_slices(data[0]).batch(8), None, 5)
+    with pytest.raises(TypeError, match="pass `\\(x, y\\)`, not x alone"):
+        as_batches(data[0], None, 5, batch_size=8)
+    with pytest.raises(TypeError, match="Received: int"):
+        as_batches(3, None, 5)
+
+
+def test_mismatched_array_lengths(data):
+    with pytest.raises(ValueError, match="same number of samples. Received lengths: \\[10, 1024\\]"):
+        as_batches((data[0], data[1][:10]), None, 5, batch_size=8)

@@ -1,0 +1,324 @@
+"""End-to-end sweeps on tiny real models: restore, tracing, recording, errors."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tqdm import tqdm
+
+from conftest import OPTIMIZERS, assert_same_state, make_model, regression_data, state_of
+from tf_lrfinder import LRFinder
+from tf_lrfinder.smoothing import ema, stop_index
+
+pytestmark = pytest.mark.filterwarnings("ignore:The (loss never|data ran out|sweep stopped|suggestion sits)")
+
+
+def stepped(optimizer, model, x, y):
+    """Give the optimizer real state (iterations, momentum/moments) with two training steps."""
+    for _ in range(2):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x[:32], training=True) - y[:32]) ** 2)
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+    return optimizer
+
+
+class Recorder(tqdm):
+    """A progress bar that records the model's state after each chunk, before the restore."""
+
+    seen: list = []
+    hook = None
+
+    def update(self, n=1):
+        super().update(n)
+        if Recorder.hook is not None:
+            Recorder.seen.append(Recorder.hook())
+
+
+class Interrupt(tqdm):
+    """A progress bar through which the user presses Ctrl-C after the first chunk."""
+
+    def update(self, n=1):
+        super().update(n)
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_diverging_sweep_restores_every_variable_bit_for_bit(opt_name, data):
+    x, y = data
+    model = make_model()
+    optimizer = stepped(OPTIMIZERS[opt_name](), model, x, y)
+    before = state_of(model, optimizer)
+    Recorder.seen, Recorder.hook = [], lambda: state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "mse", tqdm_class=Recorder, steps_per_execution=10)
+    lr = finder((x, y), batch_size=32, min_lr=1e-4, max_lr=100.0, n_steps=60)
+
+    assert finder.stop_reason in ("diverged", "not_finite") and len(finder.lrs) < 60
+    assert_same_state(before, state_of(model, optimizer))
+    # The sweep really changed every kind of state (so the check above can fail):
+    mid = Recorder.seen[0]
+    names = [v.path for v in list(model.variables) + list(optimizer.variables)]
+    changed = {n for n, a, b in zip(names, before, mid) if not np.array_equal(a, b)}
+    for kind in ("kernel", "moving_mean", "seed_generator_state", "iteration"):
+        assert any(kind in n for n in changed), kind
+    assert lr == finder.lr_opt == finder.suggest().lr
+
+
+def test_unbuilt_optimizer_gets_slots_before_the_snapshot(data):
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=20, max_lr=1.0)
+    assert optimizer.built and int(optimizer.iterations) == 0
+    assert all(not np.any(v.numpy()) for v in optimizer.variables if "momentum" in v.path or "velocity" in v.path)
+
+
+def test_exception_from_the_data_pipeline_restores_and_reaches_the_caller(data):
+    x, y = data
+    model = make_model()
+    optimizer = stepped(keras.optimizers.Adam(), model, x, y)
+    before = state_of(model, optimizer)
+
+    def gen():
+        for i in range(0, 1024, 32):
+            if i == 7 * 32:
+                raise RuntimeError("pipeline broke at batch 7")
+            yield x[i:i + 32], y[i:i + 32]
+
+    ds = tf.data.Dataset.from_generator(gen, output_signature=(
+        tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((None, 1), tf.float32)))
+    finder = LRFinder(model, optimizer, "mse", verbose=False, steps_per_execution=5)
+    with pytest.raises(Exception, match="pipeline broke at batch 7"):
+        finder(ds, n_steps=50)
+    assert_same_state(before, state_of(model, optimizer))
+
+
+def test_keyboard_interrupt_restores_and_propagates(data):
+    x, y = data
+    model = make_model()
+    optimizer = stepped(keras.optimizers.SGD(0.1, momentum=0.9), model, x, y)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "mse", tqdm_class=Interrupt, steps_per_execution=4)
+    with pytest.raises(KeyboardInterrupt):
+        finder(data, batch_size=32, n_steps=50)
+    assert_same_state(before, state_of(model, optimizer))
+
+
+def test_nan_loss_stops_the_sweep_at_that_step_and_restores():
+    x, y = regression_data(256)
+    x[64:] = np.nan  # batches from the 3rd on (batch 32, no shuffle) give a NaN loss
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    model = make_model("dense")
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    with pytest.raises(ValueError, match="at least 3 finite points.*Received: 2 of 3"):
+        finder(ds, n_steps=20)
+    assert finder.stop_reason == "not_finite" and len(finder.losses) == 3 and np.isnan(finder.losses[-1])
+    assert finder.lr_opt is None
+    assert_same_state(before, state_of(model, optimizer))
+
+
+def test_schedule_optimizer_is_swept_and_keeps_its_schedule(data):
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 100, 0.5)
+    model, optimizer = make_model(), keras.optimizers.Adam(schedule)
+    Recorder.seen, Recorder.hook = [], lambda: float(optimizer.learning_rate)
+    finder = LRFinder(model, optimizer, "mse", tqdm_class=Recorder, steps_per_execution=5)
+    finder(data, batch_size=32, n_steps=20, min_lr=1e-4, max_lr=1e-2)
+    # During the sweep the optimizer read the finder's rate: the last rate of each chunk.
+    np.testing.assert_allclose(Recorder.seen, np.array(finder.lrs)[4::5], rtol=1e-6)
+    assert optimizer._learning_rate is schedule
+    assert float(optimizer.learning_rate) == pytest.approx(float(schedule(optimizer.iterations)))
+
+
+def test_float_rate_is_restored_and_still_tracked(data):
+    model, optimizer = make_model(), keras.optimizers.SGD(0.05)
+    LRFinder(model, optimizer, "mse", verbose=False)(data, batch_size=32, n_steps=20)
+    assert float(optimizer.learning_rate) == pytest.approx(0.05)
+    assert any("learning_rate" in v.path for v in optimizer.variables)
+
+
+def test_traces_once_and_repeats_exactly(data):
+    finder = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False, steps_per_execution=7)
+    finder(data, batch_size=32, n_steps=50)
+    first = list(finder.losses)
+    x2, y2 = regression_data(seed=1)
+    finder(data, batch_size=32, n_steps=50)
+    assert finder.losses == first  # same data, same state: the same curve
+    finder((x2, y2), batch_size=32, n_steps=30)  # new data of the same shape
+    assert finder._run.experimental_get_tracing_count() == 1
+
+
+def test_chunked_sweep_matches_one_step_per_call(data):
+    curves = []
+    for spe in (1, 9, 100):
+        finder = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False, steps_per_execution=spe)
+        finder(data, batch_size=32, n_steps=40, min_lr=1e-5, max_lr=1e-2)
+        assert finder.stop_reason == "completed"
+        curves.append(finder.losses)
+    np.testing.assert_allclose(curves[0], curves[1], rtol=1e-5)
+    np.testing.assert_allclose(curves[0], curves[2], rtol=1e-5)
+
+
+def test_device_smoothing_and_stop_step_match_the_numpy_reference(data):
+    finder = LRFinder(make_model(), keras.optimizers.SGD(momentum=0.9), "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=100, smoothing=0.9)
+    np.testing.assert_allclose(finder.smoothed_losses, ema(np.array(finder.losses), 0.9), rtol=1e-12)
+    assert finder.stop_reason == "diverged"
+    assert stop_index(np.array(finder.losses), 0.9, 4.0) == len(finder.losses) - 1
+    assert finder.settings["smoothing"] == 0.9
+
+
+def test_schedule_recorded_exactly(data):
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=5, min_lr=1e-5, max_lr=1e-1)
+    assert finder.lrs == [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+
+
+def test_compiled_model_alone_uses_its_optimizer_and_loss_with_regularisation():
+    x, y = regression_data(64)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(10.0))])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    before = state_of(model, model.optimizer)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(64)
+    finder = LRFinder(model, verbose=False)
+    finder(ds, n_steps=10, max_lr=1e-3)
+    expected = float(tf.reduce_mean((model(x) - y) ** 2)) + 10.0 * float(tf.reduce_sum(model.layers[0].kernel ** 2))
+    assert finder.losses[0] == pytest.approx(expected, rel=1e-5)
+    assert finder.optimizer is model.optimizer
+    assert_same_state(before, state_of(model, model.optimizer))
+
+
+def test_explicit_loss_gets_sample_weights_and_regularisation():
+    x, y = regression_data(64)
+    w = np.where(np.arange(64) < 32, 1.0, 0.0).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(1.0))])
+    ds = tf.data.Dataset.from_tensor_slices((x, y, w)).batch(64)
+    finder = LRFinder(model, keras.optimizers.SGD(), keras.losses.MeanSquaredError(), verbose=False)
+    finder(ds, n_steps=10, max_lr=1e-3)
+    per_sample = tf.reduce_mean((model(x) - y) ** 2, axis=1).numpy()
+    expected = (per_sample * w).sum() / 64 + float(tf.reduce_sum(model.layers[0].kernel ** 2))
+    assert finder.losses[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_dict_inputs_and_plain_function_loss():
+    x, y = regression_data(256)
+    a = keras.Input((2,), name="a")
+    b = keras.Input((2,), name="b")
+    out = keras.layers.Dense(1)(keras.layers.Concatenate()([a, b]))
+    model = keras.Model({"a": a, "b": b}, out)
+    finder = LRFinder(model, keras.optimizers.Adam(), lambda t, p: tf.reduce_mean((t - p) ** 2, axis=-1),
+                      verbose=False)
+    lr = finder(({"a": x[:, :2], "b": x[:, 2:]}, y), batch_size=32, n_steps=30)
+    assert np.isfinite(lr) and len(finder.losses) >= 10
+
+
+@pytest.mark.parametrize("location", ["host", "disk"])
+def test_host_and_disk_snapshots_restore_exactly(location, data):
+    x, y = data
+    model = make_model()
+    optimizer = stepped(keras.optimizers.Adam(), model, x, y)
+    before = state_of(model, optimizer)
+    LRFinder(model, optimizer, "mse", snapshot=location, verbose=False)(data, batch_size=32, n_steps=60, max_lr=100.0)
+    assert_same_state(before, state_of(model, optimizer))
+
+
+def test_mixed_precision_loss_scaling_is_restored(data):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = make_model()
+        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam())
+        optimizer.build(model.trainable_variables)
+        before = state_of(model, optimizer)
+        finder = LRFinder(model, optimizer, "mse", verbose=False)
+        finder(data, batch_size=32, n_steps=40, max_lr=100.0)
+        assert finder.losses[-1] != finder.losses[0]  # the weights moved: the loss was scaled and unscaled
+        assert_same_state(before, state_of(model, optimizer))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_progress_bar_and_quiet_mode(data, capsys):
+    LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)(data, batch_size=32, n_steps=20)
+    assert capsys.readouterr().err == ""
+    LRFinder(make_model(), keras.optimizers.Adam(), "mse")(data, batch_size=32, n_steps=20)
+    err = capsys.readouterr().err
+    assert "LR sweep" in err and "lr=" in err and "loss=" in err
+
+
+def test_untrustworthy_sweeps_warn_and_record_why(data):
+    x, y = data
+    finder = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)
+    with pytest.warns(UserWarning) as record:
+        finder((x[:96], y[:96]), batch_size=32, n_steps=30, max_lr=1e-3)
+    messages = [str(w.message) for w in record]
+    assert any("never diverged" in m for m in messages)
+    assert any("cycled" in m for m in messages)
+    assert finder.cycled and finder.warnings == messages
+
+
+# -- bad input: clear errors, raised before anything changes ---------------------------------------
+
+BAD_CALLS = [
+    (dict(min_lr=0.0), ValueError, "`min_lr` must be finite and positive. Received: min_lr=0.0"),
+    (dict(min_lr=-1e-3), ValueError, "`min_lr` must be finite and positive"),
+    (dict(max_lr=float("inf")), ValueError, "`max_lr` must be finite and positive. Received: max_lr=inf"),
+    (dict(max_lr=float("nan")), ValueError, "`max_lr` must be finite and positive"),
+    (dict(min_lr="small"), TypeError, "`min_lr` must be a number. Received: min_lr='small'"),
+    (dict(min_lr=1.0, max_lr=0.1), ValueError, "`max_lr` must be greater than `min_lr`. Received: min_lr=1.0, max_lr=0.1"),
+    (dict(n_steps=1), ValueError, "`n_steps` must be an integer of at least 5: fewer steps are too few"),
+    (dict(n_steps=4), ValueError, "Received: n_steps=4"),
+    (dict(n_steps=10.5), ValueError, "Received: n_steps=10.5"),
+    (dict(smoothing=1.0), ValueError, "`smoothing` must be in \\[0, 1\\). Received: smoothing=1.0"),
+    (dict(smoothing=-0.1), ValueError, "`smoothing` must be in"),
+    (dict(diverge_factor=1.0), ValueError, "`diverge_factor` must be a finite number above 1"),
+    (dict(mode="cosine"), ValueError, "`mode` must be one of"),
+    (dict(method="best"), ValueError, "`method` must be one of"),
+    (dict(batch_size=None), ValueError, "`batch_size` is required"),
+]
+
+
+@pytest.mark.parametrize("kwargs,error,message", BAD_CALLS)
+def test_bad_arguments_raise_before_any_state_changes(kwargs, error, message, data):
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    before = [v.numpy().copy() for v in model.variables]
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    call = dict(batch_size=32) | kwargs
+    with pytest.raises(error, match=re.escape(message) if "\\" not in message else message):
+        finder(data, **call)
+    assert not optimizer.built and finder.lrs == []
+    assert_same_state(before, [v.numpy() for v in model.variables])
+
+
+def test_empty_dataset_raises_before_any_state_changes(data):
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    with pytest.raises(ValueError, match="`dataset` is empty"):
+        LRFinder(model, optimizer, "mse")(tf.data.Dataset.from_tensor_slices(data).batch(8).take(0))
+    assert not optimizer.built
+
+
+def test_constructor_errors():
+    with pytest.raises(TypeError, match="`model` must be a keras.Model. Received: Dense"):
+        LRFinder(keras.layers.Dense(3), keras.optimizers.Adam(), "mse")
+    with pytest.raises(ValueError, match="No optimizer: `model` is not compiled"):
+        LRFinder(make_model(), loss_fn="mse")
+    with pytest.raises(ValueError, match="No loss: `model` was not compiled with a loss"):
+        LRFinder(make_model(), keras.optimizers.Adam())
+    with pytest.raises(TypeError, match="`optimizer` must be a keras.optimizers.Optimizer. Received: str"):
+        LRFinder(make_model(), "adam", "mse")
+    with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: 0"):
+        LRFinder(make_model(), keras.optimizers.Adam(), "mse", steps_per_execution=0)
+    with pytest.raises(ValueError, match="`snapshot` must be one of"):
+        LRFinder(make_model(), keras.optimizers.Adam(), "mse", snapshot="gpu")
+    optimizer = keras.optimizers.Adam()
+    optimizer._learning_rate = tf.constant(0.1)
+    with pytest.raises(TypeError, match="learning rate cannot be set: it is a EagerTensor"):
+        LRFinder(make_model(), optimizer, "mse")
+
+
+def test_suggest_before_any_sweep():
+    with pytest.raises(ValueError, match="No sweep recorded yet"):
+        LRFinder(make_model(), keras.optimizers.Adam(), "mse").suggest()

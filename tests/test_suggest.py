@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from tf_lrfinder.suggest import MIN_POINTS, SUGGESTERS, Suggestion, suggest
+
+LRS = np.logspace(-7, 1, 100)
+
+
+def typical_curve(n=100):
+    """Flat, then a fall centred near 1e-3, then a blow-up: the textbook range-test shape."""
+    x = np.log10(np.logspace(-7, 1, n))
+    return 2.0 - 1.5 / (1 + np.exp(-(x + 3) * 2)) + np.where(x > -0.5, (x + 0.5) ** 2 * 5, 0)
+
+
+@pytest.mark.parametrize("method", sorted(SUGGESTERS))
+def test_typical_curve_gives_a_rate_inside_the_fall(method):
+    s = suggest(LRS, typical_curve(), method)
+    assert isinstance(s, Suggestion) and s.method == method
+    assert 1e-6 < s.lr < 1.0
+    if method != "minimum":
+        assert s.lr == LRS[s.index]
+
+
+def test_steepest_finds_the_steepest_point():
+    assert abs(np.log10(suggest(LRS, typical_curve(), "steepest").lr) + 3) < 0.1
+
+
+def test_minimum_divides_by_ten():
+    curve = typical_curve()
+    s = suggest(LRS, curve, "minimum")
+    assert s.index == int(np.argmin(curve)) and s.lr == pytest.approx(LRS[s.index] / 10)
+
+
+def test_non_finite_points_are_ignored():
+    curve = typical_curve()
+    curve[80:] = np.nan
+    s = suggest(LRS, curve, "steepest")
+    assert s.index < 80 and np.isfinite(s.lr)
+
+
+@pytest.mark.parametrize("method", sorted(SUGGESTERS))
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_too_short_curves_raise_clearly(method, n):
+    with pytest.raises(ValueError, match=f"at least {MIN_POINTS} finite points.*Received: {n} of {n}"):
+        suggest(LRS[:n], np.ones(n), method)
+
+
+@pytest.mark.parametrize("method", sorted(SUGGESTERS))
+def test_all_nan_raises_clearly(method):
+    with pytest.raises(ValueError, match="Received: 0 of 10"):
+        suggest(LRS[:10], np.full(10, np.nan), method)
+
+
+@pytest.mark.parametrize("method", sorted(SUGGESTERS))
+@pytest.mark.parametrize("shape", ["constant", "increasing", "three"])
+def test_degenerate_curves_give_a_point_of_the_curve(method, shape):
+    curve = {"constant": np.ones(100), "increasing": np.linspace(1, 2, 100), "three": None}[shape]
+    lrs = LRS if curve is not None else LRS[:3]
+    curve = curve if curve is not None else np.array([1.0, 0.5, 0.7])
+    s = suggest(lrs, curve, method)
+    assert 0 <= s.index < len(curve) and np.isfinite(s.lr) and s.lr > 0
+
+
+def test_mismatched_lengths_and_unknown_method_are_named():
+    with pytest.raises(ValueError, match="same length. Received: lrs.shape=\\(3,\\), losses.shape=\\(2,\\)"):
+        suggest(LRS[:3], np.ones(2), "valley")
+    with pytest.raises(ValueError, match="`method` must be one of .* Received: method='best'"):
+        suggest(LRS, typical_curve(), "best")
+
+
+curves = st.integers(0, 300).flatmap(
+    lambda n: arrays(np.float64, n, elements=st.floats(allow_nan=True, allow_infinity=True, width=64))
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(curve=curves, method=st.sampled_from(sorted(SUGGESTERS)))
+def test_every_rule_is_total(curve, method):
+    lrs = np.logspace(-7, 1, len(curve)) if len(curve) else np.array([])
+    finite = np.isfinite(curve).sum()
+    if finite < MIN_POINTS:
+        with pytest.raises(ValueError, match="finite points"):
+            suggest(lrs, curve, method)
+        return
+    s = suggest(lrs, curve, method)
+    assert np.isfinite(curve[s.index])
+    assert np.isfinite(s.lr) and s.lr > 0
+    assert lrs[0] / 10 - 1e-300 <= s.lr <= lrs[-1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(noise=arrays(np.float64, 100, elements=st.floats(-1, 1)), method=st.sampled_from(sorted(SUGGESTERS)))
+def test_noisy_curves(noise, method):
+    s = suggest(LRS, typical_curve() + noise, method)
+    assert 0 <= s.index < 100 and LRS[0] / 10 <= s.lr <= LRS[-1]
