@@ -1,0 +1,20 @@
+import subprocess
+import sys
+
+
+def test_demo_runs_a_real_sweep_and_saves_the_plot(tmp_path):
+    out = tmp_path / "plot.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_lrfinder", "--n-steps", "40", "--quiet", "--output", str(out)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "suggested learning rate: " in result.stdout
+    lr = float(result.stdout.split("suggested learning rate: ")[1].split()[0])
+    assert 1e-7 <= lr <= 10
+    assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_help_lists_options():
+    result = subprocess.run([sys.executable, "-m", "tf_lrfinder", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--max-lr" in result.stdout and "--output" in result.stdout

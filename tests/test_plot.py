@@ -1,0 +1,51 @@
+import subprocess
+import sys
+
+import keras
+import pytest
+from matplotlib.axes import Axes
+
+from conftest import make_model
+from tf_lrfinder import LRFinder
+from tf_lrfinder.plot import plot_sweeps
+
+
+@pytest.fixture(scope="module")
+def finder():
+    x, y = __import__("conftest").regression_data()
+    f = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)
+    f((x, y), batch_size=32, n_steps=40)
+    return f
+
+
+def test_plot_marks_and_labels_suggestions(finder):
+    ax = finder.plot(methods=("valley", "steepest", "minimum"))
+    assert isinstance(ax, Axes) and ax.get_xscale() == "log"
+    labels = [t.get_text() for t in ax.texts]
+    assert any(label.startswith("valley: ") for label in labels) and len(labels) == 3
+    assert {"loss", "smoothed loss"} <= {t.get_text() for t in ax.get_legend().get_texts()}
+
+
+def test_plot_on_given_axes(finder):
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    assert finder.plot(ax=ax) is ax
+    assert finder.plot_loss_change(ax=ax) is ax
+
+
+def test_overlay_of_sweeps(finder):
+    ax = plot_sweeps({"adam": finder, "again": finder})
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "again"]
+
+
+def test_plot_before_a_sweep_is_a_clear_error():
+    with pytest.raises(ValueError, match="No sweep recorded yet"):
+        LRFinder(make_model(), keras.optimizers.Adam(), "mse").plot()
+
+
+def test_importing_the_package_loads_neither_matplotlib_nor_tensorflow():
+    code = ("import sys, tf_lrfinder, tf_lrfinder.suggest; "
+            "print('matplotlib' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
