@@ -258,6 +258,22 @@ class LRFinder:
         self._last_index = result.index
         return result
 
+    def suggest_range(self) -> tuple[float, float]:
+        """`(base_lr, max_lr)` for cyclical / one-cycle schedules (see `tf_lrfinder.suggest.lr_range`)."""
+        if not self.lrs:
+            raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
+        return suggest_lib.lr_range(np.array(self.lrs), np.array(self.smoothed_losses))
+
+    @property
+    def history(self) -> dict[str, Any]:
+        """The sweep as plain data: the recorded lists, why it stopped, the settings and warnings.
+
+        Save it with `tf_lrfinder.history.save_json` / `save_csv`; both round-trip.
+        """
+        return {"lrs": list(self.lrs), "losses": list(self.losses), "smoothed_losses": list(self.smoothed_losses),
+                "stop_reason": self.stop_reason, "cycled": self.cycled, "warnings": list(self.warnings),
+                "lr_opt": self.lr_opt, "settings": dict(self.settings)}
+
     # -- plots (matplotlib is imported only here) -------------------------------------------------
 
     def plot(self, methods: tuple[str, ...] | None = None, ax: Any = None) -> Any:

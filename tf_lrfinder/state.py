@@ -46,8 +46,13 @@ class Snapshot:
         self._copies: list[tf.Variable] | None = None
         self._arrays: list[np.ndarray] | None = None
         self._folder: str | None = None
-        # One compiled copy per snapshot (not a module-level one that would keep every model alive).
-        self._copy = tf.function(_copy, autograph=False)
+        # One compiled copy per snapshot, from its own closure: a module-level function would keep
+        # every model alive, and TensorFlow warns about "retracing" when many share one function.
+        def copy(sources, targets):
+            for s, t in zip(sources, targets):
+                t.assign(s)
+
+        self._copy = tf.function(copy, autograph=False)
 
     def matches(self, variables: Sequence) -> bool:
         """Whether this snapshot covers exactly `variables` (so it can be reused)."""
@@ -95,7 +100,3 @@ class Snapshot:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
 
-
-def _copy(sources, targets):
-    for s, t in zip(sources, targets):
-        t.assign(s)

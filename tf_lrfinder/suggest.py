@@ -199,3 +199,27 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, method: str = DEFAULT_METHOD) -
     if method not in SUGGESTERS:
         raise ValueError(f"`method` must be one of {sorted(SUGGESTERS)}. Received: method={method!r}")
     return SUGGESTERS[method](lrs, losses)
+
+
+def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1) -> tuple[float, float]:
+    """A `(base_lr, max_lr)` pair for cyclical and one-cycle schedules, as Smith (2015) chose them.
+
+    Smith's rule reads two rates off the range test: where the loss starts to fall (`base_lr`) and
+    where it stops falling (`max_lr`). Here "starts to fall" is the first rate at which the loss
+    has covered `start_drop` (10%) of its total fall from its starting value to its minimum, and
+    "stops falling" is the rate of the minimum. If the two coincide (a curve with no fall),
+    `base_lr` is `max_lr / 10`, the ratio Smith (2018) and fastai's one-cycle default use.
+
+    Example:
+        >>> lrs = np.logspace(-5, 0, 6)
+        >>> lr_range(lrs, np.array([2.0, 1.99, 1.5, 0.8, 0.5, 3.0]))
+        (0.001, 0.1)
+    """
+    keep, lrs_, losses_ = _usable(lrs, losses, "lr_range")
+    low = int(np.argmin(losses_))
+    fall = losses_[0] - losses_[low]
+    reached = np.flatnonzero(losses_[: low + 1] <= losses_[0] - start_drop * fall)
+    base = int(reached[0]) if fall > 0 and reached.size else low
+    max_lr = float(lrs_[low])
+    base_lr = float(lrs_[base]) if base < low else max_lr / 10
+    return base_lr, max_lr

@@ -1,0 +1,215 @@
+"""Speed and memory of a sweep, against the hardware's limit and the finders users have today.
+
+Run from the repository root (dev extra installed):
+
+    python benchmarks/speed.py                 # all sections, ~5 min on 2 CPU cores
+    python benchmarks/speed.py --repeats 7 --steps 100
+
+Every contender trains the same model on the same batches for the same number of steps; all run
+in one process, interleaved, after a warm-up; the median of `--repeats` runs is reported with its
+ratio to the limit and to `model.fit`. Sweeps use a range that does not diverge (1e-6 to 1e-4), so
+every contender takes all the steps.
+
+Contenders:
+- limit: all steps inside one `tf.function` call, the rate fixed, nothing recorded.
+- model.fit: `fit` for the same steps (default `steps_per_execution=1`).
+- keras-callback finder: `fit` with a callback that sets the rate before each batch and reads
+  `logs["loss"]` after it (how the popular Keras finders work).
+- per-step GradientTape finder: a compiled step called once per batch, the rate assigned from
+  Python, the loss read back each step (the published TensorFlow 2 dataclass finder's loop).
+- tf_lrfinder first call (a new finder: tracing included) and repeated call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tf_lrfinder import LRFinder  # noqa: E402
+from tf_lrfinder.state import Snapshot  # noqa: E402
+
+L = keras.layers
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def mlp(width=512, depth=2, inputs=784):
+    return keras.Sequential([keras.Input((inputs,))] + [L.Dense(width, activation="relu") for _ in range(depth)]
+                            + [L.Dense(10)])
+
+
+def cnn():
+    return keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(),
+                             L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.Dense(10)])
+
+
+def data(shape, n_steps, batch=128):
+    rng = np.random.default_rng(0)
+    n = batch * 64
+    x = rng.normal(size=(n, *shape)).astype("float32")
+    y = rng.integers(0, 10, n).astype("int32")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def contenders(make_model, ds, n_steps):
+    model = make_model()
+    opt = keras.optimizers.Adam(1e-5)
+    model.compile(optimizer=opt, loss=LOSS)
+    opt.build(model.trainable_variables)
+
+    @tf.function
+    def limit_fn(iterator, n):
+        for _ in tf.range(n):
+            x, y = next(iterator)
+            with tf.GradientTape() as tape:
+                loss = LOSS(y, model(x, training=True))
+            opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+
+    def limit():
+        limit_fn(iter(ds), tf.constant(n_steps))
+        float(opt.iterations)  # wait for the device
+
+    def fit():
+        model.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0)
+
+    lrs = np.geomspace(1e-6, 1e-4, n_steps)
+
+    class SetRate(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            opt.learning_rate.assign(lrs[batch])
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.last = float(logs["loss"])
+
+    def callback_finder():
+        model.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0, callbacks=[SetRate()])
+
+    @tf.function
+    def one_step(x, y):
+        with tf.GradientTape() as tape:
+            loss = LOSS(y, model(x, training=True))
+        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    def per_step_finder():
+        losses = []
+        for i, (x, y) in enumerate(ds.take(n_steps)):
+            opt.learning_rate.assign(lrs[i])
+            losses.append(one_step(x, y).numpy())
+
+    finder = LRFinder(model, opt, LOSS, verbose=False)
+
+    def ours():
+        finder(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps)
+        assert len(finder.lrs) == n_steps, finder.stop_reason
+
+    def ours_first():
+        LRFinder(model, opt, LOSS, verbose=False)(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps)
+
+    return {"limit (one call, nothing recorded)": limit, "model.fit": fit, "keras-callback finder": callback_finder,
+            "per-step GradientTape finder": per_step_finder, "tf_lrfinder, first call": ours_first,
+            "tf_lrfinder, repeated call": ours}, finder
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def speed_table(name, make_model, shape, n_steps, repeats):
+    ds = data(shape, n_steps)
+    fns, _ = contenders(make_model, ds, n_steps)
+    for fn in fns.values():  # warm-up: trace everything once
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            times[k].append(timed(fn))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    limit, fit = med["limit (one call, nothing recorded)"], med["model.fit"]
+    print(f"\n{name}: {n_steps} steps, batch 128, Adam, median of {repeats}")
+    print(f"| {'contender':36s} | {'ms':>8s} | {'x limit':>7s} | {'x fit':>6s} |")
+    print(f"|{'-' * 38}|{'-' * 10}|{'-' * 9}|{'-' * 8}|")
+    for k, v in med.items():
+        print(f"| {k:36s} | {v * 1e3:8.1f} | {v / limit:7.2f} | {v / fit:6.2f} |")
+    return med
+
+
+def scaling(repeats):
+    print("\nSweep time against n_steps (MLP, repeated call): per-step time should stay flat")
+    ds = data((784,), 1000)
+    model, opt = mlp(), keras.optimizers.Adam()
+    finder = LRFinder(model, opt, LOSS, verbose=False)
+    finder(ds, min_lr=1e-7, max_lr=1e-5, n_steps=100)
+    print(f"| {'n_steps':>7s} | {'s':>7s} | {'ms/step':>8s} |")
+    for n in (100, 300, 1000):
+        t = statistics.median(timed(lambda: finder(ds, min_lr=1e-7, max_lr=1e-5, n_steps=n)) for _ in range(repeats))
+        assert len(finder.lrs) == n
+        print(f"| {n:7d} | {t:7.3f} | {t / n * 1e3:8.3f} |")
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def restore_and_memory(repeats):
+    print("\nSnapshot + restore against rebuilding and recompiling (Adam, optimizer built)")
+    print(f"| {'model':14s} | {'params':>10s} | {'snapshot+restore ms':>19s} | {'rebuild+compile ms':>18s} | "
+          f"{'+ first step ms':>15s} | {'ratio':>6s} | {'snapshot mem / var bytes':>24s} |")
+    for label, kwargs in (("MLP ~1M", dict(width=1024, depth=1)), ("MLP ~20M", dict(width=4096, depth=2))):
+        model = mlp(**kwargs)
+        opt = keras.optimizers.Adam()
+        opt.build(model.trainable_variables)
+        variables = list(model.variables) + list(opt.variables)
+        before = rss_bytes()
+        snap = Snapshot(variables, "device")
+        snap.save()  # first save allocates the copies
+        added = rss_bytes() - before
+        snap.save()
+        snap.restore()
+        t_snap = statistics.median(timed(lambda: (snap.save(), snap.restore(), float(opt.iterations)))
+                                   for _ in range(repeats))
+        x = np.zeros((128, 784), "float32")
+        y = np.zeros((128,), "int32")
+
+        def rebuild():
+            clone = keras.models.clone_model(model)
+            clone.set_weights(model.get_weights())
+            clone.compile(optimizer=keras.optimizers.Adam(), loss=LOSS)
+            return clone
+
+        t_rebuild = statistics.median(timed(rebuild) for _ in range(repeats))
+        t_first = statistics.median(timed(lambda: rebuild().train_on_batch(x, y)) for _ in range(max(2, repeats // 2)))
+        params = model.count_params()
+        print(f"| {label:14s} | {params:10,d} | {t_snap * 1e3:19.2f} | {t_rebuild * 1e3:18.1f} | {t_first * 1e3:15.1f} |"
+              f" {t_rebuild / t_snap:6.0f} | {added / snap.nbytes:24.2f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description="tf_lrfinder speed benchmark")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--only", choices=["speed", "scaling", "restore"], default=None)
+    args = parser.parse_args()
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, devices: "
+          f"{[d.device_type for d in tf.config.list_physical_devices()]}")
+    if args.only in (None, "speed"):
+        speed_table("MLP 784-512-512-10", mlp, (784,), args.steps, args.repeats)
+        speed_table("CNN on 28x28x1", cnn, (28, 28, 1), args.steps, args.repeats)
+    if args.only in (None, "scaling"):
+        scaling(max(3, args.repeats // 2))
+    if args.only in (None, "restore"):
+        restore_and_memory(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

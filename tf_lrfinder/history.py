@@ -1,0 +1,85 @@
+"""A sweep as plain data: a dict of lists plus its settings, saved to and loaded from JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+COLUMNS = ("lrs", "losses", "smoothed_losses")
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as strings that `float()` reads back."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _revive(history: dict[str, Any]) -> dict[str, Any]:
+    for key in COLUMNS:
+        history[key] = [float(v) for v in history[key]]
+    return history
+
+
+def save_json(history: dict[str, Any], path: str | Path) -> None:
+    """Write a sweep's history (from `LRFinder.history`) as JSON.
+
+    Example:
+        >>> import tempfile, os
+        >>> h = {"lrs": [1e-3, 1e-2], "losses": [1.0, float("nan")], "smoothed_losses": [1.0, 2.0]}
+        >>> p = os.path.join(tempfile.mkdtemp(), "h.json"); save_json(h, p)
+        >>> load_json(p)["losses"][1]
+        nan
+    """
+    Path(path).write_text(json.dumps(_clean(history), indent=1))
+
+
+def load_json(path: str | Path) -> dict[str, Any]:
+    """Read a history written by `save_json`."""
+    return _revive(json.loads(Path(path).read_text()))
+
+
+def save_csv(history: dict[str, Any], path: str | Path) -> None:
+    """Write a sweep's history as CSV: one row per step; the other fields as `# key: json` lines.
+
+    Example:
+        >>> import tempfile, os
+        >>> h = {"lrs": [1e-3, 1e-2], "losses": [1.0, 0.5], "smoothed_losses": [1.0, 0.9], "stop_reason": "diverged"}
+        >>> p = os.path.join(tempfile.mkdtemp(), "h.csv"); save_csv(h, p)
+        >>> load_csv(p) == h
+        True
+    """
+    with open(path, "w", newline="") as f:
+        for key, value in history.items():
+            if key not in COLUMNS:
+                f.write(f"# {key}: {json.dumps(_clean(value))}\n")
+        writer = csv.writer(f)
+        writer.writerow(("step",) + COLUMNS)
+        for i, row in enumerate(zip(*(history[c] for c in COLUMNS))):
+            writer.writerow((i,) + tuple(repr(float(v)) for v in row))
+
+
+def load_csv(path: str | Path) -> dict[str, Any]:
+    """Read a history written by `save_csv`."""
+    history: dict[str, Any] = {c: [] for c in COLUMNS}
+    meta: dict[str, Any] = {}
+    with open(path, newline="") as f:
+        lines = [line for line in f]
+    body = []
+    for line in lines:
+        if line.startswith("# "):
+            key, _, value = line[2:].partition(": ")
+            meta[key] = json.loads(value)
+        else:
+            body.append(line)
+    for row in list(csv.DictReader(body)):
+        for c in COLUMNS:
+            history[c].append(float(row[c]))
+    return {**history, **meta}
