@@ -23,6 +23,7 @@ Contenders:
 from __future__ import annotations
 
 import argparse
+import warnings
 import os
 import resource
 import statistics
@@ -200,6 +201,7 @@ def main():
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--only", choices=["speed", "scaling", "restore"], default=None)
     args = parser.parse_args()
+    warnings.simplefilter("ignore")  # the sweeps here are deliberately short of divergence
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, devices: "
           f"{[d.device_type for d in tf.config.list_physical_devices()]}")
     if args.only in (None, "speed"):

@@ -1,0 +1,47 @@
+import keras
+import numpy as np
+import pytest
+
+from conftest import make_model
+from tf_lrfinder import LRFinder
+from tf_lrfinder.history import load_csv, load_json, save_csv, save_json
+from tf_lrfinder.suggest import lr_range
+
+
+@pytest.fixture(scope="module")
+def finder():
+    x, y = __import__("conftest").regression_data()
+    f = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)
+    with pytest.warns(UserWarning):
+        f((x[:200], y[:200]), batch_size=32, n_steps=60)  # cycled data: warns
+    return f
+
+
+@pytest.mark.parametrize("save,load,suffix", [(save_json, load_json, "json"), (save_csv, load_csv, "csv")])
+def test_history_round_trips(finder, tmp_path, save, load, suffix):
+    history = finder.history
+    assert history["stop_reason"] == finder.stop_reason and history["settings"]["n_steps"] == 60
+    assert history["cycled"] and any("cycled" in w for w in history["warnings"])
+    path = tmp_path / f"sweep.{suffix}"
+    save(history, path)
+    assert load(path) == history
+
+
+def test_history_keeps_nan(tmp_path):
+    h = {"lrs": [1e-3, 1e-2, 1e-1], "losses": [1.0, 0.5, float("nan")], "smoothed_losses": [1.0, 0.7, float("nan")]}
+    for save, load in ((save_json, load_json), (save_csv, load_csv)):
+        save(h, tmp_path / "h")
+        back = load(tmp_path / "h")
+        assert back["lrs"] == h["lrs"] and np.isnan(back["losses"][2])
+
+
+def test_suggest_range_brackets_the_fall(finder):
+    base, top = finder.suggest_range()
+    assert base < top
+    lrs, sm = np.array(finder.lrs), np.array(finder.smoothed_losses)
+    assert top == lrs[np.nanargmin(sm)]
+
+
+def test_lr_range_of_a_curve_without_a_fall():
+    base, top = lr_range(np.logspace(-3, 0, 5), np.array([1.0, 1.1, 1.2, 1.3, 1.4]))
+    assert top == 1e-3 and base == pytest.approx(1e-4)
