@@ -174,6 +174,10 @@ def restore_and_memory(repeats):
         before = rss_bytes()
         snap = Snapshot(variables, "device")
         snap.save()  # first save allocates the copies
+        # TensorFlow may share a buffer until one side is written: write every variable in place
+        # (as a sweep does) so that the copies really exist, then count what the process holds.
+        for v in variables:
+            v.assign_add(tf.zeros_like(v))
         added = rss_bytes() - before
         snap.save()
         snap.restore()

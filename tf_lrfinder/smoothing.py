@@ -33,9 +33,10 @@ def ema(losses: np.ndarray, smoothing: float = 0.98) -> np.ndarray:
     correction = bias_correction(len(losses), smoothing)
     out = np.empty_like(losses)
     avg = 0.0
-    for i, loss in enumerate(losses):
-        avg = smoothing * avg + (1.0 - smoothing) * loss
-        out[i] = avg / correction[i]
+    with np.errstate(invalid="ignore", over="ignore"):  # inf and NaN propagate, as documented
+        for i, loss in enumerate(losses):
+            avg = smoothing * avg + (1.0 - smoothing) * loss
+            out[i] = avg / correction[i]
     return out
 
 
