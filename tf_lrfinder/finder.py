@@ -83,6 +83,7 @@ class LRFinder:
     warnings: list[str] = field(default_factory=list, init=False)
     settings: dict[str, Any] = field(default_factory=dict, init=False)
     lr_opt: float | None = field(default=None, init=False)
+    _last_index: int | None = field(default=None, init=False, repr=False)  # of the last suggestion
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, keras.Model):
@@ -236,8 +237,6 @@ class LRFinder:
         return np.concatenate(chunks) if chunks else np.zeros((0, 3)), status
 
     # -- reading the result ----------------------------------------------------------------------
-
-    _last_index: int | None = None
 
     def suggest(self, method: str = suggest_lib.DEFAULT_METHOD) -> suggest_lib.Suggestion:
         """Apply a suggestion rule to the recorded (smoothed) sweep.
