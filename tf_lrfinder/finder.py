@@ -83,7 +83,6 @@ class LRFinder:
     warnings: list[str] = field(default_factory=list, init=False)
     settings: dict[str, Any] = field(default_factory=dict, init=False)
     lr_opt: float | None = field(default=None, init=False)
-    _last_index: int | None = field(default=None, init=False, repr=False)  # of the last suggestion
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, keras.Model):
@@ -179,11 +178,12 @@ class LRFinder:
         self.settings = dict(min_lr=float(min_lr), max_lr=float(max_lr), n_steps=int(n_steps), mode=mode,
                              smoothing=float(smoothing), diverge_factor=float(diverge_factor), method=method)
         self.lr_opt = None
+        suggestion = None
         try:
             suggestion = self.suggest(method)
         finally:
             self.warnings = sweep_warnings(np.array(self.lrs), np.array(self.smoothed_losses), int(n_steps),
-                                           self.stop_reason, self.cycled, self._last_index)
+                                           self.stop_reason, self.cycled, suggestion and suggestion.index)
             for message in self.warnings:
                 warnings.warn(message, stacklevel=2)
         self.lr_opt = suggestion.lr
@@ -252,10 +252,7 @@ class LRFinder:
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
-        self._last_index = None
-        result = suggest_lib.suggest(np.array(self.lrs), np.array(self.smoothed_losses), method)
-        self._last_index = result.index
-        return result
+        return suggest_lib.suggest(np.array(self.lrs), np.array(self.smoothed_losses), method)
 
     def suggest_range(self) -> tuple[float, float]:
         """`(base_lr, max_lr)` for cyclical / one-cycle schedules (see `tf_lrfinder.suggest.lr_range`)."""

@@ -45,7 +45,7 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
     ax = _axes(ax)
     prefix = f"{label} " if label else ""
     ax.plot(lrs, losses, alpha=0.3, label=f"{prefix}loss")
-    line, = ax.plot(lrs, smoothed, label=f"{prefix}smoothed loss")
+    ax.plot(lrs, smoothed, label=f"{prefix}smoothed loss")
     for s in suggestions:
         y = smoothed[s.index]
         ax.scatter([s.lr], [y], zorder=3, s=40)
