@@ -1,25 +1,29 @@
 """How good is a suggested learning rate? Scored against a grid search on small CPU tasks.
 
 For each task in `tasks.py` the ground truth is a grid search: train `task.budget` steps at each
-constant learning rate of a log grid (5 points per decade, 1e-5 to 10) from 3 seeds, and average
-the validation loss. A suggested rate is scored as the share of the grid's best improvement it
+constant learning rate of a log grid (5 points per decade, 1e-5 to 10) from 5 seeds, and average
+the loss over the seeds. A suggested rate is scored as the share of the grid's best improvement it
 captures:
 
     score = (untrained loss - loss at the suggestion) / (untrained loss - best grid loss)
 
 1.0 is as good as grid search; a diverged run (non-finite loss) scores -1, and scores are clipped
-below at -1. The loss at a suggestion is interpolated linearly in log(lr) between the two nearest
-grid points (both seed-averaged); `score --train` trains at the exact rate instead (slower).
+below at -1. Two tables are printed: one on the validation loss after the budget (what a user
+finally cares about, but it also rewards rates that overfit less, which no range test can see) and
+one on the training loss after the budget (what the sweep measures and the optimizer minimises).
+The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
+(both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/suggestion_quality.py grid     # ~15 min on 2 cores; writes results/grid.json
-    python benchmarks/suggestion_quality.py sweeps   # ~1 min; writes results/sweeps.json
+    python benchmarks/suggestion_quality.py grid     # ~8 min on 2 cores (5 of them the CNN); writes results/grid.json
+    python benchmarks/suggestion_quality.py sweeps   # ~2 min; writes results/sweeps.json
     python benchmarks/suggestion_quality.py score    # seconds; prints the table
 
 Sweeps use the finder's defaults (min_lr=1e-7, max_lr=10, n_steps=100, smoothing=0.98,
 diverge_factor=4) with the task's batch size, one sweep per seed; each rule's score on a task is
-the mean over those sweeps.
+the mean over those sweeps. The row "valley, 3 sweeps averaged" averages the raw losses of three
+sweeps before smoothing: what running the sweep three times with different data order would give.
 """
 
 from __future__ import annotations
@@ -36,11 +40,15 @@ import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 GRID = np.logspace(-5, 1, 31)  # 5 points per decade
-SEEDS = (0, 1, 2)
+SEEDS = (0, 1, 2, 3, 4)
 
 
 def _train_curve(task, lrs, seed):
-    """Validation loss after `task.budget` steps at each rate in `lrs`, from one seed."""
+    """Losses after `task.budget` steps at each rate in `lrs`, from one seed.
+
+    Returns `(untrained, losses)`: dicts keyed "val" and "train", the loss on the validation set
+    and on the whole training set (both in inference mode), before training and at each rate.
+    """
     import keras
     import tensorflow as tf
 
@@ -66,15 +74,20 @@ def _train_curve(task, lrs, seed):
 
     @tf.function
     def evaluate():
-        return loss_fn(y_va, model(x_va, training=False))
+        return loss_fn(y_va, model(x_va, training=False)), loss_fn(y_tr, model(x_tr, training=False))
 
-    untrained = float(evaluate())
-    losses = []
+    def both():
+        val, tr = evaluate()
+        return {"val": float(val), "train": float(tr)}
+
+    untrained = both()
+    losses = {"val": [], "train": []}
     for lr in lrs:
         snapshot.restore()
         optimizer.learning_rate.assign(lr)
         train(iter(ds))
-        losses.append(float(evaluate()))
+        for key, value in both().items():
+            losses[key].append(value)
     snapshot.restore()
     return untrained, losses
 
@@ -87,13 +100,16 @@ def run_grid(names):
         if names and task.name not in names:
             continue
         t0 = time.time()
-        untrained, curves = [], []
+        untrained, curves, train_untrained, train_curves = [], [], [], []
         for seed in SEEDS:
             u, c = _train_curve(task, GRID, seed)
-            untrained.append(u)
-            curves.append(c)
-        out[task.name] = {"lrs": GRID.tolist(), "untrained": untrained, "losses": curves, "budget": task.budget,
-                          "batch_size": task.batch_size}
+            untrained.append(u["val"])
+            curves.append(c["val"])
+            train_untrained.append(u["train"])
+            train_curves.append(c["train"])
+        out[task.name] = {"lrs": GRID.tolist(), "untrained": untrained, "losses": curves,
+                          "train_untrained": train_untrained, "train_losses": train_curves,
+                          "budget": task.budget, "batch_size": task.batch_size, "seeds": list(SEEDS)}
         mean = np.mean(curves, axis=0)
         best = int(np.nanargmin(mean))
         print(f"{task.name:32s} best lr {GRID[best]:.2e} loss {mean[best]:.4f} (untrained "
@@ -131,10 +147,16 @@ def run_sweeps():
     (RESULTS / "sweeps.json").write_text(json.dumps(out))
 
 
-def loss_at(grid: dict, lr: float) -> float:
-    """Seed-averaged validation loss at `lr`, interpolated in log(lr) on the grid."""
+def _grid_curve(grid: dict, loss: str) -> tuple[float, np.ndarray]:
+    """(seed-averaged untrained loss, seed-averaged loss at each grid rate) for "val" or "train"."""
+    prefix = "" if loss == "val" else "train_"
+    return float(np.mean(grid[prefix + "untrained"])), np.mean(grid[prefix + "losses"], axis=0)
+
+
+def loss_at(grid: dict, lr: float, loss: str = "val") -> float:
+    """Seed-averaged loss at `lr`, interpolated in log(lr) on the grid."""
     lrs = np.asarray(grid["lrs"])
-    mean = np.mean(grid["losses"], axis=0)
+    _, mean = _grid_curve(grid, loss)
     x = np.log(lr)
     xs = np.log(lrs)
     if x <= xs[0]:
@@ -149,19 +171,26 @@ def loss_at(grid: dict, lr: float) -> float:
     return float(a + t * (b - a))
 
 
-def score(grid: dict, loss: float) -> float:
-    untrained = float(np.mean(grid["untrained"]))
-    best = float(np.nanmin(np.mean(grid["losses"], axis=0)))
-    if not np.isfinite(loss):
+def score(grid: dict, value: float, loss: str = "val") -> float:
+    """Share of the grid's best improvement that a run ending at loss `value` captures."""
+    untrained, mean = _grid_curve(grid, loss)
+    if not np.isfinite(value):
         return -1.0
-    return max(-1.0, (untrained - loss) / (untrained - best))
+    return max(-1.0, (untrained - value) / (untrained - float(np.nanmin(mean))))
 
 
-def rules():
-    from tf_lrfinder import suggest as S
+def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Curves made by averaging the raw losses of `k` consecutive sweeps (cut to the shortest) and
+    smoothing them as the finder does: what `k` sweeps with different data order would give."""
+    from tf_lrfinder.smoothing import ema
 
-    table = {name: fn for name, fn in S.SUGGESTERS.items()}
-    return table
+    out = []
+    for first in range(len(sweeps) - k + 1):
+        group = sweeps[first:first + k]
+        n = min(len(s["lrs"]) for s in group)
+        raw = np.mean([np.asarray(s["losses"][:n], dtype=np.float64) for s in group], axis=0)
+        out.append((np.asarray(group[0]["lrs"][:n]), ema(raw, 0.98)))
+    return out
 
 
 def run_score(train: bool):
@@ -169,35 +198,48 @@ def run_score(train: bool):
     sweeps_all = json.loads((RESULTS / "sweeps.json").read_text())
     from tasks import TASKS
 
+    from tf_lrfinder import suggest as S
+
     by_name = {t.name: t for t in TASKS}
-    table = {}
     names = [n for n in sweeps_all if n in grid_all]
-    for rule_name, fn in list(rules().items()) + [("optimizer_default", None)]:
-        per_task = []
-        for name in names:
-            grid = grid_all[name]
-            scores = []
-            for sweep in sweeps_all[name]["sweeps"]:
-                if fn is None:
-                    lr = sweeps_all[name]["default_lr"]
-                else:
-                    try:
-                        lr = fn(np.array(sweep["lrs"]), np.array(sweep["smoothed"])).lr
-                    except ValueError:
-                        scores.append(-1.0)
-                        continue
-                if train:
-                    loss = float(np.mean([_train_curve(by_name[name], [lr], s)[1][0] for s in SEEDS]))
-                else:
-                    loss = loss_at(grid, lr)
-                scores.append(score(grid, loss))
-            per_task.append(float(np.mean(scores)))
-        table[rule_name] = per_task
-    print(f"{'rule':20s} {'mean':>6s} {'worst':>6s} {'>=0.9':>6s}   " + " ".join(f"{n[:10]:>10s}" for n in names))
-    for rule_name, s in sorted(table.items(), key=lambda kv: -np.mean(kv[1])):
-        print(f"{rule_name:20s} {np.mean(s):6.3f} {np.min(s):6.3f} {sum(v >= 0.9 for v in s):3d}/{len(s):<2d}  "
-              + " ".join(f"{v:10.3f}" for v in s))
-    return table
+    rows = [(name, fn, 1) for name, fn in S.SUGGESTERS.items()]
+    rows += [("optimizer_default", None, 1), (f"{S.DEFAULT_METHOD}, 3 sweeps averaged", S.SUGGESTERS[S.DEFAULT_METHOD], 3)]
+    trained: dict = {}
+    tables = {}
+    for loss in ("val", "train"):
+        table = {}
+        for rule_name, fn, k in rows:
+            per_task = []
+            for name in names:
+                grid, sweeps = grid_all[name], sweeps_all[name]["sweeps"]
+                curves = [(np.array(s["lrs"]), np.array(s["smoothed"])) for s in sweeps] if k == 1 else _averaged(sweeps, k)
+                scores = []
+                for lrs, smoothed in curves:
+                    if fn is None:
+                        lr = sweeps_all[name]["default_lr"]
+                    else:
+                        try:
+                            lr = fn(lrs, smoothed).lr
+                        except ValueError:
+                            scores.append(-1.0)
+                            continue
+                    if train:
+                        if (name, lr) not in trained:
+                            runs = [_train_curve(by_name[name], [lr], s)[1] for s in SEEDS]
+                            trained[name, lr] = {key: float(np.mean([r[key][0] for r in runs])) for key in ("val", "train")}
+                        value = trained[name, lr][loss]
+                    else:
+                        value = loss_at(grid, lr, loss)
+                    scores.append(score(grid, value, loss))
+                per_task.append(float(np.mean(scores)))
+            table[rule_name] = per_task
+        tables[loss] = table
+        print(f"\nscored on {'validation' if loss == 'val' else 'training'} loss after the budget")
+        print(f"{'rule':28s} {'mean':>6s} {'worst':>6s} {'>=0.9':>6s}   " + " ".join(f"{n[:10]:>10s}" for n in names))
+        for rule_name, s in sorted(table.items(), key=lambda kv: -np.mean(kv[1])):
+            print(f"{rule_name:28s} {np.mean(s):6.3f} {np.min(s):6.3f} {sum(v >= 0.9 for v in s):3d}/{len(s):<2d}  "
+                  + " ".join(f"{v:10.3f}" for v in s))
+    return tables
 
 
 def main(argv=None):
