@@ -1,8 +1,11 @@
 """Snapshot and restore of every variable a sweep can change.
 
-The device snapshot keeps a copy of each variable next to it (on the same device) and copies with
-one compiled call each way: no round trip through host memory. The host and disk snapshots are for
-models too large to hold twice on the accelerator.
+The device snapshot keeps a backup of each variable next to it (on the same device), with no round
+trip through host memory. A backup first shares its variable's buffer: TensorFlow copies a buffer
+only when a shared one is written, so the snapshot costs memory only for the variables the sweep
+really changes, once, and nothing at all once it is closed (after a restore, the variables take the
+backups' buffers over). The host and disk snapshots are for models too large to hold twice on the
+accelerator.
 """
 
 from __future__ import annotations
@@ -46,13 +49,6 @@ class Snapshot:
         self._copies: list[tf.Variable] | None = None
         self._arrays: list[np.ndarray] | None = None
         self._folder: str | None = None
-        # One compiled copy per snapshot, from its own closure: a module-level function would keep
-        # every model alive, and TensorFlow warns about "retracing" when many share one function.
-        def copy(sources, targets):
-            for s, t in zip(sources, targets):
-                t.assign(s)
-
-        self._copy = tf.function(copy, autograph=False)
 
     def matches(self, variables: Sequence) -> bool:
         """Whether this snapshot covers exactly `variables` (so it can be reused)."""
@@ -68,13 +64,13 @@ class Snapshot:
     def save(self) -> None:
         """Record the current values."""
         if self.location == "device":
-            if self._copies is None:
-                self._copies = []
-                for v in self.variables:
-                    with tf.device(v.device):
-                        self._copies.append(tf.Variable(v.read_value(), trainable=False, name="lrf_backup"))
-            else:
-                self._copy(self.variables, self._copies)
+            # Fresh backups each time, sharing the variables' buffers until the sweep writes them.
+            self._copies = None
+            copies = []
+            for v in self.variables:
+                with tf.device(v.device):
+                    copies.append(tf.Variable(v.read_value(), trainable=False, name="lrf_backup"))
+            self._copies = copies
         elif self.location == "host":
             self._arrays = [v.numpy() for v in self.variables]
         else:
@@ -84,8 +80,13 @@ class Snapshot:
 
     def restore(self) -> None:
         """Put the recorded values back, bit for bit."""
+        if self._copies is None and self._arrays is None and self._folder is None:
+            raise RuntimeError("Snapshot.restore() called before save() (or after close()).")
         if self.location == "device":
-            self._copy(self._copies, self.variables)
+            # Eager assigns: a compiled copy would keep the first backups alive in its trace. Each
+            # variable takes its backup's buffer over (no copy), so this is fast at any size.
+            for v, c in zip(self.variables, self._copies):
+                v.assign(c)
         elif self.location == "host":
             for v, a in zip(self.variables, self._arrays):
                 v.assign(a)
@@ -94,7 +95,8 @@ class Snapshot:
                 v.assign(np.load(os.path.join(self._folder, f"{i}.npy"), mmap_mode="r"))
 
     def close(self) -> None:
-        """Free what the snapshot holds on host and disk (device copies are kept for reuse)."""
+        """Free what the snapshot holds (device backups, host arrays, the disk folder)."""
+        self._copies = None
         self._arrays = None
         if self._folder:
             shutil.rmtree(self._folder, ignore_errors=True)
