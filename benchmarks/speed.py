@@ -25,7 +25,8 @@ from __future__ import annotations
 import argparse
 import warnings
 import os
-import resource
+import subprocess
+import sys
 import statistics
 import time
 
@@ -157,34 +158,66 @@ def scaling(repeats):
         print(f"| {n:7d} | {t:7.3f} | {t / n * 1e3:8.3f} |")
 
 
-def rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
+def _allocator():
+    """(bytes in use, peak bytes) of TensorFlow's CPU allocator (needs TF_CPU_ALLOCATOR_USE_BFC)."""
+    info = tf.config.experimental.get_memory_info("CPU:0")
+    return info["current"], info["peak"]
 
 
-def restore_and_memory(repeats):
-    print("\nSnapshot + restore against rebuilding and recompiling (Adam, optimizer built)")
+def restore_and_memory(repeats, steps=10):
+    print("\nSnapshot + restore against rebuilding and recompiling (Adam, optimizer built); memory read")
+    print("from TensorFlow's allocator: peak of save + sweep steps + restore, less the peak of the same")
+    print(f"steps without a snapshot, over the variables' bytes ({steps} training steps, batch 128)")
     print(f"| {'model':14s} | {'params':>10s} | {'snapshot+restore ms':>19s} | {'rebuild+compile ms':>18s} | "
-          f"{'+ first step ms':>15s} | {'ratio':>6s} | {'snapshot mem / var bytes':>24s} |")
+          f"{'+ first step ms':>15s} | {'ratio':>6s} | {'peak added / var bytes':>22s} | {'held after':>10s} |")
     for label, kwargs in (("MLP ~1M", dict(width=1024, depth=1)), ("MLP ~20M", dict(width=4096, depth=2))):
         model = mlp(**kwargs)
         opt = keras.optimizers.Adam()
         opt.build(model.trainable_variables)
         variables = list(model.variables) + list(opt.variables)
-        before = rss_bytes()
+        x = tf.random.normal((128, 784))
+        y = tf.zeros((128,), tf.int32)
+
+        @tf.function
+        def train_step():
+            with tf.GradientTape() as tape:
+                loss = LOSS(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+
         snap = Snapshot(variables, "device")
-        snap.save()  # first save allocates the copies
-        # TensorFlow may share a buffer until one side is written: write every variable in place
-        # (as a sweep does) so that the copies really exist, then count what the process holds.
-        for v in variables:
-            v.assign_add(tf.zeros_like(v))
-        added = rss_bytes() - before
-        snap.save()
-        snap.restore()
-        t_snap = statistics.median(timed(lambda: (snap.save(), snap.restore(), float(opt.iterations)))
-                                   for _ in range(repeats))
-        x = np.zeros((128, 784), "float32")
-        y = np.zeros((128,), "int32")
+        for _ in range(2):  # warm up both paths
+            train_step()
+            snap.save()
+            train_step()
+            snap.restore()
+            snap.close()
+        peaks = {}
+        for with_snapshot in (False, True, False, True):
+            before, _ = _allocator()
+            tf.config.experimental.reset_memory_stats("CPU:0")
+            if with_snapshot:
+                snap.save()
+            for _ in range(steps):
+                train_step()
+            if with_snapshot:
+                snap.restore()
+                snap.close()
+            train_step()  # the user trains on
+            current, peak = _allocator()
+            peaks.setdefault(with_snapshot, []).append(peak - before)
+            held = current - before
+        added = (min(peaks[True]) - min(peaks[False])) / snap.nbytes
+
+        def save_restore():
+            snap.save()
+            snap.restore()
+            snap.close()
+            float(opt.iterations)
+
+        t_snap = statistics.median(timed(save_restore) for _ in range(repeats))
+        xs = np.zeros((128, 784), "float32")
+        ys = np.zeros((128,), "int32")
 
         def rebuild():
             clone = keras.models.clone_model(model)
@@ -193,10 +226,10 @@ def restore_and_memory(repeats):
             return clone
 
         t_rebuild = statistics.median(timed(rebuild) for _ in range(repeats))
-        t_first = statistics.median(timed(lambda: rebuild().train_on_batch(x, y)) for _ in range(max(2, repeats // 2)))
+        t_first = statistics.median(timed(lambda: rebuild().train_on_batch(xs, ys)) for _ in range(max(2, repeats // 2)))
         params = model.count_params()
         print(f"| {label:14s} | {params:10,d} | {t_snap * 1e3:19.2f} | {t_rebuild * 1e3:18.1f} | {t_first * 1e3:15.1f} |"
-              f" {t_rebuild / t_snap:6.0f} | {added / snap.nbytes:24.2f} |")
+              f" {t_rebuild / t_snap:6.0f} | {added:22.3f} | {held / snap.nbytes:9.3f}x |")
 
 
 def main():
@@ -206,15 +239,21 @@ def main():
     parser.add_argument("--only", choices=["speed", "scaling", "restore"], default=None)
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # the sweeps here are deliberately short of divergence
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, devices: "
-          f"{[d.device_type for d in tf.config.list_physical_devices()]}")
+    if args.only != "restore" or os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") != "true":
+        print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, devices: "
+              f"{[d.device_type for d in tf.config.list_physical_devices()]}")
     if args.only in (None, "speed"):
         speed_table("MLP 784-512-512-10", mlp, (784,), args.steps, args.repeats)
         speed_table("CNN on 28x28x1", cnn, (28, 28, 1), args.steps, args.repeats)
     if args.only in (None, "scaling"):
         scaling(max(3, args.repeats // 2))
     if args.only in (None, "restore"):
-        restore_and_memory(args.repeats)
+        if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true":
+            restore_and_memory(args.repeats)
+        else:  # the allocator that counts bytes must be chosen before TensorFlow starts
+            env = dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true")
+            subprocess.run([sys.executable, __file__, "--only", "restore", "--repeats", str(args.repeats)],
+                           env=env, check=True)
 
 
 if __name__ == "__main__":

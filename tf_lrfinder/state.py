@@ -1,10 +1,9 @@
 """Snapshot and restore of every variable a sweep can change.
 
-The device snapshot keeps a backup of each variable next to it (on the same device), with no round
-trip through host memory. A backup first shares its variable's buffer: TensorFlow copies a buffer
-only when a shared one is written, so the snapshot costs memory only for the variables the sweep
-really changes, once, and nothing at all once it is closed (after a restore, the variables take the
-backups' buffers over). The host and disk snapshots are for models too large to hold twice on the
+The device snapshot keeps a backup of each variable next to it (on the same device) and copies with
+one compiled call each way, with no round trip through host memory. The backups are emptied when the
+snapshot is closed (the finder closes it after every sweep), so a finder holds no copy of the model
+between sweeps. The host and disk snapshots are for models too large to hold twice on the
 accelerator.
 """
 
@@ -47,8 +46,23 @@ class Snapshot:
         self.variables = [_tf_variable(v) for v in variables]
         self.location = location
         self._copies: list[tf.Variable] | None = None
+        self._filled = False
         self._arrays: list[np.ndarray] | None = None
         self._folder: str | None = None
+
+        # Compiled copies, one pair per snapshot (from its own closure: a module-level function
+        # would keep every model alive through its traces). Their arguments are always the same
+        # variables, so each traces once.
+        def copy(sources, targets):
+            for source, target in zip(sources, targets):
+                target.assign(source)
+
+        def empty(targets):
+            for target in targets:
+                target.assign(tf.zeros([0], target.dtype))
+
+        self._copy = tf.function(copy, autograph=False)
+        self._empty = tf.function(empty, autograph=False)
 
     def matches(self, variables: Sequence) -> bool:
         """Whether this snapshot covers exactly `variables` (so it can be reused)."""
@@ -64,13 +78,14 @@ class Snapshot:
     def save(self) -> None:
         """Record the current values."""
         if self.location == "device":
-            # Fresh backups each time, sharing the variables' buffers until the sweep writes them.
-            self._copies = None
-            copies = []
-            for v in self.variables:
-                with tf.device(v.device):
-                    copies.append(tf.Variable(v.read_value(), trainable=False, name="lrf_backup"))
-            self._copies = copies
+            if self._copies is None:  # shape-free backups, so that `close` can empty them
+                self._copies = []
+                for v in self.variables:
+                    with tf.device(v.device):
+                        self._copies.append(tf.Variable(tf.zeros([0], v.dtype), shape=tf.TensorShape(None),
+                                                        trainable=False, name="lrf_backup"))
+            self._copy(self.variables, self._copies)
+            self._filled = True
         elif self.location == "host":
             self._arrays = [v.numpy() for v in self.variables]
         else:
@@ -80,13 +95,10 @@ class Snapshot:
 
     def restore(self) -> None:
         """Put the recorded values back, bit for bit."""
-        if self._copies is None and self._arrays is None and self._folder is None:
+        if not self._filled and self._arrays is None and self._folder is None:
             raise RuntimeError("Snapshot.restore() called before save() (or after close()).")
         if self.location == "device":
-            # Eager assigns: a compiled copy would keep the first backups alive in its trace. Each
-            # variable takes its backup's buffer over (no copy), so this is fast at any size.
-            for v, c in zip(self.variables, self._copies):
-                v.assign(c)
+            self._copy(self._copies, self.variables)
         elif self.location == "host":
             for v, a in zip(self.variables, self._arrays):
                 v.assign(a)
@@ -96,7 +108,9 @@ class Snapshot:
 
     def close(self) -> None:
         """Free what the snapshot holds (device backups, host arrays, the disk folder)."""
-        self._copies = None
+        if self._filled:
+            self._empty(self._copies)
+            self._filled = False
         self._arrays = None
         if self._folder:
             shutil.rmtree(self._folder, ignore_errors=True)
