@@ -146,16 +146,35 @@ def speed_table(name, make_model, shape, n_steps, repeats):
 
 
 def scaling(repeats):
-    print("\nSweep time against n_steps (MLP, repeated call): per-step time should stay flat")
+    print("\nSweep time against n_steps (MLP, repeated call), beside the limit for the same steps,")
+    print("interleaved: the ratio should stay flat (no per-step creep)")
     ds = data((784,), 1000)
-    model, opt = mlp(), keras.optimizers.Adam()
+    model, opt = mlp(), keras.optimizers.Adam(1e-5)  # the limit trains it too: keep it gentle
     finder = LRFinder(model, opt, LOSS, verbose=False)
     finder(ds, min_lr=1e-7, max_lr=1e-5, n_steps=100)
-    print(f"| {'n_steps':>7s} | {'s':>7s} | {'ms/step':>8s} |")
+
+    @tf.function
+    def limit_fn(iterator, n):
+        for _ in tf.range(n):
+            x, y = next(iterator)
+            with tf.GradientTape() as tape:
+                loss = LOSS(y, model(x, training=True))
+            opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+
+    def limit(n):
+        limit_fn(iter(ds), tf.constant(n))
+        float(opt.iterations)
+
+    limit(10)
+    print(f"| {'n_steps':>7s} | {'ours s':>7s} | {'ours ms/step':>12s} | {'limit ms/step':>13s} | {'x limit':>7s} |")
     for n in (100, 300, 1000):
-        t = statistics.median(timed(lambda: finder(ds, min_lr=1e-7, max_lr=1e-5, n_steps=n)) for _ in range(repeats))
+        ours, lim = [], []
+        for _ in range(repeats):
+            ours.append(timed(lambda: finder(ds, min_lr=1e-7, max_lr=1e-5, n_steps=n)))
+            lim.append(timed(lambda: limit(n)))
         assert len(finder.lrs) == n
-        print(f"| {n:7d} | {t:7.3f} | {t / n * 1e3:8.3f} |")
+        t, t_lim = statistics.median(ours), statistics.median(lim)
+        print(f"| {n:7d} | {t:7.3f} | {t / n * 1e3:12.3f} | {t_lim / n * 1e3:13.3f} | {t / t_lim:7.2f} |")
 
 
 def _allocator():
