@@ -45,8 +45,9 @@ class LRFinder:
             `(y_true, y_pred) -> per-sample losses` (default: the model's compiled loss).
         steps_per_execution: training steps per compiled call (default 20): the loss is read back
             once per call. 1 gives one call per step.
-        snapshot: where the backup of the variables lives: `"device"` (default, fastest),
-            `"host"` or `"disk"` for models too large to hold twice on the accelerator.
+        snapshot: where the backup of the variables lives during a sweep: `"device"` (default,
+            fastest; emptied after each sweep), `"host"` or `"disk"` for models too large to hold
+            twice on the accelerator.
         verbose: show a progress bar (default True).
         tqdm_class: progress-bar class (default `tqdm.auto.tqdm`: a widget in notebooks).
 
