@@ -60,11 +60,8 @@ def data(shape, n_steps, batch=128):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).repeat().prefetch(tf.data.AUTOTUNE)
 
 
-def contenders(make_model, ds, n_steps):
-    model = make_model()
-    opt = keras.optimizers.Adam(1e-5)
-    model.compile(optimizer=opt, loss=LOSS)
-    opt.build(model.trainable_variables)
+def make_limit(model, opt):
+    """The limit: `n` training steps inside one compiled call, the rate fixed, nothing recorded."""
 
     @tf.function
     def limit_fn(iterator, n):
@@ -73,6 +70,17 @@ def contenders(make_model, ds, n_steps):
             with tf.GradientTape() as tape:
                 loss = LOSS(y, model(x, training=True))
             opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+
+    return limit_fn
+
+
+def contenders(make_model, ds, n_steps):
+    model = make_model()
+    opt = keras.optimizers.Adam(1e-5)
+    model.compile(optimizer=opt, loss=LOSS)
+    opt.build(model.trainable_variables)
+
+    limit_fn = make_limit(model, opt)
 
     def limit():
         limit_fn(iter(ds), tf.constant(n_steps))
@@ -153,13 +161,7 @@ def scaling(repeats):
     finder = LRFinder(model, opt, LOSS, verbose=False)
     finder(ds, min_lr=1e-7, max_lr=1e-5, n_steps=100)
 
-    @tf.function
-    def limit_fn(iterator, n):
-        for _ in tf.range(n):
-            x, y = next(iterator)
-            with tf.GradientTape() as tape:
-                loss = LOSS(y, model(x, training=True))
-            opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+    limit_fn = make_limit(model, opt)
 
     def limit(n):
         limit_fn(iter(ds), tf.constant(n))
