@@ -50,9 +50,9 @@ class Snapshot:
         self._arrays: list[np.ndarray] | None = None
         self._folder: str | None = None
 
-        # Compiled copies, one pair per snapshot (from its own closure: a module-level function
+        # Compiled copy and empty, per snapshot (from its own closure: a module-level function
         # would keep every model alive through its traces). Their arguments are always the same
-        # variables, so each traces once.
+        # variables, so `copy` traces once per direction and `empty` once.
         def copy(sources, targets):
             for source, target in zip(sources, targets):
                 target.assign(source)
