@@ -211,8 +211,7 @@ def restore_and_memory(repeats, steps=10):
             train_step()
             snap.save()
             train_step()
-            snap.restore()
-            snap.close()
+            snap.restore_and_close()
         peaks = {}
         for with_snapshot in (False, True, False, True):
             before, _ = _allocator()
@@ -222,8 +221,7 @@ def restore_and_memory(repeats, steps=10):
             for _ in range(steps):
                 train_step()
             if with_snapshot:
-                snap.restore()
-                snap.close()
+                snap.restore_and_close()
             train_step()  # the user trains on
             current, peak = _allocator()
             peaks.setdefault(with_snapshot, []).append(peak - before)
@@ -232,8 +230,7 @@ def restore_and_memory(repeats, steps=10):
 
         def save_restore():
             snap.save()
-            snap.restore()
-            snap.close()
+            snap.restore_and_close()
             float(opt.iterations)
 
         t_snap = statistics.median(timed(save_restore) for _ in range(repeats))

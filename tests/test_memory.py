@@ -93,3 +93,23 @@ def test_restore_before_save_is_an_error():
     snapshot.close()
     with pytest.raises(RuntimeError, match="after close"):
         snapshot.restore()
+
+
+@pytest.mark.parametrize("location", ["device", "host", "disk"])
+def test_restore_and_close_puts_values_back_then_frees(location):
+    import numpy as np
+    import tensorflow as tf
+
+    weights, steps = tf.Variable([[1.0, 2.0], [3.0, 4.0]]), tf.Variable(7, dtype=tf.int64)
+    snapshot = Snapshot([weights, steps], location)
+    for _ in range(2):  # the device backups are emptied and refilled
+        snapshot.save()
+        weights.assign_add(tf.ones_like(weights))
+        steps.assign_add(1)
+        snapshot.restore_and_close()
+        np.testing.assert_array_equal(weights.numpy(), [[1.0, 2.0], [3.0, 4.0]])
+        assert int(steps.numpy()) == 7
+        with pytest.raises(RuntimeError, match="after close"):
+            snapshot.restore()
+    if location == "device":
+        assert all(c.numpy().size == 0 for c in snapshot._copies)

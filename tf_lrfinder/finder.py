@@ -232,8 +232,7 @@ class LRFinder:
                     bar.set_postfix(lr=f"{lrs[taken - 1]:.2e}", loss=f"{chunk[-1, 1]:.4g}", refresh=False)
                     bar.update(len(chunk))
         finally:
-            self._snapshot.restore()
-            self._snapshot.close()
+            self._snapshot.restore_and_close()
             bar.close()
         return np.concatenate(chunks) if chunks else np.zeros((0, 3)), status
 
