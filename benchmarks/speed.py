@@ -60,8 +60,9 @@ def data(shape, n_steps, batch=128):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).repeat().prefetch(tf.data.AUTOTUNE)
 
 
-def make_limit(model, opt):
-    """The limit: `n` training steps inside one compiled call, the rate fixed, nothing recorded."""
+def make_limit(model, opt, ds):
+    """The limit: `limit(n)` runs `n` training steps on `ds` inside one compiled call, the rate
+    fixed, nothing recorded, and waits for the device."""
 
     @tf.function
     def limit_fn(iterator, n):
@@ -71,7 +72,11 @@ def make_limit(model, opt):
                 loss = LOSS(y, model(x, training=True))
             opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
 
-    return limit_fn
+    def limit(n):
+        limit_fn(iter(ds), tf.constant(n))
+        float(opt.iterations)  # wait for the device
+
+    return limit
 
 
 def contenders(make_model, ds, n_steps):
@@ -80,11 +85,10 @@ def contenders(make_model, ds, n_steps):
     model.compile(optimizer=opt, loss=LOSS)
     opt.build(model.trainable_variables)
 
-    limit_fn = make_limit(model, opt)
+    run_limit = make_limit(model, opt, ds)
 
     def limit():
-        limit_fn(iter(ds), tf.constant(n_steps))
-        float(opt.iterations)  # wait for the device
+        run_limit(n_steps)
 
     def fit():
         model.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0)
@@ -161,12 +165,7 @@ def scaling(repeats):
     finder = LRFinder(model, opt, LOSS, verbose=False)
     finder(ds, min_lr=1e-7, max_lr=1e-5, n_steps=100)
 
-    limit_fn = make_limit(model, opt)
-
-    def limit(n):
-        limit_fn(iter(ds), tf.constant(n))
-        float(opt.iterations)
-
+    limit = make_limit(model, opt, ds)
     limit(10)
     print(f"| {'n_steps':>7s} | {'ours s':>7s} | {'ours ms/step':>12s} | {'limit ms/step':>13s} | {'x limit':>7s} |")
     for n in (100, 300, 1000):
@@ -225,7 +224,8 @@ def restore_and_memory(repeats, steps=10):
             train_step()  # the user trains on
             current, peak = _allocator()
             peaks.setdefault(with_snapshot, []).append(peak - before)
-            held = current - before
+            if with_snapshot:
+                held = current - before  # what the snapshot left allocated
         added = (min(peaks[True]) - min(peaks[False])) / snap.nbytes
 
         def save_restore():

@@ -189,7 +189,7 @@ def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray]]
         group = sweeps[first:first + k]
         n = min(len(s["lrs"]) for s in group)
         raw = np.mean([np.asarray(s["losses"][:n], dtype=np.float64) for s in group], axis=0)
-        out.append((np.asarray(group[0]["lrs"][:n]), ema(raw, 0.98)))
+        out.append((np.asarray(group[0]["lrs"][:n]), ema(raw)))  # the finder's default smoothing
     return out
 
 
