@@ -189,7 +189,7 @@ def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray]]
         group = sweeps[first:first + k]
         n = min(len(s["lrs"]) for s in group)
         raw = np.mean([np.asarray(s["losses"][:n], dtype=np.float64) for s in group], axis=0)
-        out.append((np.asarray(group[0]["lrs"][:n]), ema(raw)))  # the finder's default smoothing
+        out.append((np.asarray(group[0]["lrs"][:n]), raw, ema(raw)))  # the finder's default smoothing
     return out
 
 
@@ -202,24 +202,25 @@ def run_score(train: bool):
 
     by_name = {t.name: t for t in TASKS}
     names = [n for n in sweeps_all if n in grid_all]
-    rows = [(name, fn, 1) for name, fn in S.SUGGESTERS.items()]
-    rows += [("optimizer_default", None, 1), (f"{S.DEFAULT_METHOD}, 3 sweeps averaged", S.SUGGESTERS[S.DEFAULT_METHOD], 3)]
+    rows = [(name, name, 1) for name in S.SUGGESTERS]
+    rows += [("optimizer_default", None, 1), (f"{S.DEFAULT_METHOD}, 3 sweeps averaged", S.DEFAULT_METHOD, 3)]
     trained: dict = {}
     tables = {}
     for loss in ("val", "train"):
         table = {}
-        for rule_name, fn, k in rows:
+        for rule_name, method, k in rows:
             per_task = []
             for name in names:
                 grid, sweeps = grid_all[name], sweeps_all[name]["sweeps"]
-                curves = [(np.array(s["lrs"]), np.array(s["smoothed"])) for s in sweeps] if k == 1 else _averaged(sweeps, k)
+                curves = ([(np.array(s["lrs"]), np.array(s["losses"], dtype=np.float64), np.array(s["smoothed"]))
+                           for s in sweeps] if k == 1 else _averaged(sweeps, k))
                 scores = []
-                for lrs, smoothed in curves:
-                    if fn is None:
+                for lrs, raw, smoothed in curves:
+                    if method is None:
                         lr = sweeps_all[name]["default_lr"]
                     else:
                         try:
-                            lr = fn(lrs, smoothed).lr
+                            lr = S.suggest(lrs, raw, method, smoothed).lr
                         except ValueError:
                             scores.append(-1.0)
                             continue
@@ -235,9 +236,9 @@ def run_score(train: bool):
             table[rule_name] = per_task
         tables[loss] = table
         print(f"\nscored on {'validation' if loss == 'val' else 'training'} loss after the budget")
-        print(f"{'rule':28s} {'mean':>6s} {'worst':>6s} {'>=0.9':>6s}   " + " ".join(f"{n[:10]:>10s}" for n in names))
+        print(f"{'rule':34s} {'mean':>6s} {'worst':>6s} {'>=0.9':>6s}   " + " ".join(f"{n[:10]:>10s}" for n in names))
         for rule_name, s in sorted(table.items(), key=lambda kv: -np.mean(kv[1])):
-            print(f"{rule_name:28s} {np.mean(s):6.3f} {np.min(s):6.3f} {sum(v >= 0.9 for v in s):3d}/{len(s):<2d}  "
+            print(f"{rule_name:34s} {np.mean(s):6.3f} {np.min(s):6.3f} {sum(v >= 0.9 for v in s):3d}/{len(s):<2d}  "
                   + " ".join(f"{v:10.3f}" for v in s))
     return tables
 

@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.suggest import MIN_POINTS, SUGGESTERS, Suggestion, suggest
+from tf_lrfinder.smoothing import ema, lag_free
+from tf_lrfinder.suggest import MIN_POINTS, READS_RAW, SUGGESTERS, Suggestion, robust_minimum, suggest
 
 LRS = np.logspace(-7, 1, 100)
 
@@ -17,27 +18,27 @@ def typical_curve(n=100):
 
 @pytest.mark.parametrize("method", sorted(SUGGESTERS))
 def test_typical_curve_gives_a_rate_inside_the_fall(method):
-    s = suggest(LRS, typical_curve(), method)
+    s = suggest(LRS, typical_curve(), method, typical_curve())
     assert isinstance(s, Suggestion) and s.method == method
     assert 1e-6 < s.lr < 1.0
-    if method != "minimum":
+    if method not in ("minimum", "robust_minimum"):
         assert s.lr == LRS[s.index]
 
 
 def test_steepest_finds_the_steepest_point():
-    assert abs(np.log10(suggest(LRS, typical_curve(), "steepest").lr) + 3) < 0.1
+    assert abs(np.log10(suggest(LRS, typical_curve(), "steepest", typical_curve()).lr) + 3) < 0.1
 
 
 def test_minimum_divides_by_ten():
     curve = typical_curve()
-    s = suggest(LRS, curve, "minimum")
+    s = suggest(LRS, curve, "minimum", curve)
     assert s.index == int(np.argmin(curve)) and s.lr == pytest.approx(LRS[s.index] / 10)
 
 
 def test_non_finite_points_are_ignored():
     curve = typical_curve()
     curve[80:] = np.nan
-    s = suggest(LRS, curve, "steepest")
+    s = suggest(LRS, curve, "steepest", curve)
     assert s.index < 80 and np.isfinite(s.lr)
 
 
@@ -45,13 +46,13 @@ def test_non_finite_points_are_ignored():
 @pytest.mark.parametrize("n", [0, 1, 2])
 def test_too_short_curves_raise_clearly(method, n):
     with pytest.raises(ValueError, match=f"at least {MIN_POINTS} finite points.*Received: {n} of {n}"):
-        suggest(LRS[:n], np.ones(n), method)
+        suggest(LRS[:n], np.ones(n), method, np.ones(n))
 
 
 @pytest.mark.parametrize("method", sorted(SUGGESTERS))
 def test_all_nan_raises_clearly(method):
     with pytest.raises(ValueError, match="Received: 0 of 10"):
-        suggest(LRS[:10], np.full(10, np.nan), method)
+        suggest(LRS[:10], np.full(10, np.nan), method, np.full(10, np.nan))
 
 
 @pytest.mark.parametrize("method", sorted(SUGGESTERS))
@@ -60,7 +61,7 @@ def test_degenerate_curves_give_a_point_of_the_curve(method, shape):
     curve = {"constant": np.ones(100), "increasing": np.linspace(1, 2, 100), "three": None}[shape]
     lrs = LRS if curve is not None else LRS[:3]
     curve = curve if curve is not None else np.array([1.0, 0.5, 0.7])
-    s = suggest(lrs, curve, method)
+    s = suggest(lrs, curve, method, curve)
     assert 0 <= s.index < len(curve) and np.isfinite(s.lr) and s.lr > 0
 
 
@@ -69,6 +70,10 @@ def test_mismatched_lengths_and_unknown_method_are_named():
         suggest(LRS[:3], np.ones(2), "valley")
     with pytest.raises(ValueError, match="`method` must be one of .* Received: method='best'"):
         suggest(LRS, typical_curve(), "best")
+    with pytest.raises(ValueError, match="`divisor` must be at least 1. Received: divisor=0.5"):
+        robust_minimum(LRS, typical_curve(), divisor=0.5)
+    with pytest.raises(ValueError, match="`lrs` must be non-decreasing .* index 2"):
+        robust_minimum(np.array([1e-3, 1e-2, 1e-3, 1e-1]), np.ones(4))
 
 
 curves = st.integers(0, 300).flatmap(
@@ -83,9 +88,9 @@ def test_every_rule_is_total(curve, method):
     finite = np.isfinite(curve).sum()
     if finite < MIN_POINTS:
         with pytest.raises(ValueError, match="finite points"):
-            suggest(lrs, curve, method)
+            suggest(lrs, curve, method, curve)
         return
-    s = suggest(lrs, curve, method)
+    s = suggest(lrs, curve, method, curve)
     assert np.isfinite(curve[s.index])
     assert np.isfinite(s.lr) and s.lr > 0
     assert lrs[0] / 10 - 1e-300 <= s.lr <= lrs[-1]
@@ -94,5 +99,49 @@ def test_every_rule_is_total(curve, method):
 @settings(max_examples=100, deadline=None)
 @given(noise=arrays(np.float64, 100, elements=st.floats(-1, 1)), method=st.sampled_from(sorted(SUGGESTERS)))
 def test_noisy_curves(noise, method):
-    s = suggest(LRS, typical_curve() + noise, method)
+    s = suggest(LRS, typical_curve() + noise, method, typical_curve() + noise)
     assert 0 <= s.index < 100 and LRS[0] / 10 <= s.lr <= LRS[-1]
+
+
+def sweep_like(seed=0):
+    """What a sweep records: a fall near 1e-3, a flat bottom from 1e-2 to 1e-1, a rise above it, plus
+    batch noise. Returns (lrs, raw losses, noise-free losses)."""
+    x = np.log10(LRS)
+    clean = 1 + 1 / (1 + np.exp((x + 3) * 4)) + 3 * np.maximum(0, x + 1) ** 2
+    return LRS, clean + np.random.default_rng(seed).normal(0, 0.15, len(x)), clean
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_robust_minimum_finds_the_bottom_the_ema_misses(seed):
+    lrs, raw, clean = sweep_like(seed)
+    s = suggest(lrs, raw)  # the default rule
+    assert s.method == "robust_minimum" and s.lr == pytest.approx(lrs[s.index] / 4)
+    assert -2.1 < np.log10(lrs[s.index]) < -0.9  # on the flat bottom of the noise-free curve
+    # the EMA of the same losses bottoms out where the loss has already risen: its lag
+    assert clean[np.argmin(ema(raw))] - clean.min() > 0.2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_robust_minimum_ignores_a_lucky_batch(seed):
+    lrs, raw, _ = sweep_like(seed)
+    before = robust_minimum(lrs, raw)
+    raw[3] = -5.0  # one absurdly low loss early in the sweep
+    assert robust_minimum(lrs, raw) == before
+
+
+def test_suggest_hands_each_rule_its_curve():
+    lrs, raw, _ = sweep_like()
+    smoothed = ema(raw, 0.9)
+    assert READS_RAW == {"robust_minimum"}
+    assert suggest(lrs, raw, "valley", smoothed) == SUGGESTERS["valley"](lrs, smoothed)
+    assert suggest(lrs, raw, "valley") == SUGGESTERS["valley"](lrs, ema(raw))  # the finder's default EMA
+    assert suggest(lrs, raw, "robust_minimum", smoothed) == robust_minimum(lrs, raw)
+
+
+def test_lag_free_is_centred_and_spike_proof():
+    lrs = np.logspace(-4, 0, 41)
+    line = np.linspace(2.0, 1.0, 41)
+    np.testing.assert_allclose(lag_free(lrs, line), line)  # no lag on a straight line
+    spiky = line.copy()
+    spiky[20] = 100.0
+    np.testing.assert_allclose(lag_free(lrs, spiky)[5:-5], line[5:-5], atol=0.03)

@@ -239,7 +239,7 @@ class LRFinder:
     # -- reading the result ----------------------------------------------------------------------
 
     def suggest(self, method: str = suggest_lib.DEFAULT_METHOD) -> suggest_lib.Suggestion:
-        """Apply a suggestion rule to the recorded (smoothed) sweep.
+        """Apply a suggestion rule to the recorded sweep (raw or smoothed losses, as the rule reads).
 
         Args:
             method: a name from `tf_lrfinder.suggest.SUGGESTERS` (default: the benchmarked best).
@@ -252,7 +252,7 @@ class LRFinder:
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
-        return suggest_lib.suggest(np.array(self.lrs), np.array(self.smoothed_losses), method)
+        return suggest_lib.suggest(np.array(self.lrs), np.array(self.losses), method, np.array(self.smoothed_losses))
 
     def suggest_range(self) -> tuple[float, float]:
         """`(base_lr, max_lr)` for cyclical / one-cycle schedules (see `tf_lrfinder.suggest.lr_range`)."""
@@ -290,7 +290,7 @@ class LRFinder:
         marks = []
         for m in methods:
             try:
-                marks.append(suggest_lib.suggest(np.array(self.lrs), np.array(self.smoothed_losses), m))
+                marks.append(self.suggest(m))
             except ValueError:
                 pass  # too few points: draw the curve without that mark
         return plot_sweep(self.lrs, self.losses, self.smoothed_losses, marks, ax=ax)

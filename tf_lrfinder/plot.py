@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from .smoothing import lag_free
 from .suggest import Suggestion
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,11 +27,11 @@ def _axes(ax: Axes | None) -> Axes:
 
 def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
                suggestions: Sequence[Suggestion] = (), ax: Axes | None = None, label: str = "") -> Axes:
-    """Draw loss and smoothed loss against log(lr), with each suggestion marked and labelled.
+    """Draw the loss, its EMA and its lag-free curve against log(lr), each suggestion marked and labelled.
 
     Args:
         lrs, losses, smoothed: the recorded sweep.
-        suggestions: `Suggestion`s to mark on the smoothed curve.
+        suggestions: `Suggestion`s to mark, on the EMA curve at the suggested rate.
         ax: axes to draw on (default: a new figure).
         label: prefix for the legend entries.
 
@@ -44,10 +45,15 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
     """
     ax = _axes(ax)
     prefix = f"{label} " if label else ""
-    ax.plot(lrs, losses, alpha=0.3, label=f"{prefix}loss")
-    ax.plot(lrs, smoothed, label=f"{prefix}smoothed loss")
-    for s in suggestions:
-        y = smoothed[s.index]
+    lrs_, losses_, smoothed_ = (np.asarray(v, float) for v in (lrs, losses, smoothed))
+    ax.plot(lrs_, losses_, alpha=0.3, label=f"{prefix}loss")
+    ax.plot(lrs_, smoothed_, label=f"{prefix}smoothed loss (EMA)")
+    ok = np.isfinite(losses_) & (lrs_ > 0)
+    if ok.sum() >= 3:  # the curve the default rule reads
+        ax.plot(lrs_[ok], lag_free(lrs_[ok], losses_[ok]), ls="--", lw=1, label=f"{prefix}lag-free loss")
+    ok = np.isfinite(smoothed_) & (lrs_ > 0)
+    for s in suggestions:  # on the EMA curve at the suggested rate (a rule may suggest between steps)
+        y = np.interp(np.log(s.lr), np.log(lrs_[ok]), smoothed_[ok]) if ok.any() else np.nan
         ax.scatter([s.lr], [y], zorder=3, s=40)
         ax.annotate(f"{s.method}: {s.lr:.2e}", (s.lr, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xscale("log")

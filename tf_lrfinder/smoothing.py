@@ -40,6 +40,45 @@ def ema(losses: np.ndarray, smoothing: float = 0.98) -> np.ndarray:
     return out
 
 
+def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = 0.75) -> np.ndarray:
+    """A smoothed loss curve without the EMA's lag: a centred running median, then a running mean.
+
+    Both passes take the points within `decades` of log10(lr) on either side of each point. The EMA
+    the finder records trails the loss: with smoothing 0.98 it averages over the last ~50 steps, half
+    of a default sweep (4 decades of rate), so its bottom lies far to the right of where the loss
+    stopped falling. A centred window has no lag; the median drops single-batch spikes and the mean
+    irons out the median's steps. Near the ends the window shrinks so that it stays centred (the
+    first and last points are their own losses) instead of leaning on one side of the curve.
+
+    Args:
+        lrs: learning rates, non-decreasing (as every schedule of the finder makes them).
+        losses: the raw losses at them, all finite.
+        decades: half-width of the window in decades of learning rate (default 0.75).
+
+    Returns:
+        The smoothed losses (float64), one per point. A sum of huge losses may overflow to inf.
+
+    Example:
+        >>> lag_free(np.logspace(-3, 0, 7), np.array([1.0, 1.0, 9.0, 1.0, 0.5, 0.5, 0.5]), 0.5).tolist()
+        [1.0, 1.0, 1.0, 0.8333333333333334, 0.6666666666666666, 0.5, 0.5]
+    """
+    x = np.log10(np.asarray(lrs, dtype=np.float64))
+    losses = np.asarray(losses, dtype=np.float64)
+    if x.shape != losses.shape or x.ndim != 1:
+        raise ValueError(f"`lrs` and `losses` must be 1-D arrays of the same length. Received: "
+                         f"lrs.shape={x.shape}, losses.shape={losses.shape}")
+    if np.any(np.diff(x) < 0):
+        raise ValueError("`lrs` must be non-decreasing (a sweep's rates grow step by step). "
+                         f"Received a rate that falls at index {int(np.argmax(np.diff(x) < 0)) + 1}.")
+    if x.size == 0:
+        return losses
+    half = np.minimum(decades, np.minimum(x - x[0], x[-1] - x)) + 1e-9  # centred: shrink at the ends
+    lo, hi = np.searchsorted(x, x - half, "left"), np.searchsorted(x, x + half, "right")
+    median = np.array([np.median(losses[a:b]) for a, b in zip(lo, hi)])
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.array([median[a:b].mean() for a, b in zip(lo, hi)])
+
+
 def diverged(smoothed: float, best: float, diverge_factor: float) -> bool:
     """Whether `smoothed` has left the best smoothed loss so far by more than `diverge_factor`.
 

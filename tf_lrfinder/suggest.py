@@ -1,7 +1,9 @@
 """Suggestion rules: pure numpy functions `(lrs, losses) -> Suggestion`, no TensorFlow.
 
-Every rule takes the learning rates of a sweep and the (usually smoothed) losses recorded at them,
-and returns a `Suggestion`. Rules are total: non-finite points are ignored (a sweep stops at its
+Every rule takes the learning rates of a sweep and a loss curve recorded at them, and returns a
+`Suggestion`. The default, `robust_minimum`, reads the raw losses and smooths them itself without
+lag; the rules users know from fastai and Lightning read the EMA-smoothed losses they were designed
+for (`READS_RAW` says which is which, and `suggest` hands each rule its curve). Rules are total: non-finite points are ignored (a sweep stops at its
 first non-finite loss), a curve with fewer than `MIN_POINTS` finite points raises a `ValueError`
 that says so, and flat, increasing or noisy curves return a point of the curve (never NaN).
 """
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from .smoothing import ema, lag_free
 
 MIN_POINTS = 3
 
@@ -105,6 +109,41 @@ def minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 10.0) -> Sugge
     return Suggestion(float(lrs_[i] / divisor), int(keep[i]), "minimum")
 
 
+def robust_minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 4.0, decades: float = 0.75) -> Suggestion:
+    """A quarter of the rate at which the loss, without smoothing lag, is lowest. The default rule.
+
+    Smith (2015) reads off a range test the largest rate at which the loss still falls, and sets
+    the low end of a training cycle to 1/3 or 1/4 of it. This rule finds that rate as the bottom of
+    the lag-free curve of the *raw* losses (`tf_lrfinder.smoothing.lag_free`: a centred running
+    median and mean over +-`decades` of rate), and returns it over `divisor`. It does not read the
+    EMA the finder records: that curve trails the loss by about half a default sweep, so its bottom
+    lies near the divergence rather than where the loss stopped falling (fastai's `minimum`
+    divides that lagged bottom by 10 to make up for it).
+
+    `index` is the step of the bottom; `lr` is that step's rate over `divisor`. A curve that only
+    rises has its bottom at the first point, so the rule returns `lrs[0] / divisor` (and the finder
+    warns that the suggestion sits at the edge of the sweep).
+
+    Args:
+        lrs: the sweep's learning rates, non-decreasing.
+        losses: the raw losses (not the EMA).
+        divisor: how far below the bottom to train (default 4, Smith's 1/4).
+        decades: half-width of the smoothing window in decades of rate (default 0.75).
+
+    Example:
+        >>> lrs = np.logspace(-5, 0, 11)
+        >>> losses = np.array([1, 1, 1, .9, .7, .5, .4, .35, .5, 1, 5.])
+        >>> s = robust_minimum(lrs, losses, decades=0.5)
+        >>> s.index, round(s.lr, 6)
+        (6, 0.0025)
+    """
+    if not divisor >= 1:
+        raise ValueError(f"`divisor` must be at least 1. Received: {divisor=}")
+    keep, lrs_, losses_ = _usable(lrs, losses, "robust_minimum")
+    i = _argmin(lag_free(lrs_, losses_, decades))
+    return Suggestion(float(lrs_[i] / divisor), int(keep[i]), "robust_minimum")
+
+
 def valley(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end: int = 5) -> Suggestion:
     """fastai's "valley": the middle of the longest decreasing stretch of the loss.
 
@@ -179,6 +218,7 @@ def largest_drop(lrs: np.ndarray, losses: np.ndarray) -> Suggestion:
 
 
 SUGGESTERS: dict[str, Callable[..., Suggestion]] = {
+    "robust_minimum": robust_minimum,
     "steepest": steepest,
     "valley": valley,
     "minimum": minimum,
@@ -186,19 +226,32 @@ SUGGESTERS: dict[str, Callable[..., Suggestion]] = {
     "lightning": lightning,
     "largest_drop": largest_drop,
 }
-DEFAULT_METHOD = "valley"
+DEFAULT_METHOD = "robust_minimum"
+# The rules that read the raw losses; every other rule reads the EMA-smoothed losses.
+READS_RAW = frozenset({"robust_minimum"})
 
 
-def suggest(lrs: np.ndarray, losses: np.ndarray, method: str = DEFAULT_METHOD) -> Suggestion:
-    """Apply the rule named `method` (a key of `SUGGESTERS`) to a curve.
+def suggest(lrs: np.ndarray, losses: np.ndarray, method: str = DEFAULT_METHOD,
+            smoothed_losses: np.ndarray | None = None) -> Suggestion:
+    """Apply the rule named `method` (a key of `SUGGESTERS`) to a sweep.
+
+    Args:
+        lrs: the sweep's learning rates.
+        losses: the raw losses, read by the rules in `READS_RAW`.
+        method: the rule (default: `DEFAULT_METHOD`, the one the benchmark scores best).
+        smoothed_losses: the EMA-smoothed losses the other rules read (default: `ema(losses)`
+            with the finder's default smoothing).
 
     Example:
-        >>> suggest(np.logspace(-4, 0, 5), np.array([1., .8, .4, .3, 3.]), "minimum").index
+        >>> suggest(np.logspace(-4, 0, 5), np.array([1., .8, .4, .3, 3.]), "minimum",
+        ...         smoothed_losses=np.array([1., .8, .4, .3, 3.])).index
         3
     """
     if method not in SUGGESTERS:
         raise ValueError(f"`method` must be one of {sorted(SUGGESTERS)}. Received: method={method!r}")
-    return SUGGESTERS[method](lrs, losses)
+    if method in READS_RAW:
+        return SUGGESTERS[method](lrs, losses)
+    return SUGGESTERS[method](lrs, ema(losses) if smoothed_losses is None else smoothed_losses)
 
 
 def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1) -> tuple[float, float]:
