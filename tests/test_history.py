@@ -5,6 +5,7 @@ import pytest
 from conftest import make_model
 from tf_lrfinder import LRFinder
 from tf_lrfinder.history import load_csv, load_json, save_csv, save_json
+from tf_lrfinder.smoothing import lag_free
 from tf_lrfinder.suggest import lr_range
 
 
@@ -38,8 +39,9 @@ def test_history_keeps_nan(tmp_path):
 def test_suggest_range_brackets_the_fall(finder):
     base, top = finder.suggest_range()
     assert base < top
-    lrs, sm = np.array(finder.lrs), np.array(finder.smoothed_losses)
-    assert top == lrs[np.nanargmin(sm)]
+    lrs, losses = np.array(finder.lrs), np.array(finder.losses)
+    assert top == lrs[np.argmin(lag_free(lrs, losses))]  # the bottom of the lag-free curve
+    assert finder.suggest("robust_minimum").lr == pytest.approx(top / 4)  # the default is a quarter of it
 
 
 def test_lr_range_of_a_curve_without_a_fall():

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder.smoothing import ema, lag_free
-from tf_lrfinder.suggest import MIN_POINTS, READS_RAW, SUGGESTERS, Suggestion, robust_minimum, suggest
+from tf_lrfinder.suggest import MIN_POINTS, READS_RAW, SUGGESTERS, Suggestion, lr_range, robust_minimum, suggest
 
 LRS = np.logspace(-7, 1, 100)
 
@@ -145,3 +145,12 @@ def test_lag_free_is_centred_and_spike_proof():
     spiky = line.copy()
     spiky[20] = 100.0
     np.testing.assert_allclose(lag_free(lrs, spiky)[5:-5], line[5:-5], atol=0.03)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lr_range_brackets_the_fall_of_a_noisy_sweep(seed):
+    lrs, raw, _ = sweep_like(seed)
+    base, top = lr_range(lrs, raw)
+    assert -4.75 < np.log10(base) < -3.0  # where the noise-free loss starts its fall to 1e-3
+    assert -2.1 < np.log10(top) < -0.9  # the flat bottom
+    assert top / 4 == pytest.approx(robust_minimum(lrs, raw).lr)

@@ -258,7 +258,7 @@ class LRFinder:
         """`(base_lr, max_lr)` for cyclical / one-cycle schedules (see `tf_lrfinder.suggest.lr_range`)."""
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
-        return suggest_lib.lr_range(np.array(self.lrs), np.array(self.smoothed_losses))
+        return suggest_lib.lr_range(np.array(self.lrs), np.array(self.losses))
 
     @property
     def history(self) -> dict[str, Any]:

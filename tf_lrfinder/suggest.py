@@ -254,14 +254,18 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, method: str = DEFAULT_METHOD,
     return SUGGESTERS[method](lrs, ema(losses) if smoothed_losses is None else smoothed_losses)
 
 
-def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1) -> tuple[float, float]:
+def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1,
+             decades: float = 0.75) -> tuple[float, float]:
     """A `(base_lr, max_lr)` pair for cyclical and one-cycle schedules, as Smith (2015) chose them.
 
     Smith's rule reads two rates off the range test: where the loss starts to fall (`base_lr`) and
-    where it stops falling (`max_lr`). Here "starts to fall" is the first rate at which the loss
-    has covered `start_drop` (10%) of its total fall from its starting value to its minimum, and
-    "stops falling" is the rate of the minimum. If the two coincide (a curve with no fall),
-    `base_lr` is `max_lr / 10`, the ratio Smith (2018) and fastai's one-cycle default use.
+    where it stops falling (`max_lr`). Both are read from the lag-free curve of the *raw* losses
+    (`tf_lrfinder.smoothing.lag_free`), not from the EMA, whose bottom trails the loss. `max_lr` is
+    the rate at the bottom of that curve (so the default suggestion, `robust_minimum`, is
+    `max_lr / 4`); `base_lr` is the rate from which on the curve stays `start_drop` (10%) of its
+    fall below the starting level (the median loss of the first `decades` of the sweep), all the
+    way to the bottom. If there is no fall, `base_lr` is `max_lr / 10`, the ratio Smith (2018) and fastai's
+    one-cycle default use.
 
     Example:
         >>> lrs = np.logspace(-5, 0, 6)
@@ -269,10 +273,13 @@ def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1) -> tu
         (0.001, 0.1)
     """
     keep, lrs_, losses_ = _usable(lrs, losses, "lr_range")
-    low = int(np.argmin(losses_))
-    fall = losses_[0] - losses_[low]
-    reached = np.flatnonzero(losses_[: low + 1] <= losses_[0] - start_drop * fall)
-    base = int(reached[0]) if fall > 0 and reached.size else low
+    curve = lag_free(lrs_, losses_, decades)
+    low = _argmin(curve)
+    x = np.log10(lrs_)
+    start = float(np.median(losses_[x <= x[0] + decades]))
+    fall = start - curve[low]
+    above = np.flatnonzero(curve[: low + 1] > start - start_drop * fall)  # a noise dip does not count
+    base = int(above[-1]) + 1 if fall > 0 and above.size else low
     max_lr = float(lrs_[low])
     base_lr = float(lrs_[base]) if base < low else max_lr / 10
     return base_lr, max_lr
