@@ -118,21 +118,23 @@ def run_grid(names):
         (RESULTS / "grid.json").write_text(json.dumps(out))
 
 
-def run_sweeps():
+def run_sweeps(names):
+    import warnings
+
     import keras
 
     from tasks import TASKS
     from tf_lrfinder import LRFinder
 
-    out = {}
+    out = json.loads((RESULTS / "sweeps.json").read_text()) if (RESULTS / "sweeps.json").exists() else {}
     for task in TASKS:
+        if names and task.name not in names:
+            continue
         x_tr, y_tr, _, _ = task.data()
         sweeps = []
         for seed in SEEDS:
             keras.utils.set_random_seed(seed)
             finder = LRFinder(task.model(), task.optimizer(1e-3), task.loss(), verbose=False)
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
@@ -144,7 +146,7 @@ def run_sweeps():
         default_lr = float(type(task.optimizer(1.0))().learning_rate)
         out[task.name] = {"sweeps": sweeps, "default_lr": default_lr}
         print(task.name, [len(s["lrs"]) for s in sweeps], flush=True)
-    (RESULTS / "sweeps.json").write_text(json.dumps(out))
+        (RESULTS / "sweeps.json").write_text(json.dumps(out))
 
 
 def _grid_curve(grid: dict, loss: str) -> tuple[float, np.ndarray]:
@@ -236,10 +238,16 @@ def run_score(train: bool):
             table[rule_name] = per_task
         tables[loss] = table
         print(f"\nscored on {'validation' if loss == 'val' else 'training'} loss after the budget")
-        print(f"{'rule':34s} {'mean':>6s} {'worst':>6s} {'>=0.9':>6s}   " + " ".join(f"{n[:10]:>10s}" for n in names))
+        held = np.array([by_name[n].held_out for n in names])
+        groups = (("all", np.ones_like(held)), ("chosen on", ~held), ("held out", held))
+        print(" " * 35 + "".join(f"{g + f' ({m.sum()})':>21s}" for g, m in groups))
+        print(f"{'rule':34s}" + f"{'mean':>7s}{'worst':>7s}{'>=0.9':>7s}" * len(groups) + "   "
+              + " ".join(f"{n[:10]:>10s}" for n in names))
         for rule_name, s in sorted(table.items(), key=lambda kv: -np.mean(kv[1])):
-            print(f"{rule_name:34s} {np.mean(s):6.3f} {np.min(s):6.3f} {sum(v >= 0.9 for v in s):3d}/{len(s):<2d}  "
-                  + " ".join(f"{v:10.3f}" for v in s))
+            s = np.array(s)
+            print(f"{rule_name:34s}" + "".join(f"{s[m].mean():7.3f}{s[m].min():7.3f}{int((s[m] >= 0.9).sum()):5d}  "
+                                               for _, m in groups if m.any())
+                  + "   " + " ".join(f"{v:10.3f}" for v in s))
     return tables
 
 
@@ -248,7 +256,8 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("grid")
     g.add_argument("tasks", nargs="*")
-    sub.add_parser("sweeps")
+    w = sub.add_parser("sweeps")
+    w.add_argument("tasks", nargs="*")
     s = sub.add_parser("score")
     s.add_argument("--train", action="store_true")
     args = parser.parse_args(argv)
@@ -256,7 +265,7 @@ def main(argv=None):
     if args.cmd == "grid":
         run_grid(args.tasks)
     elif args.cmd == "sweeps":
-        run_sweeps()
+        run_sweeps(args.tasks)
     else:
         run_score(args.train)
 
