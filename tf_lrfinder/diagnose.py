@@ -9,7 +9,7 @@ FLAT_DROP = 0.02
 
 
 def sweep_warnings(lrs: np.ndarray, smoothed: np.ndarray, n_steps: int, stop_reason: str, cycled: bool,
-                   index: int | None) -> list[str]:
+                   index: int | None, lr: float | None = None) -> list[str]:
     """Reasons not to trust a sweep, each a sentence that says what to do.
 
     Args:
@@ -18,7 +18,8 @@ def sweep_warnings(lrs: np.ndarray, smoothed: np.ndarray, n_steps: int, stop_rea
         n_steps: steps the sweep was asked for.
         stop_reason: `"completed"`, `"diverged"` or `"not_finite"`.
         cycled: whether the data ran out and was reused.
-        index: index of the suggested step, or None if there is none.
+        index: index of the step the suggestion was read at, or None if there is none.
+        lr: the suggested rate, if any; a rate below the sweep's first one was never tried.
 
     Example:
         >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(1, .5, 10), 10, "completed", False, 5)
@@ -46,9 +47,9 @@ def sweep_warnings(lrs: np.ndarray, smoothed: np.ndarray, n_steps: int, stop_rea
     if index is not None and len(finite) >= 3:
         usable = np.flatnonzero(np.isfinite(smoothed))
         edge = max(1, len(usable) // 20)
-        if index <= usable[edge - 1] or index >= usable[-edge]:
+        if index <= usable[edge - 1] or index >= usable[-edge] or (lr is not None and lr < lrs[0]):
             out.append(
-                "The suggestion sits at the edge of the usable points: the range may be too narrow; "
-                "widen `min_lr`/`max_lr`."
+                "The suggestion sits at the edge of the usable points (or below the first rate tried): "
+                "the range may be too narrow; widen `min_lr`/`max_lr`."
             )
     return out

@@ -184,7 +184,8 @@ class LRFinder:
             suggestion = self.suggest(method)
         finally:
             self.warnings = sweep_warnings(np.array(self.lrs), np.array(self.smoothed_losses), int(n_steps),
-                                           self.stop_reason, self.cycled, suggestion and suggestion.index)
+                                           self.stop_reason, self.cycled, suggestion and suggestion.index,
+                                           suggestion and suggestion.lr)
             for message in self.warnings:
                 warnings.warn(message, stacklevel=2)
         self.lr_opt = suggestion.lr

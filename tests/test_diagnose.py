@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+
+from tf_lrfinder.diagnose import sweep_warnings
+
+LRS = np.logspace(-7, 1, 100)
+FALLING = np.concatenate([np.linspace(2.0, 1.0, 80), np.linspace(1.0, 4.0, 20)])
+
+
+def warnings_for(smoothed=FALLING, n_steps=100, stop_reason="diverged", cycled=False, index=50, lr=None):
+    return sweep_warnings(LRS[:len(smoothed)], smoothed, n_steps, stop_reason, cycled, index, lr)
+
+
+def test_a_good_sweep_gets_no_warning():
+    assert warnings_for() == []
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(stop_reason="completed"), "never diverged: the best rate may lie above `max_lr`=10; raise `max_lr`"),
+    (dict(smoothed=FALLING[:30], index=10), "stopped after 30 of 100 steps"),
+    (dict(cycled=True), "data ran out and was cycled"),
+    (dict(smoothed=np.full(100, 1.0) + np.linspace(0, 0.01, 100)), "curve is flat"),
+    (dict(index=0), "edge of the usable points"),
+    (dict(index=99), "edge of the usable points"),
+    (dict(index=10, lr=LRS[0] / 4), "below the first rate tried"),
+])
+def test_each_reason_not_to_trust_a_sweep_is_named(kwargs, words):
+    messages = warnings_for(**kwargs)
+    assert len(messages) == 1 and words in messages[0]
+
+
+def test_no_suggestion_gets_no_edge_warning():
+    assert warnings_for(index=None) == []
