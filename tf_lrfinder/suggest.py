@@ -2,10 +2,12 @@
 
 Every rule takes the learning rates of a sweep and a loss curve recorded at them, and returns a
 `Suggestion`. The default, `robust_minimum`, reads the raw losses and smooths them itself without
-lag; the rules users know from fastai and Lightning read the EMA-smoothed losses they were designed
-for (`READS_RAW` says which is which, and `suggest` hands each rule its curve). Rules are total: non-finite points are ignored (a sweep stops at its
-first non-finite loss), a curve with fewer than `MIN_POINTS` finite points raises a `ValueError`
-that says so, and flat, increasing or noisy curves return a point of the curve (never NaN).
+lag; the rules users know from fastai and Lightning read the EMA-smoothed losses they were
+designed for (`READS_RAW` says which is which, and `suggest` hands each rule its curve).
+
+Rules are total: non-finite points are ignored (a sweep stops at its first non-finite loss), a
+curve with fewer than `MIN_POINTS` finite points raises a `ValueError` that says so, and flat,
+increasing or noisy curves return a point of the curve (never NaN).
 """
 
 from __future__ import annotations
