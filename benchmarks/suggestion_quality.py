@@ -23,6 +23,7 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py grid [TASK ...]    # ~12 min on 2 cores for all 13 (7 of them the two CNNs); writes results/grid.json
     python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~3 min; writes results/sweeps.json
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
+    python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~8 min: trains at each suggested rate
 
 Sweeps use the finder's defaults (min_lr=1e-7, max_lr=10, n_steps=100, smoothing=0.98,
 diverge_factor=4) with the task's batch size, one sweep per seed; each rule's score on a task is
@@ -200,7 +201,7 @@ def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray]]
     return out
 
 
-def run_score(train: bool):
+def run_score(train: bool, only: list[str]):
     grid_all = json.loads((RESULTS / "grid.json").read_text())
     sweeps_all = json.loads((RESULTS / "sweeps.json").read_text())
     from tasks import TASKS
@@ -211,6 +212,7 @@ def run_score(train: bool):
     names = [n for n in sweeps_all if n in grid_all]
     rows = [(name, name, 1) for name in S.SUGGESTERS]
     rows += [("optimizer_default", None, 1), (f"{S.DEFAULT_METHOD}, 3 sweeps averaged", S.DEFAULT_METHOD, 3)]
+    rows = [row for row in rows if not only or row[0] in only]
     trained: dict = {}
     tables = {}
     for loss in ("val", "train"):
@@ -264,7 +266,8 @@ def main(argv=None):
     w = sub.add_parser("sweeps")
     w.add_argument("tasks", nargs="*")
     s = sub.add_parser("score")
-    s.add_argument("--train", action="store_true")
+    s.add_argument("--train", action="store_true", help="train at each suggested rate instead of interpolating")
+    s.add_argument("--rules", nargs="*", default=[], help="score only these rows (for example robust_minimum)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
     if args.cmd == "grid":
@@ -272,7 +275,7 @@ def main(argv=None):
     elif args.cmd == "sweeps":
         run_sweeps(args.tasks)
     else:
-        run_score(args.train)
+        run_score(args.train, args.rules)
 
 
 if __name__ == "__main__":
