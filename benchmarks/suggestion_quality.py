@@ -187,8 +187,8 @@ def score(grid: dict, value: float, loss: str = "val") -> float:
     return max(-1.0, (untrained - value) / (untrained - float(np.nanmin(mean))))
 
 
-def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Curves made by averaging the raw losses of `k` consecutive sweeps (cut to the shortest) and
+def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(lrs, raw, smoothed) curves made by averaging the raw losses of `k` consecutive sweeps (cut to the shortest) and
     smoothing them as the finder does: what `k` sweeps with different data order would give."""
     from tf_lrfinder.smoothing import ema
 
@@ -213,6 +213,8 @@ def run_score(train: bool, only: list[str]):
     rows = [(name, name, 1) for name in S.SUGGESTERS]
     rows += [("optimizer_default", None, 1), (f"{S.DEFAULT_METHOD}, 3 sweeps averaged", S.DEFAULT_METHOD, 3)]
     rows = [row for row in rows if not only or row[0] in only]
+    held = np.array([by_name[n].held_out for n in names])
+    groups = [(g, m) for g, m in (("all", np.ones_like(held)), ("chosen on", ~held), ("held out", held)) if m.any()]
     trained: dict = {}
     tables = {}
     for loss in ("val", "train"):
@@ -245,15 +247,13 @@ def run_score(train: bool, only: list[str]):
             table[rule_name] = per_task
         tables[loss] = table
         print(f"\nscored on {'validation' if loss == 'val' else 'training'} loss after the budget")
-        held = np.array([by_name[n].held_out for n in names])
-        groups = (("all", np.ones_like(held)), ("chosen on", ~held), ("held out", held))
         print(" " * 35 + "".join(f"{g + f' ({m.sum()})':>21s}" for g, m in groups))
         print(f"{'rule':34s}" + f"{'mean':>7s}{'worst':>7s}{'>=0.9':>7s}" * len(groups) + "   "
               + " ".join(f"{n[:10]:>10s}" for n in names))
         for rule_name, s in sorted(table.items(), key=lambda kv: -np.mean(kv[1])):
             s = np.array(s)
             print(f"{rule_name:34s}" + "".join(f"{s[m].mean():7.3f}{s[m].min():7.3f}{int((s[m] >= 0.9).sum()):5d}  "
-                                               for _, m in groups if m.any())
+                                               for _, m in groups)
                   + "   " + " ".join(f"{v:10.3f}" for v in s))
     return tables
 

@@ -111,6 +111,12 @@ def minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 10.0) -> Sugge
     return Suggestion(float(lrs_[i] / divisor), int(keep[i]), "minimum")
 
 
+def _bottom(lrs: np.ndarray, losses: np.ndarray, decades: float) -> tuple[np.ndarray, int]:
+    """The lag-free curve of usable raw losses and the index of its lowest point."""
+    curve = lag_free(lrs, losses, decades)
+    return curve, _argmin(curve)
+
+
 def robust_minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 4.0, decades: float = 0.75) -> Suggestion:
     """A quarter of the rate at which the loss, without smoothing lag, is lowest. The default rule.
 
@@ -142,7 +148,7 @@ def robust_minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 4.0, de
     if not divisor >= 1:
         raise ValueError(f"`divisor` must be at least 1. Received: {divisor=}")
     keep, lrs_, losses_ = _usable(lrs, losses, "robust_minimum")
-    i = _argmin(lag_free(lrs_, losses_, decades))
+    _, i = _bottom(lrs_, losses_, decades)
     return Suggestion(float(lrs_[i] / divisor), int(keep[i]), "robust_minimum")
 
 
@@ -275,8 +281,7 @@ def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1,
         (0.001, 0.1)
     """
     keep, lrs_, losses_ = _usable(lrs, losses, "lr_range")
-    curve = lag_free(lrs_, losses_, decades)
-    low = _argmin(curve)
+    curve, low = _bottom(lrs_, losses_, decades)  # the bottom robust_minimum reads
     x = np.log10(lrs_)
     start = float(np.median(losses_[x <= x[0] + decades]))
     fall = start - curve[low]
