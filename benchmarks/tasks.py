@@ -93,6 +93,11 @@ def linear_regression():
     return x_tr, ((y_tr - mu) / sd).astype("float32"), x_va, ((y_va - mu) / sd).astype("float32")
 
 
+def circles():
+    x, y = datasets.make_circles(n_samples=3000, noise=0.1, factor=0.5, random_state=0)
+    return _split(x, y.astype("float32"))
+
+
 def _seq(shape, *layers):
     return keras.Sequential([keras.Input(shape), *layers])
 
@@ -147,4 +152,26 @@ TASKS = [
                       L.MaxPooling2D(), L.Conv2D(16, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
                       L.GlobalAveragePooling2D(), L.Dense(10)),
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, held_out=True),
+    # Held out, second batch: added after the exact-rate check, with other budgets and batch sizes
+    # than the tasks above (the rule was not changed after the first batch either).
+    Task("logistic_cancer_momentum", cancer, lambda: _seq((30,), L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
+         lambda: keras.losses.BinaryCrossentropy(from_logits=True), batch_size=32, held_out=True),
+    Task("deep_mlp_classification_adam", classification,
+         lambda: _seq((20,), *[L.Dense(64, activation="relu") for _ in range(4)], L.Dense(4)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=128, budget=600, held_out=True),
+    Task("cnn_dropout_digits_adamw", digits_images,
+         lambda: _seq((8, 8, 1), L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
+                      L.Conv2D(32, 3, padding="same", activation="relu"), L.Flatten(), L.Dropout(0.3),
+                      L.Dense(10)),
+         lambda lr: keras.optimizers.AdamW(lr), SCE, budget=200, held_out=True),
+    Task("bn_regression_friedman_sgd", friedman,
+         lambda: _seq((10,), L.Dense(64), L.BatchNormalization(), L.ReLU(), L.Dense(64), L.BatchNormalization(),
+                      L.ReLU(), L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), budget=150,
+         held_out=True),
+    Task("mlp_circles_rmsprop", circles,
+         lambda: _seq((2,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=128, budget=200, held_out=True),
 ]
