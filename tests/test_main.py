@@ -10,6 +10,9 @@ def test_demo_runs_a_real_sweep_and_saves_the_plot(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "suggested learning rate: " in result.stdout
+    assert "device: " in result.stdout
+    # TensorFlow's start-up chatter on a machine without a GPU driver is kept out of the output.
+    assert "absl::InitializeLog" not in result.stderr and "cudart_stub" not in result.stderr
     lr = float(result.stdout.split("suggested learning rate: ")[1].split()[0])
     assert 1e-7 <= lr <= 10
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"

@@ -18,7 +18,8 @@ __all__ = ["LRFinder", "Suggestion", "SUGGESTERS", "robust_minimum", "steepest",
 
 def __getattr__(name: str) -> Any:
     if name == "LRFinder":
-        # Keep TensorFlow's C++ start-up chatter (INFO and WARNING) out of users' output; errors show.
+        # Keep TensorFlow's C++ INFO and WARNING logs out of users' output; errors show. (A few start-up
+        # lines escape this variable in TensorFlow 2.21; only the demo filters those: see quiet.py.)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from .finder import LRFinder
 

@@ -35,7 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    from tf_lrfinder.quiet import native_stderr_filtered
+
+    with native_stderr_filtered():  # TensorFlow's start-up chatter on machines without a GPU driver
+        import keras
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+    print(f"device: {len(gpus)} GPU(s)" if gpus else "device: CPU (TensorFlow found no GPU)")
     import matplotlib
 
     matplotlib.use("Agg")

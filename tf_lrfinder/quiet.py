@@ -1,0 +1,107 @@
+"""Keep TensorFlow's native start-up chatter out of a command's output, without hiding errors.
+
+`TF_CPP_MIN_LOG_LEVEL` no longer reaches every line: with TensorFlow 2.21, importing it on a machine
+without a GPU driver prints, through C++ logging that is not yet set up, twice::
+
+    WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+    I0000 ... cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+
+and the first device query adds ``E0000 ... cuda_platform.cc:52] failed call to cuInit: ...``.
+`native_stderr_filtered` drops exactly these lines (the cuInit one only after the "no driver" one,
+when it says nothing new) and passes every other byte through. The filter runs in a child process
+that reads the standard-error stream as it is written, so a crash inside the block still shows its
+last words. It is for programs that own their process (`python -m tf_lrfinder`); the library itself
+never touches file descriptors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+from typing import Iterator
+
+BANNER = re.compile(rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR")
+NO_DRIVER = re.compile(rb"I\d{4} [\d:.]+ +\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, "
+                       rb"GPU will not be used\.")
+NO_CUINIT = re.compile(rb"E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit: .*")
+
+
+def is_noise(line: bytes, no_driver_seen: bool) -> bool:
+    """Whether one line of standard error (without its newline) is known start-up chatter.
+
+    Args:
+        line: the line's bytes.
+        no_driver_seen: whether the "Could not find cuda drivers" line came before; only then is a
+            failed cuInit expected (and dropped). On a machine with a driver it is a real error.
+
+    Example:
+        >>> is_noise(b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR", False)
+        True
+        >>> is_noise(b"E0000 00:00:17.1 22 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)", False)
+        False
+    """
+    return bool(BANNER.fullmatch(line) or NO_DRIVER.fullmatch(line)
+                or (no_driver_seen and NO_CUINIT.fullmatch(line)))
+
+
+def filter_stream(source, sink) -> None:
+    """Copy lines from the binary stream `source` to `sink`, dropping `is_noise` lines, flushing each.
+
+    Example:
+        >>> import io
+        >>> out = io.BytesIO()
+        >>> filter_stream(io.BytesIO(b"I0000 00:00:1.5 7 cudart_stub.cc:31] Could not find cuda drivers on your "
+        ...                          b"machine, GPU will not be used.\\nreal error\\n"), out)
+        >>> out.getvalue()
+        b'real error\\n'
+    """
+    no_driver = False
+    for line in iter(source.readline, b""):
+        body = line.rstrip(b"\r\n")
+        if is_noise(body, no_driver):
+            no_driver = no_driver or bool(NO_DRIVER.fullmatch(body))
+            continue
+        sink.write(line)
+        sink.flush()
+
+
+_CHILD = "import sys; from tf_lrfinder.quiet import filter_stream; filter_stream(sys.stdin.buffer, sys.stdout.buffer)"
+
+
+@contextlib.contextmanager
+def native_stderr_filtered() -> Iterator[None]:
+    """Within the block, file descriptor 2 (C++ and Python alike) goes through `filter_stream`.
+
+    Does nothing where it cannot be done safely (not POSIX, a frozen executable, no child process).
+    On exit the child has written everything it read before the program goes on.
+
+    Example:
+        >>> with native_stderr_filtered():
+        ...     pass
+    """
+    if os.name != "posix" or getattr(sys, "frozen", False) or not sys.executable:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    try:
+        child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=saved,
+                                 stderr=saved, env=env)
+    except OSError:
+        os.close(saved)
+        yield
+        return
+    os.dup2(child.stdin.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        child.stdin.close()
+        child.wait()
+        os.close(saved)
