@@ -105,6 +105,12 @@ def _train_curve(task, lrs, seed):
     return untrained, losses
 
 
+def _seed_mean(task, lrs, seeds) -> dict[str, np.ndarray]:
+    """{"val": ..., "train": ...}: the loss after the budget at each rate in `lrs`, averaged over `seeds`."""
+    runs = [_train_curve(task, lrs, seed)[1] for seed in seeds]
+    return {key: np.mean([run[key] for run in runs], axis=0) for key in ("val", "train")}
+
+
 def run_grid(names):
     from tasks import TASKS
 
@@ -244,8 +250,8 @@ def run_score(train: bool, only: list[str]):
                             continue
                     if train:
                         if (name, lr) not in trained:
-                            runs = [_train_curve(by_name[name], [lr], s)[1] for s in SEEDS]
-                            trained[name, lr] = {key: float(np.mean([r[key][0] for r in runs])) for key in ("val", "train")}
+                            trained[name, lr] = {key: float(v[0]) for key, v in
+                                                 _seed_mean(by_name[name], [lr], SEEDS).items()}
                         value = trained[name, lr][loss]
                     else:
                         value = loss_at(grid, lr, loss)
@@ -279,9 +285,8 @@ def run_ceiling(names):
             continue
         grid = grid_all[task.name]
         best = {loss: float(np.asarray(grid["lrs"])[np.nanargmin(_grid_curve(grid, loss)[1])]) for loss in rows}
-        runs = [_train_curve(task, [best["val"], best["train"]], seed)[1] for seed in FRESH_SEEDS]
-        got = {loss: score(grid, float(np.mean([r[loss][i] for r in runs])), loss)
-               for i, loss in enumerate(("val", "train"))}
+        mean = _seed_mean(task, [best["val"], best["train"]], FRESH_SEEDS)
+        got = {loss: score(grid, float(mean[loss][i]), loss) for i, loss in enumerate(("val", "train"))}
         for loss in rows:
             rows[loss].append(got[loss])
         print(f"{task.name:32s}{got['val']:8.3f}{got['train']:8.3f}", flush=True)

@@ -68,9 +68,6 @@ def filter_stream(source, sink) -> None:
         sink.flush()
 
 
-_CHILD = "import sys; from tf_lrfinder.quiet import filter_stream; filter_stream(sys.stdin.buffer, sys.stdout.buffer)"
-
-
 @contextlib.contextmanager
 def native_stderr_filtered() -> Iterator[None]:
     """Within the block, file descriptor 2 (C++ and Python alike) goes through `filter_stream`.
@@ -91,11 +88,9 @@ def native_stderr_filtered() -> Iterator[None]:
     except OSError:  # no standard error to filter
         yield
         return
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-    try:
-        child = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=saved,
-                                 stderr=saved, env=env)
+    try:  # the child runs this file as a script, isolated (-I: this folder not on its path): stdlib only
+        child = subprocess.Popen([sys.executable, "-I", os.path.abspath(__file__)], stdin=subprocess.PIPE,
+                                 stdout=saved, stderr=saved)
     except OSError:
         os.close(saved)
         yield
@@ -109,3 +104,7 @@ def native_stderr_filtered() -> Iterator[None]:
         child.stdin.close()
         child.wait()
         os.close(saved)
+
+
+if __name__ == "__main__":  # the filter process of `native_stderr_filtered`
+    filter_stream(sys.stdin.buffer, sys.stdout.buffer)
