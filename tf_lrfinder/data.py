@@ -25,6 +25,12 @@ class Batches:
             user's data, so a repeated index shows that the data was cycled.
         first: the first batch, for building the model and checking shapes.
         cardinality: batches in one pass, or None when unknown or infinite.
+
+    Example:
+        >>> x, y = np.zeros((10, 3), "float32"), np.zeros((10, 1), "float32")
+        >>> b = as_batches((x, y), model=None, n_steps=5, batch_size=4)  # 3 batches: 4, 4, 2
+        >>> [int(i) for i, _ in b.dataset.take(5)]  # the index restarts: the data was cycled
+        [0, 1, 2, 0, 1]
     """
 
     dataset: tf.data.Dataset

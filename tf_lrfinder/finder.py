@@ -61,10 +61,13 @@ class LRFinder:
     Example:
         >>> import keras, numpy as np
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        >>> x = np.random.rand(256, 4).astype("float32"); y = x.sum(1, keepdims=True)
+        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
         >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+        >>> before = [v.numpy() for v in model.weights]
         >>> lr = finder((x, y), batch_size=32, n_steps=50)
-        >>> 1e-7 <= lr <= 10
+        >>> 1e-7 <= lr <= 10, lr == finder.lr_opt, len(finder.losses) <= 50
+        (True, True, True)
+        >>> all((a == b.numpy()).all() for a, b in zip(before, model.weights))  # restored, bit for bit
         True
     """
 
@@ -250,13 +253,44 @@ class LRFinder:
 
         Raises:
             ValueError: no sweep yet, or too few usable points.
+
+        Example:
+        >>> import keras, numpy as np
+        >>> keras.utils.set_random_seed(0)
+        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+        >>> _ = finder((x, y), batch_size=32, n_steps=60)
+        >>> finder.suggest().lr == finder.lr_opt
+        True
+        >>> s = finder.suggest("valley")  # fastai's rule on the same sweep, no new sweep
+        >>> s.method, s.lr == finder.lrs[s.index]
+        ('valley', True)
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
         return suggest_lib.suggest(np.array(self.lrs), np.array(self.losses), method, np.array(self.smoothed_losses))
 
     def suggest_range(self) -> tuple[float, float]:
-        """`(base_lr, max_lr)` for cyclical / one-cycle schedules (see `tf_lrfinder.suggest.lr_range`)."""
+        """`(base_lr, max_lr)` for cyclical / one-cycle schedules (see `tf_lrfinder.suggest.lr_range`).
+
+        Returns:
+            `(base_lr, max_lr)`, absolute rates; the default suggestion (`lr_opt`) is `max_lr / 4`.
+
+        Raises:
+            ValueError: no sweep yet, or too few usable points.
+
+        Example:
+        >>> import keras, numpy as np
+        >>> keras.utils.set_random_seed(0)
+        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+        >>> _ = finder((x, y), batch_size=32, n_steps=60)
+        >>> base_lr, max_lr = finder.suggest_range()
+        >>> base_lr < max_lr, round(max_lr / finder.lr_opt, 6)
+        (True, 4.0)
+        """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
         return suggest_lib.lr_range(np.array(self.lrs), np.array(self.losses))
@@ -266,6 +300,19 @@ class LRFinder:
         """The sweep as plain data: the recorded lists, why it stopped, the settings and warnings.
 
         Save it with `tf_lrfinder.history.save_json` / `save_csv`; both round-trip.
+
+        Example:
+        >>> import keras, numpy as np
+        >>> keras.utils.set_random_seed(0)
+        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+        >>> _ = finder((x, y), batch_size=32, n_steps=60)
+        >>> h = finder.history
+        >>> h["stop_reason"] in ("completed", "diverged", "not_finite"), len(h["lrs"]) == len(h["losses"])
+        (True, True)
+        >>> h["settings"]["n_steps"], h["lr_opt"] == finder.lr_opt
+        (60, True)
         """
         return {"lrs": list(self.lrs), "losses": list(self.losses), "smoothed_losses": list(self.smoothed_losses),
                 "stop_reason": self.stop_reason, "cycled": self.cycled, "warnings": list(self.warnings),
@@ -282,6 +329,18 @@ class LRFinder:
 
         Returns:
             The matplotlib Axes.
+
+        Example:
+        >>> import keras, numpy as np
+        >>> keras.utils.set_random_seed(0)
+        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+        >>> _ = finder((x, y), batch_size=32, n_steps=60)
+        >>> ax = finder.plot(methods=("robust_minimum", "valley"))
+        >>> ax.get_xscale(), len(ax.texts)  # one labelled mark per rule
+        ('log', 2)
+        >>> ax.figure.savefig("lr_finder.png")  # doctest: +SKIP
         """
         from .plot import plot_sweep
 
@@ -297,7 +356,24 @@ class LRFinder:
         return plot_sweep(self.lrs, self.losses, self.smoothed_losses, marks, ax=ax)
 
     def plot_loss_change(self, ax: Any = None) -> Any:
-        """The smoothed rate of change of the loss against log(lr). Returns the Axes."""
+        """The smoothed rate of change of the loss against log(lr) (as popular Keras finders draw it).
+
+        Args:
+            ax: matplotlib Axes to draw on (default: a new figure).
+
+        Returns:
+            The matplotlib Axes.
+
+        Example:
+        >>> import keras, numpy as np
+        >>> keras.utils.set_random_seed(0)
+        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+        >>> _ = finder((x, y), batch_size=32, n_steps=60)
+        >>> finder.plot_loss_change().get_xscale()
+        'log'
+        """
         from .plot import plot_loss_change
 
         if not self.lrs:

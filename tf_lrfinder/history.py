@@ -42,7 +42,15 @@ def save_json(history: dict[str, Any], path: str | Path) -> None:
 
 
 def load_json(path: str | Path) -> dict[str, Any]:
-    """Read a history written by `save_json`."""
+    """Read a history written by `save_json` (non-finite losses come back as floats).
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "h.json")
+        >>> save_json({"lrs": [1e-3], "losses": [2.0], "smoothed_losses": [2.0], "stop_reason": "completed"}, p)
+        >>> load_json(p)["stop_reason"]
+        'completed'
+    """
     return _revive(json.loads(Path(path).read_text()))
 
 
@@ -67,7 +75,16 @@ def save_csv(history: dict[str, Any], path: str | Path) -> None:
 
 
 def load_csv(path: str | Path) -> dict[str, Any]:
-    """Read a history written by `save_csv`."""
+    """Read a history written by `save_csv`: the columns as lists of floats, the `# key:` lines as values.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "h.csv")
+        >>> save_csv({"lrs": [1e-3, 1e-2], "losses": [1.0, 0.5], "smoothed_losses": [1.0, 0.9],
+        ...           "settings": {"n_steps": 2}}, p)
+        >>> h = load_csv(p); h["lrs"], h["settings"]
+        ([0.001, 0.01], {'n_steps': 2})
+    """
     history: dict[str, Any] = {c: [] for c in COLUMNS}
     meta: dict[str, Any] = {}
     with open(path, newline="") as f:

@@ -70,18 +70,36 @@ class Snapshot:
         self._copy_back_and_empty = tf.function(copy_back_and_empty, autograph=False)
 
     def matches(self, variables: Sequence) -> bool:
-        """Whether this snapshot covers exactly `variables` (so it can be reused)."""
+        """Whether this snapshot covers exactly `variables` (so it can be reused).
+
+        Example:
+            >>> a, b = tf.Variable(1.0), tf.Variable(2.0)
+            >>> Snapshot([a, b]).matches([a, b]), Snapshot([a, b]).matches([b, a])
+            (True, False)
+        """
         return len(variables) == len(self.variables) and all(
             _tf_variable(a) is b for a, b in zip(variables, self.variables)
         )
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the saved values."""
+        """Bytes of the saved values.
+
+        Example:
+            >>> Snapshot([tf.Variable(tf.zeros([10, 10]))]).nbytes  # 100 float32
+            400
+        """
         return sum(v.shape.num_elements() * v.dtype.size for v in self.variables)
 
     def save(self) -> None:
-        """Record the current values."""
+        """Record the current values (again, if called again: the last save is what `restore` puts back).
+
+        Example:
+            >>> v = tf.Variable(1.0); snap = Snapshot([v], "host")
+            >>> snap.save(); _ = v.assign(2.0); snap.save(); _ = v.assign(3.0); snap.restore()
+            >>> float(v.numpy())
+            2.0
+        """
         if self.location == "device":
             if self._copies is None:  # shape-free backups, so that `close` can empty them
                 self._copies = []
@@ -99,7 +117,17 @@ class Snapshot:
                 np.save(os.path.join(self._folder, f"{i}.npy"), v.numpy())
 
     def restore(self) -> None:
-        """Put the recorded values back, bit for bit."""
+        """Put the recorded values back, bit for bit (the snapshot stays filled: it can restore again).
+
+        Raises:
+            RuntimeError: nothing was saved, or the snapshot was closed.
+
+        Example:
+            >>> v = tf.Variable([0.5, 0.25]); snap = Snapshot([v], "disk"); snap.save()
+            >>> _ = v.assign([9.0, 9.0]); snap.restore(); v.numpy().tolist()
+            [0.5, 0.25]
+            >>> snap.close()
+        """
         if not self._filled and self._arrays is None and self._folder is None:
             raise RuntimeError("Snapshot.restore() called before save() (or after close()).")
         if self.location == "device":
@@ -112,7 +140,17 @@ class Snapshot:
                 v.assign(np.load(os.path.join(self._folder, f"{i}.npy"), mmap_mode="r"))
 
     def restore_and_close(self) -> None:
-        """`restore` then `close`, in one compiled call for the device snapshot."""
+        """`restore` then `close`, in one compiled call for the device snapshot.
+
+        Example:
+            >>> v = tf.Variable(1.0); snap = Snapshot([v]); snap.save(); _ = v.assign(5.0)
+            >>> snap.restore_and_close(); float(v.numpy())
+            1.0
+            >>> snap.restore()
+            Traceback (most recent call last):
+            ...
+            RuntimeError: Snapshot.restore() called before save() (or after close()).
+        """
         if self.location == "device" and self._filled:
             self._copy_back_and_empty(self._copies, self.variables)
             self._filled = False
@@ -121,7 +159,13 @@ class Snapshot:
         self.close()
 
     def close(self) -> None:
-        """Free what the snapshot holds (device backups, host arrays, the disk folder)."""
+        """Free what the snapshot holds (device backups, host arrays, the disk folder).
+
+        Example:
+            >>> v = tf.Variable(1.0); snap = Snapshot([v], "disk"); snap.save()
+            >>> folder = snap._folder; snap.close(); os.path.exists(folder)
+            False
+        """
         if self._filled:
             self._empty(self._copies)
             self._filled = False

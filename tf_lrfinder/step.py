@@ -19,7 +19,16 @@ RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
 
 
 class SweepState:
-    """Device-side variables of one sweep, owned by the finder (never by the model)."""
+    """Device-side variables of one sweep, owned by the finder (never by the model).
+
+    `reset` loads a sweep's rate table, EMA bias corrections and stopping rule; the compiled sweep
+    reads them (so a new sweep never retraces) and advances `step`, `avg` and `best`.
+
+    Example:
+        >>> state = SweepState(); state.reset([1e-3, 1e-2], [0.02, 0.0396], 0.98, 4.0)
+        >>> int(state.step.numpy()), state.lrs.numpy().tolist(), float(state.best.numpy())
+        (0, [0.001, 0.01], inf)
+    """
 
     def __init__(self) -> None:
         f64 = tf.float64
@@ -33,6 +42,7 @@ class SweepState:
         self.diverge_factor = tf.Variable(0.0, dtype=f64, trainable=False)
 
     def reset(self, lrs, correction, smoothing: float, diverge_factor: float) -> None:
+        """Start a sweep over `lrs` with EMA bias `correction`s (see `smoothing.bias_correction`)."""
         self.lrs.assign(lrs)
         self.correction.assign(correction)
         self.step.assign(0)
@@ -48,6 +58,16 @@ def rate_target(optimizer: keras.optimizers.Optimizer) -> tuple[Any, bool]:
     A float-rate optimizer has its own rate variable, which the snapshot covers. An optimizer built
     on a `LearningRateSchedule` (or a callable) has none: the sweep swaps in a callable that reads
     the finder's own variable, and puts the original back afterwards.
+
+    Raises:
+        TypeError: the rate is neither a variable nor a schedule (it cannot be swept).
+
+    Example:
+        >>> target, swap = rate_target(keras.optimizers.SGD(0.1))
+        >>> round(float(target.numpy()), 6), swap
+        (0.1, False)
+        >>> rate_target(keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)))
+        (None, True)
     """
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     current = getattr(inner, "_learning_rate", None)
@@ -63,7 +83,17 @@ def rate_target(optimizer: keras.optimizers.Optimizer) -> tuple[Any, bool]:
 
 @contextlib.contextmanager
 def rate_swapped(optimizer: keras.optimizers.Optimizer, lr_variable: tf.Variable) -> Iterator[None]:
-    """Make a schedule optimizer read `lr_variable`; restore its schedule on exit, whatever happens."""
+    """Make a schedule optimizer read `lr_variable`; restore its schedule on exit, whatever happens.
+
+    Example:
+        >>> schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+        >>> opt, lr = keras.optimizers.SGD(schedule), tf.Variable(0.5)
+        >>> with rate_swapped(opt, lr):
+        ...     float(opt.learning_rate)
+        0.5
+        >>> opt._learning_rate is schedule
+        True
+    """
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     original = inner._learning_rate
     inner.learning_rate = lambda: lr_variable  # the public setter accepts a callable
@@ -79,6 +109,12 @@ def loss_function(model: keras.Model, loss_fn: Callable | None) -> Callable:
     With `loss_fn=None` the model's compiled loss is used (`model.compute_loss`, as `fit` does).
     A `keras.losses.Loss` gets the sample weights; a plain function `(y_true, y_pred)` is averaged
     (weighted by the sample weights when given).
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> loss = loss_function(model, lambda y, p: tf.abs(y - p)[:, 0])
+        >>> float(loss(None, tf.constant([[1.0], [3.0]]), tf.constant([[0.0], [0.0]]), tf.constant([1.0, 0.0])))
+        1.0
     """
     if loss_fn is None:
         return lambda x, y, y_pred, sw: model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True)
@@ -109,6 +145,16 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 3]` (loss, smoothed
         loss, index of the batch within one pass of the data) for the `k <= n` steps taken, and
         `status` is RUNNING, DIVERGED or NOT_FINITE. The function traces once per input signature.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> opt = keras.optimizers.SGD(); opt.build(model.trainable_variables)
+        >>> state = SweepState(); state.reset([1e-3, 1e-2, 1e-1], [0.02, 0.0396, 0.0588], 0.98, 4.0)
+        >>> run = build_sweep(model, opt, loss_function(model, keras.losses.MeanSquaredError()), opt._learning_rate, state)
+        >>> data = tf.data.Dataset.from_tensors((tf.ones([4, 1]), tf.ones([4, 1]))).repeat().enumerate()
+        >>> records, status = run(iter(data), tf.constant(3))
+        >>> records.shape, int(status) == RUNNING, round(float(opt.learning_rate), 6)  # the last step's rate
+        (TensorShape([3, 3]), True, 0.1)
     """
 
     def train_step(batch):

@@ -30,6 +30,11 @@ class Suggestion:
         lr: the learning rate to train with (absolute, not a multiplier).
         index: index of the sweep step the rule picked (for `minimum`, the step of the minimum).
         method: name of the rule.
+
+    Example:
+        >>> s = Suggestion(lr=3e-3, index=41, method="valley")
+        >>> f"{s.method}: {s.lr:.0e} (step {s.index})"
+        'valley: 3e-03 (step 41)'
     """
 
     lr: float
