@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from tf_lrfinder.diagnose import sweep_warnings
+from tf_lrfinder.smoothing import fully_smoothed
 
 LRS = np.logspace(-7, 1, 100)
 FALLING = np.concatenate([np.linspace(2.0, 1.0, 80), np.linspace(1.0, 4.0, 20)])
@@ -21,6 +22,7 @@ def test_a_good_sweep_gets_no_warning():
     (dict(cycled=True), "data ran out and was cycled"),
     (dict(smoothed=np.full(100, 1.0) + np.linspace(0, 0.01, 100)), "curve is flat"),
     (dict(index=0), "edge of the usable points"),
+    (dict(index=10), "edge of the usable points"),  # where the lag-free curve is first fully smoothed
     (dict(index=99), "edge of the usable points"),
     (dict(index=10, lr=LRS[0] / 4), "below the first rate tried"),
 ])
@@ -31,3 +33,9 @@ def test_each_reason_not_to_trust_a_sweep_is_named(kwargs, words):
 
 def test_no_suggestion_gets_no_edge_warning():
     assert warnings_for(index=None) == []
+
+
+def test_the_first_fully_smoothed_point_is_the_low_edge():
+    # 100 steps over 8 decades, 0.081 decade apart: index 10 is the first 0.75 decade from the start
+    assert np.argmax(fully_smoothed(LRS)) == 10
+    assert warnings_for(index=11) == []

@@ -5,7 +5,7 @@ import pytest
 from conftest import make_model
 from tf_lrfinder import LRFinder
 from tf_lrfinder.history import load_csv, load_json, save_csv, save_json
-from tf_lrfinder.smoothing import lag_free
+from tf_lrfinder.smoothing import fully_smoothed, lag_free
 from tf_lrfinder.suggest import lr_range
 
 
@@ -40,10 +40,12 @@ def test_suggest_range_brackets_the_fall(finder):
     base, top = finder.suggest_range()
     assert base < top
     lrs, losses = np.array(finder.lrs), np.array(finder.losses)
-    assert top == lrs[np.argmin(lag_free(lrs, losses))]  # the bottom of the lag-free curve
+    inner = np.flatnonzero(fully_smoothed(lrs))
+    assert top == lrs[inner[np.argmin(lag_free(lrs, losses)[inner])]]  # the bottom of the lag-free curve
     assert finder.suggest("robust_minimum").lr == pytest.approx(top / 4)  # the default is a quarter of it
 
 
 def test_lr_range_of_a_curve_without_a_fall():
-    base, top = lr_range(np.logspace(-3, 0, 5), np.array([1.0, 1.1, 1.2, 1.3, 1.4]))
-    assert top == 1e-3 and base == pytest.approx(1e-4)
+    lrs = np.logspace(-3, 0, 5)  # 0.75 decade apart: the first fully smoothed point is the second
+    base, top = lr_range(lrs, np.array([1.0, 1.1, 1.2, 1.3, 1.4]))
+    assert top == lrs[1] and base == pytest.approx(lrs[1] / 10)

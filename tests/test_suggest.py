@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.smoothing import ema, lag_free
+from tf_lrfinder.smoothing import ema, fully_smoothed, lag_free
 from tf_lrfinder.suggest import MIN_POINTS, READS_RAW, SUGGESTERS, Suggestion, lr_range, robust_minimum, suggest
 
 LRS = np.logspace(-7, 1, 100)
@@ -127,6 +127,25 @@ def test_robust_minimum_ignores_a_lucky_batch(seed):
     before = robust_minimum(lrs, raw)
     raw[3] = -5.0  # one absurdly low loss early in the sweep
     assert robust_minimum(lrs, raw) == before
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("end", [0, -1])
+def test_robust_minimum_ignores_a_lucky_batch_at_either_end(seed, end):
+    # The lag-free window shrinks to one batch at the ends; one low loss there must not be the bottom.
+    lrs, raw, _ = sweep_like(seed)
+    before = robust_minimum(lrs, raw)
+    raw[end] = 0.0
+    assert robust_minimum(lrs, raw) == before and lr_range(lrs, raw)[1] == before.lr * 4
+
+
+@given(x=arrays(np.float64, st.integers(1, 60), elements=st.floats(-9, 3)))
+def test_some_point_is_always_fully_smoothed(x):
+    lrs = 10 ** np.sort(x)
+    mask = fully_smoothed(lrs)
+    assert mask.any()
+    room = np.minimum(np.log10(lrs) - np.log10(lrs[0]), np.log10(lrs[-1]) - np.log10(lrs))
+    assert np.all(room[mask] >= room[~mask].max(initial=-1) - 1e-9)  # never a point nearer an end
 
 
 def test_suggest_hands_each_rule_its_curve():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .smoothing import fully_smoothed
+
 # How far the smoothed loss must fall, relative to its start, for the curve not to count as flat.
 FLAT_DROP = 0.02
 
@@ -18,7 +20,9 @@ def sweep_warnings(lrs: np.ndarray, smoothed: np.ndarray, n_steps: int, stop_rea
         n_steps: steps the sweep was asked for.
         stop_reason: `"completed"`, `"diverged"` or `"not_finite"`.
         cycled: whether the data ran out and was reused.
-        index: index of the step the suggestion was read at, or None if there is none.
+        index: index of the step the suggestion was read at, or None if there is none. At or below
+            the first point the lag-free curve smooths fully (`smoothing.fully_smoothed`, 0.75
+            decade into a default sweep), or in the last 5% of the points, it sits at the edge.
         lr: the suggested rate, if any; a rate below the sweep's first one was never tried.
 
     Example:
@@ -47,7 +51,9 @@ def sweep_warnings(lrs: np.ndarray, smoothed: np.ndarray, n_steps: int, stop_rea
     if index is not None and len(finite) >= 3:
         usable = np.flatnonzero(np.isfinite(smoothed))
         edge = max(1, len(usable) // 20)
-        if index <= usable[edge - 1] or index >= usable[-edge] or (lr is not None and lr < lrs[0]):
+        first_smoothed = usable[np.argmax(fully_smoothed(np.asarray(lrs)[usable]))]
+        low = max(usable[edge - 1], first_smoothed)
+        if index <= low or index >= usable[-edge] or (lr is not None and lr < lrs[0]):
             out.append(
                 "The suggestion sits at the edge of the usable points (or below the first rate tried): "
                 "the range may be too narrow; widen `min_lr`/`max_lr`."

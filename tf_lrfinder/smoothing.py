@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Half-width of the lag-free window, in decades of learning rate: the default of `lag_free`, of the
+# default suggestion rule and of `lr_range`.
+WINDOW_DECADES = 0.75
+
 
 def bias_correction(n_steps: int, smoothing: float) -> np.ndarray:
     """Denominators `1 - smoothing ** (i + 1)` that remove the EMA's bias towards its zero start.
@@ -40,7 +44,7 @@ def ema(losses: np.ndarray, smoothing: float = 0.98) -> np.ndarray:
     return out
 
 
-def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = 0.75) -> np.ndarray:
+def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADES) -> np.ndarray:
     """A smoothed loss curve without the EMA's lag: a centred running median, then a running mean.
 
     Both passes take the points within `decades` of log10(lr) on either side of each point. The EMA
@@ -48,7 +52,8 @@ def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = 0.75) -> np.n
     of a default sweep (4 decades of rate), so its bottom lies far to the right of where the loss
     stopped falling. A centred window has no lag; the median drops single-batch spikes and the mean
     irons out the median's steps. Near the ends the window shrinks so that it stays centred (the
-    first and last points are their own losses) instead of leaning on one side of the curve.
+    first and last points are their own losses) instead of leaning on one side of the curve; so the
+    curve there is as noisy as single batches, and `fully_smoothed` says where it is not.
     The mean is not robust: within `decades` of the divergence it takes in the blow-up's huge
     losses, so the curve turns up before the raw loss does and its bottom keeps a margin of up
     to `decades` from the blow-up (the suggestion benchmark measured the rule with this margin).
@@ -80,6 +85,28 @@ def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = 0.75) -> np.n
     median = np.array([np.median(losses[a:b]) for a, b in zip(lo, hi)])
     with np.errstate(over="ignore", invalid="ignore"):
         return np.array([median[a:b].mean() for a, b in zip(lo, hi)])
+
+
+def fully_smoothed(lrs: np.ndarray, decades: float = WINDOW_DECADES) -> np.ndarray:
+    """Which points of `lag_free`'s curve are smoothed over the whole window: a boolean mask.
+
+    A point counts when it lies at least `decades` (of log10 lr) from both ends of the sweep. On a
+    sweep narrower than `4 * decades` the margin is a quarter of its span instead, so that its
+    middle half still counts (and the point farthest from both ends always counts). Points nearer
+    the ends are smoothed over fewer batches, the first and last over one: comparing them with the
+    rest lets a single lucky batch win.
+
+    Example:
+        >>> fully_smoothed(np.logspace(-7, 1, 9)).astype(int).tolist()  # 8 decades: 0.75 from each end
+        [0, 1, 1, 1, 1, 1, 1, 1, 0]
+        >>> fully_smoothed(np.logspace(-3, -2, 5)).astype(int).tolist()  # 1 decade: its middle half
+        [0, 1, 1, 1, 0]
+    """
+    x = np.log10(np.asarray(lrs, dtype=np.float64))
+    if x.size == 0:
+        return np.zeros(0, dtype=bool)
+    room = np.minimum(x - x[0], x[-1] - x)
+    return room >= min(decades, (x[-1] - x[0]) / 4, room.max()) - 1e-9
 
 
 def diverged(smoothed: float, best: float, diverge_factor: float) -> bool:

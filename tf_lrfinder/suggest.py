@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .smoothing import ema, lag_free
+from .smoothing import WINDOW_DECADES, ema, fully_smoothed, lag_free
 
 MIN_POINTS = 3
 
@@ -117,12 +117,14 @@ def minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 10.0) -> Sugge
 
 
 def _bottom(lrs: np.ndarray, losses: np.ndarray, decades: float) -> tuple[np.ndarray, int]:
-    """The lag-free curve of usable raw losses and the index of its lowest point."""
+    """The lag-free curve of usable raw losses and the index of its lowest fully smoothed point."""
     curve = lag_free(lrs, losses, decades)
-    return curve, _argmin(curve)
+    inner = np.flatnonzero(fully_smoothed(lrs, decades))
+    return curve, int(inner[_argmin(curve[inner])])
 
 
-def robust_minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 4.0, decades: float = 0.75) -> Suggestion:
+def robust_minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 4.0,
+                   decades: float = WINDOW_DECADES) -> Suggestion:
     """A quarter of the rate at which the loss, without smoothing lag, is lowest. The default rule.
 
     Smith (2015) reads off a range test the largest rate at which the loss still falls, and sets
@@ -133,9 +135,15 @@ def robust_minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 4.0, de
     lies near the divergence rather than where the loss stopped falling (fastai's `minimum`
     divides that lagged bottom by 10 to make up for it).
 
+    The bottom is read only where the curve is smoothed over its whole window, at least `decades`
+    from both ends of the sweep (`tf_lrfinder.smoothing.fully_smoothed`): at the ends the window
+    shrinks to a single batch, and one lucky batch there would otherwise be the bottom (the
+    benchmark found a first batch that made the suggestion 1e-7 / 4, and a last one that made it
+    10 / 4, in 2 of 180 sweeps).
+
     `index` is the step of the bottom; `lr` is that step's rate over `divisor`. A curve that only
-    rises has its bottom at the first point, so the rule returns `lrs[0] / divisor` (and the finder
-    warns that the suggestion sits at the edge of the sweep).
+    rises has its bottom at the first fully smoothed point, `decades` above `lrs[0]`, and the
+    finder warns that the suggestion sits at the edge of the sweep.
 
     Args:
         lrs: the sweep's learning rates, non-decreasing.
@@ -268,7 +276,7 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, method: str = DEFAULT_METHOD,
 
 
 def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1,
-             decades: float = 0.75) -> tuple[float, float]:
+             decades: float = WINDOW_DECADES) -> tuple[float, float]:
     """A `(base_lr, max_lr)` pair for cyclical and one-cycle schedules, as Smith (2015) chose them.
 
     Smith's rule reads two rates off the range test: where the loss starts to fall (`base_lr`) and
