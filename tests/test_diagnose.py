@@ -8,8 +8,8 @@ LRS = np.logspace(-7, 1, 100)
 FALLING = np.concatenate([np.linspace(2.0, 1.0, 80), np.linspace(1.0, 4.0, 20)])
 
 
-def warnings_for(smoothed=FALLING, n_steps=100, stop_reason="diverged", cycled=False, index=50, lr=None):
-    return sweep_warnings(LRS[:len(smoothed)], smoothed, n_steps, stop_reason, cycled, index, lr)
+def warnings_for(losses=FALLING, n_steps=100, stop_reason="diverged", cycled=False, index=50, lr=None):
+    return sweep_warnings(LRS[:len(losses)], losses, n_steps, stop_reason, cycled, index, lr)
 
 
 def test_a_good_sweep_gets_no_warning():
@@ -18,9 +18,10 @@ def test_a_good_sweep_gets_no_warning():
 
 @pytest.mark.parametrize("kwargs, words", [
     (dict(stop_reason="completed"), "never diverged: the best rate may lie above `max_lr`=10; raise `max_lr`"),
-    (dict(smoothed=FALLING[:30], index=10), "stopped after 30 of 100 steps"),
+    (dict(losses=FALLING[:30], index=10), "stopped after 30 of 100 steps"),
     (dict(cycled=True), "data ran out and was cycled"),
-    (dict(smoothed=np.full(100, 1.0) + np.linspace(0, 0.01, 100)), "curve is flat"),
+    (dict(losses=np.full(100, 1.0) + np.linspace(0, 0.01, 100)), "curve is flat"),
+    (dict(losses=np.r_[np.full(50, 1.0), np.full(50, 0.99)]), "curve is flat"),  # fell by 1%
     (dict(index=0), "edge of the usable points"),
     (dict(index=10), "edge of the usable points"),  # where the lag-free curve is first fully smoothed
     (dict(index=99), "edge of the usable points"),
@@ -39,3 +40,13 @@ def test_the_first_fully_smoothed_point_is_the_low_edge():
     # 100 steps over 8 decades, 0.081 decade apart: index 10 is the first 0.75 decade from the start
     assert np.argmax(fully_smoothed(LRS)) == 10
     assert warnings_for(index=11) == []
+
+
+def test_a_lucky_first_batch_does_not_make_a_falling_curve_flat():
+    losses = FALLING.copy()
+    losses[0] = 0.5  # below the whole curve: the EMA's start, so the EMA never falls below it
+    assert warnings_for(losses) == []
+
+
+def test_a_nan_at_the_end_is_not_usable():
+    assert warnings_for(np.r_[FALLING[:60], np.nan]) == []

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .smoothing import fully_smoothed
+from .smoothing import fully_smoothed, lag_free, start_level
 
-# How far the smoothed loss must fall, relative to its start, for the curve not to count as flat.
+# How far the loss must fall, relative to where it starts, for the curve not to count as flat.
 FLAT_DROP = 0.02
 
 
-def sweep_warnings(lrs: np.ndarray, smoothed: np.ndarray, n_steps: int, stop_reason: str, cycled: bool,
+def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reason: str, cycled: bool,
                    index: int | None, lr: float | None = None) -> list[str]:
     """Reasons not to trust a sweep, each a sentence that says what to do.
 
+    The curve counts as flat when the bottom of its lag-free curve (where the default rule reads
+    it) lies less than 2% below its start level (`smoothing.start_level`): both robust to a single
+    lucky batch, unlike the EMA, whose first value is the first batch's loss.
+
     Args:
         lrs: recorded learning rates.
-        smoothed: recorded smoothed losses.
+        losses: recorded raw losses (a sweep's are finite up to its last step).
         n_steps: steps the sweep was asked for.
         stop_reason: `"completed"`, `"diverged"` or `"not_finite"`.
         cycled: whether the data ran out and was reused.
@@ -28,9 +32,11 @@ def sweep_warnings(lrs: np.ndarray, smoothed: np.ndarray, n_steps: int, stop_rea
     Example:
         >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(1, .5, 10), 10, "completed", False, 5)
         ['The loss never diverged: the best rate may lie above `max_lr`=1; raise `max_lr`.']
+        >>> sweep_warnings(np.logspace(-3, 0, 10), np.full(10, 2.0), 10, "diverged", False, 5)[0][:21]
+        'The loss curve is fla'
     """
-    smoothed = np.asarray(smoothed, dtype=np.float64)
-    finite = smoothed[np.isfinite(smoothed)]
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    usable = np.flatnonzero(np.isfinite(losses) & (lrs > 0))
     out = []
     if stop_reason == "completed":
         out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
@@ -41,19 +47,21 @@ def sweep_warnings(lrs: np.ndarray, smoothed: np.ndarray, n_steps: int, stop_rea
         )
     if cycled:
         out.append("The data ran out and was cycled: later steps saw batches again; pass more data.")
-    if len(finite) >= 2:
-        start, low = finite[0], finite.min()
+    if len(usable) >= 2:
+        x, y = lrs[usable], losses[usable]
+        with np.errstate(over="ignore", invalid="ignore"):
+            bottom = lag_free(x, y)[fully_smoothed(x)]
+        start, low = start_level(x, y), np.min(bottom, initial=np.inf, where=~np.isnan(bottom))
         if not start - low > FLAT_DROP * abs(start):
             out.append(
                 "The loss curve is flat: it never fell by more than 2%; the suggestion is a guess. "
                 "Check the model, the data and the loss, or widen the range."
             )
-    if index is not None and len(finite) >= 3:
-        usable = np.flatnonzero(np.isfinite(smoothed))
+    if index is not None and len(usable) >= 3:
         edge = max(1, len(usable) // 20)
-        first_smoothed = usable[np.argmax(fully_smoothed(np.asarray(lrs)[usable]))]
-        low = max(usable[edge - 1], first_smoothed)
-        if index <= low or index >= usable[-edge] or (lr is not None and lr < lrs[0]):
+        first_smoothed = usable[np.argmax(fully_smoothed(lrs[usable]))]
+        low_edge = max(usable[edge - 1], first_smoothed)
+        if index <= low_edge or index >= usable[-edge] or (lr is not None and lr < lrs[0]):
             out.append(
                 "The suggestion sits at the edge of the usable points (or below the first rate tried): "
                 "the range may be too narrow; widen `min_lr`/`max_lr`."

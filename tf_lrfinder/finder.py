@@ -186,7 +186,7 @@ class LRFinder:
         try:
             suggestion = self.suggest(method)
         finally:
-            self.warnings = sweep_warnings(np.array(self.lrs), np.array(self.smoothed_losses), int(n_steps),
+            self.warnings = sweep_warnings(np.array(self.lrs), np.array(self.losses), int(n_steps),
                                            self.stop_reason, self.cycled, suggestion and suggestion.index,
                                            suggestion and suggestion.lr)
             for message in self.warnings:

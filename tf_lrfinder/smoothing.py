@@ -109,6 +109,20 @@ def fully_smoothed(lrs: np.ndarray, decades: float = WINDOW_DECADES) -> np.ndarr
     return room >= min(decades, (x[-1] - x[0]) / 4, room.max()) - 1e-9
 
 
+def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADES) -> float:
+    """The loss a sweep starts from: the median raw loss over its first `decades` of rate.
+
+    Robust to a lucky or unlucky first batch, which the EMA's first value (the first loss itself)
+    is not.
+
+    Example:
+        >>> start_level(np.logspace(-7, -5, 9), np.array([0.2, 1.0, 1.1, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5]))
+        1.0
+    """
+    x = np.log10(np.asarray(lrs, dtype=np.float64))
+    return float(np.median(np.asarray(losses, dtype=np.float64)[x <= x[0] + decades]))
+
+
 def diverged(smoothed: float, best: float, diverge_factor: float) -> bool:
     """Whether `smoothed` has left the best smoothed loss so far by more than `diverge_factor`.
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .smoothing import WINDOW_DECADES, ema, fully_smoothed, lag_free
+from .smoothing import WINDOW_DECADES, ema, fully_smoothed, lag_free, start_level
 
 MIN_POINTS = 3
 
@@ -295,8 +295,7 @@ def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1,
     """
     keep, lrs_, losses_ = _usable(lrs, losses, "lr_range")
     curve, low = _bottom(lrs_, losses_, decades)  # the bottom robust_minimum reads
-    x = np.log10(lrs_)
-    start = float(np.median(losses_[x <= x[0] + decades]))
+    start = start_level(lrs_, losses_, decades)
     fall = start - curve[low]
     above = np.flatnonzero(curve[: low + 1] > start - start_drop * fall)  # a noise dip does not count
     base = int(above[-1]) + 1 if fall > 0 and above.size else low
