@@ -26,14 +26,15 @@ fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it
 Commands (from the repository root, with the dev extra installed):
 
     python benchmarks/suggestion_quality.py grid [TASK ...]    # ~17 min on 2 cores for all 18 (9 of them the three CNNs); writes results/grid.json
-    python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~4 min; writes results/sweeps.json
+    python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~4 min for ten seeds; writes results/sweeps.json
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
-    python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~12 min: trains at each suggested rate
+    python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~25 min: trains at each suggested rate
     python benchmarks/suggestion_quality.py ceiling            # ~2 min: the grid's best rate, retrained with fresh seeds
 
 Sweeps use the finder's defaults (min_lr=1e-7, max_lr=10, n_steps=100, smoothing=0.98,
-diverge_factor=4) with the task's batch size, one sweep per seed; each rule's score on a task is
-the mean over those sweeps. The row "<default>, 3 sweeps averaged" averages the raw losses of
+diverge_factor=4) with the task's batch size, one sweep per seed of SWEEP_SEEDS (ten); each rule's
+score on a task is the mean over those sweeps, and the default's standard error is printed.
+`sweeps` with no task names keeps the sweeps already recorded and adds the missing seeds. The row "<default>, 3 sweeps averaged" averages the raw losses of
 three sweeps (and smooths them as the finder does): what running the sweep three times with
 different data order would give.
 """
