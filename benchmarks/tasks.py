@@ -98,6 +98,24 @@ def circles():
     return _split(x, y.astype("float32"))
 
 
+def friedman3():
+    x, y = datasets.make_friedman3(n_samples=3000, noise=0.1, random_state=0)
+    x_tr, y_tr, x_va, y_va = _split(x, y)
+    mu, sd = y_tr.mean(), y_tr.std()
+    return x_tr, ((y_tr - mu) / sd).astype("float32"), x_va, ((y_va - mu) / sd).astype("float32")
+
+
+def cancer_autoencoder():
+    x_tr, _, x_va, _ = cancer()
+    return x_tr, x_tr, x_va, x_va
+
+
+def classification3():
+    x, y = datasets.make_classification(n_samples=5000, n_features=30, n_informative=12, n_redundant=6,
+                                        n_classes=3, flip_y=0.05, random_state=1)
+    return _split(x, y.astype("int32"))
+
+
 def _seq(shape, *layers):
     return keras.Sequential([keras.Input(shape), *layers])
 
@@ -174,4 +192,27 @@ TASKS = [
          lambda: _seq((2,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
          lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
          batch_size=128, budget=200, held_out=True),
+    # Held out, third batch: added after the fix that reads the bottom only where the lag-free curve
+    # is fully smoothed, to check the fixed rule on tasks it has not seen (the rule was not changed
+    # after them).
+    Task("autoencoder_cancer_adam", cancer_autoencoder,
+         lambda: _seq((30,), L.Dense(16, activation="relu"), L.Dense(4), L.Dense(16, activation="relu"),
+                      L.Dense(30)),
+         lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_friedman3_momentum", friedman3,
+         lambda: _seq((4,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.MeanSquaredError(),
+         held_out=True),
+    Task("linear_digits_adam", digits, lambda: _seq((64,), L.Dense(10)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=128, budget=200, held_out=True),
+    Task("dropout_classification_rmsprop", classification3,
+         lambda: _seq((30,), L.Dense(128, activation="relu"), L.Dropout(0.5), L.Dense(128, activation="relu"),
+                      L.Dropout(0.5), L.Dense(3)),
+         lambda lr: keras.optimizers.RMSprop(lr), SCE, held_out=True),
+    Task("cnn_bn_digits_adamw", digits_images,
+         lambda: _seq((8, 8, 1), L.Conv2D(16, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
+                      L.MaxPooling2D(), L.Conv2D(32, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
+                      L.GlobalAveragePooling2D(), L.Dropout(0.2), L.Dense(10)),
+         lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-3), SCE, batch_size=32, budget=200, held_out=True),
 ]
