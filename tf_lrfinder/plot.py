@@ -42,6 +42,9 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
         >>> ax = plot_sweep([1e-3, 1e-2, 1e-1], [1.0, 0.5, 2.0], [1.0, 0.6, 1.2])
         >>> ax.get_xscale()
         'log'
+        >>> ax = plot_sweep([1e-3, 1e-2, 1e-1], [1.0, 0.5, 2.0], [1.0, 0.6, 1.2], [Suggestion(0.08, 2, "minimum")])
+        >>> ax.texts[0].get_text(), ax.texts[0].get_ha()  # near the right end: the label reads leftwards
+        ('minimum: 8.00e-02', 'right')
     """
     ax = _axes(ax)
     prefix = f"{label} " if label else ""
@@ -52,10 +55,17 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
     if ok.sum() >= 3:  # the curve the default rule reads
         ax.plot(lrs_[ok], lag_free(lrs_[ok], losses_[ok]), ls="--", lw=1, label=f"{prefix}lag-free loss")
     ok = np.isfinite(smoothed_) & (lrs_ > 0)
-    for s in suggestions:  # on the EMA curve at the suggested rate (a rule may suggest between steps)
+    span = np.log(lrs_[lrs_ > 0]) if (lrs_ > 0).any() else np.zeros(1)
+    for k, s in enumerate(suggestions):  # on the EMA curve at the suggested rate (a rule may suggest between steps)
         y = np.interp(np.log(s.lr), np.log(lrs_[ok]), smoothed_[ok]) if ok.any() else np.nan
-        ax.scatter([s.lr], [y], zorder=3, s=40)
-        ax.annotate(f"{s.method}: {s.lr:.2e}", (s.lr, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        mark = ax.scatter([s.lr], [y], zorder=3, s=40)
+        # Each label sits in its own row near the top of the axes, joined to its mark by a line, so
+        # that labels of close suggestions never overlap; one in the right third reads leftwards.
+        right = np.log(s.lr) > span.min() + 0.65 * np.ptp(span)
+        ax.annotate(f"{s.method}: {s.lr:.2e}", (s.lr, y), xytext=(s.lr, 0.95 - 0.07 * k),
+                    textcoords=("data", "axes fraction"), ha="right" if right else "left", va="top",
+                    fontsize=8, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+                    arrowprops=dict(arrowstyle="-", lw=0.6, color=mark.get_facecolor()[0]))
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("loss")
