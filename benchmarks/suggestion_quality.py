@@ -14,9 +14,10 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-Eighteen tasks: the default rule (`robust_minimum`) was chosen on the first eight; the other ten
-(`held_out=True` in `tasks.py`, added in two batches of five) came afterwards and were never tuned
-on, so their columns show how the rule does on tasks it has not seen. Each table prints
+Twenty-three tasks: the default rule (`robust_minimum`) was chosen on the first eight; the other
+fifteen (`held_out=True` in `tasks.py`, added in three batches of five; the third after the fix that
+reads the bottom only where the curve is fully smoothed) came afterwards and were never tuned on,
+so their columns show how the rule does on tasks it has not seen. Each table prints
 all / chosen-on / held-out groups.
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
@@ -25,11 +26,11 @@ fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/suggestion_quality.py grid [TASK ...]    # ~17 min on 2 cores for all 18 (9 of them the three CNNs); writes results/grid.json
-    python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~4 min for ten seeds; writes results/sweeps.json
+    python benchmarks/suggestion_quality.py grid [TASK ...]    # ~20 min on 2 cores for all 23 (the four CNNs take half); writes results/grid.json
+    python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~5 min for ten seeds; writes results/sweeps.json
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
-    python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~25 min: trains at each suggested rate
-    python benchmarks/suggestion_quality.py ceiling            # ~2 min: the grid's best rate, retrained with fresh seeds
+    python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~20 min: trains at each suggested rate
+    python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
 
 Sweeps use the finder's defaults (min_lr=1e-7, max_lr=10, n_steps=100, smoothing=0.98,
 diverge_factor=4) with the task's batch size, one sweep per seed of SWEEP_SEEDS (ten); each rule's
