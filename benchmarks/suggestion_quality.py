@@ -35,9 +35,9 @@ Commands (from the repository root, with the dev extra installed):
 Sweeps use the finder's defaults (min_lr=1e-7, max_lr=10, n_steps=100, smoothing=0.98,
 diverge_factor=4) with the task's batch size, one sweep per seed of SWEEP_SEEDS (ten); each rule's
 score on a task is the mean over those sweeps, and the default's standard error is printed.
-`sweeps` with no task names keeps the sweeps already recorded and adds the missing seeds. The row "<default>, 3 sweeps averaged" averages the raw losses of
-three sweeps (and smooths them as the finder does): what running the sweep three times with
-different data order would give.
+`sweeps` with no task names keeps the sweeps already recorded and adds the missing seeds. The row
+"<default>, 3 sweeps averaged" averages the raw losses of three consecutive sweeps (and smooths them
+as the finder does): what running the sweep three times with different data order would give.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ def test_plot_marks_and_labels_suggestions(finder):
     assert isinstance(ax, Axes) and ax.get_xscale() == "log"
     labels = [t.get_text() for t in ax.texts]
     assert f"robust_minimum: {finder.suggest('robust_minimum').lr:.2e}" in labels and len(labels) == 3
+    assert len({t.xyann[1] for t in ax.texts}) == 3  # each label in its own row: close ones cannot overlap
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["loss", "smoothed loss (EMA)", "lag-free loss"]
     # each mark sits at its suggested rate, on the EMA curve
     marks = [c.get_offsets()[0] for c in ax.collections]
