@@ -140,7 +140,8 @@ class LRFinder:
             max_lr: last learning rate (default 10).
             n_steps: steps in the sweep (default 100, at least 5).
             batch_size: batch size, for arrays only.
-            mode: `"exponential"` (default) or `"linear"` spacing of the rates.
+            mode: `"exponential"` (default) or `"linear"` spacing of the rates. The default
+                suggestion is benchmarked on exponential sweeps only (its window is in decades).
             smoothing: EMA weight of the past for the smoothed loss, in [0, 1) (default 0.98).
             diverge_factor: stop when the smoothed loss exceeds this multiple of its best (default 4).
             method: suggestion rule (see `tf_lrfinder.suggest.SUGGESTERS`).
