@@ -143,7 +143,11 @@ def robust_minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 4.0,
 
     `index` is the step of the bottom; `lr` is that step's rate over `divisor`. A curve that only
     rises has its bottom at the first fully smoothed point, `decades` above `lrs[0]`, and the
-    finder warns that the suggestion sits at the edge of the sweep.
+    finder warns that the suggestion sits at the edge of the sweep. Likewise a curve still falling
+    at `max_lr` has its bottom `decades` below it; the finder warns that the loss never diverged.
+    (A sweep that diverges records the blow-up, whose losses already keep the curve's bottom
+    back from the end; on such sweeps reading only the fully smoothed points changed nothing in
+    simulations with the finder's stopping rule.)
 
     Args:
         lrs: the sweep's learning rates, non-decreasing.
