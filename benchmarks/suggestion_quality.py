@@ -31,6 +31,8 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
     python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~20 min: trains at each suggested rate
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
+    python benchmarks/suggestion_quality.py sweeps --n-steps 300 --seeds 3   # longer sweeps, cached in results/sweeps_n300.json
+    python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
 
 Sweeps use the finder's defaults (min_lr=1e-7, max_lr=10, n_steps=100, smoothing=0.98,
 diverge_factor=4) with the task's batch size, one sweep per seed of SWEEP_SEEDS (ten); each rule's
@@ -140,7 +142,12 @@ def run_grid(names):
         (RESULTS / "grid.json").write_text(json.dumps(out))
 
 
-def run_sweeps(names):
+def _sweeps_file(n_steps: int) -> Path:
+    """Where the sweeps of `n_steps` steps are cached (the default, 100, in sweeps.json)."""
+    return RESULTS / ("sweeps.json" if n_steps == 100 else f"sweeps_n{n_steps}.json")
+
+
+def run_sweeps(names, n_steps=100, n_seeds=len(SWEEP_SEEDS)):
     import warnings
 
     import keras
@@ -148,28 +155,30 @@ def run_sweeps(names):
     from tasks import TASKS
     from tf_lrfinder import LRFinder
 
-    out = json.loads((RESULTS / "sweeps.json").read_text()) if (RESULTS / "sweeps.json").exists() else {}
+    path = _sweeps_file(n_steps)
+    seeds = SWEEP_SEEDS[:n_seeds]
+    out = json.loads(path.read_text()) if path.exists() else {}
     for task in TASKS:
         if names and task.name not in names:
             continue
         x_tr, y_tr, _, _ = task.data()
         # Seeds already recorded are kept (a named task is swept afresh), so adding seeds adds sweeps.
-        sweeps = [] if names else out.get(task.name, {}).get("sweeps", [])[:len(SWEEP_SEEDS)]
-        for seed in SWEEP_SEEDS[len(sweeps):]:
+        sweeps = [] if names else out.get(task.name, {}).get("sweeps", [])[:len(seeds)]
+        for seed in seeds[len(sweeps):]:
             keras.utils.set_random_seed(seed)
             finder = LRFinder(task.model(), task.optimizer(1e-3), task.loss(), verbose=False)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
-                    finder((x_tr, y_tr), batch_size=task.batch_size)
+                    finder((x_tr, y_tr), batch_size=task.batch_size, n_steps=n_steps)
                 except ValueError as err:
                     print(task.name, seed, err)
             sweeps.append({"lrs": finder.lrs, "losses": finder.losses, "smoothed": finder.smoothed_losses,
                            "stop_reason": finder.stop_reason})
         default_lr = float(type(task.optimizer(1.0))().learning_rate)
-        out[task.name] = {"sweeps": sweeps, "default_lr": default_lr, "seeds": list(SWEEP_SEEDS)}
+        out[task.name] = {"sweeps": sweeps, "default_lr": default_lr, "seeds": list(seeds)}
         print(task.name, [len(s["lrs"]) for s in sweeps], flush=True)
-        (RESULTS / "sweeps.json").write_text(json.dumps(out))
+        path.write_text(json.dumps(out))
 
 
 def _grid_curve(grid: dict, loss: str) -> tuple[float, np.ndarray]:
@@ -218,9 +227,9 @@ def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray, 
     return out
 
 
-def run_score(train: bool, only: list[str]):
+def run_score(train: bool, only: list[str], n_steps: int = 100):
     grid_all = json.loads((RESULTS / "grid.json").read_text())
-    sweeps_all = json.loads((RESULTS / "sweeps.json").read_text())
+    sweeps_all = json.loads(_sweeps_file(n_steps).read_text())
     from tasks import TASKS
 
     from tf_lrfinder import suggest as S
@@ -311,7 +320,10 @@ def main(argv=None):
     g.add_argument("tasks", nargs="*")
     w = sub.add_parser("sweeps")
     w.add_argument("tasks", nargs="*")
+    w.add_argument("--n-steps", type=int, default=100, help="sweep length (other than 100: its own cache file)")
+    w.add_argument("--seeds", type=int, default=len(SWEEP_SEEDS), help="sweeps per task (the first seeds)")
     s = sub.add_parser("score")
+    s.add_argument("--n-steps", type=int, default=100, help="score the cached sweeps of this length")
     s.add_argument("--train", action="store_true", help="train at each suggested rate instead of interpolating")
     s.add_argument("--rules", nargs="*", default=[], help="score only these rows (for example robust_minimum)")
     c = sub.add_parser("ceiling", help="score the grid's own best rate, retrained with fresh seeds")
@@ -321,11 +333,11 @@ def main(argv=None):
     if args.cmd == "grid":
         run_grid(args.tasks)
     elif args.cmd == "sweeps":
-        run_sweeps(args.tasks)
+        run_sweeps(args.tasks, args.n_steps, args.seeds)
     elif args.cmd == "ceiling":
         run_ceiling(args.tasks)
     else:
-        run_score(args.train, args.rules)
+        run_score(args.train, args.rules, args.n_steps)
 
 
 if __name__ == "__main__":
