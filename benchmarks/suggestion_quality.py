@@ -31,7 +31,7 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
     python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~20 min: trains at each suggested rate
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
-    python benchmarks/suggestion_quality.py sweeps --n-steps 300 --seeds 3   # longer sweeps, cached in results/sweeps_n300.json
+    python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~3 min: longer sweeps, cached in results/sweeps_n300.json
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
 
 Sweeps use the finder's defaults (min_lr=1e-7, max_lr=10, n_steps=100, smoothing=0.98,

@@ -138,8 +138,8 @@ class LRFinder:
                 Data shorter than `n_steps` batches is cycled.
             min_lr: first learning rate (default 1e-7).
             max_lr: last learning rate (default 10).
-            n_steps: steps in the sweep (default 100, at least 5). 300 gives a steadier
-                suggestion (the suggestion benchmark's worst task: 0.917 against 0.879).
+            n_steps: steps in the sweep (default 100, at least 5). 300 gives a somewhat steadier
+                suggestion (the suggestion benchmark's worst task: 0.898 against 0.872).
             batch_size: batch size, for arrays only.
             mode: `"exponential"` (default) or `"linear"` spacing of the rates. The default
                 suggestion is benchmarked on exponential sweeps only (its window is in decades).
