@@ -58,17 +58,36 @@ class LRFinder:
         cycled: whether the data ran out and was cycled.
         warnings: why the sweep may not be trustworthy (also emitted as `UserWarning`).
 
-    Example:
+    Example (one sweep, then what the methods read from it; their own docs refer to this `finder`):
         >>> import keras, numpy as np
+        >>> keras.utils.set_random_seed(0)
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
         >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
         >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
         >>> before = [v.numpy() for v in model.weights]
-        >>> lr = finder((x, y), batch_size=32, n_steps=50)
-        >>> 1e-7 <= lr <= 10, lr == finder.lr_opt, len(finder.losses) <= 50
+        >>> lr = finder((x, y), batch_size=32, n_steps=60)
+        >>> 1e-7 <= lr <= 10, lr == finder.lr_opt, len(finder.losses) <= 60
         (True, True, True)
         >>> all((a == b.numpy()).all() for a, b in zip(before, model.weights))  # restored, bit for bit
         True
+        >>> finder.suggest().lr == finder.lr_opt
+        True
+        >>> s = finder.suggest("valley")  # fastai's rule on the same sweep, no new sweep
+        >>> s.method, s.lr == finder.lrs[s.index]
+        ('valley', True)
+        >>> base_lr, max_lr = finder.suggest_range()
+        >>> base_lr < max_lr, round(max_lr / finder.lr_opt, 6)
+        (True, 4.0)
+        >>> h = finder.history
+        >>> h["stop_reason"] in ("completed", "diverged", "not_finite"), len(h["lrs"]) == len(h["losses"])
+        (True, True)
+        >>> h["settings"]["n_steps"], h["lr_opt"] == finder.lr_opt
+        (60, True)
+        >>> ax = finder.plot(methods=("robust_minimum", "valley"))
+        >>> ax.get_xscale(), len(ax.texts)  # one labelled mark per rule
+        ('log', 2)
+        >>> finder.plot_loss_change().get_xscale()
+        'log'
     """
 
     model: keras.Model
@@ -256,18 +275,10 @@ class LRFinder:
         Raises:
             ValueError: no sweep yet, or too few usable points.
 
-        Example:
-        >>> import keras, numpy as np
-        >>> keras.utils.set_random_seed(0)
-        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
-        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
-        >>> _ = finder((x, y), batch_size=32, n_steps=60)
-        >>> finder.suggest().lr == finder.lr_opt
-        True
-        >>> s = finder.suggest("valley")  # fastai's rule on the same sweep, no new sweep
-        >>> s.method, s.lr == finder.lrs[s.index]
-        ('valley', True)
+        Example (with `finder` as swept in the class example, which checks what these return)::
+
+            finder.suggest()           # the default rule: finder.suggest().lr == finder.lr_opt
+            finder.suggest("valley")   # fastai's rule on the same sweep, no new sweep
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
@@ -282,16 +293,9 @@ class LRFinder:
         Raises:
             ValueError: no sweep yet, or too few usable points.
 
-        Example:
-        >>> import keras, numpy as np
-        >>> keras.utils.set_random_seed(0)
-        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
-        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
-        >>> _ = finder((x, y), batch_size=32, n_steps=60)
-        >>> base_lr, max_lr = finder.suggest_range()
-        >>> base_lr < max_lr, round(max_lr / finder.lr_opt, 6)
-        (True, 4.0)
+        Example (with `finder` as swept in the class example, which checks what these return)::
+
+            base_lr, max_lr = finder.suggest_range()   # max_lr == 4 * finder.lr_opt
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
@@ -303,18 +307,10 @@ class LRFinder:
 
         Save it with `tf_lrfinder.history.save_json` / `save_csv`; both round-trip.
 
-        Example:
-        >>> import keras, numpy as np
-        >>> keras.utils.set_random_seed(0)
-        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
-        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
-        >>> _ = finder((x, y), batch_size=32, n_steps=60)
-        >>> h = finder.history
-        >>> h["stop_reason"] in ("completed", "diverged", "not_finite"), len(h["lrs"]) == len(h["losses"])
-        (True, True)
-        >>> h["settings"]["n_steps"], h["lr_opt"] == finder.lr_opt
-        (60, True)
+        Example (with `finder` as swept in the class example, which checks what these return)::
+
+            h = finder.history   # h["lrs"], h["losses"], h["stop_reason"], h["settings"]["n_steps"], ...
+            tf_lrfinder.history.save_json(h, "sweep.json")
         """
         return {"lrs": list(self.lrs), "losses": list(self.losses), "smoothed_losses": list(self.smoothed_losses),
                 "stop_reason": self.stop_reason, "cycled": self.cycled, "warnings": list(self.warnings),
@@ -332,17 +328,10 @@ class LRFinder:
         Returns:
             The matplotlib Axes.
 
-        Example:
-        >>> import keras, numpy as np
-        >>> keras.utils.set_random_seed(0)
-        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
-        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
-        >>> _ = finder((x, y), batch_size=32, n_steps=60)
-        >>> ax = finder.plot(methods=("robust_minimum", "valley"))
-        >>> ax.get_xscale(), len(ax.texts)  # one labelled mark per rule
-        ('log', 2)
-        >>> ax.figure.savefig("lr_finder.png")  # doctest: +SKIP
+        Example (with `finder` as swept in the class example, which checks what these return)::
+
+            ax = finder.plot(methods=("robust_minimum", "valley"))   # one labelled mark per rule
+            ax.figure.savefig("lr_finder.png")
         """
         from .plot import plot_sweep
 
@@ -366,15 +355,9 @@ class LRFinder:
         Returns:
             The matplotlib Axes.
 
-        Example:
-        >>> import keras, numpy as np
-        >>> keras.utils.set_random_seed(0)
-        >>> x = np.random.rand(2048, 4).astype("float32"); y = x.sum(1, keepdims=True)
-        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        >>> finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
-        >>> _ = finder((x, y), batch_size=32, n_steps=60)
-        >>> finder.plot_loss_change().get_xscale()
-        'log'
+        Example (with `finder` as swept in the class example, which checks what these return)::
+
+            finder.plot_loss_change().figure.savefig("loss_change.png")
         """
         from .plot import plot_loss_change
 
