@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .smoothing import fully_smoothed, lag_free, start_level
+from .smoothing import fully_smoothed, lag_free_bottom, start_level
 
 # How far the loss must fall, relative to where it starts, for the curve not to count as flat.
 FLAT_DROP = 0.02
@@ -49,10 +49,9 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         out.append("The data ran out and was cycled: later steps saw batches again; pass more data.")
     if len(usable) >= 2:
         x, y = lrs[usable], losses[usable]
-        with np.errstate(over="ignore", invalid="ignore"):
-            bottom = lag_free(x, y)[fully_smoothed(x)]
-        start, low = start_level(x, y), np.min(bottom, initial=np.inf, where=~np.isnan(bottom))
-        if not start - low > FLAT_DROP * abs(start):
+        curve, low = lag_free_bottom(x, y)
+        start = start_level(x, y)
+        if not start - curve[low] > FLAT_DROP * abs(start):
             out.append(
                 "The loss curve is flat: it never fell by more than 2%; the suggestion is a guess. "
                 "Check the model, the data and the loss, or widen the range."

@@ -109,6 +109,31 @@ def fully_smoothed(lrs: np.ndarray, decades: float = WINDOW_DECADES) -> np.ndarr
     return room >= min(decades, (x[-1] - x[0]) / 4, room.max()) - 1e-9
 
 
+def nan_argmin(values: np.ndarray) -> int:
+    """argmin that treats NaN (an overflow in a sum or difference of huge losses) as +inf.
+
+    Example:
+        >>> nan_argmin(np.array([np.nan, 2.0, 1.0]))
+        2
+    """
+    return int(np.argmin(np.where(np.isnan(values), np.inf, values)))
+
+
+def lag_free_bottom(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADES) -> tuple[np.ndarray, int]:
+    """The `lag_free` curve and the index of its lowest `fully_smoothed` point: where the default
+    suggestion, `lr_range` and the flat-curve warning read the bottom of a sweep.
+
+    Example:
+        >>> lrs = np.logspace(-7, 1, 9)
+        >>> curve, i = lag_free_bottom(lrs, np.array([0.1, 1.0, 0.9, 0.8, 0.7, 0.5, 0.6, 2.0, 0.0]), 0.5)
+        >>> i, float(curve[i])  # the lowest point that is not an end (0.1 and 0.0 are single batches)
+        (5, 0.5)
+    """
+    curve = lag_free(lrs, losses, decades)
+    inner = np.flatnonzero(fully_smoothed(lrs, decades))
+    return curve, int(inner[nan_argmin(curve[inner])])
+
+
 def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADES) -> float:
     """The loss a sweep starts from: the median raw loss over its first `decades` of rate.
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .smoothing import WINDOW_DECADES, ema, fully_smoothed, lag_free, start_level
+from .smoothing import WINDOW_DECADES, ema, lag_free_bottom, nan_argmin, start_level
 
 MIN_POINTS = 3
 
@@ -69,11 +69,6 @@ def _trim(n: int, start: int, end: int) -> slice:
     return slice(start, n - end)
 
 
-def _argmin(values: np.ndarray) -> int:
-    """argmin that treats NaN (an overflow in a difference of huge losses) as +inf."""
-    return int(np.argmin(np.where(np.isnan(values), np.inf, values)))
-
-
 def _slopes(log_lrs: np.ndarray, losses: np.ndarray) -> np.ndarray:
     """d loss / d log(lr) by central differences (one-sided at the ends)."""
     if np.ptp(log_lrs) == 0:
@@ -98,7 +93,7 @@ def steepest(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_
     keep, lrs_, losses_ = _usable(lrs, losses, "steepest")
     window = _trim(len(keep), int(skip_start * len(keep)), skip_end)
     slopes = _slopes(np.log(lrs_[window]), losses_[window])
-    i = window.start + _argmin(slopes)
+    i = window.start + nan_argmin(slopes)
     return Suggestion(float(lrs_[i]), int(keep[i]), "steepest")
 
 
@@ -114,13 +109,6 @@ def minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 10.0) -> Sugge
     keep, lrs_, losses_ = _usable(lrs, losses, "minimum")
     i = int(np.argmin(losses_))
     return Suggestion(float(lrs_[i] / divisor), int(keep[i]), "minimum")
-
-
-def _bottom(lrs: np.ndarray, losses: np.ndarray, decades: float) -> tuple[np.ndarray, int]:
-    """The lag-free curve of usable raw losses and the index of its lowest fully smoothed point."""
-    curve = lag_free(lrs, losses, decades)
-    inner = np.flatnonzero(fully_smoothed(lrs, decades))
-    return curve, int(inner[_argmin(curve[inner])])
 
 
 def robust_minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 4.0,
@@ -165,7 +153,7 @@ def robust_minimum(lrs: np.ndarray, losses: np.ndarray, divisor: float = 4.0,
     if not divisor >= 1:
         raise ValueError(f"`divisor` must be at least 1. Received: {divisor=}")
     keep, lrs_, losses_ = _usable(lrs, losses, "robust_minimum")
-    _, i = _bottom(lrs_, losses_, decades)
+    _, i = lag_free_bottom(lrs_, losses_, decades)
     return Suggestion(float(lrs_[i] / divisor), int(keep[i]), "robust_minimum")
 
 
@@ -208,7 +196,7 @@ def steep(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end
     step = np.diff(log_lrs)
     with np.errstate(over="ignore", invalid="ignore"):
         drops = np.diff(curve) / np.where(step == 0, 1.0, step)
-    i = window.start + _argmin(drops)
+    i = window.start + nan_argmin(drops)
     return Suggestion(float(lrs_[i]), int(keep[i]), "steep")
 
 
@@ -223,7 +211,7 @@ def lightning(lrs: np.ndarray, losses: np.ndarray, skip_begin: int = 10, skip_en
     keep, lrs_, losses_ = _usable(lrs, losses, "lightning")
     window = _trim(len(keep), skip_begin, skip_end)
     with np.errstate(over="ignore", invalid="ignore"):
-        i = window.start + _argmin(np.gradient(losses_[window]))
+        i = window.start + nan_argmin(np.gradient(losses_[window]))
     return Suggestion(float(lrs_[i]), int(keep[i]), "lightning")
 
 
@@ -238,7 +226,7 @@ def largest_drop(lrs: np.ndarray, losses: np.ndarray) -> Suggestion:
     """
     keep, lrs_, losses_ = _usable(lrs, losses, "largest_drop")
     with np.errstate(over="ignore", invalid="ignore"):
-        i = _argmin(np.diff(losses_)) + 1
+        i = nan_argmin(np.diff(losses_)) + 1
     return Suggestion(float(lrs_[i]), int(keep[i]), "largest_drop")
 
 
@@ -298,7 +286,7 @@ def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1,
         (0.001, 0.1)
     """
     keep, lrs_, losses_ = _usable(lrs, losses, "lr_range")
-    curve, low = _bottom(lrs_, losses_, decades)  # the bottom robust_minimum reads
+    curve, low = lag_free_bottom(lrs_, losses_, decades)  # the bottom robust_minimum reads
     start = start_level(lrs_, losses_, decades)
     fall = start - curve[low]
     above = np.flatnonzero(curve[: low + 1] > start - start_drop * fall)  # a noise dip does not count
