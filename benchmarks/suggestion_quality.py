@@ -59,6 +59,7 @@ GRID = np.logspace(-5, 1, 31)  # 5 points per decade
 SEEDS = (0, 1, 2, 3, 4)  # the grid's seeds
 SWEEP_SEEDS = tuple(range(10))  # one sweep per seed: a task's score is the mean over ten sweeps
 FRESH_SEEDS = (5, 6, 7, 8, 9)  # for `ceiling`: seeds the grid never saw
+N_STEPS = 100  # the finder's default sweep length; other lengths are cached in files of their own
 
 
 def _train_curve(task, lrs, seed):
@@ -143,11 +144,11 @@ def run_grid(names):
 
 
 def _sweeps_file(n_steps: int) -> Path:
-    """Where the sweeps of `n_steps` steps are cached (the default, 100, in sweeps.json)."""
-    return RESULTS / ("sweeps.json" if n_steps == 100 else f"sweeps_n{n_steps}.json")
+    """Where the sweeps of `n_steps` steps are cached (the default length in sweeps.json)."""
+    return RESULTS / ("sweeps.json" if n_steps == N_STEPS else f"sweeps_n{n_steps}.json")
 
 
-def run_sweeps(names, n_steps=100, n_seeds=len(SWEEP_SEEDS)):
+def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS)):
     import warnings
 
     import keras
@@ -227,7 +228,7 @@ def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray, 
     return out
 
 
-def run_score(train: bool, only: list[str], n_steps: int = 100):
+def run_score(train: bool, only: list[str], n_steps: int = N_STEPS):
     grid_all = json.loads((RESULTS / "grid.json").read_text())
     sweeps_all = json.loads(_sweeps_file(n_steps).read_text())
     from tasks import TASKS
@@ -320,10 +321,10 @@ def main(argv=None):
     g.add_argument("tasks", nargs="*")
     w = sub.add_parser("sweeps")
     w.add_argument("tasks", nargs="*")
-    w.add_argument("--n-steps", type=int, default=100, help="sweep length (other than 100: its own cache file)")
+    w.add_argument("--n-steps", type=int, default=N_STEPS, help="sweep length (any but the default: its own cache file)")
     w.add_argument("--seeds", type=int, default=len(SWEEP_SEEDS), help="sweeps per task (the first seeds)")
     s = sub.add_parser("score")
-    s.add_argument("--n-steps", type=int, default=100, help="score the cached sweeps of this length")
+    s.add_argument("--n-steps", type=int, default=N_STEPS, help="score the cached sweeps of this length")
     s.add_argument("--train", action="store_true", help="train at each suggested rate instead of interpolating")
     s.add_argument("--rules", nargs="*", default=[], help="score only these rows (for example robust_minimum)")
     c = sub.add_parser("ceiling", help="score the grid's own best rate, retrained with fresh seeds")
