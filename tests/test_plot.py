@@ -46,6 +46,15 @@ def test_overlay_of_sweeps(finder):
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "again"]
 
 
+@pytest.mark.filterwarnings("ignore:The loss never diverged")
+def test_a_linear_sweep_is_drawn_on_a_linear_scale():
+    x, y = __import__("conftest").regression_data()
+    f = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)
+    f((x, y), 1e-3, 0.3, 30, batch_size=32, mode="linear")
+    assert f.plot().get_xscale() == "linear" and f.plot_loss_change().get_xscale() == "linear"
+    assert f.plot().get_xlabel() == "learning rate"
+
+
 def test_plot_before_a_sweep_is_a_clear_error():
     with pytest.raises(ValueError, match="No sweep recorded yet"):
         LRFinder(make_model(), keras.optimizers.Adam(), "mse").plot()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from .smoothing import lag_free
+from .smoothing import is_linear, lag_free
 from .suggest import Suggestion
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,9 +25,18 @@ def _axes(ax: Axes | None) -> Axes:
     return ax if ax is not None else _pyplot().subplots(figsize=(7, 4.5))[1]
 
 
+def _rate_axis(ax: Axes, lrs: np.ndarray) -> None:
+    """Log scale for the rates, or a linear one for a linear sweep (as it was spaced)."""
+    linear = is_linear(lrs[np.isfinite(lrs)])
+    ax.set_xscale("linear" if linear else "log")
+    ax.set_xlabel("learning rate" if linear else "learning rate (log scale)")
+
+
 def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
                suggestions: Sequence[Suggestion] = (), ax: Axes | None = None, label: str = "") -> Axes:
     """Draw the loss, its EMA and its lag-free curve against log(lr), each suggestion marked and labelled.
+
+    A linear sweep (`mode="linear"`) is drawn against the rate on a linear scale, as it was spaced.
 
     Args:
         lrs, losses, smoothed: the recorded sweep.
@@ -55,19 +64,19 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
     if ok.sum() >= 3:  # the curve the default rule reads
         ax.plot(lrs_[ok], lag_free(lrs_[ok], losses_[ok]), ls="--", lw=1, label=f"{prefix}lag-free loss")
     ok = np.isfinite(smoothed_) & (lrs_ > 0)
-    span = np.log(lrs_[lrs_ > 0]) if (lrs_ > 0).any() else np.zeros(1)
+    where = (lambda lr: lr) if is_linear(lrs_[np.isfinite(lrs_)]) else np.log  # position along the x axis
+    span = where(lrs_[lrs_ > 0]) if (lrs_ > 0).any() else np.zeros(1)
     for k, s in enumerate(suggestions):  # on the EMA curve at the suggested rate (a rule may suggest between steps)
         y = np.interp(np.log(s.lr), np.log(lrs_[ok]), smoothed_[ok]) if ok.any() else np.nan
         mark = ax.scatter([s.lr], [y], zorder=3, s=40)
         # Each label sits in its own row near the top of the axes, joined to its mark by a line, so
         # that labels of close suggestions never overlap; one in the right third reads leftwards.
-        right = np.log(s.lr) > span.min() + 0.65 * np.ptp(span)
+        right = where(s.lr) > span.min() + 0.65 * np.ptp(span)
         ax.annotate(f"{s.method}: {s.lr:.2e}", (s.lr, y), xytext=(s.lr, 0.95 - 0.07 * k),
                     textcoords=("data", "axes fraction"), ha="right" if right else "left", va="top",
                     fontsize=8, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
                     arrowprops=dict(arrowstyle="-", lw=0.6, color=mark.get_facecolor()[0]))
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate (log scale)")
+    _rate_axis(ax, lrs_)
     ax.set_ylabel("loss")
     _clip_ylim(ax, np.concatenate([np.asarray(smoothed, float), np.asarray(losses, float)]))
     ax.legend(fontsize=8)
@@ -75,7 +84,8 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
 
 
 def plot_loss_change(lrs: Sequence[float], smoothed: Sequence[float], ax: Axes | None = None) -> Axes:
-    """Draw the rate of change of the smoothed loss, d loss / d log(lr), against log(lr).
+    """Draw the rate of change of the smoothed loss, d loss / d log(lr), against log(lr) (against
+    the rate on a linear scale for a linear sweep).
 
     Example:
         >>> ax = plot_loss_change([1e-3, 1e-2, 1e-1, 1.0], [1.0, 0.8, 0.5, 0.9])
@@ -88,8 +98,7 @@ def plot_loss_change(lrs: Sequence[float], smoothed: Sequence[float], ax: Axes |
     change = np.gradient(curve[ok], np.log(lrs_[ok])) if ok.sum() >= 2 else np.zeros(ok.sum())
     ax.plot(lrs_[ok], change)
     ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate (log scale)")
+    _rate_axis(ax, lrs_)
     ax.set_ylabel("d loss / d log(lr)")
     return ax
 
