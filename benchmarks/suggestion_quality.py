@@ -33,6 +33,8 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
     python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~3 min: longer sweeps, cached in results/sweeps_n300.json
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
+    python benchmarks/suggestion_quality.py sweeps --linear --seeds 5      # ~2 min: linear sweeps from 1/20 to 4x each task's bottom (results/sweeps_linear.json)
+    python benchmarks/suggestion_quality.py score --linear [--top 10]        # the rules on them (--top: sweeps up to 10x, sweeps_linear_top10.json)
 
 Sweeps use the finder's defaults (min_lr=1e-7, max_lr=10, n_steps=100, smoothing=0.98,
 diverge_factor=4) with the task's batch size, one sweep per seed of SWEEP_SEEDS (ten); each rule's
@@ -60,6 +62,7 @@ SEEDS = (0, 1, 2, 3, 4)  # the grid's seeds
 SWEEP_SEEDS = tuple(range(10))  # one sweep per seed: a task's score is the mean over ten sweeps
 FRESH_SEEDS = (5, 6, 7, 8, 9)  # for `ceiling`: seeds the grid never saw
 N_STEPS = 100  # the finder's default sweep length; other lengths are cached in files of their own
+LINEAR_TOP = 4.0  # linear sweeps run from 1/20 to this multiple of the default sweeps' bottom
 
 
 def _train_curve(task, lrs, seed):
@@ -143,12 +146,23 @@ def run_grid(names):
         (RESULTS / "grid.json").write_text(json.dumps(out))
 
 
-def _sweeps_file(n_steps: int) -> Path:
-    """Where the sweeps of `n_steps` steps are cached (the default length in sweeps.json)."""
-    return RESULTS / ("sweeps.json" if n_steps == N_STEPS else f"sweeps_n{n_steps}.json")
+def _sweeps_file(n_steps: int, linear: bool = False, top: float = LINEAR_TOP) -> Path:
+    """Where the sweeps of `n_steps` steps are cached (the default length in sweeps.json, linear
+    sweeps up to `top` times the bottom in sweeps_linear.json or sweeps_linear_top{top}.json)."""
+    stem = ("sweeps_linear" + ("" if top == LINEAR_TOP else f"_top{top:g}")) if linear else "sweeps"
+    return RESULTS / (f"{stem}.json" if n_steps == N_STEPS else f"{stem}_n{n_steps}.json")
 
 
-def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS)):
+def linear_range(default_sweeps: list[dict], top: float = LINEAR_TOP) -> tuple[float, float]:
+    """The range of a task's linear sweeps: a user zooming in on the bottom of its default sweeps,
+    from 1/20 to `top` times the rate there (`lr_range`'s max_lr, the median over the sweeps)."""
+    from tf_lrfinder.suggest import lr_range
+
+    bottom = float(np.median([lr_range(s["lrs"], s["losses"])[1] for s in default_sweeps]))
+    return bottom / 20, bottom * top
+
+
+def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, top=LINEAR_TOP):
     import warnings
 
     import keras
@@ -156,13 +170,15 @@ def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS)):
     from tasks import TASKS
     from tf_lrfinder import LRFinder
 
-    path = _sweeps_file(n_steps)
+    path = _sweeps_file(n_steps, linear, top)
     seeds = SWEEP_SEEDS[:n_seeds]
     out = json.loads(path.read_text()) if path.exists() else {}
+    default = json.loads(_sweeps_file(N_STEPS).read_text()) if linear else {}
     for task in TASKS:
         if names and task.name not in names:
             continue
         x_tr, y_tr, _, _ = task.data()
+        span = dict(zip(("min_lr", "max_lr"), linear_range(default[task.name]["sweeps"], top))) if linear else {}
         # Seeds already recorded are kept (a named task is swept afresh), so adding seeds adds sweeps.
         sweeps = [] if names else out.get(task.name, {}).get("sweeps", [])[:len(seeds)]
         for seed in seeds[len(sweeps):]:
@@ -171,13 +187,14 @@ def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
-                    finder((x_tr, y_tr), batch_size=task.batch_size, n_steps=n_steps)
+                    finder((x_tr, y_tr), batch_size=task.batch_size, n_steps=n_steps,
+                           mode="linear" if linear else "exponential", **span)
                 except ValueError as err:
                     print(task.name, seed, err)
             sweeps.append({"lrs": finder.lrs, "losses": finder.losses, "smoothed": finder.smoothed_losses,
                            "stop_reason": finder.stop_reason})
         default_lr = float(type(task.optimizer(1.0))().learning_rate)
-        out[task.name] = {"sweeps": sweeps, "default_lr": default_lr, "seeds": list(seeds)}
+        out[task.name] = {"sweeps": sweeps, "default_lr": default_lr, "seeds": list(seeds), **span}
         print(task.name, [len(s["lrs"]) for s in sweeps], flush=True)
         path.write_text(json.dumps(out))
 
@@ -228,9 +245,10 @@ def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray, 
     return out
 
 
-def run_score(train: bool, only: list[str], n_steps: int = N_STEPS):
+def run_score(train: bool, only: list[str], n_steps: int = N_STEPS, linear: bool = False,
+              top: float = LINEAR_TOP):
     grid_all = json.loads((RESULTS / "grid.json").read_text())
-    sweeps_all = json.loads(_sweeps_file(n_steps).read_text())
+    sweeps_all = json.loads(_sweeps_file(n_steps, linear, top).read_text())
     from tasks import TASKS
 
     from tf_lrfinder import suggest as S
@@ -323,8 +341,12 @@ def main(argv=None):
     w.add_argument("tasks", nargs="*")
     w.add_argument("--n-steps", type=int, default=N_STEPS, help="sweep length (any but the default: its own cache file)")
     w.add_argument("--seeds", type=int, default=len(SWEEP_SEEDS), help="sweeps per task (the first seeds)")
+    w.add_argument("--linear", action="store_true", help="linear sweeps over each task's `linear_range`")
+    w.add_argument("--top", type=float, default=LINEAR_TOP, help="linear sweeps end at this multiple of the bottom")
     s = sub.add_parser("score")
     s.add_argument("--n-steps", type=int, default=N_STEPS, help="score the cached sweeps of this length")
+    s.add_argument("--linear", action="store_true", help="score the cached linear sweeps")
+    s.add_argument("--top", type=float, default=LINEAR_TOP, help="the linear sweeps that end at this multiple")
     s.add_argument("--train", action="store_true", help="train at each suggested rate instead of interpolating")
     s.add_argument("--rules", nargs="*", default=[], help="score only these rows (for example robust_minimum)")
     c = sub.add_parser("ceiling", help="score the grid's own best rate, retrained with fresh seeds")
@@ -334,11 +356,11 @@ def main(argv=None):
     if args.cmd == "grid":
         run_grid(args.tasks)
     elif args.cmd == "sweeps":
-        run_sweeps(args.tasks, args.n_steps, args.seeds)
+        run_sweeps(args.tasks, args.n_steps, args.seeds, args.linear, args.top)
     elif args.cmd == "ceiling":
         run_ceiling(args.tasks)
     else:
-        run_score(args.train, args.rules, args.n_steps)
+        run_score(args.train, args.rules, args.n_steps, args.linear, args.top)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
-from tf_lrfinder.schedule import exponential, learning_rates, linear
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from tf_lrfinder.schedule import SCHEDULES, exponential, is_linear, learning_rates, linear
 
 
 def test_exponential_hits_decades_exactly():
@@ -27,3 +30,11 @@ def test_scalar_step():
 def test_unknown_mode_is_named():
     with pytest.raises(ValueError, match="`mode` must be one of .* Received: mode='cosine'"):
         learning_rates(5, 1e-3, 1.0, "cosine")
+
+
+@given(n=st.integers(3, 300), low=st.floats(-8, 0), decades=st.floats(0.05, 9),
+       mode=st.sampled_from(SCHEDULES), keep=st.integers(3, 300))
+def test_is_linear_tells_the_schedules_apart(n, low, decades, mode, keep):
+    lrs = learning_rates(n, 10**low, 10 ** (low + decades), mode)[:keep]  # also a sweep that stopped early
+    assume(mode == "linear" or lrs[-1] / lrs[0] > 1.01)  # a geometric sweep over under 1% is linear too
+    assert is_linear(lrs) == (mode == "linear")

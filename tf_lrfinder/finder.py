@@ -161,7 +161,8 @@ class LRFinder:
                 suggestion (the suggestion benchmark's worst task: 0.898 against 0.872).
             batch_size: batch size, for arrays only.
             mode: `"exponential"` (default) or `"linear"` spacing of the rates. The default
-                suggestion is benchmarked on exponential sweeps only (its window is in decades).
+                suggestion is designed on exponential sweeps (its window is in decades); on
+                linear ones it does well only over a narrow range (see the README).
             smoothing: EMA weight of the past for the smoothed loss, in [0, 1) (default 0.98).
             diverge_factor: stop when the smoothed loss exceeds this multiple of its best (default 4).
             method: suggestion rule (see `tf_lrfinder.suggest.SUGGESTERS`).

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from .smoothing import is_linear, lag_free
+from .schedule import is_linear
+from .smoothing import lag_free
 from .suggest import Suggestion
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -43,6 +43,19 @@ def linear(step: int | np.ndarray, n_steps: int, min_lr: float, max_lr: float) -
     return np.where(t == 1.0, max_lr, min_lr + t * (max_lr - min_lr))
 
 
+def is_linear(lrs: np.ndarray) -> bool:
+    """Whether the rates are evenly spaced (a `mode="linear"` sweep, or the part of one that ran): at
+    least 3 increasing rates whose steps agree to 0.1%. (A geometric sweep over less than 1%, whose
+    steps are as even, counts as linear.)
+
+    Example:
+        >>> is_linear(np.linspace(1e-4, 1e-2, 5)), is_linear(np.logspace(-4, -2, 5))
+        (True, False)
+    """
+    steps = np.diff(np.asarray(lrs, dtype=np.float64))
+    return bool(steps.size >= 2 and steps.min() > 0 and np.ptp(steps) <= 1e-3 * steps.mean())
+
+
 def learning_rates(n_steps: int, min_lr: float, max_lr: float, mode: str = "exponential") -> np.ndarray:
     """All `n_steps` rates of a sweep, float64.
 

@@ -11,44 +11,6 @@ import numpy as np
 # Half-width of the lag-free window, in decades of learning rate: the default of `lag_free`, of the
 # default suggestion rule and of `lr_range`.
 WINDOW_DECADES = 0.75
-# Decades spanned by the default sweep (1e-7 to 10): a linear sweep is measured in units that make
-# it span as many, so that its window covers the same share of it as on a default sweep.
-DEFAULT_SPAN_DECADES = 8.0
-
-
-def is_linear(lrs: np.ndarray) -> bool:
-    """Whether the rates are evenly spaced (a `mode="linear"` sweep, or part of one): at least 3
-    increasing rates whose steps agree to 0.1%.
-
-    Example:
-        >>> is_linear(np.linspace(1e-4, 1e-2, 5)), is_linear(np.logspace(-4, -2, 5))
-        (True, False)
-    """
-    steps = np.diff(np.asarray(lrs, dtype=np.float64))
-    return bool(steps.size >= 2 and steps.min() > 0 and np.ptp(steps) <= 1e-3 * steps.mean())
-
-
-def sweep_axis(lrs: np.ndarray) -> np.ndarray:
-    """The coordinate the lag-free window is measured in: log10(lr), or for a linear sweep the rate
-    itself, scaled so that the sweep spans `DEFAULT_SPAN_DECADES` units.
-
-    On a geometric sweep the loss curve's features have a width in decades whatever the range, so
-    the window is a fixed number of decades. A linear sweep samples the rate evenly: in decades
-    its points crowd into the top one, where a window of 0.75 decade would span most of them and
-    the fully smoothed points (`fully_smoothed`) would leave out the top quarter of its decades,
-    which hold most of its points. Measured in its own, even steps, a linear sweep is smoothed
-    over the same share of its points as a default geometric sweep: 0.75 of 8 units, 9% of its span.
-
-    Example:
-        >>> sweep_axis(np.array([0.01, 0.1, 1.0])).tolist()
-        [-2.0, -1.0, 0.0]
-        >>> sweep_axis(np.array([1.0, 2.0, 3.0])).tolist()  # linear: the span becomes 8 units
-        [4.0, 8.0, 12.0]
-    """
-    lrs = np.asarray(lrs, dtype=np.float64)
-    if is_linear(lrs):
-        return lrs * (DEFAULT_SPAN_DECADES / (lrs[-1] - lrs[0]))
-    return np.log10(lrs)
 
 
 def bias_correction(n_steps: int, smoothing: float) -> np.ndarray:
@@ -85,8 +47,7 @@ def ema(losses: np.ndarray, smoothing: float = 0.98) -> np.ndarray:
 def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADES) -> np.ndarray:
     """A smoothed loss curve without the EMA's lag: a centred running median, then a running mean.
 
-    Both passes take the points within `decades` of log10(lr) on either side of each point (on a
-    linear sweep, within `decades` of the units of `sweep_axis`: 9% of its span). The EMA
+    Both passes take the points within `decades` of log10(lr) on either side of each point. The EMA
     the finder records trails the loss: with smoothing 0.98 it averages over the last ~50 steps, half
     of a default sweep (4 decades of rate), so its bottom lies far to the right of where the loss
     stopped falling. A centred window has no lag; the median drops single-batch spikes and the mean
@@ -100,8 +61,7 @@ def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADE
     Args:
         lrs: learning rates, non-decreasing (as every schedule of the finder makes them).
         losses: the raw losses at them, all finite.
-        decades: half-width of the window in decades of learning rate (default 0.75), or in the
-            units of `sweep_axis` on a linear sweep.
+        decades: half-width of the window in decades of learning rate (default 0.75).
 
     Returns:
         The smoothed losses (float64), one per point. A sum of huge losses may overflow to inf.
@@ -110,17 +70,16 @@ def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADE
         >>> lag_free(np.logspace(-3, 0, 7), np.array([1.0, 1.0, 9.0, 1.0, 0.5, 0.5, 0.5]), 0.5).tolist()
         [1.0, 1.0, 1.0, 0.8333333333333334, 0.6666666666666666, 0.5, 0.5]
     """
-    lrs = np.asarray(lrs, dtype=np.float64)
+    x = np.log10(np.asarray(lrs, dtype=np.float64))
     losses = np.asarray(losses, dtype=np.float64)
-    if lrs.shape != losses.shape or lrs.ndim != 1:
+    if x.shape != losses.shape or x.ndim != 1:
         raise ValueError(f"`lrs` and `losses` must be 1-D arrays of the same length. Received: "
-                         f"lrs.shape={lrs.shape}, losses.shape={losses.shape}")
-    if np.any(np.diff(lrs) < 0):
+                         f"lrs.shape={x.shape}, losses.shape={losses.shape}")
+    if np.any(np.diff(x) < 0):
         raise ValueError("`lrs` must be non-decreasing (a sweep's rates grow step by step). "
-                         f"Received a rate that falls at index {int(np.argmax(np.diff(lrs) < 0)) + 1}.")
-    if lrs.size == 0:
+                         f"Received a rate that falls at index {int(np.argmax(np.diff(x) < 0)) + 1}.")
+    if x.size == 0:
         return losses
-    x = sweep_axis(lrs)
     half = np.minimum(decades, np.minimum(x - x[0], x[-1] - x)) + 1e-9  # centred: shrink at the ends
     lo, hi = np.searchsorted(x, x - half, "left"), np.searchsorted(x, x + half, "right")
     median = np.array([np.median(losses[a:b]) for a, b in zip(lo, hi)])
@@ -131,10 +90,9 @@ def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADE
 def fully_smoothed(lrs: np.ndarray, decades: float = WINDOW_DECADES) -> np.ndarray:
     """Which points of `lag_free`'s curve are smoothed over the whole window: a boolean mask.
 
-    A point counts when it lies at least `decades` (of `sweep_axis`: log10 lr, or a linear sweep's
-    own units) from both ends of the sweep. On a sweep narrower than `4 * decades` the margin is a
-    quarter of its span instead, so that its middle half still counts (and the point farthest from
-    both ends always counts). Points nearer
+    A point counts when it lies at least `decades` (of log10 lr) from both ends of the sweep. On a
+    sweep narrower than `4 * decades` the margin is a quarter of its span instead, so that its
+    middle half still counts (and the point farthest from both ends always counts). Points nearer
     the ends are smoothed over fewer batches, the first and last over one: comparing them with the
     rest lets a single lucky batch win.
 
@@ -143,10 +101,8 @@ def fully_smoothed(lrs: np.ndarray, decades: float = WINDOW_DECADES) -> np.ndarr
         [0, 1, 1, 1, 1, 1, 1, 1, 0]
         >>> fully_smoothed(np.logspace(-3, -2, 5)).astype(int).tolist()  # 1 decade: its middle half
         [0, 1, 1, 1, 0]
-        >>> int(fully_smoothed(np.linspace(1e-4, 1e-2, 100)).sum())  # linear: all but 9% at each end
-        80
     """
-    x = sweep_axis(lrs)
+    x = np.log10(np.asarray(lrs, dtype=np.float64))
     if x.size == 0:
         return np.zeros(0, dtype=bool)
     room = np.minimum(x - x[0], x[-1] - x)
@@ -179,8 +135,7 @@ def lag_free_bottom(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW
 
 
 def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADES) -> float:
-    """The loss a sweep starts from: the median raw loss over its first `decades` of rate (of
-    `sweep_axis`: on a linear sweep, its first 9%).
+    """The loss a sweep starts from: the median raw loss over its first `decades` of rate.
 
     Robust to a lucky or unlucky first batch, which the EMA's first value (the first loss itself)
     is not.
@@ -189,7 +144,7 @@ def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DEC
         >>> start_level(np.logspace(-7, -5, 9), np.array([0.2, 1.0, 1.1, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5]))
         1.0
     """
-    x = sweep_axis(lrs)
+    x = np.log10(np.asarray(lrs, dtype=np.float64))
     return float(np.median(np.asarray(losses, dtype=np.float64)[x <= x[0] + decades]))
 
 
