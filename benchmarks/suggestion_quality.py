@@ -14,11 +14,12 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-Twenty-three tasks: the default rule (`robust_minimum`) was chosen on the first eight; the other
-fifteen (`held_out=True` in `tasks.py`, added in three batches of five; the third after the fix that
-reads the bottom only where the curve is fully smoothed) came afterwards and were never tuned on,
-so their columns show how the rule does on tasks it has not seen. Each table prints
-all / chosen-on / held-out groups.
+Twenty-eight tasks: the default rule (`robust_minimum`) was chosen on the first eight; the other
+twenty (`held_out=True` in `tasks.py`, added in four batches of five; the third after the fix that
+reads the bottom only where the curve is fully smoothed, the fourth with model kinds, losses and
+optimizers the others lack) came afterwards and were never tuned on, so their columns show how the
+rule does on tasks it has not seen. Each table prints all / chosen-on / held-out groups. The
+sweep-length and linear-sweep caches hold the first 23 tasks.
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
 fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it is well below 1
@@ -26,8 +27,8 @@ fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/suggestion_quality.py grid [TASK ...]    # ~20 min on 2 cores for all 23 (the four CNNs take half); writes results/grid.json
-    python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~5 min for ten seeds; writes results/sweeps.json
+    python benchmarks/suggestion_quality.py grid [TASK ...]    # ~23 min on 2 cores for all 28 (the four CNNs take 10); writes results/grid.json
+    python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~6 min for ten seeds; writes results/sweeps.json
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
     python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~20 min: trains at each suggested rate
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
