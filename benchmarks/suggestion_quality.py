@@ -27,7 +27,7 @@ fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/suggestion_quality.py grid [TASK ...]    # ~23 min on 2 cores for all 28 (the four CNNs take 10); writes results/grid.json
+    python benchmarks/suggestion_quality.py grid [TASK ...]    # ~23 min on 2 cores for all 28 (the four Conv2D CNNs take ~10); writes results/grid.json
     python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~6 min for ten seeds; writes results/sweeps.json
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
     python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~20 min: trains at each suggested rate

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from hypothesis import assume, given
 from hypothesis import strategies as st
 

@@ -26,9 +26,8 @@ def _axes(ax: Axes | None) -> Axes:
     return ax if ax is not None else _pyplot().subplots(figsize=(7, 4.5))[1]
 
 
-def _rate_axis(ax: Axes, lrs: np.ndarray) -> None:
+def _rate_axis(ax: Axes, linear: bool) -> None:
     """Log scale for the rates, or a linear one for a linear sweep (as it was spaced)."""
-    linear = is_linear(lrs[np.isfinite(lrs)])
     ax.set_xscale("linear" if linear else "log")
     ax.set_xlabel("learning rate" if linear else "learning rate (log scale)")
 
@@ -65,7 +64,8 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
     if ok.sum() >= 3:  # the curve the default rule reads
         ax.plot(lrs_[ok], lag_free(lrs_[ok], losses_[ok]), ls="--", lw=1, label=f"{prefix}lag-free loss")
     ok = np.isfinite(smoothed_) & (lrs_ > 0)
-    where = (lambda lr: lr) if is_linear(lrs_[np.isfinite(lrs_)]) else np.log  # position along the x axis
+    linear = is_linear(lrs_[np.isfinite(lrs_)])
+    where = (lambda lr: lr) if linear else np.log  # position along the x axis
     span = where(lrs_[lrs_ > 0]) if (lrs_ > 0).any() else np.zeros(1)
     for k, s in enumerate(suggestions):  # on the EMA curve at the suggested rate (a rule may suggest between steps)
         y = np.interp(np.log(s.lr), np.log(lrs_[ok]), smoothed_[ok]) if ok.any() else np.nan
@@ -77,7 +77,7 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
                     textcoords=("data", "axes fraction"), ha="right" if right else "left", va="top",
                     fontsize=8, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
                     arrowprops=dict(arrowstyle="-", lw=0.6, color=mark.get_facecolor()[0]))
-    _rate_axis(ax, lrs_)
+    _rate_axis(ax, linear)
     ax.set_ylabel("loss")
     _clip_ylim(ax, np.concatenate([np.asarray(smoothed, float), np.asarray(losses, float)]))
     ax.legend(fontsize=8)
@@ -99,7 +99,7 @@ def plot_loss_change(lrs: Sequence[float], smoothed: Sequence[float], ax: Axes |
     change = np.gradient(curve[ok], np.log(lrs_[ok])) if ok.sum() >= 2 else np.zeros(ok.sum())
     ax.plot(lrs_[ok], change)
     ax.axhline(0.0, color="grey", lw=0.8)
-    _rate_axis(ax, lrs_)
+    _rate_axis(ax, is_linear(lrs_[ok]))
     ax.set_ylabel("d loss / d log(lr)")
     return ax
 
