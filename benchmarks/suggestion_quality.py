@@ -30,7 +30,7 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py grid [TASK ...]    # ~23 min on 2 cores for all 28 (the four Conv2D CNNs take ~10); writes results/grid.json
     python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~6 min for ten seeds; writes results/sweeps.json
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
-    python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~36 min: trains at each suggested rate
+    python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~23 min: trains at each suggested rate
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
     python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~3 min: longer sweeps, cached in results/sweeps_n300.json
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
