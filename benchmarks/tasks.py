@@ -36,6 +36,17 @@ def _split(x, y, seed=0):
     return (scaler.transform(x_tr).astype("float32"), y_tr, scaler.transform(x_va).astype("float32"), y_va)
 
 
+def _regression_split(x, y, robust=False):
+    """`_split`, with the targets centred and scaled on the training part: by mean and standard
+    deviation, or (`robust`) by median and interquartile range."""
+    x_tr, y_tr, x_va, y_va = _split(x, y)
+    if robust:
+        mu, sd = np.median(y_tr), np.percentile(y_tr, 75) - np.percentile(y_tr, 25)
+    else:
+        mu, sd = y_tr.mean(), y_tr.std()
+    return x_tr, ((y_tr - mu) / sd).astype("float32"), x_va, ((y_va - mu) / sd).astype("float32")
+
+
 def digits():
     d = datasets.load_digits()
     return _split(d.data, d.target.astype("int32"))
@@ -53,9 +64,7 @@ def digits_autoencoder():
 
 def friedman():
     x, y = datasets.make_friedman1(n_samples=4000, n_features=10, noise=1.0, random_state=0)
-    x_tr, y_tr, x_va, y_va = _split(x, y)
-    mu, sd = y_tr.mean(), y_tr.std()
-    return x_tr, ((y_tr - mu) / sd).astype("float32"), x_va, ((y_va - mu) / sd).astype("float32")
+    return _regression_split(x, y)
 
 
 def cancer():
@@ -76,9 +85,7 @@ def wine():
 
 def diabetes():
     d = datasets.load_diabetes()
-    x_tr, y_tr, x_va, y_va = _split(d.data, d.target)
-    mu, sd = y_tr.mean(), y_tr.std()
-    return x_tr, ((y_tr - mu) / sd).astype("float32"), x_va, ((y_va - mu) / sd).astype("float32")
+    return _regression_split(d.data, d.target)
 
 
 def moons():
@@ -88,9 +95,7 @@ def moons():
 
 def linear_regression():
     x, y = datasets.make_regression(n_samples=2000, n_features=20, n_informative=10, noise=10.0, random_state=0)
-    x_tr, y_tr, x_va, y_va = _split(x, y)
-    mu, sd = y_tr.mean(), y_tr.std()
-    return x_tr, ((y_tr - mu) / sd).astype("float32"), x_va, ((y_va - mu) / sd).astype("float32")
+    return _regression_split(x, y)
 
 
 def circles():
@@ -100,9 +105,7 @@ def circles():
 
 def friedman3():
     x, y = datasets.make_friedman3(n_samples=3000, noise=0.1, random_state=0)
-    x_tr, y_tr, x_va, y_va = _split(x, y)
-    mu, sd = y_tr.mean(), y_tr.std()
-    return x_tr, ((y_tr - mu) / sd).astype("float32"), x_va, ((y_va - mu) / sd).astype("float32")
+    return _regression_split(x, y)
 
 
 def cancer_autoencoder():
@@ -120,9 +123,7 @@ def regression_outliers():
     x, y = datasets.make_regression(n_samples=3000, n_features=15, n_informative=8, noise=5.0, random_state=2)
     rng = np.random.RandomState(2)
     y = y + np.where(rng.rand(len(y)) < 0.05, rng.standard_cauchy(len(y)) * y.std(), 0.0)  # 5% gross outliers
-    x_tr, y_tr, x_va, y_va = _split(x, y)
-    mu, sd = np.median(y_tr), np.percentile(y_tr, 75) - np.percentile(y_tr, 25)
-    return x_tr, ((y_tr - mu) / sd).astype("float32"), x_va, ((y_va - mu) / sd).astype("float32")
+    return _regression_split(x, y, robust=True)  # median and IQR: the outliers would swamp the std
 
 
 def waves():
