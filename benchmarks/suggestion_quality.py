@@ -64,6 +64,7 @@ SWEEP_SEEDS = tuple(range(10))  # one sweep per seed: a task's score is the mean
 FRESH_SEEDS = (5, 6, 7, 8, 9)  # for `ceiling`: seeds the grid never saw
 N_STEPS = 100  # the finder's default sweep length; other lengths are cached in files of their own
 LINEAR_TOP = 4.0  # linear sweeps run from 1/20 to this multiple of the default sweeps' bottom
+REFINED = object()  # the score row that reads the rate `LRFinder.refine` chose after each sweep
 
 
 def _train_curve(task, lrs, seed):
@@ -147,10 +148,12 @@ def run_grid(names):
         (RESULTS / "grid.json").write_text(json.dumps(out))
 
 
-def _sweeps_file(n_steps: int, linear: bool = False, top: float = LINEAR_TOP) -> Path:
+def _sweeps_file(n_steps: int, linear: bool = False, top: float = LINEAR_TOP, refine: bool = False) -> Path:
     """Where the sweeps of `n_steps` steps are cached (the default length in sweeps.json, linear
-    sweeps up to `top` times the bottom in sweeps_linear.json or sweeps_linear_top{top}.json)."""
+    sweeps up to `top` times the bottom in sweeps_linear.json or sweeps_linear_top{top}.json,
+    sweeps followed by `LRFinder.refine` in sweeps_refine.json)."""
     stem = ("sweeps_linear" + ("" if top == LINEAR_TOP else f"_top{top:g}")) if linear else "sweeps"
+    stem += "_refine" if refine else ""
     return RESULTS / (f"{stem}.json" if n_steps == N_STEPS else f"{stem}_n{n_steps}.json")
 
 
@@ -163,7 +166,7 @@ def linear_range(default_sweeps: list[dict], top: float = LINEAR_TOP) -> tuple[f
     return bottom / 20, bottom * top
 
 
-def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, top=LINEAR_TOP):
+def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, top=LINEAR_TOP, refine=False):
     import warnings
 
     import keras
@@ -171,7 +174,7 @@ def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, t
     from tasks import TASKS
     from tf_lrfinder import LRFinder
 
-    path = _sweeps_file(n_steps, linear, top)
+    path = _sweeps_file(n_steps, linear, top, refine)
     seeds = SWEEP_SEEDS[:n_seeds]
     out = json.loads(path.read_text()) if path.exists() else {}
     default = json.loads(_sweeps_file(N_STEPS).read_text()) if linear else {}
@@ -190,10 +193,13 @@ def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, t
                 try:
                     finder((x_tr, y_tr), batch_size=task.batch_size, n_steps=n_steps,
                            mode="linear" if linear else "exponential", **span)
+                    if refine:
+                        finder.refine((x_tr, y_tr), batch_size=task.batch_size)
                 except ValueError as err:
                     print(task.name, seed, err)
             sweeps.append({"lrs": finder.lrs, "losses": finder.losses, "smoothed": finder.smoothed_losses,
-                           "stop_reason": finder.stop_reason})
+                           "stop_reason": finder.stop_reason,
+                           **({"refined": finder.lr_opt, "trials": finder.history["trials"]} if refine else {})})
         default_lr = float(type(task.optimizer(1.0))().learning_rate)
         out[task.name] = {"sweeps": sweeps, "default_lr": default_lr, "seeds": list(seeds), **span}
         print(task.name, [len(s["lrs"]) for s in sweeps], flush=True)
@@ -247,9 +253,9 @@ def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray, 
 
 
 def run_score(train: bool, only: list[str], n_steps: int = N_STEPS, linear: bool = False,
-              top: float = LINEAR_TOP):
+              top: float = LINEAR_TOP, refine: bool = False):
     grid_all = json.loads((RESULTS / "grid.json").read_text())
-    sweeps_all = json.loads(_sweeps_file(n_steps, linear, top).read_text())
+    sweeps_all = json.loads(_sweeps_file(n_steps, linear, top, refine).read_text())
     from tasks import TASKS
 
     from tf_lrfinder import suggest as S
@@ -258,6 +264,7 @@ def run_score(train: bool, only: list[str], n_steps: int = N_STEPS, linear: bool
     names = [n for n in sweeps_all if n in grid_all]
     rows = [(name, name, 1) for name in S.SUGGESTERS]
     rows += [("optimizer_default", None, 1), (f"{S.DEFAULT_METHOD}, 3 sweeps averaged", S.DEFAULT_METHOD, 3)]
+    rows += [(f"{S.DEFAULT_METHOD} + refine", REFINED, 1)] if refine else []
     rows = [row for row in rows if not only or row[0] in only]
     held = np.array([by_name[n].held_out for n in names])
     groups = [(g, m) for g, m in (("all", np.ones_like(held)), ("chosen on", ~held), ("held out", held)) if m.any()]
@@ -272,9 +279,14 @@ def run_score(train: bool, only: list[str], n_steps: int = N_STEPS, linear: bool
                 curves = ([(np.array(s["lrs"]), np.array(s["losses"], dtype=np.float64), np.array(s["smoothed"]))
                            for s in sweeps] if k == 1 else _averaged(sweeps, k))
                 scores = []
-                for lrs, raw, smoothed in curves:
+                for j, (lrs, raw, smoothed) in enumerate(curves):
                     if method is None:
                         lr = sweeps_all[name]["default_lr"]
+                    elif method is REFINED:
+                        lr = sweeps[j]["refined"]
+                        if lr is None:  # the sweep itself failed
+                            scores.append(-1.0)
+                            continue
                     else:
                         try:
                             lr = S.suggest(lrs, raw, method, smoothed).lr
@@ -344,10 +356,12 @@ def main(argv=None):
     w.add_argument("--seeds", type=int, default=len(SWEEP_SEEDS), help="sweeps per task (the first seeds)")
     w.add_argument("--linear", action="store_true", help="linear sweeps over each task's `linear_range`")
     w.add_argument("--top", type=float, default=LINEAR_TOP, help="linear sweeps end at this multiple of the bottom")
+    w.add_argument("--refine", action="store_true", help="run `LRFinder.refine` after each sweep (sweeps_refine.json)")
     s = sub.add_parser("score")
     s.add_argument("--n-steps", type=int, default=N_STEPS, help="score the cached sweeps of this length")
     s.add_argument("--linear", action="store_true", help="score the cached linear sweeps")
     s.add_argument("--top", type=float, default=LINEAR_TOP, help="the linear sweeps that end at this multiple")
+    s.add_argument("--refine", action="store_true", help="score the sweeps followed by `LRFinder.refine`")
     s.add_argument("--train", action="store_true", help="train at each suggested rate instead of interpolating")
     s.add_argument("--rules", nargs="*", default=[], help="score only these rows (for example robust_minimum)")
     c = sub.add_parser("ceiling", help="score the grid's own best rate, retrained with fresh seeds")
@@ -357,11 +371,11 @@ def main(argv=None):
     if args.cmd == "grid":
         run_grid(args.tasks)
     elif args.cmd == "sweeps":
-        run_sweeps(args.tasks, args.n_steps, args.seeds, args.linear, args.top)
+        run_sweeps(args.tasks, args.n_steps, args.seeds, args.linear, args.top, args.refine)
     elif args.cmd == "ceiling":
         run_ceiling(args.tasks)
     else:
-        run_score(args.train, args.rules, args.n_steps, args.linear, args.top)
+        run_score(args.train, args.rules, args.n_steps, args.linear, args.top, args.refine)
 
 
 if __name__ == "__main__":

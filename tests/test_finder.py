@@ -1,5 +1,6 @@
 """End-to-end sweeps on tiny real models: restore, tracing, recording, errors."""
 
+import math
 import re
 
 import keras
@@ -10,6 +11,8 @@ from tqdm import tqdm
 
 from conftest import OPTIMIZERS, assert_same_state, make_model, regression_data, state_of
 from tf_lrfinder import LRFinder
+from tf_lrfinder.data import as_batches
+from tf_lrfinder.history import load_csv, load_json, save_csv, save_json
 from tf_lrfinder.smoothing import ema, stop_index
 
 pytestmark = pytest.mark.filterwarnings("ignore:The (loss never|data ran out|sweep stopped|suggestion sits)")
@@ -322,3 +325,84 @@ def test_constructor_errors():
 def test_suggest_before_any_sweep():
     with pytest.raises(ValueError, match="No sweep recorded yet"):
         LRFinder(make_model(), keras.optimizers.Adam(), "mse").suggest()
+
+
+# -- refine: short runs at a few rates, each from the restored state -------------------------------
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_refine_trains_each_candidate_restores_bit_for_bit_and_records_the_runs(opt_name, data):
+    x, y = data
+    model = make_model()
+    optimizer = stepped(OPTIMIZERS[opt_name](), model, x, y)
+    finder = LRFinder(model, optimizer, "mse", verbose=False, steps_per_execution=7)
+    finder((x, y), batch_size=32, n_steps=60)
+    before = state_of(model, optimizer)
+    Recorder.seen, Recorder.hook = [], lambda: state_of(model, optimizer)
+    finder.tqdm_class, finder.verbose = Recorder, True
+
+    lr = finder.refine((x, y), batch_size=32, steps=20, eval_batches=4)
+
+    assert_same_state(before, state_of(model, optimizer))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, Recorder.seen[0]))  # the runs trained
+    t = finder.trials
+    np.testing.assert_allclose(t.lrs, np.array([1 / 8, 1 / 4, 1 / 2, 1]) * finder.suggest_range()[1], rtol=1e-12)
+    assert lr == finder.lr_opt == t.lr and lr in t.lrs and t.steps == 20
+    # The start loss is the model's inference-mode loss on the first 4 batches the finder draws.
+    held = [b for _, b in as_batches((x, y), model, 1, 32).dataset.take(4)]
+    expected = np.mean([float(keras.losses.MeanSquaredError()(b[1], model(b[0], training=False))) for b in held])
+    np.testing.assert_allclose(t.start_loss, expected, rtol=1e-5)
+    assert min(t.losses) < t.start_loss  # some run trained the model
+    h = finder.history["trials"]
+    assert h["lrs"] == list(t.lrs) and h["losses"] == list(t.losses) and h["lr"] == lr
+
+
+def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=40, max_lr=1.0)
+    finder.refine(data, batch_size=32, steps=30, factors=(0.5, 1e4))
+    assert math.isinf(finder.trials.losses[1])
+    h = finder.history
+    for save, load in ((save_json, load_json), (save_csv, load_csv)):
+        save(h, tmp_path / "h")
+        assert load(tmp_path / "h")["trials"] == h["trials"]
+
+
+def test_refine_when_every_run_diverges_warns_and_keeps_the_sweep_suggestion(data):
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
+    lr = finder(data, batch_size=32, n_steps=40, max_lr=1.0)
+    with pytest.warns(UserWarning, match="Every short run diverged, even at"):
+        assert finder.refine(data, batch_size=32, steps=30, factors=(1e4, 1e5)) == lr
+    assert finder.lr_opt == lr and all(math.isinf(v) for v in finder.trials.losses)
+
+
+def test_refine_interrupted_restores_and_propagates(data):
+    x, y = data
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    finder((x, y), batch_size=32, n_steps=40)
+    before = state_of(model, optimizer)
+    finder.tqdm_class, finder.verbose = Interrupt, True
+    with pytest.raises(KeyboardInterrupt):
+        finder.refine((x, y), batch_size=32, steps=30)
+    assert_same_state(before, state_of(model, optimizer))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(steps=0), "`steps` must be a positive integer. Received: steps=0"),
+    (dict(eval_batches=2.5), "`eval_batches` must be a positive integer. Received: eval_batches=2.5"),
+    (dict(tolerance=1.5), "`tolerance` must be in [0, 1). Received: tolerance=1.5"),
+    (dict(factors=(0.5, 0.0)), "`factors` must be a non-empty sequence of positive numbers"),
+    (dict(batch_size=None), "`batch_size` is required"),
+])
+def test_refine_bad_arguments_raise_before_any_state_changes(kwargs, message, data):
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    with pytest.raises(ValueError, match="No sweep recorded yet: call the finder on a dataset first, then `refine`"):
+        finder.refine(data, batch_size=32)
+    finder(data, batch_size=32, n_steps=30)
+    before, lr = state_of(model, optimizer), finder.lr_opt
+    with pytest.raises(ValueError, match=re.escape(message)):
+        finder.refine(data, **(dict(batch_size=32) | kwargs))
+    assert_same_state(before, state_of(model, optimizer))
+    assert finder.lr_opt == lr and finder.trials is None

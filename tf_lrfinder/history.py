@@ -23,8 +23,11 @@ def _clean(value: Any) -> Any:
 
 
 def _revive(history: dict[str, Any]) -> dict[str, Any]:
+    """Turn the strings `_clean` wrote for non-finite numbers back into floats."""
     for key in COLUMNS:
         history[key] = [float(v) for v in history[key]]
+    if history.get("trials"):  # `LRFinder.refine`'s runs: a diverged run's loss is inf
+        history["trials"]["losses"] = [float(v) for v in history["trials"]["losses"]]
     return history
 
 
@@ -99,4 +102,4 @@ def load_csv(path: str | Path) -> dict[str, Any]:
     for row in list(csv.DictReader(body)):
         for c in COLUMNS:
             history[c].append(float(row[c]))
-    return {**history, **meta}
+    return _revive({**history, **meta})

@@ -103,10 +103,11 @@ def rate_swapped(optimizer: keras.optimizers.Optimizer, lr_variable: tf.Variable
         inner._learning_rate = original
 
 
-def loss_function(model: keras.Model, loss_fn: Callable | None) -> Callable:
+def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool = True) -> Callable:
     """`(x, y, y_pred, sample_weight) -> scalar loss`, regularisation losses included.
 
-    With `loss_fn=None` the model's compiled loss is used (`model.compute_loss`, as `fit` does).
+    With `loss_fn=None` the model's compiled loss is used (`model.compute_loss`, as `fit` does, with
+    `training` passed on: `evaluate` passes False).
     A `keras.losses.Loss` gets the sample weights; a plain function `(y_true, y_pred)` is averaged
     (weighted by the sample weights when given).
 
@@ -117,7 +118,8 @@ def loss_function(model: keras.Model, loss_fn: Callable | None) -> Callable:
         1.0
     """
     if loss_fn is None:
-        return lambda x, y, y_pred, sw: model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True)
+        return lambda x, y, y_pred, sw: model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw,
+                                                           training=training)
 
     def compute(x, y, y_pred, sw):
         if isinstance(loss_fn, keras.losses.Loss):
@@ -194,3 +196,24 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         return records.stack(), status
 
     return run
+
+
+def build_evaluate(model: keras.Model, loss: Callable) -> Callable:
+    """Compile the loss of one batch in inference mode (Dropout off, BatchNorm's moving statistics).
+
+    Returns:
+        `evaluate(batch) -> float64 scalar`; it changes no variable of the model or optimizer.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones")])
+        >>> evaluate = build_evaluate(model, loss_function(model, keras.losses.MeanSquaredError(), training=False))
+        >>> float(evaluate((tf.ones([4, 1]), tf.zeros([4, 1]))))
+        1.0
+    """
+
+    @tf.function
+    def evaluate(batch):
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
+        return tf.cast(loss(x, y, model(x, training=False), sw), tf.float64)
+
+    return evaluate

@@ -1,0 +1,66 @@
+"""The pure half of `LRFinder.refine`: which rates to try, and which run to keep."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from tf_lrfinder.refine import FACTORS, candidates, choose
+
+
+def test_candidates_are_the_bottom_times_each_factor_increasing():
+    np.testing.assert_allclose(candidates(0.8), [0.1, 0.2, 0.4, 0.8], rtol=1e-15)
+    np.testing.assert_allclose(candidates(1.0, (1.0, 0.25, 0.25)), [0.25, 1.0])  # sorted, duplicates once
+    assert FACTORS == (1 / 8, 1 / 4, 1 / 2, 1.0)
+
+
+@pytest.mark.parametrize("bottom,factors,message", [
+    (0.0, FACTORS, "`bottom` must be a positive, finite rate. Received: bottom=0.0"),
+    (float("nan"), FACTORS, "`bottom` must be a positive, finite rate"),
+    (1.0, (), "`factors` must be a non-empty sequence of positive numbers. Received: factors=()"),
+    (1.0, (0.5, -1.0), "`factors` must be a non-empty sequence of positive numbers"),
+])
+def test_candidates_reject_what_cannot_be_a_rate(bottom, factors, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        candidates(bottom, factors)
+
+
+def test_choose_keeps_the_lowest_rate_within_the_tolerance_of_the_best_gain():
+    lrs = np.array([0.1, 0.2, 0.4, 0.8])
+    # start 1.0, best 0.30 (gain 0.70): 5% of it is 0.035, so up to 0.335 qualifies.
+    assert choose(lrs, np.array([0.40, 0.33, 0.30, 0.9]), 1.0) == 1
+    assert choose(lrs, np.array([0.40, 0.34, 0.30, 0.9]), 1.0) == 2
+    assert choose(lrs, np.array([0.40, 0.34, 0.30, 0.9]), 1.0, tolerance=0.0) == 2
+    assert choose(lrs, np.array([0.40, 0.34, 0.30, 0.9]), 1.0, tolerance=0.2) == 0
+    # A diverged run never qualifies, even below a finite best; no improvement means tolerance 0.
+    assert choose(lrs, np.array([np.inf, np.nan, 0.5, 0.6]), 1.0) == 2
+    assert choose(lrs, np.array([1.3, 1.2, 1.25, np.inf]), 1.0) == 1
+    assert choose(lrs, np.full(4, np.inf), 1.0) is None
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(lrs=np.array([]), losses=np.array([])), "non-empty 1-D arrays of the same length"),
+    (dict(lrs=np.array([0.1, 0.2]), losses=np.array([1.0])), r"lrs.shape=\(2,\), losses.shape=\(1,\)"),
+    (dict(lrs=np.array([0.1]), losses=np.array([1.0]), tolerance=1.0), r"`tolerance` must be in \[0, 1\)"),
+])
+def test_choose_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        choose(start_loss=1.0, **kwargs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
+           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
+       st.floats(0, 20), st.floats(0, 0.99))
+def test_choose_is_total_and_keeps_the_lowest_qualifying_run(losses, start, tolerance):
+    lrs = np.logspace(-3, 0, len(losses))
+    i = choose(lrs, losses, start, tolerance)
+    finite = np.isfinite(losses)
+    if not finite.any():
+        assert i is None
+        return
+    best = losses[finite].min()
+    limit = best + tolerance * max(start - best, 0.0)
+    assert np.isfinite(losses[i]) and losses[i] <= limit + 1e-12
+    assert not any(np.isfinite(v) and v <= limit for v in losses[:i])  # no lower rate qualifies

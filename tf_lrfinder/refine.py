@@ -1,0 +1,102 @@
+"""Checking a sweep's reading by training: candidate rates and the choice among them. Pure numpy.
+
+A range test passes each rate for a step or two, so where its curve bottoms says where training
+turns unstable, not which constant rate trains best; Smith's "a quarter of the bottom" is a rule
+of thumb, and how far below the bottom the best rate lies varies from model to model (in the
+suggestion benchmark from 16 times below to 6 times above). `LRFinder.refine` trains a few short
+runs at constant rates spaced by factors of 2 up to the bottom, each from the same restored state,
+measures the loss of each on the same held-back batches, and keeps the lowest rate that does
+about as well as the best (`choose`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FACTORS = (1 / 8, 1 / 4, 1 / 2, 1.0)  # candidates, as multiples of the bottom of the sweep's curve
+TOLERANCE = 0.05  # share of the best improvement that a lower rate may give up and still be kept
+
+
+@dataclass(frozen=True)
+class Trials:
+    """Short constant-rate runs and the rate chosen from them.
+
+    Attributes:
+        lrs: the candidate rates, increasing.
+        losses: each run's loss on the held-back batches afterwards (inf where it diverged).
+        start_loss: the loss on those batches before any run.
+        steps: training steps per run.
+        lr: the chosen rate (`choose`).
+    """
+
+    lrs: tuple[float, ...]
+    losses: tuple[float, ...]
+    start_loss: float
+    steps: int
+    lr: float
+
+
+def candidates(bottom: float, factors: tuple[float, ...] = FACTORS) -> np.ndarray:
+    """The rates to try: `bottom` times each factor, increasing.
+
+    Args:
+        bottom: where the sweep's loss stops falling (`suggest.lr_range`'s `max_lr`).
+        factors: positive multiples of `bottom`.
+
+    Raises:
+        ValueError: `bottom` or a factor is not positive and finite, or `factors` is empty.
+
+    Example:
+        >>> candidates(0.4).tolist()
+        [0.05, 0.1, 0.2, 0.4]
+    """
+    f = np.asarray(factors, dtype=np.float64)
+    if f.ndim != 1 or f.size == 0 or not np.all(np.isfinite(f) & (f > 0)):
+        raise ValueError(f"`factors` must be a non-empty sequence of positive numbers. Received: {factors=}")
+    if not (np.isfinite(bottom) and bottom > 0):
+        raise ValueError(f"`bottom` must be a positive, finite rate. Received: {bottom=}")
+    return np.unique(bottom * f)
+
+
+def choose(lrs: np.ndarray, losses: np.ndarray, start_loss: float, tolerance: float = TOLERANCE) -> int | None:
+    """Index of the lowest rate whose loss is within `tolerance` of the best improvement.
+
+    With `best` the lowest finite loss, a run qualifies when `loss <= best + tolerance * (start_loss
+    - best)`: it gives up at most that share of what the best run gained. Among runs that do about
+    as well, the lowest rate is the safer choice for a longer run than the trials (it is further
+    from instability) and, on the benchmark's small data sets, overfits less. A run whose loss is
+    not finite (it diverged) never qualifies.
+
+    Args:
+        lrs: the candidate rates, increasing.
+        losses: each run's loss afterwards (NaN or inf where it diverged).
+        start_loss: the loss before any run. If no run improved on it, the tolerance is 0 and the
+            lowest loss wins.
+        tolerance: in [0, 1) (default 0.05).
+
+    Returns:
+        The index into `lrs`, or None when no run has a finite loss.
+
+    Raises:
+        ValueError: mismatched or empty arrays, or `tolerance` outside [0, 1).
+
+    Example:
+        >>> choose(np.array([.1, .2, .4, .8]), np.array([.50, .31, .30, np.inf]), start_loss=1.0)
+        1
+        >>> choose(np.array([.1, .2]), np.array([np.nan, np.inf]), 1.0) is None
+        True
+    """
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    if lrs.ndim != 1 or lrs.shape != losses.shape or lrs.size == 0:
+        raise ValueError(f"`lrs` and `losses` must be non-empty 1-D arrays of the same length. Received: "
+                         f"lrs.shape={lrs.shape}, losses.shape={losses.shape}")
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
+    finite = np.isfinite(losses)
+    if not finite.any():
+        return None
+    best = losses[finite].min()
+    gain = start_loss - best if np.isfinite(start_loss) and start_loss > best else 0.0
+    return int(np.flatnonzero(finite & (losses <= best + tolerance * gain))[0])
