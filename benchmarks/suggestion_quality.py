@@ -192,9 +192,7 @@ def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, t
                 warnings.simplefilter("ignore")
                 try:
                     finder((x_tr, y_tr), batch_size=task.batch_size, n_steps=n_steps,
-                           mode="linear" if linear else "exponential", **span)
-                    if refine:
-                        finder.refine((x_tr, y_tr), batch_size=task.batch_size)
+                           mode="linear" if linear else "exponential", refine=refine, **span)
                 except ValueError as err:
                     print(task.name, seed, err)
             sweeps.append({"lrs": finder.lrs, "losses": finder.losses, "smoothed": finder.smoothed_losses,

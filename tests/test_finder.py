@@ -65,7 +65,9 @@ def test_diverging_sweep_restores_every_variable_bit_for_bit(opt_name, data):
     changed = {n for n, a, b in zip(names, before, mid) if not np.array_equal(a, b)}
     for kind in ("kernel", "moving_mean", "seed_generator_state", "iteration"):
         assert any(kind in n for n in changed), kind
-    assert lr == finder.lr_opt == finder.suggest().lr
+    # By default the sweep's reading is refined: the best of short runs that include it.
+    assert lr == finder.lr_opt == finder.trials.lr and finder.suggest().lr in finder.trials.lrs
+    assert finder.settings["refine"] is True
 
 
 def test_unbuilt_optimizer_gets_slots_before_the_snapshot(data):
@@ -130,7 +132,10 @@ def test_schedule_optimizer_is_swept_and_keeps_its_schedule(data):
     finder = LRFinder(model, optimizer, "mse", tqdm_class=Recorder, steps_per_execution=5)
     finder(data, batch_size=32, n_steps=20, min_lr=1e-4, max_lr=1e-2)
     # During the sweep the optimizer read the finder's rate: the last rate of each chunk.
-    np.testing.assert_allclose(Recorder.seen, np.array(finder.lrs)[4::5], rtol=1e-6)
+    np.testing.assert_allclose(Recorder.seen[:4], np.array(finder.lrs)[4::5], rtol=1e-6)
+    # Then the refining runs read it too: each chunk at one of the candidate rates.
+    runs = np.array(Recorder.seen[4:])[:, None] / np.array(finder.trials.lrs)[None, :]  # the rate is float32
+    assert len(runs) > 0 and np.all(np.min(np.abs(runs - 1), axis=1) < 1e-6)
     assert optimizer._learning_rate is schedule
     assert float(optimizer.learning_rate) == pytest.approx(float(schedule(optimizer.iterations)))
 
@@ -281,6 +286,7 @@ BAD_CALLS = [
     (dict(mode="cosine"), ValueError, "`mode` must be one of"),
     (dict(method="best"), ValueError, "`method` must be one of"),
     (dict(batch_size=None), ValueError, "`batch_size` is required"),
+    (dict(refine="yes"), TypeError, "`refine` must be True, False or None. Received: refine='yes'"),
 ]
 
 
@@ -336,7 +342,7 @@ def test_refine_trains_each_candidate_restores_bit_for_bit_and_records_the_runs(
     model = make_model()
     optimizer = stepped(OPTIMIZERS[opt_name](), model, x, y)
     finder = LRFinder(model, optimizer, "mse", verbose=False, steps_per_execution=7)
-    finder((x, y), batch_size=32, n_steps=60)
+    finder((x, y), batch_size=32, n_steps=60, refine=False)
     before = state_of(model, optimizer)
     Recorder.seen, Recorder.hook = [], lambda: state_of(model, optimizer)
     finder.tqdm_class, finder.verbose = Recorder, True
@@ -359,7 +365,7 @@ def test_refine_trains_each_candidate_restores_bit_for_bit_and_records_the_runs(
 
 def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
-    finder(data, batch_size=32, n_steps=40, max_lr=1.0)
+    finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     finder.refine(data, batch_size=32, steps=30, factors=(0.5, 1e4))
     assert math.isinf(finder.trials.losses[1])
     h = finder.history
@@ -370,7 +376,7 @@ def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
 
 def test_refine_when_every_run_diverges_warns_and_keeps_the_sweep_suggestion(data):
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
-    lr = finder(data, batch_size=32, n_steps=40, max_lr=1.0)
+    lr = finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     with pytest.warns(UserWarning, match="Every short run diverged, even at"):
         assert finder.refine(data, batch_size=32, steps=30, factors=(1e4, 1e5)) == lr
     assert finder.lr_opt == lr and all(math.isinf(v) for v in finder.trials.losses)
@@ -380,7 +386,7 @@ def test_refine_interrupted_restores_and_propagates(data):
     x, y = data
     model, optimizer = make_model(), keras.optimizers.Adam()
     finder = LRFinder(model, optimizer, "mse", verbose=False)
-    finder((x, y), batch_size=32, n_steps=40)
+    finder((x, y), batch_size=32, n_steps=40, refine=False)
     before = state_of(model, optimizer)
     finder.tqdm_class, finder.verbose = Interrupt, True
     with pytest.raises(KeyboardInterrupt):
@@ -400,9 +406,20 @@ def test_refine_bad_arguments_raise_before_any_state_changes(kwargs, message, da
     finder = LRFinder(model, optimizer, "mse", verbose=False)
     with pytest.raises(ValueError, match="No sweep recorded yet: call the finder on a dataset first, then `refine`"):
         finder.refine(data, batch_size=32)
-    finder(data, batch_size=32, n_steps=30)
+    finder(data, batch_size=32, n_steps=30, refine=False)
     before, lr = state_of(model, optimizer), finder.lr_opt
     with pytest.raises(ValueError, match=re.escape(message)):
         finder.refine(data, **(dict(batch_size=32) | kwargs))
     assert_same_state(before, state_of(model, optimizer))
     assert finder.lr_opt == lr and finder.trials is None
+
+
+def test_naming_a_rule_returns_that_rule_unless_refine_is_asked_for(data):
+    finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
+    lr = finder(data, batch_size=32, n_steps=40, method="valley")
+    assert lr == finder.lr_opt == finder.suggest("valley").lr and finder.trials is None
+    assert finder.settings["refine"] is False
+    lr = finder(data, batch_size=32, n_steps=40, method="valley", refine=True)
+    assert lr == finder.trials.lr and finder.settings["refine"] is True
+    lr = finder(data, batch_size=32, n_steps=40, refine=False)  # a new sweep forgets the old runs
+    assert lr == finder.suggest().lr and finder.trials is None and finder.history["trials"] is None

@@ -22,12 +22,14 @@ def test_plot_marks_and_labels_suggestions(finder):
     ax = finder.plot(methods=("valley", "robust_minimum", "minimum"))
     assert isinstance(ax, Axes) and ax.get_xscale() == "log"
     labels = [t.get_text() for t in ax.texts]
-    assert f"robust_minimum: {finder.suggest('robust_minimum').lr:.2e}" in labels and len(labels) == 3
-    assert len({t.xyann[1] for t in ax.texts}) == 3  # each label in its own row: close ones cannot overlap
+    assert f"robust_minimum: {finder.suggest('robust_minimum').lr:.2e}" in labels and len(labels) == 4
+    assert labels[0] == f"refined: {finder.lr_opt:.2e}"  # the rate the finder returned, always marked
+    assert len({t.xyann[1] for t in ax.texts}) == 4  # each label in its own row: close ones cannot overlap
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["loss", "smoothed loss (EMA)", "lag-free loss"]
     # each mark sits at its suggested rate, on the EMA curve
     marks = [c.get_offsets()[0] for c in ax.collections]
-    assert sorted(float(x) for x, _ in marks) == sorted(finder.suggest(m).lr for m in ("valley", "robust_minimum", "minimum"))
+    assert sorted(float(x) for x, _ in marks) == sorted(
+        [finder.lr_opt] + [finder.suggest(m).lr for m in ("valley", "robust_minimum", "minimum")])
     ema_line = ax.get_lines()[1]
     for x, y in marks:
         assert min(ema_line.get_ydata()) - 1e-9 <= float(y) <= max(ema_line.get_ydata()) + 1e-9

@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     ax.set_title(f"LR range test, {args.optimizer} on spirals: suggested {lr:.2e}")
     ax.figure.savefig(args.output, dpi=120, bbox_inches="tight")
     print(f"steps: {len(finder.lrs)} of {args.n_steps} ({finder.stop_reason})")
+    if finder.trials is not None:
+        runs = ", ".join(f"{r:.3g}: {v:.4g}" for r, v in zip(finder.trials.lrs, finder.trials.losses))
+        print(f"the sweep read {finder.suggest().lr:.3g}; short runs (rate: loss after {finder.trials.steps} "
+              f"steps) {runs}")
     print(f"suggested learning rate: {lr:.3g}")
     print(f"plot saved to {args.output}")
     return 0

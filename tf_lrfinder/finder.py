@@ -37,7 +37,8 @@ class LRFinder:
     """Learning-rate range test for a Keras model (Smith 2015; fastai's `lr_find`).
 
     Trains for `n_steps` steps while the learning rate grows from `min_lr` to `max_lr`, records the
-    loss, stops when it diverges, and suggests a rate. The model's and optimizer's variables are
+    loss, stops when it diverges, and suggests a rate; by default it then checks that reading with
+    a few short runs at rates around it (`refine`) and returns the best of them. The model's and optimizer's variables are
     snapshotted first and restored afterwards, whatever happens, bit for bit.
 
     Args:
@@ -55,7 +56,9 @@ class LRFinder:
 
     Attributes (after a sweep):
         lrs, losses, smoothed_losses: one entry per step taken.
-        lr_opt: the suggested learning rate (`suggest().lr` with the default rule).
+        lr_opt: the suggested learning rate: the refined one (`trials.lr`) when `refine` ran, else
+            the rule's (`suggest(method).lr`).
+        trials: the short runs of `refine` (a `tf_lrfinder.refine.Trials`), or None.
         stop_reason: `"completed"`, `"diverged"` or `"not_finite"`.
         cycled: whether the data ran out and was cycled.
         warnings: why the sweep may not be trustworthy (also emitted as `UserWarning`).
@@ -72,13 +75,15 @@ class LRFinder:
         (True, True, True)
         >>> all((a == b.numpy()).all() for a, b in zip(before, model.weights))  # restored, bit for bit
         True
-        >>> finder.suggest().lr == finder.lr_opt
+        >>> lr == finder.trials.lr and lr in finder.trials.lrs  # refined: the best of four short runs
+        True
+        >>> finder.suggest().lr in finder.trials.lrs  # the sweep's own reading was one of them
         True
         >>> s = finder.suggest("valley")  # fastai's rule on the same sweep, no new sweep
         >>> s.method, s.lr == finder.lrs[s.index]
         ('valley', True)
         >>> base_lr, max_lr = finder.suggest_range()
-        >>> base_lr < max_lr, round(max_lr / finder.lr_opt, 6)
+        >>> base_lr < max_lr, round(max_lr / finder.suggest().lr, 6)
         (True, 4.0)
         >>> h = finder.history
         >>> h["stop_reason"] in ("completed", "diverged", "not_finite"), len(h["lrs"]) == len(h["losses"])
@@ -86,8 +91,8 @@ class LRFinder:
         >>> h["settings"]["n_steps"], h["lr_opt"] == finder.lr_opt
         (60, True)
         >>> ax = finder.plot(methods=("robust_minimum", "valley"))
-        >>> ax.get_xscale(), len(ax.texts)  # one labelled mark per rule
-        ('log', 2)
+        >>> ax.get_xscale(), [t.get_text().split(":")[0] for t in ax.texts]  # one labelled mark each
+        ('log', ['refined', 'robust_minimum', 'valley'])
         >>> finder.plot_loss_change().get_xscale()
         'log'
     """
@@ -152,7 +157,8 @@ class LRFinder:
 
     def __call__(self, dataset: Any, min_lr: float = 1e-7, max_lr: float = 10.0, n_steps: int = 100, *,
                  batch_size: int | None = None, mode: str = "exponential", smoothing: float = 0.98,
-                 diverge_factor: float = 4.0, method: str = suggest_lib.DEFAULT_METHOD) -> float:
+                 diverge_factor: float = 4.0, method: str = suggest_lib.DEFAULT_METHOD,
+                 refine: bool | None = None) -> float:
         """Run the range test and return the suggested learning rate.
 
         Args:
@@ -170,9 +176,13 @@ class LRFinder:
             smoothing: EMA weight of the past for the smoothed loss, in [0, 1) (default 0.98).
             diverge_factor: stop when the smoothed loss exceeds this multiple of its best (default 4).
             method: suggestion rule (see `tf_lrfinder.suggest.SUGGESTERS`).
+            refine: after the sweep, check its reading by training (`refine` with its defaults:
+                four short runs of 50 steps, twice the steps of a default sweep). None (default) refines
+                when `method` is the default rule, so that naming another rule returns that rule.
 
         Returns:
-            The suggested learning rate, also kept as `lr_opt`.
+            The suggested learning rate, also kept as `lr_opt`: the refined one when `refine`
+            ran, else the rule's (`suggest(method).lr`).
 
         Raises:
             ValueError/TypeError: for bad arguments or data, before any state is touched; a
@@ -193,8 +203,12 @@ class LRFinder:
             raise ValueError(f"`diverge_factor` must be a finite number above 1. Received: {diverge_factor=}")
         if method not in suggest_lib.SUGGESTERS:
             raise ValueError(f"`method` must be one of {sorted(suggest_lib.SUGGESTERS)}. Received: {method=}")
+        if refine is not None and not isinstance(refine, bool):
+            raise TypeError(f"`refine` must be True, False or None. Received: {refine=}")
+        refine = method == suggest_lib.DEFAULT_METHOD if refine is None else refine
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
-        batches = as_batches(dataset, self.model, int(n_steps), batch_size)
+        extra = refine_lib.EVAL_BATCHES + refine_lib.STEPS * len(refine_lib.FACTORS) if refine else 0
+        batches = as_batches(dataset, self.model, int(n_steps) + extra, batch_size)
 
         self._prepare(batches.first)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing, diverge_factor)
@@ -206,7 +220,8 @@ class LRFinder:
         self.stop_reason = STOP_REASONS.get(status, "completed")
         self.cycled = bool(np.any(np.diff(records[:, 2]) < 0))  # a batch index restarted
         self.settings = dict(min_lr=float(min_lr), max_lr=float(max_lr), n_steps=int(n_steps), mode=mode,
-                             smoothing=float(smoothing), diverge_factor=float(diverge_factor), method=method)
+                             smoothing=float(smoothing), diverge_factor=float(diverge_factor), method=method,
+                             refine=refine)
         self.lr_opt = None
         self.trials = None
         suggestion = None
@@ -219,7 +234,10 @@ class LRFinder:
             for message in self.warnings:
                 warnings.warn(message, stacklevel=2)
         self.lr_opt = suggestion.lr
-        return suggestion.lr
+        if refine:
+            lrs = refine_lib.candidates(self.suggest_range()[1])
+            self._refine(batches.dataset, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE)
+        return self.lr_opt
 
     def _prepare(self, first_batch: Any) -> None:
         """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot."""
@@ -269,8 +287,8 @@ class LRFinder:
 
     # -- checking the reading by training -------------------------------------------------------
 
-    def refine(self, dataset: Any, steps: int = 50, *, batch_size: int | None = None,
-               factors: tuple[float, ...] = refine_lib.FACTORS, eval_batches: int = 8,
+    def refine(self, dataset: Any, steps: int = refine_lib.STEPS, *, batch_size: int | None = None,
+               factors: tuple[float, ...] = refine_lib.FACTORS, eval_batches: int = refine_lib.EVAL_BATCHES,
                tolerance: float = refine_lib.TOLERANCE) -> float:
         """Check the sweep's suggestion by training: short runs at a few rates, keep the best.
 
@@ -313,12 +331,15 @@ class LRFinder:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
             raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
-        bottom = self.suggest_range()[1]
-        lrs = refine_lib.candidates(bottom, factors)
+        lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         batches = as_batches(dataset, self.model, int(eval_batches) + int(steps) * len(lrs), batch_size)
-
         self._prepare(batches.first)
-        losses, start = self._trials_restoring_state(batches.dataset, lrs, int(steps), int(eval_batches))
+        return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance))
+
+    def _refine(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
+                tolerance: float) -> float:
+        """Run the trials on validated data, choose, and record (`refine` without the checks)."""
+        losses, start = self._trials_restoring_state(dataset, lrs, steps, eval_batches)
         i = refine_lib.choose(lrs, losses, start, tolerance)
         if i is None:
             warnings.warn(f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` stays at the sweep's "
@@ -326,7 +347,7 @@ class LRFinder:
                           stacklevel=2)
         else:
             self.lr_opt = float(lrs[i])
-        self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, int(steps), self.lr_opt)
+        self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt)
         return self.lr_opt
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int,
@@ -392,14 +413,15 @@ class LRFinder:
         """`(base_lr, max_lr)` for cyclical / one-cycle schedules (see `tf_lrfinder.suggest.lr_range`).
 
         Returns:
-            `(base_lr, max_lr)`, absolute rates; the default suggestion (`lr_opt`) is `max_lr / 4`.
+            `(base_lr, max_lr)`, absolute rates; the default rule suggests `max_lr / 4`, and `refine`
+            tries 1/8, 1/4, 1/2 and 1 times `max_lr`.
 
         Raises:
             ValueError: no sweep yet, or too few usable points.
 
         Example (with `finder` as swept in the class example, which checks what these return)::
 
-            base_lr, max_lr = finder.suggest_range()   # max_lr == 4 * finder.lr_opt
+            base_lr, max_lr = finder.suggest_range()   # max_lr == 4 * finder.suggest().lr
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
@@ -428,7 +450,8 @@ class LRFinder:
         """Loss and smoothed loss against log(lr), suggestions marked and labelled.
 
         Args:
-            methods: rules to mark (default: the one used for `lr_opt`).
+            methods: rules to mark besides `lr_opt` (default: none after `refine`, whose choice is
+                always marked, labelled "refined"; else the sweep's rule).
             ax: matplotlib Axes to draw on (default: a new figure).
 
         Returns:
@@ -443,9 +466,13 @@ class LRFinder:
 
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
-        methods = methods or (self.settings.get("method", suggest_lib.DEFAULT_METHOD),)
         marks = []
-        for m in methods:
+        if self.trials is not None:  # the rate `lr_opt` holds is always marked
+            nearest = int(np.argmin(np.abs(np.log(np.array(self.lrs)) - np.log(self.trials.lr))))
+            marks.append(suggest_lib.Suggestion(self.trials.lr, nearest, "refined"))
+        elif not methods:
+            methods = (self.settings.get("method", suggest_lib.DEFAULT_METHOD),)
+        for m in methods or ():
             try:
                 marks.append(self.suggest(m))
             except ValueError:
