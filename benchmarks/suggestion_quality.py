@@ -18,8 +18,7 @@ Twenty-eight tasks: the default rule (`robust_minimum`) was chosen on the first 
 twenty (`held_out=True` in `tasks.py`, added in four batches of five; the third after the fix that
 reads the bottom only where the curve is fully smoothed, the fourth with model kinds, losses and
 optimizers the others lack) came afterwards and were never tuned on, so their columns show how the
-rule does on tasks it has not seen. Each table prints all / chosen-on / held-out groups. The
-sweep-length and linear-sweep caches hold the first 23 tasks.
+rule does on tasks it has not seen. Each table prints all / chosen-on / held-out groups.
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
 fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it is well below 1
@@ -36,6 +35,9 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
     python benchmarks/suggestion_quality.py sweeps --linear --seeds 5      # ~2 min: linear sweeps from 1/20 to 4x each task's bottom (results/sweeps_linear.json)
     python benchmarks/suggestion_quality.py score --linear [--top 10]        # the rules on them (--top: sweeps up to 10x, sweeps_linear_top10.json)
+    python benchmarks/suggestion_quality.py sweeps --refine    # ~5 min: the same sweeps, each followed by LRFinder.refine,
+                                                               # as finder(...) runs by default (results/sweeps_refine.json)
+    python benchmarks/suggestion_quality.py score --refine     # adds the row "robust_minimum + refine": what finder(...) returns
 
 Sweeps use the finder's defaults (min_lr=1e-7, max_lr=10, n_steps=100, smoothing=0.98,
 diverge_factor=4) with the task's batch size, one sweep per seed of SWEEP_SEEDS (ten); each rule's
