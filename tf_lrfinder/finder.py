@@ -38,8 +38,9 @@ class LRFinder:
 
     Trains for `n_steps` steps while the learning rate grows from `min_lr` to `max_lr`, records the
     loss, stops when it diverges, and suggests a rate; by default it then checks that reading with
-    a few short runs at rates around it (`refine`) and returns the best of them. The model's and optimizer's variables are
-    snapshotted first and restored afterwards, whatever happens, bit for bit.
+    a few short runs at rates around it (`refine`) and returns the best of them. The model's and
+    optimizer's variables are snapshotted first and restored afterwards, whatever happens, bit for
+    bit.
 
     Args:
         model: a Keras model. If compiled, `optimizer` and `loss_fn` default to its own.
@@ -297,8 +298,10 @@ class LRFinder:
         the sweep's loss stops falling, `suggest_range()[1]`; by default 1/8, 1/4, 1/2 and 1 of
         it), each from the state the model had before, measures each run's loss in inference mode
         on `eval_batches` batches held back from the start of `dataset`, and keeps the lowest rate
-        within `tolerance` of the best improvement (`tf_lrfinder.refine.choose`). The state is
-        restored after every run and at the end, whatever happens, bit for bit. The sweep's own
+        within `tolerance` of the best improvement (`tf_lrfinder.refine.choose`). A run that
+        diverges by the sweep's rule (`diverge_factor`, or a non-finite loss) stops there and is
+        never chosen. The state is restored after every run and at the end, whatever happens, bit
+        for bit. The sweep's own
         suggestion reads the bottom over 4, Smith's rule of thumb; how far below the bottom the
         best rate lies varies from model to model, and these runs measure it (see the README's
         benchmark: this lifts the worst task from 0.67 to 0.9).
@@ -369,8 +372,10 @@ class LRFinder:
                     return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
 
                 start = measure()
+                # A run diverges by the sweep's own rule (its EMA weight and factor).
+                beta, factor = self.settings["smoothing"], self.settings["diverge_factor"]
                 for k, lr in enumerate(lrs):
-                    self._state.reset(np.full(steps, lr), smoothing_lib.bias_correction(steps, 0.98), 0.98, 4.0)
+                    self._state.reset(np.full(steps, lr), smoothing_lib.bias_correction(steps, beta), beta, factor)
                     taken, status = 0, RUNNING
                     while taken < steps and status == RUNNING:
                         records, status_t = self._run(iterator, tf.constant(min(self.steps_per_execution,
