@@ -423,3 +423,16 @@ def test_naming_a_rule_returns_that_rule_unless_refine_is_asked_for(data):
     assert lr == finder.trials.lr and finder.settings["refine"] is True
     lr = finder(data, batch_size=32, n_steps=40, refine=False)  # a new sweep forgets the old runs
     assert lr == finder.suggest().lr and finder.trials is None and finder.history["trials"] is None
+
+
+def test_default_call_refines_on_a_one_shot_generator(data):
+    x, y = data
+    model, optimizer = make_model("dense"), keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    batches = ((x[i:i + 32], y[i:i + 32]) for i in range(0, len(x), 32))  # read once: 32 batches
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    with pytest.warns(UserWarning, match="cycled"):
+        lr = finder(batches, n_steps=40)
+    assert finder.trials is not None and lr == finder.trials.lr and finder.trials.steps == 50
+    assert_same_state(before, state_of(model, optimizer))
