@@ -51,12 +51,17 @@ for _ in range(10):
     train_step()
 plain = info()["peak"] - before
 tf.config.experimental.reset_memory_stats("CPU:0")
-finder((x, y), batch_size=8, n_steps=10, max_lr=1e-3)
+finder((x, y), batch_size=8, n_steps=10, max_lr=1e-3, refine=False)  # the sweep alone
 peak = info()["peak"] - before
 after_sweep = info()["current"] - before
 train_step()  # the user trains on, with the finder still alive
 after_training = info()["current"] - before
-print(json.dumps(dict(nbytes=nbytes, plain=plain, peak=peak, after_sweep=after_sweep, after_training=after_training)))
+tf.config.experimental.reset_memory_stats("CPU:0")
+finder((x, y), batch_size=8, n_steps=10, max_lr=1e-3)  # the default call: the sweep, then refine's runs
+peak_default = info()["peak"] - before
+after_default = info()["current"] - before
+print(json.dumps(dict(nbytes=nbytes, plain=plain, peak=peak, after_sweep=after_sweep, after_training=after_training,
+                      peak_default=peak_default, after_default=after_default)))
 """
 
 
@@ -74,6 +79,7 @@ def test_the_finder_holds_no_copy_of_the_model_after_the_sweep(measured):
     slack = 0.02 * measured["nbytes"]
     assert measured["after_sweep"] <= slack
     assert measured["after_training"] <= slack
+    assert measured["after_default"] <= slack  # refine's runs leave nothing behind either
 
 
 def test_the_sweep_copies_each_written_variable_once(measured):
@@ -81,6 +87,15 @@ def test_the_sweep_copies_each_written_variable_once(measured):
     # plain training plus one copy of the variables it writes (here all but a few BN scalars).
     added = (measured["peak"] - measured["plain"]) / measured["nbytes"]
     assert 0.9 <= added <= 1.1, measured
+
+
+def test_refining_holds_one_snapshot_at_a_time(measured):
+    # The default call snapshots again for refine's runs, after the sweep's snapshot is emptied, and
+    # restores between runs into the same backups: one copy at a time. Measured 1.10-1.19 copies for
+    # the default call against 1.02-1.03 for `refine` called alone (the excess is not explained yet);
+    # two snapshots alive at once would read 2.
+    added = (measured["peak_default"] - measured["plain"]) / measured["nbytes"]
+    assert 0.9 <= added <= 1.5, measured
 
 
 def test_restore_before_save_is_an_error():
