@@ -7,7 +7,7 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import keras
 import numpy as np
@@ -266,18 +266,13 @@ class LRFinder:
     def _sweep_restoring_state(self, dataset: tf.data.Dataset, n_steps: int, lrs: np.ndarray):
         """Snapshot, sweep in chunks, and restore in a `finally` (errors and Ctrl-C included)."""
         chunks: list[np.ndarray] = []
-        status = 0
+        status = RUNNING
         bar = self.tqdm_class(total=n_steps, disable=not self.verbose, desc="LR sweep", unit="step", leave=False)
         self._snapshot.save()
         try:
             with rate_swapped(self.optimizer, self._state.lr) if self._swap else contextlib.nullcontext():
-                iterator = iter(dataset)
                 taken = 0
-                while taken < n_steps and status == 0:
-                    n = min(self.steps_per_execution, n_steps - taken)
-                    records, status_t = self._run(iterator, tf.constant(n, tf.int32))
-                    chunk = records.numpy()  # the one host read per chunk
-                    status = int(status_t)
+                for chunk, status in self._chunks(iter(dataset), n_steps):
                     chunks.append(chunk)
                     taken += len(chunk)
                     bar.set_postfix(lr=f"{lrs[taken - 1]:.2e}", loss=f"{chunk[-1, 1]:.4g}", refresh=False)
@@ -286,6 +281,18 @@ class LRFinder:
             self._snapshot.restore_and_close()
             bar.close()
         return np.concatenate(chunks) if chunks else np.zeros((0, 3)), status
+
+    def _chunks(self, iterator: Any, n_steps: int) -> Iterator[tuple[np.ndarray, int]]:
+        """Run up to `n_steps` steps of the compiled sweep, `steps_per_execution` per call, and yield
+        each call's records and status; stop after a call that reports DIVERGED or NOT_FINITE."""
+        taken, status = 0, RUNNING
+        while taken < n_steps and status == RUNNING:
+            records, status_t = self._run(iterator, tf.constant(min(self.steps_per_execution, n_steps - taken),
+                                                                tf.int32))
+            chunk = records.numpy()  # the one host read per chunk
+            status = int(status_t)
+            taken += len(chunk)
+            yield chunk, status
 
     # -- checking the reading by training -------------------------------------------------------
 
@@ -377,12 +384,9 @@ class LRFinder:
                 for k, lr in enumerate(lrs):
                     self._state.reset(np.full(steps, lr), smoothing_lib.bias_correction(steps, beta), beta, factor)
                     taken, status = 0, RUNNING
-                    while taken < steps and status == RUNNING:
-                        records, status_t = self._run(iterator, tf.constant(min(self.steps_per_execution,
-                                                                                steps - taken), tf.int32))
-                        taken += int(records.shape[0])
-                        status = int(status_t)
-                        bar.update(int(records.shape[0]))
+                    for chunk, status in self._chunks(iterator, steps):
+                        taken += len(chunk)
+                        bar.update(len(chunk))
                     if status == RUNNING:
                         losses[k] = measure()
                     bar.update(steps - taken)
