@@ -30,8 +30,15 @@ class Task:
     held_out: bool = False  # added after the default rule was chosen, to check it on unseen tasks
 
 
-def _split(x, y, seed=0):
-    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=0.25, random_state=seed)
+def _unscaled_split(x, y):
+    """A fixed 75/25 split: x_train, y_train, x_val, y_val (as is: for waveforms, sequences, token ids)."""
+    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=0.25, random_state=0)
+    return x_tr, y_tr, x_va, y_va
+
+
+def _split(x, y):
+    """`_unscaled_split`, with the features standardised on the training part."""
+    x_tr, y_tr, x_va, y_va = _unscaled_split(x, y)
     scaler = StandardScaler().fit(x_tr)
     return (scaler.transform(x_tr).astype("float32"), y_tr, scaler.transform(x_va).astype("float32"), y_va)
 
@@ -57,9 +64,14 @@ def digits_images():
     return x_tr.reshape(-1, 8, 8, 1), y_tr, x_va.reshape(-1, 8, 8, 1), y_va
 
 
-def digits_autoencoder():
-    x_tr, _, x_va, _ = digits()
+def _autoencoder(data):
+    """`data`'s features as their own targets: x_train, x_train, x_val, x_val."""
+    x_tr, _, x_va, _ = data()
     return x_tr, x_tr, x_va, x_va
+
+
+def digits_autoencoder():
+    return _autoencoder(digits)
 
 
 def friedman():
@@ -109,8 +121,7 @@ def friedman3():
 
 
 def cancer_autoencoder():
-    x_tr, _, x_va, _ = cancer()
-    return x_tr, x_tr, x_va, x_va
+    return _autoencoder(cancer)
 
 
 def classification3():
@@ -134,9 +145,7 @@ def waves():
     phase = 2 * np.pi * (rng.rand(n, 1) * 0.05 + 0.03) * t + rng.rand(n, 1) * 2 * np.pi
     shapes = np.stack([np.sin(phase), np.sign(np.sin(phase)), (phase / np.pi) % 2 - 1])
     x = shapes[kind, np.arange(n)] + rng.normal(0, 0.6, (n, 32))
-    x_tr, x_va, y_tr, y_va = train_test_split(x[..., None].astype("float32"), kind.astype("int32"),
-                                              test_size=0.25, random_state=0)
-    return x_tr, y_tr, x_va, y_va
+    return _unscaled_split(x[..., None].astype("float32"), kind.astype("int32"))
 
 
 def running_sum():
@@ -144,8 +153,7 @@ def running_sum():
     rng = np.random.RandomState(4)
     x = rng.normal(0, 1, (4000, 20, 1)).astype("float32")
     y = (x.sum(axis=(1, 2)) + rng.normal(0, 1, 4000) > 0).astype("float32")
-    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=0.25, random_state=0)
-    return x_tr, y_tr, x_va, y_va
+    return _unscaled_split(x, y)
 
 
 def classification5():
@@ -162,8 +170,7 @@ def token_bags():
     x = rng.randint(40, 200, (n, 30))  # filler tokens
     hits = rng.rand(n, 30) < 0.25  # a quarter of the tokens come from the topic's ten, the rest are noise
     x = np.where(hits, topic[:, None] * 10 + rng.randint(0, 10, (n, 30)), x).astype("int32")
-    x_tr, x_va, y_tr, y_va = train_test_split(x, topic.astype("int32"), test_size=0.25, random_state=0)
-    return x_tr, y_tr, x_va, y_va
+    return _unscaled_split(x, topic.astype("int32"))
 
 
 def classification_binary():
@@ -173,8 +180,7 @@ def classification_binary():
 
 
 def classification5_autoencoder():
-    x_tr, _, x_va, _ = classification5()
-    return x_tr, x_tr, x_va, x_va
+    return _autoencoder(classification5)
 
 
 def regression_wide():
