@@ -14,7 +14,7 @@ import pytest
 from tf_lrfinder.state import Snapshot
 
 SCRIPT = r"""
-import json, os, warnings
+import gc, json, os, warnings
 os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 import keras, numpy as np, tensorflow as tf
@@ -23,9 +23,11 @@ from tf_lrfinder import LRFinder
 warnings.simplefilter("ignore")
 info = lambda: tf.config.experimental.get_memory_info("CPU:0")
 keras.utils.set_random_seed(0)
-model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(2048, activation="relu"),
-                          keras.layers.BatchNormalization(), keras.layers.Dense(64, activation="relu"),
-                          keras.layers.Dense(10)])
+# Many small kernels, not a few big ones: how the step's temporaries overlap varies from process to
+# process by about one kernel's size (with two 2048-wide kernels, 0.16 of `nbytes`, enough to read
+# 1.11 copies in one CI run); here one kernel is 2% of `nbytes`.
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"), keras.layers.BatchNormalization()]
+                         + [keras.layers.Dense(256, activation="relu") for _ in range(12)] + [keras.layers.Dense(10)])
 optimizer = keras.optimizers.Adam()
 optimizer.build(model.trainable_variables)
 loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -46,19 +48,26 @@ finder = LRFinder(model, optimizer, loss, verbose=False)
 finder((x, y), batch_size=8, n_steps=10, max_lr=1e-3)  # warm up: tracing, iterator buffers
 train_step()
 before = info()["current"]
-tf.config.experimental.reset_memory_stats("CPU:0")
-for _ in range(10):
-    train_step()
-plain = info()["peak"] - before
-tf.config.experimental.reset_memory_stats("CPU:0")
-finder((x, y), batch_size=8, n_steps=10, max_lr=1e-3, refine=False)  # the sweep alone
-peak = info()["peak"] - before
+
+
+def peak_of(run):
+    # The least of two calls: now and then a call reads up to 0.25 copies more (garbage from the
+    # call before, freed late); the least reads what the call itself must hold.
+    peaks = []
+    for _ in range(2):
+        gc.collect()
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        run()
+        peaks.append(info()["peak"] - before)
+    return min(peaks)
+
+
+plain = peak_of(lambda: [train_step() for _ in range(10)])
+peak = peak_of(lambda: finder((x, y), batch_size=8, n_steps=10, max_lr=1e-3, refine=False))  # the sweep alone
 after_sweep = info()["current"] - before
 train_step()  # the user trains on, with the finder still alive
 after_training = info()["current"] - before
-tf.config.experimental.reset_memory_stats("CPU:0")
-finder((x, y), batch_size=8, n_steps=10, max_lr=1e-3)  # the default call: the sweep, then refine's runs
-peak_default = info()["peak"] - before
+peak_default = peak_of(lambda: finder((x, y), batch_size=8, n_steps=10, max_lr=1e-3))  # the sweep, then refine
 after_default = info()["current"] - before
 print(json.dumps(dict(nbytes=nbytes, plain=plain, peak=peak, after_sweep=after_sweep, after_training=after_training,
                       peak_default=peak_default, after_default=after_default)))
@@ -82,20 +91,25 @@ def test_the_finder_holds_no_copy_of_the_model_after_the_sweep(measured):
     assert measured["after_default"] <= slack  # refine's runs leave nothing behind either
 
 
-def test_the_sweep_copies_each_written_variable_once(measured):
-    # The backups share buffers until the sweep writes a variable, so the sweep's peak is that of
-    # plain training plus one copy of the variables it writes (here all but a few BN scalars).
+# The backups share buffers until the sweep writes a variable; then the written variable takes a new
+# buffer and the backup keeps the old one. So the sweep holds one copy of what it writes (here all but
+# a few BN scalars), and its peak is below plain training's plus that copy: a write that would be a
+# temporary in plain training becomes the variable's new buffer. Measured 0.59-0.75 copies over plain
+# training for the sweep and 0.63-0.77 for the default call (six processes). With a second live copy
+# patched into `Snapshot.save` the same script read 1.70 and 2.00; with no snapshot it would read ~0.
+ONE_COPY = (0.4, 1.3)
+
+
+def test_the_sweep_holds_one_copy_of_each_written_variable(measured):
     added = (measured["peak"] - measured["plain"]) / measured["nbytes"]
-    assert 0.9 <= added <= 1.1, measured
+    assert ONE_COPY[0] <= added <= ONE_COPY[1], measured
 
 
 def test_refining_holds_one_snapshot_at_a_time(measured):
     # The default call snapshots again for refine's runs, after the sweep's snapshot is emptied, and
-    # restores between runs into the same backups: one copy at a time. Measured 1.10-1.19 copies for
-    # the default call against 1.02-1.03 for `refine` called alone (the excess is not explained yet);
-    # two snapshots alive at once would read 2.
+    # restores between runs into the same backups.
     added = (measured["peak_default"] - measured["plain"]) / measured["nbytes"]
-    assert 0.9 <= added <= 1.5, measured
+    assert ONE_COPY[0] <= added <= ONE_COPY[1], measured
 
 
 def test_restore_before_save_is_an_error():
