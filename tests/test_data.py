@@ -13,6 +13,24 @@ def test_arrays_are_batched_and_indexed(data):
     assert indices == list(range(11)) + [0, 1]  # endless, and the index restarts when cycled
 
 
+def test_every_iterator_over_arrays_sees_the_same_passes():
+    # Refine's runs each take a fresh iterator and must see the same batches, whatever an earlier
+    # iterator (the sweep's, prefetching) had read.
+    x = np.arange(10, dtype="float32")[:, None]
+    b = as_batches((x, x), None, n_steps=5, batch_size=4)
+
+    def two_passes():
+        return [batch[0][:, 0].numpy().tolist() for _, batch in b.dataset.take(6)]
+
+    first = two_passes()
+    earlier = iter(b.dataset)
+    for _ in range(5):  # into the second pass
+        next(earlier)
+    assert two_passes() == first
+    assert sorted(sum(first[:3], [])) == sorted(sum(first[3:], [])) == list(range(10))  # each pass: all rows once
+    assert first[:3] != first[3:]  # reshuffled from pass to pass
+
+
 def test_dict_inputs_and_sample_weights():
     x = {"a": np.zeros((8, 2), "float32"), "b": np.ones((8, 3), "float32")}
     b = as_batches((x, np.zeros(8, "float32"), np.ones(8, "float32")), None, 5, batch_size=4)

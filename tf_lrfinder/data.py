@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +22,10 @@ class Batches:
 
     Attributes:
         dataset: yields `(index, batch)` forever: `index` counts elements within one pass of the
-            user's data, so a repeated index shows that the data was cycled.
+            user's data, so a repeated index shows that the data was cycled. Every iterator over it
+            starts again from the first pass, and for arrays and plain iterables yields the same
+            batches in the same order (each pass of arrays is shuffled by the seed and the pass
+            number alone), so runs that each take a fresh iterator see the same data.
         first: the first batch, for building the model and checking shapes.
         cardinality: batches in one pass, or None when unknown or infinite.
 
@@ -44,7 +47,7 @@ def _is_array_like(value: Any) -> bool:
     return isinstance(value, _ARRAY_TYPES)
 
 
-def _from_arrays(data: tuple, batch_size: int | None, seed: int) -> tf.data.Dataset:
+def _from_arrays(data: tuple, batch_size: int | None, seed: int) -> Callable[[Any], tf.data.Dataset]:
     if batch_size is None:
         raise ValueError(
             "`batch_size` is required when `dataset` is a tuple of arrays `(x, y)`. "
@@ -57,9 +60,19 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int) -> tf.data.Data
             f"{sorted(lengths)}"
         )
     (n,) = lengths
-    ds = tf.data.Dataset.from_tensor_slices(tuple(data))
-    # A fixed seed: two sweeps on the same arrays see the same batches in the same order.
-    return ds.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, tuple(data))
+
+    def one_pass(number: Any) -> tf.data.Dataset:
+        # Shuffled afresh each pass, by a permutation drawn from the seed and the pass number alone.
+        # Not `shuffle(reshuffle_each_iteration=True)`: its seed generator is shared by every
+        # iterator over the dataset, so the order a new iterator saw depended on how far an earlier
+        # one's prefetching had read (it made refine's runs differ between processes).
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(number, tf.int64)])
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=key))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
+            lambda rows: tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors))
+
+    return one_pass
 
 
 def _from_iterable(data: Any, n_steps: int) -> tf.data.Dataset:
@@ -131,6 +144,7 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
     """
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    one_pass = None
     if isinstance(data, tf.data.Dataset):
         if batch_size is not None:
             raise ValueError(
@@ -139,7 +153,8 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
             )
         ds = data
     elif isinstance(data, tuple) and len(data) in (2, 3) and all(_is_array_like(a) for a in data):
-        ds = _from_arrays(data, batch_size, seed)
+        one_pass = _from_arrays(data, batch_size, seed)
+        ds = one_pass(tf.constant(0, tf.int64))
     elif _is_array_like(data):
         raise TypeError(
             f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
@@ -166,11 +181,14 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
     options = tf.data.Options()
     options.autotune.enabled = False
     ds = ds.with_options(options)
+    if one_pass is None:
+        one_pass = lambda number: ds  # noqa: E731  (the user's data, or the replayed batches, as they are)
     # Peeking is the reliable emptiness test: cardinality can say INFINITE for repeat() of nothing.
     first = next(iter(ds.take(1)), None)
     if first is None:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
     card = int(ds.cardinality())
     cardinality = card if card >= 0 else None
-    stream = ds.enumerate().repeat().prefetch(tf.data.AUTOTUNE)
+    passes = tf.data.Dataset.counter().flat_map(lambda number: one_pass(number).enumerate())
+    stream = passes.prefetch(tf.data.AUTOTUNE).with_options(options)
     return Batches(stream, first, cardinality)
