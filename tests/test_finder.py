@@ -376,6 +376,22 @@ def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
     assert finder.trials == first  # a second call repeats the first exactly
 
 
+def test_refine_extends_above_the_candidates_while_the_highest_wins(data):
+    # Candidates far below the bottom: the loss falls with the rate, so the highest always wins and
+    # the search goes on at twice the rate, `extend` times; each run is measured like the others.
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
+    bottom = finder.suggest_range()[1]
+    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=0)
+    assert len(finder.trials.lrs) == 2 and finder.lr_opt == finder.trials.lrs[1]
+    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3))
+    t = finder.trials
+    np.testing.assert_allclose(t.lrs, bottom * np.array([1e-3, 2e-3, 4e-3, 8e-3]), rtol=1e-12)
+    assert list(t.losses) == sorted(t.losses, reverse=True) and finder.lr_opt == t.lrs[-1]
+    with pytest.raises(ValueError, match="`extend` must be a non-negative integer. Received: extend=-1"):
+        finder.refine(data, batch_size=32, extend=-1)
+
+
 def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)

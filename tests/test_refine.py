@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import FACTORS, candidates, choose
+from tf_lrfinder.refine import FACTORS, candidates, choose, extension
 
 
 def test_candidates_are_the_bottom_times_each_factor_increasing():
@@ -64,3 +64,23 @@ def test_choose_is_total_and_keeps_the_lowest_qualifying_run(losses, start, tole
     limit = best + tolerance * max(start - best, 0.0)
     assert np.isfinite(losses[i]) and losses[i] <= limit + 1e-12
     assert not any(np.isfinite(v) and v <= limit for v in losses[:i])  # no lower rate qualifies
+
+
+def test_extension_goes_on_above_only_while_the_highest_run_is_kept():
+    lrs = np.array([0.1, 0.2, 0.4])
+    assert extension(lrs, np.array([0.9, 0.6, 0.3]), 1.0, limit=10.0) == 0.8  # still falling at the top
+    assert extension(lrs, np.array([0.9, 0.31, 0.30]), 1.0, limit=10.0) is None  # 0.2 is within 5%: kept
+    assert extension(lrs, np.array([0.9, 0.6, np.inf]), 1.0, limit=10.0) is None  # the top diverged
+    assert extension(lrs, np.array([0.9, 0.6, 0.3]), 1.0, limit=0.79) is None  # beyond the sweep
+    assert extension(lrs, np.array([np.nan] * 3), 1.0, limit=10.0) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
+           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
+       st.floats(0, 20), st.floats(1e-3, 10.0))
+def test_extension_is_twice_the_top_exactly_when_the_top_is_chosen_and_allowed(losses, start, limit):
+    lrs = np.logspace(-3, 0, len(losses))
+    above = extension(lrs, losses, start, limit)
+    wanted = choose(lrs, losses, start) == len(lrs) - 1 and 2 * lrs[-1] <= limit
+    assert above == (2 * lrs[-1] if wanted else None)

@@ -239,7 +239,8 @@ class LRFinder:
         self.lr_opt = suggestion.lr
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
-            self._refine(batches.dataset, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE)
+            self._refine(batches.dataset, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE,
+                         refine_lib.EXTEND)
         return self.lr_opt
 
     def _prepare(self, first_batch: Any) -> None:
@@ -299,14 +300,17 @@ class LRFinder:
 
     def refine(self, dataset: Any, steps: int = refine_lib.STEPS, *, batch_size: int | None = None,
                factors: tuple[float, ...] = refine_lib.FACTORS, eval_batches: int = refine_lib.EVAL_BATCHES,
-               tolerance: float = refine_lib.TOLERANCE) -> float:
+               tolerance: float = refine_lib.TOLERANCE, extend: int = refine_lib.EXTEND) -> float:
         """Check the sweep's suggestion by training: short runs at a few rates, keep the best.
 
         After a sweep, trains `steps` steps at each constant rate `bottom * factor` (bottom: where
         the sweep's loss stops falling, `suggest_range()[1]`; by default 1/8, 1/4, 1/2 and 1 of
         it), each from the state the model had before, measures each run's loss in inference mode
         on `eval_batches` batches held back from the start of `dataset`, and keeps the lowest rate
-        within `tolerance` of the best improvement (`tf_lrfinder.refine.choose`). A run that
+        within `tolerance` of the best improvement (`tf_lrfinder.refine.choose`). If that is the
+        highest rate tried, the loss was still falling with the rate, so it tries twice that rate,
+        up to `extend` times while the highest keeps winning, never above the highest rate the
+        sweep reached (`tf_lrfinder.refine.extension`). A run that
         diverges by the sweep's rule (`diverge_factor`, or a non-finite loss) stops there and is
         never chosen. The state is restored after every run and at the end, whatever happens, bit
         for bit. The sweep's own
@@ -330,6 +334,7 @@ class LRFinder:
             factors: the candidate rates, as multiples of the bottom.
             eval_batches: batches held back to measure the runs (default 8).
             tolerance: share of the best run's improvement a lower rate may give up (default 0.05).
+            extend: runs above the candidates at most (default 2; 0 tries the candidates alone).
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
@@ -349,15 +354,17 @@ class LRFinder:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
             raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
+        if isinstance(extend, bool) or not isinstance(extend, (int, np.integer)) or extend < 0:
+            raise ValueError(f"`extend` must be a non-negative integer. Received: {extend=}")
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         batches = as_batches(dataset, self.model, int(eval_batches) + int(steps), batch_size)
         self._prepare(batches.first)
-        return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance))
+        return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend))
 
     def _refine(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
-                tolerance: float) -> float:
+                tolerance: float, extend: int) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks)."""
-        losses, start = self._trials_restoring_state(dataset, lrs, steps, eval_batches)
+        lrs, losses, start = self._trials_restoring_state(dataset, lrs, steps, eval_batches, tolerance, extend)
         i = refine_lib.choose(lrs, losses, start, tolerance)
         if i is None:
             warnings.warn(f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` stays at the sweep's "
@@ -368,12 +375,13 @@ class LRFinder:
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt)
         return self.lr_opt
 
-    def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int,
-                                eval_batches: int) -> tuple[np.ndarray, float]:
-        """Snapshot; for each rate train `steps` steps, measure, restore; restore in a `finally`."""
+    def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
+                                tolerance: float, extend: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """Snapshot; for each rate (the candidates, then any extension) train `steps` steps, measure,
+        restore; restore in a `finally`. Returns the rates tried, their losses and the start loss."""
         if self._evaluate is None:
             self._evaluate = build_evaluate(self.model, loss_function(self.model, self.loss_fn, training=False))
-        losses = np.full(len(lrs), np.inf)
+        rates, losses = list(lrs), []
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
         self._snapshot.save()
@@ -387,21 +395,29 @@ class LRFinder:
                 start = measure()
                 # A run diverges by the sweep's own rule (its EMA weight and factor).
                 beta, factor = self.settings["smoothing"], self.settings["diverge_factor"]
-                for k, lr in enumerate(lrs):
+                while len(losses) < len(rates):
+                    lr = rates[len(losses)]
                     self._state.reset(np.full(steps, lr), smoothing_lib.bias_correction(steps, beta), beta, factor)
                     taken, status = 0, RUNNING
                     # A fresh iterator: every run trains on the same batches, after the held-back ones.
                     for chunk, status in self._chunks(iter(dataset.skip(eval_batches)), steps):
                         taken += len(chunk)
                         bar.update(len(chunk))
-                    if status == RUNNING:
-                        losses[k] = measure()
+                    loss = measure() if status == RUNNING else np.inf
+                    losses.append(loss if np.isfinite(loss) else np.inf)
                     bar.update(steps - taken)
                     self._snapshot.restore()
+                    if len(losses) == len(rates) and len(rates) < len(lrs) + extend:
+                        above = refine_lib.extension(np.array(rates), np.array(losses), start, self.lrs[-1],
+                                                     tolerance)
+                        if above is not None:
+                            rates.append(above)
+                            bar.total += steps
+                            bar.refresh()
         finally:
             self._snapshot.restore_and_close()
             bar.close()
-        return np.where(np.isfinite(losses), losses, np.inf), start
+        return np.array(rates), np.array(losses), start
 
     # -- reading the result ----------------------------------------------------------------------
 

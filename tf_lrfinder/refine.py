@@ -19,6 +19,7 @@ FACTORS = (1 / 8, 1 / 4, 1 / 2, 1.0)  # candidates, as multiples of the bottom o
 TOLERANCE = 0.05  # share of the best improvement that a lower rate may give up and still be kept
 STEPS = 50  # training steps per run
 EVAL_BATCHES = 8  # batches held back from the start of the data to measure the runs
+EXTEND = 2  # runs above the bottom at most, each at twice the last, while the highest run is chosen
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,37 @@ def choose(lrs: np.ndarray, losses: np.ndarray, start_loss: float, tolerance: fl
     best = losses[finite].min()
     gain = start_loss - best if np.isfinite(start_loss) and start_loss > best else 0.0
     return int(np.flatnonzero(finite & (losses <= best + tolerance * gain))[0])
+
+
+def extension(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
+              tolerance: float = TOLERANCE) -> float | None:
+    """The next rate to try above the candidates, or None: the search is over.
+
+    When `choose` keeps the highest rate tried, every lower rate gave up more than `tolerance` of
+    the best improvement: the loss was still falling with the rate, and the best rate may lie
+    above. Then the search goes on at twice that rate, as long as it is not above `limit` (the
+    highest rate the sweep reached: above it nothing was seen). A run that diverged is never
+    chosen, so a divergence ends the search.
+
+    Args:
+        lrs: the rates tried, increasing.
+        losses: each run's loss (NaN or inf where it diverged).
+        start_loss: the loss before any run.
+        limit: the highest rate to try.
+        tolerance: as for `choose`.
+
+    Returns:
+        `2 * lrs[-1]`, or None.
+
+    Example:
+        >>> extension(np.array([.1, .2]), np.array([.9, .5]), start_loss=1.0, limit=1.0)
+        0.4
+        >>> extension(np.array([.1, .2]), np.array([.5, .51]), 1.0, limit=1.0) is None  # .1 kept
+        True
+        >>> extension(np.array([.1, .2]), np.array([.9, .5]), 1.0, limit=0.3) is None  # above the sweep
+        True
+    """
+    i = choose(lrs, losses, start_loss, tolerance)
+    if i is None or i != len(lrs) - 1 or not 2 * lrs[-1] <= limit:
+        return None
+    return float(2 * lrs[-1])
