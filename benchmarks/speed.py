@@ -19,7 +19,8 @@ Contenders:
   Python, the loss read back each step (the published TensorFlow 2 dataclass finder's loop).
 - tf_lrfinder first call (a new finder: tracing included) and repeated call, both the sweep alone
   (`refine=False`); and the default call, which adds `refine`'s four runs of 50 steps (200 more
-  steps and five passes over 8 held-back batches: about 3x the sweep's time at 100 steps).
+  steps and five passes over 8 held-back batches: about 3x the sweep's time at 100 steps; one or
+  two runs more where the highest run wins).
 """
 
 from __future__ import annotations

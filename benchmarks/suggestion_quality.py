@@ -19,8 +19,8 @@ twenty-five (`held_out=True` in `tasks.py`, added in five batches of five; the t
 that reads the bottom only where the curve is fully smoothed, the fourth with model kinds, losses
 and optimizers the others lack, the fifth after `LRFinder.refine`, which was designed on the first
 28) came afterwards and were never tuned on, so their columns show how the rule does on tasks it
-has not seen. Each table prints all / chosen-on / held-out groups. The sweep-length and
-linear-sweep caches hold the first 28 tasks.
+has not seen (but refining's search above the bottom, `refine.extension`, came after all 33 had
+been seen). Each table prints all / chosen-on / held-out groups. Every cache holds all 33.
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
 fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it is well below 1
@@ -29,15 +29,15 @@ fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it
 Commands (from the repository root, with the dev extra installed):
 
     python benchmarks/suggestion_quality.py grid [TASK ...]    # ~23 min on 2 cores for all 28 (the four Conv2D CNNs take ~10); writes results/grid.json
-    python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~6 min for ten seeds; writes results/sweeps.json
+    python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~7.5 min for ten seeds; writes results/sweeps.json
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
     python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~23 min: trains at each suggested rate
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
-    python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~3 min: longer sweeps, cached in results/sweeps_n300.json
+    python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~10 min: longer sweeps, cached in results/sweeps_n300.json
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
-    python benchmarks/suggestion_quality.py sweeps --linear --seeds 5      # ~2 min: linear sweeps from 1/20 to 4x each task's bottom (results/sweeps_linear.json)
+    python benchmarks/suggestion_quality.py sweeps --linear --seeds 5      # ~5 min: linear sweeps from 1/20 to 4x each task's bottom (results/sweeps_linear.json)
     python benchmarks/suggestion_quality.py score --linear [--top 10]        # the rules on them (--top: sweeps up to 10x, sweeps_linear_top10.json)
-    python benchmarks/suggestion_quality.py sweeps --refine    # ~5 min: the same sweeps, each followed by LRFinder.refine,
+    python benchmarks/suggestion_quality.py sweeps --refine    # ~14 min: the same sweeps, each followed by LRFinder.refine,
                                                                # as finder(...) runs by default (results/sweeps_refine.json)
     python benchmarks/suggestion_quality.py score --refine     # adds the row "robust_minimum + refine": what finder(...) returns
 
