@@ -26,8 +26,9 @@ keras.utils.set_random_seed(0)
 # Many small kernels, not a few big ones: how the step's temporaries overlap varies from process to
 # process by about one kernel's size (with two 2048-wide kernels, 0.16 of `nbytes`, enough to read
 # 1.11 copies in one CI run); here one kernel is 2% of `nbytes`.
-model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"), keras.layers.BatchNormalization()]
-                         + [keras.layers.Dense(256, activation="relu") for _ in range(12)] + [keras.layers.Dense(10)])
+L = keras.layers
+model = keras.Sequential([keras.Input((64,)), L.Dense(256, activation="relu"), L.BatchNormalization()]
+                         + [L.Dense(256, activation="relu") for _ in range(12)] + [L.Dense(10)])
 optimizer = keras.optimizers.Adam()
 optimizer.build(model.trainable_variables)
 loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
