@@ -25,7 +25,7 @@ info = lambda: tf.config.experimental.get_memory_info("CPU:0")
 keras.utils.set_random_seed(0)
 # Many small kernels, not a few big ones: how the step's temporaries overlap varies from process to
 # process by about one kernel's size (with two 2048-wide kernels, 0.16 of `nbytes`, enough to read
-# 1.11 copies in one CI run); here one kernel is 2% of `nbytes`.
+# 1.11 copies in one CI run); here one kernel is under 3% of `nbytes`.
 L = keras.layers
 model = keras.Sequential([keras.Input((64,)), L.Dense(256, activation="relu"), L.BatchNormalization()]
                          + [L.Dense(256, activation="relu") for _ in range(12)] + [L.Dense(10)])
