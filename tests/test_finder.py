@@ -465,3 +465,25 @@ def test_default_call_refines_on_a_one_shot_generator(data):
         lr = finder(batches, n_steps=40)
     assert finder.trials is not None and lr == finder.trials.lr and finder.trials.steps == 50
     assert_same_state(before, state_of(model, optimizer))
+
+
+def one_shot_dataset(x, y, n_batches):
+    """A tf.data.Dataset over one generator object: a second read yields nothing."""
+    batches = ((x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]) for i in range(n_batches))
+    spec = (tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((None, 1), tf.float32))
+    return tf.data.Dataset.from_generator(lambda: batches, output_signature=spec)
+
+
+@pytest.mark.parametrize("n_batches,refine", [(10, False), (30, True)])
+def test_data_read_only_once_raises_a_clear_error_and_restores(data, n_batches, refine):
+    # 10 batches: the sweep itself runs out (it used to hang, or raise TensorFlow's OutOfRangeError);
+    # 30: the sweep completes, then refine's runs, which read the data again, find nothing.
+    x, y = data
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    with pytest.raises(ValueError, match=re.escape("`dataset` ran out: it yielded no batch when read again")):
+        finder(one_shot_dataset(x, y, n_batches), n_steps=20, refine=refine)
+    assert_same_state(before, state_of(model, optimizer))
+    assert bool(finder.lrs) == refine  # the sweep was recorded when it was refine that ran out

@@ -21,11 +21,12 @@ class Batches:
     """A validated source of training batches.
 
     Attributes:
-        dataset: yields `(index, batch)` forever: `index` counts elements within one pass of the
-            user's data, so a repeated index shows that the data was cycled. Every iterator over it
-            starts again from the first pass, and for arrays and plain iterables yields the same
-            batches in the same order (each pass of arrays is shuffled by the seed and the pass
-            number alone), so runs that each take a fresh iterator see the same data.
+        dataset: yields `(index, batch)` forever (unless the user's data yields nothing when read
+            again): `index` counts elements within one pass of the user's data, so a repeated index
+            shows that the data was cycled. Every iterator over it starts again from the first
+            pass, and for arrays and plain iterables yields the same batches in the same order
+            (each pass of arrays is shuffled by the seed and the pass number alone), so runs that
+            each take a fresh iterator see the same data.
         first: the first batch, for building the model and checking shapes.
         cardinality: batches in one pass, or None when unknown or infinite.
 
@@ -181,14 +182,16 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
     options = tf.data.Options()
     options.autotune.enabled = False
     ds = ds.with_options(options)
-    if one_pass is None:
-        one_pass = lambda number: ds  # noqa: E731  (the user's data, or the replayed batches, as they are)
     # Peeking is the reliable emptiness test: cardinality can say INFINITE for repeat() of nothing.
     first = next(iter(ds.take(1)), None)
     if first is None:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
     card = int(ds.cardinality())
     cardinality = card if card >= 0 else None
-    passes = tf.data.Dataset.counter().flat_map(lambda number: one_pass(number).enumerate())
+    if one_pass is None:  # the user's data, or the replayed batches, as they are
+        # `repeat` ends the stream when a pass yields nothing (data that can be read only once).
+        passes = ds.enumerate().repeat()
+    else:  # one pass after another, each shuffled by its number: never empty
+        passes = tf.data.Dataset.counter().flat_map(lambda number: one_pass(number).enumerate())
     stream = passes.prefetch(tf.data.AUTOTUNE).with_options(options)
     return Batches(stream, first, cardinality)

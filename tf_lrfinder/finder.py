@@ -23,6 +23,9 @@ from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, build_evaluate, bu
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
 MIN_STEPS = 5
+RAN_OUT = ("`dataset` ran out: it yielded no batch when read again. A tf.data.Dataset over a generator "
+           "object can be read only once; pass one that can be read again (give `from_generator` a "
+           "function that makes a new generator), or pass the batches themselves as a list or arrays.")
 
 
 def _check_positive_finite(name: str, value: Any) -> None:
@@ -189,7 +192,8 @@ class LRFinder:
 
         Raises:
             ValueError/TypeError: for bad arguments or data, before any state is touched; a
-                ValueError after the sweep (state restored) if it stopped before any usable point.
+                ValueError after the sweep (state restored) if it stopped before any usable point,
+                or if the data ran out when read again.
         """
         _check_positive_finite("min_lr", min_lr)
         _check_positive_finite("max_lr", max_lr)
@@ -290,8 +294,11 @@ class LRFinder:
         each call's records and status; stop after a call that reports DIVERGED or NOT_FINITE."""
         taken, status = 0, RUNNING
         while taken < n_steps and status == RUNNING:
-            records, status_t = self._run(iterator, tf.constant(min(self.steps_per_execution, n_steps - taken),
-                                                                tf.int32))
+            try:
+                records, status_t = self._run(iterator, tf.constant(min(self.steps_per_execution, n_steps - taken),
+                                                                    tf.int32))
+            except tf.errors.OutOfRangeError:  # a pass of the user's data yielded nothing
+                raise ValueError(RAN_OUT) from None
             chunk = records.numpy()  # the one host read per chunk
             status = int(status_t)
             taken += len(chunk)
@@ -343,7 +350,8 @@ class LRFinder:
             diverged, `lr_opt` is left as the sweep suggested and a warning says so.
 
         Raises:
-            ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched.
+            ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched;
+                a ValueError (state restored) if the data runs out when read again.
 
         Example (with `finder` as swept in the class example, which checks what these return)::
 
@@ -390,6 +398,8 @@ class LRFinder:
         try:
             with rate_swapped(self.optimizer, self._state.lr) if self._swap else contextlib.nullcontext():
                 held = [batch for _, batch in dataset.take(eval_batches)]
+                if not held:
+                    raise ValueError(RAN_OUT)
 
                 def measure() -> float:
                     return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
