@@ -3,10 +3,11 @@
 A range test passes each rate for a step or two, so where its curve bottoms says where training
 turns unstable, not which constant rate trains best; Smith's "a quarter of the bottom" is a rule
 of thumb, and how far below the bottom the best rate lies varies from model to model (in the
-suggestion benchmark from 16 times below to 6 times above). `LRFinder.refine` trains a few short
+suggestion benchmark from 100 times below to 7 times above). `LRFinder.refine` trains a few short
 runs at constant rates spaced by factors of 2 up to the bottom, each from the same restored state,
 measures the loss of each on the same held-back batches, and keeps the lowest rate that does
-about as well as the best (`choose`).
+about as well as the best (`choose`); while that is the highest rate tried, it goes on at twice
+the rate (`extension`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Trials:
     """Short constant-rate runs and the rate chosen from them.
 
     Attributes:
-        lrs: the candidate rates, increasing.
+        lrs: the rates tried, increasing: the candidates, then any tried above them.
         losses: each run's loss on the held-back batches afterwards (inf where it diverged).
         start_loss: the loss on those batches before any run.
         steps: training steps per run.
