@@ -52,8 +52,9 @@ before = info()["current"]
 
 
 def peak_of(run):
-    # The least of two calls: now and then a call reads up to 0.25 copies more (garbage from the
-    # call before, freed late); the least reads what the call itself must hold.
+    # The least of two calls: now and then one call reads up to 0.25 copies more than the next
+    # (cause not pinned down; collecting garbage first made it rarer, not gone). The least reads
+    # what the call itself must hold.
     peaks = []
     for _ in range(2):
         gc.collect()
