@@ -96,8 +96,8 @@ def test_the_finder_holds_no_copy_of_the_model_after_the_sweep(measured):
 # The backups share buffers until the sweep writes a variable; then the written variable takes a new
 # buffer and the backup keeps the old one. So the sweep holds one copy of what it writes (here all but
 # a few BN scalars), and its peak is below plain training's plus that copy: a write that would be a
-# temporary in plain training becomes the variable's new buffer. Measured 0.59-0.75 copies over plain
-# training for the sweep and 0.63-0.77 for the default call (six processes). With a second live copy
+# temporary in plain training becomes the variable's new buffer. Measured 0.58-0.75 copies over plain
+# training for the sweep and 0.63-0.92 for the default call (14 processes). With a second live copy
 # patched into `Snapshot.save` the same script read 1.70 and 2.00; with no snapshot it would read ~0.
 ONE_COPY = (0.4, 1.3)
 
