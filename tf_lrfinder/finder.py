@@ -359,13 +359,12 @@ class LRFinder:
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first, then `refine`.")
-        for name, value in (("steps", steps), ("eval_batches", eval_batches)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        for name, value, least in (("steps", steps, 1), ("eval_batches", eval_batches, 1), ("extend", extend, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                kind = "a positive" if least == 1 else "a non-negative"
+                raise ValueError(f"`{name}` must be {kind} integer. Received: {name}={value!r}")
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
             raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
-        if isinstance(extend, bool) or not isinstance(extend, (int, np.integer)) or extend < 0:
-            raise ValueError(f"`extend` must be a non-negative integer. Received: {extend=}")
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         batches = as_batches(dataset, self.model, int(eval_batches) + int(steps), batch_size)
         self._prepare(batches.first)
