@@ -152,12 +152,17 @@ def run_grid(names):
         (RESULTS / "grid.json").write_text(json.dumps(out))
 
 
-def _sweeps_file(n_steps: int, linear: bool = False, top: float = LINEAR_TOP, refine: bool = False) -> Path:
+def _sweeps_file(n_steps: int, linear: bool = False, top: float = LINEAR_TOP, refine: bool = False,
+                 refine_steps: int | None = None) -> Path:
     """Where the sweeps of `n_steps` steps are cached (the default length in sweeps.json, linear
     sweeps up to `top` times the bottom in sweeps_linear.json or sweeps_linear_top{top}.json,
-    sweeps followed by `LRFinder.refine` in sweeps_refine.json)."""
+    sweeps followed by `LRFinder.refine` in sweeps_refine.json, or sweeps_refine{S}.json with runs
+    of S steps other than the default)."""
+    from tf_lrfinder import refine as refine_lib
+
     stem = ("sweeps_linear" + ("" if top == LINEAR_TOP else f"_top{top:g}")) if linear else "sweeps"
     stem += "_refine" if refine else ""
+    stem += f"{refine_steps}" if refine and refine_steps not in (None, refine_lib.STEPS) else ""
     return RESULTS / (f"{stem}.json" if n_steps == N_STEPS else f"{stem}_n{n_steps}.json")
 
 
@@ -170,15 +175,19 @@ def linear_range(default_sweeps: list[dict], top: float = LINEAR_TOP) -> tuple[f
     return bottom / 20, bottom * top
 
 
-def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, top=LINEAR_TOP, refine=False):
+def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, top=LINEAR_TOP, refine=False,
+               refine_steps=None):
     import warnings
 
     import keras
 
     from tasks import TASKS
     from tf_lrfinder import LRFinder
+    from tf_lrfinder import refine as refine_lib
 
-    path = _sweeps_file(n_steps, linear, top, refine)
+    path = _sweeps_file(n_steps, linear, top, refine, refine_steps)
+    if refine_steps is not None:  # what the default call would do with runs of this length
+        refine_lib.STEPS = refine_steps
     seeds = SWEEP_SEEDS[:n_seeds]
     out = json.loads(path.read_text()) if path.exists() else {}
     default = json.loads(_sweeps_file(N_STEPS).read_text()) if linear else {}
@@ -255,9 +264,9 @@ def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray, 
 
 
 def run_score(train: bool, only: list[str], n_steps: int = N_STEPS, linear: bool = False,
-              top: float = LINEAR_TOP, refine: bool = False):
+              top: float = LINEAR_TOP, refine: bool = False, refine_steps: int | None = None):
     grid_all = json.loads((RESULTS / "grid.json").read_text())
-    sweeps_all = json.loads(_sweeps_file(n_steps, linear, top, refine).read_text())
+    sweeps_all = json.loads(_sweeps_file(n_steps, linear, top, refine, refine_steps).read_text())
     from tasks import TASKS
 
     from tf_lrfinder import suggest as S
@@ -359,11 +368,13 @@ def main(argv=None):
     w.add_argument("--linear", action="store_true", help="linear sweeps over each task's `linear_range`")
     w.add_argument("--top", type=float, default=LINEAR_TOP, help="linear sweeps end at this multiple of the bottom")
     w.add_argument("--refine", action="store_true", help="run `LRFinder.refine` after each sweep (sweeps_refine.json)")
+    w.add_argument("--refine-steps", type=int, help="with --refine: steps per run, if not the default (own cache)")
     s = sub.add_parser("score")
     s.add_argument("--n-steps", type=int, default=N_STEPS, help="score the cached sweeps of this length")
     s.add_argument("--linear", action="store_true", help="score the cached linear sweeps")
     s.add_argument("--top", type=float, default=LINEAR_TOP, help="the linear sweeps that end at this multiple")
     s.add_argument("--refine", action="store_true", help="score the sweeps followed by `LRFinder.refine`")
+    s.add_argument("--refine-steps", type=int, help="with --refine: the cache of runs of this many steps")
     s.add_argument("--train", action="store_true", help="train at each suggested rate instead of interpolating")
     s.add_argument("--rules", nargs="*", default=[], help="score only these rows (for example robust_minimum)")
     c = sub.add_parser("ceiling", help="score the grid's own best rate, retrained with fresh seeds")
@@ -373,11 +384,11 @@ def main(argv=None):
     if args.cmd == "grid":
         run_grid(args.tasks)
     elif args.cmd == "sweeps":
-        run_sweeps(args.tasks, args.n_steps, args.seeds, args.linear, args.top, args.refine)
+        run_sweeps(args.tasks, args.n_steps, args.seeds, args.linear, args.top, args.refine, args.refine_steps)
     elif args.cmd == "ceiling":
         run_ceiling(args.tasks)
     else:
-        run_score(args.train, args.rules, args.n_steps, args.linear, args.top, args.refine)
+        run_score(args.train, args.rules, args.n_steps, args.linear, args.top, args.refine, args.refine_steps)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from conftest import OPTIMIZERS, assert_same_state, make_model, regression_data, state_of
 from tf_lrfinder import LRFinder
+from tf_lrfinder import refine as refine_lib
 from tf_lrfinder.data import as_batches
 from tf_lrfinder.history import load_csv, load_json, save_csv, save_json
 from tf_lrfinder.smoothing import ema, stop_index
@@ -463,7 +464,7 @@ def test_default_call_refines_on_a_one_shot_generator(data):
     finder = LRFinder(model, optimizer, "mse", verbose=False)
     with pytest.warns(UserWarning, match="cycled"):
         lr = finder(batches, n_steps=40)
-    assert finder.trials is not None and lr == finder.trials.lr and finder.trials.steps == 50
+    assert finder.trials is not None and lr == finder.trials.lr and finder.trials.steps == refine_lib.STEPS
     assert_same_state(before, state_of(model, optimizer))
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 FACTORS = (1 / 8, 1 / 4, 1 / 2, 1.0)  # candidates, as multiples of the bottom of the sweep's curve
 TOLERANCE = 0.05  # share of the best improvement that a lower rate may give up and still be kept
-STEPS = 50  # training steps per run
+STEPS = 100  # training steps per run
 EVAL_BATCHES = 8  # batches held back from the start of the data to measure the runs
 EXTEND = 2  # runs above the bottom at most, each at twice the last, while the highest run is chosen
 
