@@ -18,8 +18,8 @@ Contenders:
 - per-step GradientTape finder: a compiled step called once per batch, the rate assigned from
   Python, the loss read back each step (the published TensorFlow 2 dataclass finder's loop).
 - tf_lrfinder first call (a new finder: tracing included) and repeated call, both the sweep alone
-  (`refine=False`); and the default call, which adds `refine`'s four runs of 50 steps (200 more
-  steps and five passes over 8 held-back batches: about 3x the sweep's time at 100 steps; one or
+  (`refine=False`); and the default call, which adds `refine`'s four runs of 100 steps (400 more
+  steps and five passes over 8 held-back batches: about 5x the sweep's time at 100 steps; one or
   two runs more where the highest run wins).
 """
 
@@ -130,7 +130,7 @@ def contenders(make_model, ds, n_steps):
     def ours_first():
         LRFinder(model, opt, LOSS, verbose=False)(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps, refine=False)
 
-    def ours_refined():  # the default call: the sweep, then `refine`'s 4 runs of 50 steps
+    def ours_refined():  # the default call: the sweep, then `refine`'s 4 runs of 100 steps
         finder(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps)
 
     return {"limit (one call, nothing recorded)": limit, "model.fit": fit, "keras-callback finder": callback_finder,
