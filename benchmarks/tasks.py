@@ -227,6 +227,12 @@ def _seq(shape, *layers):
     return keras.Sequential([keras.Input(shape), *layers])
 
 
+def _autoencoder_model(features, hidden, code):
+    """`features` -> `hidden` (ReLU) -> `code` (linear) -> `hidden` (ReLU) -> `features`."""
+    return _seq((features,), L.Dense(hidden, activation="relu"), L.Dense(code), L.Dense(hidden, activation="relu"),
+                L.Dense(features))
+
+
 SCE = lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # noqa: E731
 
 TASKS = [
@@ -241,8 +247,7 @@ TASKS = [
                       L.GlobalAveragePooling2D(), L.Dense(10)),
          lambda lr: keras.optimizers.Adam(lr), SCE),
     Task("autoencoder_digits_rmsprop", digits_autoencoder,
-         lambda: _seq((64,), L.Dense(32, activation="relu"), L.Dense(8), L.Dense(32, activation="relu"),
-                      L.Dense(64)),
+         lambda: _autoencoder_model(64, 32, 8),
          lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError()),
     Task("regression_friedman_adamw", friedman,
          lambda: _seq((10,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
@@ -303,8 +308,7 @@ TASKS = [
     # is fully smoothed, to check the fixed rule on tasks it has not seen (the rule was not changed
     # after them).
     Task("autoencoder_cancer_adam", cancer_autoencoder,
-         lambda: _seq((30,), L.Dense(16, activation="relu"), L.Dense(4), L.Dense(16, activation="relu"),
-                      L.Dense(30)),
+         lambda: _autoencoder_model(30, 16, 4),
          lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
          held_out=True),
     Task("mlp_friedman3_momentum", friedman3,
@@ -352,8 +356,7 @@ TASKS = [
                       L.GlobalAveragePooling2D(), L.Dense(10)),
          lambda lr: keras.optimizers.SGD(lr), SCE, held_out=True),
     Task("autoencoder_classification_adamw", classification5_autoencoder,
-         lambda: _seq((40,), L.Dense(24, activation="relu"), L.Dense(8), L.Dense(24, activation="relu"),
-                      L.Dense(40)),
+         lambda: _autoencoder_model(40, 24, 8),
          lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-4), lambda: keras.losses.MeanSquaredError(),
          batch_size=128, budget=200, held_out=True),
     Task("dropout_binary_rmsprop", classification_binary,
@@ -377,8 +380,7 @@ TASKS = [
                       L.GlobalAveragePooling2D(), L.Dense(4)),
          lambda lr: keras.optimizers.RMSprop(lr), SCE, batch_size=32, budget=200, held_out=True),
     Task("autoencoder_digits_momentum", digits_autoencoder,
-         lambda: _seq((64,), L.Dense(32, activation="relu"), L.Dense(12), L.Dense(32, activation="relu"),
-                      L.Dense(64)),
+         lambda: _autoencoder_model(64, 32, 12),
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.MeanSquaredError(),
          batch_size=32, held_out=True),
     Task("dropout_friedman2_sgd", friedman2,
@@ -399,8 +401,7 @@ TASKS = [
                       L.BatchNormalization(), L.ReLU(), L.Flatten(), L.Dense(4)),
          lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=64, budget=200, held_out=True),
     Task("autoencoder_cancer_momentum", cancer_autoencoder,
-         lambda: _seq((30,), L.Dense(20, activation="relu"), L.Dense(8), L.Dense(20, activation="relu"),
-                      L.Dense(30)),
+         lambda: _autoencoder_model(30, 20, 8),
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.MeanSquaredError(),
          batch_size=16, held_out=True),
     Task("mae_mlp_regression_rmsprop", regression_sparse,
