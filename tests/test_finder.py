@@ -379,16 +379,24 @@ def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
 
 def test_refine_extends_above_the_candidates_while_the_highest_wins(data):
     # Candidates far below the bottom: the loss falls with the rate, so the highest always wins and
-    # the search goes on at twice the rate, `extend` times; each run is measured like the others.
+    # the search goes on at twice the rate, at most `extend` times; each run is measured like the others.
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     bottom = finder.suggest_range()[1]
     finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=0)
     assert len(finder.trials.lrs) == 2 and finder.lr_opt == finder.trials.lrs[1]
-    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3))
+    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=2)
     t = finder.trials
     np.testing.assert_allclose(t.lrs, bottom * np.array([1e-3, 2e-3, 4e-3, 8e-3]), rtol=1e-12)
     assert list(t.losses) == sorted(t.losses, reverse=True) and finder.lr_opt == t.lrs[-1]
+    # By default it goes on until a doubling no longer wins (or diverges, or passes the sweep's top):
+    # the same runs first, then more, and it ends on a run that was not chosen.
+    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3))
+    d = finder.trials
+    assert 4 < len(d.lrs) <= 2 + refine_lib.EXTEND and d.losses[:4] == t.losses
+    np.testing.assert_allclose(d.lrs, bottom * 1e-3 * 2.0 ** np.arange(len(d.lrs)), rtol=1e-12)
+    ended = (finder.lr_opt != d.lrs[-1] or 2 * d.lrs[-1] > finder.lrs[-1] or len(d.lrs) == 2 + refine_lib.EXTEND)
+    assert ended and finder.lr_opt in d.lrs
     with pytest.raises(ValueError, match="`extend` must be a non-negative integer. Received: extend=-1"):
         finder.refine(data, batch_size=32, extend=-1)
 

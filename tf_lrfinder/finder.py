@@ -333,7 +333,7 @@ class LRFinder:
         run its own order.
 
         Costs `steps` training steps per run (400 by default, four times a default sweep, and 100
-        more per extension: 4.1 runs per call on the benchmark) and a pass over the held-back
+        more per extension: 4.2 runs per call on the benchmark, at most 10) and a pass over the held-back
         batches per run, plus one. Runs of 100 steps, not 50: a short run favours high rates (it
         rewards fast early progress, and a rate that turns unstable after 60 to 100 steps still
         looks best at 50), which chose rates too high on held-out benchmark tasks.
@@ -345,7 +345,8 @@ class LRFinder:
             factors: the candidate rates, as multiples of the bottom.
             eval_batches: batches held back to measure the runs (default 8).
             tolerance: share of the best run's improvement a lower rate may give up (default 0.05).
-            extend: runs above the candidates at most (default 2; 0 tries the candidates alone).
+            extend: runs above the candidates at most (default 10, a guard on cost: the search
+                stops by itself where a doubling no longer wins; 0 tries the candidates alone).
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
