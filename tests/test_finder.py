@@ -401,11 +401,29 @@ def test_refine_extends_above_the_candidates_while_the_highest_wins(data):
         finder.refine(data, batch_size=32, extend=-1)
 
 
+def test_refine_searches_below_the_candidates_while_the_lowest_alone_wins(data):
+    # Candidates at and above the bottom: the lowest alone does well, so the search goes on at half
+    # the rate until a lower run does about as well (which `choose` then keeps) or no longer wins.
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
+    bottom = finder.suggest_range()[1]
+    finder.refine(data, batch_size=32, steps=20, factors=(1.0, 2.0, 4.0), extend=0)
+    t = finder.trials
+    np.testing.assert_allclose(t.lrs, bottom * np.array([1.0, 2.0, 4.0]), rtol=1e-12)
+    assert refine_lib.below(np.array(t.lrs), np.array(t.losses), t.start_loss, finder.lrs[0]) == t.lrs[0] / 2
+    finder.refine(data, batch_size=32, steps=20, factors=(1.0, 2.0, 4.0))
+    d = finder.trials
+    assert len(d.lrs) > 3 and d.losses[-3:] == t.losses  # the same three runs, and more below them
+    np.testing.assert_allclose(d.lrs, bottom * 2.0 ** np.arange(3 - len(d.lrs), 3), rtol=1e-12)
+    assert refine_lib.below(np.array(d.lrs), np.array(d.losses), d.start_loss, finder.lrs[0]) is None
+    assert finder.lr_opt == d.lrs[refine_lib.choose(np.array(d.lrs), np.array(d.losses), d.start_loss)]
+
+
 def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     finder.refine(data, batch_size=32, steps=30, factors=(0.5, 1e4))
-    assert math.isinf(finder.trials.losses[1])
+    assert math.isinf(finder.trials.losses[-1])
     h = finder.history
     for save, load in ((save_json, load_json), (save_csv, load_csv)):
         save(h, tmp_path / "h")

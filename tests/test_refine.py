@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import FACTORS, candidates, choose, extension
+from tf_lrfinder.refine import FACTORS, below, candidates, choose, extension
 
 
 def test_candidates_are_the_bottom_times_each_factor_increasing():
@@ -84,3 +84,31 @@ def test_extension_is_twice_the_top_exactly_when_the_top_is_chosen_and_allowed(l
     above = extension(lrs, losses, start, limit)
     wanted = choose(lrs, losses, start) == len(lrs) - 1 and 2 * lrs[-1] <= limit
     assert above == (2 * lrs[-1] if wanted else None)
+
+
+def test_below_goes_on_under_the_candidates_only_while_the_lowest_run_alone_is_kept():
+    lrs = np.array([0.1, 0.2, 0.4])
+    assert below(lrs, np.array([0.3, 0.6, 0.9]), 1.0, limit=1e-7) == 0.05  # still falling as the rate falls
+    assert below(lrs, np.array([0.3, np.inf, np.inf]), 1.0, limit=1e-7) == 0.05  # the others diverged
+    assert below(lrs, np.array([0.30, 0.31, 0.9]), 1.0, limit=1e-7) is None  # 0.2 is within 5%: no need
+    assert below(lrs, np.array([0.9, 0.6, 0.3]), 1.0, limit=1e-7) is None  # the best is higher
+    assert below(lrs, np.array([0.3, 0.6, 0.9]), 1.0, limit=0.051) is None  # beneath the sweep
+    assert below(lrs, np.array([np.nan] * 3), 1.0, limit=1e-7) is None  # nothing to go on
+    assert below(lrs[:1], np.array([0.3]), 1.0, limit=1e-7) is None  # one run: nothing to compare
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
+           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
+       st.floats(0, 20), st.floats(1e-5, 1e-2))
+def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_and_is_allowed(losses, start, limit):
+    lrs = np.logspace(-3, 0, len(losses))
+    lower = below(lrs, losses, start, limit)
+    finite = np.isfinite(losses)
+    alone = False
+    if len(lrs) > 1 and finite[0] and losses[0] == losses[finite].min():
+        gain = start - losses[0] if start > losses[0] else 0.0
+        alone = not np.any(losses[1:] <= losses[0] + 0.05 * gain)
+    assert lower == (lrs[0] / 2 if alone and lrs[0] / 2 >= limit else None)
+    if lower is not None:  # and then `choose` keeps the lowest: the two never disagree
+        assert choose(lrs, losses, start) == 0

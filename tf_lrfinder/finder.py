@@ -389,11 +389,12 @@ class LRFinder:
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
                                 tolerance: float, extend: int) -> tuple[np.ndarray, np.ndarray, float]:
-        """Snapshot; for each rate (the candidates, then any extension) train `steps` steps, measure,
-        restore; restore in a `finally`. Returns the rates tried, their losses and the start loss."""
+        """Snapshot; for each rate (the candidates, then any above or below them) train `steps` steps,
+        measure, restore; restore in a `finally`. Returns the rates tried (increasing), their losses
+        and the start loss."""
         if self._evaluate is None:
             self._evaluate = build_evaluate(self.model, loss_function(self.model, self.loss_fn, training=False))
-        rates, losses = list(lrs), []
+        pending, tried = list(lrs), []  # rates still to run; (rate, loss) of the runs so far
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
         self._snapshot.save()
@@ -409,8 +410,8 @@ class LRFinder:
                 start = measure()
                 # A run diverges by the sweep's own rule (its EMA weight and factor).
                 beta, factor = self.settings["smoothing"], self.settings["diverge_factor"]
-                while len(losses) < len(rates):
-                    lr = rates[len(losses)]
+                while pending:
+                    lr = pending.pop(0)
                     self._state.reset(np.full(steps, lr), smoothing_lib.bias_correction(steps, beta), beta, factor)
                     taken, status = 0, RUNNING
                     # A fresh iterator: every run trains on the same batches, after the held-back ones.
@@ -418,20 +419,23 @@ class LRFinder:
                         taken += len(chunk)
                         bar.update(len(chunk))
                     loss = measure() if status == RUNNING else np.inf
-                    losses.append(loss if np.isfinite(loss) else np.inf)
+                    tried.append((lr, loss if np.isfinite(loss) else np.inf))
                     bar.update(steps - taken)
                     self._snapshot.restore()
-                    if len(losses) == len(rates) and len(rates) < len(lrs) + extend:
-                        above = refine_lib.extension(np.array(rates), np.array(losses), start, self.lrs[-1],
-                                                     tolerance)
-                        if above is not None:
-                            rates.append(above)
+                    if not pending and len(tried) < len(lrs) + extend:
+                        rates, losses = (np.array(v) for v in zip(*sorted(tried)))
+                        further = refine_lib.extension(rates, losses, start, self.lrs[-1], tolerance)
+                        if further is None:
+                            further = refine_lib.below(rates, losses, start, self.lrs[0], tolerance)
+                        if further is not None:
+                            pending.append(further)
                             bar.total += steps
                             bar.refresh()
         finally:
             self._snapshot.restore_and_close()
             bar.close()
-        return np.array(rates), np.array(losses), start
+        rates, losses = (np.array(v) for v in zip(*sorted(tried)))
+        return rates, losses, start
 
     # -- reading the result ----------------------------------------------------------------------
 

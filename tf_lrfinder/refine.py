@@ -7,7 +7,8 @@ suggestion benchmark from 100 times below to 7 times above). `LRFinder.refine` t
 runs at constant rates spaced by factors of 2 up to the bottom, each from the same restored state,
 measures the loss of each on the same held-back batches, and keeps the lowest rate that does
 about as well as the best (`choose`); while that is the highest rate tried, it goes on at twice
-the rate (`extension`).
+the rate (`extension`), and while the lowest rate tried is the only one that does about as well,
+at half the rate (`below`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ FACTORS = (1 / 8, 1 / 4, 1 / 2, 1.0)  # candidates, as multiples of the bottom o
 TOLERANCE = 0.05  # share of the best improvement that a lower rate may give up and still be kept
 STEPS = 100  # training steps per run
 EVAL_BATCHES = 8  # batches held back from the start of the data to measure the runs
-EXTEND = 10  # runs above the bottom at most, each at twice the last, while the highest run is chosen:
-# a guard on cost, not a limit the search is meant to meet (it stops where a doubling no longer wins,
-# a run diverges, or the sweep's highest rate is passed; on the benchmark it never needed more than 6)
+EXTEND = 10  # runs beyond the candidates at most (twice the highest or half the lowest, while it wins):
+# a guard on cost, not a limit the search is meant to meet (it stops where a step no longer wins, a
+# run diverges, or it leaves the rates the sweep passed; on the benchmark it never needed more than 6)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Trials:
     """Short constant-rate runs and the rate chosen from them.
 
     Attributes:
-        lrs: the rates tried, increasing: the candidates, then any tried above them.
+        lrs: the rates tried, increasing: the candidates and any tried above or below them.
         losses: each run's loss on the held-back batches afterwards (inf where it diverged).
         start_loss: the loss on those batches before any run.
         steps: training steps per run.
@@ -140,3 +141,42 @@ def extension(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: flo
     if i is None or i != len(lrs) - 1 or not 2 * lrs[-1] <= limit:
         return None
     return float(2 * lrs[-1])
+
+
+def below(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
+          tolerance: float = TOLERANCE) -> float | None:
+    """The next rate to try below the candidates, or None: the search is over.
+
+    The mirror of `extension`. When the lowest rate tried is the only run within `tolerance` of
+    the best improvement (every higher rate gave up more, or diverged), the loss was still falling
+    as the rate fell, and the best rate may lie below: the sweep read the bottom too high, as it
+    does when its loss rises too slowly to stop it (a model with BatchNormalization, say). Then
+    the search goes on at half that rate, as long as it is not below `limit` (the lowest rate the
+    sweep tried). A lower run that does about as well ends the search, and `choose` keeps it.
+
+    Args:
+        lrs: the rates tried, increasing (at least two; with one there is nothing to compare).
+        losses: each run's loss (NaN or inf where it diverged).
+        start_loss: the loss before any run.
+        limit: the lowest rate to try.
+        tolerance: as for `choose`.
+
+    Returns:
+        `lrs[0] / 2`, or None.
+
+    Example:
+        >>> below(np.array([.1, .2]), np.array([.5, .9]), start_loss=1.0, limit=1e-7)
+        0.05
+        >>> below(np.array([.1, .2]), np.array([.5, .51]), 1.0, limit=1e-7) is None  # .2 does as well
+        True
+        >>> below(np.array([.1, .2]), np.array([.5, np.inf]), 1.0, limit=0.06) is None  # below the sweep
+        True
+    """
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    if len(lrs) < 2 or choose(lrs, losses, start_loss, tolerance) != 0 or not lrs[0] / 2 >= limit:
+        return None
+    best = losses[0]
+    gain = start_loss - best if np.isfinite(start_loss) and start_loss > best else 0.0
+    if np.any(losses[1:] <= best + tolerance * gain):  # a higher rate does about as well
+        return None
+    return float(lrs[0] / 2)
