@@ -14,16 +14,19 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-Forty-three tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight; the other
-thirty-five (`held_out=True` in `tasks.py`, added in seven batches of five; the third after the fix
+Fifty-eight tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight; the other
+fifty (`held_out=True` in `tasks.py`, added in ten batches of five; the third after the fix
 that reads the bottom only where the curve is fully smoothed, the fourth with model kinds, losses
 and optimizers the others lack, the fifth after `LRFinder.refine`, which was designed on the first
 28, the sixth after refining's search above the bottom, `refine.extension`, which came after all
 33 had been seen, the seventh before refining's runs went from 50 to 100 steps, a change made
-after looking at the sixth) came afterwards and were never tuned on, so their columns show how the
-rule does on tasks it has not seen. Each table prints all / chosen-on / held-out groups. The grid,
-`sweeps.json` and both refine caches hold all 43; the caches of other sweep lengths and of linear
-sweeps hold the first 33.
+after looking at the sixth, the eighth after it, the ninth before that search went on past two
+runs, a change made after looking at the eighth, and the tenth before refining searched below the
+candidates too, `refine.below`, a change made after looking at the ninth) came afterwards and were
+never tuned on, so their columns show how the rule does on tasks it has not seen. Each table
+prints all / chosen-on / held-out groups. The grid, `sweeps.json` and `sweeps_refine.json` hold
+all 58; `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48; the caches
+of other sweep lengths and of linear sweeps the first 33.
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
 fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it is well below 1
@@ -40,7 +43,7 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
     python benchmarks/suggestion_quality.py sweeps --linear --seeds 5      # ~5 min: linear sweeps from 1/20 to 4x each task's bottom (results/sweeps_linear.json)
     python benchmarks/suggestion_quality.py score --linear [--top 10]        # the rules on them (--top: sweeps up to 10x, sweeps_linear_top10.json)
-    python benchmarks/suggestion_quality.py sweeps --refine    # ~20 min: the same sweeps, each followed by LRFinder.refine,
+    python benchmarks/suggestion_quality.py sweeps --refine    # ~25 min: the same sweeps, each followed by LRFinder.refine,
                                                                # as finder(...) runs by default (results/sweeps_refine.json)
     python benchmarks/suggestion_quality.py score --refine     # adds the row "robust_minimum + refine": what finder(...) returns
     python benchmarks/suggestion_quality.py sweeps --refine --refine-steps 50   # refining with runs of another length

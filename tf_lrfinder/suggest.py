@@ -251,7 +251,8 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, method: str = DEFAULT_METHOD,
     Args:
         lrs: the sweep's learning rates.
         losses: the raw losses, read by the rules in `READS_RAW`.
-        method: the rule (default: `DEFAULT_METHOD`, the one the benchmark scores best).
+        method: the rule (default: `DEFAULT_METHOD`, the reading `LRFinder.refine` starts from;
+            with refining, the benchmark's best).
         smoothed_losses: the EMA-smoothed losses the other rules read (default: `ema(losses)`
             with the finder's default smoothing).
 
