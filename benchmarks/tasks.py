@@ -241,6 +241,10 @@ def classification_binary_autoencoder():
     return _autoencoder(classification_binary)
 
 
+def regression_sparse_autoencoder():
+    return _autoencoder(regression_sparse)
+
+
 def _seq(shape, *layers):
     return keras.Sequential([keras.Input(shape), *layers])
 
@@ -498,4 +502,27 @@ TASKS = [
          lambda: _seq((30,), L.Dense(64, activation="relu"), L.Dropout(0.5), L.Dense(1)),
          lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
          batch_size=16, held_out=True),
+    # Held out, eleventh batch: added after the tenth had been scored and looked into (the 100-step
+    # runs of a BatchNorm MLP chose rates on the edge of a cliff), before any change that looking
+    # led to, and scored once, to check that change on tasks it was not made on.
+    Task("bn_mlp_regression_momentum", regression_wide,
+         lambda: _seq((50,), L.Dense(64), L.BatchNormalization(), L.ReLU(), L.Dense(32), L.BatchNormalization(),
+                      L.ReLU(), L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.MeanSquaredError(), held_out=True),
+    Task("cnn_digits_nesterov", digits_images,
+         lambda: _seq((8, 8, 1), L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
+                      L.Conv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(), L.Dense(10)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), SCE, batch_size=32, budget=200,
+         held_out=True),
+    Task("autoencoder_sparse_adamw", regression_sparse_autoencoder,
+         lambda: _autoencoder_model(30, 24, 10),
+         lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-3), lambda: keras.losses.MeanSquaredError(),
+         held_out=True),
+    Task("dropout_classification5_adam", classification5,
+         lambda: _seq((40,), L.Dense(128, activation="relu"), L.Dropout(0.3), L.Dense(64, activation="relu"),
+                      L.Dropout(0.3), L.Dense(5)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=128, held_out=True),
+    Task("logistic_cancer_rmsprop", cancer, lambda: _seq((30,), L.Dense(1)),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=16, budget=200, held_out=True),
 ]
