@@ -416,7 +416,24 @@ def test_refine_searches_below_the_candidates_while_the_lowest_alone_wins(data):
     assert len(d.lrs) > 3 and d.losses[-3:] == t.losses  # the same three runs, and more below them
     np.testing.assert_allclose(d.lrs, bottom * 2.0 ** np.arange(3 - len(d.lrs), 3), rtol=1e-12)
     assert refine_lib.below(np.array(d.lrs), np.array(d.losses), d.start_loss, finder.lrs[0]) is None
-    assert finder.lr_opt == d.lrs[refine_lib.choose(np.array(d.lrs), np.array(d.losses), d.start_loss)]
+    kept = d.lrs[refine_lib.choose(np.array(d.lrs), np.array(d.losses), d.start_loss)]
+    assert finder.lr_opt == refine_lib.short_of_divergence(kept, d.lrs, d.losses) <= kept
+
+
+def test_refine_keeps_the_rate_a_margin_below_any_run_that_diverged(data):
+    # The runs at 2 and 4 times the bottom diverge; the rate kept is at most 2 * bottom / margin,
+    # even where that is below every run (a rate not tried); margin=1 keeps the run `choose` picked.
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
+    bottom = finder.suggest_range()[1]
+    finder.refine(data, batch_size=32, steps=20, factors=(0.5, 1.0, 2.0, 4.0), extend=0, margin=1)
+    t = finder.trials
+    assert [math.isinf(v) for v in t.losses] == [False, False, True, True]
+    assert finder.lr_opt == t.lr == t.lrs[refine_lib.choose(np.array(t.lrs), np.array(t.losses), t.start_loss)]
+    assert finder.lr_opt >= bottom / 2 > 2 * bottom / 8
+    finder.refine(data, batch_size=32, steps=20, factors=(0.5, 1.0, 2.0, 4.0), extend=0)
+    assert finder.trials.losses == t.losses  # the same runs; only the rate kept differs
+    assert finder.lr_opt == finder.trials.lr == pytest.approx(2 * bottom / refine_lib.MARGIN, rel=1e-12)
 
 
 def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
@@ -454,6 +471,7 @@ def test_refine_interrupted_restores_and_propagates(data):
     (dict(steps=0), "`steps` must be a positive integer. Received: steps=0"),
     (dict(eval_batches=2.5), "`eval_batches` must be a positive integer. Received: eval_batches=2.5"),
     (dict(tolerance=1.5), "`tolerance` must be in [0, 1). Received: tolerance=1.5"),
+    (dict(margin=0.5), "`margin` must be a number of at least 1 (1: no margin). Received: margin=0.5"),
     (dict(factors=(0.5, 0.0)), "`factors` must be a non-empty sequence of positive numbers"),
     (dict(batch_size=None), "`batch_size` is required"),
 ])

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import FACTORS, below, candidates, choose, extension
+from tf_lrfinder.refine import FACTORS, below, candidates, choose, extension, short_of_divergence
 
 
 def test_candidates_are_the_bottom_times_each_factor_increasing():
@@ -112,3 +112,28 @@ def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_and_is_allowed
     assert lower == (lrs[0] / 2 if alone and lrs[0] / 2 >= limit else None)
     if lower is not None:  # and then `choose` keeps the lowest: the two never disagree
         assert choose(lrs, losses, start) == 0
+
+
+def test_short_of_divergence_keeps_the_margin_below_the_lowest_diverged_rate():
+    lrs = np.array([0.01, 0.02, 0.04, 0.08, 0.16])
+    assert short_of_divergence(0.04, lrs, np.array([.3, .25, .2, np.inf, np.inf])) == 0.01  # 0.08 / 8
+    assert short_of_divergence(0.04, lrs, np.array([.3, .25, .2, np.inf, np.inf]), margin=1) == 0.04
+    assert short_of_divergence(0.04, lrs, np.array([.3, .25, .2, .5, np.nan]), margin=2) == 0.04  # 0.16 / 2
+    assert short_of_divergence(0.001, lrs, np.array([.3, .25, .2, np.inf, .9])) == 0.001  # already clear
+    assert short_of_divergence(0.04, lrs, np.array([.3, .25, .2, .5, .9])) == 0.04  # nothing diverged
+    with pytest.raises(ValueError, match=r"`margin` must be a number of at least 1 \(1: no margin\)"):
+        short_of_divergence(0.04, lrs, np.zeros(5), margin=0.5)
+    with pytest.raises(ValueError, match="`lrs` and `losses` must have the same shape"):
+        short_of_divergence(0.04, lrs, np.zeros(4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
+           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
+       st.floats(1e-4, 2.0), st.floats(1.0, 32.0))
+def test_short_of_divergence_never_raises_the_rate_and_clears_every_diverged_run(losses, lr, margin):
+    lrs = np.logspace(-3, 0, len(losses))
+    kept = short_of_divergence(lr, lrs, losses, margin)
+    assert 0 < kept <= lr
+    assert all(kept * margin <= r * (1 + 1e-12) for r, v in zip(lrs, losses) if not np.isfinite(v))
+    assert (kept == lr) == all(lr * margin <= r for r, v in zip(lrs, losses) if not np.isfinite(v))

@@ -245,7 +245,7 @@ class LRFinder:
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
             self._refine(batches.dataset, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE,
-                         refine_lib.EXTEND)
+                         refine_lib.EXTEND, refine_lib.MARGIN)
         return self.lr_opt
 
     def _prepare(self, first_batch: Any) -> None:
@@ -308,7 +308,8 @@ class LRFinder:
 
     def refine(self, dataset: Any, steps: int = refine_lib.STEPS, *, batch_size: int | None = None,
                factors: tuple[float, ...] = refine_lib.FACTORS, eval_batches: int = refine_lib.EVAL_BATCHES,
-               tolerance: float = refine_lib.TOLERANCE, extend: int = refine_lib.EXTEND) -> float:
+               tolerance: float = refine_lib.TOLERANCE, extend: int = refine_lib.EXTEND,
+               margin: float = refine_lib.MARGIN) -> float:
         """Check the sweep's suggestion by training: short runs at a few rates, keep the best.
 
         After a sweep, trains `steps` steps at each constant rate `bottom * factor` (bottom: where
@@ -322,9 +323,10 @@ class LRFinder:
         as well, it tries half that rate, while that holds, never below the sweep's lowest rate
         (`tf_lrfinder.refine.below`); `extend` runs beyond the candidates at most. A run that
         diverges by the sweep's rule (`diverge_factor`, or a non-finite loss) stops there and is
-        never chosen. The state is restored after every run and at the end, whatever happens, bit
-        for bit. The sweep's own
-        suggestion reads the bottom over 4, Smith's rule of thumb; how far below the bottom the
+        never chosen, and the rate kept stays `margin` times below the lowest rate that diverged
+        (`tf_lrfinder.refine.short_of_divergence`: a longer training turns unstable lower). The
+        state is restored after every run and at the end, whatever happens, bit for bit. The
+        sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the bottom the
         best rate lies varies from model to model, and these runs measure it (see the README's
         benchmark: over its 58 tasks the mean rises from 0.884 to 0.968, the worst from -0.78 to 0.72).
 
@@ -350,6 +352,7 @@ class LRFinder:
             tolerance: share of the best run's improvement a lower rate may give up (default 0.05).
             extend: runs beyond the candidates at most (default 10, a guard on cost: the search
                 stops by itself where a step no longer wins; 0 tries the candidates alone).
+            margin: the rate kept is at most the lowest diverged rate over this (default 8; 1: none).
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
@@ -371,13 +374,16 @@ class LRFinder:
                 raise ValueError(f"`{name}` must be {kind} integer. Received: {name}={value!r}")
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
             raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 1 or margin == np.inf:
+            raise ValueError(f"`margin` must be a number of at least 1 (1: no margin). Received: {margin=}")
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         batches = as_batches(dataset, self.model, int(eval_batches) + int(steps), batch_size)
         self._prepare(batches.first)
-        return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend))
+        return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
+                            float(margin))
 
     def _refine(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
-                tolerance: float, extend: int) -> float:
+                tolerance: float, extend: int, margin: float) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks)."""
         lrs, losses, start = self._trials_restoring_state(dataset, lrs, steps, eval_batches, tolerance, extend)
         i = refine_lib.choose(lrs, losses, start, tolerance)
@@ -386,7 +392,7 @@ class LRFinder:
                           f"suggestion, {self.lr_opt:.3g}. Check the data and the loss, or try smaller `factors`.",
                           stacklevel=2)
         else:
-            self.lr_opt = float(lrs[i])
+            self.lr_opt = refine_lib.short_of_divergence(float(lrs[i]), lrs, losses, margin)
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt)
         return self.lr_opt
 
