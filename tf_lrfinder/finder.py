@@ -326,9 +326,10 @@ class LRFinder:
         never chosen, and the rate kept stays `margin` times below the lowest rate that diverged
         (`tf_lrfinder.refine.short_of_divergence`: a longer training turns unstable lower). The
         state is restored after every run and at the end, whatever happens, bit for bit. The
-        sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the bottom the
-        best rate lies varies from model to model, and these runs measure it (see the README's
-        benchmark: over its 68 tasks the mean rises from 0.895 to 0.963, the worst from -0.78 to 0.32).
+        sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the
+        bottom the best rate lies varies from model to model, and these runs measure it (see the
+        README's benchmark: over its 68 tasks the mean rises from 0.895 to 0.963, the worst from
+        -0.78 to 0.32).
 
         Every run reads `dataset` afresh from its start and trains on the batches after the
         held-back ones. For arrays and plain iterables these are the same batches in the same
@@ -374,8 +375,7 @@ class LRFinder:
                 raise ValueError(f"`{name}` must be {kind} integer. Received: {name}={value!r}")
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
             raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 1 or margin == np.inf:
-            raise ValueError(f"`margin` must be a number of at least 1 (1: no margin). Received: {margin=}")
+        refine_lib.check_margin(margin)
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         batches = as_batches(dataset, self.model, int(eval_batches) + int(steps), batch_size)
         self._prepare(batches.first)

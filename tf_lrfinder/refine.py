@@ -103,12 +103,18 @@ def choose(lrs: np.ndarray, losses: np.ndarray, start_loss: float, tolerance: fl
                          f"lrs.shape={lrs.shape}, losses.shape={losses.shape}")
     if not 0 <= tolerance < 1:
         raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
+    qualifies = _qualifying(losses, start_loss, tolerance)
+    return int(np.flatnonzero(qualifies)[0]) if qualifies.any() else None
+
+
+def _qualifying(losses: np.ndarray, start_loss: float, tolerance: float) -> np.ndarray:
+    """Which runs are within `tolerance` of the best improvement (none if no loss is finite)."""
     finite = np.isfinite(losses)
     if not finite.any():
-        return None
+        return finite
     best = losses[finite].min()
     gain = start_loss - best if np.isfinite(start_loss) and start_loss > best else 0.0
-    return int(np.flatnonzero(finite & (losses <= best + tolerance * gain))[0])
+    return finite & (losses <= best + tolerance * gain)
 
 
 def extension(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
@@ -177,11 +183,20 @@ def below(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     if len(lrs) < 2 or choose(lrs, losses, start_loss, tolerance) != 0 or not lrs[0] / 2 >= limit:
         return None
-    best = losses[0]
-    gain = start_loss - best if np.isfinite(start_loss) and start_loss > best else 0.0
-    if np.any(losses[1:] <= best + tolerance * gain):  # a higher rate does about as well
+    if _qualifying(losses, start_loss, tolerance)[1:].any():  # a higher rate does about as well
         return None
     return float(lrs[0] / 2)
+
+
+def check_margin(margin: float) -> None:
+    """Raise a `ValueError` unless `margin` is a finite number of at least 1 (see `short_of_divergence`).
+
+    Example:
+        >>> check_margin(8)
+    """
+    if isinstance(margin, bool) or not isinstance(margin, (int, float, np.floating, np.integer)) \
+            or not (np.isfinite(margin) and margin >= 1):
+        raise ValueError(f"`margin` must be a number of at least 1 (1: no margin). Received: {margin=}")
 
 
 def short_of_divergence(lr: float, lrs: np.ndarray, losses: np.ndarray, margin: float = MARGIN) -> float:
@@ -218,7 +233,6 @@ def short_of_divergence(lr: float, lrs: np.ndarray, losses: np.ndarray, margin: 
     if lrs.shape != losses.shape:
         raise ValueError(f"`lrs` and `losses` must have the same shape. Received: lrs.shape={lrs.shape}, "
                          f"losses.shape={losses.shape}")
-    if not (np.isfinite(margin) and margin >= 1):
-        raise ValueError(f"`margin` must be a number of at least 1 (1: no margin). Received: {margin=}")
+    check_margin(margin)
     diverged = lrs[~np.isfinite(losses)]
     return float(min(lr, diverged.min() / margin)) if diverged.size else float(lr)
