@@ -447,12 +447,32 @@ def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
         assert load(tmp_path / "h")["trials"] == h["trials"]
 
 
-def test_refine_when_every_run_diverges_warns_and_keeps_the_sweep_suggestion(data):
+def test_refine_searches_below_when_every_candidate_diverges(data):
+    # The runs at 2 and 4 times the bottom diverge (as in the test above): the stable rates lie
+    # below them all, so the search goes on at half the lowest, where the run trains.
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
+    bottom = finder.suggest_range()[1]
+    finder.refine(data, batch_size=32, steps=20, factors=(2.0, 4.0), extend=1)
+    t = finder.trials
+    np.testing.assert_allclose(t.lrs, bottom * np.array([1.0, 2.0, 4.0]), rtol=1e-12)
+    assert math.isfinite(t.losses[0]) and t.losses[0] < t.start_loss and all(math.isinf(v) for v in t.losses[1:])
+    assert finder.lr_opt == t.lr == pytest.approx(2 * bottom / refine_lib.MARGIN, rel=1e-12)
+
+
+def test_refine_when_every_run_diverges_warns_and_keeps_the_sweep_suggestion_short_of_them(data):
+    # With no run left to search below (extend=0), the sweep's suggestion stands, or the lowest
+    # diverged rate over `margin` where that is less.
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     lr = finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
+    bottom = finder.suggest_range()[1]
     with pytest.warns(UserWarning, match="Every short run diverged, even at"):
-        assert finder.refine(data, batch_size=32, steps=30, factors=(1e4, 1e5)) == lr
+        assert finder.refine(data, batch_size=32, steps=30, factors=(1e4, 1e5), extend=0) == lr
     assert finder.lr_opt == lr and all(math.isinf(v) for v in finder.trials.losses)
+    with pytest.warns(UserWarning, match="or the lowest diverged rate over `margin` if less"):
+        finder.refine(data, batch_size=32, steps=30, factors=(1e4, 1e5), extend=0, margin=1e6)
+    assert finder.lr_opt == finder.trials.lr == pytest.approx(bottom * 1e4 / 1e6, rel=1e-12)
+    assert finder.lr_opt < lr
 
 
 def test_refine_interrupted_restores_and_propagates(data):

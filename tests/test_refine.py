@@ -93,15 +93,18 @@ def test_below_goes_on_under_the_candidates_only_while_the_lowest_run_alone_is_k
     assert below(lrs, np.array([0.30, 0.31, 0.9]), 1.0, limit=1e-7) is None  # 0.2 is within 5%: no need
     assert below(lrs, np.array([0.9, 0.6, 0.3]), 1.0, limit=1e-7) is None  # the best is higher
     assert below(lrs, np.array([0.3, 0.6, 0.9]), 1.0, limit=0.051) is None  # beneath the sweep
-    assert below(lrs, np.array([np.nan] * 3), 1.0, limit=1e-7) is None  # nothing to go on
-    assert below(lrs[:1], np.array([0.3]), 1.0, limit=1e-7) is None  # one run: nothing to compare
+    assert below(lrs, np.array([np.nan, np.inf, np.inf]), 1.0, limit=1e-7) == 0.05  # all diverged: lower
+    assert below(lrs[:1], np.array([np.inf]), 1.0, limit=1e-7) == 0.05  # even a single run
+    assert below(lrs, np.array([np.nan] * 3), 1.0, limit=0.051) is None  # but not beneath the sweep
+    assert below(lrs[:1], np.array([0.3]), 1.0, limit=1e-7) is None  # one run that trained: nothing to compare
 
 
 @settings(max_examples=200, deadline=None)
 @given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
            st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
        st.floats(0, 20), st.floats(1e-5, 1e-2))
-def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_and_is_allowed(losses, start, limit):
+def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_or_all_diverged_and_is_allowed(
+        losses, start, limit):
     lrs = np.logspace(-3, 0, len(losses))
     lower = below(lrs, losses, start, limit)
     finite = np.isfinite(losses)
@@ -109,8 +112,8 @@ def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_and_is_allowed
     if len(lrs) > 1 and finite[0] and losses[0] == losses[finite].min():
         gain = start - losses[0] if start > losses[0] else 0.0
         alone = not np.any(losses[1:] <= losses[0] + 0.05 * gain)
-    assert lower == (lrs[0] / 2 if alone and lrs[0] / 2 >= limit else None)
-    if lower is not None:  # and then `choose` keeps the lowest: the two never disagree
+    assert lower == (lrs[0] / 2 if (alone or not finite.any()) and lrs[0] / 2 >= limit else None)
+    if lower is not None and finite.any():  # and then `choose` keeps the lowest: the two never disagree
         assert choose(lrs, losses, start) == 0
 
 

@@ -320,9 +320,9 @@ class LRFinder:
         highest rate tried, the loss was still falling with the rate, so it tries twice that rate,
         while the highest keeps winning, never above the highest rate the sweep reached
         (`tf_lrfinder.refine.extension`); if the lowest rate tried is the only one that does about
-        as well, it tries half that rate, while that holds, never below the sweep's lowest rate
-        (`tf_lrfinder.refine.below`); `extend` runs beyond the candidates at most. A run that
-        diverges by the sweep's rule (`diverge_factor`, or a non-finite loss) stops there and is
+        as well, or every run diverged, it tries half that rate, while that holds, never below the
+        sweep's lowest rate (`tf_lrfinder.refine.below`); `extend` runs beyond the candidates at
+        most. A run that diverges by the sweep's rule (`diverge_factor`, or a non-finite loss) stops there and is
         never chosen, and the rate kept stays `margin` times below the lowest rate that diverged
         (`tf_lrfinder.refine.short_of_divergence`: a longer training turns unstable lower). The
         state is restored after every run and at the end, whatever happens, bit for bit. The
@@ -357,7 +357,8 @@ class LRFinder:
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
-            diverged, `lr_opt` is left as the sweep suggested and a warning says so.
+            diverged (the search below ran out), `lr_opt` is the sweep's suggestion, or the lowest
+            diverged rate over `margin` if that is less, and a warning says so.
 
         Raises:
             ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched;
@@ -388,9 +389,11 @@ class LRFinder:
         lrs, losses, start = self._trials_restoring_state(dataset, lrs, steps, eval_batches, tolerance, extend)
         i = refine_lib.choose(lrs, losses, start, tolerance)
         if i is None:
-            warnings.warn(f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` stays at the sweep's "
-                          f"suggestion, {self.lr_opt:.3g}. Check the data and the loss, or try smaller `factors`.",
-                          stacklevel=2)
+            swept = self.suggest(self.settings["method"]).lr  # not an earlier `refine`'s choice
+            self.lr_opt = refine_lib.short_of_divergence(swept, lrs, losses, margin)
+            warnings.warn(f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` is the sweep's suggestion, "
+                          f"or the lowest diverged rate over `margin` if less: {self.lr_opt:.3g}. Check the data "
+                          f"and the loss, or try smaller `factors`.", stacklevel=2)
         else:
             self.lr_opt = refine_lib.short_of_divergence(float(lrs[i]), lrs, losses, margin)
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt)
