@@ -25,8 +25,9 @@ runs, a change made after looking at the eighth, the tenth before refining searc
 candidates too, `refine.below`, a change made after looking at the ninth, and the eleventh and
 twelfth after the margin below a diverged run, `refine.short_of_divergence`, chosen after looking
 at the tenth, the thirteenth to meet that margin, and the fourteenth after refining searched
-below when every run diverged, a change made after looking at the thirteenth) came afterwards and were never tuned on, so their columns show how the rule does on
-tasks it has not seen. Each table prints all / chosen-on / held-out groups. The grid,
+below when every run diverged, a change made after looking at the thirteenth) came afterwards and
+were never tuned on, so their columns show how the rule does on tasks it has not seen. Each table
+prints all / chosen-on / held-out groups. The grid,
 `sweeps.json` and `sweeps_refine.json` hold all 78; `sweeps_refine50.json` (50-step runs, the
 search as it was then) the first 48; the caches of other sweep lengths and of linear sweeps the
 first 33.
@@ -41,6 +42,7 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py sweeps [TASK ...]  # ~7.5 min for ten seeds; writes results/sweeps.json
     python benchmarks/suggestion_quality.py score              # seconds; prints the tables
     python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~23 min: trains at each suggested rate
+    python benchmarks/suggestion_quality.py score --train --refine --rules "robust_minimum + refine" --tasks NAME ...  # some tasks only
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
     python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~10 min: longer sweeps, cached in results/sweeps_n300.json
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
@@ -275,7 +277,8 @@ def _averaged(sweeps: list[dict], k: int) -> list[tuple[np.ndarray, np.ndarray, 
 
 
 def run_score(train: bool, only: list[str], n_steps: int = N_STEPS, linear: bool = False,
-              top: float = LINEAR_TOP, refine: bool = False, refine_steps: int | None = None):
+              top: float = LINEAR_TOP, refine: bool = False, refine_steps: int | None = None,
+              tasks: list[str] | None = None):
     grid_all = json.loads((RESULTS / "grid.json").read_text())
     sweeps_all = json.loads(_sweeps_file(n_steps, linear, top, refine, refine_steps).read_text())
     from tasks import TASKS
@@ -283,7 +286,7 @@ def run_score(train: bool, only: list[str], n_steps: int = N_STEPS, linear: bool
     from tf_lrfinder import suggest as S
 
     by_name = {t.name: t for t in TASKS}
-    names = [n for n in sweeps_all if n in grid_all]
+    names = [n for n in sweeps_all if n in grid_all and (not tasks or n in tasks)]
     rows = [(name, name, 1) for name in S.SUGGESTERS]
     rows += [("optimizer_default", None, 1), (f"{S.DEFAULT_METHOD}, 3 sweeps averaged", S.DEFAULT_METHOD, 3)]
     rows += [(f"{S.DEFAULT_METHOD} + refine", REFINED, 1)] if refine else []
@@ -388,6 +391,7 @@ def main(argv=None):
     s.add_argument("--refine-steps", type=int, help="with --refine: the cache of runs of this many steps")
     s.add_argument("--train", action="store_true", help="train at each suggested rate instead of interpolating")
     s.add_argument("--rules", nargs="*", default=[], help="score only these rows (for example robust_minimum)")
+    s.add_argument("--tasks", nargs="*", default=[], help="score only these tasks (default: every cached one)")
     c = sub.add_parser("ceiling", help="score the grid's own best rate, retrained with fresh seeds")
     c.add_argument("tasks", nargs="*")
     args = parser.parse_args(argv)
@@ -399,7 +403,8 @@ def main(argv=None):
     elif args.cmd == "ceiling":
         run_ceiling(args.tasks)
     else:
-        run_score(args.train, args.rules, args.n_steps, args.linear, args.top, args.refine, args.refine_steps)
+        run_score(args.train, args.rules, args.n_steps, args.linear, args.top, args.refine, args.refine_steps,
+                  args.tasks)
 
 
 if __name__ == "__main__":

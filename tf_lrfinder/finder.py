@@ -322,14 +322,14 @@ class LRFinder:
         (`tf_lrfinder.refine.extension`); if the lowest rate tried is the only one that does about
         as well, or every run diverged, it tries half that rate, while that holds, never below the
         sweep's lowest rate (`tf_lrfinder.refine.below`); `extend` runs beyond the candidates at
-        most. A run that diverges by the sweep's rule (`diverge_factor`, or a non-finite loss) stops there and is
-        never chosen, and the rate kept stays `margin` times below the lowest rate that diverged
-        (`tf_lrfinder.refine.short_of_divergence`: a longer training turns unstable lower). The
-        state is restored after every run and at the end, whatever happens, bit for bit. The
-        sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the
-        bottom the best rate lies varies from model to model, and these runs measure it (see the
-        README's benchmark: over its 78 tasks the mean rises from 0.903 to 0.965, the worst from
-        -0.78 to 0.32).
+        most. A run that diverges by the sweep's rule (`diverge_factor`, or a non-finite loss)
+        stops there and is never chosen, and the rate kept stays `margin` times below the lowest
+        rate that diverged (`tf_lrfinder.refine.short_of_divergence`: a longer training turns
+        unstable lower). The state is restored after every run and at the end, whatever happens,
+        bit for bit. The sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how
+        far below the bottom the best rate lies varies from model to model, and these runs measure
+        it (see the README's benchmark: over its 78 tasks the mean rises from 0.903 to 0.965, the
+        worst from -0.78 to 0.32).
 
         Every run reads `dataset` afresh from its start and trains on the batches after the
         held-back ones. For arrays and plain iterables these are the same batches in the same
