@@ -14,23 +14,23 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-Seventy-eight tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight; the other
-seventy (`held_out=True` in `tasks.py`, added in fourteen batches of five; the third after the fix
-that reads the bottom only where the curve is fully smoothed, the fourth with model kinds, losses
-and optimizers the others lack, the fifth after `LRFinder.refine`, which was designed on the first
-28, the sixth after refining's search above the bottom, `refine.extension`, which came after all
-33 had been seen, the seventh before refining's runs went from 50 to 100 steps, a change made
-after looking at the sixth, the eighth after it, the ninth before that search went on past two
-runs, a change made after looking at the eighth, the tenth before refining searched below the
-candidates too, `refine.below`, a change made after looking at the ninth, and the eleventh and
-twelfth after the margin below a diverged run, `refine.short_of_divergence`, chosen after looking
-at the tenth, the thirteenth to meet that margin, and the fourteenth after refining searched
-below when every run diverged, a change made after looking at the thirteenth) came afterwards and
-were never tuned on, so their columns show how the rule does on tasks it has not seen. Each table
-prints all / chosen-on / held-out groups. The grid,
-`sweeps.json` and `sweeps_refine.json` hold all 78; `sweeps_refine50.json` (50-step runs, the
-search as it was then) the first 48; the caches of other sweep lengths and of linear sweeps the
-first 33.
+Eighty-three tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight; the other
+seventy-five (`held_out=True` in `tasks.py`, added in fifteen batches of five; the third after
+the fix that reads the bottom only where the curve is fully smoothed, the fourth with model
+kinds, losses and optimizers the others lack, the fifth after `LRFinder.refine`, which was
+designed on the first 28, the sixth after refining's search above the bottom,
+`refine.extension`, which came after all 33 had been seen, the seventh before refining's runs
+went from 50 to 100 steps, a change made after looking at the sixth, the eighth after it, the
+ninth before that search went on past two runs, a change made after looking at the eighth, the
+tenth before refining searched below the candidates too, `refine.below`, a change made after
+looking at the ninth, the eleventh and twelfth after the margin below a diverged run,
+`refine.short_of_divergence`, chosen after looking at the tenth, the thirteenth to meet that
+margin, and the fourteenth and fifteenth after refining searched below when every run diverged,
+a change made after looking at the thirteenth) came afterwards and were never tuned on, so their
+columns show how the rule does on tasks it has not seen. Each table prints all / chosen-on /
+held-out groups. The grid, `sweeps.json` and `sweeps_refine.json` hold all 83;
+`sweeps_refine50.json` (50-step runs, the search as it was then) the first 48; the caches of
+other sweep lengths and of linear sweeps the first 33.
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
 fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it is well below 1
