@@ -388,14 +388,13 @@ class LRFinder:
         """Run the trials on validated data, choose, and record (`refine` without the checks)."""
         lrs, losses, start = self._trials_restoring_state(dataset, lrs, steps, eval_batches, tolerance, extend)
         i = refine_lib.choose(lrs, losses, start, tolerance)
+        # If every run diverged, the sweep's suggestion stands in (not an earlier `refine`'s choice).
+        kept = self.suggest(self.settings["method"]).lr if i is None else float(lrs[i])
+        self.lr_opt = refine_lib.short_of_divergence(kept, lrs, losses, margin)
         if i is None:
-            swept = self.suggest(self.settings["method"]).lr  # not an earlier `refine`'s choice
-            self.lr_opt = refine_lib.short_of_divergence(swept, lrs, losses, margin)
             warnings.warn(f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` is the sweep's suggestion, "
                           f"or the lowest diverged rate over `margin` if less: {self.lr_opt:.3g}. Check the data "
                           f"and the loss, or try smaller `factors`.", stacklevel=2)
-        else:
-            self.lr_opt = refine_lib.short_of_divergence(float(lrs[i]), lrs, losses, margin)
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt)
         return self.lr_opt
 
