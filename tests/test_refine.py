@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import FACTORS, below, candidates, choose, extension, short_of_divergence
+from tf_lrfinder.refine import FACTORS, below, candidates, choose, extension, noise, short_of_divergence
 
 
 def test_candidates_are_the_bottom_times_each_factor_increasing():
@@ -39,6 +39,35 @@ def test_choose_keeps_the_lowest_rate_within_the_tolerance_of_the_best_gain():
     assert choose(lrs, np.full(4, np.inf), 1.0) is None
 
 
+def test_choose_widens_the_tolerance_to_the_noise_the_runs_show():
+    lrs = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
+    # 0.4 ended 0.2 above 0.2's run before the best (0.35): runs within 0.2 of the best are alike.
+    assert noise(np.array([0.8, 0.4, 0.6, 0.35, np.inf])) == pytest.approx(0.2)
+    assert choose(lrs, np.array([0.8, 0.4, 0.6, 0.35, np.inf]), 1.0) == 1
+    assert choose(lrs, np.array([0.8, 0.4, 0.39, 0.35, np.inf]), 1.0) == 3  # falling steadily: 5% only
+    # A rise after the best is the curve's own (too high a rate), not noise; diverged runs are left out.
+    assert noise(np.array([0.8, 0.5, 0.35, 0.9, 2.0])) == 0.0
+    assert choose(lrs, np.array([0.8, 0.5, 0.35, 0.9, 2.0]), 1.0) == 2
+    assert noise(np.array([0.8, np.inf, 0.5, np.nan, 0.3])) == 0.0
+    assert noise(np.array([np.nan, np.inf])) == 0.0
+    # From the benchmark: a BatchNorm CNN with RMSprop, where the runs' losses jump about.
+    lrs = np.array([0.0039, 0.0078, 0.0156, 0.0313, 0.0625, 0.125])
+    losses = np.array([1.283, 0.881, 1.783, 0.805, 0.552, 6.822])
+    assert noise(losses) == pytest.approx(1.783 - 0.881)
+    assert choose(lrs, losses, 2.318) == 0
+    assert choose(lrs[1:], losses[1:], 2.318) == 0  # 0.0078, where it kept 0.0625 on the 5% alone
+
+
+@settings(max_examples=300, deadline=None)
+@given(arrays(np.float64, st.integers(0, 8), elements=st.one_of(
+           st.floats(0, 10), st.just(np.inf), st.just(np.nan))))
+def test_noise_is_the_largest_rise_before_the_best_among_finite_runs(losses):
+    x = losses[np.isfinite(losses)]
+    b = int(np.argmin(x)) if x.size else -1
+    rises = [x[j] - x[i] for j in range(b + 1) for i in range(j)]
+    assert noise(losses) == max(rises + [0.0])
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(lrs=np.array([]), losses=np.array([])), "non-empty 1-D arrays of the same length"),
     (dict(lrs=np.array([0.1, 0.2]), losses=np.array([1.0])), r"lrs.shape=\(2,\), losses.shape=\(1,\)"),
@@ -61,7 +90,7 @@ def test_choose_is_total_and_keeps_the_lowest_qualifying_run(losses, start, tole
         assert i is None
         return
     best = losses[finite].min()
-    limit = best + tolerance * max(start - best, 0.0)
+    limit = best + max(tolerance * max(start - best, 0.0), noise(losses))
     assert np.isfinite(losses[i]) and losses[i] <= limit + 1e-12
     assert not any(np.isfinite(v) and v <= limit for v in losses[:i])  # no lower rate qualifies
 

@@ -114,7 +114,37 @@ def _qualifying(losses: np.ndarray, start_loss: float, tolerance: float) -> np.n
         return finite
     best = losses[finite].min()
     gain = start_loss - best if np.isfinite(start_loss) and start_loss > best else 0.0
-    return finite & (losses <= best + tolerance * gain)
+    return finite & (losses <= best + max(tolerance * gain, noise(losses)))
+
+
+def noise(losses: np.ndarray) -> float:
+    """How far the runs' losses rose with the rate before the best run: a measure of their noise.
+
+    Up to its best rate, a run's loss after a fixed number of steps falls as the rate grows (each
+    step goes further); where a higher rate ended above a lower one before the best, chance (the
+    run's luck, or instability setting in) moved the losses by at least that much, so runs that
+    differ by less cannot be told apart. Diverged runs are left out (`short_of_divergence` keeps
+    clear of them).
+
+    Args:
+        losses: the runs' losses in order of increasing rate (NaN or inf where one diverged).
+
+    Returns:
+        The largest rise from the lowest loss so far to a later one, among the finite losses up to
+        the lowest; 0.0 when they fall steadily or none is finite.
+
+    Example:
+        >>> noise(np.array([0.9, 0.6, 0.5, 0.7]))  # falls to the best, then rises: no noise
+        0.0
+        >>> round(noise(np.array([0.9, 0.5, 0.8, 0.4, 0.7])), 2)  # .5 then .8, before the best .4
+        0.3
+    """
+    x = np.asarray(losses, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return 0.0
+    x = x[:int(np.argmin(x)) + 1]
+    return float(np.max(x - np.minimum.accumulate(x)))
 
 
 def extension(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
