@@ -316,7 +316,9 @@ class LRFinder:
         the sweep's loss stops falling, `suggest_range()[1]`; by default 1/8, 1/4, 1/2 and 1 of
         it), each from the state the model had before, measures each run's loss in inference mode
         on `eval_batches` batches held back from the start of `dataset`, and keeps the lowest rate
-        within `tolerance` of the best improvement (`tf_lrfinder.refine.choose`). If that is the
+        within `tolerance` of the best improvement, or within the runs' own noise where that is
+        more (`tf_lrfinder.refine.choose` and `noise`: how far a run's loss rose above a lower
+        rate's before the best run). If that is the
         highest rate tried, the loss was still falling with the rate, so it tries twice that rate,
         while the highest keeps winning, never above the highest rate the sweep reached
         (`tf_lrfinder.refine.extension`); if the lowest rate tried is the only one that does about
@@ -350,7 +352,8 @@ class LRFinder:
             batch_size: batch size, for arrays only.
             factors: the candidate rates, as multiples of the bottom.
             eval_batches: batches held back to measure the runs (default 8).
-            tolerance: share of the best run's improvement a lower rate may give up (default 0.05).
+            tolerance: share of the best run's improvement a lower rate may give up (default 0.05;
+                more where the runs' losses jump by more, `tf_lrfinder.refine.noise`).
             extend: runs beyond the candidates at most (default 10, a guard on cost: the search
                 stops by itself where a step no longer wins; 0 tries the candidates alone).
             margin: the rate kept is at most the lowest diverged rate over this (default 8; 1: none).
