@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import FACTORS, below, candidates, choose, extension, noise, short_of_divergence
+from tf_lrfinder.refine import (FACTORS, below, candidates, choose, extension, next_rate, noise, runs_by_rate,
+                                short_of_divergence)
 
 
 def test_candidates_are_the_bottom_times_each_factor_increasing():
@@ -144,6 +145,23 @@ def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_or_all_diverge
     assert lower == (lrs[0] / 2 if (alone or not finite.any()) and lrs[0] / 2 >= limit else None)
     if lower is not None and finite.any():  # and then `choose` keeps the lowest: the two never disagree
         assert choose(lrs, losses, start) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
+           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
+       st.floats(0, 20), st.floats(1e-5, 1e-2), st.floats(1e-3, 10.0))
+def test_next_rate_searches_above_first_then_below(losses, start, low, high):
+    lrs = np.logspace(-3, 0, len(losses))
+    above, under = extension(lrs, losses, start, high), below(lrs, losses, start, low)
+    assert next_rate(lrs, losses, start, low, high) == (above if above is not None else under)
+    assert above is None or under is None  # never both: one keeps the highest, the other the lowest alone
+
+
+def test_runs_by_rate_orders_the_runs_by_rate():
+    rates, losses = runs_by_rate([(0.4, np.inf), (0.1, 0.9), (0.2, 0.5)])
+    assert rates.tolist() == [0.1, 0.2, 0.4] and losses.tolist() == [0.9, 0.5, np.inf]
+    assert rates.dtype == losses.dtype == np.float64
 
 
 def test_short_of_divergence_keeps_the_margin_below_the_lowest_diverged_rate():

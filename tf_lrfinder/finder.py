@@ -437,10 +437,8 @@ class LRFinder:
                     bar.update(steps - taken)
                     self._snapshot.restore()
                     if not pending and len(tried) < len(lrs) + extend:
-                        rates, losses = (np.array(v) for v in zip(*sorted(tried)))
-                        further = refine_lib.extension(rates, losses, start, self.lrs[-1], tolerance)
-                        if further is None:
-                            further = refine_lib.below(rates, losses, start, self.lrs[0], tolerance)
+                        further = refine_lib.next_rate(*refine_lib.runs_by_rate(tried), start, self.lrs[0],
+                                                       self.lrs[-1], tolerance)
                         if further is not None:
                             pending.append(further)
                             bar.total += steps
@@ -448,8 +446,7 @@ class LRFinder:
         finally:
             self._snapshot.restore_and_close()
             bar.close()
-        rates, losses = (np.array(v) for v in zip(*sorted(tried)))
-        return rates, losses, start
+        return (*refine_lib.runs_by_rate(tried), start)
 
     # -- reading the result ----------------------------------------------------------------------
 

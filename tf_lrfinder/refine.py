@@ -241,6 +241,45 @@ def below(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
     return float(lrs[0] / 2)
 
 
+def next_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, low: float, high: float,
+              tolerance: float = TOLERANCE) -> float | None:
+    """The next rate the search tries after the runs so far, or None: `extension`, else `below`.
+
+    Args:
+        lrs: the rates tried, increasing.
+        losses: each run's loss (NaN or inf where it diverged).
+        start_loss: the loss before any run.
+        low: the lowest rate to try (the sweep's first rate).
+        high: the highest rate to try (the sweep's last rate).
+        tolerance: as for `choose`.
+
+    Returns:
+        Twice the highest rate, half the lowest, or None.
+
+    Example:
+        >>> next_rate(np.array([.1, .2]), np.array([.9, .5]), 1.0, low=1e-7, high=1.0)  # above
+        0.4
+        >>> next_rate(np.array([.1, .2]), np.array([.5, .9]), 1.0, low=1e-7, high=1.0)  # below
+        0.05
+        >>> next_rate(np.array([.1, .2]), np.array([.5, .51]), 1.0, low=1e-7, high=1.0) is None
+        True
+    """
+    above = extension(lrs, losses, start_loss, high, tolerance)
+    return above if above is not None else below(lrs, losses, start_loss, low, tolerance)
+
+
+def runs_by_rate(runs: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """`(rate, loss)` pairs as two arrays, in order of increasing rate.
+
+    Example:
+        >>> [a.tolist() for a in runs_by_rate([(0.2, 0.5), (0.1, 0.9)])]
+        [[0.1, 0.2], [0.9, 0.5]]
+    """
+    ordered = sorted(runs)
+    return (np.array([r for r, _ in ordered], dtype=np.float64),
+            np.array([v for _, v in ordered], dtype=np.float64))
+
+
 def check_margin(margin: float) -> None:
     """Raise a `ValueError` unless `margin` is a finite number of at least 1 (see `short_of_divergence`).
 
