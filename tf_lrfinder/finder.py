@@ -318,20 +318,20 @@ class LRFinder:
         on `eval_batches` batches held back from the start of `dataset`, and keeps the lowest rate
         within `tolerance` of the best improvement, or within the runs' own noise where that is
         more (`tf_lrfinder.refine.choose` and `noise`: how far a run's loss rose above a lower
-        rate's before the best run). If that is the
-        highest rate tried, the loss was still falling with the rate, so it tries twice that rate,
-        while the highest keeps winning, never above the highest rate the sweep reached
-        (`tf_lrfinder.refine.extension`); if the lowest rate tried is the only one that does about
-        as well, or every run diverged, it tries half that rate, while that holds, never below the
-        sweep's lowest rate (`tf_lrfinder.refine.below`); `extend` runs beyond the candidates at
-        most. A run that diverges by the sweep's rule (`diverge_factor`, or a non-finite loss)
-        stops there and is never chosen, and the rate kept stays `margin` times below the lowest
-        rate that diverged (`tf_lrfinder.refine.short_of_divergence`: a longer training turns
-        unstable lower). The state is restored after every run and at the end, whatever happens,
-        bit for bit. The sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how
-        far below the bottom the best rate lies varies from model to model, and these runs measure
-        it (see the README's benchmark: over its 93 tasks the mean rises from 0.890 to 0.962, the
-        worst from -0.78 to 0.63).
+        rate's before the best run). If that is the highest rate tried, the loss was still falling
+        with the rate, so it tries twice that rate, while the highest keeps winning, never above
+        the highest rate the sweep reached (`tf_lrfinder.refine.extension`); if the lowest rate
+        tried is the only one that does about as well, or every run diverged, it tries half that
+        rate, while that holds, never below the sweep's lowest rate (`tf_lrfinder.refine.below`);
+        `extend` runs beyond the candidates at most. A run that diverges by the sweep's rule
+        (`diverge_factor`, or a non-finite loss) stops there and is never chosen, and the rate kept
+        stays `margin` times below the lowest rate that diverged
+        (`tf_lrfinder.refine.short_of_divergence`: a longer training turns unstable lower). The
+        state is restored after every run and at the end, whatever happens, bit for bit. The
+        sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the
+        bottom the best rate lies varies from model to model, and these runs measure it (see the
+        README's benchmark: over its 93 tasks the mean rises from 0.890 to 0.962, the worst from
+        -0.78 to 0.63).
 
         Every run reads `dataset` afresh from its start and trains on the batches after the
         held-back ones. For arrays and plain iterables these are the same batches in the same

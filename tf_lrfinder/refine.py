@@ -163,10 +163,10 @@ def extension(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: flo
     """The next rate to try above the candidates, or None: the search is over.
 
     When `choose` keeps the highest rate tried, every lower rate gave up more than `tolerance` of
-    the best improvement (and more than the runs' `noise`): the loss was still falling with the rate, and the best rate may lie
-    above. Then the search goes on at twice that rate, as long as it is not above `limit` (the
-    highest rate the sweep reached: above it nothing was seen). A run that diverged is never
-    chosen, so a divergence ends the search.
+    the best improvement (and more than the runs' `noise`): the loss was still falling with the
+    rate, and the best rate may lie above. Then the search goes on at twice that rate, as long as
+    it is not above `limit` (the highest rate the sweep reached: above it nothing was seen). A run
+    that diverged is never chosen, so a divergence ends the search.
 
     Args:
         lrs: the rates tried, increasing.
