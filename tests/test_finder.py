@@ -442,6 +442,7 @@ def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
     finder.refine(data, batch_size=32, steps=30, factors=(0.5, 1e4))
     assert math.isinf(finder.trials.losses[-1])
     h = finder.history
+    assert h["trials"]["warnings"] == list(finder.trials.warnings)
     for save, load in ((save_json, load_json), (save_csv, load_csv)):
         save(h, tmp_path / "h")
         assert load(tmp_path / "h")["trials"] == h["trials"]
@@ -466,9 +467,12 @@ def test_refine_when_every_run_diverges_warns_and_keeps_the_sweep_suggestion_sho
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     lr = finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     bottom = finder.suggest_range()[1]
-    with pytest.warns(UserWarning, match="Every short run diverged, even at"):
+    with pytest.warns(UserWarning, match="Every short run diverged, even at") as record:
         assert finder.refine(data, batch_size=32, steps=30, factors=(1e4, 1e5), extend=0) == lr
     assert finder.lr_opt == lr and all(math.isinf(v) for v in finder.trials.losses)
+    # Recorded with the runs, and in the history, as well as emitted.
+    assert finder.trials.warnings == tuple(str(w.message) for w in record) and len(record) == 1
+    assert finder.history["trials"]["warnings"] == list(finder.trials.warnings)
     with pytest.warns(UserWarning, match="or the lowest diverged rate over `margin` if less"):
         finder.refine(data, batch_size=32, steps=30, factors=(1e4, 1e5), extend=0, margin=1e6)
     assert finder.lr_opt == finder.trials.lr == pytest.approx(bottom * 1e4 / 1e6, rel=1e-12)

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import (FACTORS, below, candidates, choose, extension, next_rate, noise, runs_by_rate,
-                                short_of_divergence)
+from tf_lrfinder.refine import (FACTORS, below, candidates, choose, extension, next_rate, noise, noise_warning,
+                                runs_by_rate, short_of_divergence)
 
 
 def test_candidates_are_the_bottom_times_each_factor_increasing():
@@ -57,6 +57,21 @@ def test_choose_widens_the_tolerance_to_the_noise_the_runs_show():
     assert noise(losses) == pytest.approx(1.783 - 0.881)
     assert choose(lrs, losses, 2.318) == 0
     assert choose(lrs[1:], losses[1:], 2.318) == 0  # 0.0078, where it kept 0.0625 on the 5% alone
+
+
+def test_noise_warning_says_when_the_noise_decided_and_what_was_kept():
+    # Noise 0.2 against 5% of the gain (0.65): the noise decided, and the message says so with numbers.
+    message = noise_warning(np.array([0.8, 0.4, 0.6, 0.35, np.inf]), 1.0, lr=0.2)
+    assert message == ("The short runs' losses jumped by 0.2 between rates before the best run (more than 5% of "
+                       "its gain, 0.65): single runs cannot rank these rates finely, so the lowest that does about "
+                       "as well was kept, 0.2. Treat it as a cautious guess (models with BatchNormalization do this "
+                       "most often).")
+    assert noise_warning(np.array([0.8, 0.4, 0.6, 0.35]), 1.0, lr=0.2, tolerance=0.5) is None  # 0.325 > 0.2
+    assert noise_warning(np.array([0.8, 0.4, 0.39, 0.35]), 1.0, lr=0.8) is None  # falling steadily
+    assert noise_warning(np.array([0.8, 0.5, 0.35, 0.9]), 1.0, lr=0.4) is None  # a rise after the best
+    assert noise_warning(np.array([np.inf, np.nan]), 1.0, lr=0.1) is None  # every run diverged: not this
+    assert noise_warning(np.array([1.2, 1.5, 1.1]), 1.0, lr=0.1).startswith(  # no gain: any jump decides
+        "The short runs' losses jumped by 0.3 between rates before the best run (more than 5% of its gain, 0)")
 
 
 @settings(max_examples=300, deadline=None)

@@ -395,10 +395,15 @@ class LRFinder:
         kept = self.suggest(self.settings["method"]).lr if i is None else float(lrs[i])
         self.lr_opt = refine_lib.short_of_divergence(kept, lrs, losses, margin)
         if i is None:
-            warnings.warn(f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` is the sweep's suggestion, "
-                          f"or the lowest diverged rate over `margin` if less: {self.lr_opt:.3g}. Check the data "
-                          f"and the loss, or try smaller `factors`.", stacklevel=2)
-        self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt)
+            message = (f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` is the sweep's suggestion, or "
+                       f"the lowest diverged rate over `margin` if less: {self.lr_opt:.3g}. Check the data and the "
+                       f"loss, or try smaller `factors`.")
+        else:
+            message = refine_lib.noise_warning(losses, start, self.lr_opt, tolerance)
+        self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
+                                        () if message is None else (message,))
+        for message in self.trials.warnings:
+            warnings.warn(message, stacklevel=2)
         return self.lr_opt
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
