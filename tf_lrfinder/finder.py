@@ -402,8 +402,8 @@ class LRFinder:
             message = refine_lib.noise_warning(losses, start, self.lr_opt, tolerance)
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
                                         () if message is None else (message,))
-        for message in self.trials.warnings:
-            warnings.warn(message, stacklevel=2)
+        for text in self.trials.warnings:
+            warnings.warn(text, stacklevel=2)
         return self.lr_opt
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
