@@ -472,6 +472,7 @@ def test_refine_when_every_run_diverges_warns_and_keeps_the_sweep_suggestion_sho
     assert finder.lr_opt == lr and all(math.isinf(v) for v in finder.trials.losses)
     # Recorded with the runs, and in the history, as well as emitted.
     assert finder.trials.warnings == tuple(str(w.message) for w in record) and len(record) == 1
+    assert record[0].filename == __file__  # it points at the caller, not at the library
     assert finder.history["trials"]["warnings"] == list(finder.trials.warnings)
     with pytest.warns(UserWarning, match="or the lowest diverged rate over `margin` if less"):
         finder.refine(data, batch_size=32, steps=30, factors=(1e4, 1e5), extend=0, margin=1e6)

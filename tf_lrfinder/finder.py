@@ -403,7 +403,7 @@ class LRFinder:
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
                                         () if message is None else (message,))
         for text in self.trials.warnings:
-            warnings.warn(text, stacklevel=2)
+            warnings.warn(text, stacklevel=3)  # the caller of `refine` or of the finder
         return self.lr_opt
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
