@@ -111,14 +111,20 @@ def choose(lrs: np.ndarray, losses: np.ndarray, start_loss: float, tolerance: fl
         >>> choose(np.array([.1, .2]), np.array([np.nan, np.inf]), 1.0) is None
         True
     """
+    lrs, losses = _checked(lrs, losses, tolerance)
+    qualifies = _qualifying(losses, start_loss, tolerance)
+    return int(np.flatnonzero(qualifies)[0]) if qualifies.any() else None
+
+
+def _checked(lrs: np.ndarray, losses: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """`lrs` and `losses` as float arrays, after checking them and `tolerance` (as `choose` documents)."""
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     if lrs.ndim != 1 or lrs.shape != losses.shape or lrs.size == 0:
         raise ValueError(f"`lrs` and `losses` must be non-empty 1-D arrays of the same length. Received: "
                          f"lrs.shape={lrs.shape}, losses.shape={losses.shape}")
     if not 0 <= tolerance < 1:
         raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
-    qualifies = _qualifying(losses, start_loss, tolerance)
-    return int(np.flatnonzero(qualifies)[0]) if qualifies.any() else None
+    return lrs, losses
 
 
 def _qualifying(losses: np.ndarray, start_loss: float, tolerance: float) -> np.ndarray:
@@ -267,17 +273,13 @@ def below(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
         >>> below(np.array([.1, .2]), np.array([np.inf, np.nan]), 1.0, limit=1e-7)  # every run diverged
         0.05
     """
-    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
-    i = choose(lrs, losses, start_loss, tolerance)
+    lrs, losses = _checked(lrs, losses, tolerance)
     if not lrs[0] / 2 >= limit:
         return None
-    if i is None:  # every run diverged
-        return float(lrs[0] / 2)
-    if len(lrs) < 2 or i != 0:
-        return None
-    if _qualifying(losses, start_loss, tolerance)[1:].any():  # a higher rate does about as well
-        return None
-    return float(lrs[0] / 2)
+    qualifies = _qualifying(losses, start_loss, tolerance)
+    every_run_diverged = not qualifies.any()
+    only_the_lowest = len(lrs) > 1 and qualifies[0] and not qualifies[1:].any()
+    return float(lrs[0] / 2) if every_run_diverged or only_the_lowest else None
 
 
 def next_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, low: float, high: float,
