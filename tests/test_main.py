@@ -16,6 +16,8 @@ def test_demo_runs_a_real_sweep_and_saves_the_plot(tmp_path):
     lr = float(result.stdout.split("suggested learning rate: ")[1].split()[0])
     assert 1e-7 <= lr <= 10
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+    width, height = (int.from_bytes(out.read_bytes()[k:k + 4], "big") for k in (16, 20))  # the PNG header
+    assert width > 2 * height  # two panels: the sweep, and the short runs that checked its reading
 
 
 def test_help_lists_options():

@@ -67,3 +67,43 @@ def test_importing_the_package_loads_neither_matplotlib_nor_tensorflow():
             "print('matplotlib' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_plot_trials_draws_every_run_and_the_rate_kept(finder):
+    t = finder.trials
+    ax = finder.plot_trials()
+    assert isinstance(ax, Axes) and ax.get_xscale() == "log"
+    on_scale = [(r, v) for r, v in zip(t.lrs, t.losses) if v <= 1.5 * t.start_loss]
+    assert len(on_scale) >= 3  # this sweep's runs: most end below the loss before them
+    runs = ax.get_lines()[0]
+    assert list(zip(runs.get_xdata().tolist(), runs.get_ydata().tolist())) == on_scale
+    start, kept = ax.get_lines()[1], ax.get_lines()[2]
+    assert list(start.get_ydata()) == [t.start_loss] * 2 and list(kept.get_xdata()) == [t.lr] * 2
+    assert kept.get_label() == f"kept: {finder.lr_opt:.2e}"
+    _, ax2 = __import__("matplotlib.pyplot").pyplot.subplots()
+    assert finder.plot_trials(ax=ax2) is ax2
+
+
+def test_plot_trials_puts_diverged_and_off_scale_runs_on_the_top_edge():
+    from tf_lrfinder.plot import plot_trials
+    from tf_lrfinder.refine import Trials
+
+    t = Trials((0.01, 0.02, 0.04, 0.08, 0.16), (0.7, 0.3, 0.5, 9.0, float("inf")), 1.0, 100, 0.02)
+    ax = plot_trials(t)
+    assert ax.get_lines()[0].get_xdata().tolist() == [0.01, 0.02, 0.04]  # the runs on the scale
+    top = 1.5  # 1.5 times the loss before the runs
+    off, diverged = (c.get_offsets().tolist() for c in ax.collections)
+    assert off == [[0.08, top]] and diverged == [[0.16, top]]
+    assert ax.get_ylim()[0] < 0.3 and ax.get_ylim()[1] >= top
+    labels = [x.get_text() for x in ax.get_legend().get_texts()]
+    assert labels == ["loss after 100 steps", "before the runs", "kept: 2.00e-02", "off the scale", "diverged"]
+
+
+def test_plot_trials_without_runs_is_a_clear_error():
+    x, y = __import__("conftest").regression_data()
+    f = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)
+    with pytest.raises(ValueError, match="No refining runs recorded"):
+        f.plot_trials()
+    f((x, y), batch_size=32, n_steps=20, refine=False)
+    with pytest.raises(ValueError, match="refine=True"):
+        f.plot_trials()

@@ -84,9 +84,15 @@ def main(argv: list[str] | None = None) -> int:
                       verbose=not args.quiet)
     lr = finder((x, y), min_lr=args.min_lr, max_lr=args.max_lr, n_steps=args.n_steps,
                 batch_size=args.batch_size)
-    ax = finder.plot()
-    ax.set_title(f"LR range test, {args.optimizer} on spirals: suggested {lr:.2e}")
-    ax.figure.savefig(args.output, dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    if finder.trials is None:  # a sweep alone (no rate beyond the sweep's own suggestion was run)
+        fig, sweep_ax = plt.subplots(figsize=(7, 4.5))
+    else:  # the sweep, and beside it the short runs that checked its reading
+        fig, (sweep_ax, runs_ax) = plt.subplots(1, 2, figsize=(13, 4.5))
+        finder.plot_trials(ax=runs_ax).set_title(f"short runs at constant rates: kept {lr:.2e}")
+    finder.plot(ax=sweep_ax).set_title(f"LR range test, {args.optimizer} on spirals: suggested {lr:.2e}")
+    fig.savefig(args.output, dpi=120, bbox_inches="tight")
     print(f"steps: {len(finder.lrs)} of {args.n_steps} ({finder.stop_reason})")
     if finder.trials is not None:
         runs = ", ".join(f"{r:.3g}: {v:.4g}" for r, v in zip(finder.trials.lrs, finder.trials.losses))

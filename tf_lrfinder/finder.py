@@ -99,6 +99,9 @@ class LRFinder:
         ('log', ['refined', 'robust_minimum', 'valley'])
         >>> finder.plot_loss_change().get_xscale()
         'log'
+        >>> finder.plot_trials().get_lines()[0].get_xdata().tolist() == [  # the runs refining chose from
+        ...     r for r, v in zip(finder.trials.lrs, finder.trials.losses) if v <= 1.5 * finder.trials.start_loss]
+        True
     """
 
     model: keras.Model
@@ -545,6 +548,32 @@ class LRFinder:
             except ValueError:
                 pass  # too few points: draw the curve without that mark
         return plot_sweep(self.lrs, self.losses, self.smoothed_losses, marks, ax=ax)
+
+    def plot_trials(self, ax: Any = None) -> Any:
+        """Refining's short runs: each run's loss against its rate, the loss before them, the rate kept.
+
+        What `refine` (run by `finder(...)` by default) measured and chose from; see
+        `tf_lrfinder.plot.plot_trials`. Worth a look when it warns that the runs were noisy.
+
+        Args:
+            ax: matplotlib Axes to draw on (default: a new figure).
+
+        Returns:
+            The matplotlib Axes.
+
+        Raises:
+            ValueError: no runs recorded (no sweep yet, or it ran with `refine=False`).
+
+        Example (with `finder` as swept in the class example, which checks what these return)::
+
+            finder.plot_trials().figure.savefig("trials.png")
+        """
+        from .plot import plot_trials
+
+        if self.trials is None:
+            raise ValueError("No refining runs recorded: call the finder with `refine=True` (the default with the "
+                             "default `method`), or call `refine` after a sweep.")
+        return plot_trials(self.trials, ax=ax)
 
     def plot_loss_change(self, ax: Any = None) -> Any:
         """The smoothed rate of change of the loss against log(lr) (as popular Keras finders draw it).

@@ -132,6 +132,56 @@ def plot_sweeps(sweeps: Mapping[str, Any], ax: Axes | None = None) -> Axes:
     return ax
 
 
+def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
+    """Draw refining's short runs: each run's loss against its rate, the loss before them, the rate kept.
+
+    What `LRFinder.refine` measured and chose from: one point per run (its loss on the held-back
+    batches after its steps), joined in order of rate, a dashed line at the loss before any run,
+    and a vertical line at the rate kept. A run that diverged, or ended far above the loss before
+    the runs (more than 1.5 times it), is drawn at the top edge: a cross if it diverged, a triangle
+    if it is off the scale.
+
+    Args:
+        trials: a `tf_lrfinder.refine.Trials` (`finder.trials`), or anything with its `lrs`,
+            `losses`, `start_loss`, `steps` and `lr`.
+        ax: axes to draw on (default: a new figure).
+
+    Returns:
+        The matplotlib Axes.
+
+    Example:
+        >>> from tf_lrfinder.refine import Trials
+        >>> t = Trials((0.01, 0.02, 0.04, 0.08), (0.6, 0.4, 0.45, float("inf")), 1.0, 100, 0.02)
+        >>> ax = plot_trials(t)
+        >>> [x.get_text() for x in ax.get_legend().get_texts()]
+        ['loss after 100 steps', 'before the runs', 'kept: 2.00e-02', 'diverged']
+    """
+    ax = _axes(ax)
+    lrs, losses = np.asarray(trials.lrs, float), np.asarray(trials.losses, float)
+    start = float(trials.start_loss)
+    finite = np.isfinite(losses)
+    shown = np.concatenate([losses[finite], [start] if np.isfinite(start) else []])
+    cap = 1.5 * start if np.isfinite(start) and start > 0 else (shown.max() if shown.size else 1.0)
+    low = shown.min() if shown.size else 0.0
+    on_scale = finite & (losses <= cap)
+    ax.plot(lrs[on_scale], losses[on_scale], marker="o", label=f"loss after {trials.steps} steps")
+    if np.isfinite(start):
+        ax.axhline(start, color="grey", ls="--", lw=0.8, label="before the runs")
+    ax.axvline(trials.lr, color="tab:green", lw=1.2, label=f"kept: {trials.lr:.2e}")
+    top = max(cap, low) if (~on_scale).any() else max(shown.max(), low) if shown.size else cap
+    for mask, marker, name in ((finite & ~on_scale, "^", "off the scale"), (~finite, "x", "diverged")):
+        if mask.any():
+            ax.scatter(lrs[mask], np.full(mask.sum(), top), marker=marker, color="tab:red", zorder=3, label=name,
+                       clip_on=False)
+    pad = 0.05 * (top - low) if top > low else 0.05 * abs(top) + 1e-12
+    ax.set_ylim(low - pad, top + pad)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss on the held-back batches")
+    ax.legend(fontsize=8)
+    return ax
+
+
 def _clip_ylim(ax: Axes, values: Sequence[float]) -> None:
     """Keep the divergence spike from squashing the interesting part of the curve."""
     v = np.asarray(values, float)
