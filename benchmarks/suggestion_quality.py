@@ -199,11 +199,11 @@ def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, t
 
     from tasks import TASKS
     from tf_lrfinder import LRFinder
-    from tf_lrfinder import refine as refine_lib
 
     path = _sweeps_file(n_steps, linear, top, refine, refine_steps)
-    if refine_steps is not None:  # what the default call would do with runs of this length
-        refine_lib.STEPS = refine_steps
+    # Runs of another length: the sweep alone, then `refine` with its other defaults, as the default
+    # call would do with runs of that length.
+    refine_in_call = refine and refine_steps is None
     seeds = SWEEP_SEEDS[:n_seeds]
     out = json.loads(path.read_text()) if path.exists() else {}
     default = json.loads(_sweeps_file(N_STEPS).read_text()) if linear else {}
@@ -221,7 +221,9 @@ def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, t
                 warnings.simplefilter("ignore")
                 try:
                     finder((x_tr, y_tr), batch_size=task.batch_size, n_steps=n_steps,
-                           mode="linear" if linear else "exponential", refine=refine, **span)
+                           mode="linear" if linear else "exponential", refine=refine_in_call, **span)
+                    if refine and not refine_in_call:
+                        finder.refine((x_tr, y_tr), steps=refine_steps, batch_size=task.batch_size)
                 except ValueError as err:
                     print(task.name, seed, err)
             sweeps.append({"lrs": finder.lrs, "losses": finder.losses, "smoothed": finder.smoothed_losses,
