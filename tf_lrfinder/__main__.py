@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from tf_lrfinder import LRFinder
 
     keras.utils.set_random_seed(0)
@@ -84,20 +86,14 @@ def main(argv: list[str] | None = None) -> int:
                       verbose=not args.quiet)
     lr = finder((x, y), min_lr=args.min_lr, max_lr=args.max_lr, n_steps=args.n_steps,
                 batch_size=args.batch_size)
-    import matplotlib.pyplot as plt
-
-    if finder.trials is None:  # a sweep alone (no rate beyond the sweep's own suggestion was run)
-        fig, sweep_ax = plt.subplots(figsize=(7, 4.5))
-    else:  # the sweep, and beside it the short runs that checked its reading
-        fig, (sweep_ax, runs_ax) = plt.subplots(1, 2, figsize=(13, 4.5))
-        finder.plot_trials(ax=runs_ax).set_title(f"short runs at constant rates: kept {lr:.2e}")
+    fig, (sweep_ax, runs_ax) = plt.subplots(1, 2, figsize=(13, 4.5))  # the sweep, and the runs that checked it
     finder.plot(ax=sweep_ax).set_title(f"LR range test, {args.optimizer} on spirals: suggested {lr:.2e}")
+    finder.plot_trials(ax=runs_ax).set_title(f"short runs at constant rates: kept {lr:.2e}")
     fig.savefig(args.output, dpi=120, bbox_inches="tight")
     print(f"steps: {len(finder.lrs)} of {args.n_steps} ({finder.stop_reason})")
-    if finder.trials is not None:
-        runs = ", ".join(f"{r:.3g}: {v:.4g}" for r, v in zip(finder.trials.lrs, finder.trials.losses))
-        print(f"the sweep read {finder.suggest().lr:.3g}; short runs (rate: loss after {finder.trials.steps} "
-              f"steps) {runs}")
+    runs = ", ".join(f"{r:.3g}: {v:.4g}" for r, v in zip(finder.trials.lrs, finder.trials.losses))
+    print(f"the sweep read {finder.suggest().lr:.3g}; short runs (rate: loss after {finder.trials.steps} "
+          f"steps) {runs}")
     print(f"suggested learning rate: {lr:.3g}")
     print(f"plot saved to {args.output}")
     return 0

@@ -168,7 +168,7 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     if np.isfinite(start):
         ax.axhline(start, color="grey", ls="--", lw=0.8, label="before the runs")
     ax.axvline(trials.lr, color="tab:green", lw=1.2, label=f"kept: {trials.lr:.2e}")
-    top = max(cap, low) if (~on_scale).any() else max(shown.max(), low) if shown.size else cap
+    top = cap if (~on_scale).any() else shown.max()  # room at the top only for runs drawn there
     for mask, marker, name in ((finite & ~on_scale, "^", "off the scale"), (~finite, "x", "diverged")):
         if mask.any():
             ax.scatter(lrs[mask], np.full(mask.sum(), top), marker=marker, color="tab:red", zorder=3, label=name,
