@@ -14,8 +14,8 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-Ninety-eight tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight; the other
-ninety (`held_out=True` in `tasks.py`, added in eighteen batches of five; the third after
+A hundred and three tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight; the
+other ninety-five (`held_out=True` in `tasks.py`, added in nineteen batches of five; the third after
 the fix that reads the bottom only where the curve is fully smoothed, the fourth with model
 kinds, losses and optimizers the others lack, the fifth after `LRFinder.refine`, which was
 designed on the first 28, the sixth after refining's search above the bottom,
@@ -28,11 +28,12 @@ looking at the ninth, the eleventh and twelfth after the margin below a diverged
 margin, the fourteenth and fifteenth after refining searched below when every run diverged,
 a change made after looking at the thirteenth, the sixteenth and seventeenth after refining's
 tolerance widened to its runs' noise, a change made after looking at all 83 before them, and the
-eighteenth, one task of each kind the suggestion issue lists, after nothing had changed) came
+eighteenth and nineteenth, one task of each kind the suggestion issue lists, after nothing had
+changed) came
 afterwards, so their columns show how the rule does on tasks it was not chosen on, except for
-the changes made after looking at them (for the noise widening only the last three batches are
+the changes made after looking at them (for the noise widening only the last four batches are
 held out). Each table prints all / chosen-on / held-out groups. The grid, `sweeps.json` and
-`sweeps_refine.json` hold all 98;
+`sweeps_refine.json` hold all 103;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48; the caches of
 other sweep lengths and of linear sweeps the first 33.
 
