@@ -362,6 +362,7 @@ def test_refine_trains_each_candidate_restores_bit_for_bit_and_records_the_runs(
     assert min(t.losses) < t.start_loss  # some run trained the model
     h = finder.history["trials"]
     assert h["lrs"] == list(t.lrs) and h["losses"] == list(t.losses) and h["lr"] == lr
+    assert t.tolerance == h["tolerance"] == refine_lib.TOLERANCE  # what the choice was made with
 
 
 def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
@@ -383,8 +384,8 @@ def test_refine_extends_above_the_candidates_while_the_highest_wins(data):
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     bottom = finder.suggest_range()[1]
-    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=0)
-    assert len(finder.trials.lrs) == 2 and finder.lr_opt == finder.trials.lrs[1]
+    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=0, tolerance=0.01)
+    assert len(finder.trials.lrs) == 2 and finder.lr_opt == finder.trials.lrs[1] and finder.trials.tolerance == 0.01
     finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=2)
     t = finder.trials
     np.testing.assert_allclose(t.lrs, bottom * np.array([1e-3, 2e-3, 4e-3, 8e-3]), rtol=1e-12)

@@ -95,8 +95,11 @@ def test_plot_trials_puts_diverged_and_off_scale_runs_on_the_top_edge():
     off, diverged = (c.get_offsets().tolist() for c in ax.collections)
     assert off == [[0.08, top]] and diverged == [[0.16, top]]
     assert ax.get_ylim()[0] < 0.3 and ax.get_ylim()[1] >= top
+    band = ax.patches[0].get_path().get_extents().transformed(ax.patches[0].get_patch_transform())
+    assert abs(band.y0 - 0.3) < 1e-12 and abs(band.y1 - (0.3 + 0.05 * 0.7)) < 1e-12  # best + 5% of its gain
     labels = [x.get_text() for x in ax.get_legend().get_texts()]
-    assert labels == ["loss after 100 steps", "before the runs", "kept: 2.00e-02", "off the scale", "diverged"]
+    assert labels == ["loss after 100 steps", "before the runs", "about as good as the best", "kept: 2.00e-02",
+                      "off the scale", "diverged"]
 
 
 def test_plot_trials_without_runs_is_a_clear_error():

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder.refine import (FACTORS, below, candidates, choose, extension, next_rate, noise, noise_warning,
-                                runs_by_rate, short_of_divergence)
+                                runs_by_rate, short_of_divergence, threshold)
 
 
 def test_candidates_are_the_bottom_times_each_factor_increasing():
@@ -117,6 +117,24 @@ def test_extension_goes_on_above_only_while_the_highest_run_is_kept():
     assert extension(lrs, np.array([0.9, 0.6, np.inf]), 1.0, limit=10.0) is None  # the top diverged
     assert extension(lrs, np.array([0.9, 0.6, 0.3]), 1.0, limit=0.79) is None  # beyond the sweep
     assert extension(lrs, np.array([np.nan] * 3), 1.0, limit=10.0) is None
+
+
+def test_threshold_is_the_best_plus_the_larger_of_the_tolerance_and_the_noise():
+    assert threshold(np.array([0.40, 0.33, 0.30, np.inf]), 1.0) == pytest.approx(0.30 + 0.05 * 0.70)
+    assert threshold(np.array([0.40, 0.33, 0.30]), 1.0, tolerance=0.2) == pytest.approx(0.30 + 0.2 * 0.70)
+    assert threshold(np.array([0.50, 0.40, 0.60, 0.30]), 1.0) == pytest.approx(0.30 + 0.20)  # noise: .40 to .60
+    assert threshold(np.array([1.3, 1.2]), 1.0) == 1.2  # no improvement: the best alone
+    assert threshold(np.array([np.inf, np.nan]), 1.0) is None
+
+
+@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
+           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
+       st.floats(0, 20), st.floats(0, 0.99))
+def test_choose_keeps_the_lowest_rate_at_or_under_the_threshold(losses, start, tolerance):
+    lrs = np.logspace(-3, 0, len(losses))
+    limit = threshold(losses, start, tolerance)
+    under = [i for i, v in enumerate(losses) if np.isfinite(v) and v <= limit] if limit is not None else []
+    assert choose(lrs, losses, start, tolerance) == (under[0] if under else None)
 
 
 @settings(max_examples=200, deadline=None)

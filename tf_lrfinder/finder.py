@@ -404,7 +404,7 @@ class LRFinder:
         else:
             message = refine_lib.noise_warning(losses, start, self.lr_opt, tolerance)
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
-                                        () if message is None else (message,))
+                                        () if message is None else (message,), tolerance)
         for text in self.trials.warnings:
             warnings.warn(text, stacklevel=3)  # the caller of `refine` or of the finder
         return self.lr_opt

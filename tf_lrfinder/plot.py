@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from .refine import threshold
 from .schedule import is_linear
 from .smoothing import lag_free
 from .suggest import Suggestion
@@ -137,13 +138,14 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
 
     What `LRFinder.refine` measured and chose from: one point per run (its loss on the held-back
     batches after its steps), joined in order of rate, a dashed line at the loss before any run,
-    and a vertical line at the rate kept. A run that diverged, or ended far above the loss before
-    the runs (more than 1.5 times it), is drawn at the top edge: a cross if it diverged, a triangle
-    if it is off the scale.
+    a band from the best run's loss up to `tf_lrfinder.refine.threshold` (the runs in it do about
+    as well as the best, and the lowest rate among them is kept, or less), and a vertical line at
+    the rate kept. A run that diverged, or ended far above the loss before the runs (more than 1.5
+    times it), is drawn at the top edge: a cross if it diverged, a triangle if it is off the scale.
 
     Args:
         trials: a `tf_lrfinder.refine.Trials` (`finder.trials`), or anything with its `lrs`,
-            `losses`, `start_loss`, `steps` and `lr`.
+            `losses`, `start_loss`, `steps`, `lr` and `tolerance`.
         ax: axes to draw on (default: a new figure).
 
     Returns:
@@ -154,7 +156,7 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
         >>> t = Trials((0.01, 0.02, 0.04, 0.08), (0.6, 0.4, 0.45, float("inf")), 1.0, 100, 0.02)
         >>> ax = plot_trials(t)
         >>> [x.get_text() for x in ax.get_legend().get_texts()]
-        ['loss after 100 steps', 'before the runs', 'kept: 2.00e-02', 'diverged']
+        ['loss after 100 steps', 'before the runs', 'about as good as the best', 'kept: 2.00e-02', 'diverged']
     """
     ax = _axes(ax)
     lrs, losses = np.asarray(trials.lrs, float), np.asarray(trials.losses, float)
@@ -167,6 +169,9 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     ax.plot(lrs[on_scale], losses[on_scale], marker="o", label=f"loss after {trials.steps} steps")
     if np.isfinite(start):
         ax.axhline(start, color="grey", ls="--", lw=0.8, label="before the runs")
+    limit = threshold(losses, start, trials.tolerance)
+    if limit is not None:
+        ax.axhspan(losses[finite].min(), limit, color="tab:green", alpha=0.15, lw=0, label="about as good as the best")
     ax.axvline(trials.lr, color="tab:green", lw=1.2, label=f"kept: {trials.lr:.2e}")
     top = cap if (~on_scale).any() else shown.max()  # room at the top only for runs drawn there
     for mask, marker, name in ((finite & ~on_scale, "^", "off the scale"), (~finite, "x", "diverged")):

@@ -41,6 +41,7 @@ class Trials:
         lr: the chosen rate (`choose`, then `short_of_divergence`).
         warnings: why the chosen rate may not be trusted (also emitted as `UserWarning`): every
             run diverged, or the runs' losses jumped by more than the tolerance (`noise_warning`).
+        tolerance: the tolerance the choice was made with (`choose`).
     """
 
     lrs: tuple[float, ...]
@@ -49,6 +50,7 @@ class Trials:
     steps: int
     lr: float
     warnings: tuple[str, ...] = ()
+    tolerance: float = TOLERANCE
 
 
 def candidates(bottom: float, factors: tuple[float, ...] = FACTORS) -> np.ndarray:
@@ -129,11 +131,33 @@ def _checked(lrs: np.ndarray, losses: np.ndarray, tolerance: float) -> tuple[np.
 
 def _qualifying(losses: np.ndarray, start_loss: float, tolerance: float) -> np.ndarray:
     """Which runs are within `tolerance` of the best improvement, or the noise (none if no loss is finite)."""
+    limit = threshold(losses, start_loss, tolerance)
+    return np.isfinite(losses) & (losses <= limit) if limit is not None else np.zeros(losses.shape, bool)
+
+
+def threshold(losses: np.ndarray, start_loss: float, tolerance: float = TOLERANCE) -> float | None:
+    """The loss at or below which a run does about as well as the best (as `choose` reads it).
+
+    `best + max(tolerance * (start_loss - best), noise(losses))`, with `best` the lowest finite loss.
+
+    Args:
+        losses: the runs' losses in order of increasing rate (NaN or inf where one diverged).
+        start_loss: the loss before any run.
+        tolerance: as for `choose`.
+
+    Returns:
+        The threshold, or None when no loss is finite.
+
+    Example:
+        >>> round(threshold(np.array([.50, .31, .30, np.inf]), start_loss=1.0), 3)  # .30 + 5% of .70
+        0.335
+    """
+    losses = np.asarray(losses, dtype=np.float64)
     finite = np.isfinite(losses)
     if not finite.any():
-        return finite
-    best = losses[finite].min()
-    return finite & (losses <= best + max(tolerance * _gain(start_loss, best), noise(losses)))
+        return None
+    best = float(losses[finite].min())
+    return best + max(tolerance * _gain(start_loss, best), noise(losses))
 
 
 def _gain(start_loss: float, best: float) -> float:
