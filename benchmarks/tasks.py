@@ -231,6 +231,13 @@ def _cnn_bn(shape, first, second, classes):
                 L.GlobalAveragePooling2D(), L.Dense(classes))
 
 
+def _dropout_mlp(features, hidden, rate, outputs):
+    """The benchmark's Dropout MLP: two ReLU layers of `hidden` units, each followed by Dropout(`rate`),
+    then the output layer."""
+    return _seq((features,), L.Dense(hidden, activation="relu"), L.Dropout(rate), L.Dense(hidden, activation="relu"),
+                L.Dropout(rate), L.Dense(outputs))
+
+
 def _autoencoder_model(features, hidden, code):
     """`features` -> `hidden` (ReLU) -> `code` (linear) -> `hidden` (ReLU) -> `features`."""
     return _seq((features,), L.Dense(hidden, activation="relu"), L.Dense(code), L.Dense(hidden, activation="relu"),
@@ -257,8 +264,7 @@ TASKS = [
          lambda: _seq((10,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
          lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-4), lambda: keras.losses.MeanSquaredError()),
     Task("dropout_cancer_adam", cancer,
-         lambda: _seq((30,), L.Dense(64, activation="relu"), L.Dropout(0.3), L.Dense(64, activation="relu"),
-                      L.Dropout(0.3), L.Dense(1)),
+         partial(_dropout_mlp, 30, 64, 0.3, 1),
          lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True)),
     Task("bn_mlp_classification_rmsprop", classification,
          lambda: _seq((20,), L.Dense(128), L.BatchNormalization(), L.ReLU(), L.Dense(128), L.BatchNormalization(),
@@ -320,8 +326,7 @@ TASKS = [
     Task("linear_digits_adam", digits, lambda: _seq((64,), L.Dense(10)),
          lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=128, budget=200, held_out=True),
     Task("dropout_classification_rmsprop", classification3,
-         lambda: _seq((30,), L.Dense(128, activation="relu"), L.Dropout(0.5), L.Dense(128, activation="relu"),
-                      L.Dropout(0.5), L.Dense(3)),
+         partial(_dropout_mlp, 30, 128, 0.5, 3),
          lambda lr: keras.optimizers.RMSprop(lr), SCE, held_out=True),
     Task("cnn_bn_digits_adamw", digits_images,
          lambda: _seq((8, 8, 1), L.Conv2D(16, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
@@ -362,8 +367,7 @@ TASKS = [
          lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-4), lambda: keras.losses.MeanSquaredError(),
          batch_size=128, budget=200, held_out=True),
     Task("dropout_binary_rmsprop", classification_binary,
-         lambda: _seq((25,), L.Dense(96, activation="relu"), L.Dropout(0.3), L.Dense(96, activation="relu"),
-                      L.Dropout(0.3), L.Dense(1)),
+         partial(_dropout_mlp, 25, 96, 0.3, 1),
          lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
          batch_size=32, held_out=True),
     Task("linear_friedman_momentum", friedman, lambda: _seq((10,), L.Dense(1)),
@@ -384,8 +388,7 @@ TASKS = [
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.MeanSquaredError(),
          batch_size=32, held_out=True),
     Task("dropout_friedman2_sgd", friedman2,
-         lambda: _seq((4,), L.Dense(64, activation="relu"), L.Dropout(0.2), L.Dense(64, activation="relu"),
-                      L.Dropout(0.2), L.Dense(1)),
+         partial(_dropout_mlp, 4, 64, 0.2, 1),
          lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), held_out=True),
     Task("linear_wine_adamw", wine, lambda: _seq((13,), L.Dense(3)),
          lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-2), SCE, batch_size=16, budget=200, held_out=True),
@@ -408,8 +411,7 @@ TASKS = [
          lambda: _seq((30,), L.Dense(64, activation="relu"), L.Dense(32, activation="relu"), L.Dense(1)),
          lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanAbsoluteError(), held_out=True),
     Task("dropout_digits_momentum", digits,
-         lambda: _seq((64,), L.Dense(128, activation="relu"), L.Dropout(0.4), L.Dense(128, activation="relu"),
-                      L.Dropout(0.4), L.Dense(10)),
+         partial(_dropout_mlp, 64, 128, 0.4, 10),
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=128, held_out=True),
     Task("linear_classification_sgd", classification5, lambda: _seq((40,), L.Dense(5)),
          lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=256, budget=150, held_out=True),
@@ -520,8 +522,7 @@ TASKS = [
          lambda: _seq((30,), *[L.Dense(48, activation="tanh") for _ in range(4)], L.Dense(3)),
          lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=32, held_out=True),
     Task("dropout_friedman_adamw", friedman,
-         lambda: _seq((10,), L.Dense(96, activation="relu"), L.Dropout(0.2), L.Dense(96, activation="relu"),
-                      L.Dropout(0.2), L.Dense(1)),
+         partial(_dropout_mlp, 10, 96, 0.2, 1),
          lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-3), lambda: keras.losses.MeanSquaredError(),
          batch_size=32, budget=200, held_out=True),
     # Held out, thirteenth batch: kinds whose refining runs diverged most often on the tasks above
@@ -546,8 +547,7 @@ TASKS = [
                       L.Dense(4)),
          lambda lr: keras.optimizers.RMSprop(lr), SCE, held_out=True),
     Task("dropout_classification5_nesterov", classification5,
-         lambda: _seq((40,), L.Dense(128, activation="relu"), L.Dropout(0.3), L.Dense(128, activation="relu"),
-                      L.Dropout(0.3), L.Dense(5)),
+         partial(_dropout_mlp, 40, 128, 0.3, 5),
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), SCE, batch_size=32, held_out=True),
     # Held out, fourteenth batch: added after the thirteenth had been scored and looked into (every
     # candidate of one sweep diverged, and the sweep's suggestion above them was kept), before any
@@ -590,8 +590,7 @@ TASKS = [
          lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
          held_out=True),
     Task("dropout_moons_sgd", moons,
-         lambda: _seq((2,), L.Dense(64, activation="relu"), L.Dropout(0.2), L.Dense(64, activation="relu"),
-                      L.Dropout(0.2), L.Dense(1)),
+         partial(_dropout_mlp, 2, 64, 0.2, 1),
          lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
          batch_size=32, held_out=True),
     # Held out, sixteenth batch: added after the change that widens refining's tolerance to the
@@ -617,8 +616,7 @@ TASKS = [
          lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
          batch_size=32, held_out=True),
     Task("dropout_wine_rmsprop", wine,
-         lambda: _seq((13,), L.Dense(64, activation="relu"), L.Dropout(0.3), L.Dense(64, activation="relu"),
-                      L.Dropout(0.3), L.Dense(3)),
+         partial(_dropout_mlp, 13, 64, 0.3, 3),
          lambda lr: keras.optimizers.RMSprop(lr), SCE, batch_size=16, held_out=True),
     # Held out, seventeenth batch: added after the sixteenth, on which nothing was changed (counting
     # the runs' noise never acted there), and scored once: only the kinds where that change acts
@@ -660,8 +658,7 @@ TASKS = [
          lambda lr: keras.optimizers.AdamW(lr, weight_decay=1e-3), lambda: keras.losses.MeanSquaredError(),
          batch_size=32, held_out=True),
     Task("dropout_circles_adam", circles,
-         lambda: _seq((2,), L.Dense(64, activation="relu"), L.Dropout(0.2), L.Dense(64, activation="relu"),
-                      L.Dropout(0.2), L.Dense(1)),
+         partial(_dropout_mlp, 2, 64, 0.2, 1),
          lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
          batch_size=32, held_out=True),
     # Held out, nineteenth batch: like the eighteenth (one task of each kind the suggestion issue
@@ -683,7 +680,6 @@ TASKS = [
          lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
          held_out=True),
     Task("dropout_classification3_momentum", classification3,
-         lambda: _seq((30,), L.Dense(128, activation="relu"), L.Dropout(0.3), L.Dense(128, activation="relu"),
-                      L.Dropout(0.3), L.Dense(3)),
+         partial(_dropout_mlp, 30, 128, 0.3, 3),
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=32, held_out=True),
 ]
