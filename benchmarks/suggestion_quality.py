@@ -29,13 +29,12 @@ margin, the fourteenth and fifteenth after refining searched below when every ru
 a change made after looking at the thirteenth, the sixteenth and seventeenth after refining's
 tolerance widened to its runs' noise, a change made after looking at all 83 before them, and the
 eighteenth and nineteenth, one task of each kind the suggestion issue lists, after nothing had
-changed) came
-afterwards, so their columns show how the rule does on tasks it was not chosen on, except for
-the changes made after looking at them (for the noise widening only the last four batches are
-held out). Each table prints all / chosen-on / held-out groups. The grid, `sweeps.json` and
-`sweeps_refine.json` hold all 103;
-`sweeps_refine50.json` (50-step runs, the search as it was then) the first 48; the caches of
-other sweep lengths and of linear sweeps the first 33.
+changed) came afterwards, so their columns show how the rule does on tasks it was not chosen on,
+except for the changes made after looking at them (for the noise widening only the last four
+batches are held out). Each table prints all / chosen-on / held-out groups. The grid,
+`sweeps.json` and `sweeps_refine.json` hold all 103; `sweeps_refine50.json` (50-step runs, the
+search as it was then) the first 48; the caches of other sweep lengths and of linear sweeps the
+first 33.
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
 fresh seeds. A perfect rule scores that at exact rates; on the BatchNorm CNNs it is well below 1
