@@ -355,14 +355,45 @@ def test_refine_trains_each_candidate_restores_bit_for_bit_and_records_the_runs(
     t = finder.trials
     np.testing.assert_allclose(t.lrs, np.array([1 / 8, 1 / 4, 1 / 2, 1]) * finder.suggest_range()[1], rtol=1e-12)
     assert lr == finder.lr_opt == t.lr and lr in t.lrs and t.steps == 20
-    # The start loss is the model's inference-mode loss on the first 4 batches the finder draws.
+    # The start loss is the model's inference-mode loss on the first 4 batches the finder draws, with
+    # BatchNorm's moving statistics set to the mean of those batches' statistics.
     held = [b for _, b in as_batches((x, y), model, 1, 32).dataset.take(4)]
-    expected = np.mean([float(keras.losses.MeanSquaredError()(b[1], model(b[0], training=False))) for b in held])
-    np.testing.assert_allclose(t.start_loss, expected, rtol=1e-5)
+    np.testing.assert_allclose(t.start_loss, mse_with_bn_estimated_on(model, held), rtol=1e-5)
     assert min(t.losses) < t.start_loss  # some run trained the model
     h = finder.history["trials"]
     assert h["lrs"] == list(t.lrs) and h["losses"] == list(t.losses) and h["lr"] == lr
     assert t.tolerance == h["tolerance"] == refine_lib.TOLERANCE  # what the choice was made with
+    assert t.bn_layers == h["bn_layers"] == 1
+
+
+def mse_with_bn_estimated_on(model, batches):
+    """make_model()'s mean squared error on `batches` in inference mode, computed in numpy with its
+    BatchNorm's moving mean and variance replaced by the mean of its inputs' batch statistics."""
+    dense, bn, _, out = model.layers
+    kernel, bias = (v.numpy() for v in dense.weights)
+    hidden = [np.maximum(b[0].numpy() @ kernel + bias, 0.0) for b in batches]
+    mean = np.mean([h.mean(axis=0) for h in hidden], axis=0)
+    var = np.mean([h.var(axis=0) for h in hidden], axis=0)
+    gamma, beta = bn.gamma.numpy(), bn.beta.numpy()
+    w, c = (v.numpy() for v in out.weights)
+    errors = [np.mean(((gamma * (h - mean) / np.sqrt(var + bn.epsilon) + beta) @ w + c - b[1].numpy()) ** 2)
+              for h, b in zip(hidden, batches)]
+    return float(np.mean(errors))
+
+
+def test_refine_without_update_bn_measures_with_the_moving_statistics_as_they_are(data):
+    x, y = data
+    model = make_model()
+    finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+    finder((x, y), batch_size=32, n_steps=60, refine=False)
+    before = state_of(model, finder.optimizer)
+    finder.refine((x, y), batch_size=32, steps=20, eval_batches=4, update_bn=False)
+    assert_same_state(before, state_of(model, finder.optimizer))
+    held = [b for _, b in as_batches((x, y), model, 1, 32).dataset.take(4)]
+    expected = np.mean([float(keras.losses.MeanSquaredError()(b[1], model(b[0], training=False))) for b in held])
+    np.testing.assert_allclose(finder.trials.start_loss, expected, rtol=1e-5)
+    assert finder.trials.bn_layers == 0
+    assert abs(expected - mse_with_bn_estimated_on(model, held)) > 0.1 * expected  # the two measures differ here
 
 
 def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
@@ -500,6 +531,7 @@ def test_refine_interrupted_restores_and_propagates(data):
     (dict(margin=0.5), "`margin` must be a number of at least 1 (1: no margin). Received: margin=0.5"),
     (dict(factors=(0.5, 0.0)), "`factors` must be a non-empty sequence of positive numbers"),
     (dict(batch_size=None), "`batch_size` is required"),
+    (dict(update_bn="yes"), "`update_bn` must be True or False. Received: update_bn='yes'"),
 ])
 def test_refine_bad_arguments_raise_before_any_state_changes(kwargs, message, data):
     model, optimizer = make_model(), keras.optimizers.Adam()
@@ -508,7 +540,7 @@ def test_refine_bad_arguments_raise_before_any_state_changes(kwargs, message, da
         finder.refine(data, batch_size=32)
     finder(data, batch_size=32, n_steps=30, refine=False)
     before, lr = state_of(model, optimizer), finder.lr_opt
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(TypeError if "update_bn" in kwargs else ValueError, match=re.escape(message)):
         finder.refine(data, **(dict(batch_size=32) | kwargs))
     assert_same_state(before, state_of(model, optimizer))
     assert finder.lr_opt == lr and finder.trials is None

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from . import refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
+from . import batchnorm as batchnorm_lib, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .data import as_batches
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot
@@ -248,7 +248,7 @@ class LRFinder:
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
             self._refine(batches.dataset, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE,
-                         refine_lib.EXTEND, refine_lib.MARGIN)
+                         refine_lib.EXTEND, refine_lib.MARGIN, True)
         return self.lr_opt
 
     def _prepare(self, first_batch: Any) -> None:
@@ -312,13 +312,14 @@ class LRFinder:
     def refine(self, dataset: Any, steps: int = refine_lib.STEPS, *, batch_size: int | None = None,
                factors: tuple[float, ...] = refine_lib.FACTORS, eval_batches: int = refine_lib.EVAL_BATCHES,
                tolerance: float = refine_lib.TOLERANCE, extend: int = refine_lib.EXTEND,
-               margin: float = refine_lib.MARGIN) -> float:
+               margin: float = refine_lib.MARGIN, update_bn: bool = True) -> float:
         """Check the sweep's suggestion by training: short runs at a few rates, keep the best.
 
         After a sweep, trains `steps` steps at each constant rate `bottom * factor` (bottom: where
         the sweep's loss stops falling, `suggest_range()[1]`; by default 1/8, 1/4, 1/2 and 1 of
         it), each from the state the model had before, measures each run's loss in inference mode
-        on `eval_batches` batches held back from the start of `dataset`, and keeps the lowest rate
+        on `eval_batches` batches held back from the start of `dataset` (with BatchNormalization's
+        moving statistics first re-estimated on them, `update_bn`), and keeps the lowest rate
         within `tolerance` of the best improvement, or within the runs' own noise where that is
         more (`tf_lrfinder.refine.choose` and `noise`: how far a run's loss rose above a lower
         rate's before the best run). If that is the highest rate tried, the loss was still falling
@@ -360,6 +361,12 @@ class LRFinder:
             extend: runs beyond the candidates at most (default 10, a guard on cost: the search
                 stops by itself where a step no longer wins; 0 tries the candidates alone).
             margin: the rate kept is at most the lowest diverged rate over this (default 8; 1: none).
+            update_bn: before measuring a run (and the start), set each BatchNormalization layer's
+                moving mean and variance to its statistics on the held-back batches
+                (`tf_lrfinder.batchnorm.update_bn`; default True). After 100 steps at Keras's
+                default momentum a third of the moving averages still dates from before the run,
+                so without it a BatchNorm model's runs measure that lag more than the training;
+                False measures them as they are. No effect on models without BatchNormalization.
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
@@ -383,16 +390,19 @@ class LRFinder:
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
             raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
         refine_lib.check_margin(margin)
+        if not isinstance(update_bn, bool):
+            raise TypeError(f"`update_bn` must be True or False. Received: {update_bn=}")
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         batches = as_batches(dataset, self.model, int(eval_batches) + int(steps), batch_size)
         self._prepare(batches.first)
         return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
-                            float(margin))
+                            float(margin), update_bn)
 
     def _refine(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
-                tolerance: float, extend: int, margin: float) -> float:
+                tolerance: float, extend: int, margin: float, update_bn: bool) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks)."""
-        lrs, losses, start = self._trials_restoring_state(dataset, lrs, steps, eval_batches, tolerance, extend)
+        lrs, losses, start, bn_layers = self._trials_restoring_state(dataset, lrs, steps, eval_batches, tolerance,
+                                                                     extend, update_bn)
         i = refine_lib.choose(lrs, losses, start, tolerance)
         # If every run diverged, the sweep's suggestion stands in (not an earlier `refine`'s choice).
         kept = self.suggest(self.settings["method"]).lr if i is None else float(lrs[i])
@@ -404,16 +414,18 @@ class LRFinder:
         else:
             message = refine_lib.noise_warning(losses, start, self.lr_opt, tolerance)
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
-                                        () if message is None else (message,), tolerance)
+                                        () if message is None else (message,), tolerance, bn_layers)
         for text in self.trials.warnings:
             warnings.warn(text, stacklevel=3)  # the caller of `refine` or of the finder
         return self.lr_opt
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
-                                tolerance: float, extend: int) -> tuple[np.ndarray, np.ndarray, float]:
+                                tolerance: float, extend: int,
+                                update_bn: bool) -> tuple[np.ndarray, np.ndarray, float, int]:
         """Snapshot; for each rate (the candidates, then any above or below them) train `steps` steps,
-        measure, restore; restore in a `finally`. Returns the rates tried (increasing), their losses
-        and the start loss."""
+        measure (with BatchNorm's statistics re-estimated if `update_bn`), restore; restore in a
+        `finally`. Returns the rates tried (increasing), their losses, the start loss and how many
+        BatchNorm layers were re-estimated."""
         if self._evaluate is None:
             self._evaluate = build_evaluate(self.model, loss_function(self.model, self.loss_fn, training=False))
         pending, tried = list(lrs), []  # rates still to run; (rate, loss) of the runs so far
@@ -426,10 +438,16 @@ class LRFinder:
                 if not held:
                     raise ValueError(RAN_OUT)
 
+                bn_layers = 0
+
                 def measure() -> float:
+                    nonlocal bn_layers
+                    if update_bn:  # the moving averages lag the weights: measure the weights
+                        bn_layers = batchnorm_lib.update_bn(self.model, held)
                     return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
 
                 start = measure()
+                self._snapshot.restore()  # every run starts from the state as it was
                 # A run diverges by the sweep's own rule (its EMA weight and factor).
                 beta, factor = self.settings["smoothing"], self.settings["diverge_factor"]
                 while pending:
@@ -454,7 +472,7 @@ class LRFinder:
         finally:
             self._snapshot.restore_and_close()
             bar.close()
-        return (*refine_lib.runs_by_rate(tried), start)
+        return (*refine_lib.runs_by_rate(tried), start, bn_layers)
 
     # -- reading the result ----------------------------------------------------------------------
 

@@ -42,6 +42,9 @@ class Trials:
         warnings: why the chosen rate may not be trusted (also emitted as `UserWarning`): every
             run diverged, or the runs' losses jumped by more than the tolerance (`noise_warning`).
         tolerance: the tolerance the choice was made with (`choose`).
+        bn_layers: how many BatchNormalization layers had their moving statistics re-estimated on
+            the held-back batches before each loss was measured (`tf_lrfinder.batchnorm.update_bn`;
+            0: the model has none, or `update_bn=False`).
     """
 
     lrs: tuple[float, ...]
@@ -51,6 +54,7 @@ class Trials:
     lr: float
     warnings: tuple[str, ...] = ()
     tolerance: float = TOLERANCE
+    bn_layers: int = 0
 
 
 def candidates(bottom: float, factors: tuple[float, ...] = FACTORS) -> np.ndarray:
