@@ -21,6 +21,9 @@ Contenders:
   (`refine=False`); and the default call, which adds `refine`'s four runs of 100 steps (400 more
   steps and five passes over 8 held-back batches: about 5x the sweep's time at 100 steps; one or
   two runs more where the highest run wins).
+
+`update_bn`: `refine`'s runs on a CNN with BatchNormalization with the statistics re-estimated
+before each measurement (the default) and without: what the eight extra forward passes per run cost.
 """
 
 from __future__ import annotations
@@ -53,6 +56,12 @@ def mlp(width=512, depth=2, inputs=784):
 def cnn():
     return keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(),
                              L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.Dense(10)])
+
+
+def cnn_bn():
+    return keras.Sequential([keras.Input((16, 16, 1)), L.Conv2D(16, 3), L.BatchNormalization(), L.ReLU(),
+                             L.MaxPooling2D(), L.Conv2D(32, 3), L.BatchNormalization(), L.ReLU(),
+                             L.GlobalAveragePooling2D(), L.Dense(10)])
 
 
 def data(shape, n_steps, batch=128):
@@ -184,6 +193,24 @@ def scaling(repeats):
         print(f"| {n:7d} | {t:7.3f} | {t / n * 1e3:12.3f} | {t_lim / n * 1e3:13.3f} | {t / t_lim:7.2f} |")
 
 
+def update_bn_cost(repeats):
+    print("\nrefine on a CNN with BatchNormalization (16x16x1, batch 128, Adam), the candidates only")
+    print("(extend=0: four runs of 100 steps), with BatchNorm's statistics re-estimated before each")
+    print("measurement (update_bn=True, the default) and without, interleaved, median of", repeats)
+    ds = data((16, 16, 1), 100)
+    finder = LRFinder(cnn_bn(), keras.optimizers.Adam(), LOSS, verbose=False)
+    finder(ds, min_lr=1e-6, max_lr=1e-1, n_steps=100, refine=False)
+    times = {True: [], False: []}
+    for i in range(repeats + 1):  # the first round warms up (traces)
+        for update in (True, False):
+            t = timed(lambda: finder.refine(ds, extend=0, update_bn=update))
+            assert finder.trials.bn_layers == (2 if update else 0)
+            if i:
+                times[update].append(t)
+    on, off = statistics.median(times[True]), statistics.median(times[False])
+    print(f"| update_bn=True s | update_bn=False s | ratio |\n|---|---|---|\n| {on:.2f} | {off:.2f} | {on / off:.3f} |")
+
+
 def _allocator():
     """(bytes in use, peak bytes) of TensorFlow's CPU allocator (needs TF_CPU_ALLOCATOR_USE_BFC)."""
     info = tf.config.experimental.get_memory_info("CPU:0")
@@ -260,7 +287,7 @@ def main():
     parser = argparse.ArgumentParser(description="tf_lrfinder speed benchmark")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--only", choices=["speed", "scaling", "restore"], default=None)
+    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "restore"], default=None)
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # the sweeps here are deliberately short of divergence
     if args.only != "restore" or os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") != "true":
@@ -271,6 +298,8 @@ def main():
         speed_table("CNN on 28x28x1", cnn, (28, 28, 1), args.steps, args.repeats)
     if args.only in (None, "scaling"):
         scaling(max(3, args.repeats // 2))
+    if args.only in (None, "update_bn"):
+        update_bn_cost(max(3, args.repeats // 2))
     if args.only in (None, "restore"):
         if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true":
             restore_and_memory(args.repeats)

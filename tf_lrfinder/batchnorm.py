@@ -16,9 +16,10 @@ short runs do not.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import keras
+import tensorflow as tf
 
 
 def batchnorm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
@@ -38,14 +39,63 @@ def batchnorm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormal
     return [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
 
 
+def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]:
+    """Compile `update_bn` for `model`: `update(batches) -> int`, to call again and again.
+
+    Each batch runs through the model in training mode in one compiled call (traced once per input
+    signature, with every layer's momentum at 0, so that the call leaves the batch's statistics in
+    the moving ones); their mean over the batches is then assigned, and the momentum put back.
+
+    Example:
+        >>> import numpy as np
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.BatchNormalization()])
+        >>> update = build_update_bn(model)
+        >>> update([np.full((4, 1), 2.0), np.full((4, 1), 4.0)]), update([np.full((4, 1), 1.0)])
+        (1, 1)
+        >>> float(model.layers[0].moving_mean.numpy()[0])
+        1.0
+    """
+    layers = batchnorm_layers(model)
+
+    @tf.function
+    def statistics(x):
+        model(x, training=True)
+        return [tf.identity(layer.moving_mean.value) for layer in layers], \
+            [tf.identity(layer.moving_variance.value) for layer in layers]
+
+    def update(batches: Iterable[Any]) -> int:
+        if not layers:
+            return 0
+        momentum = [layer.momentum for layer in layers]
+        means, variances = [], []
+        try:
+            for layer in layers:
+                layer.momentum = 0.0
+            for batch in batches:
+                x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+                mean, variance = statistics(x)
+                means.append(mean)
+                variances.append(variance)
+            for i, layer in enumerate(layers):
+                if means:
+                    layer.moving_mean.assign(tf.add_n([m[i] for m in means]) / len(means))
+                    layer.moving_variance.assign(tf.add_n([v[i] for v in variances]) / len(variances))
+        finally:
+            for layer, value in zip(layers, momentum):
+                layer.momentum = value
+        return len(layers) if means else 0
+
+    return update
+
+
 def update_bn(model: keras.layers.Layer, batches: Iterable[Any]) -> int:
     """Set each BatchNormalization layer's moving mean and variance to its batch statistics' mean over `batches`.
 
     Runs the model in training mode on each batch (inputs only: `(x, y)`, `(x, y, sample_weight)`
-    or `x`) with each layer's momentum set so that its moving statistics become the running mean
-    of the batches' statistics (momentum k/(k+1) at the k-th batch, from 0), then puts the
-    momentum back. Other variables a training-mode call changes change too (Dropout's seed state,
-    say): call it where the state is restored afterwards, as `LRFinder.refine` does.
+    or `x`) and sets each layer's moving statistics to the mean of its statistics on them; the
+    layers' momentum is unchanged afterwards. Other variables a training-mode call changes change
+    too (Dropout's seed state, say): call it where the state is restored afterwards, as
+    `LRFinder.refine` does. To call it repeatedly on one model, `build_update_bn` compiles it once.
 
     Args:
         model: a Keras model or layer.
@@ -62,16 +112,4 @@ def update_bn(model: keras.layers.Layer, batches: Iterable[Any]) -> int:
         >>> float(model.layers[0].moving_mean.numpy()[0])  # the mean of the two batches' means
         3.0
     """
-    layers = batchnorm_layers(model)
-    momentum = [layer.momentum for layer in layers]
-    seen = 0
-    try:
-        for seen, batch in enumerate(batches if layers else (), start=1):
-            for layer in layers:
-                layer.momentum = (seen - 1) / seen
-            x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-            model(x, training=True)
-    finally:
-        for layer, value in zip(layers, momentum):
-            layer.momentum = value
-    return len(layers) if seen else 0
+    return build_update_bn(model)(batches)

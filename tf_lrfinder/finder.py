@@ -158,6 +158,7 @@ class LRFinder:
         self._state: SweepState | None = None
         self._run: Callable | None = None
         self._evaluate: Callable | None = None
+        self._update_bn: Callable | None = None
         self._snapshot: Snapshot | None = None
 
     # -- the sweep -------------------------------------------------------------------------------
@@ -443,7 +444,9 @@ class LRFinder:
                 def measure() -> float:
                     nonlocal bn_layers
                     if update_bn:  # the moving averages lag the weights: measure the weights
-                        bn_layers = batchnorm_lib.update_bn(self.model, held)
+                        if self._update_bn is None:
+                            self._update_bn = batchnorm_lib.build_update_bn(self.model)
+                        bn_layers = self._update_bn(held)
                     return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
 
                 start = measure()

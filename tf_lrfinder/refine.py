@@ -90,11 +90,13 @@ def choose(lrs: np.ndarray, losses: np.ndarray, start_loss: float, tolerance: fl
     benchmark's small data sets, overfits less. A run whose loss is not finite (it diverged) never
     qualifies.
 
-    The noise term matters where single runs are erratic, as on the benchmark's BatchNorm CNNs
-    with adaptive optimizers: there a lucky run at a high rate could end lowest by chance (one
-    sweep's runs ended at 0.88, 1.78, 0.80 and 0.55 from 0.0078 to 0.0625, where the grid finds
-    0.0063-0.025 good and higher rates erratic), and the 5% alone kept it. Where the losses fall
-    steadily up to the best, as on the benchmark's other tasks, the noise is 0 and nothing changes.
+    The noise term matters where single runs are erratic: there a lucky run at a high rate could
+    end lowest by chance, and the 5% alone would keep it. It was added when the benchmark's
+    BatchNorm CNNs were measured with their lagging moving averages (one sweep's runs ended at
+    0.88, 1.78, 0.80 and 0.55 from 0.0078 to 0.0625); measured with the statistics re-estimated
+    (`tf_lrfinder.batchnorm.update_bn`, as `LRFinder.refine` does) their runs fall steadily, and on
+    the benchmark it no longer changes a choice. Where the losses fall steadily up to the best,
+    the noise is 0 and nothing changes.
 
     Args:
         lrs: the candidate rates, increasing.
