@@ -14,8 +14,9 @@ The losses are measured with each BatchNormalization layer's moving statistics s
 statistics on the training set (`_settle_batchnorm`), so that they measure the weights trained:
 at Keras's default momentum the moving averages lag about 100 steps behind, and with them the
 loss after a budget of a few hundred steps mostly measured that lag (a CNN+BN on digits at 0.025:
-five seeds at 0.15-1.57 with the averages, 0.022-0.042 settled). The 32 BatchNorm tasks' grids
-were re-recorded so, with 3 seeds (the first two with 5) since the settled losses vary little
+five seeds at 0.15-1.57 with the averages, 0.022-0.042 settled). The grids of the 32 BatchNorm
+tasks among the first 103 were re-recorded so, and the twentieth batch's recorded so, with 3
+seeds (`grid --seeds 3`; the first two re-recorded with 5), since the settled losses vary little
 from seed to seed; `results/grid_bn_lagging.json` keeps their grids measured with the moving
 averages, and `results/sweeps_refine_bn_lagging.json` their refined sweeps from before refining
 re-estimated the statistics too (`score --refine --grid ... --sweeps ...` scores them). Two tables are printed: one on the validation loss after the budget (what a user
@@ -24,8 +25,8 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-A hundred and three tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight; the
-other ninety-five (`held_out=True` in `tasks.py`, added in nineteen batches of five; the third after
+A hundred and eight tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight; the
+other hundred (`held_out=True` in `tasks.py`, added in twenty batches of five; the third after
 the fix that reads the bottom only where the curve is fully smoothed, the fourth with model
 kinds, losses and optimizers the others lack, the fifth after `LRFinder.refine`, which was
 designed on the first 28, the sixth after refining's search above the bottom,
@@ -37,12 +38,15 @@ looking at the ninth, the eleventh and twelfth after the margin below a diverged
 `refine.short_of_divergence`, chosen after looking at the tenth, the thirteenth to meet that
 margin, the fourteenth and fifteenth after refining searched below when every run diverged,
 a change made after looking at the thirteenth, the sixteenth and seventeenth after refining's
-tolerance widened to its runs' noise, a change made after looking at all 83 before them, and the
+tolerance widened to its runs' noise, a change made after looking at all 83 before them, the
 eighteenth and nineteenth, one task of each kind the suggestion issue lists, after nothing had
-changed) came afterwards, so their columns show how the rule does on tasks it was not chosen on,
-except for the changes made after looking at them (for the noise widening only the last four
-batches are held out). Each table prints all / chosen-on / held-out groups. The grid,
-`sweeps.json` and `sweeps_refine.json` hold all 103; `sweeps_refine50.json` (50-step runs, the
+changed, and the twentieth, all five with BatchNormalization, after refining and the grid
+measured BatchNorm models with their statistics re-estimated, a change made after looking at all
+103) came afterwards, so their columns show how the rule does on tasks it was not chosen on,
+except for the changes made after looking at them (for the noise widening only the sixteenth to
+twentieth batches are held out, for the BatchNorm change only the twentieth). Each table prints
+all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all 108, `sweeps.json`
+(the sweeps alone, for `score` without `--refine`) all 108 too; `sweeps_refine50.json` (50-step runs, the
 search as it was then) the first 48; the caches of other sweep lengths and of linear sweeps the
 first 33.
 

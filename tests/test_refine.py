@@ -64,7 +64,7 @@ def test_noise_warning_says_when_the_noise_decided_and_what_was_kept():
     message = noise_warning(np.array([0.8, 0.4, 0.6, 0.35, np.inf]), 1.0, lr=0.2)
     assert message == ("The short runs' losses jumped by 0.2 between rates before the best run (more than 5% of "
                        "its gain, 0.65): single runs cannot rank these rates finely, and the rate kept, 0.2, is a "
-                       "cautious guess (models with BatchNormalization do this most often).")
+                       "cautious guess (`plot_trials()` shows the runs).")
     assert noise_warning(np.array([0.8, 0.4, 0.6, 0.35]), 1.0, lr=0.2, tolerance=0.5) is None  # 0.325 > 0.2
     assert noise_warning(np.array([0.8, 0.4, 0.39, 0.35]), 1.0, lr=0.8) is None  # falling steadily
     assert noise_warning(np.array([0.8, 0.5, 0.35, 0.9]), 1.0, lr=0.4) is None  # a rise after the best
