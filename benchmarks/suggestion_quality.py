@@ -11,7 +11,8 @@ captures:
 below at -1.
 
 The losses are measured with each BatchNormalization layer's moving statistics set to its
-statistics on the training set (`_settle_batchnorm`), so that they measure the weights trained:
+statistics on the training set, in one batch (`tf_lrfinder.batchnorm.update_bn`, as `refine`
+re-estimates them on its held-back batches), so that they measure the weights trained:
 at Keras's default momentum the moving averages lag about 100 steps behind, and with them the
 loss after a budget of a few hundred steps mostly measured that lag (a CNN+BN on digits at 0.025:
 five seeds at 0.15-1.57 with the averages, 0.022-0.042 settled). The grids of the 32 BatchNorm
@@ -19,7 +20,9 @@ tasks among the first 103 were re-recorded so, and the twentieth batch's recorde
 seeds (`grid --seeds 3`; the first two re-recorded with 5), since the settled losses vary little
 from seed to seed; `results/grid_bn_lagging.json` keeps their grids measured with the moving
 averages, and `results/sweeps_refine_bn_lagging.json` their refined sweeps from before refining
-re-estimated the statistics too (`score --refine --grid ... --sweeps ...` scores them). Two tables are printed: one on the validation loss after the budget (what a user
+re-estimated the statistics too (`score --refine --grid ... --sweeps ...` scores them).
+
+Two tables are printed: one on the validation loss after the budget (what a user
 finally cares about, but it also rewards rates that overfit less, which no range test can see) and
 one on the training loss after the budget (what the sweep measures and the optimizer minimises).
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
@@ -111,6 +114,7 @@ def _train_curve(task, lrs, seed):
     import keras
     import tensorflow as tf
 
+    from tf_lrfinder.batchnorm import build_update_bn
     from tf_lrfinder.state import Snapshot
 
     keras.utils.set_random_seed(seed)
@@ -135,8 +139,10 @@ def _train_curve(task, lrs, seed):
     def evaluate():
         return loss_fn(y_va, model(x_va, training=False)), loss_fn(y_tr, model(x_tr, training=False))
 
+    settle_batchnorm = build_update_bn(model)  # BatchNorm's statistics on the training set (see the module docstring)
+
     def both():
-        _settle_batchnorm(model, x_tr)
+        settle_batchnorm([x_tr])
         val, tr = evaluate()
         return {"val": float(val), "train": float(tr)}
 
@@ -150,34 +156,6 @@ def _train_curve(task, lrs, seed):
             losses[key].append(value)
     snapshot.restore()
     return untrained, losses
-
-
-def _settle_batchnorm(model, x):
-    """Set each BatchNormalization layer's moving mean and variance to its statistics on `x` (one
-    forward pass in training mode with momentum 0), so that the loss measures the weights trained.
-
-    A BatchNormalization layer normalises with its batch's statistics in training and with moving
-    averages of them in inference; at Keras's default momentum (0.99) the averages lag about 100
-    steps behind the weights, so after a budget of a few hundred steps they still hold the stale
-    statistics of weights long gone (and 13% of their initial values after 200 steps). Measured
-    with them, the loss after the budget mostly measured that lag: on cnn_bn_digits_nadam at 0.025,
-    five seeds ended at 0.15 to 1.57 with the averages and at 0.022 to 0.042 with the statistics
-    settled. A user trains long enough for the averages to catch up, so the grid measures the
-    weights (models without BatchNormalization are unchanged).
-    """
-    import keras
-
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    if not layers:
-        return
-    momentum = [layer.momentum for layer in layers]
-    try:
-        for layer in layers:
-            layer.momentum = 0.0
-        model(x, training=True)
-    finally:
-        for layer, m in zip(layers, momentum):
-            layer.momentum = m
 
 
 def _seed_mean(task, lrs, seeds) -> dict[str, np.ndarray]:
