@@ -76,8 +76,8 @@ def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]
                 mean, variance = statistics(x)
                 means.append(mean)
                 variances.append(variance)
-            for i, layer in enumerate(layers):
-                if means:
+            if means:
+                for i, layer in enumerate(layers):
                     layer.moving_mean.assign(tf.add_n([m[i] for m in means]) / len(means))
                     layer.moving_variance.assign(tf.add_n([v[i] for v in variances]) / len(variances))
         finally:

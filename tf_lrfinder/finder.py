@@ -249,7 +249,7 @@ class LRFinder:
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
             self._refine(batches.dataset, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE,
-                         refine_lib.EXTEND, refine_lib.MARGIN, True)
+                         refine_lib.EXTEND, refine_lib.MARGIN, update_bn=True)
         return self.lr_opt
 
     def _prepare(self, first_batch: Any) -> None:
