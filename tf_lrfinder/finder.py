@@ -335,8 +335,8 @@ class LRFinder:
         state is restored after every run and at the end, whatever happens, bit for bit. The
         sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the
         bottom the best rate lies varies from model to model, and these runs measure it (see the
-        README's benchmark: over its 108 tasks the mean rises from 0.966 to 0.987, the worst from
-        0.23 to 0.83).
+        README's benchmark: over its 113 tasks the mean rises from 0.953 to 0.987, the worst from
+        0.12 to 0.83).
 
         Every run reads `dataset` afresh from its start and trains on the batches after the
         held-back ones. For arrays and plain iterables these are the same batches in the same
@@ -345,7 +345,7 @@ class LRFinder:
         run its own order.
 
         Costs `steps` training steps per run (400 by default, four times a default sweep, and 100
-        more per run beyond them: 4.1 runs per call on the benchmark, at most 10 there) and a pass
+        more per run beyond them: 4.2 runs per call on the benchmark, at most 12 there) and a pass
         over the held-back batches per run, plus one. Runs of 100 steps, not 50: a short run
         favours high rates (it rewards fast early progress, and a rate that turns unstable after
         60 to 100 steps still looks best at 50), which chose rates too high on held-out benchmark

@@ -26,7 +26,7 @@ EVAL_BATCHES = 8  # batches held back from the start of the data to measure the 
 MARGIN = 8.0  # the rate kept stays this many times below the lowest rate whose run diverged
 EXTEND = 10  # runs beyond the candidates at most (twice the highest or half the lowest, while it wins):
 # a guard on cost, not a limit the search is meant to meet (it stops where a step no longer wins, a
-# run diverges, or it leaves the rates the sweep passed; on the benchmark it never needed more than 6)
+# run diverges, or it leaves the rates the sweep passed; on the benchmark it never needed more than 8)
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def noise_warning(losses: np.ndarray, start_loss: float, lr: float, tolerance: f
 
     Then a run at a higher rate ended well above one at a lower rate before the best run, so single
     runs cannot rank the rates finely, and the rate kept (the lowest within that jump of the best,
-    or less) is a cautious guess. On the benchmark it warns in 8 of 1080 calls, on 5 of 108 tasks
+    or less) is a cautious guess. On the benchmark it warns in 8 of 1130 calls, on 5 of 113 tasks
     (19 of 1030, on 10 tasks, 7 with BatchNormalization, before the runs were measured with
     BatchNorm's statistics re-estimated).
 
