@@ -43,10 +43,12 @@ class LRFinder:
     loss, stops when it diverges, and suggests a rate; by default it then checks that reading with
     a few short runs at rates around it (`refine`) and returns the best of them. The model's and
     optimizer's variables are snapshotted first and restored afterwards, whatever happens, bit for
-    bit.
+    bit (each replica's copy, for a model created under a `tf.distribute` strategy).
 
     Args:
-        model: a Keras model. If compiled, `optimizer` and `loss_fn` default to its own.
+        model: a Keras model. If compiled, `optimizer` and `loss_fn` default to its own. One created
+            under a `tf.distribute` strategy gets what the finder builds (the optimizer's slots)
+            under that strategy; the sweep is computed on the whole batch in one place.
         optimizer: the optimizer to sweep (default: `model.optimizer`). Learning rates are absolute.
         loss_fn: a `keras.losses.Loss`, a loss name such as `"mse"`, or a function
             `(y_true, y_pred) -> per-sample losses` (default: the model's compiled loss).
@@ -256,13 +258,16 @@ class LRFinder:
         """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(first_batch)
         needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
-        if not self.model.built or needs_loss_build:
-            y_pred = self.model(x, training=False)  # builds; inference mode changes no state
-            if needs_loss_build:
-                self.model._compile_loss.build(y, y_pred)
-        if not self.optimizer.built:
-            # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
-            self.optimizer.build(self.model.trainable_variables)
+        # A model created under a `tf.distribute` strategy gets its new variables under that strategy.
+        strategy = getattr(self.model, "distribute_strategy", None)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            if not self.model.built or needs_loss_build:
+                y_pred = self.model(x, training=False)  # builds; inference mode changes no state
+                if needs_loss_build:
+                    self.model._compile_loss.build(y, y_pred)
+            if not self.optimizer.built:
+                # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
+                self.optimizer.build(self.model.trainable_variables)
         if self._state is None:
             self._state = SweepState()
         if self._run is None:

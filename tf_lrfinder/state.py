@@ -25,11 +25,20 @@ def _tf_variable(v):
     return getattr(v, "value", v) if not isinstance(v, tf.Variable) else v
 
 
+def _components(v) -> list:
+    """The `tf.Variable`s that hold `v`'s values: one per replica for a variable created under a
+    `tf.distribute` strategy (`MirroredStrategy`...), whose replicas may hold different values
+    (BatchNorm's moving statistics, aggregated by NONE), else `v`'s one variable."""
+    tv = _tf_variable(v)
+    return list(tv.values) if isinstance(tv, tf.distribute.DistributedValues) else [tv]
+
+
 class Snapshot:
     """Saved values of a fixed list of variables.
 
     Args:
-        variables: the variables to save and restore.
+        variables: the variables to save and restore. A variable created under a `tf.distribute`
+            strategy is saved replica by replica, since its replicas may differ.
         location: `"device"` (copies beside the variables, fastest), `"host"` (numpy arrays in host
             memory) or `"disk"` (files in a temporary folder, removed by `close`).
 
@@ -43,7 +52,8 @@ class Snapshot:
     def __init__(self, variables: Sequence, location: str = "device") -> None:
         if location not in LOCATIONS:
             raise ValueError(f"`snapshot` must be one of {LOCATIONS}. Received: snapshot={location!r}")
-        self.variables = [_tf_variable(v) for v in variables]
+        self._sources = [_tf_variable(v) for v in variables]  # what `matches` compares
+        self.variables = [c for v in variables for c in _components(v)]  # what is saved: each replica's
         self.location = location
         self._copies: list[tf.Variable] | None = None
         self._filled = False
@@ -77,13 +87,13 @@ class Snapshot:
             >>> Snapshot([a, b]).matches([a, b]), Snapshot([a, b]).matches([b, a])
             (True, False)
         """
-        return len(variables) == len(self.variables) and all(
-            _tf_variable(a) is b for a, b in zip(variables, self.variables)
+        return len(variables) == len(self._sources) and all(
+            _tf_variable(a) is b for a, b in zip(variables, self._sources)
         )
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the saved values.
+        """Bytes of the saved values (every replica's, for a variable under a `tf.distribute` strategy).
 
         Example:
             >>> Snapshot([tf.Variable(tf.zeros([10, 10]))]).nbytes  # 100 float32

@@ -1,0 +1,88 @@
+"""A model created under `tf.distribute.MirroredStrategy`, with two replicas (two logical CPUs).
+
+Logical devices can only be set before TensorFlow starts, so the check runs in a fresh process.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from tf_lrfinder import LRFinder
+
+    def make():
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(16), keras.layers.BatchNormalization(),
+                                 keras.layers.ReLU(), keras.layers.Dense(1)])
+
+    def replicas(variables):  # every replica's value of every variable
+        return [[t.numpy().copy() for t in getattr(v.value, "values", [v.value])] for v in variables]
+
+    rng = np.random.default_rng(0)
+    x = rng.random((1024, 4), dtype=np.float32); y = x.sum(1, keepdims=True)
+    keras.utils.set_random_seed(0)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        model = make()
+        optimizer = keras.optimizers.Adam()  # not built: the finder builds its slots
+    plain = make()
+    plain.set_weights(model.get_weights())
+    # Replicas of BatchNorm's statistics (aggregation NONE) may differ, as after `fit`: set them apart.
+    for i, component in enumerate(model.layers[1].moving_mean.value.values):
+        component.assign(tf.fill(component.shape, 0.1 * (i + 1)))
+    plain.layers[1].moving_mean.assign(model.layers[1].moving_mean.value.values[0])
+
+    out = {}
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    finder._prepare((x[:32], y[:32]))
+    out["slots_mirrored"] = all(len(getattr(v.value, "values", [])) == 2 for v in optimizer.variables
+                                if "iteration" not in v.path)
+    before = replicas(list(model.variables) + list(optimizer.variables))
+    out["replicas_differ_before"] = not np.array_equal(*before[[v.path for v in model.variables].index(
+        model.layers[1].moving_mean.path)])
+    lr = finder((x, y), batch_size=32, n_steps=40, refine=False)
+    twin = LRFinder(plain, keras.optimizers.Adam(), "mse", verbose=False)
+    twin_lr = twin((x, y), batch_size=32, n_steps=40, refine=False)
+    out["losses"], out["twin_losses"] = finder.losses, twin.losses
+    out["lr"], out["twin_lr"] = lr, twin_lr
+    after_sweep = replicas(list(model.variables) + list(optimizer.variables))
+    finder.refine((x, y), batch_size=32, steps=20)
+    after_refine = replicas(list(model.variables) + list(optimizer.variables))
+    same = lambda a, b: all(np.array_equal(p, q) for P, Q in zip(a, b) for p, q in zip(P, Q))
+    out["restored_after_sweep"] = same(before, after_sweep)
+    out["restored_after_refine"] = same(before, after_refine)
+    out["runs"] = len(finder.trials.lrs)
+    print("RESULT " + json.dumps(out))
+""")
+
+
+@pytest.fixture(scope="module")
+def result():
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def test_every_replica_is_restored_bit_for_bit(result):
+    assert result["replicas_differ_before"]  # else restoring the first replica everywhere would pass
+    assert result["restored_after_sweep"]
+    assert result["restored_after_refine"]
+    assert result["runs"] >= 4
+
+
+def test_an_unbuilt_optimizer_gets_its_slots_under_the_model_strategy(result):
+    assert result["slots_mirrored"]
+
+
+def test_the_sweep_matches_the_same_model_without_a_strategy(result):
+    assert len(result["losses"]) == len(result["twin_losses"]) == 40
+    assert result["losses"] == pytest.approx(result["twin_losses"], rel=1e-4)
+    assert result["lr"] == pytest.approx(result["twin_lr"], rel=1e-6)
