@@ -39,25 +39,25 @@ SCRIPT = textwrap.dedent("""
         component.assign(tf.fill(component.shape, 0.1 * (i + 1)))
     plain.layers[1].moving_mean.assign(model.layers[1].moving_mean.value.values[0])
 
+    same = lambda a, b: len(a) == len(b) and all(np.array_equal(p, q) for P, Q in zip(a, b) for p, q in zip(P, Q))
     out = {}
+    weights = replicas(model.variables)
+    mean = [v.path for v in model.variables].index(model.layers[1].moving_mean.path)
+    out["replicas_differ_before"] = not np.array_equal(*weights[mean])
     finder = LRFinder(model, optimizer, "mse", verbose=False)
-    finder._prepare((x[:32], y[:32]))
+    lr = finder((x, y), batch_size=32, n_steps=40, refine=False)  # builds the optimizer's slots
     out["slots_mirrored"] = all(len(getattr(v.value, "values", [])) == 2 for v in optimizer.variables
                                 if "iteration" not in v.path)
-    before = replicas(list(model.variables) + list(optimizer.variables))
-    out["replicas_differ_before"] = not np.array_equal(*before[[v.path for v in model.variables].index(
-        model.layers[1].moving_mean.path)])
-    lr = finder((x, y), batch_size=32, n_steps=40, refine=False)
+    out["weights_restored_after_first_sweep"] = same(weights, replicas(model.variables))
     twin = LRFinder(plain, keras.optimizers.Adam(), "mse", verbose=False)
     twin_lr = twin((x, y), batch_size=32, n_steps=40, refine=False)
     out["losses"], out["twin_losses"] = finder.losses, twin.losses
     out["lr"], out["twin_lr"] = lr, twin_lr
-    after_sweep = replicas(list(model.variables) + list(optimizer.variables))
+    before = replicas(list(model.variables) + list(optimizer.variables))
+    finder((x, y), batch_size=32, n_steps=40, refine=False)
+    out["restored_after_sweep"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
     finder.refine((x, y), batch_size=32, steps=20)
-    after_refine = replicas(list(model.variables) + list(optimizer.variables))
-    same = lambda a, b: all(np.array_equal(p, q) for P, Q in zip(a, b) for p, q in zip(P, Q))
-    out["restored_after_sweep"] = same(before, after_sweep)
-    out["restored_after_refine"] = same(before, after_refine)
+    out["restored_after_refine"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
     out["runs"] = len(finder.trials.lrs)
     print("RESULT " + json.dumps(out))
 """)
@@ -73,6 +73,7 @@ def result():
 
 def test_every_replica_is_restored_bit_for_bit(result):
     assert result["replicas_differ_before"]  # else restoring the first replica everywhere would pass
+    assert result["weights_restored_after_first_sweep"]
     assert result["restored_after_sweep"]
     assert result["restored_after_refine"]
     assert result["runs"] >= 4
