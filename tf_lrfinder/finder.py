@@ -434,6 +434,9 @@ class LRFinder:
         BatchNorm layers were re-estimated."""
         if self._evaluate is None:
             self._evaluate = build_evaluate(self.model, loss_function(self.model, self.loss_fn, training=False))
+        if update_bn and self._update_bn is None:
+            self._update_bn = batchnorm_lib.build_update_bn(self.model)
+        bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
         pending, tried = list(lrs), []  # rates still to run; (rate, loss) of the runs so far
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
@@ -444,14 +447,9 @@ class LRFinder:
                 if not held:
                     raise ValueError(RAN_OUT)
 
-                bn_layers = 0
-
                 def measure() -> float:
-                    nonlocal bn_layers
                     if update_bn:  # the moving averages lag the weights: measure the weights
-                        if self._update_bn is None:
-                            self._update_bn = batchnorm_lib.build_update_bn(self.model)
-                        bn_layers = self._update_bn(held)
+                        self._update_bn(held)
                     return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
 
                 start = measure()
