@@ -18,8 +18,8 @@ from . import batchnorm as batchnorm_lib, refine as refine_lib, schedule, smooth
 from .data import as_batches
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot
-from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, build_evaluate, build_sweep, loss_function, rate_swapped,
-                   rate_target)
+from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, build_evaluate, build_sweep,
+                   loss_function, rate_swapped, rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
 MIN_STEPS = 5
@@ -50,6 +50,10 @@ class LRFinder:
             under a `tf.distribute` strategy gets what the finder builds (the optimizer's slots)
             under that strategy; the sweep is computed on the whole batch in one place.
         optimizer: the optimizer to sweep (default: `model.optimizer`). Learning rates are absolute.
+            One created with `gradient_accumulation_steps=k` updates the weights every k batches:
+            then a step (of the sweep, of `refine`'s runs) is one update, k batches at one rate, and
+            the loss recorded is their mean, so the sweep and the runs make as many updates as
+            without accumulation.
         loss_fn: a `keras.losses.Loss`, a loss name such as `"mse"`, or a function
             `(y_true, y_pred) -> per-sample losses` (default: the model's compiled loss).
         steps_per_execution: training steps per compiled call (default 20): the loss is read back
@@ -174,7 +178,7 @@ class LRFinder:
         Args:
             dataset: a batched `tf.data.Dataset` (or any iterable) of `(x, y)` or
                 `(x, y, sample_weight)`; `x` may be a dict. Or a tuple of arrays with `batch_size`.
-                Data shorter than `n_steps` batches is cycled.
+                Data shorter than the batches needed is cycled.
             min_lr: first learning rate (default 1e-7).
             max_lr: last learning rate (default 10).
             n_steps: steps in the sweep (default 100, at least 5). 300 gives a steadier reading of
@@ -220,8 +224,10 @@ class LRFinder:
             raise TypeError(f"`refine` must be True, False or None. Received: {refine=}")
         refine = method == suggest_lib.DEFAULT_METHOD if refine is None else refine
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
-        # Refine's runs each read the stream afresh: the held-back batches, then their steps.
-        needed = max(int(n_steps), refine_lib.EVAL_BATCHES + refine_lib.STEPS if refine else 0)
+        # Refine's runs each read the stream afresh: the held-back batches, then their steps. A step
+        # (and a held-back batch) takes `k` batches where the optimizer accumulates gradients over `k`.
+        k = accumulation_steps(self.optimizer)
+        needed = max(int(n_steps), refine_lib.EVAL_BATCHES + refine_lib.STEPS if refine else 0) * k
         batches = as_batches(dataset, self.model, needed, batch_size)
 
         self._prepare(batches.first)
@@ -232,10 +238,10 @@ class LRFinder:
         self.losses = records[:, 0].tolist()
         self.smoothed_losses = records[:, 1].tolist()
         self.stop_reason = STOP_REASONS.get(status, "completed")
-        self.cycled = bool(np.any(np.diff(records[:, 2]) < 0))  # a batch index restarted
+        self.cycled = bool(len(records) and records[-1, 2] > 0)  # the data started again
         self.settings = dict(min_lr=float(min_lr), max_lr=float(max_lr), n_steps=int(n_steps), mode=mode,
                              smoothing=float(smoothing), diverge_factor=float(diverge_factor), method=method,
-                             refine=refine)
+                             refine=refine, gradient_accumulation_steps=k)
         self.lr_opt = None
         self.trials = None
         suggestion = None
@@ -286,6 +292,7 @@ class LRFinder:
         bar = self.tqdm_class(total=n_steps, disable=not self.verbose, desc="LR sweep", unit="step", leave=False)
         self._snapshot.save()
         try:
+            start_accumulation(self.optimizer)  # the first step is a fresh update
             with rate_swapped(self.optimizer, self._state.lr) if self._swap else contextlib.nullcontext():
                 taken = 0
                 for chunk, status in self._chunks(iter(dataset), n_steps):
@@ -361,7 +368,8 @@ class LRFinder:
             steps: training steps per run (default 100).
             batch_size: batch size, for arrays only.
             factors: the candidate rates, as multiples of the bottom.
-            eval_batches: batches held back to measure the runs (default 8).
+            eval_batches: batches held back to measure the runs (default 8; k times as many where
+                the optimizer accumulates gradients over k batches, like the steps).
             tolerance: share of the best run's improvement a lower rate may give up (default 0.05;
                 more where the runs' losses jump by more, `tf_lrfinder.refine.noise`).
             extend: runs beyond the candidates at most (default 10, a guard on cost: the search
@@ -399,7 +407,8 @@ class LRFinder:
         if not isinstance(update_bn, bool):
             raise TypeError(f"`update_bn` must be True or False. Received: {update_bn=}")
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
-        batches = as_batches(dataset, self.model, int(eval_batches) + int(steps), batch_size)
+        k = accumulation_steps(self.optimizer)  # batches per step and per held-back batch
+        batches = as_batches(dataset, self.model, (int(eval_batches) + int(steps)) * k, batch_size)
         self._prepare(batches.first)
         return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn)
@@ -437,6 +446,7 @@ class LRFinder:
         if update_bn and self._update_bn is None:
             self._update_bn = batchnorm_lib.build_update_bn(self.model)
         bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
+        eval_batches *= accumulation_steps(self.optimizer)  # as many samples as without accumulation
         pending, tried = list(lrs), []  # rates still to run; (rate, loss) of the runs so far
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
@@ -458,6 +468,7 @@ class LRFinder:
                 beta, factor = self.settings["smoothing"], self.settings["diverge_factor"]
                 while pending:
                     lr = pending.pop(0)
+                    start_accumulation(self.optimizer)  # its first step is a fresh update
                     self._state.reset(np.full(steps, lr), smoothing_lib.bias_correction(steps, beta), beta, factor)
                     taken, status = 0, RUNNING
                     # A fresh iterator: every run trains on the same batches, after the held-back ones.

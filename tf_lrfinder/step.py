@@ -1,9 +1,10 @@
 """The compiled sweep: several training steps per call, everything decided on the device.
 
 One `tf.function` runs up to `n` steps: for each it reads the learning rate from a table indexed by
-the step counter, trains on one batch with `tf.GradientTape`, updates the bias-corrected EMA of the
-loss, and stops at a non-finite loss or a divergence. The host reads the chunk's records once.
-Calling it with `n=1` is the one-step-per-call path: the same code.
+the step counter, trains on one batch with `tf.GradientTape` (on as many batches as the optimizer
+accumulates gradients over, `gradient_accumulation_steps`: a step is one update of the weights),
+updates the bias-corrected EMA of the loss, and stops at a non-finite loss or a divergence. The host
+reads the chunk's records once. Calling it with `n=1` is the one-step-per-call path: the same code.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class SweepState:
         self.best = tf.Variable(0.0, dtype=f64, trainable=False)
         self.smoothing = tf.Variable(0.0, dtype=f64, trainable=False)
         self.diverge_factor = tf.Variable(0.0, dtype=f64, trainable=False)
+        self.last_index = tf.Variable(-1, dtype=tf.int64, trainable=False)  # of the last batch read
+        self.restarts = tf.Variable(0, dtype=tf.int64, trainable=False)  # times the data started again
 
     def reset(self, lrs, correction, smoothing: float, diverge_factor: float) -> None:
         """Start a sweep over `lrs` with EMA bias `correction`s (see `smoothing.bias_correction`)."""
@@ -50,6 +53,8 @@ class SweepState:
         self.best.assign(float("inf"))
         self.smoothing.assign(smoothing)
         self.diverge_factor.assign(diverge_factor)
+        self.last_index.assign(-1)
+        self.restarts.assign(0)
 
 
 def rate_target(optimizer: keras.optimizers.Optimizer) -> tuple[Any, bool]:
@@ -79,6 +84,46 @@ def rate_target(optimizer: keras.optimizers.Optimizer) -> tuple[Any, bool]:
         f"The optimizer's learning rate cannot be set: it is a {type(current).__name__}. "
         "Create the optimizer with a float `learning_rate` or a LearningRateSchedule."
     )
+
+
+def accumulation_steps(optimizer: keras.optimizers.Optimizer) -> int:
+    """How many batches the optimizer accumulates gradients over before each update (1: none).
+
+    Keras optimizers created with `gradient_accumulation_steps=k` update the weights on every k-th
+    batch, with the mean of the k gradients and the rate at that batch. The sweep counts a step as
+    one update: it holds each rate for k batches, and a loss recorded is the mean over them.
+
+    Example:
+        >>> accumulation_steps(keras.optimizers.Adam()), accumulation_steps(keras.optimizers.Adam(gradient_accumulation_steps=4))
+        (1, 4)
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    return int(getattr(inner, "gradient_accumulation_steps", None) or 1)
+
+
+def start_accumulation(optimizer: keras.optimizers.Optimizer) -> None:
+    """Empty the optimizer's gradient accumulators and set its batch count to a multiple of `k`.
+
+    A sweep or a run then starts on a fresh update: its first k batches make its first update, with
+    nothing left over from training before it (the finder's snapshot restores both afterwards).
+    No effect without gradient accumulation.
+
+    Example:
+        >>> opt = keras.optimizers.SGD(0.1, gradient_accumulation_steps=3); v = keras.Variable([1.0])
+        >>> _ = opt.apply_gradients([(tf.constant([1.0]), v)])  # one batch of three: accumulated only
+        >>> int(opt._iterations.numpy()), opt._accumulated_gradients[0].numpy().tolist(), v.numpy().tolist()
+        (1, [1.0], [1.0])
+        >>> start_accumulation(opt)
+        >>> int(opt._iterations.numpy()), opt._accumulated_gradients[0].numpy().tolist()
+        (0, [0.0])
+    """
+    k = accumulation_steps(optimizer)
+    if k == 1:
+        return
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    inner._iterations.assign(inner._iterations.numpy() // k * k)
+    for accumulator in inner._accumulated_gradients:
+        accumulator.assign(tf.zeros_like(accumulator))
 
 
 @contextlib.contextmanager
@@ -143,10 +188,15 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
                 state: SweepState) -> Callable:
     """Compile the chunked sweep for this model and optimizer.
 
+    A step is one update of the weights: one batch, or with gradient accumulation
+    (`accumulation_steps`) as many batches, all at the step's rate, whose mean loss is recorded (the
+    weights do not change between them, so it is the loss of the update's whole batch).
+
     Returns:
         `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 3]` (loss, smoothed
-        loss, index of the batch within one pass of the data) for the `k <= n` steps taken, and
-        `status` is RUNNING, DIVERGED or NOT_FINITE. The function traces once per input signature.
+        loss, how many times the data started again so far: a batch's index within one pass that
+        is not above the previous one's) for the `k <= n` steps taken, and `status` is RUNNING,
+        DIVERGED or NOT_FINITE. The function traces once per input signature.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -170,6 +220,9 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         return tf.cast(value, tf.float64)
 
+    k = accumulation_steps(optimizer)
+    batches = range(1) if k == 1 else tf.range(k)  # a Python range: one batch, no inner loop
+
     @tf.function
     def run(iterator, n):
         records = tf.TensorArray(tf.float64, size=0, dynamic_size=True)
@@ -177,14 +230,19 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         for i in tf.range(n):
             step = state.step.read_value()
             lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
-            index, batch = iterator.get_next()
-            value = train_step(batch)
+            total = tf.constant(0.0, tf.float64)
+            for _ in batches:  # the optimizer updates the weights on the last of them
+                index, batch = iterator.get_next()
+                total += train_step(batch)
+                state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
+                state.last_index.assign(index)
+            value = total / k
             beta = state.smoothing
             avg = beta * state.avg + (1.0 - beta) * value
             smoothed = avg / state.correction[step]
             state.avg.assign(avg)
             state.step.assign_add(1)
-            records = records.write(i, tf.stack([value, smoothed, tf.cast(index, tf.float64)]))
+            records = records.write(i, tf.stack([value, smoothed, tf.cast(state.restarts, tf.float64)]))
             if not tf.math.is_finite(smoothed):
                 status = tf.constant(NOT_FINITE)
                 break
