@@ -220,8 +220,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         return tf.cast(value, tf.float64)
 
-    k = accumulation_steps(optimizer)
-    batches = range(1) if k == 1 else tf.range(k)  # a Python range: one batch, no inner loop
+    per_update = accumulation_steps(optimizer)
+    batches = range(1) if per_update == 1 else tf.range(per_update)  # a Python range: no inner loop
 
     @tf.function
     def run(iterator, n):
@@ -236,7 +236,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
                 total += train_step(batch)
                 state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
                 state.last_index.assign(index)
-            value = total / k
+            value = total / per_update
             beta = state.smoothing
             avg = beta * state.avg + (1.0 - beta) * value
             smoothed = avg / state.correction[step]
