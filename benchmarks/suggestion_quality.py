@@ -28,8 +28,9 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-A hundred and thirteen tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight;
-the other hundred and five (`held_out=True` in `tasks.py`, added in twenty-one batches of five; the
+A hundred and nineteen tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight;
+the other hundred and eleven (`held_out=True` in `tasks.py`, added in twenty-two batches of five
+and a last of six; the
 third after the fix that reads the bottom only where the curve is fully smoothed, the fourth with
 model kinds, losses and optimizers the others lack, the fifth after `LRFinder.refine`, which was
 designed on the first 28, the sixth after refining's search above the bottom,
@@ -45,13 +46,14 @@ tolerance widened to its runs' noise, a change made after looking at all 83 befo
 eighteenth and nineteenth, one task of each kind the suggestion issue lists, after nothing had
 changed, and the twentieth, all five with BatchNormalization, after refining and the grid
 measured BatchNorm models with their statistics re-estimated, a change made after looking at all
-103, and the twenty-first, deep networks trained with SGD like the one task still below 0.9,
-after nothing had changed) came afterwards, so their columns show how the rule does on tasks it
+103, the twenty-first, deep networks trained with SGD like the one task still below 0.9,
+after nothing had changed, and the twenty-second, six of the tasks again at a budget of 1000
+steps, after nothing had changed) came afterwards, so their columns show how the rule does on tasks it
 was not chosen on, except for the changes made after looking at them (for the noise widening
-only the sixteenth to twenty-first batches are held out, for the BatchNorm change only the
-twentieth and twenty-first).
+only the sixteenth to twenty-second batches are held out, for the BatchNorm change only the
+twentieth to twenty-second).
 Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all
-113, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 113 too;
+119, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 119 too;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48;
 `sweeps_refine300.json` (300-step runs, `--refine-steps 300`) the six deep networks trained with
 SGD; the caches of other sweep lengths and of linear sweeps the first 33.

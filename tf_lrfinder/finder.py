@@ -347,8 +347,8 @@ class LRFinder:
         state is restored after every run and at the end, whatever happens, bit for bit. The
         sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the
         bottom the best rate lies varies from model to model, and these runs measure it (see the
-        README's benchmark: over its 113 tasks the mean rises from 0.953 to 0.987, the worst from
-        0.12 to 0.83).
+        README's benchmark: over its 119 tasks the mean rises from 0.953 to 0.986, the worst from
+        0.12 to 0.82).
 
         Every run reads `dataset` afresh from its start and trains on the batches after the
         held-back ones. For arrays and plain iterables these are the same batches in the same
