@@ -59,6 +59,25 @@ SCRIPT = textwrap.dedent("""
     finder.refine((x, y), batch_size=32, steps=20)
     out["restored_after_refine"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
     out["runs"] = len(finder.trials.lrs)
+
+    # Gradient accumulation (4 batches of 32 per update) against batches of 128 without a strategy,
+    # on a model without BatchNorm (whose batch statistics differ between batches of 32 and 128).
+    dense = lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"),
+                                      keras.layers.Dense(1)])
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        model = dense()
+        optimizer = keras.optimizers.Adam(gradient_accumulation_steps=4)
+    plain = dense()
+    plain.set_weights(model.get_weights())
+    batches = lambda size: [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+    before = replicas(list(model.variables))
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    finder(batches(32), n_steps=8, refine=False)
+    twin = LRFinder(plain, keras.optimizers.Adam(), "mse", verbose=False)
+    twin(batches(128), n_steps=8, refine=False)
+    out["accumulated_losses"], out["accumulated_twin_losses"] = finder.losses, twin.losses
+    out["accumulated_restored"] = same(before, replicas(list(model.variables)))
     print("RESULT " + json.dumps(out))
 """)
 
@@ -87,3 +106,9 @@ def test_the_sweep_matches_the_same_model_without_a_strategy(result):
     assert len(result["losses"]) == len(result["twin_losses"]) == 40
     assert result["losses"] == pytest.approx(result["twin_losses"], rel=1e-4)
     assert result["lr"] == pytest.approx(result["twin_lr"], rel=1e-6)
+
+
+def test_gradient_accumulation_under_a_strategy_matches_batches_as_large_without_one(result):
+    assert len(result["accumulated_losses"]) == len(result["accumulated_twin_losses"]) == 8
+    assert result["accumulated_losses"] == pytest.approx(result["accumulated_twin_losses"], rel=1e-5)
+    assert result["accumulated_restored"]
