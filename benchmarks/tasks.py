@@ -730,8 +730,8 @@ TASKS = [
          held_out=True),
 ]
 
-# Held out, twenty-second batch: six tasks above, unchanged but for a budget of 1000 steps (three to
-# five times theirs), one of each kind the suggestion issue lists and the one task below 0.9: does a
+# Held out, twenty-second batch: six tasks above, unchanged but for a budget of 1000 steps (theirs:
+# 300), one of each kind the suggestion issue lists and the one task below 0.9: does a
 # rate that refining chose with 100-step runs still train well for ten times as long? Added after
 # nothing was changed for it; scored once.
 LONG_BUDGET = 1000
