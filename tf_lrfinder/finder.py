@@ -147,6 +147,7 @@ class LRFinder:
                 f"`optimizer` must be a keras.optimizers.Optimizer. Received: {type(self.optimizer).__name__}"
             )
         self._lr_target, self._swap = rate_target(self.optimizer)
+        self._per_update = accumulation_steps(self.optimizer)  # batches per step (and per held-back batch)
         if self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None:
             raise ValueError(
                 "No loss: `model` was not compiled with a loss and `loss_fn` is None. Pass "
@@ -224,10 +225,8 @@ class LRFinder:
             raise TypeError(f"`refine` must be True, False or None. Received: {refine=}")
         refine = method == suggest_lib.DEFAULT_METHOD if refine is None else refine
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
-        # Refine's runs each read the stream afresh: the held-back batches, then their steps. A step
-        # (and a held-back batch) takes `k` batches where the optimizer accumulates gradients over `k`.
-        k = accumulation_steps(self.optimizer)
-        needed = max(int(n_steps), refine_lib.EVAL_BATCHES + refine_lib.STEPS if refine else 0) * k
+        # Refine's runs each read the stream afresh: the held-back batches, then their steps.
+        needed = max(int(n_steps), refine_lib.EVAL_BATCHES + refine_lib.STEPS if refine else 0) * self._per_update
         batches = as_batches(dataset, self.model, needed, batch_size)
 
         self._prepare(batches.first)
@@ -241,7 +240,7 @@ class LRFinder:
         self.cycled = bool(len(records) and records[-1, 2] > 0)  # the data started again
         self.settings = dict(min_lr=float(min_lr), max_lr=float(max_lr), n_steps=int(n_steps), mode=mode,
                              smoothing=float(smoothing), diverge_factor=float(diverge_factor), method=method,
-                             refine=refine, gradient_accumulation_steps=k)
+                             refine=refine, gradient_accumulation_steps=self._per_update)
         self.lr_opt = None
         self.trials = None
         suggestion = None
@@ -407,8 +406,7 @@ class LRFinder:
         if not isinstance(update_bn, bool):
             raise TypeError(f"`update_bn` must be True or False. Received: {update_bn=}")
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
-        k = accumulation_steps(self.optimizer)  # batches per step and per held-back batch
-        batches = as_batches(dataset, self.model, (int(eval_batches) + int(steps)) * k, batch_size)
+        batches = as_batches(dataset, self.model, (int(eval_batches) + int(steps)) * self._per_update, batch_size)
         self._prepare(batches.first)
         return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn)
@@ -446,7 +444,7 @@ class LRFinder:
         if update_bn and self._update_bn is None:
             self._update_bn = batchnorm_lib.build_update_bn(self.model)
         bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
-        eval_batches *= accumulation_steps(self.optimizer)  # as many samples as without accumulation
+        eval_batches *= self._per_update  # as many samples as without accumulation
         pending, tried = list(lrs), []  # rates still to run; (rate, loss) of the runs so far
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
