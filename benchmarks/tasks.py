@@ -739,3 +739,33 @@ TASKS += [replace(task, name=f"{task.name}_{LONG_BUDGET}", budget=LONG_BUDGET, h
           if task.name in ("logistic_cancer_momentum", "mlp_digits_momentum", "autoencoder_digits_rmsprop",
                            "dropout_cancer_adam", "bn_mlp_classification_rmsprop",
                            "deep_tanh_mlp_classification3_sgd")]
+
+# Held out, twenty-third batch: new tasks at batch sizes and budgets the suite has few of (batches of
+# 128 and 256; budgets of 100, as long as refining's runs, and 150), one of each kind the suggestion
+# issue lists and a plain-SGD ReLU MLP. Added after nothing was changed for it; scored once.
+TASKS += [
+    Task("mlp_digits_adam_b256", digits,
+         lambda: _seq((64,), L.Dense(128, activation="relu"), L.Dense(10)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=256, budget=150, held_out=True),
+    Task("cnn_bars_momentum", bars,
+         lambda: _seq((12, 12, 1), L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
+                      L.Conv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
+                      L.Dense(4)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=64, budget=200, held_out=True),
+    Task("layernorm_mlp_classification5_adamw", classification5,
+         lambda: _seq((40,), L.Dense(128), L.LayerNormalization(), L.ReLU(), L.Dense(128), L.LayerNormalization(),
+                      L.ReLU(), L.Dense(5)),
+         lambda lr: keras.optimizers.AdamW(lr), SCE, batch_size=128, budget=100, held_out=True),
+    Task("autoencoder_digits_sgd", partial(_autoencoder, digits),
+         lambda: _autoencoder_model(64, 48, 16),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("dropout_diabetes_rmsprop", diabetes,
+         partial(_dropout_mlp, 10, 64, 0.2, 1),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=16,
+         budget=100, held_out=True),
+    Task("mlp_regression_wide_sgd", regression_wide,
+         lambda: _seq((50,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=128,
+         budget=100, held_out=True),
+]
