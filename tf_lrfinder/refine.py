@@ -158,12 +158,15 @@ def threshold(losses: np.ndarray, start_loss: float, tolerance: float = TOLERANC
         >>> round(threshold(np.array([.50, .31, .30, np.inf]), start_loss=1.0), 3)  # .30 + 5% of .70
         0.335
     """
+    best = _best(losses)
+    return None if best is None else best + max(tolerance * _gain(start_loss, best), noise(losses))
+
+
+def _best(losses: np.ndarray) -> float | None:
+    """The lowest finite loss, or None when none is finite."""
     losses = np.asarray(losses, dtype=np.float64)
     finite = np.isfinite(losses)
-    if not finite.any():
-        return None
-    best = float(losses[finite].min())
-    return best + max(tolerance * _gain(start_loss, best), noise(losses))
+    return float(losses[finite].min()) if finite.any() else None
 
 
 def _gain(start_loss: float, best: float) -> float:
@@ -222,11 +225,10 @@ def noise_warning(losses: np.ndarray, start_loss: float, lr: float, tolerance: f
         >>> noise_warning(np.array([.8, .4, .39, .35]), 1.0, lr=0.8) is None  # falling steadily
         True
     """
-    losses = np.asarray(losses, dtype=np.float64)
-    finite = np.isfinite(losses)
-    if not finite.any():
+    best = _best(losses)
+    if best is None:
         return None
-    gain, jump = _gain(start_loss, losses[finite].min()), noise(losses)
+    gain, jump = _gain(start_loss, best), noise(losses)
     if jump <= tolerance * gain:
         return None
     return (f"The short runs' losses jumped by {jump:.3g} between rates before the best run (more than "
