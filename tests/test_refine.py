@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import (FACTORS, below, candidates, choose, extension, next_rate, noise, noise_warning,
-                                runs_by_rate, short_of_divergence, threshold)
+from tf_lrfinder.refine import (FACTORS, below, candidates, choose, extension, failed, next_rate, noise,
+                                noise_warning, runs_by_rate, short_of_divergence, threshold)
 
 
 def test_candidates_are_the_bottom_times_each_factor_increasing():
@@ -198,6 +198,40 @@ def test_short_of_divergence_keeps_the_margin_below_the_lowest_diverged_rate():
         short_of_divergence(0.04, lrs, np.zeros(5), margin=0.5)
     with pytest.raises(ValueError, match="`lrs` and `losses` must have the same shape"):
         short_of_divergence(0.04, lrs, np.zeros(4))
+
+
+def test_a_run_that_ended_worse_than_it_started_above_a_rate_that_trained_failed():
+    lrs = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
+    # As on the benchmark's autoencoder with plain SGD: 0.8 did best, 1.6 ended above the start.
+    losses = np.array([0.75, 0.55, 0.40, 0.30, 1.25])
+    assert failed(lrs, losses, start_loss=1.0).tolist() == [False, False, False, False, True]
+    assert failed(lrs, losses).tolist() == [False] * 5  # without the start, only divergence counts
+    assert choose(lrs, losses, 1.0) == 3
+    assert short_of_divergence(0.8, lrs, losses, start_loss=1.0) == 0.2  # 1.6 / 8
+    assert short_of_divergence(0.8, lrs, losses) == 0.8  # as before this rule
+    # Below the lowest rate that trained, a run that gained nothing is slow, not unstable.
+    assert failed(lrs, np.array([1.0, 1.02, 0.6, 0.5, np.nan]), 1.0).tolist() == [False, False, False, False, True]
+    # Where no run gained (a model already trained, say), only the runs that diverged failed.
+    assert failed(lrs, np.array([1.01, 1.02, 1.05, np.inf, 1.3]), 1.0).tolist() == [False, False, False, True, False]
+    assert failed(lrs, losses, start_loss=np.nan).tolist() == [False] * 5
+    with pytest.raises(ValueError, match="`lrs` and `losses` must have the same shape"):
+        failed(lrs, losses[:3], 1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
+           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
+       st.floats(0.0, 10.0))
+def test_failed_runs_are_the_diverged_ones_and_those_that_gained_nothing_above_one_that_did(losses, start):
+    lrs = np.logspace(-3, 0, len(losses))
+    out = failed(lrs, losses, start)
+    gained = np.isfinite(losses) & (losses < start)
+    for i, (rate, loss) in enumerate(zip(lrs, losses)):
+        gained_below = bool((gained & (lrs < rate)).any())
+        assert out[i] == (not np.isfinite(loss) or (loss >= start and gained_below))
+    assert choose(lrs, losses, start) not in np.flatnonzero(out & gained.any())  # a failed run is never kept
+    kept = short_of_divergence(1.0, lrs, losses, start_loss=start)
+    assert all(kept * 8 <= r * (1 + 1e-12) for r in lrs[out])
 
 
 @settings(max_examples=200, deadline=None)

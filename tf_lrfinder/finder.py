@@ -419,7 +419,7 @@ class LRFinder:
         i = refine_lib.choose(lrs, losses, start, tolerance)
         # If every run diverged, the sweep's suggestion stands in (not an earlier `refine`'s choice).
         kept = self.suggest(self.settings["method"]).lr if i is None else float(lrs[i])
-        self.lr_opt = refine_lib.short_of_divergence(kept, lrs, losses, margin)
+        self.lr_opt = refine_lib.short_of_divergence(kept, lrs, losses, margin, start)
         if i is None:
             message = (f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` is the sweep's suggestion, or "
                        f"the lowest diverged rate over `margin` if less: {self.lr_opt:.3g}. Check the data and the "

@@ -10,7 +10,8 @@ about as well as the best (`choose`: within 5% of the best improvement, or withi
 `noise` where that is more); while that is the highest rate tried, it goes on at twice
 the rate (`extension`), and while the lowest rate tried is the only one that does about as well,
 at half the rate (`below`), as it does while every run diverged. The rate kept stays `MARGIN`
-times below any rate whose run diverged (`short_of_divergence`).
+times below any rate whose run diverged, or ended worse than it started above a rate that trained
+(`short_of_divergence`, `failed`).
 """
 
 from __future__ import annotations
@@ -365,8 +366,51 @@ def check_margin(margin: float) -> None:
         raise ValueError(f"`margin` must be a number of at least 1 (1: no margin). Received: {margin=}")
 
 
-def short_of_divergence(lr: float, lrs: np.ndarray, losses: np.ndarray, margin: float = MARGIN) -> float:
-    """`lr`, or less: at most the lowest rate whose run diverged, over `margin`.
+def failed(lrs: np.ndarray, losses: np.ndarray, start_loss: float | None = None) -> np.ndarray:
+    """Which runs failed: diverged (a loss that is not finite), or, given `start_loss`, ended no
+    lower than the start at a rate above one whose run did end lower.
+
+    A rate above one that trains, at which a run ends worse off than it started, has passed the
+    edge of stability as surely as one that diverged: its loss jumped about without settling, but
+    not by the sweep's factor, so the run was not stopped. `choose` never keeps it (it gained
+    nothing), but without it the margin of `short_of_divergence` would not be kept below it. Found
+    on the benchmark's twenty-third batch: an autoencoder with plain SGD whose run at 2.1 ended
+    above its start (after 1.07 did best), so 1.07 was kept; at its 300-step budget 1.0 diverges.
+    Where no run ended lower than the start (a model that no rate improves in these runs, as one
+    already trained may be), only the runs that diverged failed.
+
+    Args:
+        lrs: the rates tried.
+        losses: each run's loss (NaN or inf where it diverged).
+        start_loss: the loss before any run; None: only divergence counts.
+
+    Returns:
+        A boolean array, True where the run failed.
+
+    Raises:
+        ValueError: mismatched arrays.
+
+    Example:
+        >>> failed(np.array([.1, .2, .4, .8]), np.array([.5, .3, 1.2, np.inf]), start_loss=1.0).tolist()
+        [False, False, True, True]
+        >>> failed(np.array([.1, .2]), np.array([1.1, 1.2]), start_loss=1.0).tolist()  # nothing trained
+        [False, False]
+    """
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    if lrs.shape != losses.shape:
+        raise ValueError(f"`lrs` and `losses` must have the same shape. Received: lrs.shape={lrs.shape}, "
+                         f"losses.shape={losses.shape}")
+    out = ~np.isfinite(losses)
+    if start_loss is not None and np.isfinite(start_loss):
+        improved = ~out & (losses < start_loss)
+        if improved.any():
+            out |= ~out & (losses >= start_loss) & (lrs > lrs[improved].min())
+    return out
+
+
+def short_of_divergence(lr: float, lrs: np.ndarray, losses: np.ndarray, margin: float = MARGIN,
+                        start_loss: float | None = None) -> float:
+    """`lr`, or less: at most the lowest rate whose run diverged (or `failed`), over `margin`.
 
     A run that diverges within a few hundred steps marks where training turns unstable over that
     horizon, and over a longer training the edge lies lower: on the benchmark an autoencoder's
@@ -375,16 +419,18 @@ def short_of_divergence(lr: float, lrs: np.ndarray, losses: np.ndarray, margin: 
     twice the best loss after 300. The run chosen may end lowest on the edge of such a cliff;
     keeping clear of the lowest diverged rate by a margin keeps a longer run from falling off.
     The margin of 8 was chosen on the benchmark's first 58 tasks (4 changed one task, 16 cost
-    more than it gained).
+    more than it gained). Given `start_loss`, a run that ended no lower than the start, at a rate
+    above one that trained, counts as diverged too (`failed`).
 
     Args:
         lr: the rate `choose` kept.
         lrs: the rates tried.
         losses: each run's loss (NaN or inf where it diverged).
         margin: at least 1 (1: no margin).
+        start_loss: the loss before any run (`failed`); None: only divergence counts.
 
     Returns:
-        `min(lr, lowest diverged rate / margin)`; `lr` if no run diverged.
+        `min(lr, lowest failed rate / margin)`; `lr` if no run failed.
 
     Raises:
         ValueError: `margin` below 1 or not finite, or mismatched arrays.
@@ -394,11 +440,10 @@ def short_of_divergence(lr: float, lrs: np.ndarray, losses: np.ndarray, margin: 
         0.01
         >>> short_of_divergence(0.04, np.array([.01, .02, .04]), np.array([.3, .25, .2]))
         0.04
+        >>> short_of_divergence(0.04, np.array([.01, .02, .04, .08]), np.array([.3, .25, .2, 1.1]), start_loss=1.0)
+        0.01
     """
-    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
-    if lrs.shape != losses.shape:
-        raise ValueError(f"`lrs` and `losses` must have the same shape. Received: lrs.shape={lrs.shape}, "
-                         f"losses.shape={losses.shape}")
     check_margin(margin)
-    diverged = lrs[~np.isfinite(losses)]
-    return float(min(lr, diverged.min() / margin)) if diverged.size else float(lr)
+    lrs = np.asarray(lrs, dtype=np.float64)
+    bad = lrs[failed(lrs, losses, start_loss)]
+    return float(min(lr, bad.min() / margin)) if bad.size else float(lr)
