@@ -769,3 +769,30 @@ TASKS += [
          lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=128,
          budget=100, held_out=True),
 ]
+
+# Held out, twenty-fourth batch: new tasks, one of each kind the suggestion issue lists, most with
+# SGD (plain, momentum, Nesterov), whose runs at high rates are the ones that end worse than they
+# started without diverging: added after refining's margin counted such runs as diverged
+# (`refine.failed`, a change made after looking at the twenty-third batch), to check it; scored once.
+TASKS += [
+    Task("autoencoder_classification5_momentum", partial(_autoencoder, classification5),
+         lambda: _autoencoder_model(40, 32, 8),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.MeanSquaredError(), batch_size=64,
+         budget=200, held_out=True),
+    Task("linear_classification5_momentum", classification5, lambda: _seq((40,), L.Dense(5)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=32, budget=200, held_out=True),
+    Task("cnn_bn_digits_nesterov", digits_images, partial(_cnn_bn, (8, 8, 1), 8, 16, 10),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), SCE, batch_size=64, budget=150,
+         held_out=True),
+    Task("dropout_swiss_roll_sgd", swiss_roll, partial(_dropout_mlp, 3, 64, 0.1, 1),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_regression_sparse_adamw", regression_sparse,
+         lambda: _seq((30,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.MeanSquaredError(), batch_size=64, budget=200,
+         held_out=True),
+    Task("bn_mlp_cancer_sgd", cancer,
+         lambda: _seq((30,), L.Dense(32), L.BatchNormalization(), L.ReLU(), L.Dense(32), L.BatchNormalization(),
+                      L.ReLU(), L.Dense(2)),
+         lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=16, budget=200, held_out=True),
+]
