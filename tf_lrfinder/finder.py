@@ -341,8 +341,9 @@ class LRFinder:
         rate, while that holds, never below the sweep's lowest rate (`tf_lrfinder.refine.below`);
         `extend` runs beyond the candidates at most. A run that diverges by the sweep's rule
         (`diverge_factor`, or a non-finite loss) stops there and is never chosen, and the rate kept
-        stays `margin` times below the lowest rate that diverged
-        (`tf_lrfinder.refine.short_of_divergence`: a longer training turns unstable lower). The
+        stays `margin` times below the lowest rate that diverged, or that ended no lower than it
+        started above a rate that trained (`tf_lrfinder.refine.short_of_divergence` and `failed`:
+        a longer training turns unstable lower). The
         state is restored after every run and at the end, whatever happens, bit for bit. The
         sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the
         bottom the best rate lies varies from model to model, and these runs measure it (see the
@@ -373,7 +374,8 @@ class LRFinder:
                 more where the runs' losses jump by more, `tf_lrfinder.refine.noise`).
             extend: runs beyond the candidates at most (default 10, a guard on cost: the search
                 stops by itself where a step no longer wins; 0 tries the candidates alone).
-            margin: the rate kept is at most the lowest diverged rate over this (default 8; 1: none).
+            margin: the rate kept is at most the lowest diverged (or `failed`) rate over this
+                (default 8; 1: none).
             update_bn: before measuring a run (and the start), set each BatchNormalization layer's
                 moving mean and variance to its statistics on the held-back batches
                 (`tf_lrfinder.batchnorm.update_bn`; default True). After 100 steps at Keras's
