@@ -468,6 +468,32 @@ def test_refine_keeps_the_rate_a_margin_below_any_run_that_diverged(data):
     assert finder.lr_opt == finder.trials.lr == pytest.approx(2 * bottom / refine_lib.MARGIN, rel=1e-12)
 
 
+def test_refine_keeps_the_margin_below_a_run_that_ended_worse_than_it_started():
+    # A sigmoid output under MSE on noisy labels: at 1000 times the bottom the run saturates the
+    # output and ends above the loss it started from (0.25, from zero weights), without rising by
+    # the sweep's factor, so it does not diverge; it failed all the same (`refine.failed`), and
+    # the rate kept stays `margin` below it. Before that rule the run `choose` picked was kept.
+    rng = np.random.RandomState(1)
+    x = rng.randn(4096, 8).astype("float32")
+    y = (x @ rng.randn(8) + 3 * rng.randn(4096) > 0).astype("float32")[:, None]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, activation="sigmoid",
+                                                                     kernel_initializer="zeros")])
+    finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+    with pytest.warns(UserWarning, match="never diverged"):
+        finder((x, y), batch_size=32, refine=False)
+    before = state_of(finder.model, finder.optimizer)
+    finder.refine((x, y), batch_size=32, steps=50, factors=(0.25, 0.5, 1.0, 1000.0), extend=0, margin=1e4)
+    t = finder.trials
+    assert t.start_loss == pytest.approx(0.25) and all(v < t.start_loss for v in t.losses[:3])
+    assert math.isfinite(t.losses[-1]) and t.losses[-1] > t.start_loss + 0.05
+    kept = t.lrs[refine_lib.choose(np.array(t.lrs), np.array(t.losses), t.start_loss)]
+    assert kept <= t.lrs[2] and refine_lib.short_of_divergence(kept, t.lrs, t.losses, 1e4) == kept
+    assert finder.lr_opt == t.lr == pytest.approx(t.lrs[-1] / 1e4, rel=1e-12)
+    assert finder.lr_opt < kept
+    assert_same_state(before, state_of(finder.model, finder.optimizer))
+
+
 def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
