@@ -102,6 +102,21 @@ def test_plot_trials_puts_diverged_and_off_scale_runs_on_the_top_edge():
                       "off the scale", "diverged"]
 
 
+def test_plot_trials_rings_a_run_that_ended_no_better_than_before():
+    from tf_lrfinder.plot import plot_trials
+    from tf_lrfinder.refine import Trials
+
+    t = Trials((0.01, 0.02, 0.04, 0.08), (0.7, 0.3, 0.5, 1.2), 1.0, 100, 0.01)
+    ax = plot_trials(t)
+    assert ax.get_lines()[0].get_xdata().tolist() == [0.01, 0.02, 0.04, 0.08]  # all on the scale
+    (ringed,) = (c.get_offsets().tolist() for c in ax.collections)
+    assert ringed == [[0.08, 1.2]]
+    labels = [x.get_text() for x in ax.get_legend().get_texts()]
+    assert labels[-1] == "no better than before: counted as diverged"
+    plain = plot_trials(Trials((0.01, 0.02), (1.1, 1.2), 1.0, 100, 0.01))  # no run trained: none ringed
+    assert not plain.collections
+
+
 def test_plot_trials_without_runs_is_a_clear_error():
     x, y = __import__("conftest").regression_data()
     f = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)

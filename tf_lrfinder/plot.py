@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from .refine import threshold
+from .refine import failed, threshold
 from .schedule import is_linear
 from .smoothing import lag_free
 from .suggest import Suggestion
@@ -142,6 +142,8 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     as well as the best, and the lowest rate among them is kept, or less), and a vertical line at
     the rate kept. A run that diverged, or ended far above the loss before the runs (more than 1.5
     times it), is drawn at the top edge: a cross if it diverged, a triangle if it is off the scale.
+    A run on the scale that ended no better than before, above a rate that trained, is ringed in
+    red: refining counts it as diverged (`tf_lrfinder.refine.failed`).
 
     Args:
         trials: a `tf_lrfinder.refine.Trials` (`finder.trials`), or anything with its `lrs`,
@@ -173,6 +175,10 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     if limit is not None:
         ax.axhspan(losses[finite].min(), limit, color="tab:green", alpha=0.15, lw=0, label="about as good as the best")
     ax.axvline(trials.lr, color="tab:green", lw=1.2, label=f"kept: {trials.lr:.2e}")
+    worse = on_scale & failed(lrs, losses, start)
+    if worse.any():
+        ax.scatter(lrs[worse], losses[worse], s=90, facecolors="none", edgecolors="tab:red", zorder=3,
+                   label="no better than before: counted as diverged")
     top = cap if (~on_scale).any() else shown.max()  # room at the top only for runs drawn there
     for mask, marker, name in ((finite & ~on_scale, "^", "off the scale"), (~finite, "x", "diverged")):
         if mask.any():
