@@ -373,7 +373,7 @@ def failed(lrs: np.ndarray, losses: np.ndarray, start_loss: float | None = None)
     A rate above one that trains, at which a run ends worse off than it started, has passed the
     edge of stability as surely as one that diverged: its loss jumped about without settling, but
     not by the sweep's factor, so the run was not stopped. `choose` never keeps it (it gained
-    nothing), but without it the margin of `short_of_divergence` would not be kept below it. Found
+    nothing), but without this rule the margin of `short_of_divergence` would not be kept below it. Found
     on the benchmark's twenty-third batch: an autoencoder with plain SGD whose run at 2.1 ended
     above its start (after 1.07 did best), so 1.07 was kept; at its 300-step budget 1.0 diverges.
     Where no run ended lower than the start (a model that no rate improves in these runs, as one
