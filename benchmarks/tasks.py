@@ -796,3 +796,26 @@ TASKS += [
                       L.ReLU(), L.Dense(2)),
          lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=16, budget=200, held_out=True),
 ]
+
+# Held out, twenty-fifth batch: autoencoders trained with SGD (plain, momentum, Nesterov), the kind
+# whose runs at high rates ended worse than they started without diverging, where `refine.failed`
+# acted (it acted on none of the twenty-fourth batch): added after that change, to check it on
+# tasks of the kind it was made for; scored once.
+TASKS += [
+    Task("autoencoder_cancer_sgd", partial(_autoencoder, cancer), lambda: _autoencoder_model(30, 24, 8),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("autoencoder_binary_momentum", partial(_autoencoder, classification_binary),
+         lambda: _autoencoder_model(25, 32, 6),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         budget=200, held_out=True),
+    Task("autoencoder_wide_sgd", partial(_autoencoder, regression_wide), lambda: _autoencoder_model(50, 64, 12),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=64,
+         held_out=True),
+    Task("autoencoder_digits_nesterov", partial(_autoencoder, digits), lambda: _autoencoder_model(64, 32, 12),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), lambda: keras.losses.MeanSquaredError(),
+         batch_size=16, budget=200, held_out=True),
+    Task("autoencoder_quantiles_sgd", partial(_autoencoder, quantiles), lambda: _autoencoder_model(6, 16, 3),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32, budget=150,
+         held_out=True),
+]
