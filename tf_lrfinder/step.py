@@ -57,6 +57,11 @@ class SweepState:
         self.restarts.assign(0)
 
 
+def _inner(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer that holds the rate and the state: a `LossScaleOptimizer`'s inner one, else itself."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
 def rate_target(optimizer: keras.optimizers.Optimizer) -> tuple[Any, bool]:
     """The variable that carries the optimizer's learning rate, and whether it must be swapped in.
 
@@ -74,8 +79,7 @@ def rate_target(optimizer: keras.optimizers.Optimizer) -> tuple[Any, bool]:
         >>> rate_target(keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)))
         (None, True)
     """
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    current = getattr(inner, "_learning_rate", None)
+    current = getattr(_inner(optimizer), "_learning_rate", None)
     if isinstance(current, (keras.Variable, tf.Variable)):
         return current, False
     if isinstance(current, keras.optimizers.schedules.LearningRateSchedule) or callable(current):
@@ -97,8 +101,7 @@ def accumulation_steps(optimizer: keras.optimizers.Optimizer) -> int:
         >>> accumulation_steps(keras.optimizers.Adam()), accumulation_steps(keras.optimizers.Adam(gradient_accumulation_steps=4))
         (1, 4)
     """
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    return int(getattr(inner, "gradient_accumulation_steps", None) or 1)
+    return int(getattr(_inner(optimizer), "gradient_accumulation_steps", None) or 1)
 
 
 def start_accumulation(optimizer: keras.optimizers.Optimizer) -> None:
@@ -120,7 +123,7 @@ def start_accumulation(optimizer: keras.optimizers.Optimizer) -> None:
     k = accumulation_steps(optimizer)
     if k == 1:
         return
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    inner = _inner(optimizer)
     inner._iterations.assign(inner._iterations.numpy() // k * k)
     for accumulator in inner._accumulated_gradients:
         accumulator.assign(tf.zeros_like(accumulator))
@@ -139,7 +142,7 @@ def rate_swapped(optimizer: keras.optimizers.Optimizer, lr_variable: tf.Variable
         >>> opt._learning_rate is schedule
         True
     """
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    inner = _inner(optimizer)
     original = inner._learning_rate
     inner.learning_rate = lambda: lr_variable  # the public setter accepts a callable
     try:
