@@ -102,7 +102,7 @@ def test_plot_trials_puts_diverged_and_off_scale_runs_on_the_top_edge():
                       "off the scale", "diverged"]
 
 
-def test_plot_trials_rings_a_run_that_ended_no_better_than_before():
+def test_plot_trials_rings_a_run_that_was_thrown_off():
     from tf_lrfinder.plot import plot_trials
     from tf_lrfinder.refine import Trials
 
@@ -112,9 +112,12 @@ def test_plot_trials_rings_a_run_that_ended_no_better_than_before():
     (ringed,) = (c.get_offsets().tolist() for c in ax.collections)
     assert ringed == [[0.08, 1.2]]
     labels = [x.get_text() for x in ax.get_legend().get_texts()]
-    assert labels[-1] == "no better than before: counted as diverged"
+    assert labels[-1] == "thrown off: counted as diverged"
     plain = plot_trials(Trials((0.01, 0.02), (1.1, 1.2), 1.0, 100, 0.01))  # no run trained: none ringed
     assert not plain.collections
+    # Above the best rate, a run that kept less than half its gain (0.3 of 0.7) is ringed; 0.6 of it is not.
+    collapsed = plot_trials(Trials((0.01, 0.02, 0.04, 0.08), (0.7, 0.3, 0.45, 0.7), 1.0, 100, 0.01))
+    assert [c.get_offsets().tolist() for c in collapsed.collections] == [[[0.08, 0.7]]]
 
 
 def test_plot_trials_without_runs_is_a_clear_error():

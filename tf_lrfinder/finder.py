@@ -341,9 +341,10 @@ class LRFinder:
         rate, while that holds, never below the sweep's lowest rate (`tf_lrfinder.refine.below`);
         `extend` runs beyond the candidates at most. A run that diverges by the sweep's rule
         (`diverge_factor`, or a non-finite loss) stops there and is never chosen, and the rate kept
-        stays `margin` times below the lowest rate that diverged, or that ended no lower than it
-        started above a rate that trained (`tf_lrfinder.refine.short_of_divergence` and `failed`:
-        a longer training turns unstable lower). The
+        stays `margin` times below the lowest rate that diverged, or that was thrown off: it ended
+        no lower than it started above a rate that trained, or gave up more than half the best
+        run's gain above the best rate (`tf_lrfinder.refine.short_of_divergence` and `failed`: a
+        longer training turns unstable lower). The
         state is restored after every run and at the end, whatever happens, bit for bit. The
         sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the
         bottom the best rate lies varies from model to model, and these runs measure it (see the

@@ -142,8 +142,9 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     as well as the best, and the lowest rate among them is kept, or less), and a vertical line at
     the rate kept. A run that diverged, or ended far above the loss before the runs (more than 1.5
     times it), is drawn at the top edge: a cross if it diverged, a triangle if it is off the scale.
-    A run on the scale that ended no better than before, above a rate that trained, is ringed in
-    red: refining counts it as diverged (`tf_lrfinder.refine.failed`).
+    A run on the scale that was thrown off (it ended no better than before, above a rate that
+    trained, or gave up more than half the best run's gain, above the best rate) is ringed in red:
+    refining counts it as diverged (`tf_lrfinder.refine.failed`).
 
     Args:
         trials: a `tf_lrfinder.refine.Trials` (`finder.trials`), or anything with its `lrs`,
@@ -178,7 +179,7 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     worse = on_scale & failed(lrs, losses, start)
     if worse.any():
         ax.scatter(lrs[worse], losses[worse], s=90, facecolors="none", edgecolors="tab:red", zorder=3,
-                   label="no better than before: counted as diverged")
+                   label="thrown off: counted as diverged")
     top = cap if (~on_scale).any() else shown.max()  # room at the top only for runs drawn there
     for mask, marker, name in ((finite & ~on_scale, "^", "off the scale"), (~finite, "x", "diverged")):
         if mask.any():
