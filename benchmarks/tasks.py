@@ -872,3 +872,32 @@ TASKS += [
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), lambda: keras.losses.MeanSquaredError(),
          batch_size=32, held_out=True),
 ]
+
+# Held out, twenty-eighth batch: new tasks, one of each kind the suggestion issue lists, with
+# adaptive optimizers and SGD alike, to check that the last change (`refine.failed` counting runs
+# above the best rate that gave up more than half the best gain) moved nothing it should not:
+# added after it; scored once.
+TASKS += [
+    Task("logistic_binary_adamw", classification_binary, lambda: _seq((25,), L.Dense(1)),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, budget=200, held_out=True),
+    Task("mlp_friedman_rmsprop", friedman,
+         lambda: _seq((10,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         budget=200, held_out=True),
+    Task("cnn_bars_adam", bars,
+         lambda: _seq((12, 12, 1), L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
+                      L.Conv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
+                      L.Dense(4)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=32, budget=200, held_out=True),
+    Task("autoencoder_wine_rmsprop", partial(_autoencoder, wine), lambda: _autoencoder_model(13, 32, 6),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=16,
+         budget=200, held_out=True),
+    Task("dropout_regression_wide_adamw", regression_wide, partial(_dropout_mlp, 50, 64, 0.2, 1),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.MeanSquaredError(), held_out=True),
+    Task("bn_mlp_digits_nesterov", digits,
+         lambda: _seq((64,), L.Dense(64), L.BatchNormalization(), L.ReLU(), L.Dense(64), L.BatchNormalization(),
+                      L.ReLU(), L.Dense(10)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), SCE, batch_size=32, budget=200,
+         held_out=True),
+]
