@@ -28,8 +28,8 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-A hundred and forty-seven tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight;
-the other hundred and thirty-nine (`held_out=True` in `tasks.py`, added in twenty-seven batches of five
+A hundred and fifty-three tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight;
+the other hundred and forty-five (`held_out=True` in `tasks.py`, added in twenty-eight batches of five
 or six; the third after the fix that reads the bottom only where the curve is fully smoothed, the fourth with
 model kinds, losses and optimizers the others lack, the fifth after `LRFinder.refine`, which was
 designed on the first 28, the sixth after refining's search above the bottom,
@@ -50,16 +50,16 @@ after nothing had changed, the twenty-second, six of the tasks again at a budget
 steps, and the twenty-third, new tasks at batches of 128-256 and budgets of 100-150, both after
 nothing had changed, the twenty-fourth and twenty-fifth (autoencoders trained with SGD) after
 refining's margin counted runs that ended worse than they started as diverged, a change made after
-looking at the twenty-third, and the twenty-sixth and twenty-seventh (autoencoders with SGD
-momentum or Nesterov) after it also counted runs above the best rate that gave up more than half
-the best gain, a change made after looking at the twenty-fifth) came afterwards, so their columns
+looking at the twenty-third, and the twenty-sixth to twenty-eighth (the twenty-seventh
+autoencoders with SGD momentum or Nesterov) after it also counted runs above the best rate that
+gave up more than half the best gain, a change made after looking at the twenty-fifth) came afterwards, so their columns
 show how the rule does on tasks it was not chosen on, except for the changes made after looking
-at them (for the noise widening only the sixteenth to twenty-seventh batches are held out, for the
-BatchNorm change only the twentieth to twenty-seventh, for counting runs that ended worse than
-they started as diverged, `refine.failed`, only the twenty-fourth to twenty-seventh, and for
-counting runs that gave up more than half the gain, only the twenty-sixth and twenty-seventh).
+at them (for the noise widening only the sixteenth to twenty-eighth batches are held out, for the
+BatchNorm change only the twentieth to twenty-eighth, for counting runs that ended worse than
+they started as diverged, `refine.failed`, only the twenty-fourth to twenty-eighth, and for
+counting runs that gave up more than half the gain, only the twenty-sixth to twenty-eighth).
 Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all
-147, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 147 too;
+153, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 153 too;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48;
 `sweeps_refine300.json` (300-step runs, `--refine-steps 300`) the six deep networks trained with
 SGD; the caches of other sweep lengths and of linear sweeps the first 33.
