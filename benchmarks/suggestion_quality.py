@@ -61,6 +61,8 @@ counting runs that gave up more than half the gain, only the twenty-sixth to twe
 Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all
 153, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 153 too;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48;
+`sweeps_refine200.json` (200-step runs, `--refine-steps 200`) the nineteen held-out tasks of the
+twenty-third to twenty-eighth batches with a 200-step budget;
 `sweeps_refine300.json` (300-step runs, `--refine-steps 300`) the six deep networks trained with
 SGD; the caches of other sweep lengths and of linear sweeps the first 33.
 
