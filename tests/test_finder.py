@@ -494,6 +494,35 @@ def test_refine_keeps_the_margin_below_a_run_that_ended_worse_than_it_started():
     assert_same_state(before, state_of(finder.model, finder.optimizer))
 
 
+def test_refine_keeps_the_margin_below_a_run_thrown_off_above_the_best_rate():
+    # A ReLU autoencoder with SGD momentum on standardised data: at the sweep's bottom the run's
+    # ReLUs die and its output falls back to the mean (a loss near 1, the data's variance), below
+    # the loss it started from but with nearly all of the best run's gain given up. It failed
+    # (`refine.failed`, `GIVE_UP`), and the rate kept stays `margin` below it; by the end loss
+    # alone (the rule before) the run `choose` picked was kept.
+    rng = np.random.RandomState(2)
+    z = rng.randn(2048, 3)
+    x = (z @ rng.randn(3, 12) + 0.3 * rng.randn(2048, 12)).astype("float32")
+    x = (x - x.mean(0)) / x.std(0)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3),
+                              keras.layers.Dense(16, activation="relu"), keras.layers.Dense(12)])
+    finder = LRFinder(model, keras.optimizers.SGD(momentum=0.9), "mse", verbose=False)
+    finder((x, x), batch_size=16, refine=False)
+    before = state_of(finder.model, finder.optimizer)
+    finder.refine((x, x), batch_size=16, factors=(0.25, 0.5, 1.0), extend=0)
+    t = finder.trials
+    lrs, losses = np.array(t.lrs), np.array(t.losses)
+    best = losses.min()
+    assert losses.argmin() < 2 and best < 0.3 * t.start_loss
+    assert math.isfinite(losses[-1]) and best + refine_lib.GIVE_UP * (t.start_loss - best) < losses[-1] < t.start_loss
+    kept = lrs[refine_lib.choose(lrs, losses, t.start_loss)]
+    assert refine_lib.short_of_divergence(kept, lrs, losses) == kept  # no run diverged or ended above the start
+    assert finder.lr_opt == t.lr == pytest.approx(lrs[-1] / refine_lib.MARGIN, rel=1e-12)
+    assert finder.lr_opt < kept
+    assert_same_state(before, state_of(finder.model, finder.optimizer))
+
+
 def test_refine_history_round_trips_a_diverged_run(data, tmp_path):
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
