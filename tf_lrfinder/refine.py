@@ -411,15 +411,14 @@ def failed(lrs: np.ndarray, losses: np.ndarray, start_loss: float | None = None)
     if lrs.shape != losses.shape:
         raise ValueError(f"`lrs` and `losses` must have the same shape. Received: lrs.shape={lrs.shape}, "
                          f"losses.shape={losses.shape}")
-    out = ~np.isfinite(losses)
-    if start_loss is not None and np.isfinite(start_loss):
-        improved = ~out & (losses < start_loss)
-        if improved.any():
-            out |= ~out & (losses >= start_loss) & (lrs > lrs[improved].min())
-            best = int(np.argmin(np.where(out, np.inf, losses)))
-            gain = start_loss - losses[best]
-            out |= ~out & (lrs > lrs[best]) & (losses > losses[best] + GIVE_UP * gain)
-    return out
+    diverged = ~np.isfinite(losses)
+    best = _best(losses)
+    if start_loss is None or not np.isfinite(start_loss) or best is None or best >= start_loss:
+        return diverged  # no run ended lower than the start
+    lowest_trained = lrs[losses < start_loss].min()
+    best_lr = lrs[np.argmax(losses == best)]  # the first run at the lowest loss
+    gave_up = best + GIVE_UP * _gain(start_loss, best)
+    return diverged | ((losses >= start_loss) & (lrs > lowest_trained)) | ((lrs > best_lr) & (losses > gave_up))
 
 
 def short_of_divergence(lr: float, lrs: np.ndarray, losses: np.ndarray, margin: float = MARGIN,
