@@ -219,6 +219,43 @@ def swiss_roll():
     return _regression_split(x, t)
 
 
+def hastie():
+    """Ten Gaussian features; the class is whether their squared norm exceeds the chi-square median."""
+    x, y = datasets.make_hastie_10_2(n_samples=4000, random_state=14)
+    return _split(x, (y > 0).astype("float32"))
+
+
+def sparse_uncorrelated():
+    x, y = datasets.make_sparse_uncorrelated(n_samples=3000, n_features=12, random_state=15)
+    return _regression_split(x, y)
+
+
+def s_curve():
+    """Points on a noisy 3-D S-shaped surface; the target is the position along the S."""
+    x, t = datasets.make_s_curve(n_samples=3000, noise=0.1, random_state=16)
+    return _regression_split(x, t)
+
+
+def blobs():
+    x, y = datasets.make_blobs(n_samples=4000, n_features=20, centers=6, cluster_std=3.0, random_state=17)
+    return _split(x, y.astype("int32"))
+
+
+def spots():
+    """10x10 images with one, two or three bright Gaussian spots at random places, in noise: the class
+    is how many."""
+    rng = np.random.RandomState(18)
+    n, size = 3000, 10
+    count = rng.randint(0, 3, n)
+    grid = np.arange(size)[:, None, None]
+    img = rng.normal(0, 0.4, (n, size, size)).astype("float32")
+    for j in range(n):
+        for _ in range(count[j] + 1):
+            r, c = rng.uniform(1, size - 1, 2)
+            img[j] += 1.5 * np.exp(-((grid[:, :, 0] - r) ** 2 + (np.arange(size) - c) ** 2) / 2.0)
+    return _unscaled_split(img[..., None], count.astype("int32"))
+
+
 def _seq(shape, *layers):
     return keras.Sequential([keras.Input(shape), *layers])
 
@@ -900,4 +937,33 @@ TASKS += [
                       L.ReLU(), L.Dense(10)),
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), SCE, batch_size=32, budget=200,
          held_out=True),
+]
+
+# Held out, twenty-ninth batch: new data (scikit-learn's Hastie, sparse-uncorrelated, S-curve and
+# blobs generators, and images counting spots), one of each kind the suggestion issue lists and a
+# recurrent model, with adaptive optimizers and SGD alike: added after nothing was changed for it,
+# to check the default on data the suite had not seen; scored once.
+TASKS += [
+    Task("mlp_hastie_adam", hastie,
+         lambda: _seq((10,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         held_out=True),
+    Task("linear_sparse_uncorrelated_sgd", sparse_uncorrelated, lambda: _seq((12,), L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32, budget=200,
+         held_out=True),
+    Task("cnn_bn_spots_adamw", spots, lambda: _cnn_bn((10, 10, 1), 16, 32, 3),
+         lambda lr: keras.optimizers.AdamW(lr), SCE, held_out=True),
+    Task("tanh_mlp_s_curve_nesterov", s_curve,
+         lambda: _seq((3,), L.Dense(64, activation="tanh"), L.Dense(64, activation="tanh"), L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), lambda: keras.losses.MeanSquaredError(),
+         batch_size=32, budget=200, held_out=True),
+    Task("autoencoder_blobs_rmsprop", partial(_autoencoder, blobs), lambda: _autoencoder_model(20, 32, 4),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         budget=200, held_out=True),
+    Task("dropout_hastie_momentum", hastie, partial(_dropout_mlp, 10, 64, 0.2, 1),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         held_out=True),
+    Task("lstm_running_sum_adam", running_sum, lambda: _seq((20, 1), L.LSTM(16), L.Dense(1)),
+         lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         budget=200, held_out=True),
 ]
