@@ -967,3 +967,34 @@ TASKS += [
          lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
          budget=200, held_out=True),
 ]
+
+# Held out, thirtieth batch: more tasks on the twenty-ninth batch's new data, one of each kind the
+# suggestion issue lists and a recurrent model over embeddings, with other optimizers and batch
+# sizes: added after nothing was changed for it; scored once.
+TASKS += [
+    Task("cnn_spots_nesterov", spots,
+         lambda: _seq((10, 10, 1), L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
+                      L.Conv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
+                      L.Dense(3)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), SCE, batch_size=32, budget=200,
+         held_out=True),
+    Task("bn_mlp_hastie_adamw", hastie,
+         lambda: _seq((10,), L.Dense(64), L.BatchNormalization(), L.ReLU(), L.Dense(64), L.BatchNormalization(),
+                      L.ReLU(), L.Dense(1)),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         held_out=True),
+    Task("autoencoder_s_curve_momentum", partial(_autoencoder, s_curve), lambda: _autoencoder_model(3, 16, 2),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("dropout_blobs_rmsprop", blobs, partial(_dropout_mlp, 20, 64, 0.3, 6),
+         lambda lr: keras.optimizers.RMSprop(lr), SCE, batch_size=32, budget=200, held_out=True),
+    Task("linear_blobs_adam", blobs, lambda: _seq((20,), L.Dense(6)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, budget=200, held_out=True),
+    Task("mlp_sparse_uncorrelated_nadam", sparse_uncorrelated,
+         lambda: _seq((12,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.Nadam(lr), lambda: keras.losses.MeanSquaredError(), batch_size=16,
+         budget=200, held_out=True),
+    Task("gru_token_bags_adam", token_bags,
+         lambda: _seq((30,), L.Embedding(200, 16), L.GRU(16), L.Dense(4)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, budget=200, held_out=True),
+]
