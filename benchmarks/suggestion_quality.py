@@ -28,8 +28,8 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-A hundred and sixty tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight;
-the other hundred and fifty-two (`held_out=True` in `tasks.py`, added in twenty-nine batches of five
+A hundred and sixty-seven tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight;
+the other hundred and fifty-nine (`held_out=True` in `tasks.py`, added in thirty batches of five
 to seven; the third after the fix that reads the bottom only where the curve is fully smoothed, the fourth with
 model kinds, losses and optimizers the others lack, the fifth after `LRFinder.refine`, which was
 designed on the first 28, the sixth after refining's search above the bottom,
@@ -53,14 +53,14 @@ refining's margin counted runs that ended worse than they started as diverged, a
 looking at the twenty-third, and the twenty-sixth to twenty-eighth (the twenty-seventh
 autoencoders with SGD momentum or Nesterov) after it also counted runs above the best rate that
 gave up more than half the best gain, a change made after looking at the twenty-fifth, and the
-twenty-ninth, on data the suite had not seen, after nothing had changed) came afterwards, so
-their columns show how the rule does on tasks it was not chosen on, except for the changes made after looking
-at them (for the noise widening only the sixteenth to twenty-ninth batches are held out, for the
-BatchNorm change only the twentieth to twenty-ninth, for counting runs that ended worse than
-they started as diverged, `refine.failed`, only the twenty-fourth to twenty-ninth, and for
-counting runs that gave up more than half the gain, only the twenty-sixth to twenty-ninth).
+twenty-ninth and thirtieth, on data the suite had not seen, after nothing had changed) came
+afterwards, so their columns show how the rule does on tasks it was not chosen on, except for
+the changes made after looking at them (for the noise widening only the sixteenth to thirtieth batches are held out, for the
+BatchNorm change only the twentieth to thirtieth, for counting runs that ended worse than
+they started as diverged, `refine.failed`, only the twenty-fourth to thirtieth, and for
+counting runs that gave up more than half the gain, only the twenty-sixth to thirtieth).
 Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all
-160, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 160 too;
+167, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 167 too;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48;
 `sweeps_refine200.json` (200-step runs, `--refine-steps 200`) the nineteen held-out tasks of the
 twenty-third to twenty-eighth batches with a 200-step budget;
