@@ -247,12 +247,12 @@ def spots():
     rng = np.random.RandomState(18)
     n, size = 3000, 10
     count = rng.randint(0, 3, n)
-    grid = np.arange(size)[:, None, None]
+    rows, cols = np.arange(size)[:, None], np.arange(size)
     img = rng.normal(0, 0.4, (n, size, size)).astype("float32")
     for j in range(n):
         for _ in range(count[j] + 1):
             r, c = rng.uniform(1, size - 1, 2)
-            img[j] += 1.5 * np.exp(-((grid[:, :, 0] - r) ** 2 + (np.arange(size) - c) ** 2) / 2.0)
+            img[j] += 1.5 * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / 2.0)
     return _unscaled_split(img[..., None], count.astype("int32"))
 
 
