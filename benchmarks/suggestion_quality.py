@@ -55,10 +55,11 @@ autoencoders with SGD momentum or Nesterov) after it also counted runs above the
 gave up more than half the best gain, a change made after looking at the twenty-fifth, and the
 twenty-ninth and thirtieth, on data the suite had not seen, after nothing had changed) came
 afterwards, so their columns show how the rule does on tasks it was not chosen on, except for
-the changes made after looking at them (for the noise widening only the sixteenth to thirtieth batches are held out, for the
-BatchNorm change only the twentieth to thirtieth, for counting runs that ended worse than
-they started as diverged, `refine.failed`, only the twenty-fourth to thirtieth, and for
-counting runs that gave up more than half the gain, only the twenty-sixth to thirtieth).
+the changes made after looking at them (for the noise widening only the sixteenth to thirtieth
+batches are held out, for the BatchNorm change only the twentieth to thirtieth, for counting
+runs that ended worse than they started as diverged, `refine.failed`, only the twenty-fourth to
+thirtieth, and for counting runs that gave up more than half the gain, only the twenty-sixth to
+thirtieth).
 Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all
 167, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 167 too;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48;
