@@ -15,6 +15,12 @@ def test_demo_runs_a_real_sweep_and_saves_the_plot(tmp_path):
     assert "absl::InitializeLog" not in result.stderr and "cudart_stub" not in result.stderr
     lr = float(result.stdout.split("suggested learning rate: ")[1].split()[0])
     assert 1e-7 <= lr <= 10
+    # The short runs are listed, the rate kept marked (unless a margin kept a rate below them all),
+    # with the rule that kept it.
+    assert "runs of 100 steps at constant rates" in result.stdout
+    kept = [float(line.split()[0]) for line in result.stdout.splitlines() if line.endswith("<- kept")]
+    assert [f"{r:.3g}" for r in kept] == [f"{lr:.3g}"] or (not kept and " times below " in result.stdout)
+    assert f"Kept {lr:.3g}: " in result.stdout
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
     width, height = (int.from_bytes(out.read_bytes()[k:k + 4], "big") for k in (16, 20))  # the PNG header
     assert width > 2 * height  # two panels: the sweep, and the short runs that checked its reading

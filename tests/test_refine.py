@@ -1,12 +1,14 @@
 """The pure half of `LRFinder.refine`: which rates to try, and which run to keep."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import (FACTORS, below, candidates, choose, extension, failed, next_rate, noise,
+from tf_lrfinder.refine import (FACTORS, Trials, below, candidates, choose, extension, failed, next_rate, noise,
                                 noise_warning, runs_by_rate, short_of_divergence, threshold)
 
 
@@ -261,3 +263,86 @@ def test_short_of_divergence_never_raises_the_rate_and_clears_every_diverged_run
     assert 0 < kept <= lr
     assert all(kept * margin <= r * (1 + 1e-12) for r, v in zip(lrs, losses) if not np.isfinite(v))
     assert (kept == lr) == all(lr * margin <= r for r, v in zip(lrs, losses) if not np.isfinite(v))
+
+
+def _kept(lrs, losses, start, tolerance=0.05, margin=8.0):
+    """The rate `LRFinder.refine` keeps from these runs (as `_refine` does, given a finite run)."""
+    lrs, losses = np.asarray(lrs, float), np.asarray(losses, float)
+    return short_of_divergence(float(lrs[choose(lrs, losses, start, tolerance)]), lrs, losses, margin, start)
+
+
+def test_summary_lists_every_run_and_says_which_rule_kept_the_rate():
+    # As the demo's runs: every run trained, the lowest within 5% of the best gain is kept.
+    lrs, losses, start = (0.0039, 0.0078, 0.0156, 0.0313), (0.0108, 0.0098, 0.00104, 0.00466), 1.057
+    t = Trials(lrs, losses, start, 100, _kept(lrs, losses, start))
+    assert t.lr == 0.0039
+    assert t.summary().splitlines() == [
+        "4 runs of 100 steps at constant rates, each from the same state.",
+        "Loss on the held-back batches before them: 1.057.",
+        "      rate        loss",
+        "    0.0039      0.0108  about as good as the best  <- kept",
+        "    0.0078      0.0098  about as good as the best",
+        "    0.0156     0.00104  best",
+        "    0.0313     0.00466  about as good as the best",
+        "About as good as the best: a loss of at most 0.05384, within 5% of the best run's gain (1.06).",
+        "Kept 0.0039: the lowest of those rates, the safer for a longer training.",
+    ]
+
+
+def test_summary_names_runs_thrown_off_and_the_margin_below_them():
+    # The best at 0.8; 1.6 ended above its start, so the rate kept stays 8 times below it.
+    lrs, losses = (0.1, 0.2, 0.4, 0.8, 1.6), (0.75, 0.55, 0.40, 0.30, 1.25)
+    t = Trials(lrs, losses, 1.0, 50, _kept(lrs, losses, 1.0), margin=8.0)
+    assert t.lr == 0.2
+    lines = t.summary().splitlines()
+    assert lines[3:8] == [
+        "       0.1        0.75",
+        "       0.2        0.55  <- kept",
+        "       0.4         0.4",
+        "       0.8         0.3  best",
+        "       1.6        1.25  ended no lower than it started: counts as diverged",
+    ]
+    assert lines[8:] == [
+        "About as good as the best: a loss of at most 0.335, within 5% of the best run's gain (0.7).",
+        "Kept 0.2: 8 times below 1.6, the lowest rate whose run failed (a longer training turns",
+        "unstable at lower rates than a short run); the lowest rate that did about as well is 0.8.",
+    ]
+    # Above the best rate, a run that gave up more than half the best gain is named so.
+    lrs, losses = (0.02, 0.04, 0.09, 0.18, 0.36), (0.80, 0.66, 0.55, 0.50, 0.83)
+    t = Trials(lrs, losses, 1.0, 100, _kept(lrs, losses, 1.0))
+    assert t.summary().splitlines()[7] == "      0.36        0.83  gave up more than 50% of the best run's gain: counts as diverged"
+
+
+def test_summary_says_when_the_noise_decided_and_repeats_the_warnings():
+    lrs, losses = (0.1, 0.2, 0.4, 0.8, 1.6), (0.8, 0.4, 0.6, 0.35, np.inf)
+    warning = noise_warning(np.array(losses), 1.0, lr=0.2)
+    t = Trials(lrs, losses, 1.0, 100, _kept(lrs, losses, 1.0, margin=1.0), (warning,), margin=1.0)
+    lines = t.summary().splitlines()
+    assert lines[4] == "       0.2         0.4  about as good as the best  <- kept"
+    assert lines[5] == "       0.4         0.6"  # 0.6 is above 0.35 + 0.2
+    assert lines[7] == "       1.6         inf  diverged"
+    assert lines[8] == ("About as good as the best: a loss of at most 0.55, within the runs' noise (0.2: a higher rate "
+                        "ended that much above a lower one before the best), more than 5% of the best run's gain (0.65).")
+    assert lines[-1] == f"Warning: {warning}"
+    # Every run diverged: no threshold, and the line says where the rate kept came from.
+    t = Trials((0.1, 0.2), (np.inf, np.nan), 1.0, 100, 0.0125)
+    assert t.summary().splitlines()[3:] == [
+        "       0.1         inf  diverged", "       0.2         nan  diverged",
+        "No run has a finite loss. Kept 0.0125: the sweep's reading, or the lowest diverged rate over 8 where "
+        "that is less."]
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
+           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
+       st.floats(0.0, 10.0))
+def test_summary_is_total_and_marks_the_rate_kept_where_it_was_a_run(losses, start):
+    lrs = np.logspace(-3, 0, len(losses))
+    i = choose(lrs, losses, start)
+    lr = 1e-4 if i is None else short_of_divergence(float(lrs[i]), lrs, losses, 8.0, start)
+    lines = Trials(tuple(lrs), tuple(losses), start, 100, lr).summary().splitlines()
+    runs = lines[3:3 + len(lrs)]
+    assert [line.endswith("<- kept") for line in runs] == [r == lr for r in lrs]
+    assert sum(bool(re.search(r"\d  best(  <- kept)?$", line)) for line in runs) == (0 if i is None else int((losses == np.nanmin(
+        np.where(np.isfinite(losses), losses, np.nan))).sum()))
+    assert lines[-1].startswith(("Kept", "No run has a finite loss", "unstable at lower rates"))

@@ -91,9 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     finder.plot_trials(ax=runs_ax).set_title(f"short runs at constant rates: kept {lr:.2e}")
     fig.savefig(args.output, dpi=120, bbox_inches="tight")
     print(f"steps: {len(finder.lrs)} of {args.n_steps} ({finder.stop_reason})")
-    runs = ", ".join(f"{r:.3g}: {v:.4g}" for r, v in zip(finder.trials.lrs, finder.trials.losses))
-    print(f"the sweep read {finder.suggest().lr:.3g}; short runs (rate: loss after {finder.trials.steps} "
-          f"steps) {runs}")
+    print(f"the sweep read {finder.suggest().lr:.3g}; refining checked it with short runs:")
+    print(finder.trials.summary())
     print(f"suggested learning rate: {lr:.3g}")
     print(f"plot saved to {args.output}")
     return 0

@@ -432,7 +432,7 @@ class LRFinder:
         else:
             message = refine_lib.noise_warning(losses, start, self.lr_opt, tolerance)
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
-                                        () if message is None else (message,), tolerance, bn_layers)
+                                        () if message is None else (message,), tolerance, bn_layers, margin)
         for text in self.trials.warnings:
             warnings.warn(text, stacklevel=3)  # the caller of `refine` or of the finder
         return self.lr_opt

@@ -47,6 +47,21 @@ class Trials:
         bn_layers: how many BatchNormalization layers had their moving statistics re-estimated on
             the held-back batches before each loss was measured (`tf_lrfinder.batchnorm.update_bn`;
             0: the model has none, or `update_bn=False`).
+        margin: the margin the rate kept was held below failed runs with (`short_of_divergence`).
+
+    Example:
+        >>> t = Trials((0.01, 0.02, 0.04, 0.08), (0.6, 0.33, 0.3, float("inf")), 1.0, 100, 0.01)
+        >>> print(t.summary())
+        4 runs of 100 steps at constant rates, each from the same state.
+        Loss on the held-back batches before them: 1.
+              rate        loss
+              0.01         0.6  <- kept
+              0.02        0.33  about as good as the best
+              0.04         0.3  best
+              0.08         inf  diverged
+        About as good as the best: a loss of at most 0.335, within 5% of the best run's gain (0.7).
+        Kept 0.01: 8 times below 0.08, the lowest rate whose run failed (a longer training turns
+        unstable at lower rates than a short run); the lowest rate that did about as well is 0.02.
     """
 
     lrs: tuple[float, ...]
@@ -57,6 +72,57 @@ class Trials:
     warnings: tuple[str, ...] = ()
     tolerance: float = TOLERANCE
     bn_layers: int = 0
+    margin: float = MARGIN
+
+    def summary(self) -> str:
+        """The runs and why the rate kept was kept, as text: what `plot_trials` draws, in words.
+
+        One line per run (its rate, its loss, and its part in the choice: the best, about as good
+        as the best, diverged, or thrown off and counted as diverged), the threshold of "about as
+        good", the rate kept and the rule that kept it, and any warnings. See the class example.
+        """
+        lrs, losses = np.asarray(self.lrs, dtype=np.float64), np.asarray(self.losses, dtype=np.float64)
+        start = self.start_loss
+        limit = threshold(losses, start, self.tolerance)
+        bad = failed(lrs, losses, start)
+        best = _best(losses)
+        lines = [f"{len(lrs)} runs of {self.steps} steps at constant rates, each from the same state.",
+                 f"Loss on the held-back batches before them: {start:.4g}.", f"{'rate':>10}  {'loss':>10}"]
+        for rate, loss, thrown in zip(lrs, losses, bad):
+            if not np.isfinite(loss):
+                part = "diverged"
+            elif thrown:
+                part = ("ended no lower than it started" if loss >= start else
+                        f"gave up more than {GIVE_UP:.0%} of the best run's gain") + ": counts as diverged"
+            elif loss == best:
+                part = "best"
+            else:
+                part = "about as good as the best" if limit is not None and loss <= limit else ""
+            notes = [part] if part else []
+            notes += ["<- kept"] if rate == self.lr else []
+            lines.append("  ".join([f"{rate:>10.3g}", f"{loss:>10.4g}"] + notes))
+        if limit is None:
+            lines.append(f"No run has a finite loss. Kept {self.lr:.3g}: the sweep's reading, or the lowest "
+                         f"diverged rate over {self.margin:g} where that is less.")
+        else:
+            gain, jump = _gain(start, best), noise(losses)
+            why = (f"within the runs' noise ({jump:.3g}: a higher rate ended that much above a lower one "
+                   f"before the best), more than {self.tolerance:.0%} of the best run's gain ({gain:.3g})"
+                   if jump > self.tolerance * gain else
+                   f"within {self.tolerance:.0%} of the best run's gain ({gain:.3g})")
+            lines.append(f"About as good as the best: a loss of at most {limit:.4g}, {why}.")
+            lowest = float(lrs[_qualifying(losses, start, self.tolerance)][0])
+            if self.lr == lowest:
+                lines.append(f"Kept {self.lr:.3g}: the lowest of those rates, the safer for a longer training.")
+            elif self.lr > lowest or not bad.any():  # not a choice `LRFinder.refine` makes: only say what it is
+                lines.append(f"Kept {self.lr:.3g}.")
+            else:
+                lines += [f"Kept {self.lr:.3g}: {self.margin:g} times below {lrs[bad].min():.3g}, the lowest rate "
+                          "whose run failed (a longer training turns",
+                          f"unstable at lower rates than a short run); the lowest rate that did about as well is "
+                          f"{lowest:.3g}."]
+        lines += [f"Warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
 
 
 def candidates(bottom: float, factors: tuple[float, ...] = FACTORS) -> np.ndarray:
