@@ -28,38 +28,30 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-A hundred and sixty-seven tasks: the sweep's rule (`robust_minimum`) was chosen on the first eight;
-the other hundred and fifty-nine (`held_out=True` in `tasks.py`, added in thirty batches of five
-to seven; the third after the fix that reads the bottom only where the curve is fully smoothed, the fourth with
-model kinds, losses and optimizers the others lack, the fifth after `LRFinder.refine`, which was
-designed on the first 28, the sixth after refining's search above the bottom,
-`refine.extension`, which came after all 33 had been seen, the seventh before refining's runs
-went from 50 to 100 steps, a change made after looking at the sixth, the eighth after it, the
-ninth before that search went on past two runs, a change made after looking at the eighth, the
-tenth before refining searched below the candidates too, `refine.below`, a change made after
-looking at the ninth, the eleventh and twelfth after the margin below a diverged run,
-`refine.short_of_divergence`, chosen after looking at the tenth, the thirteenth to meet that
-margin, the fourteenth and fifteenth after refining searched below when every run diverged,
-a change made after looking at the thirteenth, the sixteenth and seventeenth after refining's
-tolerance widened to its runs' noise, a change made after looking at all 83 before them, the
-eighteenth and nineteenth, one task of each kind the suggestion issue lists, after nothing had
-changed, and the twentieth, all five with BatchNormalization, after refining and the grid
-measured BatchNorm models with their statistics re-estimated, a change made after looking at all
-103, the twenty-first, deep networks trained with SGD like the one task still below 0.9,
-after nothing had changed, the twenty-second, six of the tasks again at a budget of 1000
-steps, and the twenty-third, new tasks at batches of 128-256 and budgets of 100-150, both after
-nothing had changed, the twenty-fourth and twenty-fifth (autoencoders trained with SGD) after
-refining's margin counted runs that ended worse than they started as diverged, a change made after
-looking at the twenty-third, and the twenty-sixth to twenty-eighth (the twenty-seventh
-autoencoders with SGD momentum or Nesterov) after it also counted runs above the best rate that
-gave up more than half the best gain, a change made after looking at the twenty-fifth, and the
-twenty-ninth and thirtieth, on data the suite had not seen, after nothing had changed) came
-afterwards, so their columns show how the rule does on tasks it was not chosen on, except for
-the changes made after looking at them (for the noise widening only the sixteenth to thirtieth
-batches are held out, for the BatchNorm change only the twentieth to thirtieth, for counting
-runs that ended worse than they started as diverged, `refine.failed`, only the twenty-fourth to
-thirtieth, and for counting runs that gave up more than half the gain, only the twenty-sixth to
-thirtieth).
+A hundred and sixty-seven tasks. The sweep's rule (`robust_minimum`) was chosen on the first
+eight; the other hundred and fifty-nine (`held_out=True` in `tasks.py`) were added afterwards in
+thirty batches of five to seven, each committed before any run on it and scored once, so their
+columns show how the rule does on tasks it was not chosen on. Refining and its later changes came
+after looking at some of those batches; each is held out only from the batches scored after it:
+
+    change                                                       made after looking at   held out
+    reading the bottom only where the curve is fully smoothed    the tasks before it     3rd-30th
+    `LRFinder.refine`                                            the first 28 tasks      5th-30th
+    its search above the candidates (`refine.extension`)         the first 33 tasks      6th-30th
+    runs of 100 steps, not 50                                    the sixth batch         7th-30th
+    the search above going on past two runs                      the eighth batch        9th-30th
+    the search below the candidates (`refine.below`)             the ninth batch         10th-30th
+    the margin below a diverged run (`short_of_divergence`)      the tenth batch         11th-30th
+    searching below while every run diverged                     the thirteenth batch    14th-30th
+    the tolerance widened to the runs' noise (`refine.noise`)    the first 83 tasks      16th-30th
+    BatchNorm measured with its statistics re-estimated          the first 103 tasks     20th-30th
+    a run that ended worse than it started fails (`failed`)      the twenty-third batch  24th-30th
+    a run that gave up half the best gain fails (`GIVE_UP`)      the twenty-fifth batch  26th-30th
+
+Some batches were aimed at the kinds of task a change had acted on (the thirteenth, twenty-first,
+twenty-fifth and twenty-seventh); `benchmarks/README.md` records each batch, each change and what
+it measured.
+
 Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all
 167, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 167 too;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48;
