@@ -91,6 +91,9 @@ def test_plot_trials_puts_diverged_and_off_scale_runs_on_the_top_edge():
     t = Trials((0.01, 0.02, 0.04, 0.08, 0.16), (0.7, 0.3, 0.5, 9.0, float("inf")), 1.0, 100, 0.02)
     ax = plot_trials(t)
     assert ax.get_lines()[0].get_xdata().tolist() == [0.01, 0.02, 0.04]  # the runs on the scale
+    ax.figure.canvas.draw()  # the x axis is labelled at every rate tried, and nowhere else
+    assert [x.get_text() for x in ax.get_xticklabels()] == ["0.01", "0.02", "0.04", "0.08", "0.16"]
+    assert not ax.xaxis.get_minorticklocs().size
     top = 1.5  # 1.5 times the loss before the runs
     off, diverged = (c.get_offsets().tolist() for c in ax.collections)
     assert off == [[0.08, top]] and diverged == [[0.16, top]]

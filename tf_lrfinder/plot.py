@@ -144,7 +144,8 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     times it), is drawn at the top edge: a cross if it diverged, a triangle if it is off the scale.
     A run on the scale that was thrown off (it ended no better than before, above a rate that
     trained, or gave up more than half the best run's gain, above the best rate) is ringed in red:
-    refining counts it as diverged (`tf_lrfinder.refine.failed`).
+    refining counts it as diverged (`tf_lrfinder.refine.failed`). The rate axis is labelled at the
+    rates tried. `trials.summary()` says the same in words.
 
     Args:
         trials: a `tf_lrfinder.refine.Trials` (`finder.trials`), or anything with its `lrs`,
@@ -188,10 +189,24 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     pad = 0.05 * (top - low) if top > low else 0.05 * abs(top) + 1e-12
     ax.set_ylim(low - pad, top + pad)
     ax.set_xscale("log")
+    _label_rates_tried(ax, lrs)
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("loss on the held-back batches")
     ax.legend(fontsize=8)
     return ax
+
+
+def _label_rates_tried(ax: Axes, lrs: np.ndarray) -> None:
+    """Ticks at the rates tried, labelled with their values: the runs span a decade or two, where
+    matplotlib's own log ticks label a few minor ticks that can overlap."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    ax.xaxis.set_major_locator(FixedLocator(lrs))
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:.3g}")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if len(lrs) > 6:  # up to 14 runs: slant the labels so that they do not run into each other
+        ax.tick_params(axis="x", labelrotation=45)
 
 
 def _clip_ylim(ax: Axes, values: Sequence[float]) -> None:
