@@ -28,32 +28,32 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-A hundred and sixty-seven tasks. The sweep's rule (`robust_minimum`) was chosen on the first
-eight; the other hundred and fifty-nine (`held_out=True` in `tasks.py`) were added afterwards in
-thirty batches of five to seven, each committed before any run on it and scored once, so their
+A hundred and seventy-four tasks. The sweep's rule (`robust_minimum`) was chosen on the first
+eight; the other hundred and sixty-six (`held_out=True` in `tasks.py`) were added afterwards in
+thirty-one batches of five to seven, each committed before any run on it and scored once, so their
 columns show how the rule does on tasks it was not chosen on. Refining and its later changes came
 after looking at some of those batches; each is held out only from the batches scored after it:
 
     change                                                       made after looking at   held out
-    reading the bottom only where the curve is fully smoothed    the tasks before it     3rd-30th
-    `LRFinder.refine`                                            the first 28 tasks      5th-30th
-    its search above the candidates (`refine.extension`)         the first 33 tasks      6th-30th
-    runs of 100 steps, not 50                                    the sixth batch         7th-30th
-    the search above going on past two runs                      the eighth batch        9th-30th
-    the search below the candidates (`refine.below`)             the ninth batch         10th-30th
-    the margin below a diverged run (`short_of_divergence`)      the tenth batch         11th-30th
-    searching below while every run diverged                     the thirteenth batch    14th-30th
-    the tolerance widened to the runs' noise (`refine.noise`)    the first 83 tasks      16th-30th
-    BatchNorm measured with its statistics re-estimated          the first 103 tasks     20th-30th
-    a run that ended worse than it started fails (`failed`)      the twenty-third batch  24th-30th
-    a run that gave up half the best gain fails (`GIVE_UP`)      the twenty-fifth batch  26th-30th
+    reading the bottom only where the curve is fully smoothed    the tasks before it     3rd-31st
+    `LRFinder.refine`                                            the first 28 tasks      5th-31st
+    its search above the candidates (`refine.extension`)         the first 33 tasks      6th-31st
+    runs of 100 steps, not 50                                    the sixth batch         7th-31st
+    the search above going on past two runs                      the eighth batch        9th-31st
+    the search below the candidates (`refine.below`)             the ninth batch         10th-31st
+    the margin below a diverged run (`short_of_divergence`)      the tenth batch         11th-31st
+    searching below while every run diverged                     the thirteenth batch    14th-31st
+    the tolerance widened to the runs' noise (`refine.noise`)    the first 83 tasks      16th-31st
+    BatchNorm measured with its statistics re-estimated          the first 103 tasks     20th-31st
+    a run that ended worse than it started fails (`failed`)      the twenty-third batch  24th-31st
+    a run that gave up half the best gain fails (`GIVE_UP`)      the twenty-fifth batch  26th-31st
 
 Some batches were aimed at the kinds of task a change had acted on (the thirteenth, twenty-first,
 twenty-fifth and twenty-seventh); `benchmarks/README.md` records each batch, each change and what
 it measured.
 
 Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all
-167, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 167 too;
+174, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 174 too;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48;
 `sweeps_refine200.json` (200-step runs, `--refine-steps 200`) the nineteen held-out tasks of the
 twenty-third to twenty-eighth batches with a 200-step budget;

@@ -277,7 +277,7 @@ def noise_warning(losses: np.ndarray, start_loss: float, lr: float, tolerance: f
 
     Then a run at a higher rate ended well above one at a lower rate before the best run, so single
     runs cannot rank the rates finely, and the rate kept (the lowest within that jump of the best,
-    or less) is a cautious guess. On the benchmark it warns in 10 of 1670 calls, on 7 of 167 tasks
+    or less) is a cautious guess. On the benchmark it warns in 10 of 1740 calls, on 7 of 174 tasks
     (19 of 1030, on 10 tasks, 7 with BatchNormalization, before the runs were measured with
     BatchNorm's statistics re-estimated).
 
