@@ -464,7 +464,8 @@ def test_refine_keeps_the_rate_a_margin_below_any_run_that_diverged(data):
     assert finder.lr_opt == t.lr == t.lrs[refine_lib.choose(np.array(t.lrs), np.array(t.losses), t.start_loss)]
     assert finder.lr_opt >= bottom / 2 > 2 * bottom / 8
     assert t.margin == finder.history["trials"]["margin"] == 1
-    assert t.summary().splitlines()[-1] == f"Kept {t.lr:.3g}: the lowest of those rates, the safer for a longer training."
+    assert t.summary().splitlines()[-1] == (
+        f"Kept {t.lr:.3g}: the lowest of those rates, the safer for a longer training.")
     finder.refine(data, batch_size=32, steps=20, factors=(0.5, 1.0, 2.0, 4.0), extend=0)
     assert finder.trials.losses == t.losses  # the same runs; only the rate kept differs
     assert finder.lr_opt == finder.trials.lr == pytest.approx(2 * bottom / refine_lib.MARGIN, rel=1e-12)

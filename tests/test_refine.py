@@ -310,7 +310,8 @@ def test_summary_names_runs_thrown_off_and_the_margin_below_them():
     # Above the best rate, a run that gave up more than half the best gain is named so.
     lrs, losses = (0.02, 0.04, 0.09, 0.18, 0.36), (0.80, 0.66, 0.55, 0.50, 0.83)
     t = Trials(lrs, losses, 1.0, 100, _kept(lrs, losses, 1.0))
-    assert t.summary().splitlines()[7] == "      0.36        0.83  gave up more than 50% of the best run's gain: counts as diverged"
+    assert t.summary().splitlines()[7] == (
+        "      0.36        0.83  gave up more than 50% of the best run's gain: counts as diverged")
 
 
 def test_summary_says_when_the_noise_decided_and_repeats_the_warnings():
@@ -321,8 +322,9 @@ def test_summary_says_when_the_noise_decided_and_repeats_the_warnings():
     assert lines[4] == "       0.2         0.4  about as good as the best  <- kept"
     assert lines[5] == "       0.4         0.6"  # 0.6 is above 0.35 + 0.2
     assert lines[7] == "       1.6         inf  diverged"
-    assert lines[8] == ("About as good as the best: a loss of at most 0.55, within the runs' noise (0.2: a higher rate "
-                        "ended that much above a lower one before the best), more than 5% of the best run's gain (0.65).")
+    assert lines[8] == ("About as good as the best: a loss of at most 0.55, within the runs' noise (0.2: a "
+                        "higher rate ended that much above a lower one before the best), more than 5% of the "
+                        "best run's gain (0.65).")
     assert lines[-1] == f"Warning: {warning}"
     # Every run diverged: no threshold, and the line says where the rate kept came from.
     t = Trials((0.1, 0.2), (np.inf, np.nan), 1.0, 100, 0.0125)
@@ -343,6 +345,7 @@ def test_summary_is_total_and_marks_the_rate_kept_where_it_was_a_run(losses, sta
     lines = Trials(tuple(lrs), tuple(losses), start, 100, lr).summary().splitlines()
     runs = lines[3:3 + len(lrs)]
     assert [line.endswith("<- kept") for line in runs] == [r == lr for r in lrs]
-    assert sum(bool(re.search(r"\d  best(  <- kept)?$", line)) for line in runs) == (0 if i is None else int((losses == np.nanmin(
-        np.where(np.isfinite(losses), losses, np.nan))).sum()))
+    finite = losses[np.isfinite(losses)]
+    best_runs = 0 if i is None else int((losses == finite.min()).sum())
+    assert sum(bool(re.search(r"\d  best(  <- kept)?$", line)) for line in runs) == best_runs
     assert lines[-1].startswith(("Kept", "No run has a finite loss", "unstable at lower rates"))
