@@ -12,6 +12,13 @@ from tf_lrfinder.refine import (FACTORS, Trials, below, candidates, choose, exte
                                 noise_warning, runs_by_rate, short_of_divergence, threshold)
 
 
+
+def run_losses(min_size: int = 1):
+    """Random runs' losses, in order of rate: up to 8, each a loss in [0, 10], inf (diverged) or NaN."""
+    return arrays(np.float64, st.integers(min_size, 8), elements=st.one_of(
+        st.floats(0, 10), st.just(np.inf), st.just(np.nan)))
+
+
 def test_candidates_are_the_bottom_times_each_factor_increasing():
     np.testing.assert_allclose(candidates(0.8), [0.1, 0.2, 0.4, 0.8], rtol=1e-15)
     np.testing.assert_allclose(candidates(1.0, (1.0, 0.25, 0.25)), [0.25, 1.0])  # sorted, duplicates once
@@ -76,8 +83,7 @@ def test_noise_warning_says_when_the_noise_decided_and_what_was_kept():
 
 
 @settings(max_examples=300, deadline=None)
-@given(arrays(np.float64, st.integers(0, 8), elements=st.one_of(
-           st.floats(0, 10), st.just(np.inf), st.just(np.nan))))
+@given(run_losses(min_size=0))
 def test_noise_is_the_largest_rise_before_the_best_among_finite_runs(losses):
     x = losses[np.isfinite(losses)]
     b = int(np.argmin(x)) if x.size else -1
@@ -96,9 +102,7 @@ def test_choose_errors(kwargs, message):
 
 
 @settings(max_examples=300, deadline=None)
-@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
-           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
-       st.floats(0, 20), st.floats(0, 0.99))
+@given(run_losses(), st.floats(0, 20), st.floats(0, 0.99))
 def test_choose_is_total_and_keeps_the_lowest_qualifying_run(losses, start, tolerance):
     lrs = np.logspace(-3, 0, len(losses))
     i = choose(lrs, losses, start, tolerance)
@@ -131,9 +135,7 @@ def test_threshold_is_the_best_plus_the_larger_of_the_tolerance_and_the_noise():
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
-           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
-       st.floats(0, 20), st.floats(1e-3, 10.0))
+@given(run_losses(), st.floats(0, 20), st.floats(1e-3, 10.0))
 def test_extension_is_twice_the_top_exactly_when_the_top_is_chosen_and_allowed(losses, start, limit):
     lrs = np.logspace(-3, 0, len(losses))
     above = extension(lrs, losses, start, limit)
@@ -155,9 +157,7 @@ def test_below_goes_on_under_the_candidates_only_while_the_lowest_run_alone_is_k
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
-           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
-       st.floats(0, 20), st.floats(1e-5, 1e-2))
+@given(run_losses(), st.floats(0, 20), st.floats(1e-5, 1e-2))
 def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_or_all_diverged_and_is_allowed(
         losses, start, limit):
     lrs = np.logspace(-3, 0, len(losses))
@@ -173,9 +173,7 @@ def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_or_all_diverge
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
-           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
-       st.floats(0, 20), st.floats(1e-5, 1e-2), st.floats(1e-3, 10.0))
+@given(run_losses(), st.floats(0, 20), st.floats(1e-5, 1e-2), st.floats(1e-3, 10.0))
 def test_next_rate_searches_above_first_then_below(losses, start, low, high):
     lrs = np.logspace(-3, 0, len(losses))
     above, under = extension(lrs, losses, start, high), below(lrs, losses, start, low)
@@ -235,9 +233,7 @@ def test_a_run_above_the_best_that_gave_up_more_than_half_its_gain_failed():
 
 
 @settings(max_examples=300, deadline=None)
-@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
-           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
-       st.floats(0.0, 10.0))
+@given(run_losses(), st.floats(0.0, 10.0))
 def test_failed_runs_are_the_diverged_ones_and_those_thrown_off_above_one_that_trained(losses, start):
     lrs = np.logspace(-3, 0, len(losses))
     out = failed(lrs, losses, start)
@@ -254,9 +250,7 @@ def test_failed_runs_are_the_diverged_ones_and_those_thrown_off_above_one_that_t
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
-           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
-       st.floats(1e-4, 2.0), st.floats(1.0, 32.0))
+@given(run_losses(), st.floats(1e-4, 2.0), st.floats(1.0, 32.0))
 def test_short_of_divergence_never_raises_the_rate_and_clears_every_diverged_run(losses, lr, margin):
     lrs = np.logspace(-3, 0, len(losses))
     kept = short_of_divergence(lr, lrs, losses, margin)
@@ -335,9 +329,7 @@ def test_summary_says_when_the_noise_decided_and_repeats_the_warnings():
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.float64, st.integers(1, 8), elements=st.one_of(
-           st.floats(0, 10), st.just(np.inf), st.just(np.nan))),
-       st.floats(0.0, 10.0))
+@given(run_losses(), st.floats(0.0, 10.0))
 def test_summary_is_total_and_marks_the_rate_kept_where_it_was_a_run(losses, start):
     lrs = np.logspace(-3, 0, len(losses))
     i = choose(lrs, losses, start)
