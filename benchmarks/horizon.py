@@ -1,0 +1,162 @@
+"""Do refining's 100-step choices hold over longer training? Runs of 100, 200 and 300 steps, replayed.
+
+`LRFinder.refine` tells rates apart by runs of 100 steps, while the benchmark's budgets are 200-300
+steps (and users train longer). This probe measures what longer runs would choose. For each task
+and sweep seed of `suggestion_quality.py`, after the same sweep that `sweeps --refine` recorded,
+it trains runs of 100, 200 and 300 steps (`refine(steps=..., factors=..., extend=0)`, each from
+the same state on the same batches) at the rates that refining tried there
+(`results/sweeps_refine.json`), plus half the lowest and twice the highest (up to the sweep's top
+rate), and caches their losses in `results/runs_horizon.json`. The 100-step losses equal the
+recorded ones bit for bit. `score` then replays choices on those runs and scores them as
+`suggestion_quality.py score` does (the grid's loss interpolated at the rate, the mean over the
+ten sweeps per task; mean / worst / tasks at 0.9 or better):
+
+    now        the recorded choice: `refine` as it is (runs of 100 steps)
+    +edge      and, where no run failed, one more at twice the highest rate, so that the margin
+               below a failed run (`refine.short_of_divergence`) has an edge to keep clear of
+    longer H   every run H steps long (the same rates: `refine(steps=H)` searches its own way)
+    tie H      the runs that do about as well after 100 steps (`refine.threshold`, not failed),
+               when there are two or more, trained on to H steps; `choose` picks among them, and
+               any of them that failed by then moves the margin
+    +edge tie H  both
+
+Commands (from the repository root, with the dev extra installed):
+
+    python benchmarks/horizon.py record [TASK ...]   # ~2 hours on 2 cores for all 174; resumable
+    python benchmarks/horizon.py score [--tasks TASK ...]   # seconds
+
+Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
+steps, `tie` 100 or 200 more steps for each run in the band.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from suggestion_quality import RESULTS, loss_at, score  # noqa: E402
+
+STEPS = (100, 200, 300)
+CACHE = RESULTS / "runs_horizon.json"
+
+
+def record(names: list[str], path: Path = CACHE) -> None:
+    """Run and cache the runs of each length (tasks already in `path` are skipped unless named)."""
+    import keras
+
+    from tasks import TASKS
+    from tf_lrfinder import LRFinder
+
+    recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
+    out = json.loads(path.read_text()) if path.exists() else {}
+    for task in TASKS:
+        if (names and task.name not in names) or (not names and task.name in out):
+            continue
+        x, y, _, _ = task.data()
+        calls = []
+        for seed, sweep in enumerate(recorded[task.name]["sweeps"]):
+            keras.utils.set_random_seed(seed)  # as `sweeps` seeded it: the same sweep
+            finder = LRFinder(task.model(), task.optimizer(1e-3), task.loss(), verbose=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                finder((x, y), batch_size=task.batch_size, refine=False)
+                tried = sorted(sweep["trials"]["lrs"])
+                lrs = np.array(sorted({tried[0] / 2, *tried} | ({tried[-1] * 2} if tried[-1] * 2 <= finder.lrs[-1]
+                                                                  else set())))
+                bottom = finder.suggest_range()[1]
+                losses = []
+                for steps in STEPS:
+                    finder.refine((x, y), steps=steps, batch_size=task.batch_size, factors=tuple(lrs / bottom),
+                                  extend=0)
+                    losses.append(list(finder.trials.losses))
+            calls.append({"start": finder.trials.start_loss, "lrs": lrs.tolist(),  # = trials.lrs, to an ulp
+                          "losses": [list(row) for row in zip(*losses)]})
+        out[task.name] = calls
+        path.write_text(json.dumps(out))
+        print(task.name, flush=True)
+
+
+def _pick(lrs: np.ndarray, losses: np.ndarray, start: float, margin: float) -> float | None:
+    """`refine`'s choice on these runs: the lowest rate about as good as the best, clear of failures."""
+    from tf_lrfinder import refine as R
+
+    order = np.argsort(lrs, kind="stable")
+    lrs, losses = lrs[order], losses[order]
+    i = R.choose(lrs, losses, start)
+    return None if i is None else R.short_of_divergence(float(lrs[i]), lrs, losses, margin, start)
+
+
+def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = False) -> tuple[float, int]:
+    """The rate a rule keeps on one call's runs, and the extra runs it cost (see the module docstring)."""
+    from tf_lrfinder import refine as R
+
+    lrs, losses, start = np.array(call["lrs"]), np.array(call["losses"]), call["start"]
+    tried = np.isclose(lrs[:, None], np.array(sweep["trials"]["lrs"])[None, :], rtol=1e-9, atol=0).any(axis=1)
+    if rule == "longer":
+        kept = _pick(lrs[tried], losses[tried, STEPS.index(horizon)], start, R.MARGIN)
+        return (sweep["refined"] if kept is None else kept), 0
+    extra = 0
+    if edge and not R.failed(lrs[tried], losses[tried, 0], start).any():
+        above = lrs > lrs[tried].max()
+        tried, extra = tried | above, int(above.sum())
+    rates, short = lrs[tried], losses[tried, 0]
+    if R.threshold(short, start) is None:
+        return sweep["refined"], extra
+    kept = float(rates[R.choose(rates, short, start)])
+    failed = list(rates[R.failed(rates, short, start)])
+    if rule == "tie":
+        band = np.isfinite(short) & (short <= R.threshold(short, start)) & ~R.failed(rates, short, start)
+        if band.sum() >= 2:
+            extra += int(band.sum())
+            longer = losses[tried][band, STEPS.index(horizon)]
+            j = R.choose(rates[band], longer, start)
+            kept = kept if j is None else float(rates[band][j])
+            failed += list(rates[band][R.failed(rates[band], longer, start)])
+    return (min(kept, min(failed) / R.MARGIN) if failed else kept), extra
+
+
+RULES = (("now", "now", 0, False), ("+edge", "now", 0, True), ("longer 200", "longer", 200, False),
+         ("longer 300", "longer", 300, False), ("tie 200", "tie", 200, False), ("tie 300", "tie", 300, False),
+         ("+edge tie 300", "tie", 300, True))
+
+
+def run_score(tasks: list[str], path: Path = CACHE) -> None:
+    """Print the table of replayed rules, training and validation loss."""
+    grid = json.loads((RESULTS / "grid.json").read_text())
+    recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
+    runs = {name: calls for name, calls in json.loads(path.read_text()).items() if not tasks or name in tasks}
+    for loss in ("train", "val"):
+        print(f"{loss} loss, {len(runs)} tasks{'':12s}mean   worst  >=0.9  extra runs/call")
+        for label, rule, horizon, edge in RULES:
+            per_task, extra = [], []
+            for name, calls in runs.items():
+                kept = [replay(call, sweep, rule, horizon, edge) for call, sweep in
+                        zip(calls, recorded[name]["sweeps"])]
+                extra += [cost for _, cost in kept]
+                per_task.append(np.mean([score(grid[name], loss_at(grid[name], lr, loss), loss) for lr, _ in kept]))
+            per_task = np.array(per_task)
+            print(f"  {label:32s}{per_task.mean():7.3f}{per_task.min():8.3f}{(per_task >= 0.9).sum():6d}"
+                  f"{np.mean(extra):10.2f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("record")
+    r.add_argument("tasks", nargs="*")
+    s = sub.add_parser("score")
+    s.add_argument("--tasks", nargs="*", default=[])
+    args = parser.parse_args(argv)
+    if args.cmd == "record":
+        record(args.tasks)
+    else:
+        run_score(args.tasks)
+
+
+if __name__ == "__main__":
+    main()
