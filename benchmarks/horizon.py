@@ -22,7 +22,7 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/horizon.py record [TASK ...]   # ~2 hours on 2 cores for all 174; resumable
+    python benchmarks/horizon.py record [TASK ...]   # ~4 hours on 2 cores for all 174; resumable
     python benchmarks/horizon.py score [--tasks TASK ...]   # seconds
 
 Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
@@ -131,7 +131,7 @@ def run_score(tasks: list[str], path: Path = CACHE) -> None:
     recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
     runs = {name: calls for name, calls in json.loads(path.read_text()).items() if not tasks or name in tasks}
     for loss in ("train", "val"):
-        print(f"{loss} loss, {len(runs)} tasks{'':12s}mean   worst  >=0.9  extra runs/call")
+        print(f"{f'{loss} loss, {len(runs)} tasks':36s}mean   worst  >=0.9  extra runs/call")
         for label, rule, horizon, edge in RULES:
             per_task, extra = [], []
             for name, calls in runs.items():

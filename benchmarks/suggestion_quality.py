@@ -59,6 +59,7 @@ Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine
 twenty-third to twenty-eighth batches with a 200-step budget;
 `sweeps_refine300.json` (300-step runs, `--refine-steps 300`) the six deep networks trained with
 SGD; the caches of other sweep lengths and of linear sweeps the first 33.
+`runs_horizon.json` holds refining's runs at 100, 200 and 300 steps on all 174 (`horizon.py`).
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
 fresh seeds. A perfect rule scores that at exact rates. Re-run on the 37 BatchNorm tasks' settled
