@@ -66,8 +66,8 @@ def record(names: list[str], path: Path = CACHE) -> None:
                 warnings.simplefilter("ignore")
                 finder((x, y), batch_size=task.batch_size, refine=False)
                 tried = sorted(sweep["trials"]["lrs"])
-                lrs = np.array(sorted({tried[0] / 2, *tried} | ({tried[-1] * 2} if tried[-1] * 2 <= finder.lrs[-1]
-                                                                  else set())))
+                above = [tried[-1] * 2] if tried[-1] * 2 <= finder.lrs[-1] else []  # up to the sweep's top
+                lrs = np.array(sorted({tried[0] / 2, *tried, *above}))
                 bottom = finder.suggest_range()[1]
                 losses = []
                 for steps in STEPS:
