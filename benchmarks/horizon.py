@@ -81,43 +81,33 @@ def record(names: list[str], path: Path = CACHE) -> None:
         print(task.name, flush=True)
 
 
-def _pick(lrs: np.ndarray, losses: np.ndarray, start: float, margin: float) -> float | None:
-    """`refine`'s choice on these runs: the lowest rate about as good as the best, clear of failures."""
-    from tf_lrfinder import refine as R
-
-    order = np.argsort(lrs, kind="stable")
-    lrs, losses = lrs[order], losses[order]
-    i = R.choose(lrs, losses, start)
-    return None if i is None else R.short_of_divergence(float(lrs[i]), lrs, losses, margin, start)
-
-
 def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = False) -> tuple[float, int]:
-    """The rate a rule keeps on one call's runs, and the extra runs it cost (see the module docstring)."""
+    """The rate a rule keeps on one call's runs, and the extra runs it cost (see the module docstring).
+
+    As `refine` keeps a rate: `choose`, then `short_of_divergence` below every run that failed.
+    """
     from tf_lrfinder import refine as R
 
-    lrs, losses, start = np.array(call["lrs"]), np.array(call["losses"]), call["start"]
+    lrs, losses, start = np.array(call["lrs"]), np.array(call["losses"]), call["start"]  # lrs increasing
     tried = np.isclose(lrs[:, None], np.array(sweep["trials"]["lrs"])[None, :], rtol=1e-9, atol=0).any(axis=1)
-    if rule == "longer":
-        kept = _pick(lrs[tried], losses[tried, STEPS.index(horizon)], start, R.MARGIN)
-        return (sweep["refined"] if kept is None else kept), 0
     extra = 0
     if edge and not R.failed(lrs[tried], losses[tried, 0], start).any():
         above = lrs > lrs[tried].max()
         tried, extra = tried | above, int(above.sum())
-    rates, short = lrs[tried], losses[tried, 0]
-    if R.threshold(short, start) is None:
+    rates, runs = lrs[tried], losses[tried, STEPS.index(horizon) if rule == "longer" else 0]
+    i = R.choose(rates, runs, start)
+    if i is None:  # every run diverged: the recorded choice stands
         return sweep["refined"], extra
-    kept = float(rates[R.choose(rates, short, start)])
-    failed = list(rates[R.failed(rates, short, start)])
+    kept = float(rates[i])
     if rule == "tie":
-        band = np.isfinite(short) & (short <= R.threshold(short, start)) & ~R.failed(rates, short, start)
+        band = np.isfinite(runs) & (runs <= R.threshold(runs, start)) & ~R.failed(rates, runs, start)
         if band.sum() >= 2:
             extra += int(band.sum())
             longer = losses[tried][band, STEPS.index(horizon)]
             j = R.choose(rates[band], longer, start)
-            kept = kept if j is None else float(rates[band][j])
-            failed += list(rates[band][R.failed(rates[band], longer, start)])
-    return (min(kept, min(failed) / R.MARGIN) if failed else kept), extra
+            kept = R.short_of_divergence(kept if j is None else float(rates[band][j]), rates[band], longer,
+                                         R.MARGIN, start)
+    return R.short_of_divergence(kept, rates, runs, R.MARGIN, start), extra
 
 
 RULES = (("now", "now", 0, False), ("+edge", "now", 0, True), ("longer 200", "longer", 200, False),
