@@ -12,7 +12,6 @@ from tf_lrfinder.refine import (FACTORS, Trials, below, candidates, choose, exte
                                 noise_warning, runs_by_rate, short_of_divergence, threshold)
 
 
-
 def run_losses(min_size: int = 1):
     """Random runs' losses, in order of rate: up to 8, each a loss in [0, 10], inf (diverged) or NaN."""
     return arrays(np.float64, st.integers(min_size, 8), elements=st.one_of(

@@ -199,12 +199,11 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
 def _label_rates_tried(ax: Axes, lrs: np.ndarray) -> None:
     """Ticks at the rates tried, labelled with their values: the runs span a decade or two, where
     matplotlib's own log ticks label a few minor ticks that can overlap."""
-    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+    from matplotlib.ticker import FixedLocator, NullLocator
 
     ax.xaxis.set_major_locator(FixedLocator(lrs))
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:.3g}")
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_minor_locator(NullLocator())  # no minor ticks, so none is labelled
     if len(lrs) > 6:  # up to 14 runs: slant the labels so that they do not run into each other
         ax.tick_params(axis="x", labelrotation=45)
 
