@@ -19,6 +19,10 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
                when there are two or more, trained on to H steps; `choose` picks among them, and
                any of them that failed by then moves the margin
     +edge tie H  both
+    verify H   the rate kept trained on to H steps; while that run diverges or ends no lower than
+               the loss before it, the next lower rate tried instead (a check that the rate kept
+               stays stable over a longer training, at the cost of one longer run where it does)
+    tie H verify H  both
 
 Commands (from the repository root, with the dev extra installed):
 
@@ -26,7 +30,8 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/horizon.py score [--tasks TASK ...]   # seconds
 
 Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
-steps, `tie` 100 or 200 more steps for each run in the band.
+steps, `tie` 100 or 200 more steps for each run in the band, `verify` as many for each run it
+checks (none for a run the tie already trained on).
 """
 from __future__ import annotations
 
@@ -84,7 +89,8 @@ def record(names: list[str], path: Path = CACHE) -> None:
 def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = False) -> tuple[float, int]:
     """The rate a rule keeps on one call's runs, and the extra runs it cost (see the module docstring).
 
-    As `refine` keeps a rate: `choose`, then `short_of_divergence` below every run that failed.
+    As `refine` keeps a rate: `choose`, then `short_of_divergence` below every run that failed;
+    then, for the `verify` rules, the check of the rate kept over the longer horizon.
     """
     from tf_lrfinder import refine as R
 
@@ -98,21 +104,32 @@ def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = Fa
     i = R.choose(rates, runs, start)
     if i is None:  # every run diverged: the recorded choice stands
         return sweep["refined"], extra
-    kept = float(rates[i])
-    if rule == "tie":
+    kept, longer_runs = float(rates[i]), set()
+    if rule in ("tie", "tie verify"):
         band = np.isfinite(runs) & (runs <= R.threshold(runs, start)) & ~R.failed(rates, runs, start)
         if band.sum() >= 2:
             extra += int(band.sum())
+            longer_runs = set(rates[band].tolist())
             longer = losses[tried][band, STEPS.index(horizon)]
             j = R.choose(rates[band], longer, start)
             kept = R.short_of_divergence(kept if j is None else float(rates[band][j]), rates[band], longer,
                                          R.MARGIN, start)
-    return R.short_of_divergence(kept, rates, runs, R.MARGIN, start), extra
+    kept = R.short_of_divergence(kept, rates, runs, R.MARGIN, start)
+    if rule in ("verify", "tie verify") and kept in rates:  # not a rate the margin made
+        k = int(np.flatnonzero(rates == kept)[0])
+        while True:
+            extra += int(rates[k] not in longer_runs)
+            end = losses[tried][k, STEPS.index(horizon)]
+            if (np.isfinite(end) and end < start) or k == 0:
+                return float(rates[k]), extra
+            k -= 1
+    return kept, extra
 
 
 RULES = (("now", "now", 0, False), ("+edge", "now", 0, True), ("longer 200", "longer", 200, False),
          ("longer 300", "longer", 300, False), ("tie 200", "tie", 200, False), ("tie 300", "tie", 300, False),
-         ("+edge tie 300", "tie", 300, True))
+         ("+edge tie 300", "tie", 300, True), ("verify 300", "verify", 300, False),
+         ("tie 300 verify 300", "tie verify", 300, False))
 
 
 def run_score(tasks: list[str], path: Path = CACHE) -> None:
