@@ -1070,3 +1070,31 @@ TASKS += [
          lambda lr: keras.optimizers.Lion(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
          budget=200, held_out=True),
 ]
+
+# Held out, thirty-second batch: tasks of the two kinds where refining's 100-step runs and a longer
+# budget disagree (deep tanh MLPs trained with SGD, whose runs plateau; autoencoders trained with
+# Nesterov momentum, whose best 100-step rate can turn unstable later) and tasks of the issue's
+# usual kinds, to see what the rules `horizon.py` replays (`+edge`, `tie 300`, `verify 300`) gain and
+# cost on tasks none of them was read off: added after those rules were fixed (nothing in the
+# library changed), committed before any run; scored once.
+TASKS += [
+    Task("deep_tanh_mlp_classification5_sgd", classification5,
+         lambda: _seq((40,), *[L.Dense(64, activation="tanh") for _ in range(4)], L.Dense(5)),
+         lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=32, held_out=True),
+    Task("deep_tanh_mlp_blobs_momentum", blobs,
+         lambda: _seq((20,), *[L.Dense(48, activation="tanh") for _ in range(4)], L.Dense(6)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=32, held_out=True),
+    Task("autoencoder_blobs_nesterov", partial(_autoencoder, blobs), lambda: _autoencoder_model(20, 32, 6),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), lambda: keras.losses.MeanSquaredError(),
+         batch_size=16, budget=200, held_out=True),
+    Task("autoencoder_hastie_nesterov", partial(_autoencoder, hastie), lambda: _autoencoder_model(10, 32, 4),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), lambda: keras.losses.MeanSquaredError(),
+         batch_size=32, held_out=True),
+    Task("cnn_bn_spots_sgd", spots, partial(_cnn_bn, (10, 10, 1), 8, 16, 3),
+         lambda lr: keras.optimizers.SGD(lr), SCE, budget=200, held_out=True),
+    Task("dropout_classification3_adam", classification3, partial(_dropout_mlp, 30, 96, 0.3, 3),
+         lambda lr: keras.optimizers.Adam(lr), SCE, held_out=True),
+    Task("mlp_s_curve_rmsprop", s_curve,
+         lambda: _seq((3,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), held_out=True),
+]
