@@ -452,6 +452,34 @@ def test_refine_searches_below_the_candidates_while_the_lowest_alone_wins(data):
     assert finder.lr_opt == refine_lib.short_of_divergence(kept, d.lrs, d.losses) <= kept
 
 
+def test_refine_breaks_ties_with_longer_runs_at_the_tied_rates(data, tmp_path):
+    # A wide tolerance makes several runs tie; `tie_steps` runs each of them again for longer, from
+    # the same state on the same batches, and the rate is kept from those runs.
+    model = make_model("dense")
+    finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
+    before = state_of(model, finder.optimizer)
+    factors = (1 / 8, 1 / 4, 1 / 2)
+    short = finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0, tolerance=0.5)
+    plain = finder.trials
+    assert plain.tie_steps == 0 and plain.tie_lrs == () == plain.tie_losses
+    lr = finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0, tolerance=0.5, tie_steps=60)
+    assert_same_state(before, state_of(model, finder.optimizer))
+    t = finder.trials
+    assert (t.lrs, t.losses) == (plain.lrs, plain.losses)  # the same short runs first
+    ties = np.array(t.lrs)[refine_lib.tied(np.array(t.lrs), np.array(t.losses), t.start_loss, 0.5)]
+    assert t.tie_steps == 60 and t.tie_lrs == tuple(ties) and len(ties) >= 2
+    # Each longer run is the run `refine(steps=60)` makes at that rate.
+    finder.refine(data, batch_size=32, steps=60, factors=tuple(ties / finder.suggest_range()[1]), extend=0)
+    np.testing.assert_allclose(t.tie_losses, finder.trials.losses, rtol=1e-6)
+    kept = refine_lib.break_tie(short, ties, np.array(t.tie_losses), t.start_loss, tolerance=0.5)
+    assert lr == t.lr == refine_lib.short_of_divergence(kept, t.lrs, t.losses, start_loss=t.start_loss)
+    assert "each run again for 60 steps to tell them apart" in t.summary()
+    finder.trials = t
+    save_json(finder.history, tmp_path / "h.json")
+    assert load_json(tmp_path / "h.json")["trials"]["tie_losses"] == list(t.tie_losses)
+
+
 def test_refine_keeps_the_rate_a_margin_below_any_run_that_diverged(data):
     # The runs at 2 and 4 times the bottom diverge; the rate kept is at most 2 * bottom / margin,
     # even where that is below every run (a rate not tried); margin=1 keeps the run `choose` picked.
@@ -593,6 +621,9 @@ def test_refine_interrupted_restores_and_propagates(data):
     (dict(factors=(0.5, 0.0)), "`factors` must be a non-empty sequence of positive numbers"),
     (dict(batch_size=None), "`batch_size` is required"),
     (dict(update_bn="yes"), "`update_bn` must be True or False. Received: update_bn='yes'"),
+    (dict(tie_steps=-1), "`tie_steps` must be a non-negative integer. Received: tie_steps=-1"),
+    (dict(tie_steps=100), "`tie_steps` must be 0 (no runs to break ties) or more than `steps`, so that the runs "
+                          "are longer. Received: tie_steps=100, steps=100"),
 ])
 def test_refine_bad_arguments_raise_before_any_state_changes(kwargs, message, data):
     model, optimizer = make_model(), keras.optimizers.Adam()

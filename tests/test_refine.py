@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import (FACTORS, Trials, below, candidates, choose, extension, failed, next_rate, noise,
-                                noise_warning, runs_by_rate, short_of_divergence, threshold)
+from tf_lrfinder.refine import (FACTORS, Trials, below, break_tie, candidates, choose, extension, failed, next_rate,
+                                noise, noise_warning, runs_by_rate, short_of_divergence, threshold, tied)
 
 
 def run_losses(min_size: int = 1):
@@ -256,6 +256,72 @@ def test_short_of_divergence_never_raises_the_rate_and_clears_every_diverged_run
     assert 0 < kept <= lr
     assert all(kept * margin <= r * (1 + 1e-12) for r, v in zip(lrs, losses) if not np.isfinite(v))
     assert (kept == lr) == all(lr * margin <= r for r, v in zip(lrs, losses) if not np.isfinite(v))
+
+
+def test_tied_runs_do_about_as_well_as_the_best_and_did_not_fail():
+    lrs = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
+    assert tied(lrs, np.array([0.50, 0.31, 0.30, 0.32, np.inf]), 1.0).tolist() == [False, True, True, True, False]
+    # 0.8 is within 5% of the best after 0.4, but ended above its start: thrown off, it ties with nothing.
+    assert tied(lrs, np.array([0.50, 0.31, 0.30, 0.60, 1.2]), 1.0).tolist() == [False, True, True, False, False]
+    assert not tied(lrs[:2], np.array([np.inf, np.nan]), 1.0).any()
+    with pytest.raises(ValueError, match="`tolerance` must be in"):
+        tied(lrs, np.ones(5), 1.0, tolerance=1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(run_losses(), st.floats(0.0, 10.0))
+def test_tied_is_total_and_holds_the_run_choose_keeps_unless_it_failed(losses, start):
+    lrs = np.logspace(-3, 0, len(losses))
+    ties = tied(lrs, losses, start)
+    limit = threshold(losses, start)
+    assert not (ties & (~np.isfinite(losses) | failed(lrs, losses, start))).any()
+    assert limit is not None or not ties.any()
+    assert all(v <= limit for v in losses[ties])
+    i = choose(lrs, losses, start)
+    assert i is None or ties[i] or failed(lrs, losses, start)[i]
+
+
+def test_break_tie_keeps_the_lowest_rate_that_does_as_well_over_the_longer_runs():
+    lrs = np.array([0.1, 0.2, 0.4])
+    assert break_tie(0.1, lrs, np.array([0.40, 0.30, 0.29]), 1.0) == 0.2  # 0.2 is within 5% of 0.4's gain
+    assert break_tie(0.1, lrs, np.array([0.40, 0.39, 0.20]), 1.0) == 0.4
+    assert break_tie(0.1, lrs, np.array([0.40, 0.30, np.inf]), 1.0) == 0.4 / 8  # the margin below 0.4
+    assert break_tie(0.1, lrs, np.array([0.40, 0.30, np.inf]), 1.0, margin=1.0) == 0.2
+    assert break_tie(0.1, lrs, np.array([np.inf, np.inf, np.nan]), 1.0) == 0.1 / 8  # all blew up
+    with pytest.raises(ValueError, match="`margin` must be a number of at least 1"):
+        break_tie(0.1, lrs, np.ones(3), 1.0, margin=0.5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(run_losses(min_size=2), st.floats(0.0, 10.0), st.floats(1.0, 32.0))
+def test_break_tie_keeps_a_longer_run_or_less_and_clears_every_one_that_failed(losses, start, margin):
+    lrs = np.logspace(-2, 0, len(losses))
+    kept = break_tie(float(lrs[0]), lrs, losses, start, margin)
+    bad = lrs[failed(lrs, losses, start)]
+    assert 0 < kept <= lrs[-1] and all(kept * margin <= r * (1 + 1e-12) for r in bad)
+    i = choose(lrs, losses, start)
+    assert kept == (short_of_divergence(float(lrs[0] if i is None else lrs[i]), lrs, losses, margin, start))
+
+
+def test_summary_lists_the_longer_runs_that_broke_the_tie():
+    lrs, losses = (0.0209, 0.0417, 0.0834, 0.167), (0.7057, 0.6515, 0.645, 0.6447)
+    t = Trials(lrs, losses, 1.12, 100, 0.167, tie_steps=300, tie_lrs=lrs[1:], tie_losses=(0.6186, 0.5978, 0.5577))
+    assert t.summary().splitlines()[3:] == [
+        "    0.0209      0.7057",
+        "    0.0417      0.6515  about as good as the best",
+        "    0.0834       0.645  about as good as the best",
+        "     0.167      0.6447  best  <- kept",
+        "About as good as the best: a loss of at most 0.6685, within 5% of the best run's gain (0.475).",
+        "Those 3 rates, each run again for 300 steps to tell them apart:",
+        "    0.0417      0.6186",
+        "    0.0834      0.5978",
+        "     0.167      0.5577  best  <- kept",
+        "Kept 0.167: the lowest rate that did about as well as the best over 300 steps.",
+    ]
+    blown = Trials(lrs, losses, 1.12, 100, 0.167 / 8, tie_steps=300, tie_lrs=lrs[1:],
+                   tie_losses=(0.6186, 0.5978, np.inf))
+    assert blown.summary().splitlines()[-2:] == [
+        "     0.167         inf  diverged", "Kept 0.0209: 8 times below 0.167, the lowest rate whose run failed."]
 
 
 def _kept(lrs, losses, start, tolerance=0.05, margin=8.0):

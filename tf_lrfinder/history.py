@@ -27,7 +27,8 @@ def _revive(history: dict[str, Any]) -> dict[str, Any]:
     for key in COLUMNS:
         history[key] = [float(v) for v in history[key]]
     if history.get("trials"):  # `LRFinder.refine`'s runs: a diverged run's loss is inf
-        history["trials"]["losses"] = [float(v) for v in history["trials"]["losses"]]
+        for key in ("losses", "tie_losses"):
+            history["trials"][key] = [float(v) for v in history["trials"].get(key, [])]
     return history
 
 
