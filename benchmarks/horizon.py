@@ -15,9 +15,10 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
     +edge      and, where no run failed, one more at twice the highest rate, so that the margin
                below a failed run (`refine.short_of_divergence`) has an edge to keep clear of
     longer H   every run H steps long (the same rates: `refine(steps=H)` searches its own way)
-    tie H      the runs that do about as well after 100 steps (`refine.threshold`, not failed),
-               when there are two or more, trained on to H steps; `choose` picks among them, and
-               any of them that failed by then moves the margin
+    tie H      the runs that do about as well after 100 steps (`refine.tied`: within the threshold,
+               not failed), when there are two or more, trained on to H steps; `choose` picks
+               among them, and any of them that failed by then moves the margin (what
+               `refine(tie_steps=H)` does, running each of them afresh for H steps)
     +edge tie H  both
     verify H   the rate kept trained on to H steps; while that run diverges or ends no lower than
                the loss before it, the next lower rate tried instead (a check that the rate kept
@@ -26,7 +27,7 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/horizon.py record [TASK ...]   # ~4 hours on 2 cores for all 174; resumable
+    python benchmarks/horizon.py record [TASK ...]   # ~4 hours on 2 cores for all 181; resumable
     python benchmarks/horizon.py score [--tasks TASK ...]   # seconds
 
 Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
@@ -106,14 +107,11 @@ def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = Fa
         return sweep["refined"], extra
     kept, longer_runs = float(rates[i]), set()
     if rule in ("tie", "tie verify"):
-        band = np.isfinite(runs) & (runs <= R.threshold(runs, start)) & ~R.failed(rates, runs, start)
+        band = R.tied(rates, runs, start)
         if band.sum() >= 2:
             extra += int(band.sum())
             longer_runs = set(rates[band].tolist())
-            longer = losses[tried][band, STEPS.index(horizon)]
-            j = R.choose(rates[band], longer, start)
-            kept = R.short_of_divergence(kept if j is None else float(rates[band][j]), rates[band], longer,
-                                         R.MARGIN, start)
+            kept = R.break_tie(kept, rates[band], losses[tried][band, STEPS.index(horizon)], start)
     kept = R.short_of_divergence(kept, rates, runs, R.MARGIN, start)
     if rule in ("verify", "tie verify") and kept in rates:  # not a rate the margin made
         k = int(np.flatnonzero(rates == kept)[0])
