@@ -123,6 +123,23 @@ def test_plot_trials_rings_a_run_that_was_thrown_off():
     assert [c.get_offsets().tolist() for c in collapsed.collections] == [[[0.08, 0.7]]]
 
 
+def test_plot_trials_draws_the_longer_runs_that_broke_a_tie():
+    from tf_lrfinder.plot import plot_trials
+    from tf_lrfinder.refine import Trials
+
+    t = Trials((0.02, 0.04, 0.08, 0.16), (0.7, 0.65, 0.645, 0.644), 1.1, 100, 0.08, tie_steps=300,
+               tie_lrs=(0.04, 0.08, 0.16), tie_losses=(0.62, 0.56, float("inf")))
+    ax = plot_trials(t)
+    short, longer = ax.get_lines()[:2]
+    assert short.get_xdata().tolist() == [0.02, 0.04, 0.08, 0.16]
+    assert longer.get_xdata().tolist() == [0.04, 0.08] and longer.get_ydata().tolist() == [0.62, 0.56]
+    (diverged,) = (c.get_offsets().tolist() for c in ax.collections)
+    assert diverged == [[0.16, 1.5 * 1.1]] and ax.get_ylim()[0] < 0.56  # at the top edge; the scale takes both lines
+    labels = [x.get_text() for x in ax.get_legend().get_texts()]
+    assert labels == ["loss after 100 steps", "tied rates, after 300 steps", "before the runs",
+                      "about as good as the best", "kept: 8.00e-02", "diverged"]
+
+
 def test_plot_trials_without_runs_is_a_clear_error():
     x, y = __import__("conftest").regression_data()
     f = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)

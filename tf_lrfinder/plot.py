@@ -145,7 +145,9 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     A run on the scale that was thrown off (it ended no better than before, above a rate that
     trained, or gave up more than half the best run's gain, above the best rate) is ringed in red:
     refining counts it as diverged (`tf_lrfinder.refine.failed`). The rate axis is labelled at the
-    rates tried. `trials.summary()` says the same in words.
+    rates tried. Where the tied rates were run again for longer (`refine(tie_steps=...)`), those
+    runs' losses are drawn too, as a second line of squares (a diverged one at the top edge).
+    `trials.summary()` says the same in words.
 
     Args:
         trials: a `tf_lrfinder.refine.Trials` (`finder.trials`), or anything with its `lrs`,
@@ -164,13 +166,18 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     """
     ax = _axes(ax)
     lrs, losses = np.asarray(trials.lrs, float), np.asarray(trials.losses, float)
+    tie_lrs, tie_losses = (np.asarray(getattr(trials, k, ()), float) for k in ("tie_lrs", "tie_losses"))
     start = float(trials.start_loss)
     finite = np.isfinite(losses)
-    shown = np.concatenate([losses[finite], [start] if np.isfinite(start) else []])
+    shown = np.concatenate([losses[finite], tie_losses[np.isfinite(tie_losses)], [start] if np.isfinite(start) else []])
     cap = 1.5 * start if np.isfinite(start) and start > 0 else (shown.max() if shown.size else 1.0)
     low = shown.min() if shown.size else 0.0
     on_scale = finite & (losses <= cap)
     ax.plot(lrs[on_scale], losses[on_scale], marker="o", label=f"loss after {trials.steps} steps")
+    tie_on_scale = np.isfinite(tie_losses) & (tie_losses <= cap)
+    if tie_lrs.size:
+        ax.plot(tie_lrs[tie_on_scale], tie_losses[tie_on_scale], marker="s", ls=":", color="tab:purple",
+                label=f"tied rates, after {trials.tie_steps} steps")
     if np.isfinite(start):
         ax.axhline(start, color="grey", ls="--", lw=0.8, label="before the runs")
     limit = threshold(losses, start, trials.tolerance)
@@ -181,11 +188,13 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     if worse.any():
         ax.scatter(lrs[worse], losses[worse], s=90, facecolors="none", edgecolors="tab:red", zorder=3,
                    label="thrown off: counted as diverged")
-    top = cap if (~on_scale).any() else shown.max()  # room at the top only for runs drawn there
-    for mask, marker, name in ((finite & ~on_scale, "^", "off the scale"), (~finite, "x", "diverged")):
+    top = cap if (~on_scale).any() or (~tie_on_scale).any() else shown.max()  # room at the top for runs there
+    all_lrs, all_losses = np.concatenate([lrs, tie_lrs]), np.concatenate([losses, tie_losses])
+    all_finite, all_on_scale = np.isfinite(all_losses), np.concatenate([on_scale, tie_on_scale])
+    for mask, marker, name in ((all_finite & ~all_on_scale, "^", "off the scale"), (~all_finite, "x", "diverged")):
         if mask.any():
-            ax.scatter(lrs[mask], np.full(mask.sum(), top), marker=marker, color="tab:red", zorder=3, label=name,
-                       clip_on=False)
+            ax.scatter(all_lrs[mask], np.full(mask.sum(), top), marker=marker, color="tab:red", zorder=3,
+                       label=name, clip_on=False)
     pad = 0.05 * (top - low) if top > low else 0.05 * abs(top) + 1e-12
     ax.set_ylim(low - pad, top + pad)
     ax.set_xscale("log")
