@@ -29,6 +29,7 @@ Commands (from the repository root, with the dev extra installed):
 
     python benchmarks/horizon.py record [TASK ...]   # ~4 hours on 2 cores for all 181; resumable
     python benchmarks/horizon.py score [--tasks TASK ...]   # seconds
+    python benchmarks/horizon.py check TASK ... [--seeds 3]  # refine(tie_steps=300) against `tie 300`'s replay
 
 Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
 steps, `tie` 100 or 200 more steps for each run in the band, `verify` as many for each run it
@@ -85,6 +86,33 @@ def record(names: list[str], path: Path = CACHE) -> None:
         out[task.name] = calls
         path.write_text(json.dumps(out))
         print(task.name, flush=True)
+
+
+def check(names: list[str], seeds: int = 3) -> None:
+    """After the recorded sweeps, call `refine(tie_steps=300)` and print whether it keeps the rate that
+    the `tie 300` replay keeps on the cached runs."""
+    import keras
+
+    from tasks import TASKS
+    from tf_lrfinder import LRFinder
+
+    recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
+    runs = json.loads(CACHE.read_text())
+    for task in TASKS:
+        if task.name not in names:
+            continue
+        x, y, _, _ = task.data()
+        for seed in range(seeds):
+            keras.utils.set_random_seed(seed)  # as `sweeps` seeded it: the same sweep
+            finder = LRFinder(task.model(), task.optimizer(1e-3), task.loss(), verbose=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                finder((x, y), batch_size=task.batch_size, refine=False)
+                lr = finder.refine((x, y), batch_size=task.batch_size, tie_steps=300)
+            want, _ = replay(runs[task.name][seed], recorded[task.name]["sweeps"][seed], "tie", 300)
+            same = "same" if np.isclose(lr, want, rtol=1e-9, atol=0) else "DIFFERENT"
+            print(f"{task.name} seed {seed}: {lr:.6g}, replay {want:.6g}: {same} "
+                  f"({len(finder.trials.tie_lrs)} tied runs)", flush=True)
 
 
 def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = False) -> tuple[float, int]:
@@ -156,9 +184,14 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("tasks", nargs="*")
     s = sub.add_parser("score")
     s.add_argument("--tasks", nargs="*", default=[])
+    c = sub.add_parser("check")
+    c.add_argument("tasks", nargs="+")
+    c.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.cmd == "record":
         record(args.tasks)
+    elif args.cmd == "check":
+        check(args.tasks, args.seeds)
     else:
         run_score(args.tasks)
 

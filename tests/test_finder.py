@@ -469,15 +469,14 @@ def test_refine_breaks_ties_with_longer_runs_at_the_tied_rates(data, tmp_path):
     assert (t.lrs, t.losses) == (plain.lrs, plain.losses)  # the same short runs first
     ties = np.array(t.lrs)[refine_lib.tied(np.array(t.lrs), np.array(t.losses), t.start_loss, 0.5)]
     assert t.tie_steps == 60 and t.tie_lrs == tuple(ties) and len(ties) >= 2
-    # Each longer run is the run `refine(steps=60)` makes at that rate.
-    finder.refine(data, batch_size=32, steps=60, factors=tuple(ties / finder.suggest_range()[1]), extend=0)
-    np.testing.assert_allclose(t.tie_losses, finder.trials.losses, rtol=1e-6)
     kept = refine_lib.break_tie(short, ties, np.array(t.tie_losses), t.start_loss, tolerance=0.5)
     assert lr == t.lr == refine_lib.short_of_divergence(kept, t.lrs, t.losses, start_loss=t.start_loss)
     assert "each run again for 60 steps to tell them apart" in t.summary()
-    finder.trials = t
     save_json(finder.history, tmp_path / "h.json")
     assert load_json(tmp_path / "h.json")["trials"]["tie_losses"] == list(t.tie_losses)
+    # Each longer run is the run `refine(steps=60)` makes at that rate.
+    finder.refine(data, batch_size=32, steps=60, factors=tuple(ties / finder.suggest_range()[1]), extend=0)
+    np.testing.assert_allclose(t.tie_losses, finder.trials.losses, rtol=1e-6)
 
 
 def test_refine_keeps_the_rate_a_margin_below_any_run_that_diverged(data):

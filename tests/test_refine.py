@@ -299,8 +299,7 @@ def test_break_tie_keeps_a_longer_run_or_less_and_clears_every_one_that_failed(l
     kept = break_tie(float(lrs[0]), lrs, losses, start, margin)
     bad = lrs[failed(lrs, losses, start)]
     assert 0 < kept <= lrs[-1] and all(kept * margin <= r * (1 + 1e-12) for r in bad)
-    i = choose(lrs, losses, start)
-    assert kept == (short_of_divergence(float(lrs[0] if i is None else lrs[i]), lrs, losses, margin, start))
+    assert kept in lrs or np.isclose(kept * margin, bad.min(), rtol=1e-12)  # a longer run's rate, or the margin's
 
 
 def test_summary_lists_the_longer_runs_that_broke_the_tie():
