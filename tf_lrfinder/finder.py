@@ -391,8 +391,8 @@ class LRFinder:
                 this many steps, and the rate is kept from those runs as from the short ones
                 (`tf_lrfinder.refine.break_tie`). Runs of 100 steps cannot tell apart rates whose
                 losses a longer training separates; where your training is long and paying about
-                twice the steps is acceptable, 300 is the setting measured on the benchmark (see
-                the README).
+                2.6 times the steps is acceptable, 300 is the setting measured on the benchmark
+                (see the README).
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
