@@ -10,6 +10,13 @@ from tf_lrfinder import LRFinder
 from tf_lrfinder.plot import plot_sweeps
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Close each test's figures after it: past 20 open ones matplotlib warns (as it did in CI)."""
+    yield
+    __import__("matplotlib.pyplot").pyplot.close("all")
+
+
 @pytest.fixture(scope="module")
 def finder():
     x, y = __import__("conftest").regression_data()
