@@ -36,6 +36,19 @@ def test_history_keeps_nan(tmp_path):
         assert back["lrs"] == h["lrs"] and np.isnan(back["losses"][2])
 
 
+def test_refining_runs_round_trip_with_diverged_ones_and_without_tie_runs(tmp_path):
+    # A diverged run's loss (inf) comes back as a float in both lists; a history saved before
+    # `tie_losses` existed comes back as it was saved, with no key added.
+    trials = {"lrs": [0.1, 0.2], "losses": [0.5, float("inf")], "tie_lrs": [0.1], "tie_losses": [float("inf")]}
+    h = {"lrs": [1e-3], "losses": [1.0], "smoothed_losses": [1.0], "trials": trials}
+    old = {**h, "trials": {"lrs": [0.1], "losses": [float("inf")]}}
+    for save, load in ((save_json, load_json), (save_csv, load_csv)):
+        save(h, tmp_path / "h")
+        assert load(tmp_path / "h") == h
+        save(old, tmp_path / "old")
+        assert load(tmp_path / "old") == old
+
+
 def test_suggest_range_brackets_the_fall(finder):
     base, top = finder.suggest_range()
     assert base < top

@@ -27,8 +27,9 @@ def _revive(history: dict[str, Any]) -> dict[str, Any]:
     for key in COLUMNS:
         history[key] = [float(v) for v in history[key]]
     if history.get("trials"):  # `LRFinder.refine`'s runs: a diverged run's loss is inf
-        for key in ("losses", "tie_losses"):
-            history["trials"][key] = [float(v) for v in history["trials"].get(key, [])]
+        for key in ("losses", "tie_losses"):  # (a history saved before `tie_losses` existed has none)
+            if key in history["trials"]:
+                history["trials"][key] = [float(v) for v in history["trials"][key]]
     return history
 
 
