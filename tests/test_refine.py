@@ -321,6 +321,9 @@ def test_summary_lists_the_longer_runs_that_broke_the_tie():
                    tie_losses=(0.6186, 0.5978, np.inf))
     assert blown.summary().splitlines()[-2:] == [
         "     0.167         inf  diverged", "Kept 0.0209: 8 times below 0.167, the lowest rate whose run failed."]
+    thrown = Trials(lrs, losses, 1.12, 100, 0.167 / 8, tie_steps=300, tie_lrs=lrs[1:],
+                    tie_losses=(0.6186, 0.5978, 1.2))
+    assert thrown.summary().splitlines()[-2] == "     0.167         1.2  ended no lower than it started: counts as diverged"
 
 
 def _kept(lrs, losses, start, tolerance=0.05, margin=8.0):

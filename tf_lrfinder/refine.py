@@ -98,6 +98,36 @@ class Trials:
         best = _best(losses)
         lines = [f"{len(lrs)} runs of {self.steps} steps at constant rates, each from the same state.",
                  f"Loss on the held-back batches before them: {start:.4g}.", f"{'rate':>10}  {'loss':>10}"]
+        lines += self._run_lines(lrs, losses, bad)
+        if limit is None:
+            lines.append(f"No run has a finite loss. Kept {self.lr:.3g}: the sweep's reading, or the lowest "
+                         f"diverged rate over {self.margin:g} where that is less.")
+        else:
+            gain, jump = _gain(start, best), noise(losses)
+            why = (f"within the runs' noise ({jump:.3g}: a higher rate ended that much above a lower one "
+                   f"before the best), more than {self.tolerance:.0%} of the best run's gain ({gain:.3g})"
+                   if jump > self.tolerance * gain else
+                   f"within {self.tolerance:.0%} of the best run's gain ({gain:.3g})")
+            lines.append(f"About as good as the best: a loss of at most {limit:.4g}, {why}.")
+            lowest = float(lrs[_qualifying(losses, start, self.tolerance)][0])
+            if self.tie_lrs:
+                lines += self._tie_lines(lrs[bad])
+            elif self.lr == lowest:
+                lines.append(f"Kept {self.lr:.3g}: the lowest of those rates, the safer for a longer training.")
+            elif self.lr > lowest or not bad.any():  # not a choice `LRFinder.refine` makes: only say what it is
+                lines.append(f"Kept {self.lr:.3g}.")
+            else:
+                lines += [f"Kept {self.lr:.3g}: {self.margin:g} times below {lrs[bad].min():.3g}, the lowest rate "
+                          "whose run failed (a longer training turns",
+                          f"unstable at lower rates than a short run); the lowest rate that did about as well is "
+                          f"{lowest:.3g}."]
+        lines += [f"Warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _run_lines(self, lrs: np.ndarray, losses: np.ndarray, bad: np.ndarray) -> list[str]:
+        """One line per run: its rate, its loss and its part in the choice (`bad`: which `failed`)."""
+        start, best, limit = self.start_loss, _best(losses), threshold(losses, self.start_loss, self.tolerance)
+        lines = []
         for rate, loss, thrown in zip(lrs, losses, bad):
             if not np.isfinite(loss):
                 part = "diverged"
@@ -111,44 +141,16 @@ class Trials:
             notes = [part] if part else []
             notes += ["<- kept"] if rate == self.lr else []
             lines.append("  ".join([f"{rate:>10.3g}", f"{loss:>10.4g}"] + notes))
-        if limit is None:
-            lines.append(f"No run has a finite loss. Kept {self.lr:.3g}: the sweep's reading, or the lowest "
-                         f"diverged rate over {self.margin:g} where that is less.")
-        else:
-            gain, jump = _gain(start, best), noise(losses)
-            why = (f"within the runs' noise ({jump:.3g}: a higher rate ended that much above a lower one "
-                   f"before the best), more than {self.tolerance:.0%} of the best run's gain ({gain:.3g})"
-                   if jump > self.tolerance * gain else
-                   f"within {self.tolerance:.0%} of the best run's gain ({gain:.3g})")
-            lines.append(f"About as good as the best: a loss of at most {limit:.4g}, {why}.")
-            lowest = float(lrs[_qualifying(losses, start, self.tolerance)][0])
-            if self.tie_lrs:
-                lines += self._tie_lines()
-            elif self.lr == lowest:
-                lines.append(f"Kept {self.lr:.3g}: the lowest of those rates, the safer for a longer training.")
-            elif self.lr > lowest or not bad.any():  # not a choice `LRFinder.refine` makes: only say what it is
-                lines.append(f"Kept {self.lr:.3g}.")
-            else:
-                lines += [f"Kept {self.lr:.3g}: {self.margin:g} times below {lrs[bad].min():.3g}, the lowest rate "
-                          "whose run failed (a longer training turns",
-                          f"unstable at lower rates than a short run); the lowest rate that did about as well is "
-                          f"{lowest:.3g}."]
-        lines += [f"Warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
+        return lines
 
-    def _tie_lines(self) -> list[str]:
-        """`summary`'s account of the runs that told the tied rates apart and of the rate kept."""
+    def _tie_lines(self, short_failed: np.ndarray) -> list[str]:
+        """`summary`'s account of the runs that told the tied rates apart and of the rate kept
+        (`short_failed`: the rates whose short runs failed)."""
         lrs, losses = np.asarray(self.tie_lrs, dtype=np.float64), np.asarray(self.tie_losses, dtype=np.float64)
-        limit = threshold(losses, self.start_loss, self.tolerance)
+        thrown = failed(lrs, losses, self.start_loss)
         lines = [f"Those {len(lrs)} rates, each run again for {self.tie_steps} steps to tell them apart:"]
-        for rate, loss, thrown in zip(lrs, losses, failed(lrs, losses, self.start_loss)):
-            part = ("diverged" if not np.isfinite(loss) else "failed: counts as diverged" if thrown else
-                    "best" if loss == _best(losses) else
-                    "about as good as the best" if limit is not None and loss <= limit else "")
-            notes = ([part] if part else []) + (["<- kept"] if rate == self.lr else [])
-            lines.append("  ".join([f"{rate:>10.3g}", f"{loss:>10.4g}"] + notes))
-        bad = np.concatenate([lrs[failed(lrs, losses, self.start_loss)],
-                              np.asarray(self.lrs)[failed(self.lrs, self.losses, self.start_loss)]])
+        lines += self._run_lines(lrs, losses, thrown)
+        bad = np.concatenate([lrs[thrown], short_failed])
         if self.lr in self.tie_lrs:
             lines.append(f"Kept {self.lr:.3g}: the lowest rate that did about as well as the best over "
                          f"{self.tie_steps} steps.")
