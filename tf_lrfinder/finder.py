@@ -522,7 +522,7 @@ class LRFinder:
         finally:
             self._snapshot.restore_and_close()
             bar.close()
-        return (*refine_lib.runs_by_rate(tried), start, bn_layers, refine_lib.runs_by_rate(longer))
+        return rates, runs, start, bn_layers, refine_lib.runs_by_rate(longer)
 
     # -- reading the result ----------------------------------------------------------------------
 
