@@ -52,12 +52,22 @@ STEPS = (100, 200, 300)
 CACHE = RESULTS / "runs_horizon.json"
 
 
-def record(names: list[str], path: Path = CACHE) -> None:
-    """Run and cache the runs of each length (tasks already in `path` are skipped unless named)."""
+def _swept_again(task, seed: int, x: np.ndarray, y: np.ndarray):
+    """A finder after the sweep `sweeps --refine` recorded for `task` and `seed` (seeded as it was
+    seeded there: the same sweep)."""
     import keras
 
-    from tasks import TASKS
     from tf_lrfinder import LRFinder
+
+    keras.utils.set_random_seed(seed)
+    finder = LRFinder(task.model(), task.optimizer(1e-3), task.loss(), verbose=False)
+    finder((x, y), batch_size=task.batch_size, refine=False)
+    return finder
+
+
+def record(names: list[str], path: Path = CACHE) -> None:
+    """Run and cache the runs of each length (tasks already in `path` are skipped unless named)."""
+    from tasks import TASKS
 
     recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
     out = json.loads(path.read_text()) if path.exists() else {}
@@ -67,20 +77,15 @@ def record(names: list[str], path: Path = CACHE) -> None:
         x, y, _, _ = task.data()
         calls = []
         for seed, sweep in enumerate(recorded[task.name]["sweeps"]):
-            keras.utils.set_random_seed(seed)  # as `sweeps` seeded it: the same sweep
-            finder = LRFinder(task.model(), task.optimizer(1e-3), task.loss(), verbose=False)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                finder((x, y), batch_size=task.batch_size, refine=False)
-                tried = sorted(sweep["trials"]["lrs"])
-                above = [tried[-1] * 2] if tried[-1] * 2 <= finder.lrs[-1] else []  # up to the sweep's top
-                lrs = np.array(sorted({tried[0] / 2, *tried, *above}))
-                bottom = finder.suggest_range()[1]
-                losses = []
-                for steps in STEPS:
-                    finder.refine((x, y), steps=steps, batch_size=task.batch_size, factors=tuple(lrs / bottom),
-                                  extend=0)
-                    losses.append(list(finder.trials.losses))
+            finder = _swept_again(task, seed, x, y)
+            tried = sorted(sweep["trials"]["lrs"])
+            above = [tried[-1] * 2] if tried[-1] * 2 <= finder.lrs[-1] else []  # up to the sweep's top
+            lrs = np.array(sorted({tried[0] / 2, *tried, *above}))
+            bottom = finder.suggest_range()[1]
+            losses = []
+            for steps in STEPS:
+                finder.refine((x, y), steps=steps, batch_size=task.batch_size, factors=tuple(lrs / bottom), extend=0)
+                losses.append(list(finder.trials.losses))
             calls.append({"start": finder.trials.start_loss, "lrs": lrs.tolist(),  # = trials.lrs, to an ulp
                           "losses": [list(row) for row in zip(*losses)]})
         out[task.name] = calls
@@ -91,10 +96,7 @@ def record(names: list[str], path: Path = CACHE) -> None:
 def check(names: list[str], seeds: int = 3) -> None:
     """After the recorded sweeps, call `refine(tie_steps=300)` and print whether it keeps the rate that
     the `tie 300` replay keeps on the cached runs."""
-    import keras
-
     from tasks import TASKS
-    from tf_lrfinder import LRFinder
 
     recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
     runs = json.loads(CACHE.read_text())
@@ -103,12 +105,8 @@ def check(names: list[str], seeds: int = 3) -> None:
             continue
         x, y, _, _ = task.data()
         for seed in range(seeds):
-            keras.utils.set_random_seed(seed)  # as `sweeps` seeded it: the same sweep
-            finder = LRFinder(task.model(), task.optimizer(1e-3), task.loss(), verbose=False)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                finder((x, y), batch_size=task.batch_size, refine=False)
-                lr = finder.refine((x, y), batch_size=task.batch_size, tie_steps=300)
+            finder = _swept_again(task, seed, x, y)
+            lr = finder.refine((x, y), batch_size=task.batch_size, tie_steps=300)
             want, _ = replay(runs[task.name][seed], recorded[task.name]["sweeps"][seed], "tie", 300)
             same = "same" if np.isclose(lr, want, rtol=1e-9, atol=0) else "DIFFERENT"
             print(f"{task.name} seed {seed}: {lr:.6g}, replay {want:.6g}: {same} "
@@ -188,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("tasks", nargs="+")
     c.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")  # the sweeps' and runs' own warnings: expected on some benchmark tasks
     if args.cmd == "record":
         record(args.tasks)
     elif args.cmd == "check":
