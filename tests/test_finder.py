@@ -479,6 +479,33 @@ def test_refine_breaks_ties_with_longer_runs_at_the_tied_rates(data, tmp_path):
     np.testing.assert_allclose(t.tie_losses, finder.trials.losses, rtol=1e-6)
 
 
+def test_refine_looks_for_the_edge_above_the_runs_where_none_failed(data):
+    # The candidates well below the bottom all train and none fails: `edge` runs once more at twice
+    # the highest rate, after the same runs, and the rate is kept from all of them.
+    model = make_model("dense")
+    finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
+    before = state_of(model, finder.optimizer)
+    factors = (1 / 32, 1 / 16, 1 / 8)
+    finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0)
+    plain = finder.trials
+    assert not refine_lib.failed(np.array(plain.lrs), np.array(plain.losses), plain.start_loss).any()
+    lr = finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0, edge=True)
+    assert_same_state(before, state_of(model, finder.optimizer))
+    t = finder.trials
+    assert t.lrs == plain.lrs + (2 * plain.lrs[-1],) and t.losses[:-1] == plain.losses
+    lrs, losses = np.array(t.lrs), np.array(t.losses)
+    kept = refine_lib.short_of_divergence(lrs[refine_lib.choose(lrs, losses, t.start_loss)], lrs, losses,
+                                          start_loss=t.start_loss)
+    assert lr == t.lr == finder.lr_opt == kept
+    # Where a run failed already, the edge was seen: no run is added.
+    finder.refine(data, batch_size=32, steps=20, factors=(0.5, 1.0, 2.0, 4.0), extend=0)
+    failing = finder.trials
+    assert refine_lib.failed(np.array(failing.lrs), np.array(failing.losses), failing.start_loss).any()
+    finder.refine(data, batch_size=32, steps=20, factors=(0.5, 1.0, 2.0, 4.0), extend=0, edge=True)
+    assert (finder.trials.lrs, finder.trials.losses, finder.lr_opt) == (failing.lrs, failing.losses, failing.lr)
+
+
 def test_refine_keeps_the_rate_a_margin_below_any_run_that_diverged(data):
     # The runs at 2 and 4 times the bottom diverge; the rate kept is at most 2 * bottom / margin,
     # even where that is below every run (a rate not tried); margin=1 keeps the run `choose` picked.
@@ -620,6 +647,7 @@ def test_refine_interrupted_restores_and_propagates(data):
     (dict(factors=(0.5, 0.0)), "`factors` must be a non-empty sequence of positive numbers"),
     (dict(batch_size=None), "`batch_size` is required"),
     (dict(update_bn="yes"), "`update_bn` must be True or False. Received: update_bn='yes'"),
+    (dict(edge=1), "`edge` must be True or False. Received: edge=1"),
     (dict(tie_steps=-1), "`tie_steps` must be a non-negative integer. Received: tie_steps=-1"),
     (dict(tie_steps=100), "`tie_steps` must be 0 (no runs to break ties) or more than `steps`, so that the runs "
                           "are longer. Received: tie_steps=100, steps=100"),
@@ -631,7 +659,7 @@ def test_refine_bad_arguments_raise_before_any_state_changes(kwargs, message, da
         finder.refine(data, batch_size=32)
     finder(data, batch_size=32, n_steps=30, refine=False)
     before, lr = state_of(model, optimizer), finder.lr_opt
-    with pytest.raises(TypeError if "update_bn" in kwargs else ValueError, match=re.escape(message)):
+    with pytest.raises(TypeError if {"update_bn", "edge"} & set(kwargs) else ValueError, match=re.escape(message)):
         finder.refine(data, **(dict(batch_size=32) | kwargs))
     assert_same_state(before, state_of(model, optimizer))
     assert finder.lr_opt == lr and finder.trials is None

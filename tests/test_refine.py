@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import (FACTORS, Trials, below, break_tie, candidates, choose, extension, failed, next_rate,
-                                noise, noise_warning, runs_by_rate, short_of_divergence, threshold, tied)
+from tf_lrfinder.refine import (FACTORS, Trials, below, break_tie, candidates, choose, edge_rate, extension, failed,
+                                next_rate, noise, noise_warning, runs_by_rate, short_of_divergence, threshold, tied)
 
 
 def run_losses(min_size: int = 1):
@@ -140,6 +140,25 @@ def test_extension_is_twice_the_top_exactly_when_the_top_is_chosen_and_allowed(l
     above = extension(lrs, losses, start, limit)
     wanted = choose(lrs, losses, start) == len(lrs) - 1 and 2 * lrs[-1] <= limit
     assert above == (2 * lrs[-1] if wanted else None)
+
+
+def test_edge_rate_looks_above_the_runs_only_where_no_run_failed():
+    lrs = np.array([0.02, 0.04, 0.08, 0.16])
+    # The best at .08 and .16 close behind: no run failed, so no edge was seen; one more at .32.
+    assert edge_rate(lrs, np.array([0.6, 0.5, 0.4, 0.45]), start_loss=1.0, limit=10.0) == 0.32
+    # Diverged, ended no lower than it started, or gave up more than half the best gain: an edge seen.
+    for top in (np.inf, 1.2, 0.75):
+        assert edge_rate(lrs, np.array([0.6, 0.5, 0.4, top]), start_loss=1.0, limit=10.0) is None
+    assert edge_rate(lrs, np.array([0.6, 0.5, 0.4, 0.45]), start_loss=1.0, limit=0.3) is None  # above the sweep
+    assert edge_rate(lrs[:0], lrs[:0], start_loss=1.0, limit=10.0) is None  # no runs
+
+
+@settings(max_examples=300, deadline=None)
+@given(run_losses(), st.floats(0.0, 10.0), st.floats(1e-3, 10.0))
+def test_edge_rate_is_twice_the_top_exactly_when_no_run_failed_and_it_is_allowed(losses, start, limit):
+    lrs = np.logspace(-3, 0, len(losses))
+    wanted = not failed(lrs, losses, start).any() and 2 * lrs[-1] <= limit
+    assert edge_rate(lrs, losses, start, limit) == (2 * lrs[-1] if wanted else None)
 
 
 def test_below_goes_on_under_the_candidates_only_while_the_lowest_run_alone_is_kept():

@@ -226,7 +226,8 @@ class LRFinder:
         refine = method == suggest_lib.DEFAULT_METHOD if refine is None else refine
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
         # Refine's runs each read the stream afresh: the held-back batches, then their steps.
-        needed = max(int(n_steps), refine_lib.EVAL_BATCHES + refine_lib.STEPS if refine else 0) * self._per_update
+        longest = max(refine_lib.STEPS, refine_lib.TIE_STEPS)
+        needed = max(int(n_steps), refine_lib.EVAL_BATCHES + longest if refine else 0) * self._per_update
         batches = as_batches(dataset, self.model, needed, batch_size)
 
         self._prepare(batches.first)
@@ -256,7 +257,8 @@ class LRFinder:
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
             self._refine(batches.dataset, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE,
-                         refine_lib.EXTEND, refine_lib.MARGIN, update_bn=True, tie_steps=refine_lib.TIE_STEPS)
+                         refine_lib.EXTEND, refine_lib.MARGIN, update_bn=True, tie_steps=refine_lib.TIE_STEPS,
+                         edge=refine_lib.EDGE)
         return self.lr_opt
 
     def _prepare(self, first_batch: Any) -> None:
@@ -325,7 +327,7 @@ class LRFinder:
                factors: tuple[float, ...] = refine_lib.FACTORS, eval_batches: int = refine_lib.EVAL_BATCHES,
                tolerance: float = refine_lib.TOLERANCE, extend: int = refine_lib.EXTEND,
                margin: float = refine_lib.MARGIN, update_bn: bool = True,
-               tie_steps: int = refine_lib.TIE_STEPS) -> float:
+               tie_steps: int = refine_lib.TIE_STEPS, edge: bool = refine_lib.EDGE) -> float:
         """Check the sweep's suggestion by training: short runs at a few rates, keep the best.
 
         After a sweep, trains `steps` steps at each constant rate `bottom * factor` (bottom: where
@@ -393,6 +395,9 @@ class LRFinder:
                 losses a longer training separates; where your training is long and paying about
                 2.6 times the steps is acceptable, 300 is the setting measured on the benchmark
                 (see the README).
+            edge: where no run failed, run once more at twice the highest rate tried (never above
+                the sweep's top), so that the margin has an edge of stability to keep clear of
+                (`tf_lrfinder.refine.edge_rate`; default False). One more run of `steps` steps.
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
@@ -420,20 +425,23 @@ class LRFinder:
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
             raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
         refine_lib.check_margin(margin)
-        if not isinstance(update_bn, bool):
-            raise TypeError(f"`update_bn` must be True or False. Received: {update_bn=}")
+        for name, value in (("update_bn", update_bn), ("edge", edge)):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         longest = max(int(steps), int(tie_steps))
         batches = as_batches(dataset, self.model, (int(eval_batches) + longest) * self._per_update, batch_size)
         self._prepare(batches.first)
         return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
-                            float(margin), update_bn, int(tie_steps))
+                            float(margin), update_bn, int(tie_steps), edge)
 
     def _refine(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
-                tolerance: float, extend: int, margin: float, update_bn: bool, tie_steps: int) -> float:
+                tolerance: float, extend: int, margin: float, update_bn: bool, tie_steps: int,
+                edge: bool) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks)."""
         lrs, losses, start, bn_layers, ties = self._trials_restoring_state(dataset, lrs, steps, eval_batches,
-                                                                           tolerance, extend, update_bn, tie_steps)
+                                                                           tolerance, extend, update_bn, tie_steps,
+                                                                           edge)
         i = refine_lib.choose(lrs, losses, start, tolerance)
         # If every run diverged, the sweep's suggestion stands in (not an earlier `refine`'s choice).
         kept = self.suggest(self.settings["method"]).lr if i is None else float(lrs[i])
@@ -456,10 +464,11 @@ class LRFinder:
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
                                 tolerance: float, extend: int, update_bn: bool,
-                                tie_steps: int) -> tuple[np.ndarray, np.ndarray, float, int, tuple[np.ndarray, ...]]:
-        """Snapshot; for each rate (the candidates, then any above or below them) train `steps` steps,
-        measure (with BatchNorm's statistics re-estimated if `update_bn`), restore; then, if
-        `tie_steps`, the same for `tie_steps` steps at each tied rate (`refine.tied`) when two or more
+                                tie_steps: int,
+                                edge: bool) -> tuple[np.ndarray, np.ndarray, float, int, tuple[np.ndarray, ...]]:
+        """Snapshot; for each rate (the candidates, then any above or below them, then, if `edge`, the
+        one `refine.edge_rate` names) train `steps` steps, measure (with BatchNorm's statistics
+        re-estimated if `update_bn`), restore; then, if `tie_steps`, the same for `tie_steps` steps at each tied rate (`refine.tied`) when two or more
         tie; restore in a `finally`. Returns the rates tried (increasing), their losses, the start
         loss, how many BatchNorm layers were re-estimated, and the tied rates with their longer runs'
         losses (two empty arrays if none ran)."""
@@ -513,6 +522,11 @@ class LRFinder:
                             pending.append(further)
                             bar.total += steps
                             bar.refresh()
+                further = refine_lib.edge_rate(*refine_lib.runs_by_rate(tried), start, self.lrs[-1]) if edge else None
+                if further is not None:
+                    bar.total += steps
+                    bar.refresh()
+                    tried.append((further, run(further, steps)))
                 rates, runs = refine_lib.runs_by_rate(tried)
                 ties = rates[refine_lib.tied(rates, runs, start, tolerance)] if tie_steps else rates[:0]
                 ties = ties if ties.size >= 2 else ties[:0]  # one alone has nothing to be told apart from

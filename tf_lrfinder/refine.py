@@ -29,6 +29,7 @@ EVAL_BATCHES = 8  # batches held back from the start of the data to measure the 
 MARGIN = 8.0  # the rate kept stays this many times below the lowest rate whose run diverged
 GIVE_UP = 0.5  # a run above the best rate that gave up more than this share of the best gain `failed`
 TIE_STEPS = 0  # steps of the runs that tell tied rates apart (0: none; `break_tie`)
+EDGE = False  # where no run failed, one more at twice the highest rate, to find the edge (`edge_rate`)
 EXTEND = 10  # runs beyond the candidates at most (twice the highest or half the lowest, while it wins):
 # a guard on cost, not a limit the search is meant to meet (it stops where a step no longer wins, a
 # run diverges, or it leaves the rates the sweep passed; on the benchmark it never needed more than 8)
@@ -445,6 +446,42 @@ def next_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, low: float
     """
     above = extension(lrs, losses, start_loss, high, tolerance)
     return above if above is not None else below(lrs, losses, start_loss, low, tolerance)
+
+
+def edge_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float) -> float | None:
+    """The rate of one more run after the search, to find the edge of stability, or None.
+
+    The rate kept stays `MARGIN` times below the lowest rate whose run failed
+    (`short_of_divergence`), since a longer training turns unstable at lower rates than a short
+    run; but where no run failed, no edge was seen and the margin has nothing to keep clear of.
+    Then one more run at twice the highest rate tried looks for it, as long as that is not above
+    `limit` (the highest rate the sweep reached). Found on the benchmark: an autoencoder trained
+    with Nesterov momentum whose runs did best at 0.09-0.12 with the run at twice that rate
+    neither diverging nor thrown off after 100 steps, while at its 200-step budget 0.1 diverges in
+    some seeds; the runs at twice the highest rate tried failed, and the margin below them kept 0.04
+    and 0.06.
+
+    Args:
+        lrs: the rates tried, increasing.
+        losses: each run's loss (NaN or inf where it diverged).
+        start_loss: the loss before any run (`failed`).
+        limit: the highest rate to try.
+
+    Returns:
+        `2 * lrs[-1]`, or None: a run failed already, or that rate is above `limit`.
+
+    Example:
+        >>> edge_rate(np.array([.1, .2, .4]), np.array([.6, .5, .55]), start_loss=1.0, limit=10.0)
+        0.8
+        >>> edge_rate(np.array([.1, .2, .4]), np.array([.6, .5, np.inf]), 1.0, limit=10.0) is None  # seen
+        True
+        >>> edge_rate(np.array([.1, .2, .4]), np.array([.6, .5, .55]), 1.0, limit=0.5) is None  # above the sweep
+        True
+    """
+    lrs = np.asarray(lrs, dtype=np.float64)
+    if lrs.size == 0 or failed(lrs, losses, start_loss).any() or not 2 * lrs[-1] <= limit:
+        return None
+    return float(2 * lrs[-1])
 
 
 def runs_by_rate(runs: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
