@@ -29,7 +29,8 @@ Commands (from the repository root, with the dev extra installed):
 
     python benchmarks/horizon.py record [TASK ...]   # ~4 hours on 2 cores for all 181; resumable
     python benchmarks/horizon.py score [--tasks TASK ...]   # seconds
-    python benchmarks/horizon.py check TASK ... [--seeds 3]  # refine(tie_steps=300) against `tie 300`'s replay
+    python benchmarks/horizon.py check TASK ... [--seeds 3] [--edge]  # refine(tie_steps=300[, edge=True])
+                                                                       # against the replay of `[+edge ]tie 300`
 
 Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
 steps, `tie` 100 or 200 more steps for each run in the band, `verify` as many for each run it
@@ -93,9 +94,9 @@ def record(names: list[str], path: Path = CACHE) -> None:
         print(task.name, flush=True)
 
 
-def check(names: list[str], seeds: int = 3) -> None:
-    """After the recorded sweeps, call `refine(tie_steps=300)` and print whether it keeps the rate that
-    the `tie 300` replay keeps on the cached runs."""
+def check(names: list[str], seeds: int = 3, edge: bool = False) -> None:
+    """After the recorded sweeps, call `refine(tie_steps=300, edge=edge)` and print whether it keeps the
+    rate that the `tie 300` replay (`+edge tie 300` with `edge`) keeps on the cached runs."""
     from tasks import TASKS
 
     recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
@@ -106,8 +107,8 @@ def check(names: list[str], seeds: int = 3) -> None:
         x, y, _, _ = task.data()
         for seed in range(seeds):
             finder = _swept_again(task, seed, x, y)
-            lr = finder.refine((x, y), batch_size=task.batch_size, tie_steps=300)
-            want, _ = replay(runs[task.name][seed], recorded[task.name]["sweeps"][seed], "tie", 300)
+            lr = finder.refine((x, y), batch_size=task.batch_size, tie_steps=300, edge=edge)
+            want, _ = replay(runs[task.name][seed], recorded[task.name]["sweeps"][seed], "tie", 300, edge)
             same = "same" if np.isclose(lr, want, rtol=1e-9, atol=0) else "DIFFERENT"
             print(f"{task.name} seed {seed}: {lr:.6g}, replay {want:.6g}: {same} "
                   f"({len(finder.trials.tie_lrs)} tied runs)", flush=True)
@@ -185,12 +186,13 @@ def main(argv: list[str] | None = None) -> None:
     c = sub.add_parser("check")
     c.add_argument("tasks", nargs="+")
     c.add_argument("--seeds", type=int, default=3)
+    c.add_argument("--edge", action="store_true", help="check `+edge tie 300` against refine(edge=True, ...)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # the sweeps' and runs' own warnings: expected on some benchmark tasks
     if args.cmd == "record":
         record(args.tasks)
     elif args.cmd == "check":
-        check(args.tasks, args.seeds)
+        check(args.tasks, args.seeds, args.edge)
     else:
         run_score(args.tasks)
 
