@@ -348,7 +348,7 @@ def test_refine_trains_each_candidate_restores_bit_for_bit_and_records_the_runs(
     Recorder.seen, Recorder.hook = [], lambda: state_of(model, optimizer)
     finder.tqdm_class, finder.verbose = Recorder, True
 
-    lr = finder.refine((x, y), batch_size=32, steps=20, eval_batches=4)
+    lr = finder.refine((x, y), batch_size=32, steps=20, eval_batches=4, edge=False)  # the candidates alone
 
     assert_same_state(before, state_of(model, optimizer))
     assert any(not np.array_equal(a, b) for a, b in zip(before, Recorder.seen[0]))  # the runs trained
@@ -415,15 +415,15 @@ def test_refine_extends_above_the_candidates_while_the_highest_wins(data):
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     bottom = finder.suggest_range()[1]
-    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=0, tolerance=0.01)
+    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=0, tolerance=0.01, edge=False)
     assert len(finder.trials.lrs) == 2 and finder.lr_opt == finder.trials.lrs[1] and finder.trials.tolerance == 0.01
-    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=2)
+    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=2, edge=False)
     t = finder.trials
     np.testing.assert_allclose(t.lrs, bottom * np.array([1e-3, 2e-3, 4e-3, 8e-3]), rtol=1e-12)
     assert list(t.losses) == sorted(t.losses, reverse=True) and finder.lr_opt == t.lrs[-1]
     # By default it goes on until a doubling no longer wins (or diverges, or passes the sweep's top):
     # the same runs first, then more, and it ends on a run that was not chosen.
-    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3))
+    finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), edge=False)
     d = finder.trials
     assert 4 < len(d.lrs) <= 2 + refine_lib.EXTEND and d.losses[:4] == t.losses
     np.testing.assert_allclose(d.lrs, bottom * 1e-3 * 2.0 ** np.arange(len(d.lrs)), rtol=1e-12)
@@ -460,10 +460,11 @@ def test_refine_breaks_ties_with_longer_runs_at_the_tied_rates(data, tmp_path):
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     before = state_of(model, finder.optimizer)
     factors = (1 / 8, 1 / 4, 1 / 2)
-    short = finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0, tolerance=0.5)
+    short = finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0, tolerance=0.5, edge=False)
     plain = finder.trials
     assert plain.tie_steps == 0 and plain.tie_lrs == () == plain.tie_losses
-    lr = finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0, tolerance=0.5, tie_steps=60)
+    lr = finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0, tolerance=0.5, tie_steps=60,
+                       edge=False)
     assert_same_state(before, state_of(model, finder.optimizer))
     t = finder.trials
     assert (t.lrs, t.losses) == (plain.lrs, plain.losses)  # the same short runs first
@@ -475,22 +476,23 @@ def test_refine_breaks_ties_with_longer_runs_at_the_tied_rates(data, tmp_path):
     save_json(finder.history, tmp_path / "h.json")
     assert load_json(tmp_path / "h.json")["trials"]["tie_losses"] == list(t.tie_losses)
     # Each longer run is the run `refine(steps=60)` makes at that rate.
-    finder.refine(data, batch_size=32, steps=60, factors=tuple(ties / finder.suggest_range()[1]), extend=0)
+    finder.refine(data, batch_size=32, steps=60, factors=tuple(ties / finder.suggest_range()[1]), extend=0,
+                  edge=False)
     np.testing.assert_allclose(t.tie_losses, finder.trials.losses, rtol=1e-6)
 
 
 def test_refine_looks_for_the_edge_above_the_runs_where_none_failed(data):
-    # The candidates well below the bottom all train and none fails: `edge` runs once more at twice
+    # The candidates well below the bottom all train and none fails: `edge` (the default) runs once more at twice
     # the highest rate, after the same runs, and the rate is kept from all of them.
     model = make_model("dense")
     finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     before = state_of(model, finder.optimizer)
     factors = (1 / 32, 1 / 16, 1 / 8)
-    finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0)
+    finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0, edge=False)
     plain = finder.trials
     assert not refine_lib.failed(np.array(plain.lrs), np.array(plain.losses), plain.start_loss).any()
-    lr = finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0, edge=True)
+    lr = finder.refine(data, batch_size=32, steps=20, factors=factors, extend=0)  # edge=True by default
     assert_same_state(before, state_of(model, finder.optimizer))
     t = finder.trials
     assert t.lrs == plain.lrs + (2 * plain.lrs[-1],) and t.losses[:-1] == plain.losses
@@ -499,10 +501,10 @@ def test_refine_looks_for_the_edge_above_the_runs_where_none_failed(data):
                                           start_loss=t.start_loss)
     assert lr == t.lr == finder.lr_opt == kept
     # Where a run failed already, the edge was seen: no run is added.
-    finder.refine(data, batch_size=32, steps=20, factors=(0.5, 1.0, 2.0, 4.0), extend=0)
+    finder.refine(data, batch_size=32, steps=20, factors=(0.5, 1.0, 2.0, 4.0), extend=0, edge=False)
     failing = finder.trials
     assert refine_lib.failed(np.array(failing.lrs), np.array(failing.losses), failing.start_loss).any()
-    finder.refine(data, batch_size=32, steps=20, factors=(0.5, 1.0, 2.0, 4.0), extend=0, edge=True)
+    finder.refine(data, batch_size=32, steps=20, factors=(0.5, 1.0, 2.0, 4.0), extend=0)
     assert (finder.trials.lrs, finder.trials.losses, finder.lr_opt) == (failing.lrs, failing.losses, failing.lr)
 
 

@@ -29,7 +29,7 @@ EVAL_BATCHES = 8  # batches held back from the start of the data to measure the 
 MARGIN = 8.0  # the rate kept stays this many times below the lowest rate whose run diverged
 GIVE_UP = 0.5  # a run above the best rate that gave up more than this share of the best gain `failed`
 TIE_STEPS = 0  # steps of the runs that tell tied rates apart (0: none; `break_tie`)
-EDGE = False  # where no run failed, one more at twice the highest rate, to find the edge (`edge_rate`)
+EDGE = True  # where no run failed, one more at twice the highest rate, to find the edge (`edge_rate`)
 EXTEND = 10  # runs beyond the candidates at most (twice the highest or half the lowest, while it wins):
 # a guard on cost, not a limit the search is meant to meet (it stops where a step no longer wins, a
 # run diverges, or it leaves the rates the sweep passed; on the benchmark it never needed more than 8)
