@@ -28,9 +28,10 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
 Commands (from the repository root, with the dev extra installed):
 
     python benchmarks/horizon.py record [TASK ...]   # ~4 hours on 2 cores for all 181; resumable
-    python benchmarks/horizon.py score [--tasks TASK ...]   # seconds
-    python benchmarks/horizon.py check TASK ... [--seeds 3] [--edge]  # refine(tie_steps=300[, edge=True])
-                                                                       # against the replay of `[+edge ]tie 300`
+    python benchmarks/horizon.py score [--tasks TASK ...] [--held-out]  # seconds
+    python benchmarks/horizon.py check TASK ... [--seeds 3] [--edge] [--tie-steps 0]
+        # refine(tie_steps=300 or 0, edge=True or False) against the replay of `tie 300`, `+edge tie 300`,
+        # `now` or `+edge`
 
 Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
 steps, `tie` 100 or 200 more steps for each run in the band, `verify` as many for each run it
@@ -94,9 +95,10 @@ def record(names: list[str], path: Path = CACHE) -> None:
         print(task.name, flush=True)
 
 
-def check(names: list[str], seeds: int = 3, edge: bool = False) -> None:
-    """After the recorded sweeps, call `refine(tie_steps=300, edge=edge)` and print whether it keeps the
-    rate that the `tie 300` replay (`+edge tie 300` with `edge`) keeps on the cached runs."""
+def check(names: list[str], seeds: int = 3, edge: bool = False, tie_steps: int = 300) -> None:
+    """After the recorded sweeps, call `refine(tie_steps=tie_steps, edge=edge)` and print whether it
+    keeps the rate that the replay keeps on the cached runs (`[+edge ]tie 300`, or with `tie_steps=0`
+    `now` or `+edge`)."""
     from tasks import TASKS
 
     recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
@@ -107,8 +109,9 @@ def check(names: list[str], seeds: int = 3, edge: bool = False) -> None:
         x, y, _, _ = task.data()
         for seed in range(seeds):
             finder = _swept_again(task, seed, x, y)
-            lr = finder.refine((x, y), batch_size=task.batch_size, tie_steps=300, edge=edge)
-            want, _ = replay(runs[task.name][seed], recorded[task.name]["sweeps"][seed], "tie", 300, edge)
+            lr = finder.refine((x, y), batch_size=task.batch_size, tie_steps=tie_steps, edge=edge)
+            want, _ = replay(runs[task.name][seed], recorded[task.name]["sweeps"][seed],
+                             "tie" if tie_steps else "now", tie_steps, edge)
             same = "same" if np.isclose(lr, want, rtol=1e-9, atol=0) else "DIFFERENT"
             print(f"{task.name} seed {seed}: {lr:.6g}, replay {want:.6g}: {same} "
                   f"({len(finder.trials.tie_lrs)} tied runs)", flush=True)
@@ -183,18 +186,23 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("tasks", nargs="*")
     s = sub.add_parser("score")
     s.add_argument("--tasks", nargs="*", default=[])
+    s.add_argument("--held-out", action="store_true", help="only the tasks added after the sweep's rule")
     c = sub.add_parser("check")
     c.add_argument("tasks", nargs="+")
     c.add_argument("--seeds", type=int, default=3)
-    c.add_argument("--edge", action="store_true", help="check `+edge tie 300` against refine(edge=True, ...)")
+    c.add_argument("--edge", action="store_true", help="refine(edge=True, ...) against a replay with `+edge`")
+    c.add_argument("--tie-steps", type=int, choices=(0, 300), default=300)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # the sweeps' and runs' own warnings: expected on some benchmark tasks
     if args.cmd == "record":
         record(args.tasks)
     elif args.cmd == "check":
-        check(args.tasks, args.seeds, args.edge)
+        check(args.tasks, args.seeds, args.edge, args.tie_steps)
     else:
-        run_score(args.tasks)
+        from tasks import TASKS
+
+        run_score([t.name for t in TASKS if t.held_out and (not args.tasks or t.name in args.tasks)]
+                  if args.held_out else args.tasks)
 
 
 if __name__ == "__main__":
