@@ -193,7 +193,7 @@ class LRFinder:
             diverge_factor: stop when the smoothed loss exceeds this multiple of its best (default 4).
             method: suggestion rule (see `tf_lrfinder.suggest.SUGGESTERS`).
             refine: after the sweep, check its reading by training (`refine` with its defaults:
-                four to six runs of 100 steps, four to six times a default sweep). None
+                four to seven runs of 100 steps, four to seven times a default sweep). None
                 (default) refines when `method` is the default rule, so that naming another rule
                 returns that rule.
 
@@ -347,14 +347,14 @@ class LRFinder:
         stays `margin` times below the lowest rate that diverged, or that was thrown off: it ended
         no lower than it started above a rate that trained, or gave up more than half the best
         run's gain above the best rate (`tf_lrfinder.refine.short_of_divergence` and `failed`: a
-        longer training turns unstable lower). The
+        longer training turns unstable lower). Where no run failed, it runs once more at twice the
+        highest rate tried, never above the sweep's top, to find that edge (`edge`,
+        `tf_lrfinder.refine.edge_rate`). The
         state is restored after every run and at the end, whatever happens, bit for bit. The
         sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the
         bottom the best rate lies varies from model to model, and these runs measure it (see the
-        README's benchmark: over its 181 tasks the mean rises from 0.944 to 0.982, the tasks
-        scoring 0.9 or better from 161 to 177, and the worst from -0.29 to 0.56; on that worst
-        task, where rates that train best for 100 steps blow up later in some seeds, the sweep
-        alone scores 0.04).
+        README's benchmark: over its 195 tasks the mean rises from 0.931 to 0.980, the tasks
+        scoring 0.9 or better from 168 to 189, and the worst from -0.29 to 0.65).
 
         Every run reads `dataset` afresh from its start and trains on the batches after the
         held-back ones. For arrays and plain iterables these are the same batches in the same
@@ -363,7 +363,8 @@ class LRFinder:
         run its own order.
 
         Costs `steps` training steps per run (400 by default, four times a default sweep, and 100
-        more per run beyond them: 4.2 runs per call on the benchmark, at most 12 there) and a pass
+        more per run beyond them: 4.2 runs per call on the benchmark, at most 12 there, and where
+        no run failed one more, `edge`: 0.91 per call) and a pass
         over the held-back batches per run, plus one. Runs of 100 steps, not 50: a short run
         favours high rates (it rewards fast early progress, and a rate that turns unstable after
         60 to 100 steps still looks best at 50), which chose rates too high on held-out benchmark
