@@ -128,8 +128,9 @@ def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = Fa
     lrs, losses, start = np.array(call["lrs"]), np.array(call["losses"]), call["start"]  # lrs increasing
     tried = np.isclose(lrs[:, None], np.array(sweep["trials"]["lrs"])[None, :], rtol=1e-9, atol=0).any(axis=1)
     extra = 0
-    if edge and not R.failed(lrs[tried], losses[tried, 0], start).any():
-        above = lrs > lrs[tried].max()
+    further = R.edge_rate(lrs[tried], losses[tried, 0], start, limit=lrs[-1]) if edge else None
+    if further is not None:  # the cache holds twice the highest rate tried wherever the sweep reached it
+        above = np.isclose(lrs, further, rtol=1e-9, atol=0)
         tried, extra = tried | above, int(above.sum())
     rates, runs = lrs[tried], losses[tried, STEPS.index(horizon) if rule == "longer" else 0]
     i = R.choose(rates, runs, start)
