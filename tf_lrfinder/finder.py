@@ -398,7 +398,7 @@ class LRFinder:
                 (see the README).
             edge: where no run failed, run once more at twice the highest rate tried (never above
                 the sweep's top), so that the margin has an edge of stability to keep clear of
-                (`tf_lrfinder.refine.edge_rate`; default False). One more run of `steps` steps.
+                (`tf_lrfinder.refine.edge_rate`; default True). One more run of `steps` steps.
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
