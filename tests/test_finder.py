@@ -16,7 +16,7 @@ from tf_lrfinder.data import as_batches
 from tf_lrfinder.history import load_csv, load_json, save_csv, save_json
 from tf_lrfinder.smoothing import ema, stop_index
 
-pytestmark = pytest.mark.filterwarnings("ignore:The (loss never|data ran out|sweep stopped|suggestion sits)")
+pytestmark = pytest.mark.filterwarnings("ignore:The (loss never|data ran out|sweep stopped|suggestion sits|best short run)")
 
 
 def stepped(optimizer, model, x, y):
@@ -627,6 +627,30 @@ def test_refine_when_every_run_diverges_warns_and_keeps_the_sweep_suggestion_sho
         finder.refine(data, batch_size=32, steps=30, factors=(1e4, 1e5), extend=0, margin=1e6)
     assert finder.lr_opt == finder.trials.lr == pytest.approx(bottom * 1e4 / 1e6, rel=1e-12)
     assert finder.lr_opt < lr
+
+
+def test_refine_warns_when_even_the_best_run_barely_lowered_the_loss(data):
+    # A linear model already at the least-squares solution: no rate can lower its loss much, so
+    # the runs cannot rank the rates, and the warning says so (recorded, and in the history).
+    x, y = data
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    w, *_ = np.linalg.lstsq(np.c_[x, np.ones(len(x))], y, rcond=None)
+    model.layers[0].set_weights([w[:4].astype("float32"), w[4].astype("float32")])
+    finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+    before = state_of(model, finder.optimizer)
+    with pytest.warns(UserWarning, match="The best short run lowered the loss by only") as record:
+        finder((x, y), batch_size=32, n_steps=60)
+    t = finder.trials
+    assert max(t.start_loss - v for v in t.losses if math.isfinite(v)) < refine_lib.LEAST_GAIN * t.start_loss
+    ours = [str(w.message) for w in record if str(w.message).startswith("The best short run")]
+    assert list(t.warnings) == ours and finder.history["trials"]["warnings"] == ours and len(ours) == 1
+    assert f"the rate kept, {finder.lr_opt:.3g}, is a guess" in ours[0]
+    assert_same_state(before, state_of(model, finder.optimizer))
+    # A fresh model trains in the same runs: no such warning.
+    finder = LRFinder(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]), keras.optimizers.SGD(), "mse",
+                      verbose=False)
+    finder((x, y), batch_size=32, n_steps=60)
+    assert not any(m.startswith("The best short run") for m in finder.trials.warnings)
 
 
 def test_refine_interrupted_restores_and_propagates(data):

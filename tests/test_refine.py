@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.refine import (FACTORS, Trials, below, break_tie, candidates, choose, edge_rate, extension, failed,
+from tf_lrfinder.refine import (FACTORS, Trials, barely_trained_warning, below, break_tie, candidates, choose, edge_rate, extension, failed,
                                 next_rate, noise, noise_warning, runs_by_rate, short_of_divergence, threshold, tied)
 
 
@@ -427,3 +427,27 @@ def test_summary_is_total_and_marks_the_rate_kept_where_it_was_a_run(losses, sta
     best_runs = 0 if i is None else int((losses == finite.min()).sum())
     assert sum(bool(re.search(r"\d  best(  <- kept)?$", line)) for line in runs) == best_runs
     assert lines[-1].startswith(("Kept", "No run has a finite loss", "unstable at lower rates"))
+
+
+def test_barely_trained_warning_says_when_the_best_run_barely_lowered_the_loss():
+    # From the benchmark: a deep tanh MLP with plain SGD whose runs end at 0.68-0.70 from 0.70.
+    message = barely_trained_warning(np.array([0.6964, 0.6951, 0.6955, np.inf]), 0.7009, lr=0.0094)
+    assert message == (
+        "The best short run lowered the loss by only 0.8% (0.7009 to 0.6951; less than 15%): runs this short "
+        "barely train the model at any rate, so they cannot rank the rates, and the rate kept, 0.0094, is a "
+        "guess. Longer runs may tell them apart (`refine(dataset, steps=...)` with as many steps as you will "
+        "train); a loss that no rate moves can also mean a plateau the model leaves later, or a model already "
+        "trained.")
+    assert barely_trained_warning(np.array([0.9, 0.85]), 1.0, lr=0.1) is None  # 15%: not less
+    assert barely_trained_warning(np.array([0.9, 0.86]), 1.0, lr=0.1).startswith(
+        "The best short run lowered the loss by only 14.0% (1 to 0.86; less than 15%)")
+    assert barely_trained_warning(np.array([1.2, 1.1]), 1.0, lr=0.1).startswith(  # no run trained
+        "The best short run lowered the loss by only -10.0%")
+    assert barely_trained_warning(np.array([-0.5, -0.9]), -0.1, lr=0.1) is None  # a negative loss, by magnitude
+    assert barely_trained_warning(np.array([-0.91]), -0.9, lr=0.1) is not None
+    assert barely_trained_warning(np.array([0.5]), 1.0, lr=0.1, least=0.6) is not None
+    for nothing in ((np.array([np.inf, np.nan]), 1.0), (np.array([0.5]), 0.0), (np.array([0.5]), np.inf)):
+        assert barely_trained_warning(*nothing, lr=0.1) is None  # no finite run, or no scale
+    for least in (0, 1, -0.1, True, "0.1"):
+        with pytest.raises(ValueError, match=r"`least` must be a share of the loss in \(0, 1\). Received: least="):
+            barely_trained_warning(np.array([0.5]), 1.0, lr=0.1, least=least)

@@ -403,7 +403,10 @@ class LRFinder:
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
             diverged (the search below ran out), `lr_opt` is the sweep's suggestion, or the lowest
-            diverged rate over `margin` if that is less, and a warning says so.
+            diverged rate over `margin` if that is less, and a warning says so. Warnings also say
+            when the runs' noise decided (`tf_lrfinder.refine.noise_warning`) and when even the
+            best run barely lowered the loss (`tf_lrfinder.refine.barely_trained_warning`); they
+            are kept in `trials.warnings`.
 
         Raises:
             ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched;
@@ -450,13 +453,14 @@ class LRFinder:
             kept = refine_lib.break_tie(kept, *ties, start, margin, tolerance)
         self.lr_opt = refine_lib.short_of_divergence(kept, lrs, losses, margin, start)
         if i is None:
-            message = (f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` is the sweep's suggestion, or "
-                       f"the lowest diverged rate over `margin` if less: {self.lr_opt:.3g}. Check the data and the "
-                       f"loss, or try smaller `factors`.")
+            messages = [f"Every short run diverged, even at {lrs[0]:.3g}: `lr_opt` is the sweep's suggestion, or "
+                        f"the lowest diverged rate over `margin` if less: {self.lr_opt:.3g}. Check the data and the "
+                        f"loss, or try smaller `factors`."]
         else:
-            message = refine_lib.noise_warning(losses, start, self.lr_opt, tolerance)
+            messages = [refine_lib.noise_warning(losses, start, self.lr_opt, tolerance),
+                        refine_lib.barely_trained_warning(losses, start, self.lr_opt)]
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
-                                        () if message is None else (message,), tolerance, bn_layers, margin,
+                                        tuple(m for m in messages if m is not None), tolerance, bn_layers, margin,
                                         tie_steps if ties[0].size else 0, tuple(ties[0].tolist()),
                                         tuple(ties[1].tolist()))
         for text in self.trials.warnings:
