@@ -90,6 +90,8 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py sweeps --refine    # ~25 min: the same sweeps, each followed by LRFinder.refine,
                                                                # as finder(...) runs by default (results/sweeps_refine.json)
     python benchmarks/suggestion_quality.py score --refine     # adds the row "robust_minimum + refine": what finder(...) returns
+    python benchmarks/suggestion_quality.py sweeps --refine --without-edge TASK ...  # refine(edge=False), as
+                                                               # sweeps_refine.json holds refining (from the 35th batch)
     python benchmarks/suggestion_quality.py sweeps --refine --refine-steps 50   # refining with runs of another length
     python benchmarks/suggestion_quality.py score --refine --refine-steps 50    # (results/sweeps_refine50.json: the default until the sixth batch)
 
@@ -233,7 +235,7 @@ def linear_range(default_sweeps: list[dict], top: float = LINEAR_TOP) -> tuple[f
 
 
 def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, top=LINEAR_TOP, refine=False,
-               refine_steps=None):
+               refine_steps=None, edge=True):
     import warnings
 
     import keras
@@ -244,7 +246,9 @@ def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, t
     path = _sweeps_file(n_steps, linear, top, refine, refine_steps)
     # Runs of another length: the sweep alone, then `refine` with its other defaults, as the default
     # call would do with runs of that length.
-    refine_in_call = refine and refine_steps is None
+    # Without the edge run (`edge=False`): `refine` as `sweeps_refine.json` holds it for the tasks recorded before
+    # that run became the default, so that `horizon.py` replays both on the same recorded runs.
+    refine_in_call = refine and refine_steps is None and edge
     seeds = SWEEP_SEEDS[:n_seeds]
     out = json.loads(path.read_text()) if path.exists() else {}
     default = json.loads(_sweeps_file(N_STEPS).read_text()) if linear else {}
@@ -264,7 +268,8 @@ def run_sweeps(names, n_steps=N_STEPS, n_seeds=len(SWEEP_SEEDS), linear=False, t
                     finder((x_tr, y_tr), batch_size=task.batch_size, n_steps=n_steps,
                            mode="linear" if linear else "exponential", refine=refine_in_call, **span)
                     if refine and not refine_in_call:
-                        finder.refine((x_tr, y_tr), steps=refine_steps, batch_size=task.batch_size)
+                        finder.refine((x_tr, y_tr), batch_size=task.batch_size, edge=edge,
+                                      **({} if refine_steps is None else {"steps": refine_steps}))
                 except ValueError as err:
                     print(task.name, seed, err)
             sweeps.append({"lrs": finder.lrs, "losses": finder.losses, "smoothed": finder.smoothed_losses,
@@ -433,6 +438,8 @@ def main(argv=None):
     w.add_argument("--top", type=float, default=LINEAR_TOP, help="linear sweeps end at this multiple of the bottom")
     w.add_argument("--refine", action="store_true", help="run `LRFinder.refine` after each sweep (sweeps_refine.json)")
     w.add_argument("--refine-steps", type=int, help="with --refine: steps per run, if not the default (own cache)")
+    w.add_argument("--without-edge", action="store_true",
+                   help="with --refine: refine(edge=False), as sweeps_refine.json holds refining (horizon.py replays the edge run)")
     s = sub.add_parser("score")
     s.add_argument("--n-steps", type=int, default=N_STEPS, help="score the cached sweeps of this length")
     s.add_argument("--linear", action="store_true", help="score the cached linear sweeps")
@@ -451,7 +458,8 @@ def main(argv=None):
     if args.cmd == "grid":
         run_grid(args.tasks, args.seeds)
     elif args.cmd == "sweeps":
-        run_sweeps(args.tasks, args.n_steps, args.seeds, args.linear, args.top, args.refine, args.refine_steps)
+        run_sweeps(args.tasks, args.n_steps, args.seeds, args.linear, args.top, args.refine, args.refine_steps,
+                   not args.without_edge)
     elif args.cmd == "ceiling":
         run_ceiling(args.tasks)
     else:
