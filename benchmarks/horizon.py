@@ -33,7 +33,8 @@ Commands (from the repository root, with the dev extra installed):
         # refine(tie_steps=300 or 0, edge=True or False) against the replay of `tie 300`, `+edge tie 300`,
         # `now` or `+edge`
 
-Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
+The last line counts the calls on which the default warns that even the best run barely lowered the
+loss (`refine.barely_trained_warning`). Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
 steps, `tie` 100 or 200 more steps for each run in the band, `verify` as many for each run it
 checks (none for a run the tie already trained on).
 """
@@ -117,6 +118,29 @@ def check(names: list[str], seeds: int = 3, edge: bool = False, tie_steps: int =
                   f"({len(finder.trials.tie_lrs)} tied runs)", flush=True)
 
 
+def _tried(call: dict, sweep: dict, edge: bool) -> tuple[np.ndarray, int]:
+    """Which of the call's cached runs refining tried (as recorded, and with `edge` the edge run), and
+    how many runs the edge run added (0 or 1)."""
+    from tf_lrfinder import refine as R
+
+    lrs, losses, start = np.array(call["lrs"]), np.array(call["losses"]), call["start"]
+    tried = np.isclose(lrs[:, None], np.array(sweep["trials"]["lrs"])[None, :], rtol=1e-9, atol=0).any(axis=1)
+    further = R.edge_rate(lrs[tried], losses[tried, 0], start, limit=lrs[-1]) if edge else None
+    if further is None:
+        return tried, 0
+    above = np.isclose(lrs, further, rtol=1e-9, atol=0)  # cached wherever the sweep reached it
+    return tried | above, int(above.sum())
+
+
+def warned(call: dict, sweep: dict) -> bool:
+    """Whether the default (`+edge`) warns on this call that even the best run barely lowered the loss
+    (`refine.barely_trained_warning`, on the 100-step runs it tried)."""
+    from tf_lrfinder import refine as R
+
+    tried, _ = _tried(call, sweep, edge=True)
+    return R.barely_trained_warning(np.array(call["losses"])[tried, 0], call["start"], lr=0.0) is not None
+
+
 def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = False) -> tuple[float, int]:
     """The rate a rule keeps on one call's runs, and the extra runs it cost (see the module docstring).
 
@@ -126,12 +150,7 @@ def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = Fa
     from tf_lrfinder import refine as R
 
     lrs, losses, start = np.array(call["lrs"]), np.array(call["losses"]), call["start"]  # lrs increasing
-    tried = np.isclose(lrs[:, None], np.array(sweep["trials"]["lrs"])[None, :], rtol=1e-9, atol=0).any(axis=1)
-    extra = 0
-    further = R.edge_rate(lrs[tried], losses[tried, 0], start, limit=lrs[-1]) if edge else None
-    if further is not None:  # the cache holds twice the highest rate tried wherever the sweep reached it
-        above = np.isclose(lrs, further, rtol=1e-9, atol=0)
-        tried, extra = tried | above, int(above.sum())
+    tried, extra = _tried(call, sweep, edge)
     rates, runs = lrs[tried], losses[tried, STEPS.index(horizon) if rule == "longer" else 0]
     i = R.choose(rates, runs, start)
     if i is None:  # every run diverged: the recorded choice stands
@@ -178,6 +197,11 @@ def run_score(tasks: list[str], path: Path = CACHE) -> None:
             per_task = np.array(per_task)
             print(f"  {label:32s}{per_task.mean():7.3f}{per_task.min():8.3f}{(per_task >= 0.9).sum():6d}"
                   f"{np.mean(extra):10.2f}")
+    flagged = {name: sum(warned(call, sweep) for call, sweep in zip(calls, recorded[name]["sweeps"]))
+               for name, calls in runs.items()}
+    print(f"The default warns that the runs barely trained (`refine.barely_trained_warning`) on "
+          f"{sum(flagged.values())} of {sum(len(calls) for calls in runs.values())} calls: "
+          + (", ".join(f"{name} {k}" for name, k in flagged.items() if k) or "none"))
 
 
 def main(argv: list[str] | None = None) -> None:
