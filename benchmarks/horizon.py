@@ -33,10 +33,10 @@ Commands (from the repository root, with the dev extra installed):
         # refine(tie_steps=300 or 0, edge=True or False) against the replay of `tie 300`, `+edge tie 300`,
         # `now` or `+edge`
 
-The last line counts the calls on which the default warns that even the best run barely lowered the
-loss (`refine.barely_trained_warning`). Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
+Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
 steps, `tie` 100 or 200 more steps for each run in the band, `verify` as many for each run it
-checks (none for a run the tie already trained on).
+checks (none for a run the tie already trained on). The last line counts the calls on which the
+default warns that even the best run barely lowered the loss (`refine.barely_trained_warning`).
 """
 from __future__ import annotations
 
