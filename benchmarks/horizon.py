@@ -87,7 +87,8 @@ def record(names: list[str], path: Path = CACHE) -> None:
             bottom = finder.suggest_range()[1]
             losses = []
             for steps in STEPS:
-                finder.refine((x, y), steps=steps, batch_size=task.batch_size, factors=tuple(lrs / bottom), extend=0)
+                finder.refine((x, y), steps=steps, batch_size=task.batch_size, factors=tuple(lrs / bottom), extend=0,
+                              edge=False)
                 losses.append(list(finder.trials.losses))
             calls.append({"start": finder.trials.start_loss, "lrs": lrs.tolist(),  # = trials.lrs, to an ulp
                           "losses": [list(row) for row in zip(*losses)]})
