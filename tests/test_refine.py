@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder.refine import (FACTORS, Trials, barely_trained_warning, below, break_tie, candidates, choose, edge_rate, extension, failed,
-                                next_rate, noise, noise_warning, runs_by_rate, short_of_divergence, threshold, tied)
+                                leap, next_rate, noise, noise_warning, runs_by_rate, short_of_divergence, threshold, tied)
 
 
 def run_losses(min_size: int = 1):
@@ -192,11 +192,34 @@ def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_or_all_diverge
 
 @settings(max_examples=200, deadline=None)
 @given(run_losses(), st.floats(0, 20), st.floats(1e-5, 1e-2), st.floats(1e-3, 10.0))
-def test_next_rate_searches_above_first_then_below(losses, start, low, high):
+def test_next_rate_searches_above_first_then_leaps_then_below(losses, start, low, high):
     lrs = np.logspace(-3, 0, len(losses))
-    above, under = extension(lrs, losses, start, high), below(lrs, losses, start, low)
-    assert next_rate(lrs, losses, start, low, high) == (above if above is not None else under)
+    above, jump, under = extension(lrs, losses, start, high), leap(lrs, losses, start, high), below(lrs, losses, start, low)
+    assert next_rate(lrs, losses, start, low, high) == next(
+        (rate for rate in (above, jump, under) if rate is not None), None)
     assert above is None or under is None  # never both: one keeps the highest, the other the lowest alone
+
+
+def test_leap_goes_up_eightfold_only_while_no_run_has_trained_the_model():
+    # From the benchmark: a deep tanh MLP with SGD whose runs at 0.0005-0.0043 sat on a plateau.
+    lrs = np.array([0.00054, 0.0011, 0.0022, 0.0043])
+    plateau = np.array([0.6890, 0.6888, 0.6887, 0.6890])
+    assert leap(lrs, plateau, 0.6894, limit=10.0) == pytest.approx(8 * 0.0043, rel=1e-15)
+    assert extension(lrs, plateau, 0.6894, limit=10.0) is None  # the noise stopped the search above
+    assert next_rate(lrs, plateau, 0.6894, low=1e-7, high=10.0) == pytest.approx(0.0344, rel=1e-15)
+    assert leap(lrs, plateau, 0.6894, limit=0.01) == 0.01  # up to the sweep's top
+    assert leap(lrs, plateau, 0.6894, limit=0.008) is None  # twice the highest is above it
+    # 10% of the loss or more: the runs trained, and rank the rates.
+    assert leap(lrs, np.array([0.69, 0.68, 0.62, 0.64]), 0.6894, limit=10.0) is None
+    assert leap(lrs, np.array([0.69, 0.68, 0.63, 0.64]), 0.6894, limit=10.0) is not None  # 8.6%
+    # The highest run diverged, or ended no lower than the start: the edge is found.
+    assert leap(lrs, np.array([0.6890, 0.6888, 0.6887, np.inf]), 0.6894, limit=10.0) is None
+    assert leap(lrs, np.array([0.6890, 0.6888, 0.6887, 0.6894]), 0.6894, limit=10.0) is None
+    # No scale to measure by, or nothing run.
+    assert leap(lrs, plateau, 0.0, limit=10.0) is None
+    assert leap(lrs, plateau, np.inf, limit=10.0) is None
+    assert leap(np.array([]), np.array([]), 0.6894, limit=10.0) is None
+    assert leap(lrs, plateau, 0.6894, limit=10.0, factor=4.0) == pytest.approx(4 * 0.0043, rel=1e-15)
 
 
 def test_runs_by_rate_orders_the_runs_by_rate():

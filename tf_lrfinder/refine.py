@@ -30,8 +30,9 @@ MARGIN = 8.0  # the rate kept stays this many times below the lowest rate whose 
 GIVE_UP = 0.5  # a run above the best rate that gave up more than this share of the best gain `failed`
 TIE_STEPS = 0  # steps of the runs that tell tied rates apart (0: none; `break_tie`)
 LEAST_GAIN = 0.10  # the best run must lower the loss by this share of it for the runs to rank rates (`barely_trained_warning`)
+LEAP = 8.0  # while no run has trained the model (`LEAST_GAIN`), the search jumps this many times higher (`leap`)
 EDGE = True  # where no run failed, one more at twice the highest rate, to find the edge (`edge_rate`)
-EXTEND = 10  # runs beyond the candidates at most (twice the highest or half the lowest, while it wins):
+EXTEND = 10  # runs beyond the candidates at most (twice the highest or half the lowest, while it wins, or a leap):
 # a guard on cost, not a limit the search is meant to meet (it stops where a step no longer wins, a
 # run diverges, or it leaves the rates the sweep passed; on the benchmark it never needed more than 8)
 
@@ -475,9 +476,55 @@ def below(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
     return float(lrs[0] / 2) if every_run_diverged or only_the_lowest else None
 
 
+def leap(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
+         least: float = LEAST_GAIN, factor: float = LEAP) -> float | None:
+    """The next rate when no run has trained the model yet: `factor` times the highest; or None.
+
+    When even the best run lowered the loss by less than `least` of it (`barely_trained_warning`),
+    every rate tried sits on a plateau where these runs barely move the loss, and what tells them
+    apart is chance: `extension` stops on that noise, or `below` goes down to rates that train less
+    still. Found on the benchmark's thirty-fifth batch: deep tanh MLPs trained with plain SGD whose
+    sweeps in some seeds read the bottom 9 to 3700 times below the rate that trains best
+    (0.16-0.25), whose runs there took off 0.1%-2% of the loss, and where refining stopped at
+    0.002-0.004 (scores 0.02-0.12). Then `next_rate` goes up instead, `factor` (the candidates'
+    span) at a time, while the highest run ended finite and lower than the start (a run that
+    diverged or ended worse has found the edge), up to `limit` (the highest rate the sweep reached).
+
+    Args:
+        lrs: the rates tried, increasing.
+        losses: each run's loss (NaN or inf where it diverged).
+        start_loss: the loss before any run.
+        limit: the highest rate to try.
+        least: as for `barely_trained_warning`.
+        factor: how many times the highest rate the next one is (more than 1).
+
+    Returns:
+        `min(factor * lrs[-1], limit)`, or None: a run lowered the loss by `least` of it or more,
+        the highest run diverged or ended no lower than the start, twice the highest rate is above
+        `limit`, or the start loss is 0 or not finite.
+
+    Example:
+        >>> leap(np.array([1e-4, 2e-4]), np.array([.698, .697]), start_loss=0.7, limit=10.0)
+        0.0016
+        >>> leap(np.array([1e-4, 2e-4]), np.array([.698, .5]), 0.7, limit=10.0) is None  # 2e-4 trains
+        True
+        >>> leap(np.array([1e-4, 2e-4]), np.array([.698, np.inf]), 0.7, limit=10.0) is None  # the edge
+        True
+        >>> leap(np.array([1e-2, 2e-2]), np.array([.698, .697]), 0.7, limit=0.1)  # up to the sweep's top
+        0.1
+    """
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    if lrs.size == 0 or not np.isfinite(losses[-1]) or not losses[-1] < start_loss or not 2 * lrs[-1] <= limit:
+        return None
+    if barely_trained_warning(losses, start_loss, lr=float(lrs[-1]), least=least) is None:
+        return None
+    return float(min(factor * lrs[-1], limit))
+
+
 def next_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, low: float, high: float,
               tolerance: float = TOLERANCE) -> float | None:
-    """The next rate the search tries after the runs so far, or None: `extension`, else `below`.
+    """The next rate the search tries after the runs so far, or None: `extension`; else, if no run
+    has trained the model yet, `leap`; else `below`.
 
     Args:
         lrs: the rates tried, increasing.
@@ -488,7 +535,7 @@ def next_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, low: float
         tolerance: as for `choose`.
 
     Returns:
-        Twice the highest rate, half the lowest, or None.
+        Twice the highest rate, eight times the highest, half the lowest, or None.
 
     Example:
         >>> next_rate(np.array([.1, .2]), np.array([.9, .5]), 1.0, low=1e-7, high=1.0)  # above
@@ -497,9 +544,14 @@ def next_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, low: float
         0.05
         >>> next_rate(np.array([.1, .2]), np.array([.5, .51]), 1.0, low=1e-7, high=1.0) is None
         True
+        >>> next_rate(np.array([.01, .02]), np.array([.98, .99]), 1.0, low=1e-7, high=1.0)  # a leap
+        0.16
     """
     above = extension(lrs, losses, start_loss, high, tolerance)
-    return above if above is not None else below(lrs, losses, start_loss, low, tolerance)
+    if above is not None:
+        return above
+    jump = leap(lrs, losses, start_loss, high)
+    return jump if jump is not None else below(lrs, losses, start_loss, low, tolerance)
 
 
 def edge_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float) -> float | None:
