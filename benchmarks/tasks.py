@@ -1201,3 +1201,38 @@ TASKS += [
     Task("mlp_wine_adam", wine, lambda: _seq((13,), L.Dense(32, activation="relu"), L.Dense(3)),
          lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=16, budget=200, held_out=True),
 ]
+
+# Held out, thirty-sixth batch: a check of `refine.leap` (while no run has lowered the loss by 10% and
+# the search above has stopped, it goes up eight times the highest rate at a time), made after looking
+# at the thirty-fifth batch; on the 2020 calls before it acts on 8, all of the three deep tanh MLPs
+# with plain SGD, run for real: training 0.651 / 0.696 / 0.660 to 0.670 / 0.752 / 0.733. Recorded with
+# `sweeps --refine --without-edge` and scored by replaying the edge run (`horizon.py score`, row
+# `+edge`), as before. Five deep tanh or sigmoid MLPs with plain SGD on data those three did not use
+# (the kind whose runs sit on a plateau) and two ordinary MLPs. Said before any run: the leap stays in
+# `next_rate` if, on the calls where it acted, the rates kept score (training loss) no lower on average
+# than what `choose` and `short_of_divergence` keep among the runs before the first leap (what the search
+# had when it leapt); otherwise it is taken out. Committed before any run; scored once.
+TASKS += [
+    Task("deep_tanh_mlp_moons_sgd", moons, partial(_deep_mlp, 2, 48, 4, "tanh", 1),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, held_out=True),
+    Task("deep_tanh_mlp_blobs_sgd", blobs, partial(_deep_mlp, 20, 48, 4, "tanh", 6),
+         lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=32, held_out=True),
+    Task("deep_tanh_mlp_friedman_sgd", friedman, partial(_deep_mlp, 10, 48, 4, "tanh", 1),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("deep_sigmoid_mlp_cancer_sgd", cancer, partial(_deep_mlp, 30, 48, 4, "sigmoid", 1),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, held_out=True),
+    Task("deep_tanh_mlp_s_curve_sgd", s_curve, partial(_deep_mlp, 3, 48, 4, "tanh", 1),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_moons_sgd", moons, lambda: _seq((2,), L.Dense(32, activation="relu"), L.Dense(32, activation="relu"),
+                                              L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, held_out=True),
+    Task("wide_mlp_s_curve_rmsprop", s_curve, lambda: _seq((3,), L.Dense(128, activation="relu"),
+                                                           L.Dense(128, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+]
