@@ -409,26 +409,49 @@ def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
     assert finder.trials == first  # a second call repeats the first exactly
 
 
-def test_refine_extends_above_the_candidates_while_the_highest_wins(data):
-    # Candidates far below the bottom: the loss falls with the rate, so the highest always wins and
-    # the search goes on at twice the rate, at most `extend` times; each run is measured like the others.
+def _replayed_search(trials, low, high, n_candidates, extend):
+    """The rates `refine_lib.next_rate` names, run after run, from the candidates, looking each run's loss
+    up in `trials` (None if it names a rate that was not run)."""
+    by_rate = dict(zip(trials.lrs, trials.losses))
+    rates = list(trials.lrs[:n_candidates])
+    while len(rates) < n_candidates + extend:
+        lrs = np.array(sorted(rates))
+        further = refine_lib.next_rate(lrs, np.array([by_rate[r] for r in lrs]), trials.start_loss, low, high)
+        if further is None:
+            break
+        match = [r for r in by_rate if np.isclose(r, further, rtol=1e-12, atol=0)]
+        if not match:
+            return None
+        rates.append(match[0])
+    return sorted(rates)
+
+
+def test_refine_searches_above_the_candidates_leaping_while_the_runs_barely_train(data):
+    # Candidates a thousand times below the bottom: 20 steps there barely move the loss, so the
+    # search leaps up eight times at a time (`refine.leap`) rather than doubling, at most `extend`
+    # runs; each run is measured like the others.
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
     finder(data, batch_size=32, n_steps=40, max_lr=1.0, refine=False)
     bottom = finder.suggest_range()[1]
     finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=0, tolerance=0.01, edge=False)
     assert len(finder.trials.lrs) == 2 and finder.lr_opt == finder.trials.lrs[1] and finder.trials.tolerance == 0.01
+    first = finder.trials
+    assert refine_lib.barely_trained_warning(np.array(first.losses), first.start_loss, 0.0) is not None
     finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), extend=2, edge=False)
     t = finder.trials
-    np.testing.assert_allclose(t.lrs, bottom * np.array([1e-3, 2e-3, 4e-3, 8e-3]), rtol=1e-12)
-    assert list(t.losses) == sorted(t.losses, reverse=True) and finder.lr_opt == t.lrs[-1]
-    # By default it goes on until a doubling no longer wins (or diverges, or passes the sweep's top):
-    # the same runs first, then more, and it ends on a run that was not chosen.
+    np.testing.assert_allclose(t.lrs, bottom * np.array([1e-3, 2e-3, 16e-3, 128e-3]), rtol=1e-12)
+    assert t.losses[:2] == first.losses and t.losses[3] < t.losses[2] < t.losses[1]
+    # By default it goes on until the search stops by itself (or the guard on cost): the same runs
+    # first, then more, each the rate `next_rate` names after the runs before it.
     finder.refine(data, batch_size=32, steps=20, factors=(1e-3, 2e-3), edge=False)
     d = finder.trials
     assert 4 < len(d.lrs) <= 2 + refine_lib.EXTEND and d.losses[:4] == t.losses
-    np.testing.assert_allclose(d.lrs, bottom * 1e-3 * 2.0 ** np.arange(len(d.lrs)), rtol=1e-12)
-    ended = (finder.lr_opt != d.lrs[-1] or 2 * d.lrs[-1] > finder.lrs[-1] or len(d.lrs) == 2 + refine_lib.EXTEND)
-    assert ended and finder.lr_opt in d.lrs
+    assert _replayed_search(d, finder.lrs[0], finder.lrs[-1], 2, refine_lib.EXTEND) == list(d.lrs)
+    # Up eight times while no run had lowered the loss by 10%, then twice (`refine.extension`), once one had.
+    steps_up = [8.0 if refine_lib.barely_trained_warning(np.array(d.losses[:i]), d.start_loss, 0.0) else 2.0
+                for i in range(2, len(d.lrs))]
+    assert 8.0 in steps_up and steps_up[-1] == 2.0
+    np.testing.assert_allclose(np.array(d.lrs[2:]) / np.array(d.lrs[1:-1]), steps_up, rtol=1e-12)
     with pytest.raises(ValueError, match="`extend` must be a non-negative integer. Received: extend=-1"):
         finder.refine(data, batch_size=32, extend=-1)
 

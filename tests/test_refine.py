@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder.refine import (FACTORS, Trials, barely_trained_warning, below, break_tie, candidates, choose, edge_rate, extension, failed,
-                                leap, next_rate, noise, noise_warning, runs_by_rate, short_of_divergence, threshold, tied)
+                                leap, narrow, next_rate, noise, noise_warning, runs_by_rate, short_of_divergence, threshold, tied)
 
 
 def run_losses(min_size: int = 1):
@@ -192,12 +192,36 @@ def test_below_is_half_the_lowest_exactly_when_it_alone_qualifies_or_all_diverge
 
 @settings(max_examples=200, deadline=None)
 @given(run_losses(), st.floats(0, 20), st.floats(1e-5, 1e-2), st.floats(1e-3, 10.0))
-def test_next_rate_searches_above_first_then_leaps_then_below(losses, start, low, high):
+def test_next_rate_leaps_while_nothing_trained_then_searches_above_then_narrows_then_below(losses, start, low, high):
     lrs = np.logspace(-3, 0, len(losses))
-    above, jump, under = extension(lrs, losses, start, high), leap(lrs, losses, start, high), below(lrs, losses, start, low)
+    jump, above = leap(lrs, losses, start, high), extension(lrs, losses, start, high)
+    closer, under = narrow(lrs, losses, start), below(lrs, losses, start, low)
     assert next_rate(lrs, losses, start, low, high) == next(
-        (rate for rate in (above, jump, under) if rate is not None), None)
+        (rate for rate in (jump, above, closer, under) if rate is not None), None)
     assert above is None or under is None  # never both: one keeps the highest, the other the lowest alone
+    assert closer is None or (above is None and jump is None)  # the highest failed: neither goes on up
+    if closer is not None:  # twice a rate that did not fail, below every failed rate above it
+        ok = ~failed(lrs, losses, start)
+        assert closer == 2 * lrs[ok].max() and closer < lrs[~ok & (lrs > lrs[ok].max())].min()
+
+
+def test_narrow_finds_the_edge_to_a_factor_of_two_after_a_leap_past_it():
+    # From the benchmark: a deep tanh MLP with SGD whose leap from 0.079 to 0.634 still barely
+    # trained, and whose next leap, to 5.07, diverged.
+    lrs = np.array([0.0099, 0.0198, 0.0396, 0.0792, 0.634, 5.07])
+    losses = np.array([0.6864, 0.6860, 0.6863, 0.6844, 0.6689, np.inf])
+    assert narrow(lrs, losses, 0.6979) == pytest.approx(2 * 0.634, rel=1e-15)
+    assert next_rate(lrs, losses, 0.6979, low=1e-7, high=10.0) == pytest.approx(1.268, rel=1e-15)
+    # 1.27 ended above the start after lower rates trained: it failed too, and the edge lies
+    # within a factor of 2; the margin is then measured from 1.27, not 5.07.
+    lrs, losses = np.append(lrs, 1.268), np.append(losses, 0.6984)
+    order = np.argsort(lrs)
+    assert narrow(lrs[order], losses[order], 0.6979) is None
+    assert short_of_divergence(0.634, lrs[order], losses[order], 8.0, 0.6979) == pytest.approx(1.268 / 8)
+    # Nothing failed, everything failed, or nothing run: nothing to narrow.
+    assert narrow(lrs[:5], losses[:5], 0.6979) is None
+    assert narrow(lrs[:2], np.array([np.inf, np.nan]), 0.6979) is None
+    assert narrow(np.array([]), np.array([]), 0.6979) is None
 
 
 def test_leap_goes_up_eightfold_only_while_no_run_has_trained_the_model():
@@ -207,6 +231,10 @@ def test_leap_goes_up_eightfold_only_while_no_run_has_trained_the_model():
     assert leap(lrs, plateau, 0.6894, limit=10.0) == pytest.approx(8 * 0.0043, rel=1e-15)
     assert extension(lrs, plateau, 0.6894, limit=10.0) is None  # the noise stopped the search above
     assert next_rate(lrs, plateau, 0.6894, low=1e-7, high=10.0) == pytest.approx(0.0344, rel=1e-15)
+    # A plateau on which each doubling wins by a hair: the search above would crawl; it leaps.
+    crawl = np.array([0.6893, 0.6891, 0.6888, 0.6884])
+    assert extension(lrs, crawl, 0.6894, limit=10.0) == pytest.approx(2 * 0.0043, rel=1e-15)
+    assert next_rate(lrs, crawl, 0.6894, low=1e-7, high=10.0) == pytest.approx(0.0344, rel=1e-15)
     assert leap(lrs, plateau, 0.6894, limit=0.01) == 0.01  # up to the sweep's top
     assert leap(lrs, plateau, 0.6894, limit=0.008) is None  # twice the highest is above it
     # 10% of the loss or more: the runs trained, and rank the rates.

@@ -342,9 +342,10 @@ class LRFinder:
         the highest rate the sweep reached (`tf_lrfinder.refine.extension`); if the lowest rate
         tried is the only one that does about as well, or every run diverged, it tries half that
         rate, while that holds, never below the sweep's lowest rate (`tf_lrfinder.refine.below`);
-        if no run has lowered the loss by 10% and the search above has stopped, the runs sit on a
-        plateau, so it tries eight times the highest rate instead (`tf_lrfinder.refine.leap`);
-        `extend` runs beyond the candidates at most. A run that diverges by the sweep's rule
+        but while no run has lowered the loss by 10%, the runs sit on a plateau, so it tries eight
+        times the highest rate instead (`tf_lrfinder.refine.leap`), and where that run fails, twice
+        the highest rate that did not, to find the edge to within a factor of 2 as elsewhere
+        (`tf_lrfinder.refine.narrow`); `extend` runs beyond the candidates at most. A run that diverges by the sweep's rule
         (`diverge_factor`, or a non-finite loss) stops there and is never chosen, and the rate kept
         stays `margin` times below the lowest rate that diverged, or that was thrown off: it ended
         no lower than it started above a rate that trained, or gave up more than half the best

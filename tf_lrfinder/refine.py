@@ -9,9 +9,12 @@ measures the loss of each on the same held-back batches, and keeps the lowest ra
 about as well as the best (`choose`: within 5% of the best improvement, or within the runs' own
 `noise` where that is more); while that is the highest rate tried, it goes on at twice
 the rate (`extension`), and while the lowest rate tried is the only one that does about as well,
-at half the rate (`below`), as it does while every run diverged. The rate kept stays `MARGIN`
-times below any rate whose run diverged, ended worse than it started above a rate that trained, or
-gave up more than half the best run's gain above the best rate (`short_of_divergence`, `failed`).
+at half the rate (`below`), as it does while every run diverged. While no run has lowered the
+loss by `LEAST_GAIN` (a plateau where the runs cannot rank the rates), it goes up eight times at a
+time instead (`leap`), and where that lands past the edge, it finds the edge to within a factor
+of 2 (`narrow`). The rate kept stays `MARGIN` times below any rate whose run diverged, ended
+worse than it started above a rate that trained, or gave up more than half the best run's gain
+above the best rate (`short_of_divergence`, `failed`).
 Optionally (`tie_steps`), the runs that do about as well as the best (`tied`) are run again for
 longer, and the choice among them is made on those runs (`break_tie`).
 """
@@ -482,18 +485,17 @@ def leap(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
     """The next rate when no run has trained the model yet: `factor` times the highest; or None.
 
     When even the best run lowered the loss by less than `least` of it (`barely_trained_warning`),
-    every rate tried sits on a plateau where these runs barely move the loss, and what tells them
-    apart is chance: `extension` stops on that noise, or `below` goes down to rates that train less
-    still. Found on the benchmark's thirty-fifth batch: deep tanh MLPs trained with plain SGD whose
-    sweeps in some seeds read the bottom 9 to 3700 times below the rate that trains best
-    (0.16-0.25), whose runs there took off 0.1%-2.3% of the loss, and where refining stopped at
-    0.002-0.004 (scores 0.02-0.12). Then `next_rate` goes up instead, `factor` (the candidates'
-    span) at a time, while the highest run ended finite and lower than the start (a run that
-    diverged or ended worse has found the edge), up to `limit` (the highest rate the sweep reached).
-    Of the 2020 calls before, it changed 8, all of those MLPs' (their scores 0.651, 0.660 and
-    0.696 rose to 0.670, 0.733 and 0.752); on the thirty-sixth batch, committed with a rule
-    deciding whether it stays, it acted on 5 calls of a deep sigmoid MLP with SGD, whose rates
-    kept score 0.917 on average against 0.095 for what the runs before the leap would keep.
+    every rate tried sits on a plateau where these runs barely move the loss. There `extension`
+    crawls (each doubling wins by a hair, so it runs out of runs while still far below the rates
+    that train) or stops on noise, and `below` goes down to rates that train less still. Found on
+    the benchmark's thirty-fifth and thirty-sixth batches: deep tanh and sigmoid MLPs trained with
+    plain SGD whose sweeps in some seeds read the bottom from 9 to over a million times below the
+    rate that trains best (0.16-1.6), and whose runs there took off 0.1%-2.3% of the loss. Then `next_rate`
+    goes up `factor` (the candidates' span) at a time instead, while the highest run ended finite
+    and lower than the start (a run that diverged or ended worse has found the edge, which
+    `narrow` then locates to within a factor of 2), up to `limit` (the highest rate the sweep
+    reached). Where a run has lowered the loss by `least` or more, the runs rank the rates and the
+    search goes on as before.
 
     Args:
         lrs: the rates tried, increasing.
@@ -526,10 +528,46 @@ def leap(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float,
     return float(min(factor * lrs[-1], limit))
 
 
+def narrow(lrs: np.ndarray, losses: np.ndarray, start_loss: float) -> float | None:
+    """After a leap past the edge: twice the highest rate whose run did not fail; or None.
+
+    The rate kept stays `MARGIN` times below the lowest rate whose run `failed`
+    (`short_of_divergence`), a margin measured from an edge found to within a factor of 2, since
+    every other search steps by 2. A `leap` steps by 8: when the run it leapt to fails, the edge
+    lies anywhere in the factor of 8 below it. Then the search goes on at twice the highest rate
+    whose run did not fail, while that lies below the lowest failed rate above it, so that the
+    edge is found to within a factor of 2 as elsewhere.
+
+    Args:
+        lrs: the rates tried, increasing.
+        losses: each run's loss (NaN or inf where it diverged).
+        start_loss: the loss before any run (`failed`).
+
+    Returns:
+        Twice the highest rate that did not fail, or None: the highest run did not fail, every run
+        failed, or the lowest failed rate above it is at most twice it.
+
+    Example:
+        >>> narrow(np.array([.01, .08, .64]), np.array([.69, .68, np.inf]), start_loss=0.7)
+        0.16
+        >>> narrow(np.array([.01, .08, .16]), np.array([.69, .68, np.inf]), 0.7) is None  # within 2
+        True
+        >>> narrow(np.array([.01, .08, .64]), np.array([.69, .68, .67]), 0.7) is None  # nothing failed
+        True
+    """
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    bad = failed(lrs, losses, start_loss)
+    if lrs.size == 0 or not bad[-1] or bad.all():
+        return None
+    highest = lrs[~bad].max()
+    edge = lrs[bad & (lrs > highest)].min()
+    return float(2 * highest) if 2 * highest * (1 + 1e-9) < edge else None
+
+
 def next_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, low: float, high: float,
               tolerance: float = TOLERANCE) -> float | None:
-    """The next rate the search tries after the runs so far, or None: `extension`; else, if no run
-    has trained the model yet, `leap`; else `below`.
+    """The next rate the search tries after the runs so far, or None: while no run has trained the
+    model, `leap`; else `extension`; else `narrow`; else `below`.
 
     Args:
         lrs: the rates tried, increasing.
@@ -540,7 +578,8 @@ def next_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, low: float
         tolerance: as for `choose`.
 
     Returns:
-        Twice the highest rate, eight times the highest, half the lowest, or None.
+        Eight times the highest rate, twice the highest, twice the highest that did not fail, half
+        the lowest, or None.
 
     Example:
         >>> next_rate(np.array([.1, .2]), np.array([.9, .5]), 1.0, low=1e-7, high=1.0)  # above
@@ -551,12 +590,14 @@ def next_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, low: float
         True
         >>> next_rate(np.array([.01, .02]), np.array([.98, .99]), 1.0, low=1e-7, high=1.0)  # a leap
         0.16
+        >>> next_rate(np.array([.01, .02, .16]), np.array([.98, .97, np.inf]), 1.0, low=1e-7, high=1.0)
+        0.04
     """
-    above = extension(lrs, losses, start_loss, high, tolerance)
-    if above is not None:
-        return above
-    jump = leap(lrs, losses, start_loss, high)
-    return jump if jump is not None else below(lrs, losses, start_loss, low, tolerance)
+    for rate in (leap(lrs, losses, start_loss, high), extension(lrs, losses, start_loss, high, tolerance),
+                 narrow(lrs, losses, start_loss)):
+        if rate is not None:
+            return rate
+    return below(lrs, losses, start_loss, low, tolerance)
 
 
 def edge_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: float) -> float | None:
