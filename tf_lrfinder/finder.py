@@ -345,19 +345,19 @@ class LRFinder:
         but while no run has lowered the loss by 10%, the runs sit on a plateau, so it tries eight
         times the highest rate instead (`tf_lrfinder.refine.leap`), and where that run fails, twice
         the highest rate that did not, to find the edge to within a factor of 2 as elsewhere
-        (`tf_lrfinder.refine.narrow`); `extend` runs beyond the candidates at most. A run that diverges by the sweep's rule
-        (`diverge_factor`, or a non-finite loss) stops there and is never chosen, and the rate kept
-        stays `margin` times below the lowest rate that diverged, or that was thrown off: it ended
-        no lower than it started above a rate that trained, or gave up more than half the best
-        run's gain above the best rate (`tf_lrfinder.refine.short_of_divergence` and `failed`: a
-        longer training turns unstable lower). Where no run failed, it runs once more at twice the
-        highest rate tried, never above the sweep's top, to find that edge (`edge`,
-        `tf_lrfinder.refine.edge_rate`). The
-        state is restored after every run and at the end, whatever happens, bit for bit. The
+        (`tf_lrfinder.refine.narrow`); `extend` runs beyond the candidates at most. A run that
+        diverges by the sweep's rule (`diverge_factor`, or a non-finite loss) stops there and is
+        never chosen, and the rate kept stays `margin` times below the lowest rate that diverged,
+        or that was thrown off: it ended no lower than it started above a rate that trained, or
+        gave up more than half the best run's gain above the best rate
+        (`tf_lrfinder.refine.short_of_divergence` and `failed`: a longer training turns unstable
+        lower). Where no run failed, it runs once more at twice the highest rate tried, never above
+        the sweep's top, to find that edge (`edge`, `tf_lrfinder.refine.edge_rate`). The state is
+        restored after every run and at the end, whatever happens, bit for bit. The
         sweep's own suggestion reads the bottom over 4, Smith's rule of thumb; how far below the
         bottom the best rate lies varies from model to model, and these runs measure it (see the
-        README's benchmark: over its 209 tasks the mean rises from 0.920 to 0.975, the tasks
-        scoring 0.9 or better from 177 to 199, and the worst from -0.29 to 0.51).
+        README's benchmark: over its 216 tasks the mean rises from 0.919 to 0.972, the tasks
+        scoring 0.9 or better from 183 to 205, and the worst from -0.29 to 0.29).
 
         Every run reads `dataset` afresh from its start and trains on the batches after the
         held-back ones. For arrays and plain iterables these are the same batches in the same
