@@ -27,7 +27,7 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/horizon.py record [TASK ...]   # ~4.5 hours on 2 cores for all 216; resumable
+    python benchmarks/horizon.py record [TASK ...]   # ~4.5 hours on 2 cores for all 223; resumable
     python benchmarks/horizon.py score [--tasks TASK ...] [--held-out]  # seconds
     python benchmarks/horizon.py check TASK ... [--seeds 3] [--edge] [--tie-steps 0]
         # refine(tie_steps=300 or 0, edge=True or False) against the replay of `tie 300`, `+edge tie 300`,
