@@ -1287,6 +1287,8 @@ TASKS += [
 # otherwise it is removed. Where it acts on no call, it stays, and the batch is no evidence either way.
 # Recorded with `sweeps --refine --without-edge` and scored by replaying the edge run (`horizon.py
 # score`, row `+edge`), as before. Committed before any run; scored once.
+# Outcome (recorded after the run): rejected by this rule, so `refine.plateau` is not in the library
+# (benchmarks/README.md, "`refine.plateau`, and the thirty-eighth batch that rejected it").
 TASKS += [
     Task("deep_sigmoid_mlp_wine_sgd", wine, partial(_deep_mlp, 13, 48, 4, "sigmoid", 3),
          lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=16, held_out=True),
