@@ -29,6 +29,8 @@ Commands (from the repository root, with the dev extra installed):
 
     python benchmarks/horizon.py record [TASK ...]   # ~4.5 hours on 2 cores for all 223; resumable
     python benchmarks/horizon.py score [--tasks TASK ...] [--held-out]  # seconds
+    python benchmarks/horizon.py score --train [--tasks TASK ...] [--held-out]
+        # the default (`+edge`) alone, trained at the exact rates it keeps: ~1 min a task on 2 cores
     python benchmarks/horizon.py check TASK ... [--seeds 3] [--edge] [--tie-steps 0]
         # refine(tie_steps=300 or 0, edge=True or False) against the replay of `tie 300`, `+edge tie 300`,
         # `now` or `+edge`
@@ -205,6 +207,41 @@ def run_score(tasks: list[str], path: Path = CACHE) -> None:
           + (", ".join(f"{name} {k}" for name, k in flagged.items() if k) or "none"))
 
 
+def run_exact(tasks: list[str], path: Path = CACHE) -> None:
+    """The default (`+edge`) trained at the exact rates it keeps, beside its interpolated score.
+
+    Each distinct rate the replay keeps on a task is trained for the task's budget from the grid's
+    seeds (`suggestion_quality.SEEDS`), and each call is scored on that seed mean, as
+    `suggestion_quality.py score --train` scores the rates recorded there.
+    """
+    from suggestion_quality import SEEDS, _seed_mean
+    from tasks import TASKS
+
+    grid = json.loads((RESULTS / "grid.json").read_text())
+    recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
+    runs = json.loads(path.read_text())
+    names = [t.name for t in TASKS if t.name in runs and (not tasks or t.name in tasks)]
+    by_name = {t.name: t for t in TASKS}
+    table: dict[str, list[tuple[float, float]]] = {"train": [], "val": []}
+    print(f"{'task':40s}{'train interp':>14s}{'exact':>8s}{'val interp':>12s}{'exact':>8s}")
+    for name in names:
+        kept = [replay(call, sweep, "now", 0, True)[0] for call, sweep in zip(runs[name], recorded[name]["sweeps"])]
+        rates = sorted(set(kept))
+        trained = _seed_mean(by_name[name], rates, SEEDS)
+        row = []
+        for loss in ("train", "val"):
+            exact = {lr: float(v) for lr, v in zip(rates, trained[loss])}
+            pair = (float(np.mean([score(grid[name], loss_at(grid[name], lr, loss), loss) for lr in kept])),
+                    float(np.mean([score(grid[name], exact[lr], loss) for lr in kept])))
+            table[loss].append(pair)
+            row += list(pair)
+        print(f"{name:40s}{row[0]:14.3f}{row[1]:8.3f}{row[2]:12.3f}{row[3]:8.3f}", flush=True)
+    for loss, pairs in table.items():
+        interp, exact = np.array(pairs).T
+        print(f"{loss} loss, {len(names)} tasks, default (+edge): interpolated {interp.mean():.3f} / {interp.min():.3f} / "
+              f"{(interp >= 0.9).sum()}, at exact rates {exact.mean():.3f} / {exact.min():.3f} / {(exact >= 0.9).sum()}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -213,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     s = sub.add_parser("score")
     s.add_argument("--tasks", nargs="*", default=[])
     s.add_argument("--held-out", action="store_true", help="only the tasks added after the sweep's rule")
+    s.add_argument("--train", action="store_true", help="the default alone, trained at the exact rates it keeps")
     c = sub.add_parser("check")
     c.add_argument("tasks", nargs="+")
     c.add_argument("--seeds", type=int, default=3)
@@ -227,8 +265,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from tasks import TASKS
 
-        run_score([t.name for t in TASKS if t.held_out and (not args.tasks or t.name in args.tasks)]
-                  if args.held_out else args.tasks)
+        names = ([t.name for t in TASKS if t.held_out and (not args.tasks or t.name in args.tasks)]
+                 if args.held_out else args.tasks)
+        (run_exact if args.train else run_score)(names)
 
 
 if __name__ == "__main__":
