@@ -183,11 +183,15 @@ RULES = (("now", "now", 0, False), ("+edge", "now", 0, True), ("longer 200", "lo
          ("tie 300 verify 300", "tie verify", 300, False))
 
 
+def _caches(path: Path) -> tuple[dict, dict, dict]:
+    """The grid, the recorded sweeps with refining (`sweeps_refine.json`) and the cached runs at `path`."""
+    return tuple(json.loads(p.read_text()) for p in (RESULTS / "grid.json", RESULTS / "sweeps_refine.json", path))
+
+
 def run_score(tasks: list[str], path: Path = CACHE) -> None:
     """Print the table of replayed rules, training and validation loss."""
-    grid = json.loads((RESULTS / "grid.json").read_text())
-    recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
-    runs = {name: calls for name, calls in json.loads(path.read_text()).items() if not tasks or name in tasks}
+    grid, recorded, runs = _caches(path)
+    runs = {name: calls for name, calls in runs.items() if not tasks or name in tasks}
     for loss in ("train", "val"):
         print(f"{f'{loss} loss, {len(runs)} tasks':36s}mean   worst  >=0.9  extra runs/call")
         for label, rule, horizon, edge in RULES:
@@ -217,15 +221,14 @@ def run_exact(tasks: list[str], path: Path = CACHE) -> None:
     from suggestion_quality import SEEDS, _seed_mean
     from tasks import TASKS
 
-    grid = json.loads((RESULTS / "grid.json").read_text())
-    recorded = json.loads((RESULTS / "sweeps_refine.json").read_text())
-    runs = json.loads(path.read_text())
+    grid, recorded, runs = _caches(path)
+    _, rule, horizon, edge = next(row for row in RULES if row[0] == "+edge")
     names = [t.name for t in TASKS if t.name in runs and (not tasks or t.name in tasks)]
     by_name = {t.name: t for t in TASKS}
     table: dict[str, list[tuple[float, float]]] = {"train": [], "val": []}
     print(f"{'task':40s}{'train interp':>14s}{'exact':>8s}{'val interp':>12s}{'exact':>8s}")
     for name in names:
-        kept = [replay(call, sweep, "now", 0, True)[0] for call, sweep in zip(runs[name], recorded[name]["sweeps"])]
+        kept = [replay(call, sweep, rule, horizon, edge)[0] for call, sweep in zip(runs[name], recorded[name]["sweeps"])]
         rates = sorted(set(kept))
         trained = _seed_mean(by_name[name], rates, SEEDS)
         row = []
