@@ -1336,4 +1336,35 @@ TASKS += [
          lambda: _seq((20,), L.Dense(64), L.BatchNormalization(), L.ReLU(), L.Dense(64), L.BatchNormalization(),
                       L.ReLU(), L.Dense(6)),
          lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=32, held_out=True),
+    # Held out, fortieth batch: a second check of the default as it stands (the sweep, then `refine`
+    # with the edge run) on the kinds the suggestion issue lists, each a combination of data, model and
+    # optimizer the suite does not have: logistic regression with plain SGD on Hastie's data, an MLP
+    # with RMSprop on breast-cancer data, a narrower CNN+BN with SGD momentum on digits, an autoencoder
+    # with AdamW on diabetes data, an MLP regression with Adam on Friedman #3, Dropout with RMSprop on
+    # digits, a BatchNorm MLP with SGD momentum on wine. No change to the library is decided by it: it
+    # is scored once, the default as it stands (recorded with `sweeps --refine --without-edge`, scored
+    # by replaying the edge run, `horizon.py score`, row `+edge`, and at exact rates, `score --train`),
+    # and reported whatever it says, beside the other rows of `horizon.py score` (`+edge tie 300`
+    # among them, for information). Committed before any run.
+    Task("logistic_hastie_sgd", hastie, lambda: _seq((10,), L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, held_out=True),
+    Task("mlp_cancer_rmsprop", cancer,
+         lambda: _seq((30,), L.Dense(32, activation="relu"), L.Dense(32, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, held_out=True),
+    Task("cnn_bn_digits_narrow_momentum", digits_images, lambda: _cnn_bn((8, 8, 1), 8, 16, 10),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=32, held_out=True),
+    Task("autoencoder_diabetes_adamw", partial(_autoencoder, diabetes), lambda: _autoencoder_model(10, 32, 4),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_friedman3_adam", friedman3,
+         lambda: _seq((4,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32, held_out=True),
+    Task("dropout_digits_rmsprop", digits, partial(_dropout_mlp, 64, 128, 0.3, 10),
+         lambda lr: keras.optimizers.RMSprop(lr), SCE, batch_size=32, held_out=True),
+    Task("bn_mlp_wine_momentum", wine,
+         lambda: _seq((13,), L.Dense(32), L.BatchNormalization(), L.ReLU(), L.Dense(32), L.BatchNormalization(),
+                      L.ReLU(), L.Dense(3)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=16, budget=200, held_out=True),
 ]
