@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -188,6 +189,19 @@ def _caches(path: Path) -> tuple[dict, dict, dict]:
     return tuple(json.loads(p.read_text()) for p in (RESULTS / "grid.json", RESULTS / "sweeps_refine.json", path))
 
 
+SATURATING = re.compile(r"deep_(tanh|sigmoid)_mlp_")  # deep MLPs with tanh or sigmoid units, all trained with SGD
+
+
+def _by_kind(scores: dict[str, float]) -> str:
+    """The default's task scores split in two: the deep MLPs with tanh or sigmoid units trained with
+    SGD (plain, momentum or Nesterov; `SATURATING`), the kind its misses come from, and the others."""
+    parts = []
+    for label, keep in (("deep tanh/sigmoid MLPs with SGD", True), ("the others", False)):
+        x = np.array([v for name, v in scores.items() if bool(SATURATING.match(name)) == keep])
+        parts.append(f"{label} ({x.size}) " + (f"{x.mean():.4f} / {x.min():.3f} / {(x >= 0.9).sum()}" if x.size else "-"))
+    return "  the default (+edge) by kind: " + "; ".join(parts)
+
+
 def run_score(tasks: list[str], path: Path = CACHE) -> None:
     """Print the table of replayed rules, training and validation loss."""
     grid, recorded, runs = _caches(path)
@@ -204,6 +218,9 @@ def run_score(tasks: list[str], path: Path = CACHE) -> None:
             per_task = np.array(per_task)
             print(f"  {label:32s}{per_task.mean():7.3f}{per_task.min():8.3f}{(per_task >= 0.9).sum():6d}"
                   f"{np.mean(extra):10.2f}")
+            if label == "+edge":
+                default = dict(zip(runs, per_task))
+        print(_by_kind(default))
     flagged = {name: sum(warned(call, sweep) for call, sweep in zip(calls, recorded[name]["sweeps"]))
                for name, calls in runs.items()}
     print(f"The default warns that the runs barely trained (`refine.barely_trained_warning`) on "
