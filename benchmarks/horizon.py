@@ -27,7 +27,7 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/horizon.py record [TASK ...]   # ~4.5 hours on 2 cores for all 230; resumable
+    python benchmarks/horizon.py record [TASK ...]   # ~4.5 hours on 2 cores for all 237; resumable
     python benchmarks/horizon.py score [--tasks TASK ...] [--held-out]  # seconds
     python benchmarks/horizon.py score --train [--tasks TASK ...] [--held-out]
         # the default (`+edge`) alone, trained at the exact rates it keeps: ~1 min a task on 2 cores
@@ -37,8 +37,10 @@ Commands (from the repository root, with the dev extra installed):
 
 Each line of the table also prints the extra runs it costs per call: `+edge` one run of up to 100
 steps, `tie` 100 or 200 more steps for each run in the band, `verify` as many for each run it
-checks (none for a run the tie already trained on). The last line counts the calls on which the
-default warns that even the best run barely lowered the loss (`refine.barely_trained_warning`).
+checks (none for a run the tie already trained on). Under each table a line splits the default's
+task scores by kind: the deep MLPs with tanh or sigmoid units trained with SGD, where its misses
+come from, and the others. The last line counts the calls on which the default warns that even
+the best run barely lowered the loss (`refine.barely_trained_warning`).
 """
 from __future__ import annotations
 
