@@ -113,8 +113,8 @@ def test_keyboard_interrupt_restores_and_propagates(data):
 def test_nan_loss_stops_the_sweep_at_that_step_and_restores():
     x, y = regression_data(256)
     # Batches from the 3rd on (batch 32, no shuffle) give a NaN loss. The NaN is in the targets: in
-    # a compiled graph, oneDNN's fused MatMul+BiasAdd+Relu (TensorFlow's CPU default) turns a NaN
-    # input into 0, so NaN features need not reach the loss (seen with Keras 3.15.1).
+    # a compiled graph, oneDNN's fused MatMul+BiasAdd+Relu turns a NaN input into 0 (on CPUs where
+    # TensorFlow turns oneDNN on by default, AVX-512 VNNI say), so NaN features need not reach the loss.
     y[64:] = np.nan
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     model = make_model("dense")

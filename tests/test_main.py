@@ -11,8 +11,10 @@ def test_demo_runs_a_real_sweep_and_saves_the_plot(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "suggested learning rate: " in result.stdout
     assert "device: " in result.stdout
-    # TensorFlow's start-up chatter on a machine without a GPU driver is kept out of the output.
+    # TensorFlow's start-up chatter on a machine without a GPU driver (and, on CPUs where it turns
+    # oneDNN on, its notice saying so) is kept out of the output.
     assert "absl::InitializeLog" not in result.stderr and "cudart_stub" not in result.stderr
+    assert "oneDNN custom operations" not in result.stderr
     lr = float(result.stdout.split("suggested learning rate: ")[1].split()[0])
     assert 1e-7 <= lr <= 10
     # The short runs are listed, the rate kept marked (unless a margin kept a rate below them all),

@@ -8,6 +8,9 @@ NO_DRIVER = (b"I0000 00:00:1795395662.898034   22048 cudart_stub.cc:31] Could no
              b"machine, GPU will not be used.")
 NO_CUINIT = (b"E0000 00:00:1795395667.834428   22048 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA "
              b"error: Failed call to cuInit: UNKNOWN ERROR (303)")
+ONEDNN = (b"I0000 00:00:1796234347.025210   13441 port.cc:153] oneDNN custom operations are on. You may see "
+          b"slightly different numerical results due to floating-point round-off errors from different computation "
+          b"orders. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.")
 
 
 def run_child(body: str) -> subprocess.CompletedProcess:
@@ -16,15 +19,16 @@ def run_child(body: str) -> subprocess.CompletedProcess:
 
 
 def test_only_the_known_lines_are_noise():
-    assert is_noise(BANNER, False) and is_noise(NO_DRIVER, False)
+    assert is_noise(BANNER, False) and is_noise(NO_DRIVER, False) and is_noise(ONEDNN, False)
     # A failed cuInit is an error on a machine that has a driver; expected only after "no driver".
     assert not is_noise(NO_CUINIT, False) and is_noise(NO_CUINIT, True)
     assert not is_noise(BANNER + b" and more", False)
+    assert not is_noise(ONEDNN.replace(b"I0000", b"E0000"), True)  # only the notice, at INFO level
     assert not is_noise(b"E0000 00:00:1.0 1 some_op.cc:1] Check failed: x", True)
 
 
 def test_native_writes_are_filtered_and_errors_pass_in_order():
-    lines = [BANNER, NO_DRIVER, b"first real line", BANNER, NO_DRIVER, NO_CUINIT, b"second real line"]
+    lines = [ONEDNN, BANNER, NO_DRIVER, b"first real line", ONEDNN, BANNER, NO_DRIVER, NO_CUINIT, b"second real line"]
     written = b"".join(line + b"\n" for line in lines)
     result = run_child(
         "with native_stderr_filtered():\n"

@@ -6,7 +6,10 @@ without a GPU driver prints, through C++ logging that is not yet set up, twice::
     WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
     I0000 ... cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
 
-and the first device query adds ``E0000 ... cuda_platform.cc:52] failed call to cuInit: ...``.
+and the first device query adds ``E0000 ... cuda_platform.cc:52] failed call to cuInit: ...``. On a
+CPU for which TensorFlow turns oneDNN's custom operations on by default (one with AVX-512 VNNI, say),
+each import also prints, twice, ``I0000 ... port.cc:153] oneDNN custom operations are on. You may
+see slightly different numerical results ...``: a notice, not a warning.
 `native_stderr_filtered` drops exactly these lines (the cuInit one only after the "no driver" one,
 when it says nothing new) and passes every other byte through. The filter runs in a child process
 that reads the standard-error stream as it is written, so a crash inside the block still shows its
@@ -27,6 +30,9 @@ BANNER = re.compile(rb"WARNING: All log messages before absl::InitializeLog\(\) 
 NO_DRIVER = re.compile(rb"I\d{4} [\d:.]+ +\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, "
                        rb"GPU will not be used\.")
 NO_CUINIT = re.compile(rb"E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit: .*")
+ONEDNN = re.compile(rb"I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\. You may see slightly "
+                    rb"different numerical results due to floating-point round-off errors from different "
+                    rb"computation orders\. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`\.")
 
 
 def is_noise(line: bytes, no_driver_seen: bool) -> bool:
@@ -43,7 +49,7 @@ def is_noise(line: bytes, no_driver_seen: bool) -> bool:
         >>> is_noise(b"E0000 00:00:17.1 22 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)", False)
         False
     """
-    return bool(BANNER.fullmatch(line) or NO_DRIVER.fullmatch(line)
+    return bool(BANNER.fullmatch(line) or NO_DRIVER.fullmatch(line) or ONEDNN.fullmatch(line)
                 or (no_driver_seen and NO_CUINIT.fullmatch(line)))
 
 
