@@ -39,8 +39,9 @@ Each line of the table also prints the extra runs it costs per call: `+edge` one
 steps, `tie` 100 or 200 more steps for each run in the band, `verify` as many for each run it
 checks (none for a run the tie already trained on). Under each table a line splits the default's
 task scores by kind: the deep MLPs with tanh or sigmoid units trained with SGD, where its misses
-come from, and the others. The last line counts the calls on which the default warns that even
-the best run barely lowered the loss (`refine.barely_trained_warning`).
+come from, and the others. The last two lines count the calls on which the default warns that
+even the best run barely lowered the loss (`refine.barely_trained_warning`), and that the runs'
+noise, not the tolerance, decided which runs do about as well (`refine.noise_warning`).
 """
 from __future__ import annotations
 
@@ -138,13 +139,16 @@ def _tried(call: dict, sweep: dict, edge: bool) -> tuple[np.ndarray, int]:
     return tried | above, int(above.sum())
 
 
-def warned(call: dict, sweep: dict) -> bool:
-    """Whether the default (`+edge`) warns on this call that even the best run barely lowered the loss
-    (`refine.barely_trained_warning`, on the 100-step runs it tried)."""
+def warned(call: dict, sweep: dict, warning: str = "barely_trained") -> bool:
+    """Whether the default (`+edge`) warns on this call, on the 100-step runs it tried, that even the
+    best run barely lowered the loss (`refine.barely_trained_warning`) or, with `warning="noise"`,
+    that the runs' noise decided which do about as well (`refine.noise_warning`)."""
     from tf_lrfinder import refine as R
 
     tried, _ = _tried(call, sweep, edge=True)
-    return R.barely_trained_warning(np.array(call["losses"])[tried, 0], call["start"], lr=0.0) is not None
+    losses = np.array(call["losses"])[tried, 0]
+    check = R.noise_warning if warning == "noise" else R.barely_trained_warning
+    return check(losses, call["start"], lr=0.0) is not None
 
 
 def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = False) -> tuple[float, int]:
@@ -223,11 +227,13 @@ def run_score(tasks: list[str], path: Path = CACHE) -> None:
             if label == "+edge":
                 default = dict(zip(runs, per_task))
         print(_by_kind(default))
-    flagged = {name: sum(warned(call, sweep) for call, sweep in zip(calls, recorded[name]["sweeps"]))
-               for name, calls in runs.items()}
-    print(f"The default warns that the runs barely trained (`refine.barely_trained_warning`) on "
-          f"{sum(flagged.values())} of {sum(len(calls) for calls in runs.values())} calls: "
-          + (", ".join(f"{name} {k}" for name, k in flagged.items() if k) or "none"))
+    for warning, what in (("barely_trained", "that the runs barely trained (`refine.barely_trained_warning`)"),
+                          ("noise", "that the runs' noise decided (`refine.noise_warning`)")):
+        flagged = {name: sum(warned(call, sweep, warning) for call, sweep in zip(calls, recorded[name]["sweeps"]))
+                   for name, calls in runs.items()}
+        print(f"The default warns {what} on {sum(flagged.values())} of "
+              f"{sum(len(calls) for calls in runs.values())} calls: "
+              + (", ".join(f"{name} {k}" for name, k in flagged.items() if k) or "none"))
 
 
 def run_exact(tasks: list[str], path: Path = CACHE) -> None:
