@@ -20,6 +20,9 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
                among them, and any of them that failed by then moves the margin (what
                `refine(tie_steps=H)` does, running each of them afresh for H steps)
     +edge tie H  both
+    +edge tie 300 below half  `+edge tie 300` only where the best 100-step run took off less than half
+               the loss before the runs (`HALF`): where the runs are still early in training, rates
+               that tie after 100 steps may part later; where they took off more, their ranking stands
     verify H   the rate kept trained on to H steps; while that run diverges or ends no lower than
                the loss before it, the next lower rate tried instead (a check that the rate kept
                stays stable over a longer training, at the cost of one longer run where it does)
@@ -166,7 +169,9 @@ def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = Fa
     if i is None:  # every run diverged: the recorded choice stands
         return sweep["refined"], extra
     kept, longer_runs = float(rates[i]), set()
-    if rule in ("tie", "tie verify"):
+    if rule == "tie half" and _gain_share(runs, start) >= HALF:
+        rule = "now"  # the runs took off half the loss or more: their ranking stands
+    if rule in ("tie", "tie verify", "tie half"):
         band = R.tied(rates, runs, start)
         if band.sum() >= 2:
             extra += int(band.sum())
@@ -184,10 +189,21 @@ def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = Fa
     return kept, extra
 
 
+HALF = 0.5  # `tie half`: the tied runs are run on only where the best run took off less than this share of the loss
+
+
+def _gain_share(runs: np.ndarray, start: float) -> float:
+    """The share of `start` (by magnitude) that the best finite run took off (1.0 where there is no scale)."""
+    finite = runs[np.isfinite(runs)]
+    if finite.size == 0 or not np.isfinite(start) or start == 0:
+        return 1.0
+    return float((start - finite.min()) / abs(start))
+
+
 RULES = (("now", "now", 0, False), ("+edge", "now", 0, True), ("longer 200", "longer", 200, False),
          ("longer 300", "longer", 300, False), ("tie 200", "tie", 200, False), ("tie 300", "tie", 300, False),
-         ("+edge tie 300", "tie", 300, True), ("verify 300", "verify", 300, False),
-         ("tie 300 verify 300", "tie verify", 300, False))
+         ("+edge tie 300", "tie", 300, True), ("+edge tie 300 below half", "tie half", 300, True),
+         ("verify 300", "verify", 300, False), ("tie 300 verify 300", "tie verify", 300, False))
 
 
 def _caches(path: Path) -> tuple[dict, dict, dict]:
