@@ -143,16 +143,13 @@ def _tried(call: dict, sweep: dict, edge: bool) -> tuple[np.ndarray, int]:
     return tried | above, int(above.sum())
 
 
-def warned(call: dict, sweep: dict, warning: str = "barely_trained") -> bool:
-    """Whether the default (`+edge`) warns on this call, on the 100-step runs it tried, that even the
-    best run barely lowered the loss (`refine.barely_trained_warning`) or, with `warning="noise"`,
-    that the runs' noise decided which do about as well (`refine.noise_warning`)."""
+def warned(call: dict, sweep: dict, warning: str = "barely_trained_warning") -> bool:
+    """Whether the default (`+edge`) gives `warning` (the name of a warning in `refine`:
+    `barely_trained_warning`, `noise_warning`) on this call, on the 100-step runs it tried."""
     from tf_lrfinder import refine as R
 
     tried, _ = _tried(call, sweep, edge=True)
-    losses = np.array(call["losses"])[tried, 0]
-    check = R.noise_warning if warning == "noise" else R.barely_trained_warning
-    return check(losses, call["start"], lr=0.0) is not None
+    return getattr(R, warning)(np.array(call["losses"])[tried, 0], call["start"], lr=0.0) is not None
 
 
 def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = False) -> tuple[float, int]:
@@ -170,8 +167,8 @@ def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = Fa
     if i is None:  # every run diverged: the recorded choice stands
         return sweep["refined"], extra
     kept, longer_runs = float(rates[i]), set()
-    if rule == "tie half" and _gain_share(runs, start) >= HALF:
-        rule = "now"  # the runs took off half the loss or more: their ranking stands
+    if rule == "tie half" and R.barely_trained_warning(runs, start, lr=0.0, least=HALF) is None:
+        rule = "now"  # the runs took off half the loss or more: their ranking stands (as `refine.leap` reads it)
     if rule in ("tie", "tie verify", "tie half"):
         band = R.tied(rates, runs, start)
         if band.sum() >= 2:
@@ -191,14 +188,6 @@ def replay(call: dict, sweep: dict, rule: str, horizon: int = 0, edge: bool = Fa
 
 
 HALF = 0.5  # `tie half`: the tied runs are run on only where the best run took off less than this share of the loss
-
-
-def _gain_share(runs: np.ndarray, start: float) -> float:
-    """The share of `start` (by magnitude) that the best finite run took off (1.0 where there is no scale)."""
-    finite = runs[np.isfinite(runs)]
-    if finite.size == 0 or not np.isfinite(start) or start == 0:
-        return 1.0
-    return float((start - finite.min()) / abs(start))
 
 
 RULES = (("now", "now", 0, False), ("+edge", "now", 0, True), ("longer 200", "longer", 200, False),
@@ -244,8 +233,8 @@ def run_score(tasks: list[str], path: Path = CACHE) -> None:
             if label == "+edge":
                 default = dict(zip(runs, per_task))
         print(_by_kind(default))
-    for warning, what in (("barely_trained", "that the runs barely trained (`refine.barely_trained_warning`)"),
-                          ("noise", "that the runs' noise decided (`refine.noise_warning`)")):
+    for warning, what in (("barely_trained_warning", "that the runs barely trained (`refine.barely_trained_warning`)"),
+                          ("noise_warning", "that the runs' noise decided (`refine.noise_warning`)")):
         flagged = {name: sum(warned(call, sweep, warning) for call, sweep in zip(calls, recorded[name]["sweeps"]))
                    for name, calls in runs.items()}
         print(f"The default warns {what} on {sum(flagged.values())} of "
