@@ -1400,4 +1400,35 @@ TASKS += [
     Task("autoencoder_quantiles_adam", partial(_autoencoder, quantiles), lambda: _autoencoder_model(6, 16, 3),
          lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32, budget=150,
          held_out=True),
+    # Held out, forty-second batch: a third check of the default as it stands (the sweep, then `refine`
+    # with the edge run) on the kinds the suggestion issue lists, each a combination of data, model and
+    # optimizer the suite does not have: logistic regression with SGD momentum on wine, an MLP with plain
+    # SGD on blobs, a wider CNN+BN with Nesterov on digits, an autoencoder with AdamW on digits, an MLP
+    # regression with SGD momentum on diabetes data, Dropout with SGD momentum on moons, a BatchNorm MLP
+    # with Adam on digits. No change to the library is decided by it: it is scored once, the default as
+    # it stands (recorded with `sweeps --refine --without-edge`, scored by replaying the edge run,
+    # `horizon.py score`, row `+edge`, and at exact rates, `score --train`), and reported whatever it
+    # says, beside the other rows of `horizon.py score`. Committed before any run.
+    Task("logistic_wine_momentum", wine, lambda: _seq((13,), L.Dense(3)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=16, held_out=True),
+    Task("mlp_blobs_sgd", blobs,
+         lambda: _seq((20,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(6)),
+         lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=32, held_out=True),
+    Task("cnn_bn_digits_wide_nesterov", digits_images, lambda: _cnn_bn((8, 8, 1), 16, 32, 10),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), SCE, batch_size=32, budget=200,
+         held_out=True),
+    Task("autoencoder_digits_adamw", partial(_autoencoder, digits), lambda: _autoencoder_model(64, 32, 8),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_diabetes_momentum", diabetes,
+         lambda: _seq((10,), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("dropout_moons_momentum", moons, partial(_dropout_mlp, 2, 64, 0.2, 1),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, held_out=True),
+    Task("bn_mlp_digits_adam", digits,
+         lambda: _seq((64,), L.Dense(64), L.BatchNormalization(), L.ReLU(), L.Dense(64), L.BatchNormalization(),
+                      L.ReLU(), L.Dense(10)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=32, budget=200, held_out=True),
 ]
