@@ -27,12 +27,20 @@ import sys
 from typing import Iterator
 
 BANNER = re.compile(rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR")
-NO_DRIVER = re.compile(rb"I\d{4} [\d:.]+ +\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, "
-                       rb"GPU will not be used\.")
-NO_CUINIT = re.compile(rb"E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit: .*")
-ONEDNN = re.compile(rb"I\d{4} [\d:.]+ +\d+ port\.cc:\d+\] oneDNN custom operations are on\. You may see slightly "
-                    rb"different numerical results due to floating-point round-off errors from different "
-                    rb"computation orders\. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`\.")
+_LOG_HEAD = rb"\d{4} [\d:.]+ +\d+ "  # what follows the level letter of an absl log line: date, time, thread id
+
+
+def _log_line(level: bytes, rest: bytes) -> re.Pattern[bytes]:
+    """An absl log line of `level` (b"I" for INFO, b"E" for ERROR) whose source file and message match `rest`."""
+    return re.compile(level + _LOG_HEAD + rest)
+
+
+NO_DRIVER = _log_line(rb"I", rb"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not "
+                      rb"be used\.")
+NO_CUINIT = _log_line(rb"E", rb"cuda_platform\.cc:\d+\] failed call to cuInit: .*")
+ONEDNN = _log_line(rb"I", rb"port\.cc:\d+\] oneDNN custom operations are on\. You may see slightly different numerical "
+                   rb"results due to floating-point round-off errors from different computation orders\. To turn them "
+                   rb"off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`\.")
 
 
 def is_noise(line: bytes, no_driver_seen: bool) -> bool:
