@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -42,6 +43,43 @@ def test_iterable_of_batches_is_replayed():
     b = as_batches(iter(batches), make_model(), n_steps=5)
     seen = [float(batch[0][0, 0]) for _, batch in b.dataset.take(5)]
     assert seen == [0.0, 1.0, 2.0, 0.0, 1.0]
+
+
+def test_iterable_is_replayed_exactly_with_a_smaller_last_batch_and_dict_inputs():
+    x, y = np.arange(20, dtype="float32").reshape(10, 2), np.arange(10, dtype="int32")
+    batches = [({"a": x[i:i + 4]}, y[i:i + 4]) for i in range(0, 10, 4)]  # 4, 4 and 2 rows
+    b = as_batches((batch for batch in batches), None, n_steps=6)
+    assert b.dataset.element_spec[1][0]["a"].shape.as_list() == [None, 2]  # any batch size
+    seen = [batch for _, batch in b.dataset.take(6)]
+    for got, want in zip(seen, batches + batches):
+        np.testing.assert_array_equal(got[0]["a"], want[0]["a"])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_keras_py_dataset_is_read_in_order_and_replayed():
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, index):
+            return np.full((2, 4), index, "float32"), np.zeros((2, 1), "float32")
+
+    b = as_batches(Batches(), make_model(), n_steps=5)
+    assert [float(batch[0][0, 0]) for _, batch in b.dataset.take(5)] == [0.0, 1.0, 2.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("second,message", [
+    ((np.zeros((2, 5), "float32"), np.zeros((2, 1), "float32")),
+     r"differ only in batch size. Received: a tensor of float32 \(2, 4\) in batch 0 and of float32 \(2, 5\) in batch 1"),
+    ((np.zeros((2, 4), "float64"), np.zeros((2, 1), "float32")),
+     r"a tensor of float32 \(2, 4\) in batch 0 and of float64 \(2, 4\) in batch 1"),
+    ((np.zeros((2, 4), "float32"), np.zeros((2, 1), "float32"), np.ones(2, "float32")),
+     r"`dataset` must yield batches of one structure. Received: batch 0 is"),
+])
+def test_iterable_whose_batches_disagree_raises_a_clear_error(second, message):
+    first = (np.zeros((2, 4), "float32"), np.zeros((2, 1), "float32"))
+    with pytest.raises(ValueError, match=message):
+        as_batches([first, second], make_model(), n_steps=5)
 
 
 def test_arrays_need_batch_size(data):

@@ -216,6 +216,17 @@ def test_explicit_loss_gets_sample_weights_and_regularisation():
     assert finder.losses[0] == pytest.approx(expected, rel=1e-5)
 
 
+def test_optimizer_and_loss_by_name_as_compile_reads_them(data):
+    model = make_model()
+    before = [v.numpy() for v in model.variables]
+    finder = LRFinder(model, "sgd", "mse", verbose=False)
+    assert type(finder.optimizer) is keras.optimizers.SGD and finder.optimizer.momentum == 0.0
+    finder(data, batch_size=32, n_steps=20, max_lr=1e-2, refine=False)
+    assert len(finder.losses) == 20 and finder.losses[-1] < finder.losses[0]  # it trained, as plain SGD
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    assert float(finder.optimizer.learning_rate) == pytest.approx(0.01)  # Keras's default rate, restored
+
+
 def test_dict_inputs_and_plain_function_loss():
     x, y = regression_data(256)
     a = keras.Input((2,), name="a")
@@ -320,8 +331,12 @@ def test_constructor_errors():
         LRFinder(make_model(), loss_fn="mse")
     with pytest.raises(ValueError, match="No loss: `model` was not compiled with a loss"):
         LRFinder(make_model(), keras.optimizers.Adam())
-    with pytest.raises(TypeError, match="`optimizer` must be a keras.optimizers.Optimizer. Received: str"):
-        LRFinder(make_model(), "adam", "mse")
+    with pytest.raises(TypeError, match="`optimizer` must be a keras.optimizers.Optimizer. Received: int"):
+        LRFinder(make_model(), 3, "mse")
+    with pytest.raises(ValueError, match=re.escape("`optimizer` is not a name Keras knows. Received: optimizer='adamx'")):
+        LRFinder(make_model(), "adamx", "mse")
+    with pytest.raises(ValueError, match=re.escape("`loss_fn` is not a name Keras knows. Received: loss_fn='msee'")):
+        LRFinder(make_model(), keras.optimizers.Adam(), "msee")
     with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: 0"):
         LRFinder(make_model(), keras.optimizers.Adam(), "mse", steps_per_execution=0)
     with pytest.raises(ValueError, match="`snapshot` must be one of"):

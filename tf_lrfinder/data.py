@@ -77,16 +77,45 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int) -> Callable[[An
 
 
 def _from_iterable(data: Any, n_steps: int) -> tf.data.Dataset:
-    # Only n_steps batches are ever needed; a generator is read once and replayed when cycled.
+    # Only n_steps batches are ever needed; a generator is read once and replayed when cycled. The
+    # replay is pure TensorFlow (each leaf's batches joined, then sliced out again by position), not
+    # `from_generator`: no Python call per batch, and none of its iterator bookkeeping, which can
+    # print a stray `KeyError` traceback when an iterator over it is deleted.
     batches = list(itertools.islice(iter(data), n_steps))
     if not batches:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
-    batches = [tuple(b) if isinstance(b, list) else b for b in batches]
-    first = tf.nest.map_structure(tf.convert_to_tensor, batches[0])
-    signature = tf.nest.map_structure(
-        lambda t: tf.TensorSpec([None] + t.shape[1:].as_list() if t.shape.rank else [], t.dtype), first
-    )
-    return tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+    batches = [tf.nest.map_structure(tf.convert_to_tensor, tuple(b) if isinstance(b, list) else b)
+               for b in batches]
+    first = batches[0]
+    for number, batch in enumerate(batches[1:], start=1):
+        try:
+            tf.nest.assert_same_structure(first, batch)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"`dataset` must yield batches of one structure. Received: batch 0 is "
+                f"{tf.nest.map_structure(lambda t: t.shape, first)} and batch {number} is "
+                f"{tf.nest.map_structure(lambda t: t.shape, batch)}."
+            ) from None
+    columns = [list(leaves) for leaves in zip(*(tf.nest.flatten(b) for b in batches))]
+    for column in columns:
+        head = column[0]
+        for number, t in enumerate(column):
+            if t.dtype != head.dtype or t.shape[1:] != head.shape[1:] or t.shape.rank != head.shape.rank:
+                raise ValueError(
+                    "`dataset` must yield batches whose tensors differ only in batch size. Received: "
+                    f"a tensor of {head.dtype.name} {head.shape} in batch 0 and of {t.dtype.name} "
+                    f"{t.shape} in batch {number}. Pad them to one shape, or pass a tf.data.Dataset."
+                )
+    joined = [tf.stack(c) if c[0].shape.rank == 0 else tf.concat(c, 0) for c in columns]
+    sizes = [tf.constant([0 if t.shape.rank == 0 else t.shape[0] for t in c], tf.int64) for c in columns]
+    starts = [tf.cumsum(s, exclusive=True) for s in sizes]
+
+    def batch(number: tf.Tensor) -> Any:
+        leaves = [j[number] if c[0].shape.rank == 0 else j[s[number]:s[number] + n[number]]
+                  for j, c, s, n in zip(joined, columns, starts, sizes)]
+        return tf.nest.pack_sequence_as(first, leaves)
+
+    return tf.data.Dataset.range(len(batches)).map(batch)
 
 
 def _check_structure(spec: Any) -> None:

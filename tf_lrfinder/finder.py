@@ -35,6 +35,17 @@ def _check_positive_finite(name: str, value: Any) -> None:
         raise ValueError(f"`{name}` must be finite and positive. Received: {name}={value!r}")
 
 
+def _by_name(argument: str, name: str, get: Callable[[str], Any], examples: str) -> Any:
+    """What Keras's `get` makes of a name (as `compile` reads it), or an error that names the argument."""
+    try:
+        return get(name)
+    except ValueError:
+        raise ValueError(
+            f"`{argument}` is not a name Keras knows. Received: {argument}={name!r}. Use one such as "
+            f"{examples}, or pass the object itself."
+        ) from None
+
+
 @dataclass
 class LRFinder:
     """Learning-rate range test for a Keras model (Smith 2015; fastai's `lr_find`).
@@ -49,7 +60,8 @@ class LRFinder:
         model: a Keras model. If compiled, `optimizer` and `loss_fn` default to its own. One created
             under a `tf.distribute` strategy gets what the finder builds (the optimizer's slots)
             under that strategy; the sweep is computed on the whole batch in one place.
-        optimizer: the optimizer to sweep (default: `model.optimizer`). Learning rates are absolute.
+        optimizer: the optimizer to sweep (default: `model.optimizer`), or a name such as `"adam"`
+            (a new one with Keras's defaults, as `compile` makes it). Learning rates are absolute.
             One created with `gradient_accumulation_steps=k` updates the weights every k batches:
             then a step (of the sweep, of `refine`'s runs) is one update, k batches at one rate, and
             the loss recorded is their mean, so the sweep and the runs make as many updates as
@@ -111,7 +123,7 @@ class LRFinder:
     """
 
     model: keras.Model
-    optimizer: keras.optimizers.Optimizer | None = None
+    optimizer: keras.optimizers.Optimizer | str | None = None
     loss_fn: Callable | str | None = None
     steps_per_execution: int = 20
     snapshot: str = "device"
@@ -142,6 +154,8 @@ class LRFinder:
                     "No optimizer: `model` is not compiled and `optimizer` is None. Pass "
                     "`optimizer=keras.optimizers.Adam()` (for example) or compile the model first."
                 )
+        if isinstance(self.optimizer, str):
+            self.optimizer = _by_name("optimizer", self.optimizer, keras.optimizers.get, "'adam' or 'sgd'")
         if not isinstance(self.optimizer, keras.optimizers.Optimizer):
             raise TypeError(
                 f"`optimizer` must be a keras.optimizers.Optimizer. Received: {type(self.optimizer).__name__}"
@@ -154,7 +168,7 @@ class LRFinder:
                 "`loss_fn=` (for example 'sparse_categorical_crossentropy') or compile the model."
             )
         if isinstance(self.loss_fn, str):
-            self.loss_fn = keras.losses.get(self.loss_fn)
+            self.loss_fn = _by_name("loss_fn", self.loss_fn, keras.losses.get, "'mse' or 'sparse_categorical_crossentropy'")
         if self.loss_fn is not None and not callable(self.loss_fn):
             raise TypeError(f"`loss_fn` must be callable or a loss name. Received: {self.loss_fn!r}")
         spe = self.steps_per_execution
