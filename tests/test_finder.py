@@ -227,6 +227,78 @@ def test_optimizer_and_loss_by_name_as_compile_reads_them(data):
     assert float(finder.optimizer.learning_rate) == pytest.approx(0.01)  # Keras's default rate, restored
 
 
+def test_compiled_model_with_two_outputs_uses_their_losses_and_weights(data):
+    x, y = data
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(hidden),
+                                 "b": keras.layers.Dense(1, name="b")(hidden)})
+    model.compile(optimizer=keras.optimizers.SGD(), loss={"a": "mse", "b": "mae"}, loss_weights={"a": 1.0, "b": 3.0})
+    finder = LRFinder(model, verbose=False)
+    finder(tf.data.Dataset.from_tensor_slices((x, {"a": y, "b": -y})).batch(32), n_steps=10, max_lr=1e-4,
+           refine=False)
+    out = model(x[:32])
+    expected = (float(tf.reduce_mean((out["a"] - y[:32]) ** 2)) + 3.0 * float(tf.reduce_mean(tf.abs(out["b"] + y[:32]))))
+    assert finder.losses[0] == pytest.approx(expected, rel=1e-5)
+
+
+class AddsItsLoss(keras.Model):
+    """An autoencoder compiled without a loss: its loss comes from `add_loss` in `call`."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm, self.dense = keras.layers.BatchNormalization(), keras.layers.Dense(4)
+
+    def call(self, x, training=False):
+        out = self.dense(self.norm(x, training=training))
+        self.add_loss(tf.reduce_mean((out - x) ** 2))
+        return out
+
+
+class ComputesItsLoss(keras.Model):
+    """Compiled without a loss; overrides `compute_loss`, as Keras 3's guides show."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(1)
+
+    def call(self, x, training=False):
+        return self.dense(x)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return tf.reduce_mean(tf.abs(y_pred - y))
+
+
+@pytest.mark.parametrize("make,targets", [(AddsItsLoss, "x"), (ComputesItsLoss, "y")])
+def test_model_compiled_without_a_loss_that_computes_its_own(make, targets, data):
+    x, y = data
+    keras.utils.set_random_seed(0)
+    model = make()
+    model.compile(optimizer=keras.optimizers.Adam())
+    model(x[:2])
+    model.optimizer.build(model.trainable_variables)
+    before = state_of(model, model.optimizer)
+    finder = LRFinder(model, verbose=False)
+    target = x if targets == "x" else y
+    lr = finder(tf.data.Dataset.from_tensor_slices((x, target)).batch(32), n_steps=40)  # sweep, then refine
+    assert np.isfinite(lr) and lr == finder.trials.lr
+    assert_same_state(before, state_of(model, model.optimizer))
+    first = model(x[:32], training=True)  # the first step's loss, from the restored weights
+    expected = (tf.reduce_mean((first - x[:32]) ** 2) if targets == "x"
+                else tf.reduce_mean(tf.abs(first - y[:32])))
+    assert finder.losses[0] == pytest.approx(float(expected), rel=1e-5)  # the model's own loss
+
+
+def test_model_compiled_without_any_loss_raises_before_any_state_changes(data):
+    model = make_model()
+    model.compile(optimizer=keras.optimizers.Adam())
+    model(data[0][:2])
+    with pytest.raises(ValueError, match=re.escape("No loss: `model` was compiled without a loss, adds none")):
+        LRFinder(model, verbose=False)(data, batch_size=32, n_steps=20)
+    assert not model.optimizer.built  # raised before the finder built the slots
+
+
 def test_dict_inputs_and_plain_function_loss():
     x, y = regression_data(256)
     a = keras.Input((2,), name="a")
@@ -337,6 +409,8 @@ def test_constructor_errors():
         LRFinder(make_model(), "adamx", "mse")
     with pytest.raises(ValueError, match=re.escape("`loss_fn` is not a name Keras knows. Received: loss_fn='msee'")):
         LRFinder(make_model(), keras.optimizers.Adam(), "msee")
+    with pytest.raises(TypeError, match="`loss_fn` must be one loss. Received: a dict of losses. For a model with"):
+        LRFinder(make_model(), keras.optimizers.Adam(), {"out": "mse"})
     with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: 0"):
         LRFinder(make_model(), keras.optimizers.Adam(), "mse", steps_per_execution=0)
     with pytest.raises(ValueError, match="`snapshot` must be one of"):

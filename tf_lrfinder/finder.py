@@ -46,6 +46,24 @@ def _by_name(argument: str, name: str, get: Callable[[str], Any], examples: str)
         ) from None
 
 
+def _check_adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any) -> None:
+    """Raise unless a model compiled without a loss still computes one (`add_loss`, `compute_loss`).
+
+    One forward pass in training mode inside a `keras.StatelessScope`, so that no variable changes
+    (BatchNorm's moving statistics included).
+    """
+    try:
+        with keras.StatelessScope(collect_losses=True):
+            model.compute_loss(x=x, y=y, y_pred=model(x, training=True), sample_weight=sample_weight,
+                               training=True)
+    except ValueError as error:
+        raise ValueError(
+            "No loss: `model` was compiled without a loss, adds none with `add_loss` and computes none "
+            f"in its `compute_loss` (Keras: {error}). Pass `loss_fn=` (for example 'mse') or compile "
+            "the model with `loss=`."
+        ) from None
+
+
 @dataclass
 class LRFinder:
     """Learning-rate range test for a Keras model (Smith 2015; fastai's `lr_find`).
@@ -67,7 +85,9 @@ class LRFinder:
             the loss recorded is their mean, so the sweep and the runs make as many updates as
             without accumulation.
         loss_fn: a `keras.losses.Loss`, a loss name such as `"mse"`, or a function
-            `(y_true, y_pred) -> per-sample losses` (default: the model's compiled loss).
+            `(y_true, y_pred) -> per-sample losses` (default: the model's compiled loss, as `fit`
+            computes it: for several outputs, compile with a dict of losses; a model compiled without
+            a loss may add its own with `add_loss` or compute it in `compute_loss`).
         steps_per_execution: training steps per compiled call (default 20): the loss is read back
             once per call. 1 gives one call per step.
         snapshot: where the backup of the variables lives during a sweep: `"device"` (default,
@@ -162,10 +182,19 @@ class LRFinder:
             )
         self._lr_target, self._swap = rate_target(self.optimizer)
         self._per_update = accumulation_steps(self.optimizer)  # batches per step (and per held-back batch)
-        if self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None:
+        # A model compiled without a loss may still have one (`add_loss`, or its own `compute_loss`):
+        # `_prepare` checks that on the first batch, before anything changes.
+        if self.loss_fn is None and not compiled:
             raise ValueError(
                 "No loss: `model` was not compiled with a loss and `loss_fn` is None. Pass "
                 "`loss_fn=` (for example 'sparse_categorical_crossentropy') or compile the model."
+            )
+        if isinstance(self.loss_fn, (dict, list, tuple)):
+            raise TypeError(
+                f"`loss_fn` must be one loss. Received: a {type(self.loss_fn).__name__} of losses. For a "
+                "model with several outputs, compile it with `loss=` that "
+                f"{type(self.loss_fn).__name__} and leave `loss_fn` unset: the finder uses the compiled "
+                "loss, its `loss_weights` included."
             )
         if isinstance(self.loss_fn, str):
             self.loss_fn = _by_name("loss_fn", self.loss_fn, keras.losses.get, "'mse' or 'sparse_categorical_crossentropy'")
@@ -277,7 +306,7 @@ class LRFinder:
 
     def _prepare(self, first_batch: Any) -> None:
         """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot."""
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(first_batch)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first_batch)
         needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
         # A model created under a `tf.distribute` strategy gets its new variables under that strategy.
         strategy = getattr(self.model, "distribute_strategy", None)
@@ -286,6 +315,8 @@ class LRFinder:
                 y_pred = self.model(x, training=False)  # builds; inference mode changes no state
                 if needs_loss_build:
                     self.model._compile_loss.build(y, y_pred)
+            if self.loss_fn is None and self.model._compile_loss is None:
+                _check_adds_a_loss(self.model, x, y, sample_weight)
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
                 self.optimizer.build(self.model.trainable_variables)
