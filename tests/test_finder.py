@@ -2,6 +2,7 @@
 
 import math
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -288,6 +289,19 @@ def test_model_compiled_without_a_loss_that_computes_its_own(make, targets, data
     expected = (tf.reduce_mean((first - x[:32]) ** 2) if targets == "x"
                 else tf.reduce_mean(tf.abs(first - y[:32])))
     assert finder.losses[0] == pytest.approx(float(expected), rel=1e-5)  # the model's own loss
+
+
+def test_a_model_with_its_own_train_step_is_warned_about():
+    class OwnStep(keras.Sequential):
+        def train_step(self, data):
+            return super().train_step(data)
+
+    model = OwnStep([keras.Input((4,)), keras.layers.Dense(1)])
+    with pytest.warns(UserWarning, match=r"`model` \(OwnStep\) overrides `train_step`, which the finder does not call"):
+        LRFinder(model, keras.optimizers.SGD(), "mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LRFinder(make_model(), keras.optimizers.SGD(), "mse")  # a plain model: no warning
 
 
 def test_model_compiled_without_any_loss_raises_before_any_state_changes(data):

@@ -166,6 +166,14 @@ class LRFinder:
                 f"`model` must be a keras.Model. Received: {type(self.model).__name__}. "
                 "Wrap layers in keras.Sequential or a functional Model."
             )
+        if type(self.model).train_step is not keras.Model.train_step:
+            warnings.warn(
+                f"`model` ({type(self.model).__name__}) overrides `train_step`, which the finder does not "
+                "call: it trains with its own step (the model called with training=True, `loss_fn` or "
+                "the compiled loss, gradients of every trainable variable). The rates it suggests are "
+                "for that step; if yours trains differently (a GAN, a custom loss), they may not fit it.",
+                stacklevel=3,
+            )
         compiled = getattr(self.model, "compiled", False)
         if self.optimizer is None:
             self.optimizer = getattr(self.model, "optimizer", None) if compiled else None
