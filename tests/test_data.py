@@ -38,6 +38,30 @@ def test_dict_inputs_and_sample_weights():
     assert set(b.first[0]) == {"a", "b"} and len(b.first) == 3
 
 
+class Frame:
+    """A table that converts to an array, as a pandas DataFrame does, without being one."""
+
+    def __init__(self, values):
+        self.values = values
+        self.shape = values.shape
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+
+def test_several_inputs_as_a_list_and_tables_that_convert_to_arrays():
+    xa, xb = np.arange(10, dtype="float32")[:, None], -np.arange(10, dtype="float32")[:, None]
+    y = np.arange(10, dtype="float32")
+    b = as_batches(([xa, Frame(xb)], Frame(y)), None, 5, batch_size=4)
+    for _, ((a, bb), t) in b.dataset.take(4):  # rows stay together through the shuffle
+        np.testing.assert_array_equal(a[:, 0], t)
+        np.testing.assert_array_equal(bb[:, 0], -t)
+    with pytest.raises(ValueError, match=r"the same number of samples. Received lengths: \[9, 10\]"):
+        as_batches(([xa, xb[:9]], y), None, 5, batch_size=4)
+    with pytest.raises(TypeError, match="`dataset` must hold targets too: pass `\\(x, y\\)`, not x alone. Received: Frame"):
+        as_batches(Frame(xb), None, 5, batch_size=4)
+
+
 def test_iterable_of_batches_is_replayed():
     batches = [(np.full((2, 4), i, "float32"), np.zeros((2, 1), "float32")) for i in range(3)]
     b = as_batches(iter(batches), make_model(), n_steps=5)

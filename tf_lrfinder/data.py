@@ -42,10 +42,18 @@ class Batches:
     cardinality: int | None
 
 
+def _is_array(value: Any) -> bool:
+    # NumPy arrays and tensors, and whatever else converts to an array with a shape, as `fit` takes
+    # it (a pandas DataFrame or Series, for example).
+    return isinstance(value, _ARRAY_TYPES) or (hasattr(value, "__array__") and hasattr(value, "shape"))
+
+
 def _is_array_like(value: Any) -> bool:
-    if isinstance(value, dict):
-        return bool(value) and all(isinstance(v, _ARRAY_TYPES) for v in value.values())
-    return isinstance(value, _ARRAY_TYPES)
+    """An array, or a dict, list or tuple of them (several inputs or outputs, as `fit` takes them)."""
+    if isinstance(value, (dict, list, tuple)):
+        values = value.values() if isinstance(value, dict) else value
+        return bool(value) and all(_is_array_like(v) for v in values)
+    return _is_array(value)
 
 
 def _from_arrays(data: tuple, batch_size: int | None, seed: int) -> Callable[[Any], tf.data.Dataset]:
@@ -54,14 +62,21 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int) -> Callable[[An
             "`batch_size` is required when `dataset` is a tuple of arrays `(x, y)`. "
             "Pass for example batch_size=32, or pass a batched tf.data.Dataset."
         )
-    lengths = {len(next(iter(a.values()))) if isinstance(a, dict) else len(a) for a in data}
+    data = tf.nest.map_structure(lambda a: a if isinstance(a, tf.Tensor) else np.asarray(a), tuple(data))
+    leaves = tf.nest.flatten(data)
+    if any(len(a.shape) == 0 for a in leaves):
+        raise ValueError(
+            "The arrays in `dataset` must hold one row per sample. Received an array of shape (): a "
+            "scalar. Pass arrays of shape (samples, ...)."
+        )
+    lengths = {int(a.shape[0]) for a in leaves}
     if len(lengths) != 1:
         raise ValueError(
             f"The arrays in `dataset` must have the same number of samples. Received lengths: "
             f"{sorted(lengths)}"
         )
     (n,) = lengths
-    tensors = tf.nest.map_structure(tf.convert_to_tensor, tuple(data))
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, data)
 
     def one_pass(number: Any) -> tf.data.Dataset:
         # Shuffled afresh each pass, by a permutation drawn from the seed and the pass number alone.
@@ -154,7 +169,8 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
 
     Args:
         data: a `tf.data.Dataset` of batches, a tuple of arrays `(x, y)` / `(x, y, sample_weight)`
-            (`x` may be a dict of arrays) with `batch_size`, or any iterable of batches.
+            (`x` and `y` may be dicts or lists of arrays; anything with `__array__` and a `shape`, such
+            as a pandas DataFrame, counts as an array) with `batch_size`, or any iterable of batches.
         model: the Keras model, to compare input ranks with (an unbatched dataset is a common slip).
         n_steps: how many batches the sweep needs; shorter data is cycled.
         batch_size: batch size for arrays; must be None for other data.
@@ -185,7 +201,7 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
     elif isinstance(data, tuple) and len(data) in (2, 3) and all(_is_array_like(a) for a in data):
         one_pass = _from_arrays(data, batch_size, seed)
         ds = one_pass(tf.constant(0, tf.int64))
-    elif _is_array_like(data):
+    elif _is_array(data) or (isinstance(data, dict) and _is_array_like(data)):
         raise TypeError(
             f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
         )
