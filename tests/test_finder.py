@@ -291,6 +291,26 @@ def test_model_compiled_without_a_loss_that_computes_its_own(make, targets, data
     assert finder.losses[0] == pytest.approx(float(expected), rel=1e-5)  # the model's own loss
 
 
+def test_a_new_optimizer_or_loss_set_on_the_finder_is_the_one_swept(data):
+    model = make_model()
+    adam, sgd = keras.optimizers.Adam(), keras.optimizers.SGD()
+    for optimizer in (adam, sgd):
+        optimizer.build(model.trainable_variables)
+    before = state_of(model, adam) + state_of(model, sgd)
+    finder = LRFinder(model, adam, "mse", verbose=False)
+    finder(data, batch_size=32, n_steps=30, refine=False)
+    finder.optimizer = sgd
+    finder.loss_fn = "mae"
+    lr = finder(data, batch_size=32, n_steps=30, refine=False)
+    assert_same_state(before, state_of(model, adam) + state_of(model, sgd))  # both untouched
+    fresh = LRFinder(model, keras.optimizers.SGD(), "mae", verbose=False)
+    assert lr == fresh(data, batch_size=32, n_steps=30, refine=False) and finder.losses == fresh.losses
+    with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: 0"):
+        finder.steps_per_execution = 0
+    assert finder.steps_per_execution == 20 and finder.optimizer is sgd  # the old value kept
+    assert finder(data, batch_size=32, n_steps=30, refine=False) == lr
+
+
 def test_a_model_with_its_own_train_step_is_warned_about():
     class OwnStep(keras.Sequential):
         def train_step(self, data):

@@ -64,6 +64,10 @@ def _check_adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any) -
         ) from None
 
 
+# The constructor's arguments that what the finder builds depends on (see `LRFinder.__setattr__`).
+_CONFIGURATION = ("model", "optimizer", "loss_fn", "steps_per_execution", "snapshot")
+
+
 @dataclass
 class LRFinder:
     """Learning-rate range test for a Keras model (Smith 2015; fastai's `lr_find`).
@@ -95,6 +99,9 @@ class LRFinder:
             twice on the accelerator.
         verbose: show a progress bar (default True).
         tqdm_class: progress-bar class (default `tqdm.auto.tqdm`: a widget in notebooks).
+
+    Setting one of these arguments on the finder later (`finder.optimizer = keras.optimizers.SGD()`)
+    checks it as the constructor does and the next call sweeps with it.
 
     Attributes (after a sweep):
         lrs, losses, smoothed_losses: one entry per step taken.
@@ -218,6 +225,25 @@ class LRFinder:
         self._evaluate: Callable | None = None
         self._update_bn: Callable | None = None
         self._snapshot: Snapshot | None = None
+        self._ready = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The compiled step, the rate it sets and the snapshot were built for the model, optimizer and
+        # loss as they were: a new one is checked as the constructor checks it and they are rebuilt,
+        # so a later call never trains the old optimizer (nor leaves it changed, outside the
+        # snapshot). A value that fails the checks raises, and the old one is kept.
+        if name not in _CONFIGURATION or not self.__dict__.get("_ready", False):
+            object.__setattr__(self, name, value)
+            return
+        before = dict(self.__dict__)
+        object.__setattr__(self, "_ready", False)
+        object.__setattr__(self, name, value)
+        try:
+            self.__post_init__()
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
 
     # -- the sweep -------------------------------------------------------------------------------
 
