@@ -311,6 +311,37 @@ def test_a_new_optimizer_or_loss_set_on_the_finder_is_the_one_swept(data):
     assert finder(data, batch_size=32, n_steps=30, refine=False) == lr
 
 
+def test_layers_frozen_or_unfrozen_and_a_new_compile_are_followed(data):
+    model = make_model()
+    model.layers[0].trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+    follows = LRFinder(model, verbose=False)  # the compiled optimizer and loss
+    follows(data, batch_size=32, n_steps=30, refine=False)
+    model.layers[0].trainable = True
+    model.compile(optimizer=keras.optimizers.SGD(), loss="mae")  # as Keras asks after unfreezing
+    follows(data, batch_size=32, n_steps=30, refine=False)
+    assert follows.optimizer is model.optimizer
+    fresh = LRFinder(model, verbose=False)
+    fresh(data, batch_size=32, n_steps=30, refine=False)
+    assert follows.losses == fresh.losses
+
+    own = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)  # built for all the layers
+    own(data, batch_size=32, n_steps=30, refine=False)
+    model.layers[0].trainable = False  # frozen: the same finder now trains the last layers only
+    own(data, batch_size=32, n_steps=30, refine=False)
+    again = LRFinder(model, own.optimizer, "mse", verbose=False)
+    again(data, batch_size=32, n_steps=30, refine=False)
+    assert own.losses == again.losses
+
+    model.layers[0].trainable = True
+    narrow = keras.optimizers.Adam()
+    narrow.build(model.layers[-1].trainable_variables)  # built before the other layers were unfrozen
+    before = state_of(model, narrow)
+    with pytest.raises(ValueError, match=re.escape("`optimizer` was built for other variables than the model's trainable ones")):
+        LRFinder(model, narrow, "mse", verbose=False)(data, batch_size=32, n_steps=30)
+    assert_same_state(before, state_of(model, narrow))
+
+
 def test_a_model_with_its_own_train_step_is_warned_about():
     class OwnStep(keras.Sequential):
         def train_step(self, data):

@@ -46,6 +46,22 @@ def _by_name(argument: str, name: str, get: Callable[[str], Any], examples: str)
         ) from None
 
 
+def _check_optimizer_knows(optimizer: keras.optimizers.Optimizer, variables: list[Any]) -> None:
+    """Raise, before anything changes, if `optimizer` was built for other variables (say, before
+    layers were unfrozen): Keras would refuse them only once the sweep has begun."""
+    check = getattr(optimizer, "_check_variables_are_known", None)  # Keras 3's own check (private)
+    if check is None:
+        return
+    try:
+        check(variables)
+    except ValueError:
+        raise ValueError(
+            "`optimizer` was built for other variables than the model's trainable ones (were layers "
+            "frozen or unfrozen since it was used?). Pass a new optimizer, for example "
+            "`finder.optimizer = keras.optimizers.Adam()`, or compile the model again."
+        ) from None
+
+
 def _check_adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any) -> None:
     """Raise unless a model compiled without a loss still computes one (`add_loss`, `compute_loss`).
 
@@ -182,6 +198,7 @@ class LRFinder:
                 stacklevel=3,
             )
         compiled = getattr(self.model, "compiled", False)
+        self._compiled_optimizer = self.optimizer is None  # follows the model's compile, a recompile too
         if self.optimizer is None:
             self.optimizer = getattr(self.model, "optimizer", None) if compiled else None
             if self.optimizer is None:
@@ -224,6 +241,7 @@ class LRFinder:
         self._run: Callable | None = None
         self._evaluate: Callable | None = None
         self._update_bn: Callable | None = None
+        self._traced_with: list[Any] = []
         self._snapshot: Snapshot | None = None
         self._ready = True
 
@@ -237,6 +255,8 @@ class LRFinder:
             return
         before = dict(self.__dict__)
         object.__setattr__(self, "_ready", False)
+        if name != "optimizer" and self._compiled_optimizer:
+            object.__setattr__(self, "optimizer", None)  # still the (new) model's compiled one
         object.__setattr__(self, name, value)
         try:
             self.__post_init__()
@@ -341,6 +361,8 @@ class LRFinder:
 
     def _prepare(self, first_batch: Any) -> None:
         """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot."""
+        if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
+            self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first_batch)
         needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
         # A model created under a `tf.distribute` strategy gets its new variables under that strategy.
@@ -355,6 +377,13 @@ class LRFinder:
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
                 self.optimizer.build(self.model.trainable_variables)
+        _check_optimizer_knows(self.optimizer, self.model.trainable_variables)
+        # The compiled functions hold the trainable variables and the compiled loss they were traced
+        # with: layers frozen or unfrozen since, or a new `compile`, need new ones.
+        traced_with = [getattr(self.model, "_compile_loss", None), *self.model.trainable_variables]
+        if len(traced_with) != len(self._traced_with) or any(a is not b for a, b in zip(traced_with, self._traced_with)):
+            self._run = self._evaluate = self._update_bn = None
+            self._traced_with = traced_with
         if self._state is None:
             self._state = SweepState()
         if self._run is None:
