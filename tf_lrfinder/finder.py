@@ -189,7 +189,9 @@ class LRFinder:
                 f"`model` must be a keras.Model. Received: {type(self.model).__name__}. "
                 "Wrap layers in keras.Sequential or a functional Model."
             )
-        if type(self.model).train_step is not keras.Model.train_step:
+        overrides = type(self.model).train_step is not keras.Model.train_step
+        if overrides and self.__dict__.get("_warned_for") is not self.model:  # once per model
+            self._warned_for = self.model
             warnings.warn(
                 f"`model` ({type(self.model).__name__}) overrides `train_step`, which the finder does not "
                 "call: it trains with its own step (the model called with training=True, `loss_fn` or "
@@ -229,7 +231,8 @@ class LRFinder:
                 "loss, its `loss_weights` included."
             )
         if isinstance(self.loss_fn, str):
-            self.loss_fn = _by_name("loss_fn", self.loss_fn, keras.losses.get, "'mse' or 'sparse_categorical_crossentropy'")
+            self.loss_fn = _by_name("loss_fn", self.loss_fn, keras.losses.get,
+                                    "'mse' or 'sparse_categorical_crossentropy'")
         if self.loss_fn is not None and not callable(self.loss_fn):
             raise TypeError(f"`loss_fn` must be callable or a loss name. Received: {self.loss_fn!r}")
         spe = self.steps_per_execution
@@ -381,7 +384,8 @@ class LRFinder:
         # The compiled functions hold the trainable variables and the compiled loss they were traced
         # with: layers frozen or unfrozen since, or a new `compile`, need new ones.
         traced_with = [getattr(self.model, "_compile_loss", None), *self.model.trainable_variables]
-        if len(traced_with) != len(self._traced_with) or any(a is not b for a, b in zip(traced_with, self._traced_with)):
+        if len(traced_with) != len(self._traced_with) or any(
+                a is not b for a, b in zip(traced_with, self._traced_with)):
             self._run = self._evaluate = self._update_bn = None
             self._traced_with = traced_with
         if self._state is None:
