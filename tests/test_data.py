@@ -50,12 +50,16 @@ class Frame:
 
 
 def test_several_inputs_as_a_list_and_tables_that_convert_to_arrays():
-    xa, xb = np.arange(10, dtype="float32")[:, None], -np.arange(10, dtype="float32")[:, None]
+    xa, xb = np.arange(10, dtype="float32")[:, None], -np.arange(20, dtype="float32").reshape(10, 2) / 2
     y = np.arange(10, dtype="float32")
     b = as_batches(([xa, Frame(xb)], Frame(y)), None, 5, batch_size=4)
     for _, ((a, bb), t) in b.dataset.take(4):  # rows stay together through the shuffle
         np.testing.assert_array_equal(a[:, 0], t)
         np.testing.assert_array_equal(bb[:, 0], -t)
+    batches = [([xa[i:i + 4], xb[i:i + 4]], y[i:i + 4]) for i in range(0, 10, 4)]  # an iterable, likewise
+    for (_, ((a, bb), t)), want in zip(as_batches(batches, None, 3).dataset, batches):
+        assert a.shape[1:] == (1,) and bb.shape[1:] == (2,)
+        np.testing.assert_array_equal(bb, want[0][1])
     with pytest.raises(ValueError, match=r"the same number of samples. Received lengths: \[9, 10\]"):
         as_batches(([xa, xb[:9]], y), None, 5, batch_size=4)
     with pytest.raises(TypeError, match="`dataset` must hold targets too: pass `\\(x, y\\)`, not x alone. Received: Frame"):

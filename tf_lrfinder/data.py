@@ -56,13 +56,23 @@ def _is_array_like(value: Any) -> bool:
     return _is_array(value)
 
 
+def _lists_as_tuples(structure: Any) -> Any:
+    # tf.data reads a Python list in an element as one tensor to stack: several inputs given as a
+    # list (as `fit` takes them) become a tuple, which Keras takes just as well.
+    if isinstance(structure, (list, tuple)):
+        return tuple(_lists_as_tuples(s) for s in structure)
+    if isinstance(structure, dict):
+        return {key: _lists_as_tuples(value) for key, value in structure.items()}
+    return structure
+
+
 def _from_arrays(data: tuple, batch_size: int | None, seed: int) -> Callable[[Any], tf.data.Dataset]:
     if batch_size is None:
         raise ValueError(
             "`batch_size` is required when `dataset` is a tuple of arrays `(x, y)`. "
             "Pass for example batch_size=32, or pass a batched tf.data.Dataset."
         )
-    data = tf.nest.map_structure(lambda a: a if isinstance(a, tf.Tensor) else np.asarray(a), tuple(data))
+    data = tf.nest.map_structure(lambda a: a if isinstance(a, tf.Tensor) else np.asarray(a), _lists_as_tuples(data))
     leaves = tf.nest.flatten(data)
     if any(len(a.shape) == 0 for a in leaves):
         raise ValueError(
@@ -99,8 +109,7 @@ def _from_iterable(data: Any, n_steps: int) -> tf.data.Dataset:
     batches = list(itertools.islice(iter(data), n_steps))
     if not batches:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
-    batches = [tf.nest.map_structure(tf.convert_to_tensor, tuple(b) if isinstance(b, list) else b)
-               for b in batches]
+    batches = [tf.nest.map_structure(tf.convert_to_tensor, _lists_as_tuples(b)) for b in batches]
     first = batches[0]
     for number, batch in enumerate(batches[1:], start=1):
         try:
