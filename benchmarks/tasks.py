@@ -1425,4 +1425,37 @@ TASKS += [
     Task("bn_mlp_digits_adam", digits,
          partial(_bn_mlp, 64, 64, 10),
          lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=32, budget=200, held_out=True),
+    # Held out, forty-third batch: a fourth check of the default as it stands (the sweep, then `refine`
+    # with the edge run) on the kinds the suggestion issue lists, each a combination of data, model and
+    # optimizer the suite does not have: logistic regression with AdamW on breast cancer, an MLP with
+    # Nesterov on wine, a CNN+BN with Dropout and Adam on spot images, an autoencoder with Adam on an
+    # S-curve, an MLP regression with AdamW on Friedman #2, Dropout with SGD momentum on circles, a
+    # BatchNorm MLP with RMSprop on digits. No change to the library is decided by it: it is scored
+    # once, the default as it stands (recorded with `sweeps --refine --without-edge`, scored by
+    # replaying the edge run, `horizon.py score`, row `+edge`, and at exact rates, `score --train`),
+    # and reported whatever it says. Committed before any run.
+    Task("logistic_cancer_adamw", cancer, lambda: _seq((30,), L.Dense(1)),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=16, budget=200, held_out=True),
+    Task("mlp_wine_nesterov", wine, partial(_mlp, 13, 3),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9, nesterov=True), SCE, batch_size=16, budget=200,
+         held_out=True),
+    Task("cnn_bn_dropout_spots_adam", spots,
+         lambda: _seq((10, 10, 1), L.Conv2D(8, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
+                      L.MaxPooling2D(), L.Conv2D(16, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
+                      L.Flatten(), L.Dropout(0.3), L.Dense(3)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, budget=200, held_out=True),
+    Task("autoencoder_s_curve_adam", partial(_autoencoder, s_curve), lambda: _autoencoder_model(3, 16, 2),
+         lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_friedman2_adamw", friedman2,
+         partial(_mlp, 4, 1),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.MeanSquaredError(), batch_size=16,
+         held_out=True),
+    Task("dropout_circles_momentum", circles, partial(_dropout_mlp, 2, 64, 0.2, 1),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, held_out=True),
+    Task("bn_mlp_digits_rmsprop", digits,
+         partial(_bn_mlp, 64, 64, 10),
+         lambda lr: keras.optimizers.RMSprop(lr), SCE, batch_size=32, budget=200, held_out=True),
 ]
