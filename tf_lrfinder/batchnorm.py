@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterable
 import keras
 import tensorflow as tf
 
+from .compiled import per_instance
+
 
 def batchnorm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
     """The BatchNormalization layers in `model` (nested ones too) whose statistics training updates.
@@ -57,7 +59,7 @@ def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]
     """
     layers = batchnorm_layers(model)
 
-    @tf.function
+    @per_instance
     def statistics(x):
         model(x, training=True)
         return [tf.identity(layer.moving_mean.value) for layer in layers], \

@@ -17,6 +17,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from .compiled import per_instance
+
 LOCATIONS = ("device", "host", "disk")
 
 
@@ -75,9 +77,9 @@ class Snapshot:
             copy(sources, targets)  # automatic control dependencies order each read before its empty
             empty(sources)
 
-        self._copy = tf.function(copy, autograph=False)
-        self._empty = tf.function(empty, autograph=False)
-        self._copy_back_and_empty = tf.function(copy_back_and_empty, autograph=False)
+        self._copy = per_instance(copy, autograph=False)
+        self._empty = per_instance(empty, autograph=False)
+        self._copy_back_and_empty = per_instance(copy_back_and_empty, autograph=False)
 
     def matches(self, variables: Sequence) -> bool:
         """Whether this snapshot covers exactly `variables` (so it can be reused).

@@ -1,0 +1,37 @@
+"""`tf.function` for the functions each finder compiles for itself, without TensorFlow's retracing warning.
+
+Every finder compiles its own step, evaluation, BatchNorm pass and snapshot copies: each captures
+that finder's model and variables, so each traces afresh, once. TensorFlow counts the traces of all
+functions made from the same Python code together and, after five in ten calls, logs "5 out of the
+last 9 calls to <function ...> triggered tf.function retracing" (up to twice per function) as if
+something were wrong: it was printed once a notebook had swept a fifth model (comparing optimizers,
+say). Here it would be noise, so these functions ask TensorFlow not to give it, as the functions it
+restores from a SavedModel do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import tensorflow as tf
+
+
+def per_instance(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """`tf.function(fn, **kwargs)`, for a function made once per finder, that never logs TensorFlow's
+    warning about frequent retracing (see the module's docstring).
+
+    Args:
+        fn: the Python function to compile.
+        **kwargs: passed to `tf.function` (`autograph=False`, say).
+
+    Returns:
+        The compiled function.
+
+    Example:
+        >>> double = per_instance(lambda x: 2 * x)
+        >>> float(double(tf.constant(1.5)))
+        3.0
+    """
+    function = tf.function(fn, **kwargs)
+    function._omit_frequent_tracing_warning = True  # TensorFlow's own switch, private: set where it exists
+    return function
