@@ -28,9 +28,9 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-Two hundred and fifty-one tasks. The sweep's rule (`robust_minimum`) was chosen on the first
-eight; the other two hundred and forty-three (`held_out=True` in `tasks.py`) were added afterwards in
-forty-two batches of five to seven, each committed before any run on it and scored once, so their
+Two hundred and fifty-eight tasks. The sweep's rule (`robust_minimum`) was chosen on the first
+eight; the other two hundred and fifty (`held_out=True` in `tasks.py`) were added afterwards in
+forty-three batches of five to seven, each committed before any run on it and scored once, so their
 columns show how the rule does on tasks it was not chosen on. Refining and its later changes came
 after looking at some of those batches; each is held out only from the batches scored after it:
 
@@ -64,20 +64,21 @@ committed with a rule deciding, from its score, whether a replayed rule becomes 
 thirty-eighth `refine.plateau`, a change to the choice where the runs barely trained (not adopted,
 as its rule said); the thirty-ninth and fortieth, seven each of the kinds the suggestion issue
 names, check the default as it stands and decide nothing; the forty-first decided on `+edge tie
-300 below half` in `horizon.py` (not adopted: it changed no rate kept there); the forty-second,
-seven more of the issue's kinds, decides nothing, like the thirty-ninth and fortieth. The row "robust_minimum + refine" is
+300 below half` in `horizon.py` (not adopted: it changed no rate kept there); the forty-second
+and forty-third, seven more each of the issue's kinds, decide nothing, like the thirty-ninth and
+fortieth. The row "robust_minimum + refine" is
 `refine` as recorded, before the edge run; `horizon.py score` replays the default with it (row
 `+edge`). `benchmarks/README.md` records each batch,
 each change and what it measured.
 
 Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all
-251, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 251 too;
+258, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 258 too;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48;
 `sweeps_refine200.json` (200-step runs, `--refine-steps 200`) the nineteen held-out tasks of the
 twenty-third to twenty-eighth batches with a 200-step budget;
 `sweeps_refine300.json` (300-step runs, `--refine-steps 300`) the six deep networks trained with
 SGD; the caches of other sweep lengths and of linear sweeps the first 33.
-`runs_horizon.json` holds refining's runs at 100, 200 and 300 steps on all 251 (`horizon.py`).
+`runs_horizon.json` holds refining's runs at 100, 200 and 300 steps on all 258 (`horizon.py`).
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
 fresh seeds. A perfect rule scores that at exact rates. Re-run on the 37 BatchNorm tasks' settled
