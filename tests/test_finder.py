@@ -356,6 +356,30 @@ def test_a_model_with_its_own_train_step_is_warned_about():
         LRFinder(make_model(), keras.optimizers.SGD(), "mse")  # a plain model: no warning
 
 
+class AddsItsLossWhenTraining(AddsItsLoss):
+    def call(self, x, training=False):
+        out = self.dense(self.norm(x, training=training))
+        if training:
+            self.add_loss(tf.reduce_mean((out - x) ** 2))
+        return out
+
+
+def test_model_adding_its_loss_only_when_training_sweeps_but_refine_says_why_not(data):
+    x, _ = data
+    keras.utils.set_random_seed(0)
+    model = AddsItsLossWhenTraining()
+    model.compile(optimizer=keras.optimizers.Adam())
+    model(x[:2])
+    finder = LRFinder(model, verbose=False)
+    with pytest.raises(ValueError, match=re.escape("No loss in inference mode: `model` was compiled without a loss")):
+        finder((x, x), batch_size=32, n_steps=20)  # the default refines, measuring in inference mode
+    assert not model.optimizer.built  # raised before the finder built the slots
+    lr = finder((x, x), batch_size=32, n_steps=20, refine=False)  # the sweep alone needs training mode only
+    assert np.isfinite(lr) and len(finder.losses) == 20
+    with pytest.raises(ValueError, match="No loss in inference mode"):
+        finder.refine((x, x), batch_size=32)
+
+
 def test_model_compiled_without_any_loss_raises_before_any_state_changes(data):
     model = make_model()
     model.compile(optimizer=keras.optimizers.Adam())

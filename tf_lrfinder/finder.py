@@ -62,22 +62,30 @@ def _check_optimizer_knows(optimizer: keras.optimizers.Optimizer, variables: lis
         ) from None
 
 
-def _check_adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any) -> None:
-    """Raise unless a model compiled without a loss still computes one (`add_loss`, `compute_loss`).
+def _check_adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluates: bool) -> None:
+    """Raise unless a model compiled without a loss still computes one (`add_loss`, `compute_loss`):
+    in training mode for the sweep, and in inference mode too where `refine`'s runs are measured.
 
-    One forward pass in training mode inside a `keras.StatelessScope`, so that no variable changes
+    A forward pass in each mode inside a `keras.StatelessScope`, so that no variable changes
     (BatchNorm's moving statistics included).
     """
-    try:
-        with keras.StatelessScope(collect_losses=True):
-            model.compute_loss(x=x, y=y, y_pred=model(x, training=True), sample_weight=sample_weight,
-                               training=True)
-    except ValueError as error:
-        raise ValueError(
-            "No loss: `model` was compiled without a loss, adds none with `add_loss` and computes none "
-            f"in its `compute_loss` (Keras: {error}). Pass `loss_fn=` (for example 'mse') or compile "
-            "the model with `loss=`."
-        ) from None
+    for training in (True, False) if evaluates else (True,):
+        try:
+            with keras.StatelessScope(collect_losses=True):
+                model.compute_loss(x=x, y=y, y_pred=model(x, training=training), sample_weight=sample_weight,
+                                   training=training)
+        except ValueError as error:
+            if training:
+                raise ValueError(
+                    "No loss: `model` was compiled without a loss, adds none with `add_loss` and computes "
+                    f"none in its `compute_loss` (Keras: {error}). Pass `loss_fn=` (for example 'mse') or "
+                    "compile the model with `loss=`."
+                ) from None
+            raise ValueError(
+                "No loss in inference mode: `model` was compiled without a loss and computes one only "
+                f"when training (Keras: {error}), while `refine` measures its runs in inference mode. "
+                "Pass `refine=False`, or `loss_fn=`, or compile the model with `loss=`."
+            ) from None
 
 
 # The constructor's arguments that what the finder builds depends on (see `LRFinder.__setattr__`).
@@ -331,7 +339,7 @@ class LRFinder:
         needed = max(int(n_steps), refine_lib.EVAL_BATCHES + longest if refine else 0) * self._per_update
         batches = as_batches(dataset, self.model, needed, batch_size)
 
-        self._prepare(batches.first)
+        self._prepare(batches.first, evaluates=refine)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing, diverge_factor)
         records, status = self._sweep_restoring_state(batches.dataset, int(n_steps), lrs)
 
@@ -362,8 +370,9 @@ class LRFinder:
                          edge=refine_lib.EDGE)
         return self.lr_opt
 
-    def _prepare(self, first_batch: Any) -> None:
-        """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot."""
+    def _prepare(self, first_batch: Any, evaluates: bool) -> None:
+        """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot;
+        `evaluates`: whether `refine`'s runs will be measured too."""
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first_batch)
@@ -376,7 +385,7 @@ class LRFinder:
                 if needs_loss_build:
                     self.model._compile_loss.build(y, y_pred)
             if self.loss_fn is None and self.model._compile_loss is None:
-                _check_adds_a_loss(self.model, x, y, sample_weight)
+                _check_adds_a_loss(self.model, x, y, sample_weight, evaluates)
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
                 self.optimizer.build(self.model.trainable_variables)
@@ -551,7 +560,7 @@ class LRFinder:
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         longest = max(int(steps), int(tie_steps))
         batches = as_batches(dataset, self.model, (int(eval_batches) + longest) * self._per_update, batch_size)
-        self._prepare(batches.first)
+        self._prepare(batches.first, evaluates=True)
         return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge)
 
