@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from . import batchnorm as batchnorm_lib, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
+from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .data import as_batches
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot
@@ -26,66 +26,6 @@ MIN_STEPS = 5
 RAN_OUT = ("`dataset` ran out: it yielded no batch when read again. A tf.data.Dataset over a generator "
            "object can be read only once; pass one that can be read again (give `from_generator` a "
            "function that makes a new generator), or pass the batches themselves as a list or arrays.")
-
-
-def _check_positive_finite(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"`{name}` must be a number. Received: {name}={value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be finite and positive. Received: {name}={value!r}")
-
-
-def _by_name(argument: str, name: str, get: Callable[[str], Any], examples: str) -> Any:
-    """What Keras's `get` makes of a name (as `compile` reads it), or an error that names the argument."""
-    try:
-        return get(name)
-    except ValueError:
-        raise ValueError(
-            f"`{argument}` is not a name Keras knows. Received: {argument}={name!r}. Use one such as "
-            f"{examples}, or pass the object itself."
-        ) from None
-
-
-def _check_optimizer_knows(optimizer: keras.optimizers.Optimizer, variables: list[Any]) -> None:
-    """Raise, before anything changes, if `optimizer` was built for other variables (say, before
-    layers were unfrozen): Keras would refuse them only once the sweep has begun."""
-    check = getattr(optimizer, "_check_variables_are_known", None)  # Keras 3's own check (private)
-    if check is None:
-        return
-    try:
-        check(variables)
-    except ValueError:
-        raise ValueError(
-            "`optimizer` was built for other variables than the model's trainable ones (were layers "
-            "frozen or unfrozen since it was used?). Pass a new optimizer, for example "
-            "`finder.optimizer = keras.optimizers.Adam()`, or compile the model again."
-        ) from None
-
-
-def _check_adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluates: bool) -> None:
-    """Raise unless a model compiled without a loss still computes one (`add_loss`, `compute_loss`):
-    in training mode for the sweep, and in inference mode too where `refine`'s runs are measured.
-
-    A forward pass in each mode inside a `keras.StatelessScope`, so that no variable changes
-    (BatchNorm's moving statistics included).
-    """
-    for training in (True, False) if evaluates else (True,):
-        try:
-            with keras.StatelessScope(collect_losses=True):
-                model.compute_loss(x=x, y=y, y_pred=model(x, training=training), sample_weight=sample_weight,
-                                   training=training)
-        except ValueError as error:
-            if training:
-                raise ValueError(
-                    "No loss: `model` was compiled without a loss, adds none with `add_loss` and computes "
-                    f"none in its `compute_loss` (Keras: {error}). Pass `loss_fn=` (for example 'mse') or "
-                    "compile the model with `loss=`."
-                ) from None
-            raise ValueError(
-                "No loss in inference mode: `model` was compiled without a loss and computes one only "
-                f"when training (Keras: {error}), while `refine` measures its runs in inference mode. "
-                "Pass `refine=False`, or `loss_fn=`, or compile the model with `loss=`."
-            ) from None
 
 
 # The constructor's arguments that what the finder builds depends on (see `LRFinder.__setattr__`).
@@ -217,7 +157,7 @@ class LRFinder:
                     "`optimizer=keras.optimizers.Adam()` (for example) or compile the model first."
                 )
         if isinstance(self.optimizer, str):
-            self.optimizer = _by_name("optimizer", self.optimizer, keras.optimizers.get, "'adam' or 'sgd'")
+            self.optimizer = checks.by_name("optimizer", self.optimizer, keras.optimizers.get, "'adam' or 'sgd'")
         if not isinstance(self.optimizer, keras.optimizers.Optimizer):
             raise TypeError(
                 f"`optimizer` must be a keras.optimizers.Optimizer. Received: {type(self.optimizer).__name__}"
@@ -239,7 +179,7 @@ class LRFinder:
                 "loss, its `loss_weights` included."
             )
         if isinstance(self.loss_fn, str):
-            self.loss_fn = _by_name("loss_fn", self.loss_fn, keras.losses.get,
+            self.loss_fn = checks.by_name("loss_fn", self.loss_fn, keras.losses.get,
                                     "'mse' or 'sparse_categorical_crossentropy'")
         if self.loss_fn is not None and not callable(self.loss_fn):
             raise TypeError(f"`loss_fn` must be callable or a loss name. Received: {self.loss_fn!r}")
@@ -315,8 +255,8 @@ class LRFinder:
                 ValueError after the sweep (state restored) if it stopped before any usable point,
                 or if the data ran out when read again.
         """
-        _check_positive_finite("min_lr", min_lr)
-        _check_positive_finite("max_lr", max_lr)
+        checks.positive_finite("min_lr", min_lr)
+        checks.positive_finite("max_lr", max_lr)
         if max_lr <= min_lr:
             raise ValueError(f"`max_lr` must be greater than `min_lr`. Received: {min_lr=}, {max_lr=}")
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < MIN_STEPS:
@@ -385,11 +325,11 @@ class LRFinder:
                 if needs_loss_build:
                     self.model._compile_loss.build(y, y_pred)
             if self.loss_fn is None and self.model._compile_loss is None:
-                _check_adds_a_loss(self.model, x, y, sample_weight, evaluates)
+                checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
                 self.optimizer.build(self.model.trainable_variables)
-        _check_optimizer_knows(self.optimizer, self.model.trainable_variables)
+        checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
         # The compiled functions hold the trainable variables and the compiled loss they were traced
         # with: layers frozen or unfrozen since, or a new `compile`, need new ones.
         traced_with = [getattr(self.model, "_compile_loss", None), *self.model.trainable_variables]
