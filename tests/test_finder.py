@@ -356,6 +356,26 @@ def test_a_model_with_its_own_train_step_is_warned_about():
         LRFinder(make_model(), keras.optimizers.SGD(), "mse")  # a plain model: no warning
 
 
+def test_a_model_that_computes_its_own_loss_takes_x_alone_as_fit_does(data):
+    x, _ = data
+    keras.utils.set_random_seed(0)
+    model = AddsItsLoss()
+    model.compile(optimizer=keras.optimizers.Adam())
+    finder = LRFinder(model, verbose=False)
+    sweeps = []
+    for alone, pair in [(lambda: x, lambda: (x, x)),  # arrays, with batch_size: the same shuffle
+                        (lambda: tf.data.Dataset.from_tensor_slices(x).batch(32),
+                         lambda: tf.data.Dataset.from_tensor_slices((x, x)).batch(32)),
+                        (lambda: (x[i:i + 32] for i in range(0, 1024, 32)),  # a generator of x batches
+                         lambda: ((x[i:i + 32], x[i:i + 32]) for i in range(0, 1024, 32)))]:
+        size = 32 if isinstance(alone(), np.ndarray) else None
+        lr = finder(alone(), batch_size=size, n_steps=30)  # the sweep, then refine
+        sweeps.append(finder.losses)
+        assert lr == finder(pair(), batch_size=size, n_steps=30) and sweeps[-1] == finder.losses
+    with pytest.raises(TypeError, match="`dataset` must hold targets too"):  # a loss that needs y
+        LRFinder(make_model(), keras.optimizers.Adam(), "mse")(x, batch_size=32)
+
+
 class AddsItsLossWhenTraining(AddsItsLoss):
     def call(self, x, training=False):
         out = self.dense(self.norm(x, training=training))

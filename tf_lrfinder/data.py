@@ -142,13 +142,20 @@ def _from_iterable(data: Any, n_steps: int) -> tf.data.Dataset:
     return tf.data.Dataset.range(len(batches)).map(batch)
 
 
-def _check_structure(spec: Any) -> None:
-    if not isinstance(spec, tuple) or len(spec) not in (2, 3):
+def _inputs(spec: Any) -> Any:
+    """The `x` of an element: the first of a tuple, or the element itself (x alone)."""
+    return spec[0] if isinstance(spec, tuple) else spec
+
+
+def _check_structure(spec: Any, targets: bool) -> None:
+    x_alone = not isinstance(spec, tuple) or len(spec) == 1
+    if not (x_alone and not targets) and (not isinstance(spec, tuple) or len(spec) not in (2, 3)):
         raise ValueError(
             "`dataset` must yield tuples `(x, y)` or `(x, y, sample_weight)`. "
-            f"Received elements of structure: {spec}. For an autoencoder, yield `(x, x)`."
+            f"Received elements of structure: {spec}. For an autoencoder, yield `(x, x)` (x alone "
+            "only for a model compiled without a loss, which computes its own)."
         )
-    for leaf in tf.nest.flatten(spec[0]):
+    for leaf in tf.nest.flatten(_inputs(spec)):
         if leaf.shape.rank == 0:
             raise ValueError(
                 f"`dataset` looks unbatched: its inputs are scalars. Received element_spec: {spec}. "
@@ -161,7 +168,7 @@ def _check_batched(spec: Any, model: Any) -> None:
     inputs = getattr(model, "inputs", None) if getattr(model, "built", False) else None
     if not inputs:
         return
-    leaves = tf.nest.flatten(spec[0])
+    leaves = tf.nest.flatten(_inputs(spec))
     if len(leaves) != len(inputs):
         return
     for leaf, expected in zip(leaves, inputs):
@@ -173,7 +180,8 @@ def _check_batched(spec: Any, model: Any) -> None:
             )
 
 
-def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = None, seed: int = 0) -> Batches:
+def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = None, seed: int = 0,
+               targets: bool = True) -> Batches:
     """Validate `data` and wrap it as an endless, indexed stream of batches.
 
     Args:
@@ -183,6 +191,9 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
         model: the Keras model, to compare input ranks with (an unbatched dataset is a common slip).
         n_steps: how many batches the sweep needs; shorter data is cycled.
         batch_size: batch size for arrays; must be None for other data.
+        targets: whether the loss needs targets. If False (a model compiled without a loss, which
+            computes its own), `data` may hold x alone: an array or a dict of arrays with
+            `batch_size`, or elements that are x alone or `(x,)`, as `fit(x)` takes them.
         seed: shuffle seed for arrays.
 
     Returns:
@@ -210,6 +221,9 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
     elif isinstance(data, tuple) and len(data) in (2, 3) and all(_is_array_like(a) for a in data):
         one_pass = _from_arrays(data, batch_size, seed)
         ds = one_pass(tf.constant(0, tf.int64))
+    elif not targets and (_is_array(data) or (isinstance(data, dict) and _is_array_like(data))):
+        one_pass = _from_arrays((data,), batch_size, seed)  # elements `(x,)`: x alone to Keras
+        ds = one_pass(tf.constant(0, tf.int64))
     elif _is_array(data) or (isinstance(data, dict) and _is_array_like(data)):
         raise TypeError(
             f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
@@ -227,7 +241,7 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
             )
         ds = _from_iterable(data, n_steps)
 
-    _check_structure(ds.element_spec)
+    _check_structure(ds.element_spec, targets)
     _check_batched(ds.element_spec, model)
     # tf.data's autotuner wakes at doubling intervals (10 ms, 20 ms, ...) and deleting an iterator
     # waits for its next wake-up: up to seconds after a sweep (measured: a 1000-step sweep of ~6 s
