@@ -130,13 +130,14 @@ def _from_iterable(data: Any, n_steps: int) -> tf.data.Dataset:
                     f"a tensor of {head.dtype.name} {head.shape} in batch 0 and of {t.dtype.name} "
                     f"{t.shape} in batch {number}. Pad them to one shape, or pass a tf.data.Dataset."
                 )
-    joined = [tf.stack(c) if c[0].shape.rank == 0 else tf.concat(c, 0) for c in columns]
-    sizes = [tf.constant([0 if t.shape.rank == 0 else t.shape[0] for t in c], tf.int64) for c in columns]
-    starts = [tf.cumsum(s, exclusive=True) for s in sizes]
+    scalar = [c[0].shape.rank == 0 for c in columns]  # one value per batch: stacked, indexed
+    joined = [tf.stack(c) if s else tf.concat(c, 0) for c, s in zip(columns, scalar)]
+    sizes = [tf.constant([0 if s else t.shape[0] for t in c], tf.int64) for c, s in zip(columns, scalar)]
+    starts = [tf.cumsum(n, exclusive=True) for n in sizes]
 
     def batch(number: tf.Tensor) -> Any:
-        leaves = [j[number] if c[0].shape.rank == 0 else j[s[number]:s[number] + n[number]]
-                  for j, c, s, n in zip(joined, columns, starts, sizes)]
+        leaves = [j[number] if s else j[b[number]:b[number] + n[number]]
+                  for j, s, b, n in zip(joined, scalar, starts, sizes)]
         return tf.nest.pack_sequence_as(first, leaves)
 
     return tf.data.Dataset.range(len(batches)).map(batch)
@@ -148,8 +149,9 @@ def _inputs(spec: Any) -> Any:
 
 
 def _check_structure(spec: Any, targets: bool) -> None:
+    with_targets = isinstance(spec, tuple) and len(spec) in (2, 3)
     x_alone = not isinstance(spec, tuple) or len(spec) == 1
-    if not (x_alone and not targets) and (not isinstance(spec, tuple) or len(spec) not in (2, 3)):
+    if not (with_targets or (x_alone and not targets)):
         raise ValueError(
             "`dataset` must yield tuples `(x, y)` or `(x, y, sample_weight)`. "
             f"Received elements of structure: {spec}. For an autoencoder, yield `(x, x)` (x alone "
@@ -221,13 +223,13 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
     elif isinstance(data, tuple) and len(data) in (2, 3) and all(_is_array_like(a) for a in data):
         one_pass = _from_arrays(data, batch_size, seed)
         ds = one_pass(tf.constant(0, tf.int64))
-    elif not targets and (_is_array(data) or (isinstance(data, dict) and _is_array_like(data))):
+    elif _is_array(data) or (isinstance(data, dict) and _is_array_like(data)):  # x alone
+        if targets:
+            raise TypeError(
+                f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
+            )
         one_pass = _from_arrays((data,), batch_size, seed)  # elements `(x,)`: x alone to Keras
         ds = one_pass(tf.constant(0, tf.int64))
-    elif _is_array(data) or (isinstance(data, dict) and _is_array_like(data)):
-        raise TypeError(
-            f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
-        )
     elif isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
         raise TypeError(
             "`dataset` must be a tf.data.Dataset, a tuple of arrays `(x, y)`, or an iterable of "

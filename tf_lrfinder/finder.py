@@ -277,7 +277,7 @@ class LRFinder:
         # Refine's runs each read the stream afresh: the held-back batches, then their steps.
         longest = max(refine_lib.STEPS, refine_lib.TIE_STEPS)
         needed = max(int(n_steps), refine_lib.EVAL_BATCHES + longest if refine else 0) * self._per_update
-        batches = as_batches(dataset, self.model, needed, batch_size, targets=self._needs_targets())
+        batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._computes_own_loss())
 
         self._prepare(batches.first, evaluates=refine)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing, diverge_factor)
@@ -310,9 +310,9 @@ class LRFinder:
                          edge=refine_lib.EDGE)
         return self.lr_opt
 
-    def _needs_targets(self) -> bool:
-        """False for a model compiled without a loss (it computes its own): x alone will do."""
-        return not (self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None)
+    def _computes_own_loss(self) -> bool:
+        """Whether the loss is the model's own (compiled without one, no `loss_fn`): x alone will do."""
+        return self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None
 
     def _prepare(self, first_batch: Any, evaluates: bool) -> None:
         """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot;
@@ -328,7 +328,7 @@ class LRFinder:
                 y_pred = self.model(x, training=False)  # builds; inference mode changes no state
                 if needs_loss_build:
                     self.model._compile_loss.build(y, y_pred)
-            if self.loss_fn is None and self.model._compile_loss is None:
+            if self._computes_own_loss():
                 checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
@@ -504,7 +504,7 @@ class LRFinder:
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         longest = max(int(steps), int(tie_steps))
         batches = as_batches(dataset, self.model, (int(eval_batches) + longest) * self._per_update, batch_size,
-                             targets=self._needs_targets())
+                             targets=not self._computes_own_loss())
         self._prepare(batches.first, evaluates=True)
         return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge)
