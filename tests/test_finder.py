@@ -305,7 +305,7 @@ def test_a_new_optimizer_or_loss_set_on_the_finder_is_the_one_swept(data):
     assert_same_state(before, state_of(model, adam) + state_of(model, sgd))  # both untouched
     fresh = LRFinder(model, keras.optimizers.SGD(), "mae", verbose=False)
     assert lr == fresh(data, batch_size=32, n_steps=30, refine=False) and finder.losses == fresh.losses
-    with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: 0"):
+    with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: steps_per_execution=0"):
         finder.steps_per_execution = 0
     assert finder.steps_per_execution == 20 and finder.optimizer is sgd  # the old value kept
     assert finder(data, batch_size=32, n_steps=30, refine=False) == lr
@@ -499,6 +499,27 @@ def test_bad_arguments_raise_before_any_state_changes(kwargs, error, message, da
     assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+def test_numpy_scalars_are_taken_as_python_ones(data):
+    # What a notebook computes (np.int64 from a shape, np.float32 from an array) passes as fit takes it
+    # (the rates and shares here are exact in float32, so every run must match bit for bit).
+    def call(to_int, to_float):
+        finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", steps_per_execution=to_int(10),
+                          verbose=False)
+        lr = finder(data, min_lr=to_float(2.0 ** -16), max_lr=to_float(1.0), n_steps=to_int(40),
+                    batch_size=to_int(32), smoothing=to_float(0.5), diverge_factor=to_float(4.0), refine=False)
+        refined = finder.refine(data, steps=to_int(20), batch_size=to_int(32), eval_batches=to_int(2),
+                                extend=to_int(2), tolerance=to_float(0.25), margin=to_float(8.0))
+        return lr, finder.losses, refined, finder.trials.losses, finder.settings
+
+    plain = call(int, float)
+    for to_int, to_float in ((np.int64, np.float32), (np.int32, np.float64)):
+        lr, losses, refined, trial_losses, settings = call(to_int, to_float)
+        assert (lr, refined, settings) == (plain[0], plain[2], plain[4])
+        np.testing.assert_array_equal(losses, plain[1])
+        np.testing.assert_array_equal(trial_losses, plain[3])
+        assert all(type(v) in (int, float, str, bool) for v in settings.values())
+
+
 def test_empty_dataset_raises_before_any_state_changes(data):
     model, optimizer = make_model(), keras.optimizers.Adam()
     with pytest.raises(ValueError, match="`dataset` is empty"):
@@ -521,7 +542,7 @@ def test_constructor_errors():
         LRFinder(make_model(), keras.optimizers.Adam(), "msee")
     with pytest.raises(TypeError, match="`loss_fn` must be one loss. Received: a dict of losses. For a model with"):
         LRFinder(make_model(), keras.optimizers.Adam(), {"out": "mse"})
-    with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: 0"):
+    with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: steps_per_execution=0"):
         LRFinder(make_model(), keras.optimizers.Adam(), "mse", steps_per_execution=0)
     with pytest.raises(ValueError, match="`snapshot` must be one of"):
         LRFinder(make_model(), keras.optimizers.Adam(), "mse", snapshot="gpu")

@@ -30,6 +30,43 @@ def positive_finite(name: str, value: Any) -> None:
         raise ValueError(f"`{name}` must be finite and positive. Received: {name}={value!r}")
 
 
+def integer(name: str, value: Any, least: int = 1, why: str = "") -> int:
+    """`value`, the argument `name`, as an `int`; raise unless it is an integer (Python's or NumPy's,
+    not a bool) of at least `least` (a positive one by default). `why` follows the rule in the message.
+
+    Example:
+        >>> integer("batch_size", np.int64(32))
+        32
+        >>> integer("extend", 0, least=0)
+        0
+        >>> integer("n_steps", 3, least=5, why=": fewer steps are too few to suggest anything")
+        Traceback (most recent call last):
+        ...
+        ValueError: `n_steps` must be an integer of at least 5: fewer steps are too few to suggest anything. Received: n_steps=3
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(least, f"an integer of at least {least}")
+        raise ValueError(f"`{name}` must be {kind}{why}. Received: {name}={value!r}")
+    return int(value)
+
+
+def share(name: str, value: Any) -> float:
+    """`value`, the argument `name`, as a `float`; raise unless it is a number in [0, 1) (not a bool).
+
+    Example:
+        >>> share("smoothing", np.float32(0.5))
+        0.5
+        >>> share("tolerance", 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: `tolerance` must be in [0, 1). Received: tolerance=1
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not 0 <= value < 1:
+        raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
 def by_name(argument: str, name: str, get: Callable[[str], Any], examples: str) -> Any:
     """What Keras's `get` makes of `name` (as `compile` reads it), or an error naming `argument`.
 

@@ -13,6 +13,8 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
+from . import checks
+
 _ARRAY_TYPES = (np.ndarray, tf.Tensor)
 
 
@@ -210,8 +212,8 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
         >>> b.cardinality, tuple(b.first[0].shape)
         (3, (4, 3))
     """
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
+    if batch_size is not None:
+        batch_size = checks.integer("batch_size", batch_size)
     one_pass = None
     if isinstance(data, tf.data.Dataset):
         if batch_size is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -183,9 +182,7 @@ class LRFinder:
                                     "'mse' or 'sparse_categorical_crossentropy'")
         if self.loss_fn is not None and not callable(self.loss_fn):
             raise TypeError(f"`loss_fn` must be callable or a loss name. Received: {self.loss_fn!r}")
-        spe = self.steps_per_execution
-        if isinstance(spe, bool) or not isinstance(spe, int) or spe < 1:
-            raise ValueError(f"`steps_per_execution` must be a positive integer. Received: {spe!r}")
+        self.steps_per_execution = checks.integer("steps_per_execution", self.steps_per_execution)
         if self.snapshot not in LOCATIONS:
             raise ValueError(f"`snapshot` must be one of {LOCATIONS}. Received: snapshot={self.snapshot!r}")
         self._state: SweepState | None = None
@@ -259,14 +256,11 @@ class LRFinder:
         checks.positive_finite("max_lr", max_lr)
         if max_lr <= min_lr:
             raise ValueError(f"`max_lr` must be greater than `min_lr`. Received: {min_lr=}, {max_lr=}")
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < MIN_STEPS:
-            raise ValueError(
-                f"`n_steps` must be an integer of at least {MIN_STEPS}: fewer steps are too few to "
-                f"suggest anything (100 is typical). Received: n_steps={n_steps!r}"
-            )
-        if not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
-            raise ValueError(f"`smoothing` must be in [0, 1). Received: smoothing={smoothing!r}")
-        if not isinstance(diverge_factor, (int, float)) or not diverge_factor > 1 or not math.isfinite(diverge_factor):
+        n_steps = checks.integer("n_steps", n_steps, MIN_STEPS,
+                                 ": fewer steps are too few to suggest anything (100 is typical)")
+        smoothing = checks.share("smoothing", smoothing)
+        checks.positive_finite("diverge_factor", diverge_factor)
+        if not diverge_factor > 1:
             raise ValueError(f"`diverge_factor` must be a finite number above 1. Received: {diverge_factor=}")
         if method not in suggest_lib.SUGGESTERS:
             raise ValueError(f"`method` must be one of {sorted(suggest_lib.SUGGESTERS)}. Received: {method=}")
@@ -487,16 +481,12 @@ class LRFinder:
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first, then `refine`.")
-        for name, value, least in (("steps", steps, 1), ("eval_batches", eval_batches, 1), ("extend", extend, 0),
-                                   ("tie_steps", tie_steps, 0)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-                kind = "a positive" if least == 1 else "a non-negative"
-                raise ValueError(f"`{name}` must be {kind} integer. Received: {name}={value!r}")
+        steps, eval_batches = checks.integer("steps", steps), checks.integer("eval_batches", eval_batches)
+        extend, tie_steps = checks.integer("extend", extend, 0), checks.integer("tie_steps", tie_steps, 0)
         if 0 < tie_steps <= steps:
             raise ValueError(f"`tie_steps` must be 0 (no runs to break ties) or more than `steps`, so that the "
                              f"runs are longer. Received: {tie_steps=}, {steps=}")
-        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
-            raise ValueError(f"`tolerance` must be in [0, 1). Received: {tolerance=}")
+        tolerance = checks.share("tolerance", tolerance)
         refine_lib.check_margin(margin)
         for name, value in (("update_bn", update_bn), ("edge", edge)):
             if not isinstance(value, bool):
