@@ -1460,4 +1460,31 @@ TASKS += [
     Task("bn_mlp_digits_rmsprop", digits,
          partial(_bn_mlp, 64, 64, 10),
          lambda lr: keras.optimizers.RMSprop(lr), SCE, batch_size=32, budget=200, held_out=True),
+    # Held out, forty-fourth batch: a fifth check of the default as it stands (the sweep, then `refine`
+    # with the edge run) on the kinds the suggestion issue lists, each a combination of data, model and
+    # optimizer the suite does not have: logistic regression with Adam on 3-class data, an MLP with SGD
+    # momentum on breast cancer, a CNN+BN with Dropout and plain SGD on spot images, an autoencoder with
+    # RMSprop on a swiss roll, an MLP regression with SGD momentum and a Huber loss on data with gross
+    # outliers, Dropout with SGD momentum on blobs, a BatchNorm MLP with plain SGD on 3-class data. No
+    # change to the library is decided by it: it is scored once, the default as it stands (recorded with
+    # `sweeps --refine --without-edge`, scored by replaying the edge run, `horizon.py score`, row
+    # `+edge`, and at exact rates, `score --train`), and reported whatever it says. Committed before
+    # any run.
+    Task("logistic_classification3_adam", classification3, lambda: _seq((30,), L.Dense(3)),
+         lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=32, held_out=True),
+    Task("mlp_cancer_momentum", cancer, partial(_mlp, 30, 1),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=16, budget=200, held_out=True),
+    Task("cnn_bn_dropout_spots_sgd", spots, partial(_cnn_bn_dropout, (10, 10, 1), 8, 16, 0.3, 3),
+         lambda lr: keras.optimizers.SGD(lr), SCE, budget=200, held_out=True),
+    Task("autoencoder_swiss_roll_rmsprop", partial(_autoencoder, swiss_roll), lambda: _autoencoder_model(3, 16, 2),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_regression_outliers_momentum", regression_outliers, partial(_mlp, 15, 1),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.Huber(), batch_size=32,
+         held_out=True),
+    Task("dropout_blobs_momentum", blobs, partial(_dropout_mlp, 20, 64, 0.2, 6),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=32, held_out=True),
+    Task("bn_mlp_classification3_sgd", classification3, partial(_bn_mlp, 30, 64, 3),
+         lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=32, budget=200, held_out=True),
 ]
