@@ -19,6 +19,9 @@ def test_a_good_sweep_gets_no_warning():
 @pytest.mark.parametrize("kwargs, words", [
     (dict(stop_reason="completed"), "never diverged: the best rate may lie above `max_lr`=10; raise `max_lr`"),
     (dict(losses=FALLING[:30], index=10), "stopped after 30 of 100 steps"),
+    (dict(losses=np.r_[FALLING[:29], np.nan], index=10, stop_reason="not_finite"),
+     f"stopped after 30 of 100 steps, the loss NaN or inf at a rate of {LRS[29]:.3g}: too few points"),
+    (dict(losses=np.r_[FALLING[:29], np.inf], index=10, stop_reason="not_finite"), "look for NaN or inf in the data"),
     (dict(cycled=True), "data ran out and was cycled"),
     (dict(losses=np.full(100, 1.0) + np.linspace(0, 0.01, 100)), "curve is flat"),
     (dict(losses=np.r_[np.full(50, 1.0), np.full(50, 0.99)]), "curve is flat"),  # fell by 1%

@@ -245,11 +245,12 @@ def test_compiled_model_with_two_outputs_uses_their_losses_and_weights(data):
 
 
 class AddsItsLoss(keras.Model):
-    """An autoencoder compiled without a loss: its loss comes from `add_loss` in `call`."""
+    """An autoencoder compiled without a loss: its loss comes from `add_loss` in `call`, plus an L2 penalty."""
 
     def __init__(self):
         super().__init__()
-        self.norm, self.dense = keras.layers.BatchNormalization(), keras.layers.Dense(4)
+        self.norm = keras.layers.BatchNormalization()
+        self.dense = keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(0.01))
 
     def call(self, x, training=False):
         out = self.dense(self.norm(x, training=training))
@@ -286,7 +287,7 @@ def test_model_compiled_without_a_loss_that_computes_its_own(make, targets, data
     assert np.isfinite(lr) and lr == finder.trials.lr
     assert_same_state(before, state_of(model, model.optimizer))
     first = model(x[:32], training=True)  # the first step's loss, from the restored weights
-    expected = (tf.reduce_mean((first - x[:32]) ** 2) if targets == "x"
+    expected = (sum(model.losses) if targets == "x"  # `add_loss`'s and the L2 penalty
                 else tf.reduce_mean(tf.abs(first - y[:32])))
     assert finder.losses[0] == pytest.approx(float(expected), rel=1e-5)  # the model's own loss
 
@@ -377,6 +378,8 @@ def test_a_model_that_computes_its_own_loss_takes_x_alone_as_fit_does(data):
 
 
 class AddsItsLossWhenTraining(AddsItsLoss):
+    """Its L2 penalty is there in inference mode too, but it is no loss to measure the runs by."""
+
     def call(self, x, training=False):
         out = self.dense(self.norm(x, training=training))
         if training:
@@ -518,6 +521,50 @@ def test_numpy_scalars_are_taken_as_python_ones(data):
         np.testing.assert_array_equal(losses, plain[1])
         np.testing.assert_array_equal(trial_losses, plain[3])
         assert all(type(v) in (int, float, str, bool) for v in settings.values())
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_data_that_does_not_fit_the_model_or_loss_raises_before_any_state_changes(compiled):
+    # Caught on the first batch, eagerly, with Keras's own words, instead of from inside the traced step.
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(256, 4)).astype("float32"), rng.integers(0, 3, 256)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    cases = [
+        ((x[:, :3], labels), "`dataset` does not fit `model`: calling it on the first batch raised ValueError",
+         "expected axis -1 of input shape to have value 4, but received input with shape (32, 3)"),
+        ((x, np.eye(3)[labels]), "`dataset`'s targets do not fit the loss: computing it on the first batch (y of "
+         "shape (32, 3), the model's output of shape (32, 3)) raised ValueError",
+         "Argument `output` must have rank (ndim) `target.ndim - 1`"),
+    ]
+    for data, message, keras_says in cases:
+        keras.utils.set_random_seed(0)
+        optimizer = keras.optimizers.Adam()
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+        if compiled:
+            model.compile(optimizer, loss)
+            finder = LRFinder(model, verbose=False)
+        else:
+            finder = LRFinder(model, optimizer, loss, verbose=False)
+        before = [v.numpy().copy() for v in model.variables]
+        with pytest.raises(ValueError) as raised:
+            finder(data, batch_size=32, n_steps=20)
+        assert message in str(raised.value) and keras_says in str(raised.value)
+        assert "in user code" not in str(raised.value)
+        assert not optimizer.built and finder.lrs == []
+        assert_same_state(before, [v.numpy() for v in model.variables])
+
+
+def test_nan_in_the_data_is_named_as_a_likely_cause(data):
+    x, y = data
+    y = y.copy()
+    y[::8] = np.nan  # in every batch: the loss is NaN from the first step, at 1e-7 (in y, which no ReLU
+    # can map to 0 as oneDNN's fused ReLU does with a NaN input on some CPUs)
+    model, optimizer = make_model("dense"), keras.optimizers.SGD()
+    before = state_of(model, optimizer)
+    with pytest.warns(UserWarning, match="stopped after 1 of 100 steps, the loss NaN or inf at a rate of 1e-07: too few"):
+        with pytest.raises(ValueError, match="check the data and model for NaNs"):
+            LRFinder(model, optimizer, "mse", verbose=False)((x, y), batch_size=32)
+    assert_same_state(before, state_of(model, optimizer))
 
 
 def test_empty_dataset_raises_before_any_state_changes(data):

@@ -7,11 +7,15 @@ there is one, the fix, in Keras's own format.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 from typing import Any, Callable
 
 import keras
 import numpy as np
+import tensorflow as tf
+from keras import tree
 
 
 def positive_finite(name: str, value: Any) -> None:
@@ -114,36 +118,128 @@ def optimizer_knows(optimizer: keras.optimizers.Optimizer, variables: list[Any])
         ) from None
 
 
+def model_fits(model: keras.Model, x: Any) -> Any:
+    """The model's output on the first batch's `x` (inference mode), or a `ValueError` that says the
+    batch does not fit `model`, with Keras's own words: what would otherwise fail inside the first
+    compiled step, after the snapshot, with a traceback through TensorFlow's graph code.
+
+    A built model is called in a `keras.StatelessScope`, so that no variable changes (a stateful
+    RNN's states included); an unbuilt one is built by the call, as `fit` builds it.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> tuple(model_fits(model, np.zeros((4, 2))).shape)
+        (4, 1)
+        >>> model_fits(model, np.zeros((4, 3)))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: `dataset` does not fit `model`: calling it on the first batch raised ValueError: ...expected axis -1 of input shape to have value 2, but received input with shape (4, 3)...
+    """
+    try:
+        with unchanged(model) if model.built else contextlib.nullcontext():
+            return model(x, training=False)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+        raise ValueError(
+            f"`dataset` does not fit `model`: calling it on the first batch raised {type(error).__name__}: "
+            f"{_plain(error)} Check that x has the structure, shapes and dtypes of the model's inputs."
+        ) from error
+
+
+def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> None:
+    """Raise a `ValueError` if the first batch's targets do not fit `loss` (`(x, y, y_pred,
+    sample_weight) -> loss`, as `tf_lrfinder.step.loss_function` makes it), with Keras's own words
+    and what to check. Computed in a `keras.StatelessScope` (`unchanged`), so that no variable
+    changes (a compiled loss's trackers included).
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+        >>> sce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        >>> loss = lambda x, y, y_pred, sample_weight: sce(y, y_pred)
+        >>> x, labels = np.zeros((4, 2)), np.array([0, 1, 2, 0])
+        >>> loss_fits(model, loss, x, labels, model(x), None)
+        >>> loss_fits(model, loss, x, np.eye(3)[labels], model(x), None)  # one-hot labels
+        Traceback (most recent call last):
+        ...
+        ValueError: `dataset`'s targets do not fit the loss: computing it on the first batch (y of shape (4, 3), the model's output of shape (4, 3)) raised ValueError: Argument `output` must have rank (ndim) `target.ndim - 1`. Received: target.shape=(4, 3), output.shape=(4, 3). Integer class labels need a sparse loss (SparseCategoricalCrossentropy), one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape.
+    """
+    try:
+        with unchanged(model):
+            loss(x, y, y_pred, sample_weight)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+        raise ValueError(
+            f"`dataset`'s targets do not fit the loss: computing it on the first batch (y of shape "
+            f"{_shapes(y)}, the model's output of shape {_shapes(y_pred)}) raised {type(error).__name__}: "
+            f"{_plain(error)} Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
+            "one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape."
+        ) from error
+
+
+def unchanged(model: keras.Model, collect_losses: bool = False) -> keras.StatelessScope:
+    """A `keras.StatelessScope` in which `model` computes as it is and no variable changes.
+
+    Every variable of the model is mapped to its current value: without that, Keras reads a
+    variable's regularisation loss in a stateless scope from the scope alone, and finds nothing.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_regularizer="l2"),
+        ...                           keras.layers.BatchNormalization()])
+        >>> with unchanged(model):
+        ...     _ = model(np.ones((4, 2)), training=True)  # would update BatchNorm's moving statistics
+        ...     regularisation = float(model.losses[0])
+        >>> regularisation == float(model.losses[0]) > 0, float(model.layers[1].moving_mean[0])
+        (True, 0.0)
+    """
+    return keras.StatelessScope(state_mapping=[(v, v.value) for v in model.variables],
+                                collect_losses=collect_losses)
+
+
+def _plain(error: Exception) -> str:
+    """An error's message without terminal colour codes (Keras wraps parts in bold), ending in a full stop."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    return text if text.endswith(".") else text + "."
+
+
+def _shapes(value: Any) -> Any:
+    """Each leaf's shape, as a tuple, in `value`'s structure."""
+    return tree.map_structure(lambda leaf: tuple(leaf.shape) if hasattr(leaf, "shape") else np.shape(leaf), value)
+
+
 def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluates: bool) -> None:
     """Raise unless a model compiled without a loss still computes one (`add_loss`, `compute_loss`):
     in training mode for the sweep, and in inference mode too where `refine`'s runs are measured
     (`evaluates`).
 
-    A forward pass in each mode inside a `keras.StatelessScope`, so that no variable changes
-    (BatchNorm's moving statistics included).
+    A forward pass in each mode inside a `keras.StatelessScope` (`unchanged`), so that no variable
+    changes (BatchNorm's moving statistics included). A model that keeps Keras's `compute_loss` must
+    add a loss with `add_loss` in that mode: its weights' regularisation penalties alone are no loss
+    to train or measure by. One that overrides `compute_loss` must return one without an error.
 
     Example:
-        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        >>> model.compile(optimizer="sgd")  # no loss, and the model adds none
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_regularizer="l2")])
+        >>> model.compile(optimizer="sgd")  # no loss, and the model adds none: an L2 penalty only
         >>> adds_a_loss(model, np.zeros((4, 2)), np.zeros((4, 1)), None, evaluates=True)
         Traceback (most recent call last):
         ...
-        ValueError: No loss: `model` was compiled without a loss, adds none with `add_loss` and computes none in its `compute_loss` (Keras: No loss to compute. Provide a `loss` argument in `compile()`.). Pass `loss_fn=` (for example 'mse') or compile the model with `loss=`.
+        ValueError: No loss: `model` was compiled without a loss, adds none with `add_loss` and computes none in its `compute_loss` (Keras's own `compute_loss` would find only regularisation penalties, if any). Pass `loss_fn=` (for example 'mse') or compile the model with `loss=`.
     """
+    overrides = type(model).compute_loss is not keras.Model.compute_loss
     for training in (True, False) if evaluates else (True,):
         try:
-            with keras.StatelessScope(collect_losses=True):
-                model.compute_loss(x=x, y=y, y_pred=model(x, training=training), sample_weight=sample_weight,
-                                   training=training)
+            with unchanged(model, collect_losses=True) as scope:
+                y_pred = model(x, training=training)
+                if overrides:
+                    model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+                elif not scope.losses:
+                    raise ValueError("Keras's own `compute_loss` would find only regularisation penalties, if any")
         except ValueError as error:
             if training:
                 raise ValueError(
                     "No loss: `model` was compiled without a loss, adds none with `add_loss` and computes "
-                    f"none in its `compute_loss` (Keras: {error}). Pass `loss_fn=` (for example 'mse') or "
+                    f"none in its `compute_loss` ({error}). Pass `loss_fn=` (for example 'mse') or "
                     "compile the model with `loss=`."
                 ) from None
             raise ValueError(
                 "No loss in inference mode: `model` was compiled without a loss and computes one only "
-                f"when training (Keras: {error}), while `refine` measures its runs in inference mode. "
+                f"when training ({error}), while `refine` measures its runs in inference mode. "
                 "Pass `refine=False`, or `loss_fn=`, or compile the model with `loss=`."
             ) from None

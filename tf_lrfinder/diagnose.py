@@ -40,7 +40,14 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
     out = []
     if stop_reason == "completed":
         out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
-    if len(lrs) < n_steps / 3:
+    if len(lrs) < n_steps / 3 and stop_reason == "not_finite":
+        where = f" at a rate of {lrs[-1]:.3g}" if len(lrs) else ""
+        out.append(
+            f"The sweep stopped after {len(lrs)} of {n_steps} steps, the loss NaN or inf{where}: too few "
+            "points to judge the curve. Where the losses before were not rising, look for NaN or inf in "
+            "the data (or a log of 0 in the model or loss); else lower `max_lr`."
+        )
+    elif len(lrs) < n_steps / 3:
         out.append(
             f"The sweep stopped after {len(lrs)} of {n_steps} steps: too few points to judge the curve; "
             "lower `max_lr` or raise `diverge_factor`."

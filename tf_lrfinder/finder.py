@@ -318,12 +318,13 @@ class LRFinder:
         # A model created under a `tf.distribute` strategy gets its new variables under that strategy.
         strategy = getattr(self.model, "distribute_strategy", None)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            if not self.model.built or needs_loss_build:
-                y_pred = self.model(x, training=False)  # builds; inference mode changes no state
-                if needs_loss_build:
-                    self.model._compile_loss.build(y, y_pred)
+            y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
             if self._computes_own_loss():
                 checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
+            else:
+                if needs_loss_build:
+                    self.model._compile_loss.build(y, y_pred)
+                checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight)
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
                 self.optimizer.build(self.model.trainable_variables)
