@@ -243,6 +243,14 @@ def test_leap_goes_up_eightfold_only_while_no_run_has_trained_the_model():
     # The highest run diverged, or ended no lower than the start: the edge is found.
     assert leap(lrs, np.array([0.6890, 0.6888, 0.6887, np.inf]), 0.6894, limit=10.0) is None
     assert leap(lrs, np.array([0.6890, 0.6888, 0.6887, 0.6894]), 0.6894, limit=10.0) is None
+    # No run moved the model (none ended lower, the highest at most 0.01% above the start): no edge
+    # was found, so it leaps (a flat sweep read far too low: a masked LSTM swept over 40 steps).
+    lstm = np.array([8.27e-08, 1.65e-07, 3.31e-07, 6.61e-07, 1.32e-06])
+    still = np.array([0.69277697, 0.69277705, 0.69277710, 0.69277728, 0.69277759])
+    assert leap(lstm, still, 0.69277695, limit=10.0) == pytest.approx(8 * 1.32e-06, rel=1e-15)
+    assert next_rate(lstm, still, 0.69277695, low=1e-7, high=10.0) == pytest.approx(8 * 1.32e-06, rel=1e-15)
+    assert leap(lrs, np.array([0.6895, 0.6896, 0.6896, 0.6897]), 0.6894, limit=10.0) is None  # 0.04% up
+    assert leap(lrs, np.array([0.6890, 0.6888, 0.6887, 0.68945]), 0.6894, limit=10.0) is None  # others fell
     # No scale to measure by, or nothing run.
     assert leap(lrs, plateau, 0.0, limit=10.0) is None
     assert leap(lrs, plateau, np.inf, limit=10.0) is None
