@@ -18,7 +18,9 @@ def test_a_good_sweep_gets_no_warning():
 
 @pytest.mark.parametrize("kwargs, words", [
     (dict(stop_reason="completed"), "never diverged: the best rate may lie above `max_lr`=10; raise `max_lr`"),
-    (dict(losses=FALLING[:30], index=10), "stopped after 30 of 100 steps"),
+    (dict(losses=FALLING[:30], index=10),
+     f"stopped after 30 of 100 steps, the loss blowing up at a rate of {LRS[29]:.3g}: too few points to judge "
+     "the curve; lower `max_lr` to about ten times that rate, or raise `diverge_factor`."),
     (dict(losses=np.r_[FALLING[:29], np.nan], index=10, stop_reason="not_finite"),
      f"stopped after 30 of 100 steps, the loss NaN or inf at a rate of {LRS[29]:.3g}: too few points"),
     (dict(losses=np.r_[FALLING[:29], np.inf], index=10, stop_reason="not_finite"), "look for NaN or inf in the data"),
@@ -33,6 +35,17 @@ def test_a_good_sweep_gets_no_warning():
 def test_each_reason_not_to_trust_a_sweep_is_named(kwargs, words):
     messages = warnings_for(**kwargs)
     assert len(messages) == 1 and words in messages[0]
+
+
+def test_a_sweep_that_blew_up_at_once_is_told_to_start_lower():
+    # min_lr=1, max_lr=1000: the loss blew up on the second step, within a decade of `min_lr`.
+    lrs = np.logspace(0, 3, 100)[:2]
+    messages = sweep_warnings(lrs, np.array([0.7, 3.0]), 100, "diverged", False, None)
+    assert messages == [
+        "The sweep stopped after 2 of 100 steps, the loss blowing up at a rate of 1.07: too few points to "
+        "judge the curve; lower `max_lr` to about ten times that rate, and `min_lr` to a hundredth of it "
+        "or less, or raise `diverge_factor`."
+    ]
 
 
 def test_no_suggestion_gets_no_edge_warning():
