@@ -259,8 +259,8 @@ class LRFinder:
         n_steps = checks.integer("n_steps", n_steps, MIN_STEPS,
                                  ": fewer steps are too few to suggest anything (100 is typical)")
         smoothing = checks.share("smoothing", smoothing)
-        checks.positive_finite("diverge_factor", diverge_factor)
-        if not diverge_factor > 1:
+        if isinstance(diverge_factor, bool) or not isinstance(diverge_factor, (int, float, np.floating, np.integer)) \
+                or not (np.isfinite(diverge_factor) and diverge_factor > 1):
             raise ValueError(f"`diverge_factor` must be a finite number above 1. Received: {diverge_factor=}")
         if method not in suggest_lib.SUGGESTERS:
             raise ValueError(f"`method` must be one of {sorted(suggest_lib.SUGGESTERS)}. Received: {method=}")
