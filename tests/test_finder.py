@@ -523,7 +523,7 @@ def test_numpy_scalars_are_taken_as_python_ones(data):
         assert (lr, refined, settings) == (plain[0], plain[2], plain[4])
         np.testing.assert_array_equal(losses, plain[1])
         np.testing.assert_array_equal(trial_losses, plain[3])
-        assert all(type(v) in (int, float, str, bool) for v in settings.values())
+        assert all(type(v) in (int, float, str, bool, type(None)) for v in settings.values())
 
 
 @pytest.mark.parametrize("compiled", [False, True])
@@ -568,6 +568,48 @@ def test_nan_in_the_data_is_named_as_a_likely_cause(data):
         with pytest.raises(ValueError, match="check the data and model for NaNs"):
             LRFinder(model, optimizer, "mse", verbose=False)((x, y), batch_size=32)
     assert_same_state(before, state_of(model, optimizer))
+
+
+def test_class_weight_weighs_each_sample_as_fit_does():
+    # The same sweep and refined rate as the same weights passed as sample weights; one-hot labels too.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1024, 4)).astype("float32")
+    labels = (x[:, 0] + 0.5 * rng.normal(size=1024) > 1.0).astype("int64")  # imbalanced: about 1 in 6
+    class_weight = {0: 1.0, 1: 5.0}
+    weights = np.where(labels == 1, 5.0, 1.0).astype("float32")
+
+    def sweep(data, loss, **kwargs):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+        finder = LRFinder(model, keras.optimizers.Adam(), loss, verbose=False)
+        finder(data, batch_size=32, n_steps=40, **kwargs)
+        return finder
+
+    sparse = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    weighted = sweep((x, labels), sparse, class_weight=class_weight)
+    by_hand = sweep((x, labels, weights), sparse)
+    plain = sweep((x, labels), sparse)
+    assert weighted.losses == by_hand.losses and weighted.lr_opt == by_hand.lr_opt
+    assert weighted.trials.losses == by_hand.trials.losses
+    assert weighted.losses != plain.losses
+    assert weighted.settings["class_weight"] == {"0": 1.0, "1": 5.0} and plain.settings["class_weight"] is None
+    one_hot = sweep((x, np.eye(2, dtype="float32")[labels]), keras.losses.CategoricalCrossentropy(from_logits=True),
+                    class_weight=class_weight, refine=False)
+    np.testing.assert_allclose(one_hot.losses, weighted.losses[:len(one_hot.losses)], rtol=1e-5)
+
+    model, optimizer = make_model("dense"), keras.optimizers.Adam()
+    finder = LRFinder(model, optimizer, sparse, verbose=False)
+    for kwargs, error, message in [
+        (dict(class_weight={0: 1.0}, data=(x, labels, weights)), ValueError,
+         "`class_weight` needs batches of `(x, y)` with one output's labels, as `fit` does; `dataset` holds "
+         "sample weights already"),
+        (dict(class_weight={"a": 1.0}, data=(x, labels)), ValueError, "`class_weight`'s keys must be class indices"),
+        (dict(class_weight={0: -1.0}, data=(x, labels)), ValueError, "weights must be finite numbers of at least 0"),
+        (dict(class_weight=[1.0, 5.0], data=(x, labels)), TypeError, "`class_weight` must be a dict"),
+    ]:
+        with pytest.raises(error, match=re.escape(message)):
+            finder(kwargs.pop("data"), batch_size=32, n_steps=20, **kwargs)
+    assert not optimizer.built and finder.lrs == []
 
 
 def test_empty_dataset_raises_before_any_state_changes(data):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import numpy as np
@@ -185,7 +186,7 @@ def _check_batched(spec: Any, model: Any) -> None:
 
 
 def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = None, seed: int = 0,
-               targets: bool = True) -> Batches:
+               targets: bool = True, class_weight: Mapping[int, float] | None = None) -> Batches:
     """Validate `data` and wrap it as an endless, indexed stream of batches.
 
     Args:
@@ -198,6 +199,8 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
         targets: whether the loss needs targets. If False (a model compiled without a loss, which
             computes its own), `data` may hold x alone: an array or a dict of arrays with
             `batch_size`, or elements that are x alone or `(x,)`, as `fit(x)` takes them.
+        class_weight: a weight per class index, as `fit` takes it: each batch gets the weights of
+            its labels' classes as sample weights (`class_weights`).
         seed: shuffle seed for arrays.
 
     Returns:
@@ -265,5 +268,60 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
         passes = ds.enumerate().repeat()
     else:  # one pass after another, each shuffled by its number: never empty
         passes = tf.data.Dataset.counter().flat_map(lambda number: one_pass(number).enumerate())
+    if class_weight is not None:
+        weigh = class_weights(class_weight, first)
+        first = weigh(*first)
+        passes = passes.map(lambda index, batch: (index, weigh(*batch)))
     stream = passes.prefetch(tf.data.AUTOTUNE).with_options(options)
     return Batches(stream, first, cardinality)
+
+
+def class_weights(class_weight: Mapping[int, float], first: Any) -> Callable[..., tuple]:
+    """A function `(x, y) -> (x, y, sample_weight)` that weighs each sample by its class, as
+    `fit(class_weight=...)` does: the class is `y` itself (integer labels, `(batch,)` or
+    `(batch, 1)`) or the index of its largest entry (one-hot rows). A class missing from
+    `class_weight` weighs 1. Checked against the first batch, whose structure every batch shares.
+
+    Raises:
+        ValueError / TypeError: `class_weight` is not a mapping of class indices (integers from 0) to
+            finite non-negative weights; or the batches hold sample weights already, several outputs'
+            targets, or no targets (`fit` refuses these too).
+
+    Example:
+        >>> weigh = class_weights({1: 5.0}, (np.zeros((3, 2)), np.array([0, 1, 2])))
+        >>> weigh(np.zeros((3, 2)), np.array([0, 1, 2]))[2].numpy().tolist()
+        [1.0, 5.0, 1.0]
+        >>> weigh(np.zeros((2, 2)), np.array([[0.0, 1.0], [1.0, 0.0]]))[2].numpy().tolist()  # one-hot
+        [5.0, 1.0]
+        >>> weigh(np.zeros((3, 2)), np.array([[1], [0], [7]]))[2].numpy().tolist()  # (batch, 1); 7 unlisted
+        [5.0, 1.0, 1.0]
+    """
+    if not isinstance(class_weight, Mapping) or not class_weight:
+        raise TypeError(f"`class_weight` must be a dict from class index to weight, such as {{0: 1.0, 1: 5.0}}. "
+                        f"Received: class_weight={class_weight!r}")
+    for key, weight in class_weight.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
+            raise ValueError(f"`class_weight`'s keys must be class indices, integers from 0. Received: {key!r}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(weight) and weight >= 0):
+            raise ValueError(f"`class_weight`'s weights must be finite numbers of at least 0. Received: "
+                             f"{key!r}: {weight!r}")
+    if not isinstance(first, tuple) or len(first) != 2 or tf.nest.is_nested(first[1]):
+        size = len(first) if isinstance(first, tuple) else 1
+        what = ("sample weights already" if size == 3 else "no targets" if size < 2 else "targets for several outputs")
+        raise ValueError(f"`class_weight` needs batches of `(x, y)` with one output's labels, as `fit` does; "
+                         f"`dataset` holds {what}. Put the class weights into the sample weights instead.")
+    table = tf.constant([float(class_weight.get(c, 1.0)) for c in range(int(max(class_weight)) + 1)], tf.float32)
+
+    def weigh(x: Any, y: Any) -> tuple:
+        y = tf.convert_to_tensor(y)
+        if y.shape.rank >= 2:
+            classes = tf.cond(tf.shape(y)[-1] > 1, lambda: tf.argmax(y, axis=-1, output_type=tf.int32),
+                              lambda: tf.cast(tf.round(y[..., 0]), tf.int32))
+        else:
+            classes = tf.cast(tf.round(y), tf.int32)
+        known = (classes >= 0) & (classes < len(table))
+        weights = tf.where(known, tf.gather(table, tf.clip_by_value(classes, 0, len(table) - 1)), 1.0)
+        return x, y, weights
+
+    return weigh

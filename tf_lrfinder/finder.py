@@ -218,7 +218,7 @@ class LRFinder:
     def __call__(self, dataset: Any, min_lr: float = 1e-7, max_lr: float = 10.0, n_steps: int = 100, *,
                  batch_size: int | None = None, mode: str = "exponential", smoothing: float = 0.98,
                  diverge_factor: float = 4.0, method: str = suggest_lib.DEFAULT_METHOD,
-                 refine: bool | None = None) -> float:
+                 refine: bool | None = None, class_weight: dict[int, float] | None = None) -> float:
         """Run the range test and return the suggested learning rate.
 
         Args:
@@ -242,6 +242,10 @@ class LRFinder:
                 four to seven runs of 100 steps, four to seven times a default sweep). None
                 (default) refines when `method` is the default rule, so that naming another rule
                 returns that rule.
+            class_weight: a weight per class index (`{0: 1.0, 1: 5.0}`), as `fit` takes it: each
+                sample's loss is weighted by its label's class (integer labels or one-hot rows; a
+                class left out weighs 1), in the sweep and in refining's runs and measurements.
+                Not with sample weights in `dataset`, nor for several outputs.
 
         Returns:
             The suggested learning rate, also kept as `lr_opt`: the refined one when `refine`
@@ -271,7 +275,8 @@ class LRFinder:
         # Refine's runs each read the stream afresh: the held-back batches, then their steps.
         longest = max(refine_lib.STEPS, refine_lib.TIE_STEPS)
         needed = max(int(n_steps), refine_lib.EVAL_BATCHES + longest if refine else 0) * self._per_update
-        batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._computes_own_loss())
+        batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._computes_own_loss(),
+                             class_weight=class_weight)
 
         self._prepare(batches.first, evaluates=refine)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing, diverge_factor)
@@ -284,7 +289,9 @@ class LRFinder:
         self.cycled = bool(len(records) and records[-1, 2] > 0)  # the data started again
         self.settings = dict(min_lr=float(min_lr), max_lr=float(max_lr), n_steps=int(n_steps), mode=mode,
                              smoothing=float(smoothing), diverge_factor=float(diverge_factor), method=method,
-                             refine=refine, gradient_accumulation_steps=self._per_update)
+                             refine=refine, gradient_accumulation_steps=self._per_update,
+                             class_weight=None if class_weight is None else  # JSON's keys are strings
+                             {str(int(k)): float(v) for k, v in class_weight.items()})
         self.lr_opt = None
         self.trials = None
         suggestion = None
@@ -388,7 +395,8 @@ class LRFinder:
                factors: tuple[float, ...] = refine_lib.FACTORS, eval_batches: int = refine_lib.EVAL_BATCHES,
                tolerance: float = refine_lib.TOLERANCE, extend: int = refine_lib.EXTEND,
                margin: float = refine_lib.MARGIN, update_bn: bool = True,
-               tie_steps: int = refine_lib.TIE_STEPS, edge: bool = refine_lib.EDGE) -> float:
+               tie_steps: int = refine_lib.TIE_STEPS, edge: bool = refine_lib.EDGE,
+               class_weight: dict[int, float] | None = None) -> float:
         """Check the sweep's suggestion by training: short runs at a few rates, keep the best.
 
         After a sweep, trains `steps` steps at each constant rate `bottom * factor` (bottom: where
@@ -463,6 +471,7 @@ class LRFinder:
             edge: where no run failed, run once more at twice the highest rate tried (never above
                 the sweep's top), so that the margin has an edge of stability to keep clear of
                 (`tf_lrfinder.refine.edge_rate`; default True). One more run of `steps` steps.
+            class_weight: as for the sweep.
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
@@ -495,7 +504,7 @@ class LRFinder:
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         longest = max(int(steps), int(tie_steps))
         batches = as_batches(dataset, self.model, (int(eval_batches) + longest) * self._per_update, batch_size,
-                             targets=not self._computes_own_loss())
+                             targets=not self._computes_own_loss(), class_weight=class_weight)
         self._prepare(batches.first, evaluates=True)
         return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge)
