@@ -1487,4 +1487,31 @@ TASKS += [
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=32, held_out=True),
     Task("bn_mlp_classification3_sgd", classification3, partial(_bn_mlp, 30, 64, 3),
          lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=32, budget=200, held_out=True),
+    # Held out, forty-fifth batch: a sixth check of the default as it stands (the sweep, then `refine`
+    # with the edge run) on the kinds the suggestion issue lists, each a combination of data, model and
+    # optimizer the suite does not have: logistic regression with AdamW on Gaussian quantiles, an MLP
+    # with SGD momentum on 5-class data, a CNN+BN with Dropout and RMSprop on bar images, an autoencoder
+    # with RMSprop on Friedman #1, an MLP regression with plain SGD on an S-curve, Dropout with RMSprop on
+    # breast cancer, a BatchNorm MLP with SGD momentum on moons. No change to the library is decided by
+    # it: it is scored once, the default as it stands (recorded with `sweeps --refine --without-edge`,
+    # scored by replaying the edge run, `horizon.py score`, row `+edge`, and at exact rates,
+    # `score --train`), and reported whatever it says. Committed before any run.
+    Task("logistic_quantiles_adamw", quantiles, lambda: _seq((6,), L.Dense(3)),
+         lambda lr: keras.optimizers.AdamW(lr), SCE, batch_size=32, held_out=True),
+    Task("mlp_classification5_momentum", classification5, partial(_mlp, 40, 5),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=32, held_out=True),
+    Task("cnn_bn_dropout_bars_rmsprop", bars, partial(_cnn_bn_dropout, (12, 12, 1), 16, 32, 0.3, 4),
+         lambda lr: keras.optimizers.RMSprop(lr), SCE, batch_size=32, budget=200, held_out=True),
+    Task("autoencoder_friedman_rmsprop", partial(_autoencoder, friedman), lambda: _autoencoder_model(10, 16, 4),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_s_curve_sgd", s_curve, partial(_mlp, 3, 1),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("dropout_cancer_rmsprop", cancer, partial(_dropout_mlp, 30, 64, 0.3, 1),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=16, budget=200, held_out=True),
+    Task("bn_mlp_moons_momentum", moons, partial(_bn_mlp, 2, 64, 1),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, budget=200, held_out=True),
 ]
