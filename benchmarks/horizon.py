@@ -31,7 +31,7 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/horizon.py record [TASK ...]   # ~4.8 hours on 2 cores for all 265; resumable
+    python benchmarks/horizon.py record [TASK ...]   # ~5 hours on 2 cores for all 272; resumable
     python benchmarks/horizon.py score [--tasks TASK ...] [--held-out]  # seconds
     python benchmarks/horizon.py score --train [--tasks TASK ...] [--held-out]
         # the default (`+edge`) alone, trained at the exact rates it keeps: ~1 min a task on 2 cores
@@ -211,7 +211,9 @@ def _by_kind(scores: dict[str, float]) -> str:
     for label, keep in (("deep tanh/sigmoid MLPs with SGD", True), ("the others", False)):
         x = np.array([v for name, v in scores.items() if bool(SATURATING.match(name)) == keep])
         parts.append(f"{label} ({x.size}) " + (f"{x.mean():.4f} / {x.min():.3f} / {(x >= 0.9).sum()}" if x.size else "-"))
-    return "  the default (+edge) by kind: " + "; ".join(parts)
+    everything = np.array(list(scores.values()))
+    return (f"  the default (+edge), all {everything.size}: mean {everything.mean():.4f}; by kind: "
+            + "; ".join(parts))
 
 
 def run_score(tasks: list[str], path: Path = CACHE) -> None:
