@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -153,6 +155,12 @@ def test_wrong_structure(data):
         as_batches(data[0], None, 5, batch_size=8)
     with pytest.raises(TypeError, match="Received: int"):
         as_batches(3, None, 5)
+    # Dicts, as TensorFlow Datasets yields them without `as_supervised=True`: say how to make tuples.
+    dicts = tf.data.Dataset.from_tensor_slices({"image": data[0], "label": data[1]}).batch(8)
+    with pytest.raises(ValueError, match=re.escape(
+            "It yields dicts: map them to tuples, for example `dataset.map(lambda d: (d['image'], d['label']))`, "
+            "or load it with `as_supervised=True`.")):
+        as_batches(dicts, None, 5)
 
 
 def test_mismatched_array_lengths(data):

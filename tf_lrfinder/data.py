@@ -155,9 +155,14 @@ def _check_structure(spec: Any, targets: bool) -> None:
     with_targets = isinstance(spec, tuple) and len(spec) in (2, 3)
     x_alone = not isinstance(spec, tuple) or len(spec) == 1
     if not (with_targets or (x_alone and not targets)):
+        hint = ""
+        if isinstance(spec, dict):  # as TensorFlow Datasets yields them without `as_supervised=True`
+            keys = list(spec)
+            hint = (f" It yields dicts: map them to tuples, for example `dataset.map(lambda d: "
+                    f"(d[{keys[0]!r}], d[{keys[-1]!r}]))`, or load it with `as_supervised=True`.")
         raise ValueError(
             "`dataset` must yield tuples `(x, y)` or `(x, y, sample_weight)`. "
-            f"Received elements of structure: {spec}. For an autoencoder, yield `(x, x)` (x alone "
+            f"Received elements of structure: {spec}.{hint} For an autoencoder, yield `(x, x)` (x alone "
             "only for a model compiled without a loss, which computes its own)."
         )
     for leaf in tf.nest.flatten(_inputs(spec)):
