@@ -18,6 +18,26 @@ import tensorflow as tf
 from keras import tree
 
 
+def is_number(value: Any) -> bool:
+    """Whether `value` is a real number, Python's or NumPy's, and not a bool.
+
+    Example:
+        >>> is_number(np.float32(0.5)), is_number(3), is_number(True), is_number("4")
+        (True, True, False, False)
+    """
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def is_integer(value: Any) -> bool:
+    """Whether `value` is an integer, Python's or NumPy's, and not a bool.
+
+    Example:
+        >>> is_integer(np.int64(32)), is_integer(32.0), is_integer(False)
+        (True, False, False)
+    """
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
 def positive_finite(name: str, value: Any) -> None:
     """Raise unless `value`, the argument `name`, is a finite positive number (not a bool).
 
@@ -28,7 +48,7 @@ def positive_finite(name: str, value: Any) -> None:
         ...
         ValueError: `max_lr` must be finite and positive. Received: max_lr=0
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+    if not is_number(value):
         raise TypeError(f"`{name}` must be a number. Received: {name}={value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"`{name}` must be finite and positive. Received: {name}={value!r}")
@@ -48,7 +68,7 @@ def integer(name: str, value: Any, least: int = 1, why: str = "") -> int:
         ...
         ValueError: `n_steps` must be an integer of at least 5: fewer steps are too few to suggest anything. Received: n_steps=3
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+    if not is_integer(value) or value < least:
         kind = {0: "a non-negative integer", 1: "a positive integer"}.get(least, f"an integer of at least {least}")
         raise ValueError(f"`{name}` must be {kind}{why}. Received: {name}={value!r}")
     return int(value)
@@ -65,8 +85,7 @@ def share(name: str, value: Any) -> float:
         ...
         ValueError: `tolerance` must be in [0, 1). Received: tolerance=1
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not 0 <= value < 1:
+    if not is_number(value) or not 0 <= value < 1:
         raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
     return float(value)
 

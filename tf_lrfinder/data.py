@@ -305,10 +305,9 @@ def class_weights(class_weight: Mapping[int, float], first: Any) -> Callable[...
         raise TypeError(f"`class_weight` must be a dict from class index to weight, such as {{0: 1.0, 1: 5.0}}. "
                         f"Received: class_weight={class_weight!r}")
     for key, weight in class_weight.items():
-        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
+        if not checks.is_integer(key) or key < 0:
             raise ValueError(f"`class_weight`'s keys must be class indices, integers from 0. Received: {key!r}")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) \
-                or not (np.isfinite(weight) and weight >= 0):
+        if not checks.is_number(weight) or not (np.isfinite(weight) and weight >= 0):
             raise ValueError(f"`class_weight`'s weights must be finite numbers of at least 0. Received: "
                              f"{key!r}: {weight!r}")
     if not isinstance(first, tuple) or len(first) != 2 or tf.nest.is_nested(first[1]):

@@ -40,24 +40,23 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
     out = []
     if stop_reason == "completed":
         out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
-    if len(lrs) < n_steps / 3 and stop_reason == "not_finite":
-        where = f" at a rate of {lrs[-1]:.3g}" if len(lrs) else ""
-        out.append(
-            f"The sweep stopped after {len(lrs)} of {n_steps} steps, the loss NaN or inf{where}: too few "
-            "points to judge the curve. Where the losses before were not rising, look for NaN or inf in "
-            "the data (or a log of 0 in the model or loss); else lower `max_lr`."
-        )
-    elif len(lrs) < n_steps / 3:
-        where, fix = "", "lower `max_lr`"
-        if len(lrs):
-            where = f", the loss blowing up at a rate of {lrs[-1]:.3g}"
-            fix = "lower `max_lr` to about ten times that rate"
-            if lrs[-1] < 10 * lrs[0]:  # within a decade of the start: the range begins too high as well
-                fix += ", and `min_lr` to a hundredth of it or less"
-        out.append(
-            f"The sweep stopped after {len(lrs)} of {n_steps} steps{where}: too few points to judge the "
-            f"curve; {fix}, or raise `diverge_factor`."
-        )
+    if len(lrs) < n_steps / 3:
+        stopped = f"The sweep stopped after {len(lrs)} of {n_steps} steps"
+        if stop_reason == "not_finite":
+            where = f" at a rate of {lrs[-1]:.3g}" if len(lrs) else ""
+            out.append(
+                f"{stopped}, the loss NaN or inf{where}: too few points to judge the curve. Where the "
+                "losses before were not rising, look for NaN or inf in the data (or a log of 0 in the "
+                "model or loss); else lower `max_lr`."
+            )
+        else:
+            where, fix = "", "lower `max_lr`"
+            if len(lrs):
+                where = f", the loss blowing up at a rate of {lrs[-1]:.3g}"
+                fix = "lower `max_lr` to about ten times that rate"
+                if lrs[-1] < 10 * lrs[0]:  # within a decade of the start: the range begins too high as well
+                    fix += ", and `min_lr` to a hundredth of it or less"
+            out.append(f"{stopped}{where}: too few points to judge the curve; {fix}, or raise `diverge_factor`.")
     if cycled:
         out.append("The data ran out and was cycled: later steps saw batches again; pass more data.")
     if len(usable) >= 2:

@@ -263,8 +263,7 @@ class LRFinder:
         n_steps = checks.integer("n_steps", n_steps, MIN_STEPS,
                                  ": fewer steps are too few to suggest anything (100 is typical)")
         smoothing = checks.share("smoothing", smoothing)
-        if isinstance(diverge_factor, bool) or not isinstance(diverge_factor, (int, float, np.floating, np.integer)) \
-                or not (np.isfinite(diverge_factor) and diverge_factor > 1):
+        if not checks.is_number(diverge_factor) or not (np.isfinite(diverge_factor) and diverge_factor > 1):
             raise ValueError(f"`diverge_factor` must be a finite number above 1. Received: {diverge_factor=}")
         if method not in suggest_lib.SUGGESTERS:
             raise ValueError(f"`method` must be one of {sorted(suggest_lib.SUGGESTERS)}. Received: {method=}")
