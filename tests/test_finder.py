@@ -557,6 +557,55 @@ def test_data_that_does_not_fit_the_model_or_loss_raises_before_any_state_change
         assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_loss_of_one_value_per_sample_raises_before_any_state_changes(compiled, data):
+    # `reduction=None` gives a loss per sample: the step cannot record it (it used to fail inside
+    # the traced step, assigning a vector to the EMA's scalar). Said on the first batch instead.
+    for reduction in (None, "none", "sum"):
+        model, optimizer = make_model("dense"), keras.optimizers.SGD()
+        loss = keras.losses.MeanSquaredError(reduction=reduction)
+        if compiled:
+            model.compile(optimizer, loss)
+            finder = LRFinder(model, verbose=False)
+        else:
+            finder = LRFinder(model, optimizer, loss, verbose=False)
+        before = [v.numpy().copy() for v in model.variables]
+        if reduction == "sum":  # one number: swept as given
+            assert np.isfinite(finder(data, batch_size=32, n_steps=20, refine=False))
+            assert len(finder.losses) > 0
+        else:
+            with pytest.raises(ValueError, match=re.escape(
+                    "The loss is not one number: on the first batch it has shape (32,) (a `keras.losses.Loss` "
+                    "made with `reduction=None` or 'none' gives one loss per sample")) as raised:
+                finder(data, batch_size=32, n_steps=20)
+            assert "reduction='sum_over_batch_size'" in str(raised.value)
+            assert not optimizer.built and finder.lrs == []
+        assert_same_state(before, [v.numpy() for v in model.variables])
+
+
+def test_a_call_inside_a_strategy_scope_raises_and_after_the_block_sweeps(data):
+    # Inside `strategy.scope()` the finder's own step used to fail in the optimizer (no replica
+    # context to merge in) or in the snapshot; now it says where to call it, before anything changes.
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        model = make_model("dense")
+        optimizer = keras.optimizers.Adam()
+        finder = LRFinder(model, optimizer, "mse", verbose=False)
+        before = [v.numpy().copy() for v in model.variables]
+        with pytest.raises(RuntimeError, match=re.escape(
+                "The finder was called inside `strategy.scope()` of a OneDeviceStrategy")) as raised:
+            finder(data, batch_size=32, n_steps=20)
+        assert "call the finder after the `with` block" in str(raised.value)
+        assert not optimizer.built and finder.lrs == []
+        assert_same_state(before, [v.numpy() for v in model.variables])
+    lr = finder(data, batch_size=32, n_steps=20, refine=False)  # after the block: swept
+    assert np.isfinite(lr) and optimizer.built
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    with strategy.scope(), pytest.raises(RuntimeError, match="inside `strategy.scope\\(\\)`"):
+        finder.refine(data, batch_size=32, steps=5)
+    assert finder.trials is None
+
+
 def test_nan_in_the_data_is_named_as_a_likely_cause(data):
     x, y = data
     y = y.copy()

@@ -183,7 +183,7 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
     """
     try:
         with unchanged(model):
-            loss(x, y, y_pred, sample_weight)
+            value = loss(x, y, y_pred, sample_weight)
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(
             f"`dataset`'s targets do not fit the loss: computing it on the first batch (y of shape "
@@ -191,6 +191,52 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
             f"{_plain(error)} Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
             "one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape."
         ) from error
+    one_number(value)
+
+
+def one_number(loss: Any) -> None:
+    """Raise a `ValueError` unless `loss`, the loss of the first batch, is one number: a
+    `keras.losses.Loss` made with `reduction=None` (or `'none'`) gives one per sample, which the
+    step cannot record, and which `fit` would train on the sum of.
+
+    Example:
+        >>> one_number(keras.losses.MeanSquaredError()(np.zeros((4, 1)), np.ones((4, 1))))
+        >>> one_number(keras.losses.MeanSquaredError(reduction=None)(np.zeros((4, 1)), np.ones((4, 1))))
+        Traceback (most recent call last):
+        ...
+        ValueError: The loss is not one number: on the first batch it has shape (4,) (a `keras.losses.Loss` made with `reduction=None` or 'none' gives one loss per sample, and `fit` trains on their sum). Make the loss with reduction='sum_over_batch_size' (Keras's default, the mean) or 'sum', whichever you will train with; or pass `loss_fn=` a function of (y_true, y_pred) that returns one loss per sample, which the finder averages.
+    """
+    shape = tuple(getattr(loss, "shape", ()))
+    if shape:
+        raise ValueError(
+            f"The loss is not one number: on the first batch it has shape {shape} (a `keras.losses.Loss` "
+            "made with `reduction=None` or 'none' gives one loss per sample, and `fit` trains on their "
+            "sum). Make the loss with reduction='sum_over_batch_size' (Keras's default, the mean) or "
+            "'sum', whichever you will train with; or pass `loss_fn=` a function of (y_true, y_pred) "
+            "that returns one loss per sample, which the finder averages."
+        )
+
+
+def outside_strategy_scope() -> None:
+    """Raise a `RuntimeError` when called inside a `tf.distribute` strategy's scope (`with
+    strategy.scope():`), where the finder's own steps cannot run: they compute on the whole batch in
+    one place. A model created under the strategy is fine once the `with` block has ended.
+
+    Example:
+        >>> outside_strategy_scope()
+        >>> with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        ...     outside_strategy_scope()
+        Traceback (most recent call last):
+        ...
+        RuntimeError: The finder was called inside `strategy.scope()` of a OneDeviceStrategy. It runs its own steps on the whole batch in one place, not through the strategy. Create the model (and the optimizer) inside the scope as you do, and call the finder after the `with` block: it keeps each replica's copy of every variable and restores them all.
+    """
+    if tf.distribute.has_strategy():
+        raise RuntimeError(
+            f"The finder was called inside `strategy.scope()` of a {type(tf.distribute.get_strategy()).__name__}. "
+            "It runs its own steps on the whole batch in one place, not through the strategy. Create the "
+            "model (and the optimizer) inside the scope as you do, and call the finder after the `with` "
+            "block: it keeps each replica's copy of every variable and restores them all."
+        )
 
 
 def unchanged(model: keras.Model, collect_losses: bool = False) -> keras.StatelessScope:

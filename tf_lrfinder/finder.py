@@ -255,7 +255,10 @@ class LRFinder:
             ValueError/TypeError: for bad arguments or data, before any state is touched; a
                 ValueError after the sweep (state restored) if it stopped before any usable point,
                 or if the data ran out when read again.
+            RuntimeError: when called inside a `tf.distribute` strategy's scope (call it after the
+                `with strategy.scope():` block), before any state is touched.
         """
+        checks.outside_strategy_scope()
         checks.positive_finite("min_lr", min_lr)
         checks.positive_finite("max_lr", max_lr)
         if max_lr <= min_lr:
@@ -483,6 +486,7 @@ class LRFinder:
         Raises:
             ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched;
                 a ValueError (state restored) if the data runs out when read again.
+            RuntimeError: when called inside a `tf.distribute` strategy's scope, as `__call__`.
 
         Example (with `finder` as swept in the class example, which checks what these return)::
 
@@ -490,6 +494,7 @@ class LRFinder:
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first, then `refine`.")
+        checks.outside_strategy_scope()
         steps, eval_batches = checks.integer("steps", steps), checks.integer("eval_batches", eval_batches)
         extend, tie_steps = checks.integer("extend", extend, 0), checks.integer("tie_steps", tie_steps, 0)
         if 0 < tie_steps <= steps:
