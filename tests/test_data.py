@@ -113,8 +113,19 @@ def test_iterable_whose_batches_disagree_raises_a_clear_error(second, message):
 
 
 def test_arrays_need_batch_size(data):
-    with pytest.raises(ValueError, match="`batch_size` is required"):
+    with pytest.raises(ValueError, match="`batch_size` is required when `dataset` is a tuple of arrays "
+                       r"`\(x, y\)`: the best rate depends on it. Pass the one you will train with"):
         as_batches(data, None, 5)
+
+
+def test_a_list_of_arrays_with_batch_size_is_told_to_be_a_tuple(data):
+    # `[x, y]` is read as two batches; with `batch_size` the user meant the arrays `(x, y)`.
+    with pytest.raises(ValueError, match=r"batch_size=32 with a list, which is read as batches. For arrays, "
+                       r"pass a tuple `\(x, y\)`, not a list."):
+        as_batches(list(data), None, 5, batch_size=32)
+    with pytest.raises(ValueError, match=r"with a generator, which is read as batches. Drop it") as raised:
+        as_batches((batch for batch in [data]), None, 5, batch_size=32)
+    assert "not a list" not in str(raised.value)
 
 
 def test_batch_size_is_refused_for_datasets(data):

@@ -72,8 +72,9 @@ def _lists_as_tuples(structure: Any) -> Any:
 def _from_arrays(data: tuple, batch_size: int | None, seed: int) -> Callable[[Any], tf.data.Dataset]:
     if batch_size is None:
         raise ValueError(
-            "`batch_size` is required when `dataset` is a tuple of arrays `(x, y)`. "
-            "Pass for example batch_size=32, or pass a batched tf.data.Dataset."
+            "`batch_size` is required when `dataset` is a tuple of arrays `(x, y)`: the best rate "
+            "depends on it. Pass the one you will train with (`fit`'s default is batch_size=32), or "
+            "pass a batched tf.data.Dataset."
         )
     data = tf.nest.map_structure(lambda a: a if isinstance(a, tf.Tensor) else np.asarray(a), _lists_as_tuples(data))
     leaves = tf.nest.flatten(data)
@@ -249,7 +250,9 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
         if batch_size is not None:
             raise ValueError(
                 f"`batch_size` applies only to arrays. Received: batch_size={batch_size} with a "
-                f"{type(data).__name__}. Drop it, or batch the data yourself."
+                f"{type(data).__name__}, which is read as batches. "
+                + ("For arrays, pass a tuple `(x, y)`, not a list. " if isinstance(data, list) else "")
+                + "Drop it, or batch the data yourself."
             )
         ds = _from_iterable(data, n_steps)
 
