@@ -669,8 +669,12 @@ def test_empty_dataset_raises_before_any_state_changes(data):
 
 
 def test_constructor_errors():
-    with pytest.raises(TypeError, match="`model` must be a keras.Model. Received: Dense"):
+    with pytest.raises(TypeError, match=re.escape("`model` must be a keras.Model (Keras 3). Received: Dense. Wrap")):
         LRFinder(keras.layers.Dense(3), keras.optimizers.Adam(), "mse")
+    keras2 = type("Sequential", (), {"__module__": "tf_keras.src.engine.sequential"})()  # as tf_keras names its models
+    with pytest.raises(TypeError, match=re.escape("Received: Sequential from `tf_keras` (Keras 2). Build it with "
+                                                  "`import keras` (Keras 3) instead.")):
+        LRFinder(keras2, keras.optimizers.Adam(), "mse")
     with pytest.raises(ValueError, match="No optimizer: `model` is not compiled"):
         LRFinder(make_model(), loss_fn="mse")
     with pytest.raises(ValueError, match="No loss: `model` was not compiled with a loss"):
@@ -691,6 +695,15 @@ def test_constructor_errors():
     optimizer._learning_rate = tf.constant(0.1)
     with pytest.raises(TypeError, match="learning rate cannot be set: it is a EagerTensor"):
         LRFinder(make_model(), optimizer, "mse")
+
+
+def test_another_keras_backend_is_named_before_anything_else(monkeypatch):
+    # Under KERAS_BACKEND=jax (or torch) the finder's TensorFlow steps cannot train the model.
+    model = make_model()
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(RuntimeError, match=re.escape("The finder needs Keras's TensorFlow backend, but Keras runs "
+                                                     "on 'jax'. Set the environment variable KERAS_BACKEND=tensorflow")):
+        LRFinder(model, keras.optimizers.Adam(), "mse")
 
 
 def test_suggest_before_any_sweep():

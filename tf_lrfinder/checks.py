@@ -217,6 +217,21 @@ def one_number(loss: Any) -> None:
         )
 
 
+def tensorflow_backend() -> None:
+    """Raise a `RuntimeError` unless Keras runs on TensorFlow, which the finder's compiled steps need.
+
+    Example:
+        >>> tensorflow_backend()  # Keras's default backend
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"The finder needs Keras's TensorFlow backend, but Keras runs on {backend!r}. Set the "
+            "environment variable KERAS_BACKEND=tensorflow before Keras is first imported (or "
+            '"backend": "tensorflow" in ~/.keras/keras.json).'
+        )
+
+
 def outside_strategy_scope() -> None:
     """Raise a `RuntimeError` when called inside a `tf.distribute` strategy's scope (`with
     strategy.scope():`), where the finder's own steps cannot run: they compute on the whole batch in

@@ -131,10 +131,14 @@ class LRFinder:
     trials: refine_lib.Trials | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        checks.tensorflow_backend()
         if not isinstance(self.model, keras.Model):
+            module = type(self.model).__module__.split(".")[0]
             raise TypeError(
-                f"`model` must be a keras.Model. Received: {type(self.model).__name__}. "
-                "Wrap layers in keras.Sequential or a functional Model."
+                f"`model` must be a keras.Model (Keras 3). Received: {type(self.model).__name__}"
+                + (f" from `{module}` (Keras 2). Build it with `import keras` (Keras 3) instead."
+                   if module in ("tf_keras", "tensorflow") else
+                   ". Wrap layers in keras.Sequential or a functional Model.")
             )
         overrides = type(self.model).train_step is not keras.Model.train_step
         if overrides and self.__dict__.get("_warned_for") is not self.model:  # once per model
