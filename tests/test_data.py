@@ -159,6 +159,24 @@ def test_unbatched_dataset_is_named(data):
         as_batches(ds, make_model(), 5)
 
 
+def test_a_generator_of_python_lists_is_told_to_yield_arrays(data):
+    # Nested lists read as a structure of single numbers: one input per number, each a scalar.
+    x, y = data
+
+    def lists():
+        for i in range(0, 64, 32):
+            yield x[i:i + 32].tolist(), y[i:i + 32].tolist()
+
+    with pytest.raises(ValueError, match="looks unbatched: its inputs are scalars") as raised:
+        as_batches(lists(), None, 5)
+    message = str(raised.value)
+    assert "nested Python lists" in message and "`np.asarray(x)`" in message
+    assert len(message) < 700  # the element_spec of 128 scalars, cut short
+    with pytest.raises(ValueError, match="looks unbatched") as raised:  # a dataset of one-number rows: batch it
+        as_batches(tf.data.Dataset.from_tensor_slices((x[:, 0], y[:, 0])), None, 5)
+    assert "dataset.batch(32)" in str(raised.value) and "Python lists" not in str(raised.value)
+
+
 def test_wrong_structure(data):
     with pytest.raises(ValueError, match="must yield tuples `\\(x, y\\)`"):
         as_batches(tf.data.Dataset.from_tensor_slices(data[0]).batch(8), None, 5)

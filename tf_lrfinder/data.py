@@ -163,15 +163,24 @@ def _check_structure(spec: Any, targets: bool) -> None:
                     f"(d[{keys[0]!r}], d[{keys[-1]!r}]))`, or load it with `as_supervised=True`.")
         raise ValueError(
             "`dataset` must yield tuples `(x, y)` or `(x, y, sample_weight)`. "
-            f"Received elements of structure: {spec}.{hint} For an autoencoder, yield `(x, x)` (x alone "
+            f"Received elements of structure: {_short(spec)}.{hint} For an autoencoder, yield `(x, x)` (x alone "
             "only for a model compiled without a loss, which computes its own)."
         )
-    for leaf in tf.nest.flatten(_inputs(spec)):
-        if leaf.shape.rank == 0:
-            raise ValueError(
-                f"`dataset` looks unbatched: its inputs are scalars. Received element_spec: {spec}. "
-                "Batch it first, for example `dataset.batch(32)`."
-            )
+    inputs = tf.nest.flatten(_inputs(spec))
+    if any(leaf.shape.rank == 0 for leaf in inputs):
+        lists = isinstance(_inputs(spec), tuple) and len(inputs) > 8  # not a model's few inputs
+        raise ValueError(
+            f"`dataset` looks unbatched: its inputs are scalars. Received element_spec: {_short(spec)}. "
+            + ("Its batches look like nested Python lists, read as a structure of single numbers: yield "
+               "NumPy arrays (`np.asarray(x)`, `np.asarray(y)`) instead." if lists else
+               "Batch it first, for example `dataset.batch(32)`.")
+        )
+
+
+def _short(value: Any, most: int = 300) -> str:
+    """`value`'s repr, cut to `most` characters."""
+    text = repr(value)
+    return text if len(text) <= most else text[:most] + "..."
 
 
 def _check_batched(spec: Any, model: Any) -> None:
