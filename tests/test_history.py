@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -26,6 +28,15 @@ def test_history_round_trips(finder, tmp_path, save, load, suffix):
     path = tmp_path / f"sweep.{suffix}"
     save(history, path)
     assert load(path) == history
+
+
+def test_a_file_that_holds_no_history_is_named(tmp_path):
+    (tmp_path / "other.json").write_text('{"loss": [1.0]}')
+    (tmp_path / "other.csv").write_text("epoch,loss\n0,1.0\n")
+    for path, load in ((tmp_path / "other.json", load_json), (tmp_path / "other.csv", load_csv)):
+        with pytest.raises(ValueError, match=re.escape("Not a sweep's history: no 'lrs', 'losses', "
+                                                       "'smoothed_losses'. Read a file written by `save_json`")):
+            load(path)
 
 
 def test_history_keeps_nan(tmp_path):

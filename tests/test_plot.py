@@ -1,12 +1,15 @@
+import re
 import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 from matplotlib.axes import Axes
 
 from conftest import make_model
 from tf_lrfinder import LRFinder
+from tf_lrfinder.history import load_json, save_json
 from tf_lrfinder.plot import plot_sweeps
 
 
@@ -50,9 +53,40 @@ def test_plot_on_given_axes(finder):
     assert finder.plot_loss_change(ax=ax) is ax
 
 
-def test_overlay_of_sweeps(finder):
+def test_overlay_of_sweeps(finder, tmp_path):
     ax = plot_sweeps({"adam": finder, "again": finder})
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "again"]
+    # A saved history draws the same curve and suggestion as the finder it came from.
+    save_json(finder.history, tmp_path / "adam.json")
+    ax = plot_sweeps({"adam": finder, "saved": load_json(tmp_path / "adam.json")})
+    (live, saved), (mark, saved_mark) = ax.get_lines()[::2], ax.get_lines()[1::2]
+    np.testing.assert_array_equal(live.get_ydata(), saved.get_ydata())
+    assert mark.get_xdata()[0] == saved_mark.get_xdata()[0] == finder.lr_opt
+
+
+def test_overlay_of_sweeps_says_what_is_wrong(finder):
+    unswept = LRFinder(make_model(), keras.optimizers.SGD(), "mse", verbose=False)
+    for sweeps, error, message in [
+        ([finder], TypeError, "`sweeps` must map a name to each sweep, for example {'sgd': finder_sgd, "
+         "'adam': finder_adam}. Received: list"),
+        ({}, ValueError, "`sweeps` is empty"),
+        ({"adam": finder, "sgd": unswept}, ValueError, "`sweeps['sgd']` has recorded no sweep: call that "
+         "finder on a dataset first."),
+        ({"adam": 3}, TypeError, "`sweeps['adam']` must be a finder or its history, with `lrs` and "
+         "`smoothed_losses`. Received: int"),
+    ]:
+        with pytest.raises(error, match=re.escape(message)):
+            plot_sweeps(sweeps)
+
+
+def test_plot_takes_one_rule_by_name_and_refuses_unknown_ones(finder):
+    ax = finder.plot(methods="valley")
+    assert [t.get_text() for t in ax.texts] == [f"refined: {finder.lr_opt:.2e}",
+                                                f"valley: {finder.suggest('valley').lr:.2e}"]
+    with pytest.raises(ValueError, match=re.escape("`methods` must be one of ['largest_drop', 'lightning', "
+                                                   "'minimum', 'robust_minimum', 'steep', 'steepest', "
+                                                   "'valley']. Received: methods='nope'")):
+        finder.plot(methods=("valley", "nope"))  # used to be dropped without a word
 
 
 @pytest.mark.filterwarnings("ignore:The loss never diverged")

@@ -272,8 +272,7 @@ class LRFinder:
         smoothing = checks.share("smoothing", smoothing)
         if not checks.is_number(diverge_factor) or not (np.isfinite(diverge_factor) and diverge_factor > 1):
             raise ValueError(f"`diverge_factor` must be a finite number above 1. Received: {diverge_factor=}")
-        if method not in suggest_lib.SUGGESTERS:
-            raise ValueError(f"`method` must be one of {sorted(suggest_lib.SUGGESTERS)}. Received: {method=}")
+        suggest_lib.check_method(method)
         if refine is not None and not isinstance(refine, bool):
             raise TypeError(f"`refine` must be True, False or None. Received: {refine=}")
         refine = method == suggest_lib.DEFAULT_METHOD if refine is None else refine
@@ -681,16 +680,19 @@ class LRFinder:
 
     # -- plots (matplotlib is imported only here) -------------------------------------------------
 
-    def plot(self, methods: tuple[str, ...] | None = None, ax: Any = None) -> Any:
+    def plot(self, methods: str | tuple[str, ...] | None = None, ax: Any = None) -> Any:
         """Loss and smoothed loss against log(lr), suggestions marked and labelled.
 
         Args:
-            methods: rules to mark besides `lr_opt` (default: none after `refine`, whose choice is
-                always marked, labelled "refined"; else the sweep's rule).
+            methods: rules to mark besides `lr_opt`, one name or several (default: none after
+                `refine`, whose choice is always marked, labelled "refined"; else the sweep's rule).
             ax: matplotlib Axes to draw on (default: a new figure).
 
         Returns:
             The matplotlib Axes.
+
+        Raises:
+            ValueError: no sweep yet, or a name in `methods` that is not a rule.
 
         Example (with `finder` as swept in the class example, which checks what these return)::
 
@@ -701,6 +703,9 @@ class LRFinder:
 
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first.")
+        methods = (methods,) if isinstance(methods, str) else methods
+        for m in methods or ():
+            suggest_lib.check_method(m, "methods")
         marks = []
         if self.trials is not None:  # the rate `lr_opt` holds is always marked
             nearest = int(np.argmin(np.abs(np.log(np.array(self.lrs)) - np.log(self.trials.lr))))

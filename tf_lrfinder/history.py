@@ -23,7 +23,12 @@ def _clean(value: Any) -> Any:
 
 
 def _revive(history: dict[str, Any]) -> dict[str, Any]:
-    """Turn the strings `_clean` wrote for non-finite numbers back into floats."""
+    """Turn the strings `_clean` wrote for non-finite numbers back into floats; raise a `ValueError`
+    for a file that holds no sweep's history."""
+    missing = [key for key in COLUMNS if not isinstance(history, dict) or key not in history]
+    if missing:
+        raise ValueError(f"Not a sweep's history: no {', '.join(map(repr, missing))}. Read a file written by "
+                         "`save_json` or `save_csv` from `finder.history`.")
     for key in COLUMNS:
         history[key] = [float(v) for v in history[key]]
     if history.get("trials"):  # `LRFinder.refine`'s runs: a diverged run's loss is inf
@@ -101,7 +106,10 @@ def load_csv(path: str | Path) -> dict[str, Any]:
             meta[key] = json.loads(value)
         else:
             body.append(line)
-    for row in list(csv.DictReader(body)):
+    reader = csv.DictReader(body)
+    if not set(COLUMNS) <= set(reader.fieldnames or ()):
+        return _revive(meta)  # says which columns are missing
+    for row in reader:
         for c in COLUMNS:
             history[c].append(float(row[c]))
     return _revive({**history, **meta})

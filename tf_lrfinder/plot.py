@@ -110,27 +110,50 @@ def plot_sweeps(sweeps: Mapping[str, Any], ax: Axes | None = None) -> Axes:
 
     Args:
         sweeps: name -> a finder that has run (anything with `lrs` and `smoothed_losses`, and
-            optionally `lr_opt`).
+            optionally `lr_opt`), or its `history` (as `finder.history` gives it, or
+            `tf_lrfinder.history.load_json` reads it back), so saved sweeps can be drawn again.
         ax: axes to draw on (default: a new figure).
+
+    Raises:
+        TypeError: `sweeps` is not a mapping of names to sweeps.
+        ValueError: it is empty, or a sweep in it has recorded nothing.
 
     Example:
         >>> from types import SimpleNamespace as S
         >>> a = S(lrs=[1e-3, 1e-2, 1e-1], smoothed_losses=[1, .5, 2], lr_opt=1e-2)
-        >>> len(plot_sweeps({"sgd": a, "adam": a}).get_legend().get_texts())
+        >>> history = {"lrs": [1e-3, 1e-2, 1e-1], "smoothed_losses": [1, .4, 3], "lr_opt": 1e-2}
+        >>> len(plot_sweeps({"sgd": a, "adam": history}).get_legend().get_texts())
         2
     """
+    if not isinstance(sweeps, Mapping):
+        raise TypeError("`sweeps` must map a name to each sweep, for example {'sgd': finder_sgd, 'adam': "
+                        f"finder_adam}}. Received: {type(sweeps).__name__}")
+    if not sweeps:
+        raise ValueError("`sweeps` is empty: pass at least one name -> finder (or its history).")
+    curves = {name: _curve(name, sweep) for name, sweep in sweeps.items()}
     ax = _axes(ax)
-    for name, sweep in sweeps.items():
-        line, = ax.plot(sweep.lrs, sweep.smoothed_losses, label=name)
-        lr = getattr(sweep, "lr_opt", None)
+    for name, (lrs, smoothed, lr) in curves.items():
+        line, = ax.plot(lrs, smoothed, label=name)
         if lr is not None:
             ax.axvline(lr, color=line.get_color(), ls="--", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("smoothed loss")
-    _clip_ylim(ax, np.concatenate([np.asarray(s.smoothed_losses, float) for s in sweeps.values()]))
+    _clip_ylim(ax, np.concatenate([smoothed for _, smoothed, _ in curves.values()]))
     ax.legend(fontsize=8)
     return ax
+
+
+def _curve(name: str, sweep: Any) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """A sweep's rates, smoothed losses and suggestion, from a finder or its history."""
+    get = sweep.get if isinstance(sweep, Mapping) else (lambda key, default=None: getattr(sweep, key, default))
+    lrs, smoothed = get("lrs"), get("smoothed_losses")
+    if lrs is None or smoothed is None:
+        raise TypeError(f"`sweeps[{name!r}]` must be a finder or its history, with `lrs` and `smoothed_losses`. "
+                        f"Received: {type(sweep).__name__}")
+    if len(lrs) == 0:
+        raise ValueError(f"`sweeps[{name!r}]` has recorded no sweep: call that finder on a dataset first.")
+    return np.asarray(lrs, float), np.asarray(smoothed, float), get("lr_opt")
 
 
 def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:

@@ -261,11 +261,24 @@ def suggest(lrs: np.ndarray, losses: np.ndarray, method: str = DEFAULT_METHOD,
         ...         smoothed_losses=np.array([1., .8, .4, .3, 3.])).index
         3
     """
-    if method not in SUGGESTERS:
-        raise ValueError(f"`method` must be one of {sorted(SUGGESTERS)}. Received: method={method!r}")
+    check_method(method)
     if method in READS_RAW:
         return SUGGESTERS[method](lrs, losses)
     return SUGGESTERS[method](lrs, ema(losses) if smoothed_losses is None else smoothed_losses)
+
+
+def check_method(method: str, name: str = "method") -> None:
+    """Raise a `ValueError` unless `method` (the argument `name`) names a rule in `SUGGESTERS`.
+
+    Example:
+        >>> check_method("valley")
+        >>> check_method("valey")
+        Traceback (most recent call last):
+        ...
+        ValueError: `method` must be one of ['largest_drop', 'lightning', 'minimum', 'robust_minimum', 'steep', 'steepest', 'valley']. Received: method='valey'
+    """
+    if not isinstance(method, str) or method not in SUGGESTERS:
+        raise ValueError(f"`{name}` must be one of {sorted(SUGGESTERS)}. Received: {name}={method!r}")
 
 
 def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1,
