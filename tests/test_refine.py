@@ -29,6 +29,10 @@ def test_candidates_are_the_bottom_times_each_factor_increasing():
     (float("nan"), FACTORS, "`bottom` must be a positive, finite rate"),
     (1.0, (), "`factors` must be a non-empty sequence of positive numbers. Received: factors=()"),
     (1.0, (0.5, -1.0), "`factors` must be a non-empty sequence of positive numbers"),
+    (1.0, "abc", "`factors` must be a non-empty sequence of positive numbers. Received: factors='abc'"),
+    (1.0, "12", "`factors` must be a non-empty sequence of positive numbers"),  # not the number 12
+    (1.0, None, "`factors` must be a non-empty sequence of positive numbers. Received: factors=None"),
+    (1.0, ((0.5, 1.0), (2.0,)), "`factors` must be a non-empty sequence of positive numbers"),
 ])
 def test_candidates_reject_what_cannot_be_a_rate(bottom, factors, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -185,8 +185,11 @@ def candidates(bottom: float, factors: tuple[float, ...] = FACTORS) -> np.ndarra
         >>> candidates(0.4).tolist()
         [0.05, 0.1, 0.2, 0.4]
     """
-    f = np.asarray(factors, dtype=np.float64)
-    if f.ndim != 1 or f.size == 0 or not np.all(np.isfinite(f) & (f > 0)):
+    try:
+        f = np.asarray(factors, dtype=np.float64)
+    except (TypeError, ValueError):  # strings, None, nested sequences of other lengths
+        f = np.empty((0,))
+    if isinstance(factors, (str, bytes)) or f.ndim != 1 or f.size == 0 or not np.all(np.isfinite(f) & (f > 0)):
         raise ValueError(f"`factors` must be a non-empty sequence of positive numbers. Received: {factors=}")
     if not (np.isfinite(bottom) and bottom > 0):
         raise ValueError(f"`bottom` must be a positive, finite rate. Received: {bottom=}")
