@@ -583,6 +583,21 @@ def test_a_loss_of_one_value_per_sample_raises_before_any_state_changes(compiled
         assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+def test_a_model_with_nothing_to_train_raises_before_any_state_changes(data):
+    # Every layer frozen: the optimizer used to fail inside the traced step on an empty gradient list.
+    model, optimizer = make_model("dense"), keras.optimizers.Adam()
+    model.trainable = False
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    before = [v.numpy().copy() for v in model.variables]
+    with pytest.raises(ValueError, match=re.escape("`model` has no trainable variables (every layer is frozen")):
+        finder(data, batch_size=32, n_steps=20)
+    assert not optimizer.built and finder.lrs == []
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    model.trainable = True
+    model.layers[0].trainable = False  # the head alone trainable: swept
+    assert np.isfinite(finder(data, batch_size=32, n_steps=20, refine=False))
+
+
 def test_a_call_inside_a_strategy_scope_raises_and_after_the_block_sweeps(data):
     # Inside `strategy.scope()` the finder's own step used to fail in the optimizer (no replica
     # context to merge in) or in the snapshot; now it says where to call it, before anything changes.

@@ -217,6 +217,26 @@ def one_number(loss: Any) -> None:
         )
 
 
+def has_trainable_variables(model: keras.Model) -> None:
+    """Raise a `ValueError` when `model` (built) has no trainable variable: nothing for a rate to train.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> has_trainable_variables(model)
+        >>> model.trainable = False
+        >>> has_trainable_variables(model)
+        Traceback (most recent call last):
+        ...
+        ValueError: `model` has no trainable variables (every layer is frozen, `trainable=False`): there is nothing for a learning rate to train. Unfreeze the layers you will train first (`layer.trainable = True`, after `model.trainable = True` where the whole model was frozen).
+    """
+    if not model.trainable_variables:
+        raise ValueError(
+            "`model` has no trainable variables (every layer is frozen, `trainable=False`): there is "
+            "nothing for a learning rate to train. Unfreeze the layers you will train first "
+            "(`layer.trainable = True`, after `model.trainable = True` where the whole model was frozen)."
+        )
+
+
 def tensorflow_backend() -> None:
     """Raise a `RuntimeError` unless Keras runs on TensorFlow, which the finder's compiled steps need.
 

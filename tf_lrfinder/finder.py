@@ -331,6 +331,7 @@ class LRFinder:
         strategy = getattr(self.model, "distribute_strategy", None)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
+            checks.has_trainable_variables(self.model)
             if self._computes_own_loss():
                 checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
             else:
