@@ -583,6 +583,30 @@ def test_a_loss_of_one_value_per_sample_raises_before_any_state_changes(compiled
         assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+def test_a_plain_loss_that_reduces_its_batch_cannot_take_sample_weights(data):
+    # It used to be told that the targets do not fit the loss (a failed reshape of the weights).
+    x, y = data
+    weights = np.linspace(0.1, 1.0, len(x)).astype("float32")
+    reduced = lambda y_true, y_pred: tf.reduce_mean(tf.square(y_true - y_pred))
+    per_sample = lambda y_true, y_pred: tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+    model, optimizer = make_model("dense"), keras.optimizers.Adam()
+    before = [v.numpy().copy() for v in model.variables]
+    with pytest.raises(ValueError, match=re.escape("`loss_fn` returns one number per batch, so the sample weights "
+                                                   "in `dataset` cannot weigh its samples.")) as raised:
+        LRFinder(model, optimizer, reduced, verbose=False)((x, y, weights), batch_size=32, n_steps=20)
+    assert "targets do not fit" not in str(raised.value) and not optimizer.built
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    # Without weights it is swept; per sample, with them, as Keras's MSE with them (averaged by their sum).
+    assert np.isfinite(LRFinder(make_model("dense"), "adam", reduced, verbose=False)(
+        (x, y), batch_size=32, n_steps=20, refine=False))
+    plain = LRFinder(make_model("dense"), "adam", per_sample, verbose=False)
+    plain((x, y, weights), batch_size=32, n_steps=20, refine=False)
+    keras_mse = LRFinder(make_model("dense"), "adam", keras.losses.MeanSquaredError(reduction="mean_with_sample_weight"),
+                         verbose=False)
+    keras_mse((x, y, weights), batch_size=32, n_steps=20, refine=False)
+    np.testing.assert_allclose(plain.losses, keras_mse.losses, rtol=1e-5)
+
+
 def test_a_model_with_nothing_to_train_raises_before_any_state_changes(data):
     # Every layer frozen: the optimizer used to fail inside the traced step on an empty gradient list.
     model, optimizer = make_model("dense"), keras.optimizers.Adam()

@@ -17,6 +17,8 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
+from .step import UnweighableLoss
+
 
 def is_number(value: Any) -> bool:
     """Whether `value` is a real number, Python's or NumPy's, and not a bool.
@@ -184,6 +186,8 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
     try:
         with unchanged(model):
             value = loss(x, y, y_pred, sample_weight)
+    except UnweighableLoss:
+        raise  # it says what is wrong: not the targets
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(
             f"`dataset`'s targets do not fit the loss: computing it on the first batch (y of shape "

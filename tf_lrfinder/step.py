@@ -153,6 +153,10 @@ def rate_swapped(optimizer: keras.optimizers.Optimizer, lr_variable: tf.Variable
         inner._learning_rate = original
 
 
+class UnweighableLoss(ValueError):
+    """A plain `loss_fn` that reduces its batch to one number, given sample weights it cannot apply."""
+
+
 def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool = True) -> Callable:
     """`(x, y, y_pred, sample_weight) -> scalar loss`, regularisation losses included.
 
@@ -178,6 +182,12 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
             values = tf.cast(loss_fn(y, y_pred), tf.float32)
             if sw is None:
                 loss = tf.reduce_mean(values)
+            elif values.shape.rank == 0:
+                raise UnweighableLoss(
+                    "`loss_fn` returns one number per batch, so the sample weights in `dataset` cannot "
+                    "weigh its samples. Return one loss per sample (no reduction: the finder averages "
+                    "them, weighted), or pass a `keras.losses.Loss`, which takes sample weights."
+                )
             else:
                 sw_ = tf.cast(tf.reshape(sw, tf.shape(values)), tf.float32)
                 loss = tf.reduce_sum(values * sw_) / tf.maximum(tf.reduce_sum(sw_), 1e-12)
