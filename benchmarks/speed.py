@@ -2,7 +2,7 @@
 
 Run from the repository root (dev extra installed):
 
-    python benchmarks/speed.py                 # all sections, ~5 min on 2 CPU cores
+    python benchmarks/speed.py                 # all sections, ~6 min on 2 CPU cores
     python benchmarks/speed.py --repeats 7 --steps 100
 
 Every contender trains the same model on the same batches for the same number of steps; all run
@@ -21,6 +21,9 @@ Contenders:
   (`refine=False`); and the default call, which adds `refine`'s four runs of 100 steps (400 more
   steps and five passes over 8 held-back batches: about 5x the sweep's time at 100 steps; one or
   two runs more where the highest run wins).
+
+`arrays`: a sweep from arrays of 10 thousand, 1 million and 4 million rows, each in its own process:
+the call reads 100 batches whatever the length, so its time and peak memory should barely grow.
 
 `update_bn`: `refine`'s runs on a CNN with BatchNormalization with the statistics re-estimated
 before each measurement (the default) and without: what the eight extra forward passes per run cost.
@@ -211,6 +214,39 @@ def update_bn_cost(repeats):
     print(f"| update_bn=True s | update_bn=False s | ratio |\n|---|---|---|\n| {on:.2f} | {off:.2f} | {on / off:.3f} |")
 
 
+ROWS = (10_000, 1_000_000, 4_000_000)
+
+
+def array_rows(repeats, rows=None):
+    """A sweep from arrays (`finder((x, y), batch_size=32)`, 100 features, `refine=False`) against the
+    arrays' number of rows: the call reads 100 batches of 32 whatever their length, so only those
+    rows are copied. Each size in a fresh process, so that its peak memory is its own."""
+    if rows is not None:  # the child: one size
+        import resource
+
+        x = np.random.default_rng(0).standard_normal((rows, 100), dtype=np.float32)
+        y = np.zeros((rows,), np.int64)
+        finder = LRFinder(mlp(64, 1, 100), keras.optimizers.Adam(), LOSS, verbose=False)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        first = timed(lambda: finder((x, y), batch_size=32, refine=False))
+        again = statistics.median(timed(lambda: finder((x, y), batch_size=32, refine=False)) for _ in range(repeats))
+        grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        print(f"ROW {rows} {x.nbytes / 2**20:.0f} {first:.3f} {again:.3f} {grown:.0f}")
+        return
+    print("\nA sweep from arrays of 100 features against their rows (MLP 100-64-10, batch 32, 100 steps,")
+    print(f"refine=False), each size in its own process, repeated call: median of {repeats}")
+    print(f"| {'rows':>9s} | {'data MiB':>8s} | {'first call s':>12s} | {'repeated s':>10s} | {'x 10k rows':>10s} |"
+          f" {'peak memory growth MiB':>22s} |")
+    base = None
+    for n in ROWS:
+        out = subprocess.run([sys.executable, __file__, "--only", "arrays", "--rows", str(n), "--repeats",
+                              str(repeats)], capture_output=True, text=True, check=True).stdout
+        _, _, mib, first, again, grown = next(line for line in out.splitlines() if line.startswith("ROW ")).split()
+        base = base or float(again)
+        print(f"| {n:9d} | {mib:>8s} | {float(first):12.2f} | {float(again):10.3f} | {float(again) / base:10.2f} |"
+              f" {grown:>22s} |")
+
+
 def _allocator():
     """(bytes in use, peak bytes) of TensorFlow's CPU allocator (needs TF_CPU_ALLOCATOR_USE_BFC)."""
     info = tf.config.experimental.get_memory_info("CPU:0")
@@ -287,8 +323,12 @@ def main():
     parser = argparse.ArgumentParser(description="tf_lrfinder speed benchmark")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "restore"], default=None)
+    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "restore", "arrays"], default=None)
+    parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
     args = parser.parse_args()
+    if args.rows is not None:
+        array_rows(args.repeats, args.rows)
+        return
     warnings.simplefilter("ignore")  # the sweeps here are deliberately short of divergence
     if args.only != "restore" or os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") != "true":
         print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, devices: "
@@ -300,6 +340,8 @@ def main():
         scaling(max(3, args.repeats // 2))
     if args.only in (None, "update_bn"):
         update_bn_cost(max(3, args.repeats // 2))
+    if args.only in (None, "arrays"):
+        array_rows(args.repeats)
     if args.only in (None, "restore"):
         if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true":
             restore_and_memory(args.repeats)

@@ -10,10 +10,29 @@ from tf_lrfinder.data import as_batches
 
 
 def test_arrays_are_batched_and_indexed(data):
-    b = as_batches(data, make_model(), n_steps=10, batch_size=100)
+    b = as_batches(data, make_model(), n_steps=13, batch_size=100)
     assert b.cardinality == 11 and b.first[0].shape == (100, 4)
     indices = [int(i) for i, _ in b.dataset.take(13)]
     assert indices == list(range(11)) + [0, 1]  # endless, and the index restarts when cycled
+
+
+@pytest.mark.parametrize("kind", ["arrays", "dict", "tensors"])
+def test_arrays_longer_than_needed_give_the_same_batches_from_the_rows_needed_alone(kind):
+    # Where the first pass holds the batches a call needs, only their rows are copied (a sweep on a
+    # million rows no longer copies them all, nor sorts a million keys per run): the same batches,
+    # in the same order, as from the whole arrays.
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(1000, 3)).astype("float32"), rng.normal(size=(1000, 1))  # y float64
+    data = {"arrays": (x, y), "dict": ({"a": x[:, :2], "b": x[:, 2:]}, y),
+            "tensors": (tf.constant(x), tf.constant(y))}[kind]
+    needed = as_batches(data, None, n_steps=20, batch_size=32)  # 640 rows of 1000: the first pass suffices
+    whole = as_batches(data, None, n_steps=40, batch_size=32)  # 1280: cycled, from the whole arrays
+    assert needed.cardinality == whole.cardinality == 32
+    for (i, a), (j, b) in zip(needed.dataset.take(20), whole.dataset.take(20)):
+        assert int(i) == int(j)
+        for p, q in zip(tf.nest.flatten(a), tf.nest.flatten(b)):
+            assert p.dtype == q.dtype
+            np.testing.assert_array_equal(p.numpy(), q.numpy())
 
 
 def test_every_iterator_over_arrays_sees_the_same_passes():
