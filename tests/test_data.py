@@ -33,6 +33,41 @@ def test_arrays_longer_than_needed_give_the_same_batches_from_the_rows_needed_al
         for p, q in zip(tf.nest.flatten(a), tf.nest.flatten(b)):
             assert p.dtype == q.dtype
             np.testing.assert_array_equal(p.numpy(), q.numpy())
+    # Read past what it was made for, the stream starts again, its index saying so (as when cycled).
+    assert [int(i) for i, _ in needed.dataset.take(22)] == list(range(20)) + [0, 1]
+
+
+@pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out")
+@pytest.mark.parametrize("rows", [4000, 600])  # the rows needed alone; the whole arrays, cycled
+def test_sparse_arrays_sweep_as_the_same_dense_ones(rows):
+    # As `fit` takes them: a SciPy sparse matrix (TF-IDF features, say) or a tf.SparseTensor, in
+    # `tf.SparseTensor` batches, the same rows in the same order as the dense array gives.
+    import scipy.sparse
+
+    from tf_lrfinder import LRFinder
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((rows, 50)) < 0.1) * rng.random((rows, 50)).astype("float32")
+    y = (dense[:, :5].sum(1) > 0.25).astype("int64")
+
+    def swept(x, sparse):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((50,), sparse=sparse), keras.layers.Dense(16, activation="relu"),
+                                  keras.layers.Dense(2)])
+        finder = LRFinder(model, keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          verbose=False)
+        finder((x, y), batch_size=32, n_steps=40, refine=False)
+        return finder
+
+    plain = swept(dense, False)
+    for x in (scipy.sparse.csr_matrix(dense), tf.sparse.from_dense(dense)):
+        b = as_batches((x, y), None, n_steps=40, batch_size=32)
+        assert isinstance(b.first[0], tf.SparseTensor) and b.first[0].shape.as_list() == [32, 50]
+        np.testing.assert_array_equal(tf.sparse.to_dense(b.first[0]).numpy(),
+                                      as_batches((dense, y), None, n_steps=40, batch_size=32).first[0])
+        sparse = swept(x, True)
+        assert sparse.cycled == plain.cycled == (rows < 40 * 32)
+        np.testing.assert_allclose(sparse.losses, plain.losses, rtol=1e-5)
 
 
 def test_every_iterator_over_arrays_sees_the_same_passes():

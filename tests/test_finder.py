@@ -773,7 +773,7 @@ def test_refine_trains_each_candidate_restores_bit_for_bit_and_records_the_runs(
     assert lr == finder.lr_opt == t.lr and lr in t.lrs and t.steps == 20
     # The start loss is the model's inference-mode loss on the first 4 batches the finder draws, with
     # BatchNorm's moving statistics set to the mean of those batches' statistics.
-    held = [b for _, b in as_batches((x, y), model, 1, 32).dataset.take(4)]
+    held = [b for _, b in as_batches((x, y), model, 4, 32).dataset.take(4)]
     np.testing.assert_allclose(t.start_loss, mse_with_bn_estimated_on(model, held), rtol=1e-5)
     assert min(t.losses) < t.start_loss  # some run trained the model
     h = finder.history["trials"]
@@ -805,7 +805,7 @@ def test_refine_without_update_bn_measures_with_the_moving_statistics_as_they_ar
     before = state_of(model, finder.optimizer)
     finder.refine((x, y), batch_size=32, steps=20, eval_batches=4, update_bn=False)
     assert_same_state(before, state_of(model, finder.optimizer))
-    held = [b for _, b in as_batches((x, y), model, 1, 32).dataset.take(4)]
+    held = [b for _, b in as_batches((x, y), model, 4, 32).dataset.take(4)]
     expected = np.mean([float(keras.losses.MeanSquaredError()(b[1], model(b[0], training=False))) for b in held])
     np.testing.assert_allclose(finder.trials.start_loss, expected, rtol=1e-5)
     assert finder.trials.bn_layers == 0

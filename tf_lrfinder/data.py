@@ -47,8 +47,56 @@ class Batches:
 
 def _is_array(value: Any) -> bool:
     # NumPy arrays and tensors, and whatever else converts to an array with a shape, as `fit` takes
-    # it (a pandas DataFrame or Series, for example).
-    return isinstance(value, _ARRAY_TYPES) or (hasattr(value, "__array__") and hasattr(value, "shape"))
+    # it (a pandas DataFrame or Series, for example); sparse ones too, SciPy's and TensorFlow's.
+    return (isinstance(value, _ARRAY_TYPES) or (hasattr(value, "__array__") and hasattr(value, "shape"))
+            or _is_sparse(value))
+
+
+def _is_sparse(value: Any) -> bool:
+    """A `tf.SparseTensor`, or a SciPy sparse matrix (known by its `tocoo`, so SciPy is not imported)."""
+    return isinstance(value, tf.SparseTensor) or (hasattr(value, "tocoo") and hasattr(value, "shape"))
+
+
+def _sparse_tensor(matrix: Any) -> tf.SparseTensor:
+    """A SciPy sparse matrix as a `tf.SparseTensor` (its entries in row-major order), as `fit` takes it.
+
+    Example:
+        >>> import scipy.sparse
+        >>> t = _sparse_tensor(scipy.sparse.csr_matrix(np.array([[0.0, 2.0], [3.0, 0.0]])))
+        >>> t.indices.numpy().tolist(), t.values.numpy().tolist(), t.shape.as_list()
+        ([[0, 1], [1, 0]], [2.0, 3.0], [2, 2])
+    """
+    coo = matrix.tocoo()
+    indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
+    return tf.sparse.reorder(tf.SparseTensor(indices, coo.data, [int(d) for d in coo.shape]))
+
+
+def _sparse_rows(t: tf.SparseTensor, rows: tf.Tensor) -> tf.SparseTensor:
+    """Rows `rows` (distinct) of the 2-D sparse `t`, in that order, as `tf.gather` takes rows of a dense one.
+
+    Example:
+        >>> t = tf.sparse.from_dense(np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]))
+        >>> tf.sparse.to_dense(_sparse_rows(t, tf.constant([2, 0]))).numpy().tolist()
+        [[3.0, 0.0], [1.0, 0.0]]
+    """
+    rows = tf.cast(rows, tf.int64)
+    count = tf.size(rows, out_type=tf.int64)
+    where = tf.tensor_scatter_nd_update(tf.fill([t.dense_shape[0]], tf.constant(-1, tf.int64)), rows[:, None],
+                                        tf.range(count))  # each row's place in the result, or -1
+    row = tf.gather(where, t.indices[:, 0])
+    kept = row >= 0
+    indices = tf.concat([tf.boolean_mask(row, kept)[:, None], tf.boolean_mask(t.indices, kept)[:, 1:]], axis=1)
+    taken = tf.SparseTensor(indices, tf.boolean_mask(t.values, kept), tf.concat([[count], t.dense_shape[1:]], 0))
+    return tf.sparse.reorder(taken)
+
+
+def _take(a: Any, rows: tf.Tensor) -> Any:
+    """Rows `rows` of one array, whatever its kind (NumPy's, a tensor, sparse), as a tensor or array."""
+    if isinstance(a, tf.SparseTensor):
+        return _sparse_rows(a, rows)
+    if _is_sparse(a):  # SciPy's: its own row indexing, then only those rows converted
+        return _sparse_tensor(a[rows.numpy()])
+    return tf.gather(a, rows) if isinstance(a, tf.Tensor) else np.take(a, rows.numpy(), axis=0)
 
 
 def _is_array_like(value: Any) -> bool:
@@ -72,16 +120,18 @@ def _lists_as_tuples(structure: Any) -> Any:
 def _from_arrays(data: tuple, batch_size: int | None, seed: int,
                  needed: int) -> tuple[Callable[[Any], tf.data.Dataset], int]:
     """`(one_pass, batches in a pass)`, where `one_pass(number) -> tf.data.Dataset` gives the arrays
-    in batches, shuffled by the seed and the pass number. Where the first pass alone holds the `needed` batches, only their rows are copied
-    (gathered from the arrays in the first pass's order), not the whole arrays: a sweep of 100
-    batches then costs the same on a million rows as on ten thousand."""
+    in batches, shuffled by the seed and the pass number. Where the first pass alone holds the
+    `needed` batches, only their rows are copied (gathered from the arrays in the first pass's
+    order), not the whole arrays: a sweep of 100 batches from a million rows costs about as much as
+    from ten thousand. Sparse arrays (SciPy's, `tf.SparseTensor`) give `tf.SparseTensor` batches."""
     if batch_size is None:
         raise ValueError(
             "`batch_size` is required when `dataset` is a tuple of arrays `(x, y)`: the best rate "
             "depends on it. Pass the one you will train with (`fit`'s default is batch_size=32), or "
             "pass a batched tf.data.Dataset."
         )
-    data = tf.nest.map_structure(lambda a: a if isinstance(a, tf.Tensor) else np.asarray(a), _lists_as_tuples(data))
+    data = tf.nest.map_structure(lambda a: a if isinstance(a, tf.Tensor) or _is_sparse(a) else np.asarray(a),
+                                 _lists_as_tuples(data))
     leaves = tf.nest.flatten(data)
     if any(len(a.shape) == 0 for a in leaves):
         raise ValueError(
@@ -106,15 +156,16 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int,
 
     if needed * batch_size <= n:  # the first pass's full batches suffice: copy their rows alone
         rows = permutation(0)[: needed * batch_size]
-        taken = tf.nest.map_structure(
-            lambda a: tf.gather(a, rows) if isinstance(a, tf.Tensor) else np.take(a, rows.numpy(), axis=0), data)
+        taken = tf.nest.map_structure(lambda a: _take(a, rows), data)
         batches = tf.data.Dataset.from_tensor_slices(taken).batch(batch_size)
         return (lambda number: batches), -(-n // batch_size)  # read no further than `needed` batches
-    tensors = tf.nest.map_structure(tf.convert_to_tensor, data)
+    tensors = tf.nest.map_structure(
+        lambda a: _sparse_tensor(a) if _is_sparse(a) and not isinstance(a, tf.SparseTensor) else
+        a if isinstance(a, tf.SparseTensor) else tf.convert_to_tensor(a), data)
 
     def one_pass(number: Any) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices(permutation(number)).batch(batch_size).map(
-            lambda rows: tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors))
+            lambda rows: tf.nest.map_structure(lambda t: _take(t, rows), tensors))
 
     return one_pass, -(-n // batch_size)
 
@@ -223,7 +274,9 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
             (`x` and `y` may be dicts or lists of arrays; anything with `__array__` and a `shape`, such
             as a pandas DataFrame, counts as an array) with `batch_size`, or any iterable of batches.
         model: the Keras model, to compare input ranks with (an unbatched dataset is a common slip).
-        n_steps: how many batches the sweep needs; shorter data is cycled.
+        n_steps: how many batches each iterator over the stream will read (the sweep's, or a run's
+            with its held-back batches); shorter data is cycled. Arrays longer than that are read
+            only so far: past it, the stream starts again with a repeated index, as if cycled.
         batch_size: batch size for arrays; must be None for other data.
         targets: whether the loss needs targets. If False (a model compiled without a loss, which
             computes its own), `data` may hold x alone: an array or a dict of arrays with
