@@ -607,6 +607,37 @@ def test_a_plain_loss_that_reduces_its_batch_cannot_take_sample_weights(data):
     np.testing.assert_allclose(plain.losses, keras_mse.losses, rtol=1e-5)
 
 
+def test_a_model_compiled_to_run_eagerly_is_swept_and_refined_eagerly(data):
+    # As `fit` honours `run_eagerly=True`: a layer that reads a tensor's value in Python (it failed
+    # inside the traced step) trains, and the sweep and the runs equal the same model's traced ones.
+    class ReadsValues(keras.layers.Layer):
+        def compute_output_shape(self, shape):
+            return shape
+
+        def call(self, t):
+            return t * float(t.numpy().size > 0)  # 1.0, read in Python: needs eager execution
+
+    def build(*first):
+        return keras.Sequential([keras.Input((4,)), *first, keras.layers.Dense(8, activation="relu"),
+                                 keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+
+    eager, traced = build(ReadsValues()), build()
+    traced.set_weights(eager.get_weights())
+    eager.compile(keras.optimizers.Adam(), "mse", run_eagerly=True)
+    traced.compile(keras.optimizers.Adam(), "mse")
+    before = [v.numpy().copy() for v in eager.variables]
+    found = []
+    for model in (eager, traced):
+        finder = LRFinder(model, verbose=False)
+        finder(data, batch_size=32, n_steps=20, refine=False)
+        finder.refine(data, batch_size=32, steps=10, eval_batches=2, extend=0, edge=False)
+        found.append(finder)
+    assert_same_state(before, [v.numpy() for v in eager.variables])
+    np.testing.assert_allclose(found[0].losses, found[1].losses, rtol=1e-5)
+    np.testing.assert_allclose(found[0].trials.losses, found[1].trials.losses, rtol=1e-5)
+    assert found[0].trials.bn_layers == 1 and found[0].lr_opt == found[1].lr_opt
+
+
 def test_a_model_with_nothing_to_train_raises_before_any_state_changes(data):
     # Every layer frozen: the optimizer used to fail inside the traced step on an empty gradient list.
     model, optimizer = make_model("dense"), keras.optimizers.Adam()

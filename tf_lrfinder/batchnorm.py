@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import keras
 import tensorflow as tf
 
-from .compiled import per_instance
+from .compiled import for_model
 
 
 def batchnorm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
@@ -59,7 +59,7 @@ def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]
     """
     layers = batchnorm_layers(model)
 
-    @per_instance
+    @for_model(model)
     def statistics(x):
         model(x, training=True)
         return [tf.identity(layer.moving_mean.value) for layer in layers], \

@@ -7,6 +7,10 @@ last 9 calls to <function ...> triggered tf.function retracing" (up to twice per
 something were wrong: it was printed once a notebook had swept a fifth model (comparing optimizers,
 say). Here it would be noise, so these functions ask TensorFlow not to give it, as the functions it
 restores from a SavedModel do.
+
+A model compiled with `run_eagerly=True` (one whose layers need eager execution, `.numpy()` in
+`call` say, or one being debugged) gets its functions uncompiled, as `fit` honours the setting
+(`for_model`).
 """
 
 from __future__ import annotations
@@ -35,3 +39,18 @@ def per_instance(fn: Callable[..., Any], **kwargs: Any) -> Any:
     function = tf.function(fn, **kwargs)
     function._omit_frequent_tracing_warning = True  # TensorFlow's own switch, private: set where it exists
     return function
+
+
+def for_model(model: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`per_instance` for a function that calls `model`, or no compiling at all where the model was
+    compiled with `run_eagerly=True`, as `fit` honours it (a layer that calls `.numpy()` in `call`
+    would fail in a traced step).
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(loss="mse", run_eagerly=True)
+        >>> for_model(model)(lambda x: tf.executing_eagerly())(tf.constant(1.0))
+        True
+    """
+    return (lambda fn: fn) if getattr(model, "run_eagerly", False) else per_instance

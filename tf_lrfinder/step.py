@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import keras
 import tensorflow as tf
 
-from .compiled import per_instance
+from .compiled import for_model
 
 # Why a sweep stopped, as the device reports it.
 RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
@@ -238,7 +238,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     per_update = accumulation_steps(optimizer)
     batches = range(1) if per_update == 1 else tf.range(per_update)  # a Python range: no inner loop
 
-    @per_instance
+    @for_model(model)
     def run(iterator, n):
         records = tf.TensorArray(tf.float64, size=0, dynamic_size=True)
         status = tf.constant(RUNNING)
@@ -284,7 +284,7 @@ def build_evaluate(model: keras.Model, loss: Callable) -> Callable:
         1.0
     """
 
-    @per_instance
+    @for_model(model)
     def evaluate(batch):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
         return tf.cast(loss(x, y, model(x, training=False), sw), tf.float64)
