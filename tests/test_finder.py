@@ -776,6 +776,22 @@ def test_another_keras_backend_is_named_before_anything_else(monkeypatch):
         LRFinder(model, keras.optimizers.Adam(), "mse")
 
 
+def test_the_finder_prints_in_one_line(data):
+    # In a notebook the last expression is printed: the dataclass's own repr ran to thousands of
+    # characters after a sweep (every rate and loss).
+    model = make_model("dense")
+    model.compile(keras.optimizers.Adam(), "mse")
+    finder = LRFinder(model, verbose=False)
+    assert repr(finder) == f"LRFinder(model={model.name!r}, optimizer=Adam, loss_fn=compiled, no sweep yet)"
+    lr = finder(data, batch_size=32, n_steps=60)
+    text = repr(finder)
+    assert len(text) < 200 and "\n" not in text
+    assert text.startswith(f"LRFinder(model={model.name!r}, optimizer=Adam, loss_fn=compiled, swept 1e-07 to ")
+    assert f"in {len(finder.lrs)} of 60 steps ({finder.stop_reason}), lr_opt={lr:.3g}" in text
+    assert repr(LRFinder(model, keras.optimizers.SGD(), lambda y, p: (y - p) ** 2)).endswith(
+        "optimizer=SGD, loss_fn=<lambda>, no sweep yet)")
+
+
 def test_suggest_before_any_sweep():
     with pytest.raises(ValueError, match="No sweep recorded yet"):
         LRFinder(make_model(), keras.optimizers.Adam(), "mse").suggest()

@@ -217,6 +217,24 @@ class LRFinder:
             self.__dict__.update(before)
             raise
 
+    def __repr__(self) -> str:
+        """One line: what is swept and where the sweep stands (not its hundreds of recorded numbers).
+
+        Example:
+            >>> import keras
+            >>> LRFinder(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="net"), "sgd", "mse")
+            LRFinder(model='net', optimizer=SGD, loss_fn=mean_squared_error, no sweep yet)
+        """
+        loss = "compiled" if self.loss_fn is None else (
+            getattr(self.loss_fn, "name", None) or getattr(self.loss_fn, "__name__", None) or type(self.loss_fn).__name__)
+        head = f"LRFinder(model={self.model.name!r}, optimizer={type(self.optimizer).__name__}, loss_fn={loss}"
+        if not self.lrs:
+            return head + ", no sweep yet)"
+        steps = f"{len(self.lrs)} of {self.settings.get('n_steps', len(self.lrs))} steps ({self.stop_reason})"
+        lr_opt = "None" if self.lr_opt is None else f"{self.lr_opt:.3g}"
+        return (head + f", swept {self.lrs[0]:.3g} to {self.lrs[-1]:.3g} in {steps}, lr_opt={lr_opt}"
+                + (f", warnings: {len(self.warnings)}" if self.warnings else "") + ")")
+
     # -- the sweep -------------------------------------------------------------------------------
 
     def __call__(self, dataset: Any, min_lr: float = 1e-7, max_lr: float = 10.0, n_steps: int = 100, *,
