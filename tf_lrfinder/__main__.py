@@ -46,11 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Run a learning-rate range test on a small MLP (BatchNorm, Dropout) that "
         "classifies synthetic spirals, print the suggested rate and save the plot.",
     )
-    parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop", "adamw"])
-    parser.add_argument("--min-lr", type=float, default=1e-7)
-    parser.add_argument("--max-lr", type=float, default=10.0)
-    parser.add_argument("--n-steps", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop", "adamw"],
+                        help="the optimizer to sweep, with Keras's defaults (default: %(default)s)")
+    parser.add_argument("--min-lr", type=float, default=1e-7, help="the first rate (default: %(default)s)")
+    parser.add_argument("--max-lr", type=float, default=10.0, help="the last rate (default: %(default)s)")
+    parser.add_argument("--n-steps", type=int, default=100, help="steps in the sweep (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
     parser.add_argument("--output", default="lr_finder.png", help="where to save the plot (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
