@@ -72,7 +72,7 @@ def _sparse_tensor(matrix: Any) -> tf.SparseTensor:
 
 
 def _sparse_rows(t: tf.SparseTensor, rows: tf.Tensor) -> tf.SparseTensor:
-    """Rows `rows` (distinct) of the 2-D sparse `t`, in that order, as `tf.gather` takes rows of a dense one.
+    """Rows `rows` (distinct) of the sparse `t`, in that order, as `tf.gather` takes rows of a dense one.
 
     Example:
         >>> t = tf.sparse.from_dense(np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]))
@@ -88,6 +88,13 @@ def _sparse_rows(t: tf.SparseTensor, rows: tf.Tensor) -> tf.SparseTensor:
     indices = tf.concat([tf.boolean_mask(row, kept)[:, None], tf.boolean_mask(t.indices, kept)[:, 1:]], axis=1)
     taken = tf.SparseTensor(indices, tf.boolean_mask(t.values, kept), tf.concat([[count], t.dense_shape[1:]], 0))
     return tf.sparse.reorder(taken)
+
+
+def _as_tensor(a: Any) -> tf.Tensor | tf.SparseTensor:
+    """One array as a tensor: a sparse one (SciPy's) as a `tf.SparseTensor`."""
+    if isinstance(a, tf.SparseTensor):
+        return a
+    return _sparse_tensor(a) if _is_sparse(a) else tf.convert_to_tensor(a)
 
 
 def _take(a: Any, rows: tf.Tensor) -> Any:
@@ -159,9 +166,7 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int,
         taken = tf.nest.map_structure(lambda a: _take(a, rows), data)
         batches = tf.data.Dataset.from_tensor_slices(taken).batch(batch_size)
         return (lambda number: batches), -(-n // batch_size)  # read no further than `needed` batches
-    tensors = tf.nest.map_structure(
-        lambda a: _sparse_tensor(a) if _is_sparse(a) and not isinstance(a, tf.SparseTensor) else
-        a if isinstance(a, tf.SparseTensor) else tf.convert_to_tensor(a), data)
+    tensors = tf.nest.map_structure(_as_tensor, data)
 
     def one_pass(number: Any) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices(permutation(number)).batch(batch_size).map(
