@@ -231,6 +231,16 @@ def test_a_generator_of_python_lists_is_told_to_yield_arrays(data):
     assert "dataset.batch(32)" in str(raised.value) and "Python lists" not in str(raised.value)
 
 
+def test_a_generator_function_not_called_is_told_to_call_it(data):
+    def batches():
+        yield data
+
+    with pytest.raises(TypeError, match=re.escape("Received: function. Call it to get its batches: `batches()`.")):
+        as_batches(batches, None, 5)
+    with pytest.raises(TypeError, match=r"Received: int$"):  # not callable: no such hint
+        as_batches(3, None, 5)
+
+
 def test_wrong_structure(data):
     with pytest.raises(ValueError, match="must yield tuples `\\(x, y\\)`"):
         as_batches(tf.data.Dataset.from_tensor_slices(data[0]).batch(8), None, 5)

@@ -326,6 +326,7 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
         raise TypeError(
             "`dataset` must be a tf.data.Dataset, a tuple of arrays `(x, y)`, or an iterable of "
             f"`(x, y)` batches. Received: {type(data).__name__}"
+            + (f". Call it to get its batches: `{getattr(data, '__name__', 'make')}()`." if callable(data) else "")
         )
     else:
         if batch_size is not None:
