@@ -267,14 +267,15 @@ def outside_strategy_scope() -> None:
         ...     outside_strategy_scope()
         Traceback (most recent call last):
         ...
-        RuntimeError: The finder was called inside `strategy.scope()` of a OneDeviceStrategy. It runs its own steps on the whole batch in one place, not through the strategy. Create the model (and the optimizer) inside the scope as you do, and call the finder after the `with` block: it keeps each replica's copy of every variable and restores them all.
+        RuntimeError: The finder was called inside `strategy.scope()` of a OneDeviceStrategy. It runs its own steps on the whole batch in one place, not through the strategy. Create the model (and the optimizer) inside the scope as you do, and call the finder after the `with` block (or after `tf.distribute.experimental_set_strategy(None)`, where the strategy was set that way): it keeps each replica's copy of every variable and restores them all.
     """
     if tf.distribute.has_strategy():
         raise RuntimeError(
             f"The finder was called inside `strategy.scope()` of a {type(tf.distribute.get_strategy()).__name__}. "
             "It runs its own steps on the whole batch in one place, not through the strategy. Create the "
             "model (and the optimizer) inside the scope as you do, and call the finder after the `with` "
-            "block: it keeps each replica's copy of every variable and restores them all."
+            "block (or after `tf.distribute.experimental_set_strategy(None)`, where the strategy was set "
+            "that way): it keeps each replica's copy of every variable and restores them all."
         )
 
 
