@@ -44,7 +44,9 @@ class LRFinder:
     Args:
         model: a Keras model. If compiled, `optimizer` and `loss_fn` default to its own. One created
             under a `tf.distribute` strategy gets what the finder builds (the optimizer's slots)
-            under that strategy; the sweep is computed on the whole batch in one place.
+            under that strategy; the sweep is computed on the whole batch in one place (call the
+            finder outside the strategy's scope). One compiled with `run_eagerly=True` is swept
+            eagerly, as `fit` runs it.
         optimizer: the optimizer to sweep (default: `model.optimizer`), or a name such as `"adam"`
             (a new one with Keras's defaults, as `compile` makes it). Learning rates are absolute.
             One created with `gradient_accumulation_steps=k` updates the weights every k batches:
