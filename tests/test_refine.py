@@ -505,7 +505,9 @@ def test_barely_trained_warning_says_when_the_best_run_barely_lowered_the_loss()
     assert barely_trained_warning(np.array([0.95, 0.91]), 1.0, lr=0.1).startswith(
         "The best short run lowered the loss by only 9.0% (1 to 0.91; less than 10%)")
     assert barely_trained_warning(np.array([1.2, 1.1]), 1.0, lr=0.1).startswith(  # no run trained
-        "The best short run lowered the loss by only -10.0%")
+        "The best short run did not lower the loss (1 to 1.1; less than 10%)")
+    assert barely_trained_warning(np.array([0.69262, 0.69263]), 0.69262, lr=0.1).startswith(  # it read "-0.0%"
+        "The best short run did not lower the loss (0.6926 to 0.6926;")
     assert barely_trained_warning(np.array([-0.5, -0.9]), -0.1, lr=0.1) is None  # a negative loss, by magnitude
     assert barely_trained_warning(np.array([-0.91]), -0.9, lr=0.1) is not None
     assert barely_trained_warning(np.array([0.5]), 1.0, lr=0.1, least=0.6) is not None

@@ -399,7 +399,8 @@ def barely_trained_warning(losses: np.ndarray, start_loss: float, lr: float,
     share = (start_loss - best) / abs(start_loss)
     if share >= least:
         return None
-    return (f"The best short run lowered the loss by only {share:.1%} ({start_loss:.4g} to {best:.4g}; less than "
+    change = f"lowered the loss by only {share:.1%}" if share > 0 else "did not lower the loss"
+    return (f"The best short run {change} ({start_loss:.4g} to {best:.4g}; less than "
             f"{least:.0%}): runs this short barely train the model at any rate, so they cannot rank the rates, "
             f"and the rate kept, {lr:.3g}, is a guess. Longer runs may tell them apart (`refine(dataset, "
             f"steps=...)` with as many steps as you will train); a loss that no rate moves can also mean a "
