@@ -90,12 +90,14 @@ def test_plot_takes_one_rule_by_name_and_refuses_unknown_ones(finder):
 
 
 @pytest.mark.filterwarnings("ignore:The loss never diverged")
-def test_a_linear_sweep_is_drawn_on_a_linear_scale():
+def test_a_linear_sweep_is_drawn_on_a_linear_scale(finder):
     x, y = __import__("conftest").regression_data()
     f = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)
     f((x, y), 1e-3, 0.3, 30, batch_size=32, mode="linear")
     assert f.plot().get_xscale() == "linear" and f.plot_loss_change().get_xscale() == "linear"
     assert f.plot().get_xlabel() == "learning rate"
+    assert plot_sweeps({"linear": f, "again": f}).get_xscale() == "linear"
+    assert plot_sweeps({"linear": f, "geometric": finder}).get_xscale() == "log"  # log unless every one is linear
 
 
 def test_plot_before_a_sweep_is_a_clear_error():

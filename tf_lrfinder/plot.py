@@ -112,6 +112,8 @@ def plot_sweeps(sweeps: Mapping[str, Any], ax: Axes | None = None) -> Axes:
         sweeps: name -> a finder that has run (anything with `lrs` and `smoothed_losses`, and
             optionally `lr_opt`), or its `history` (as `finder.history` gives it, or
             `tf_lrfinder.history.load_json` reads it back), so saved sweeps can be drawn again.
+            Drawn against log(lr), or against the rate on a linear scale where every sweep is
+            linear (`mode="linear"`).
         ax: axes to draw on (default: a new figure).
 
     Raises:
@@ -136,8 +138,7 @@ def plot_sweeps(sweeps: Mapping[str, Any], ax: Axes | None = None) -> Axes:
         line, = ax.plot(lrs, smoothed, label=name)
         if lr is not None:
             ax.axvline(lr, color=line.get_color(), ls="--", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate (log scale)")
+    _rate_axis(ax, all(is_linear(lrs[np.isfinite(lrs)]) for lrs, _, _ in curves.values()))  # linear if all are
     ax.set_ylabel("smoothed loss")
     _clip_ylim(ax, np.concatenate([smoothed for _, smoothed, _ in curves.values()]))
     ax.legend(fontsize=8)
