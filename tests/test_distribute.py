@@ -59,6 +59,13 @@ SCRIPT = textwrap.dedent("""
     finder.refine((x, y), batch_size=32, steps=20)
     out["restored_after_refine"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
     out["runs"] = len(finder.trials.lrs)
+    # A distributed dataset: refused before anything changes (it failed on a PerReplica batch).
+    distributed = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(32))
+    try:
+        finder(distributed, n_steps=40)
+    except TypeError as error:
+        out["distributed_error"] = str(error)
+    out["restored_after_distributed"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
 
     # Gradient accumulation (4 batches of 32 per update) against batches of 128 without a strategy,
     # on a model without BatchNorm (whose batch statistics differ between batches of 32 and 128).
@@ -96,6 +103,12 @@ def test_every_replica_is_restored_bit_for_bit(result):
     assert result["restored_after_sweep"]
     assert result["restored_after_refine"]
     assert result["runs"] >= 4
+
+
+def test_a_distributed_dataset_is_refused_before_anything_changes(result):
+    assert result["distributed_error"].startswith("`dataset` is a distributed dataset")
+    assert "pass the tf.data.Dataset it was made from" in result["distributed_error"]
+    assert result["restored_after_distributed"]
 
 
 def test_an_unbuilt_optimizer_gets_its_slots_under_the_model_strategy(result):

@@ -322,6 +322,12 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
             )
         one_pass, per_pass = _from_arrays((data,), batch_size, seed, n_steps)  # elements `(x,)`: x alone
         ds = one_pass(tf.constant(0, tf.int64))
+    elif isinstance(data, tf.distribute.DistributedDataset):
+        raise TypeError(
+            "`dataset` is a distributed dataset (`strategy.experimental_distribute_dataset` or "
+            "`distribute_datasets_from_function`), whose batches are split across the replicas. The finder "
+            "computes on the whole batch in one place: pass the tf.data.Dataset it was made from."
+        )
     elif isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
         raise TypeError(
             "`dataset` must be a tf.data.Dataset, a tuple of arrays `(x, y)`, or an iterable of "
