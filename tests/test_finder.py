@@ -636,6 +636,16 @@ def test_a_model_compiled_to_run_eagerly_is_swept_and_refined_eagerly(data):
     np.testing.assert_allclose(found[0].losses, found[1].losses, rtol=1e-5)
     np.testing.assert_allclose(found[0].trials.losses, found[1].trials.losses, rtol=1e-5)
     assert found[0].trials.bn_layers == 1 and found[0].lr_opt == found[1].lr_opt
+    # Set on the model itself, without compiling again, it is followed too: the traced finder
+    # turns eager (its step, traced before, fails on the layer), and back.
+    finder = LRFinder(eager, verbose=False)
+    eager.run_eagerly = False
+    with pytest.raises(AttributeError, match="no attribute 'numpy'"):
+        finder(data, batch_size=32, n_steps=20, refine=False)
+    assert_same_state(before, [v.numpy() for v in eager.variables])
+    eager.run_eagerly = True
+    finder(data, batch_size=32, n_steps=20, refine=False)
+    np.testing.assert_allclose(finder.losses, found[1].losses, rtol=1e-5)
 
 
 def test_a_model_with_nothing_to_train_raises_before_any_state_changes(data):

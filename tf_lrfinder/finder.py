@@ -364,8 +364,10 @@ class LRFinder:
                 self.optimizer.build(self.model.trainable_variables)
         checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
         # The compiled functions hold the trainable variables and the compiled loss they were traced
-        # with: layers frozen or unfrozen since, or a new `compile`, need new ones.
-        traced_with = [getattr(self.model, "_compile_loss", None), *self.model.trainable_variables]
+        # with: layers frozen or unfrozen since, or a new `compile`, need new ones; so does a change of
+        # `model.run_eagerly` (`compiled.for_model`).
+        traced_with = [bool(getattr(self.model, "run_eagerly", False)), getattr(self.model, "_compile_loss", None),
+                       *self.model.trainable_variables]
         if len(traced_with) != len(self._traced_with) or any(
                 a is not b for a, b in zip(traced_with, self._traced_with)):
             self._run = self._evaluate = self._update_bn = None
