@@ -526,6 +526,14 @@ def test_numpy_scalars_are_taken_as_python_ones(data):
         assert all(type(v) in (int, float, str, bool, type(None)) for v in settings.values())
 
 
+def finder_of(model, optimizer, loss, compiled):
+    """A quiet finder of `model` with `optimizer` and `loss`: compiled into the model, or passed to the finder."""
+    if compiled:
+        model.compile(optimizer, loss)
+        return LRFinder(model, verbose=False)
+    return LRFinder(model, optimizer, loss, verbose=False)
+
+
 @pytest.mark.parametrize("compiled", [False, True])
 def test_data_that_does_not_fit_the_model_or_loss_raises_before_any_state_changes(compiled):
     # Caught on the first batch, eagerly, with Keras's own words, instead of from inside the traced step.
@@ -543,11 +551,7 @@ def test_data_that_does_not_fit_the_model_or_loss_raises_before_any_state_change
         keras.utils.set_random_seed(0)
         optimizer = keras.optimizers.Adam()
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
-        if compiled:
-            model.compile(optimizer, loss)
-            finder = LRFinder(model, verbose=False)
-        else:
-            finder = LRFinder(model, optimizer, loss, verbose=False)
+        finder = finder_of(model, optimizer, loss, compiled)
         before = [v.numpy().copy() for v in model.variables]
         with pytest.raises(ValueError) as raised:
             finder(data, batch_size=32, n_steps=20)
@@ -563,12 +567,7 @@ def test_a_loss_of_one_value_per_sample_raises_before_any_state_changes(compiled
     # the traced step, assigning a vector to the EMA's scalar). Said on the first batch instead.
     for reduction in (None, "none", "sum"):
         model, optimizer = make_model("dense"), keras.optimizers.SGD()
-        loss = keras.losses.MeanSquaredError(reduction=reduction)
-        if compiled:
-            model.compile(optimizer, loss)
-            finder = LRFinder(model, verbose=False)
-        else:
-            finder = LRFinder(model, optimizer, loss, verbose=False)
+        finder = finder_of(model, optimizer, keras.losses.MeanSquaredError(reduction=reduction), compiled)
         before = [v.numpy().copy() for v in model.variables]
         if reduction == "sum":  # one number: swept as given
             assert np.isfinite(finder(data, batch_size=32, n_steps=20, refine=False))
