@@ -37,6 +37,21 @@ def test_arrays_longer_than_needed_give_the_same_batches_from_the_rows_needed_al
     assert [int(i) for i, _ in needed.dataset.take(22)] == list(range(20)) + [0, 1]
 
 
+def test_the_rows_needed_come_in_the_whole_shuffles_order_where_keys_tie():
+    # The rows needed are picked by `top_k` on the shuffle's keys, not by sorting them all. At 200
+    # thousand rows, some keys tie among those read (float32 keys: 2**23 values); the rows must still
+    # come in the order the whole arrays' shuffle gives them.
+    n = 200_000
+    keys = tf.random.stateless_uniform([n], seed=tf.constant([0, 0], tf.int64)).numpy()
+    read = np.sort(keys)[: 150 * 1000]
+    assert (read[1:] == read[:-1]).sum() > 100  # ties among the keys of the rows read
+    data = (np.arange(n, dtype="int64"), np.zeros(n, "float32"))
+    needed = as_batches(data, None, n_steps=150, batch_size=1000)
+    whole = as_batches(data, None, n_steps=250, batch_size=1000)  # 250 thousand rows: cycled, whole
+    order = lambda b: np.concatenate([x.numpy() for _, (x, _) in b.dataset.take(150)])
+    np.testing.assert_array_equal(order(needed), order(whole))
+
+
 @pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out")
 @pytest.mark.parametrize("rows", [4000, 600])  # the rows needed alone; the whole arrays, cycled
 def test_sparse_arrays_sweep_as_the_same_dense_ones(rows):

@@ -158,11 +158,17 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int,
         # Not `shuffle(reshuffle_each_iteration=True)`: its seed generator is shared by every
         # iterator over the dataset, so the order a new iterator saw depended on how far an earlier
         # one's prefetching had read (it made refine's runs differ between processes).
-        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(number, tf.int64)])
-        return tf.argsort(tf.random.stateless_uniform([n], seed=key))
+        return tf.argsort(keys(number))
+
+    def keys(number: Any) -> tf.Tensor:
+        return tf.random.stateless_uniform(
+            [n], seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(number, tf.int64)]))
 
     if needed * batch_size <= n:  # the first pass's full batches suffice: copy their rows alone
-        rows = permutation(0)[: needed * batch_size]
+        # The first rows of `permutation(0)`, without sorting all n keys: `tf.argsort` sorts
+        # ascending as `top_k` of the negated keys, which puts equal keys in index order whatever k
+        # is, so these are the same rows in the same order (4 million rows: 0.02 s against 0.8 s).
+        rows = tf.math.top_k(-keys(0), k=needed * batch_size).indices
         taken = tf.nest.map_structure(lambda a: _take(a, rows), data)
         batches = tf.data.Dataset.from_tensor_slices(taken).batch(batch_size)
         return (lambda number: batches), -(-n // batch_size)  # read no further than `needed` batches
