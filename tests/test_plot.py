@@ -84,8 +84,8 @@ def test_plot_takes_one_rule_by_name_and_refuses_unknown_ones(finder):
     assert [t.get_text() for t in ax.texts] == [f"refined: {finder.lr_opt:.2e}",
                                                 f"valley: {finder.suggest('valley').lr:.2e}"]
     with pytest.raises(ValueError, match=re.escape("`methods` must be one of ['largest_drop', 'lightning', "
-                                                   "'minimum', 'robust_minimum', 'steep', 'steepest', "
-                                                   "'valley']. Received: methods='nope'")):
+                                                   "'minimum', 'robust_minimum', 'slide', 'steep', "
+                                                   "'steepest', 'valley']. Received: methods='nope'")):
         finder.plot(methods=("valley", "nope"))  # used to be dropped without a word
 
 

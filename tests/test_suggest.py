@@ -173,3 +173,14 @@ def test_lr_range_brackets_the_fall_of_a_noisy_sweep(seed):
     assert -4.75 < np.log10(base) < -3.0  # where the noise-free loss starts its fall to 1e-3
     assert -2.1 < np.log10(top) < -0.9  # the flat bottom
     assert top / 4 == pytest.approx(robust_minimum(lrs, raw).lr)
+
+
+def test_slide_stops_where_the_interval_s_ends_fall_alike():
+    # fastai's slide: a 15-point interval slides down from the top while the loss's gradients at its
+    # ends differ by more than 0.005; here flat, then falling 0.02 a step (indices 41-78), then
+    # blowing up. Both ends first fall alike at 63..78, so the last position that differed is 64..79.
+    curve = np.r_[np.full(40, 2.0), 2.0 - 0.02 * np.arange(1, 41), 1.2 + np.arange(1, 21) ** 2]
+    s = SUGGESTERS["slide"](LRS, curve, skip_start=0, skip_end=0)
+    assert s.index == 64 and s.lr == LRS[64]
+    # A 5-point interval first falls alike at 73..78.
+    assert SUGGESTERS["slide"](LRS, curve, skip_start=0, skip_end=0, span=5).index == 74

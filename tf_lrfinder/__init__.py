@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .suggest import (SUGGESTERS, Suggestion, largest_drop, lightning, minimum, robust_minimum, steep, steepest,
-                      valley)
+from .suggest import (SUGGESTERS, Suggestion, largest_drop, lightning, minimum, robust_minimum, slide, steep,
+                      steepest, valley)
 
 __version__ = "0.1.0"
 __all__ = ["LRFinder", "Suggestion", "SUGGESTERS", "robust_minimum", "steepest", "valley", "minimum", "steep",
-           "lightning", "largest_drop"]
+           "lightning", "slide", "largest_drop"]
 
 
 def __getattr__(name: str) -> Any:

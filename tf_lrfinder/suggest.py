@@ -200,6 +200,37 @@ def steep(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end
     return Suggestion(float(lrs_[i]), int(keep[i]), "steep")
 
 
+def slide(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end: int = 5, span: int = 15,
+          threshold: float = 0.005) -> Suggestion:
+    """fastai's "slide": slide an interval of `span` points down from the top of the sweep until the
+    gradients at its two ends agree, and return the rate at its lower end.
+
+    The gradient is `np.gradient` of the (trimmed) loss over step index. Starting with the interval's
+    upper end at the last point, the interval moves down one point at a time while its ends'
+    gradients differ by more than `threshold`; the rate returned is the lower end's in the last
+    position where they still differed (the first position, if they never did). `threshold` is in
+    the loss's own units per step, as in fastai, so the rule reads a loss of large scale as
+    steeper. A curve shorter than `span + 1` points slides an interval as long as the curve.
+
+    Example:
+        >>> lrs = np.logspace(-5, 0, 30)
+        >>> losses = np.r_[np.full(10, 2.0), np.linspace(2.0, 0.5, 15), [0.6, 1.0, 2.0, 4.0, 8.0]]
+        >>> slide(lrs, losses, skip_start=0, skip_end=0, span=5).index
+        19
+    """
+    keep, lrs_, losses_ = _usable(lrs, losses, "slide")
+    window = _trim(len(keep), int(skip_start * len(keep)), skip_end)
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = np.gradient(losses_[window])
+    span = max(1, min(span, len(grads) - 1))
+    low = len(grads) - 1 - span
+    picked = low
+    while low >= 0 and abs(grads[low + span] - grads[low]) > threshold:  # NaN (overflow) stops it
+        picked, low = low, low - 1
+    i = window.start + picked
+    return Suggestion(float(lrs_[i]), int(keep[i]), "slide")
+
+
 def lightning(lrs: np.ndarray, losses: np.ndarray, skip_begin: int = 10, skip_end: int = 1) -> Suggestion:
     """PyTorch Lightning's rule: the most negative `np.gradient` of the loss over step index.
 
@@ -237,6 +268,7 @@ SUGGESTERS: dict[str, Callable[..., Suggestion]] = {
     "minimum": minimum,
     "steep": steep,
     "lightning": lightning,
+    "slide": slide,
     "largest_drop": largest_drop,
 }
 DEFAULT_METHOD = "robust_minimum"
@@ -275,7 +307,7 @@ def check_method(method: str, name: str = "method") -> None:
         >>> check_method("valey")
         Traceback (most recent call last):
         ...
-        ValueError: `method` must be one of ['largest_drop', 'lightning', 'minimum', 'robust_minimum', 'steep', 'steepest', 'valley']. Received: method='valey'
+        ValueError: `method` must be one of ['largest_drop', 'lightning', 'minimum', 'robust_minimum', 'slide', 'steep', 'steepest', 'valley']. Received: method='valey'
     """
     if not isinstance(method, str) or method not in SUGGESTERS:
         raise ValueError(f"`{name}` must be one of {sorted(SUGGESTERS)}. Received: {name}={method!r}")
