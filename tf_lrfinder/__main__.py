@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-lr", type=float, default=1e-7, help="the first rate (default: %(default)s)")
     parser.add_argument("--max-lr", type=float, default=10.0, help="the last rate (default: %(default)s)")
     parser.add_argument("--n-steps", type=int, default=100, help="steps in the sweep (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="samples per step; the best rate depends on it (default: %(default)s)")
     parser.add_argument("--output", default="lr_finder.png", help="where to save the plot (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
