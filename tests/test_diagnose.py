@@ -24,7 +24,7 @@ def test_a_good_sweep_gets_no_warning():
     (dict(losses=np.r_[FALLING[:29], np.nan], index=10, stop_reason="not_finite"),
      f"stopped after 30 of 100 steps, the loss NaN or inf at a rate of {LRS[29]:.3g}: too few points"),
     (dict(losses=np.r_[FALLING[:29], np.inf], index=10, stop_reason="not_finite"), "look for NaN or inf in the data"),
-    (dict(cycled=True), "data ran out and was cycled"),
+    (dict(cycled=True), "data ran out and was cycled: later steps saw batches again. Pass more data if there"),
     (dict(losses=np.full(100, 1.0) + np.linspace(0, 0.01, 100)), "curve is flat"),
     (dict(losses=np.r_[np.full(50, 1.0), np.full(50, 0.99)]), "curve is flat"),  # fell by 1%
     (dict(index=0), "edge of the usable points"),
@@ -35,6 +35,13 @@ def test_a_good_sweep_gets_no_warning():
 def test_each_reason_not_to_trust_a_sweep_is_named(kwargs, words):
     messages = warnings_for(**kwargs)
     assert len(messages) == 1 and words in messages[0]
+
+
+def test_cycled_data_says_how_many_batches_a_pass_held_where_known():
+    messages = sweep_warnings(LRS, FALLING, 100, "diverged", True, 50, batches=62)
+    assert messages == ["The data ran out and was cycled after 62 batches: later steps saw batches again. Pass "
+                        "more data if there is more; on a small data set, which training sees many times over "
+                        "too, this is expected."]
 
 
 def test_a_sweep_that_blew_up_at_once_is_told_to_start_lower():

@@ -11,7 +11,7 @@ FLAT_DROP = 0.02
 
 
 def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reason: str, cycled: bool,
-                   index: int | None, lr: float | None = None) -> list[str]:
+                   index: int | None, lr: float | None = None, batches: int | None = None) -> list[str]:
     """Reasons not to trust a sweep, each a sentence that says what to do.
 
     The curve counts as flat when the bottom of its lag-free curve (where the default rule reads
@@ -28,6 +28,7 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
             the first point the lag-free curve smooths fully (`smoothing.fully_smoothed`, 0.75
             decade into a default sweep), or in the last 5% of the points, it sits at the edge.
         lr: the suggested rate, if any; a rate below the sweep's first one was never tried.
+        batches: batches in one pass over the data, where known (said where it was cycled).
 
     Example:
         >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(1, .5, 10), 10, "completed", False, 5)
@@ -58,7 +59,9 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
                     fix += ", and `min_lr` to a hundredth of it or less"
             out.append(f"{stopped}{where}: too few points to judge the curve; {fix}, or raise `diverge_factor`.")
     if cycled:
-        out.append("The data ran out and was cycled: later steps saw batches again; pass more data.")
+        size = f" after {batches} batches" if batches else ""
+        out.append(f"The data ran out and was cycled{size}: later steps saw batches again. Pass more data if "
+                   "there is more; on a small data set, which training sees many times over too, this is expected.")
     if len(usable) >= 2:
         x, y = lrs[usable], losses[usable]
         curve, low = lag_free_bottom(x, y)

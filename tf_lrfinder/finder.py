@@ -326,7 +326,7 @@ class LRFinder:
         finally:
             self.warnings = sweep_warnings(np.array(self.lrs), np.array(self.losses), int(n_steps),
                                            self.stop_reason, self.cycled, suggestion and suggestion.index,
-                                           suggestion and suggestion.lr)
+                                           suggestion and suggestion.lr, batches.cardinality)
             for message in self.warnings:
                 warnings.warn(message, stacklevel=2)
         self.lr_opt = suggestion.lr
