@@ -25,6 +25,9 @@ Contenders:
 `arrays`: a sweep from arrays of 10 thousand, 1 million and 4 million rows, each in its own process:
 the call reads 100 batches whatever the length, so its time and peak memory should barely grow.
 
+`xla`: the MLP compiled with `jit_compile=True` and without, the finder's sweep beside `model.fit` with
+the same setting: the finder compiles its step with XLA where `fit` would.
+
 `update_bn`: `refine`'s runs on a CNN with BatchNormalization with the statistics re-estimated
 before each measurement (the default) and without: what the eight extra forward passes per run cost.
 """
@@ -214,6 +217,33 @@ def update_bn_cost(repeats):
     print(f"| update_bn=True s | update_bn=False s | ratio |\n|---|---|---|\n| {on:.2f} | {off:.2f} | {on / off:.3f} |")
 
 
+def xla(n_steps, repeats):
+    """A model compiled with `jit_compile=True`: the finder compiles its step with XLA, as `fit` does
+    (on a GPU, Keras's default "auto" turns XLA on; on a CPU-only machine, off). Each contender beside
+    `model.fit` with the same setting, interleaved."""
+    ds = data((784,), n_steps)
+    fns = {}
+    for jit in (False, True):
+        model = mlp()
+        model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=LOSS, jit_compile=jit)
+        finder = LRFinder(model, verbose=False)
+        fns[jit, "model.fit"] = lambda m=model: m.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0)
+        fns[jit, "tf_lrfinder, repeated call"] = lambda f=finder: f(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps,
+                                                                    refine=False)
+    for fn in fns.values():  # warm-up: trace and compile everything once
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            times[k].append(timed(fn))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\nMLP 784-512-512-10 compiled with and without jit_compile=True: {n_steps} steps, batch 128, Adam, "
+          f"median of {repeats}")
+    print(f"| {'jit_compile':>11s} | {'contender':28s} | {'ms':>8s} | {'x fit':>6s} |")
+    for (jit, name), v in med.items():
+        print(f"| {str(jit):>11s} | {name:28s} | {v * 1e3:8.1f} | {v / med[jit, 'model.fit']:6.2f} |")
+
+
 ROWS = (10_000, 1_000_000, 4_000_000)
 
 
@@ -323,7 +353,7 @@ def main():
     parser = argparse.ArgumentParser(description="tf_lrfinder speed benchmark")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "restore", "arrays"], default=None)
+    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "restore", "arrays", "xla"], default=None)
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
     args = parser.parse_args()
     if args.rows is not None:
@@ -342,6 +372,8 @@ def main():
         update_bn_cost(max(3, args.repeats // 2))
     if args.only in (None, "arrays"):
         array_rows(args.repeats)
+    if args.only in (None, "xla"):
+        xla(args.steps, max(3, args.repeats // 2))
     if args.only in (None, "restore"):
         if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true":
             restore_and_memory(args.repeats)

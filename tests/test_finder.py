@@ -647,6 +647,48 @@ def test_a_model_compiled_to_run_eagerly_is_swept_and_refined_eagerly(data):
     np.testing.assert_allclose(finder.losses, found[1].losses, rtol=1e-5)
 
 
+def test_a_model_compiled_with_jit_compile_gets_its_steps_compiled_with_xla(data):
+    # As `fit` compiles its step with XLA under `jit_compile=True` (Keras's "auto" does on a GPU): the
+    # sweep and the runs equal the same model's without XLA, and a step that XLA cannot compile (a
+    # NumPy call on the host) fails in the finder as it fails in `fit`, the state restored; set
+    # `model.jit_compile = False` and the same finder sweeps it.
+    class OnHost(keras.layers.Layer):
+        def compute_output_shape(self, shape):
+            return shape
+
+        def call(self, t):
+            return tf.reshape(tf.numpy_function(lambda a: a, [t], tf.float32, stateful=False), tf.shape(t))
+
+    def build(*first):
+        return keras.Sequential([keras.Input((4,)), *first, keras.layers.Dense(8, activation="relu"),
+                                 keras.layers.BatchNormalization(), keras.layers.Dense(1)])
+
+    found, weights = [], build().get_weights()
+    for jit in (True, False):
+        model = build()
+        model.set_weights(weights)
+        model.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
+        finder = LRFinder(model, verbose=False)
+        finder(data, batch_size=32, n_steps=20, refine=False)
+        finder.refine(data, batch_size=32, steps=10, eval_batches=2, extend=0, edge=False)
+        found.append(finder)
+    np.testing.assert_allclose(found[0].losses, found[1].losses, rtol=1e-5)
+    np.testing.assert_allclose(found[0].trials.losses, found[1].trials.losses, rtol=1e-5)
+
+    host = build(OnHost())
+    host.compile(keras.optimizers.Adam(), "mse", jit_compile=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="unsupported operations"):
+        host.fit(*data, batch_size=32, epochs=1, verbose=0)
+    before = [v.numpy().copy() for v in host.variables]
+    finder = LRFinder(host, verbose=False)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="unsupported operations"):
+        finder(data, batch_size=32, n_steps=20, refine=False)
+    assert_same_state(before, [v.numpy() for v in host.variables])
+    host.jit_compile = False
+    finder(data, batch_size=32, n_steps=20, refine=False)
+    assert len(finder.losses) == 20
+
+
 def test_a_model_with_nothing_to_train_raises_before_any_state_changes(data):
     # Every layer frozen: the optimizer used to fail inside the traced step on an empty gradient list.
     model, optimizer = make_model("dense"), keras.optimizers.Adam()

@@ -10,7 +10,8 @@ restores from a SavedModel do.
 
 A model compiled with `run_eagerly=True` (one whose layers need eager execution, `.numpy()` in
 `call` say, or one being debugged) gets its functions uncompiled, as `fit` honours the setting
-(`for_model`).
+(`for_model`); one whose step `fit` would compile with XLA gets its step and evaluation compiled
+with XLA (`uses_xla`).
 """
 
 from __future__ import annotations
@@ -54,3 +55,25 @@ def for_model(model: Any) -> Callable[[Callable[..., Any]], Any]:
         True
     """
     return (lambda fn: fn) if getattr(model, "run_eagerly", False) else per_instance
+
+
+def uses_xla(model: Any) -> bool:
+    """Whether `fit` would compile `model`'s step with XLA: the model's `jit_compile`, as `compile`
+    set it, or where it was never compiled, Keras's "auto" (XLA on a GPU where every layer supports
+    it; never on a CPU-only machine), resolved without storing it on the model. Never with
+    `run_eagerly=True`.
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(loss="mse", jit_compile=True)
+        >>> uses_xla(model)
+        True
+    """
+    if getattr(model, "run_eagerly", False):
+        return False
+    jit = getattr(model, "_jit_compile", None)
+    if jit is None and hasattr(model, "_resolve_auto_jit_compile"):
+        jit = model._resolve_auto_jit_compile()
+    return bool(jit)
+

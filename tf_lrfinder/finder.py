@@ -14,6 +14,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
+from .compiled import uses_xla
 from .data import as_batches
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot
@@ -365,9 +366,9 @@ class LRFinder:
         checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
         # The compiled functions hold the trainable variables and the compiled loss they were traced
         # with: layers frozen or unfrozen since, or a new `compile`, need new ones; so does a change of
-        # `model.run_eagerly` (`compiled.for_model`).
-        traced_with = [bool(getattr(self.model, "run_eagerly", False)), getattr(self.model, "_compile_loss", None),
-                       *self.model.trainable_variables]
+        # `model.run_eagerly` (`compiled.for_model`) or `model.jit_compile` (`compiled.uses_xla`).
+        traced_with = [bool(getattr(self.model, "run_eagerly", False)), uses_xla(self.model),
+                       getattr(self.model, "_compile_loss", None), *self.model.trainable_variables]
         if len(traced_with) != len(self._traced_with) or any(
                 a is not b for a, b in zip(traced_with, self._traced_with)):
             self._run = self._evaluate = self._update_bn = None

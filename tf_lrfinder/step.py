@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import keras
 import tensorflow as tf
 
-from .compiled import for_model
+from .compiled import for_model, per_instance, uses_xla
 
 # Why a sweep stopped, as the device reports it.
 RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
@@ -235,6 +235,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         return tf.cast(value, tf.float64)
 
+    if uses_xla(model):  # as `fit` compiles its step: the step alone, the loop over batches around it
+        train_step = per_instance(train_step, jit_compile=True)
     per_update = accumulation_steps(optimizer)
     batches = range(1) if per_update == 1 else tf.range(per_update)  # a Python range: no inner loop
 
@@ -284,9 +286,8 @@ def build_evaluate(model: keras.Model, loss: Callable) -> Callable:
         1.0
     """
 
-    @for_model(model)
     def evaluate(batch):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
         return tf.cast(loss(x, y, model(x, training=False), sw), tf.float64)
 
-    return evaluate
+    return per_instance(evaluate, jit_compile=True) if uses_xla(model) else for_model(model)(evaluate)
