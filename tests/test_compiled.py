@@ -24,3 +24,28 @@ def test_per_instance_functions_do_not_log_the_retracing_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
         made_in_a_loop(per_instance)
     assert RETRACING not in caplog.text
+
+
+def test_xla_where_fit_uses_it_and_nowhere_else():
+    import keras
+
+    from tf_lrfinder.compiled import uses_xla
+
+    def model():
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+    never_compiled = model()
+    assert not uses_xla(never_compiled)  # the user's own loop: a plain tf.function has no XLA
+    assert never_compiled._jit_compile is None  # and asking did not resolve "auto" on the model
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    for setting, expected in ((True, True), (False, False), ("auto", gpu)):  # "auto": XLA on a GPU alone
+        m = model()
+        m.compile(loss="mse", jit_compile=setting)
+        assert uses_xla(m) is expected
+    m = model()
+    m.compile(loss="mse", jit_compile=True)
+    m.jit_compile = False
+    assert not uses_xla(m)
+    eager = model()
+    eager.compile(loss="mse", jit_compile=True, run_eagerly=True)  # Keras turns XLA off, and so do we
+    assert not uses_xla(eager)

@@ -58,10 +58,10 @@ def for_model(model: Any) -> Callable[[Callable[..., Any]], Any]:
 
 
 def uses_xla(model: Any) -> bool:
-    """Whether `fit` would compile `model`'s step with XLA: the model's `jit_compile`, as `compile`
-    set it, or where it was never compiled, Keras's "auto" (XLA on a GPU where every layer supports
-    it; never on a CPU-only machine), resolved without storing it on the model. Never with
-    `run_eagerly=True`.
+    """Whether `fit` compiles `model`'s step with XLA: the model's `jit_compile` as `compile` resolved
+    it (`True`, or Keras's default "auto" on a GPU where every layer supports XLA; never on a
+    CPU-only machine). A model never compiled is trained by the user's own loop, so it gets no XLA
+    (as a plain `tf.function` has none), nor does a model with `run_eagerly=True`.
 
     Example:
         >>> import keras
@@ -70,10 +70,7 @@ def uses_xla(model: Any) -> bool:
         >>> uses_xla(model)
         True
     """
-    if getattr(model, "run_eagerly", False):
+    if getattr(model, "run_eagerly", False) or not getattr(model, "compiled", False):
         return False
-    jit = getattr(model, "_jit_compile", None)
-    if jit is None and hasattr(model, "_resolve_auto_jit_compile"):
-        jit = model._resolve_auto_jit_compile()
-    return bool(jit)
+    return bool(model.jit_compile)  # resolved by `compile`: reading it changes nothing
 
