@@ -73,4 +73,3 @@ def uses_xla(model: Any) -> bool:
     if getattr(model, "run_eagerly", False) or not getattr(model, "compiled", False):
         return False
     return bool(model.jit_compile)  # resolved by `compile`: reading it changes nothing
-

@@ -208,9 +208,10 @@ def slide(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end
     The gradient is `np.gradient` of the (trimmed) loss over step index. Starting with the interval's
     upper end at the last point, the interval moves down one point at a time while its ends'
     gradients differ by more than `threshold`; the rate returned is the lower end's in the last
-    position where they still differed (the first position, if they never did). `threshold` is in
-    the loss's own units per step, as in fastai, so the rule reads a loss of large scale as
-    steeper. A curve shorter than `span + 1` points slides an interval as long as the curve.
+    position where they still differed (the first position, if they never did). `threshold` is
+    absolute, in the loss's units per step, as in fastai: on a loss of larger scale, or a noisier
+    one, the ends agree only further down. A curve shorter than `span + 1` points slides an
+    interval as long as the curve.
 
     Example:
         >>> lrs = np.logspace(-5, 0, 30)
