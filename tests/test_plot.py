@@ -191,3 +191,10 @@ def test_plot_trials_without_runs_is_a_clear_error():
     f((x, y), batch_size=32, n_steps=20, refine=False)
     with pytest.raises(ValueError, match="refine=True"):
         f.plot_trials()
+
+
+def test_no_label_hides_a_mark(finder):
+    # The labels' boxes are opaque enough to hide what lies under them: the marks are drawn above
+    # every label (a label in the notebook's plot covered the refined rate's mark).
+    ax = finder.plot(methods=("valley", "robust_minimum", "minimum"))
+    assert min(c.get_zorder() for c in ax.collections) > max(t.get_zorder() for t in ax.texts)
