@@ -198,3 +198,7 @@ def test_no_label_hides_a_mark(finder):
     # every label (a label in the notebook's plot covered the refined rate's mark).
     ax = finder.plot(methods=("valley", "robust_minimum", "minimum"))
     assert min(c.get_zorder() for c in ax.collections) > max(t.get_zorder() for t in ax.texts)
+    # and in colours of their own, none of the curves'
+    curves = {tuple(np.round(__import__("matplotlib").colors.to_rgba(line.get_color()), 6)) for line in ax.get_lines()}
+    marks = [tuple(np.round(c.get_facecolor()[0], 6)) for c in ax.collections]
+    assert len(set(marks)) == len(marks) == 4 and not curves & set(marks)

@@ -70,7 +70,8 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
     span = where(lrs_[lrs_ > 0]) if (lrs_ > 0).any() else np.zeros(1)
     for k, s in enumerate(suggestions):  # on the EMA curve at the suggested rate (a rule may suggest between steps)
         y = np.interp(np.log(s.lr), np.log(lrs_[ok]), smoothed_[ok]) if ok.any() else np.nan
-        mark = ax.scatter([s.lr], [y], zorder=4, s=40)  # above the labels (zorder 3): never hidden by one
+        # Above the labels (zorder 3), never hidden by one; in colours the three curves (C0-C2) do not use.
+        mark = ax.scatter([s.lr], [y], zorder=4, s=40, color=f"C{3 + k % 7}")
         # Each label sits in its own row near the top of the axes, joined to its mark by a line, so
         # that labels of close suggestions never overlap; one in the right third reads leftwards.
         right = where(s.lr) > span.min() + 0.65 * np.ptp(span)
