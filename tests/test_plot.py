@@ -55,7 +55,8 @@ def test_plot_on_given_axes(finder):
 
 def test_overlay_of_sweeps(finder, tmp_path):
     ax = plot_sweeps({"adam": finder, "again": finder})
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "again"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"adam: {finder.lr_opt:.2e}",
+                                                                   f"again: {finder.lr_opt:.2e}"]
     # A saved history draws the same curve and suggestion as the finder it came from.
     save_json(finder.history, tmp_path / "adam.json")
     ax = plot_sweeps({"adam": finder, "saved": load_json(tmp_path / "adam.json")})
@@ -202,3 +203,18 @@ def test_no_label_hides_a_mark(finder):
     curves = {tuple(np.round(__import__("matplotlib").colors.to_rgba(line.get_color()), 6)) for line in ax.get_lines()}
     marks = [tuple(np.round(c.get_facecolor()[0], 6)) for c in ax.collections]
     assert len(set(marks)) == len(marks) == 4 and not curves & set(marks)
+
+
+def test_loss_change_shows_the_fall_not_only_the_blow_up():
+    # A textbook sweep: the loss falls by 1.5 around 1e-3, then blows up by hundreds at the end. The
+    # y axis spans the steepest fall; the blow-up runs off the top instead of flattening the fall.
+    from tf_lrfinder.plot import plot_loss_change
+
+    lrs = np.logspace(-7, 1, 100)
+    x = np.log10(lrs)
+    curve = 2.0 - 1.5 / (1 + np.exp(-(x + 3) * 2)) + np.where(x > 0, 500 * x ** 2, 0)
+    ax = plot_loss_change(lrs, curve)
+    slope = ax.get_lines()[0].get_ydata()
+    low, top = ax.get_ylim()
+    assert low < slope.min() < 0.8 * low  # the steepest fall fills the lower part
+    assert 0 < top < slope.max() / 100  # the blow-up, far steeper, off the top

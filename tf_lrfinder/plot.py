@@ -90,6 +90,9 @@ def plot_loss_change(lrs: Sequence[float], smoothed: Sequence[float], ax: Axes |
     """Draw the rate of change of the smoothed loss, d loss / d log(lr), against log(lr) (against
     the rate on a linear scale for a linear sweep).
 
+    The y axis spans the steepest fall, and above zero 0.6 times as far: the divergence at the end
+    of a sweep rises tens of times more steeply than the loss ever fell, and would flatten the fall.
+
     Example:
         >>> ax = plot_loss_change([1e-3, 1e-2, 1e-1, 1.0], [1.0, 0.8, 0.5, 0.9])
         >>> ax.get_ylabel()
@@ -103,6 +106,11 @@ def plot_loss_change(lrs: Sequence[float], smoothed: Sequence[float], ax: Axes |
     ax.axhline(0.0, color="grey", lw=0.8)
     _rate_axis(ax, is_linear(lrs_[ok]))
     ax.set_ylabel("d loss / d log(lr)")
+    finite = change[np.isfinite(change)]
+    if finite.size and finite.min() < 0:  # the fall in full; the blow-up, tens of times steeper, runs off the top
+        ax.set_ylim(1.15 * finite.min(), -0.6 * finite.min())
+    else:
+        _clip_ylim(ax, change)
     return ax
 
 
@@ -135,8 +143,8 @@ def plot_sweeps(sweeps: Mapping[str, Any], ax: Axes | None = None) -> Axes:
         raise ValueError("`sweeps` is empty: pass at least one name -> finder (or its history).")
     curves = {name: _curve(name, sweep) for name, sweep in sweeps.items()}
     ax = _axes(ax)
-    for name, (lrs, smoothed, lr) in curves.items():
-        line, = ax.plot(lrs, smoothed, label=name)
+    for name, (lrs, smoothed, lr) in curves.items():  # the legend gives each sweep's suggestion
+        line, = ax.plot(lrs, smoothed, label=name if lr is None else f"{name}: {lr:.2e}")
         if lr is not None:
             ax.axvline(lr, color=line.get_color(), ls="--", lw=0.8)
     _rate_axis(ax, all(is_linear(lrs[np.isfinite(lrs)]) for lrs, _, _ in curves.values()))  # linear if all are
