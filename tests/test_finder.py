@@ -1226,6 +1226,28 @@ def test_refine_interrupted_restores_and_propagates(data):
     assert_same_state(before, state_of(model, optimizer))
 
 
+def test_ctrl_c_during_the_default_calls_runs_keeps_the_sweeps_reading(data):
+    # Pressed while refining's runs check the sweep (the slow part of a default call): the state is
+    # restored, and the sweep, its warnings and its reading stay on the finder, so `finder.lr_opt`
+    # still answers, with what `refine=False` returns.
+    class InterruptTheRuns(tqdm):
+        def update(self, n=1):
+            super().update(n)
+            if self.desc.startswith("LR check"):
+                raise KeyboardInterrupt
+
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "mse", tqdm_class=InterruptTheRuns)
+    with pytest.raises(KeyboardInterrupt):
+        finder(data, batch_size=32, n_steps=40)
+    assert_same_state(before, state_of(model, optimizer))
+    assert len(finder.lrs) > 0 and finder.trials is None
+    assert finder.lr_opt == finder.suggest().lr == LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)(
+        data, batch_size=32, n_steps=40, refine=False)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     (dict(steps=0), "`steps` must be a positive integer. Received: steps=0"),
     (dict(eval_batches=2.5), "`eval_batches` must be a positive integer. Received: eval_batches=2.5"),
