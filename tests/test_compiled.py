@@ -1,5 +1,6 @@
 import logging
 
+import pytest
 import tensorflow as tf
 
 from tf_lrfinder.compiled import per_instance
@@ -47,5 +48,6 @@ def test_xla_where_fit_uses_it_and_nowhere_else():
     m.jit_compile = False
     assert not uses_xla(m)
     eager = model()
-    eager.compile(loss="mse", jit_compile=True, run_eagerly=True)  # Keras turns XLA off, and so do we
+    with pytest.warns(UserWarning, match="Disabling `jit_compile`"):  # Keras turns XLA off, and so do we
+        eager.compile(loss="mse", jit_compile=True, run_eagerly=True)
     assert not uses_xla(eager)
