@@ -96,6 +96,35 @@ def test_training_after_the_finder_is_the_training_without_it(kind, data):
     assert_same_state(weights, weights_found)
 
 
+def test_a_stateful_rnns_carried_states_are_restored_too():
+    # Keras keeps a stateful RNN's states (carried from batch to batch) outside `model.variables`:
+    # they used to be left as the finder's last batch left them. Now they are restored with the rest,
+    # and where the finder builds the model, they are left at zero, where `fit` starts them.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32 * 40, 5, 3)).astype("float32")
+    y = x.sum(axis=(1, 2))[:, None]
+
+    def layers():
+        return [keras.layers.LSTM(8, stateful=True, return_sequences=True),
+                keras.layers.Bidirectional(keras.layers.GRU(4, stateful=True)), keras.layers.Dense(1)]
+
+    model = keras.Sequential([keras.Input((5, 3), batch_size=32), *layers()])
+    model.compile(keras.optimizers.Adam(), "mse")
+    model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)  # states carried, not zero
+    bidirectional = model.layers[1]
+    states = [*model.layers[0].states, *bidirectional.forward_layer.states, *bidirectional.backward_layer.states]
+    assert len(states) == 4 and all(np.abs(v.numpy()).sum() > 0 for v in states)  # LSTM h and c, two GRUs' h
+    before = state_of(model, model.optimizer) + [v.numpy().copy() for v in states]
+    LRFinder(model, verbose=False)((x, y), batch_size=32)
+    assert_same_state(before, state_of(model, model.optimizer) + [v.numpy() for v in states])
+
+    unbuilt = keras.Sequential(layers())
+    LRFinder(unbuilt, keras.optimizers.Adam(), "mse", verbose=False)((x, y), batch_size=32, n_steps=30)
+    bidirectional = unbuilt.layers[1]
+    carried = [*unbuilt.layers[0].states, *bidirectional.forward_layer.states, *bidirectional.backward_layer.states]
+    assert len(carried) == 4 and not any(np.abs(v.numpy()).sum() for v in carried)
+
+
 def test_unbuilt_optimizer_gets_slots_before_the_snapshot(data):
     model, optimizer = make_model(), keras.optimizers.Adam()
     finder = LRFinder(model, optimizer, "mse", verbose=False)

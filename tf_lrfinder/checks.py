@@ -7,7 +7,6 @@ there is one, the fix, in Keras's own format.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from typing import Any, Callable
@@ -17,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
+from .state import untracked_states
 from .step import UnweighableLoss
 
 
@@ -145,7 +145,8 @@ def model_fits(model: keras.Model, x: Any) -> Any:
     compiled step, after the snapshot, with a traceback through TensorFlow's graph code.
 
     A built model is called in a `keras.StatelessScope`, so that no variable changes (a stateful
-    RNN's states included); an unbuilt one is built by the call, as `fit` builds it.
+    RNN's states included); an unbuilt one is built by the call, as `fit` builds it, and the states
+    of its stateful RNNs, which the call set, are put back to zeros, where they start in `fit`.
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -157,8 +158,13 @@ def model_fits(model: keras.Model, x: Any) -> Any:
         ValueError: `dataset` does not fit `model`: calling it on the first batch raised ValueError: ...expected axis -1 of input shape to have value 2, but received input with shape (4, 3)...
     """
     try:
-        with unchanged(model) if model.built else contextlib.nullcontext():
-            return model(x, training=False)
+        if model.built:
+            with unchanged(model):
+                return model(x, training=False)
+        y_pred = model(x, training=False)
+        for state in untracked_states(model):
+            state.assign(tf.zeros(state.shape, state.dtype))
+        return y_pred
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(
             f"`dataset` does not fit `model`: calling it on the first batch raised {type(error).__name__}: "

@@ -22,6 +22,32 @@ from .compiled import per_instance
 LOCATIONS = ("device", "host", "disk")
 
 
+def untracked_states(model) -> list:
+    """The variables a sweep changes that Keras tracks nowhere: the states a stateful RNN
+    (`stateful=True`, `Bidirectional` included) carries from one batch to the next. Keras creates
+    them outside its tracking, so they are not in `model.variables`; a snapshot of those alone would
+    leave the states as the last batch of the sweep left them.
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((5, 3), batch_size=4), keras.layers.GRU(2, stateful=True)])
+        >>> [tuple(v.shape) for v in untracked_states(model)], len(model.variables)
+        ([(4, 2)], 4)
+    """
+    flatten = getattr(model, "_flatten_layers", None)  # Keras 3's own walk over nested layers
+    layers = flatten(include_self=True, recursive=True) if flatten is not None else [model]
+    seen = {id(v) for v in model.variables}
+    found = []
+    for layer in layers:  # `Bidirectional` lists its two RNNs' states again: each is taken once
+        if getattr(layer, "stateful", False) is not True:
+            continue
+        for v in tf.nest.flatten(getattr(layer, "states", None) or []):
+            if id(v) not in seen:
+                seen.add(id(v))
+                found.append(v)
+    return found
+
+
 def _tf_variable(v):
     """The `tf.Variable` behind a Keras variable (or the variable itself)."""
     return getattr(v, "value", v) if not isinstance(v, tf.Variable) else v
