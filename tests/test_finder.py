@@ -96,10 +96,23 @@ def test_training_after_the_finder_is_the_training_without_it(kind, data):
     assert_same_state(weights, weights_found)
 
 
-def test_a_stateful_rnns_carried_states_are_restored_too():
-    # Keras keeps a stateful RNN's states (carried from batch to batch) outside `model.variables`:
-    # they used to be left as the finder's last batch left them. Now they are restored with the rest,
-    # and where the finder builds the model, they are left at zero, where `fit` starts them.
+def test_variables_outside_model_variables_are_restored_too():
+    # Keras keeps a stateful RNN's states (carried from batch to batch) outside `model.variables`, and
+    # a `tf.Variable` set on a layer too (Keras 2 tracked it): they used to be left as the finder's
+    # last batch left them. Now they are restored with the rest, and where the finder builds the
+    # model, the states are left at zero, where `fit` starts them.
+    class Counts(keras.layers.Layer):  # Keras 2 habits: a raw tf.Variable and a tf.random.Generator
+        def __init__(self):
+            super().__init__()
+            self.batches = tf.Variable(0, trainable=False)
+            self.noise = tf.random.Generator.from_seed(1)
+
+        def call(self, t, training=None):
+            if training:
+                self.batches.assign_add(1)
+                t = t + 1e-3 * self.noise.normal(tf.shape(t))
+            return t
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32 * 40, 5, 3)).astype("float32")
     y = x.sum(axis=(1, 2))[:, None]
@@ -108,12 +121,14 @@ def test_a_stateful_rnns_carried_states_are_restored_too():
         return [keras.layers.LSTM(8, stateful=True, return_sequences=True),
                 keras.layers.Bidirectional(keras.layers.GRU(4, stateful=True)), keras.layers.Dense(1)]
 
-    model = keras.Sequential([keras.Input((5, 3), batch_size=32), *layers()])
+    model = keras.Sequential([keras.Input((5, 3), batch_size=32), Counts(), *layers()])
     model.compile(keras.optimizers.Adam(), "mse")
     model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)  # states carried, not zero
-    bidirectional = model.layers[1]
-    states = [*model.layers[0].states, *bidirectional.forward_layer.states, *bidirectional.backward_layer.states]
+    counts, lstm, bidirectional = model.layers[:3]
+    states = [*lstm.states, *bidirectional.forward_layer.states, *bidirectional.backward_layer.states]
     assert len(states) == 4 and all(np.abs(v.numpy()).sum() > 0 for v in states)  # LSTM h and c, two GRUs' h
+    states += [counts.batches, counts.noise.state]
+    assert int(counts.batches.numpy()) == 40 and not any(v is counts.batches for v in model.variables)
     before = state_of(model, model.optimizer) + [v.numpy().copy() for v in states]
     LRFinder(model, verbose=False)((x, y), batch_size=32)
     assert_same_state(before, state_of(model, model.optimizer) + [v.numpy() for v in states])

@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model
+from .state import all_layers
 
 
 def batchnorm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
@@ -36,9 +37,8 @@ def batchnorm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormal
         >>> [layer.name for layer in batchnorm_layers(model)]
         ['bn']
     """
-    flatten = getattr(model, "_flatten_layers", None)  # Keras 3's own walk over nested layers
-    layers = flatten(include_self=True, recursive=True) if flatten is not None else [model]
-    return [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    return [layer for layer in all_layers(model)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
 
 
 def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]:

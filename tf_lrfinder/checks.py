@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
-from .state import untracked_states
+from .state import all_layers
 from .step import UnweighableLoss
 
 
@@ -162,8 +162,9 @@ def model_fits(model: keras.Model, x: Any) -> Any:
             with unchanged(model):
                 return model(x, training=False)
         y_pred = model(x, training=False)
-        for state in untracked_states(model):
-            state.assign(tf.zeros(state.shape, state.dtype))
+        for layer in all_layers(model):
+            if getattr(layer, "stateful", False) is True and hasattr(layer, "reset_state"):
+                layer.reset_state()
         return y_pred
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(

@@ -17,7 +17,7 @@ from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule
 from .compiled import uses_xla
 from .data import as_batches
 from .diagnose import sweep_warnings
-from .state import LOCATIONS, Snapshot, untracked_states
+from .state import LOCATIONS, Snapshot, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, build_evaluate, build_sweep,
                    loss_function, rate_swapped, rate_target, start_accumulation)
 
@@ -380,7 +380,7 @@ class LRFinder:
             self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
                                     self._state)
         variables = list(self.model.variables) + list(self.optimizer.variables)
-        variables += list(getattr(self.model, "metrics_variables", [])) + untracked_states(self.model)
+        variables += list(getattr(self.model, "metrics_variables", [])) + untracked_variables(self.model)
         if self._snapshot is None or not self._snapshot.matches(variables):
             self._snapshot = Snapshot(variables, self.snapshot)
 

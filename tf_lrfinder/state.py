@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from typing import Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -22,29 +23,44 @@ from .compiled import per_instance
 LOCATIONS = ("device", "host", "disk")
 
 
-def untracked_states(model) -> list:
-    """The variables a sweep changes that Keras tracks nowhere: the states a stateful RNN
-    (`stateful=True`, `Bidirectional` included) carries from one batch to the next. Keras creates
-    them outside its tracking, so they are not in `model.variables`; a snapshot of those alone would
-    leave the states as the last batch of the sweep left them.
+def all_layers(model) -> list:
+    """`model` and every layer nested in it, by Keras 3's own walk (`_flatten_layers`).
+
+    Example:
+        >>> import keras
+        >>> inner = keras.Sequential([keras.layers.Dense(1, name="d")], name="inner")
+        >>> [layer.name for layer in all_layers(keras.Sequential([inner], name="outer"))]
+        ['outer', 'inner', 'd']
+    """
+    flatten = getattr(model, "_flatten_layers", None)
+    return list(flatten(include_self=True, recursive=True)) if flatten is not None else [model]
+
+
+def untracked_variables(model) -> list:
+    """The variables of `model`'s layers that are not in `model.variables`, which a sweep can change
+    all the same: the states a stateful RNN carries from one batch to the next (Keras creates them
+    outside its tracking), and a `tf.Variable` or the state of a `tf.random.Generator` set as a
+    layer's attribute (Keras 2 tracked those; Keras 3 tracks only its own variables). A layer's attributes are searched, and the lists,
+    tuples and dicts among them, one level deep.
 
     Example:
         >>> import keras
         >>> model = keras.Sequential([keras.Input((5, 3), batch_size=4), keras.layers.GRU(2, stateful=True)])
-        >>> [tuple(v.shape) for v in untracked_states(model)], len(model.variables)
+        >>> [tuple(v.shape) for v in untracked_variables(model)], len(model.variables)
         ([(4, 2)], 4)
     """
-    flatten = getattr(model, "_flatten_layers", None)  # Keras 3's own walk over nested layers
-    layers = flatten(include_self=True, recursive=True) if flatten is not None else [model]
-    seen = {id(v) for v in model.variables}
+    seen = {id(_tf_variable(v)) for v in model.variables}
     found = []
-    for layer in layers:  # `Bidirectional` lists its two RNNs' states again: each is taken once
-        if getattr(layer, "stateful", False) is not True:
-            continue
-        for v in tf.nest.flatten(getattr(layer, "states", None) or []):
-            if id(v) not in seen:
-                seen.add(id(v))
-                found.append(v)
+    for layer in all_layers(model):
+        for value in vars(layer).values():
+            if isinstance(value, dict):
+                value = list(value.values())
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                v = v.state if isinstance(v, tf.random.Generator) else v  # its numbers come from its state
+                # `Bidirectional` lists its two RNNs' states again: each variable is taken once.
+                if isinstance(v, (tf.Variable, keras.Variable)) and id(_tf_variable(v)) not in seen:
+                    seen.add(id(_tf_variable(v)))
+                    found.append(v)
     return found
 
 
