@@ -96,6 +96,31 @@ def test_training_after_the_finder_is_the_training_without_it(kind, data):
     assert_same_state(weights, weights_found)
 
 
+@pytest.mark.parametrize("drawn_before", [False, True])
+def test_training_after_the_finder_draws_the_same_unseeded_keras_random_numbers(drawn_before, data):
+    # A layer that calls `keras.random` without a seed draws from Keras's global SeedGenerator, which
+    # a sweep advances, or creates (seeding it from Python's `random`): `fit` after the finder drew
+    # other noise than `fit` without it. The finder now puts both back, or the generator's absence.
+    class Noise(keras.layers.Layer):
+        def call(self, t, training=None):
+            return t + 0.1 * keras.random.normal(tf.shape(t)) if training else t
+
+    x, y = data
+
+    def trained(find):
+        keras.utils.set_random_seed(0)
+        if drawn_before:
+            keras.random.normal(())  # the global generator exists before the finder runs
+        model = keras.Sequential([keras.Input((4,)), Noise(), keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(), "mse")
+        if find:
+            LRFinder(model, verbose=False)((x, y), batch_size=32, n_steps=40)
+        return model.fit(x, y, batch_size=32, epochs=2, verbose=0).history["loss"]
+
+    assert trained(False) == trained(True)
+
+
 def test_variables_outside_model_variables_are_restored_too():
     # Keras keeps a stateful RNN's states (carried from batch to batch) outside `model.variables`, and
     # a `tf.Variable` set on a layer too (Keras 2 tracked it): they used to be left as the finder's
@@ -534,6 +559,7 @@ def test_untrustworthy_sweeps_warn_and_record_why(data):
     assert any("never diverged" in m for m in messages)
     assert any("cycled after 3 batches" in m for m in messages)  # 96 rows in batches of 32
     assert finder.cycled and finder.warnings == messages
+    assert {w.filename for w in record} == {__file__}  # they point at the caller, not at the library
 
 
 # -- bad input: clear errors, raised before anything changes ---------------------------------------

@@ -17,7 +17,7 @@ from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule
 from .compiled import uses_xla
 from .data import as_batches
 from .diagnose import sweep_warnings
-from .state import LOCATIONS, Snapshot, untracked_variables
+from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, build_evaluate, build_sweep,
                    loss_function, rate_swapped, rate_target, start_accumulation)
 
@@ -240,6 +240,7 @@ class LRFinder:
 
     # -- the sweep -------------------------------------------------------------------------------
 
+    @keeps_global_random
     def __call__(self, dataset: Any, min_lr: float = 1e-7, max_lr: float = 10.0, n_steps: int = 100, *,
                  batch_size: int | None = None, mode: str = "exponential", smoothing: float = 0.98,
                  diverge_factor: float = 4.0, method: str = suggest_lib.DEFAULT_METHOD,
@@ -329,7 +330,7 @@ class LRFinder:
                                            self.stop_reason, self.cycled, suggestion and suggestion.index,
                                            suggestion and suggestion.lr, batches.cardinality)
             for message in self.warnings:
-                warnings.warn(message, stacklevel=2)
+                warnings.warn(message, stacklevel=3)  # past `keeps_global_random`
         self.lr_opt = suggestion.lr
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
@@ -421,6 +422,7 @@ class LRFinder:
 
     # -- checking the reading by training -------------------------------------------------------
 
+    @keeps_global_random
     def refine(self, dataset: Any, steps: int = refine_lib.STEPS, *, batch_size: int | None = None,
                factors: tuple[float, ...] = refine_lib.FACTORS, eval_batches: int = refine_lib.EVAL_BATCHES,
                tolerance: float = refine_lib.TOLERANCE, extend: int = refine_lib.EXTEND,
@@ -566,7 +568,7 @@ class LRFinder:
                                         tie_steps if ties[0].size else 0, tuple(ties[0].tolist()),
                                         tuple(ties[1].tolist()))
         for text in self.trials.warnings:
-            warnings.warn(text, stacklevel=3)  # the caller of `refine` or of the finder
+            warnings.warn(text, stacklevel=4)  # the caller of `refine` or of the finder, past the wrapper
         return self.lr_opt
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,

@@ -9,10 +9,12 @@ accelerator.
 
 from __future__ import annotations
 
+import functools
 import os
+import random
 import shutil
 import tempfile
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -21,6 +23,43 @@ import tensorflow as tf
 from .compiled import per_instance
 
 LOCATIONS = ("device", "host", "disk")
+
+
+GLOBAL_SEED_GENERATOR = "global_seed_generator"  # Keras's name for it in its global state
+
+
+def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap `method` so that it leaves the process's random state as it found it, however it ends.
+
+    A layer that calls `keras.random` without a seed (noise added in `call`, say) draws from Keras's
+    global `SeedGenerator`: a sweep advances its state, or creates it, seeding it from Python's
+    `random`. Either way, without this, `fit` after the finder would draw other numbers than `fit`
+    without it. So Python's `random` state is put back, and the generator's state, or its absence.
+
+    Example:
+        >>> import keras
+        >>> @keeps_global_random
+        ... def draws():
+        ...     return float(keras.random.normal(()))
+        >>> draws() == draws()
+        True
+    """
+    from keras.src.backend.common import global_state  # private: Keras has no public accessor
+
+    @functools.wraps(method)
+    def kept(*args: Any, **kwargs: Any) -> Any:
+        python = random.getstate()
+        generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
+        value = None if generator is None else np.array(generator.state.numpy())
+        try:
+            return method(*args, **kwargs)
+        finally:
+            random.setstate(python)
+            global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, generator)
+            if generator is not None:
+                generator.state.assign(value)
+
+    return kept
 
 
 def all_layers(model) -> list:
