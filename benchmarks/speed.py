@@ -159,16 +159,23 @@ def timed(fn):
     return time.perf_counter() - t
 
 
-def speed_table(name, make_model, shape, n_steps, repeats):
-    ds = data(shape, n_steps)
-    fns, _ = contenders(make_model, ds, n_steps)
-    for fn in fns.values():  # warm-up: trace everything once
+def interleaved_medians(fns, repeats):
+    """Each contender's median time over `repeats` rounds, after one warm-up call each (tracing and
+    compiling); a round calls every contender once, so a noisy spell on the shared machine hits them
+    all alike."""
+    for fn in fns.values():
         fn()
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
             times[k].append(timed(fn))
-    med = {k: statistics.median(v) for k, v in times.items()}
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def speed_table(name, make_model, shape, n_steps, repeats):
+    ds = data(shape, n_steps)
+    fns, _ = contenders(make_model, ds, n_steps)
+    med = interleaved_medians(fns, repeats)
     limit, fit = med["limit (one call, nothing recorded)"], med["model.fit"]
     print(f"\n{name}: {n_steps} steps, batch 128, Adam, median of {repeats}")
     print(f"| {'contender':36s} | {'ms':>8s} | {'x limit':>7s} | {'x fit':>6s} |")
@@ -230,13 +237,7 @@ def xla(n_steps, repeats):
         fns[jit, "model.fit"] = lambda m=model: m.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0)
         fns[jit, "tf_lrfinder, repeated call"] = lambda f=finder: f(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps,
                                                                     refine=False)
-    for fn in fns.values():  # warm-up: trace and compile everything once
-        fn()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            times[k].append(timed(fn))
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = interleaved_medians(fns, repeats)
     print(f"\nMLP 784-512-512-10 compiled with and without jit_compile=True: {n_steps} steps, batch 128, Adam, "
           f"median of {repeats}")
     print(f"| {'jit_compile':>11s} | {'contender':28s} | {'ms':>8s} | {'x fit':>6s} |")
