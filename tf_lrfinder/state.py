@@ -50,7 +50,7 @@ def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
     def kept(*args: Any, **kwargs: Any) -> Any:
         python = random.getstate()
         generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
-        value = None if generator is None else np.array(generator.state.numpy())
+        value = None if generator is None else generator.state.numpy()  # a copy
         try:
             return method(*args, **kwargs)
         finally:
