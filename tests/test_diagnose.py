@@ -44,6 +44,18 @@ def test_cycled_data_says_how_many_batches_a_pass_held_where_known():
                         "too, this is expected."]
 
 
+@pytest.mark.parametrize("cap, capped", [(0.1, True), (10.0, False), (None, False)])
+def test_a_sweep_that_never_diverged_under_a_capped_rate_is_not_told_to_raise_max_lr(cap, capped):
+    # Adafactor applies at most 1/sqrt(its step count): above that, a higher `max_lr` changes nothing.
+    messages = sweep_warnings(LRS, FALLING[:100], 100, "completed", False, 50, cap=cap)
+    assert len(messages) == 1
+    if capped:
+        assert messages[0].startswith("The loss never diverged, but the optimizer caps its rate at 0.1 by the "
+                                      "sweep's last step") and "raise `max_lr`" not in messages[0]
+    else:
+        assert messages[0].endswith("raise `max_lr`.")
+
+
 def test_a_sweep_that_blew_up_at_once_is_told_to_start_lower():
     # min_lr=1, max_lr=1000: the loss blew up on the second step, within a decade of `min_lr`.
     lrs = np.logspace(0, 3, 100)[:2]

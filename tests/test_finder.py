@@ -96,6 +96,52 @@ def test_training_after_the_finder_is_the_training_without_it(kind, data):
     assert_same_state(weights, weights_found)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: keras.optimizers.Muon(),  # AdamW for some variables, its own update for the others
+    lambda: keras.optimizers.Adam(use_ema=True, ema_overwrite_frequency=3),  # EMA written into the weights
+    lambda: keras.optimizers.Adafactor(),  # factored moments; a rate capped by the step count
+    lambda: keras.optimizers.Lion(),
+    lambda: keras.optimizers.Nadam(),  # a running product of momentum terms
+    lambda: keras.optimizers.RMSprop(momentum=0.9, centered=True),
+    lambda: keras.optimizers.Ftrl(),
+], ids=["muon", "adam_ema", "adafactor", "lion", "nadam", "rmsprop_centred", "ftrl"])
+@pytest.mark.filterwarnings("ignore:The loss curve is flat")
+def test_training_after_the_finder_is_the_training_without_it_for_optimizers_with_more_state(make, data):
+    # Past Adam's and momentum's slots: whatever state an optimizer keeps, after a fit and a default
+    # call `fit` trains on bit for bit as without the call.
+    x, y = data
+
+    def trained(find):
+        keras.utils.set_random_seed(0)
+        model = make_model()
+        model.compile(make(), "mse")
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+        if find:
+            LRFinder(model, verbose=False)((x, y), batch_size=32, n_steps=40)
+        history = model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+        return history.history["loss"], [v.numpy() for v in model.variables + model.optimizer.variables]
+
+    (loss, state), (loss_found, state_found) = trained(False), trained(True)
+    assert loss == loss_found
+    assert_same_state(state, state_found)
+
+
+def test_adafactor_is_told_its_rate_is_capped_rather_than_to_raise_max_lr(data):
+    # Keras's Adafactor applies at most 1/sqrt(t) at its t-th step: after a `fit` of 32 steps, the
+    # sweep's 60th step is its 92nd, so the loss cannot diverge above 1/sqrt(92).
+    x, y = data
+    model = make_model("dense")
+    model.compile(keras.optimizers.Adafactor(), "mse")
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    finder = LRFinder(model, verbose=False)
+    with pytest.warns(UserWarning, match="never diverged") as caught:
+        finder((x, y), batch_size=32, n_steps=60, refine=False)
+    assert finder.stop_reason == "completed"
+    message = next(str(w.message) for w in caught if "never diverged" in str(w.message))
+    assert f"caps its rate at {1 / math.sqrt(92):.3g} by the sweep's last step" in message
+    assert "raise `max_lr`" not in message
+
+
 @pytest.mark.parametrize("drawn_before", [False, True])
 def test_training_after_the_finder_draws_the_same_unseeded_keras_random_numbers(drawn_before, data):
     # A layer that calls `keras.random` without a seed draws from Keras's global SeedGenerator, which

@@ -11,7 +11,8 @@ FLAT_DROP = 0.02
 
 
 def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reason: str, cycled: bool,
-                   index: int | None, lr: float | None = None, batches: int | None = None) -> list[str]:
+                   index: int | None, lr: float | None = None, batches: int | None = None,
+                   cap: float | None = None) -> list[str]:
     """Reasons not to trust a sweep, each a sentence that says what to do.
 
     The curve counts as flat when the bottom of its lag-free curve (where the default rule reads
@@ -29,17 +30,26 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
             decade into a default sweep), or in the last 5% of the points, it sits at the edge.
         lr: the suggested rate, if any; a rate below the sweep's first one was never tried.
         batches: batches in one pass over the data, where known (said where it was cycled).
+        cap: the most rate the optimizer applied at the sweep's last step, where it caps its rate
+            (Adafactor: `step.rate_cap`); below the last rate, a sweep that never diverged says
+            so instead of asking for a higher `max_lr`, which would change nothing.
 
     Example:
         >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(1, .5, 10), 10, "completed", False, 5)
         ['The loss never diverged: the best rate may lie above `max_lr`=1; raise `max_lr`.']
+        >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(1, .5, 10), 10, "completed", False, 5, cap=0.1)[0][:63]
+        'The loss never diverged, but the optimizer caps its rate at 0.1'
         >>> sweep_warnings(np.logspace(-3, 0, 10), np.full(10, 2.0), 10, "diverged", False, 5)[0][:21]
         'The loss curve is fla'
     """
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     usable = np.flatnonzero(np.isfinite(losses) & (lrs > 0))
     out = []
-    if stop_reason == "completed":
+    if stop_reason == "completed" and cap is not None and len(lrs) and cap < lrs[-1]:
+        out.append(f"The loss never diverged, but the optimizer caps its rate at {cap:.3g} by the sweep's last "
+                   "step (Adafactor applies at most 1/sqrt(its step count)): above it the sweep trained at the "
+                   "cap, not at the rates the curve shows, and a higher `max_lr` would change nothing.")
+    elif stop_reason == "completed":
         out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
     if len(lrs) < n_steps / 3:
         stopped = f"The sweep stopped after {len(lrs)} of {n_steps} steps"

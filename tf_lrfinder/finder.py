@@ -19,7 +19,7 @@ from .data import as_batches
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, build_evaluate, build_sweep,
-                   loss_function, rate_swapped, rate_target, start_accumulation)
+                   loss_function, rate_cap, rate_swapped, rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
 MIN_STEPS = 5
@@ -328,7 +328,8 @@ class LRFinder:
         finally:
             self.warnings = sweep_warnings(np.array(self.lrs), np.array(self.losses), int(n_steps),
                                            self.stop_reason, self.cycled, suggestion and suggestion.index,
-                                           suggestion and suggestion.lr, batches.cardinality)
+                                           suggestion and suggestion.lr, batches.cardinality,
+                                           rate_cap(self.optimizer, len(self.lrs)))
             for message in self.warnings:
                 warnings.warn(message, stacklevel=3)  # past `keeps_global_random`
         self.lr_opt = suggestion.lr

@@ -10,6 +10,7 @@ reads the chunk's records once. Calling it with `n=1` is the one-step-per-call p
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any, Callable, Iterator
 
 import keras
@@ -104,6 +105,29 @@ def accumulation_steps(optimizer: keras.optimizers.Optimizer) -> int:
         (1, 4)
     """
     return int(getattr(_inner(optimizer), "gradient_accumulation_steps", None) or 1)
+
+
+def rate_cap(optimizer: keras.optimizers.Optimizer, updates: int) -> float | None:
+    """The most rate the optimizer applies at its `updates`-th update from now, where it caps its rate.
+
+    Keras's Adafactor applies `min(learning_rate, 1 / sqrt(t))` at its t-th batch, `t` counted over
+    the optimizer's life, whatever `relative_step` says: a sweep that goes above that cap trains at
+    the cap, so its loss cannot diverge there. None for an optimizer without a cap.
+
+    Args:
+        optimizer: the optimizer swept (a `LossScaleOptimizer`'s inner one is read).
+        updates: updates from its current state (a sweep's steps), each of `accumulation_steps`
+            batches; like the sweep, counted from a fresh update.
+
+    Example:
+        >>> rate_cap(keras.optimizers.Adafactor(), updates=100), rate_cap(keras.optimizers.Adam(), 100)
+        (0.1, None)
+    """
+    inner = _inner(optimizer)
+    if not isinstance(inner, keras.optimizers.Adafactor):
+        return None
+    k = accumulation_steps(optimizer)
+    return 1 / math.sqrt(int(inner.iterations.numpy()) // k * k + updates * k)
 
 
 def start_accumulation(optimizer: keras.optimizers.Optimizer) -> None:
