@@ -94,6 +94,7 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py score --train --rules robust_minimum valley  # ~23 min: trains at each suggested rate
     python benchmarks/suggestion_quality.py score --train --refine --rules "robust_minimum + refine" --tasks NAME ...  # some tasks only
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
+    python benchmarks/suggestion_quality.py warnings           # seconds: how often each sweep warning fires
     python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~10 min: longer sweeps, cached in results/sweeps_n300.json
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
     python benchmarks/suggestion_quality.py sweeps --linear --seeds 5      # ~5 min: linear sweeps from 1/20 to 4x each task's bottom (results/sweeps_linear.json)
@@ -435,6 +436,45 @@ def run_ceiling(names):
           + "   /" + "".join(f"{np.min(v):8.3f}" for v in rows.values()))
 
 
+def run_warnings():
+    """How often each of the sweep's warnings fires on the recorded default sweeps (`sweeps.json`),
+    with the default rule's reading: a warning that fires on most sweeps is one users learn to
+    ignore. The recorded sweeps do not say whether their data was cycled, so that one is left out.
+    For the never-diverged warning, it also prints how many of the tasks' grids trained best at a
+    rate within a decade of the sweep's top, where raising `max_lr` might matter."""
+    from tf_lrfinder import suggest as S
+    from tf_lrfinder.diagnose import sweep_warnings
+
+    grid_all = json.loads((RESULTS / "grid.json").read_text())
+    sweeps_all = json.loads((RESULTS / _sweeps_file(N_STEPS)).read_text())
+    kinds = {"never diverged": "The loss never diverged", "stopped early": "The sweep stopped after",
+             "flat": "The loss curve is flat", "edge": "The suggestion sits at the edge"}
+    fired = {kind: [] for kind in kinds}
+    ran_to_top, n = [], 0
+    for name, entry in sweeps_all.items():
+        grid = grid_all[name]
+        best = float(np.asarray(grid["lrs"])[np.nanargmin(_grid_curve(grid, "train")[1])])
+        for sweep in entry["sweeps"]:
+            n += 1
+            lrs, losses = np.asarray(sweep["lrs"]), np.asarray(sweep["losses"])
+            s = S.SUGGESTERS[S.DEFAULT_METHOD](lrs, losses)
+            messages = sweep_warnings(lrs, losses, N_STEPS, sweep["stop_reason"], False, s.index, s.lr)
+            top = best >= lrs[-1] / 10
+            if sweep["stop_reason"] == "completed":
+                ran_to_top.append(top)
+            for kind, start in kinds.items():
+                if any(m.startswith(start) for m in messages):
+                    fired[kind].append((name, top))
+    print(f"{n} recorded sweeps of {len(sweeps_all)} tasks (default settings, `{S.DEFAULT_METHOD}`'s reading)")
+    print(f"{'warning':18s}{'sweeps':>8s}{'tasks':>7s}")
+    for kind, hits in fired.items():
+        print(f"{kind:18s}{len(hits):8d}{len({t for t, _ in hits}):7d}")
+    warned = [top for _, top in fired["never diverged"]]
+    print(f"Sweeps that ran to max_lr: {len(ran_to_top)}, of which the task's grid trained best within a "
+          f"decade of the top on {sum(ran_to_top)}; of the {len(warned)} warned that the loss never "
+          f"diverged, on {sum(warned)}.")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -464,6 +504,7 @@ def main(argv=None):
     s.add_argument("--sweeps", type=Path, help="a sweeps file whose tasks replace the cache's, as --grid")
     c = sub.add_parser("ceiling", help="score the grid's own best rate, retrained with fresh seeds")
     c.add_argument("tasks", nargs="*")
+    sub.add_parser("warnings", help="how often each of the sweep's warnings fires on the recorded sweeps")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
     if args.cmd == "grid":
@@ -473,6 +514,8 @@ def main(argv=None):
                    not args.without_edge)
     elif args.cmd == "ceiling":
         run_ceiling(args.tasks)
+    elif args.cmd == "warnings":
+        run_warnings()
     else:
         run_score(args.train, args.rules, args.n_steps, args.linear, args.top, args.refine, args.refine_steps,
                   args.tasks, args.grid, args.sweeps)

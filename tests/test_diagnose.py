@@ -17,7 +17,8 @@ def test_a_good_sweep_gets_no_warning():
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    (dict(stop_reason="completed"), "never diverged: the best rate may lie above `max_lr`=10; raise `max_lr`"),
+    (dict(losses=np.linspace(2.0, 1.0, 100), index=89, stop_reason="completed"),
+     "never diverged: the best rate may lie above `max_lr`=10; raise `max_lr`"),
     (dict(losses=FALLING[:30], index=10),
      f"stopped after 30 of 100 steps, the loss blowing up at a rate of {LRS[29]:.3g}: too few points to judge "
      "the curve; lower `max_lr` to about ten times that rate, or raise `diverge_factor`."),
@@ -44,10 +45,30 @@ def test_cycled_data_says_how_many_batches_a_pass_held_where_known():
                         "too, this is expected."]
 
 
+@pytest.mark.parametrize("rise_to, at_the_last_point_only, warned", [
+    (2.5, False, False),  # back above where it started (2.0): the EMA's lag alone kept it running
+    (1.8, False, True),  # it turned up, but not back to the start: the best rate may still lie above
+    (2.5, True, True),  # the last point is a single batch: not enough to say the loss turned up
+])
+def test_a_sweep_that_ran_to_max_lr_is_told_to_raise_it_unless_the_loss_rose_back_to_its_start(
+        rise_to, at_the_last_point_only, warned):
+    losses = np.concatenate([np.linspace(2.0, 1.0, 80), np.linspace(1.0, rise_to, 20)])
+    if at_the_last_point_only:
+        losses = np.r_[np.linspace(2.0, 1.0, 99), rise_to]
+    messages = sweep_warnings(LRS, losses, 100, "completed", False, 50)
+    assert any(m.startswith("The loss never diverged") for m in messages) is warned
+
+
+def test_a_flat_sweep_that_ran_to_max_lr_is_told_both():
+    losses = np.r_[np.full(99, 1.0), 1.5]
+    messages = sweep_warnings(LRS, losses + np.linspace(0, 0.01, 100), 100, "completed", False, 50)
+    assert [m[:24] for m in messages] == ["The loss never diverged:", "The loss curve is flat: "]
+
+
 @pytest.mark.parametrize("cap, capped", [(0.1, True), (10.0, False), (None, False)])
 def test_a_sweep_that_never_diverged_under_a_capped_rate_is_not_told_to_raise_max_lr(cap, capped):
     # Adafactor applies at most 1/sqrt(its step count): above that, a higher `max_lr` changes nothing.
-    messages = sweep_warnings(LRS, FALLING[:100], 100, "completed", False, 50, cap=cap)
+    messages = sweep_warnings(LRS, np.linspace(2.0, 1.0, 100), 100, "completed", False, 50, cap=cap)
     assert len(messages) == 1
     if capped:
         assert messages[0].startswith("The loss never diverged, but the optimizer caps its rate at 0.1 by the "
