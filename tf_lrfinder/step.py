@@ -108,7 +108,7 @@ def accumulation_steps(optimizer: keras.optimizers.Optimizer) -> int:
 
 
 def rate_cap(optimizer: keras.optimizers.Optimizer, updates: int) -> float | None:
-    """The most rate the optimizer applies at its `updates`-th update from now, where it caps its rate.
+    """The highest rate the optimizer applies at its `updates`-th update from now, where it caps its rate.
 
     Keras's Adafactor applies `min(learning_rate, 1 / sqrt(t))` at its t-th batch, `t` counted over
     the optimizer's life, whatever `relative_step` says: a sweep that goes above that cap trains at
