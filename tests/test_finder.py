@@ -288,6 +288,22 @@ def test_nan_loss_stops_the_sweep_at_that_step_and_restores():
     assert_same_state(before, state_of(model, optimizer))
 
 
+def test_diverge_factor_none_records_the_curve_past_divergence_up_to_a_nan_or_the_end(data, tmp_path):
+    # As fastai's `stop_div=False` and Lightning's `early_stop_threshold=None`: the same sweep, not
+    # stopped where it diverged. Refining's runs then stop only at a NaN or inf loss too.
+    x, y = data
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)
+    finder((x, y), batch_size=32, min_lr=1e-4, max_lr=100.0, n_steps=60, refine=False)
+    stopped = list(finder.losses)
+    assert finder.stop_reason == "diverged" and len(stopped) < 60
+    finder((x, y), batch_size=32, min_lr=1e-4, max_lr=100.0, n_steps=60, diverge_factor=None)
+    assert len(finder.losses) > len(stopped) and finder.stop_reason in ("completed", "not_finite")
+    assert finder.losses[:len(stopped)] == stopped  # the same steps, from the same state
+    assert finder.settings["diverge_factor"] is None and finder.trials is not None
+    save_json(finder.history, tmp_path / "h.json")
+    assert load_json(tmp_path / "h.json")["settings"]["diverge_factor"] is None
+
+
 def test_schedule_optimizer_is_swept_and_keeps_its_schedule(data):
     schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 100, 0.5)
     model, optimizer = make_model(), keras.optimizers.Adam(schedule)
@@ -642,7 +658,8 @@ BAD_CALLS = [
     (dict(smoothing=1.0), ValueError, "`smoothing` must be in \\[0, 1\\). Received: smoothing=1.0"),
     (dict(smoothing=-0.1), ValueError, "`smoothing` must be in"),
     (dict(diverge_factor=1.0), ValueError, "`diverge_factor` must be a finite number above 1"),
-    (dict(diverge_factor=0), ValueError, "`diverge_factor` must be a finite number above 1. Received: diverge_factor=0"),
+    (dict(diverge_factor=0), ValueError, "`diverge_factor` must be a finite number above 1, or None to stop only at a "
+                                         "NaN or inf loss. Received: diverge_factor=0"),
     (dict(diverge_factor=float("inf")), ValueError, "`diverge_factor` must be a finite number above 1"),
     (dict(diverge_factor="4"), ValueError, "`diverge_factor` must be a finite number above 1"),
     (dict(mode="cosine"), ValueError, "`mode` must be one of"),

@@ -243,7 +243,7 @@ class LRFinder:
     @keeps_global_random
     def __call__(self, dataset: Any, min_lr: float = 1e-7, max_lr: float = 10.0, n_steps: int = 100, *,
                  batch_size: int | None = None, mode: str = "exponential", smoothing: float = 0.98,
-                 diverge_factor: float = 4.0, method: str = suggest_lib.DEFAULT_METHOD,
+                 diverge_factor: float | None = 4.0, method: str = suggest_lib.DEFAULT_METHOD,
                  refine: bool | None = None, class_weight: dict[int, float] | None = None) -> float:
         """Run the range test and return the suggested learning rate.
 
@@ -264,6 +264,9 @@ class LRFinder:
                 linear ones it does well only over a narrow range (see the README).
             smoothing: EMA weight of the past for the smoothed loss, in [0, 1) (default 0.98).
             diverge_factor: stop when the smoothed loss exceeds this multiple of its best (default 4).
+                None: stop only at a NaN or inf loss, as fastai's `stop_div=False` and Lightning's
+                `early_stop_threshold=None` do, to record the whole curve (refining's runs then
+                stop only there too).
             method: suggestion rule (see `tf_lrfinder.suggest.SUGGESTERS`).
             refine: after the sweep, check its reading by training (`refine` with its defaults:
                 four to seven runs of 100 steps, four to seven times a default sweep). None
@@ -293,8 +296,10 @@ class LRFinder:
         n_steps = checks.integer("n_steps", n_steps, MIN_STEPS,
                                  ": fewer steps are too few to suggest anything (100 is typical)")
         smoothing = checks.share("smoothing", smoothing)
-        if not checks.is_number(diverge_factor) or not (np.isfinite(diverge_factor) and diverge_factor > 1):
-            raise ValueError(f"`diverge_factor` must be a finite number above 1. Received: {diverge_factor=}")
+        if diverge_factor is not None and (not checks.is_number(diverge_factor)
+                                           or not (np.isfinite(diverge_factor) and diverge_factor > 1)):
+            raise ValueError("`diverge_factor` must be a finite number above 1, or None to stop only at a NaN or "
+                             f"inf loss. Received: {diverge_factor=}")
         suggest_lib.check_method(method)
         if refine is not None and not isinstance(refine, bool):
             raise TypeError(f"`refine` must be True, False or None. Received: {refine=}")
@@ -307,7 +312,8 @@ class LRFinder:
                              class_weight=class_weight)
 
         self._prepare(batches.first, evaluates=refine)
-        self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing, diverge_factor)
+        self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
+                          np.inf if diverge_factor is None else diverge_factor)
         records, status = self._sweep_restoring_state(batches.dataset, int(n_steps), lrs)
 
         self.lrs = lrs[: len(records)].tolist()
@@ -316,7 +322,8 @@ class LRFinder:
         self.stop_reason = STOP_REASONS.get(status, "completed")
         self.cycled = bool(len(records) and records[-1, 2] > 0)  # the data started again
         self.settings = dict(min_lr=float(min_lr), max_lr=float(max_lr), n_steps=int(n_steps), mode=mode,
-                             smoothing=float(smoothing), diverge_factor=float(diverge_factor), method=method,
+                             smoothing=float(smoothing),
+                             diverge_factor=None if diverge_factor is None else float(diverge_factor), method=method,
                              refine=refine, gradient_accumulation_steps=self._per_update,
                              class_weight=None if class_weight is None else  # JSON's keys are strings
                              {str(int(k)): float(v) for k, v in class_weight.items()})
@@ -607,6 +614,7 @@ class LRFinder:
                 self._snapshot.restore()  # every run starts from the state as it was
                 # A run diverges by the sweep's own rule (its EMA weight and factor).
                 beta, factor = self.settings["smoothing"], self.settings["diverge_factor"]
+                factor = np.inf if factor is None else factor  # None: only a NaN or inf loss stops a run
 
                 def run(lr: float, n: int) -> float:
                     """Train `n` steps at `lr`, measure, restore: the loss (inf if it diverged)."""
