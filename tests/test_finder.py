@@ -145,6 +145,22 @@ def test_adafactor_is_told_its_rate_is_capped_rather_than_to_raise_max_lr(data):
     assert "raise `max_lr`" not in message
 
 
+def test_numpys_global_random_state_is_left_as_it_was(data):
+    # The data a call reads may draw from NumPy's global generator (a generator adding noise, or a
+    # PyDataset that shuffles with it): afterwards NumPy draws what it would have without the call.
+    x, y = data
+
+    def noisy():
+        for i in range(0, len(x), 32):
+            yield x[i:i + 32] + np.random.normal(size=(len(x[i:i + 32]), 4)).astype("float32"), y[i:i + 32]
+
+    np.random.seed(0)
+    expected = np.random.random(3)
+    np.random.seed(0)
+    LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)(noisy(), n_steps=20)
+    np.testing.assert_array_equal(np.random.random(3), expected)
+
+
 @pytest.mark.parametrize("drawn_before", [False, True])
 def test_training_after_the_finder_draws_the_same_unseeded_keras_random_numbers(drawn_before, data):
     # A layer that calls `keras.random` without a seed draws from Keras's global SeedGenerator, which

@@ -35,6 +35,8 @@ def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
     global `SeedGenerator`: a sweep advances its state, or creates it, seeding it from Python's
     `random`. Either way, without this, `fit` after the finder would draw other numbers than `fit`
     without it. So Python's `random` state is put back, and the generator's state, or its absence.
+    So is NumPy's global random state (`keras.utils.set_random_seed` seeds it too), which the data
+    a call reads may draw from: a generator, or a `keras.utils.PyDataset` that shuffles with it.
 
     Example:
         >>> import keras
@@ -48,13 +50,14 @@ def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def kept(*args: Any, **kwargs: Any) -> Any:
-        python = random.getstate()
+        python, numpy = random.getstate(), np.random.get_state()
         generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
         value = None if generator is None else generator.state.numpy()  # a copy
         try:
             return method(*args, **kwargs)
         finally:
             random.setstate(python)
+            np.random.set_state(numpy)
             global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, generator)
             if generator is not None:
                 generator.state.assign(value)
