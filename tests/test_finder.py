@@ -191,17 +191,31 @@ def test_training_after_the_finder_draws_the_same_unseeded_keras_random_numbers(
 def test_variables_set_on_a_layer_outside_model_variables_are_restored_too(data):
     # Keras 2 tracked a `tf.Variable` set on a layer, and a `tf.random.Generator`'s state; Keras 3
     # keeps them outside `model.variables`, and the finder used to leave them as its last batch did.
+    # Also deeper: in nested containers, and in a `tf.Module` helper.
+    class Helper(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = tf.Variable(0.0, trainable=False)
+
     class Counts(keras.layers.Layer):
         def __init__(self):
             super().__init__()
             self.batches = tf.Variable(0, trainable=False)
             self.noise = tf.random.Generator.from_seed(1)
+            self.stats = {"sums": [(tf.Variable(tf.zeros(4), trainable=False),)]}  # three containers deep
+            self.helper = Helper()
 
         def call(self, t, training=None):
             if training:
                 self.batches.assign_add(1)
+                self.stats["sums"][0][0].assign_add(tf.reduce_sum(t, 0))
+                self.helper.seen.assign_add(tf.cast(tf.shape(t)[0], tf.float32))
                 t = t + 1e-3 * self.noise.normal(tf.shape(t))
             return t
+
+    def kept(counts):
+        return [v.numpy().copy() for v in (counts.batches, counts.noise.state, counts.stats["sums"][0][0],
+                                           counts.helper.seen)]
 
     x, y = data
     model = keras.Sequential([keras.Input((4,)), Counts(), keras.layers.Dense(1)])
@@ -209,9 +223,10 @@ def test_variables_set_on_a_layer_outside_model_variables_are_restored_too(data)
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)
     counts = model.layers[0]
     assert int(counts.batches.numpy()) == 32 and not any(v is counts.batches for v in model.variables)
-    before = state_of(model, model.optimizer) + [counts.batches.numpy(), counts.noise.state.numpy().copy()]
+    assert float(counts.helper.seen.numpy()) == len(x)
+    before = state_of(model, model.optimizer) + kept(counts)
     LRFinder(model, verbose=False)((x, y), batch_size=32)
-    assert_same_state(before, state_of(model, model.optimizer) + [counts.batches.numpy(), counts.noise.state.numpy()])
+    assert_same_state(before, state_of(model, model.optimizer) + kept(counts))
 
 
 @pytest.mark.skipif(KERAS_BELOW_3_15,

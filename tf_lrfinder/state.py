@@ -82,8 +82,9 @@ def untracked_variables(model) -> list:
     """The variables of `model`'s layers that are not in `model.variables`, which a sweep can change
     all the same: the states a stateful RNN carries from one batch to the next (Keras creates them
     outside its tracking), and a `tf.Variable` or the state of a `tf.random.Generator` set as a
-    layer's attribute (Keras 2 tracked those; Keras 3 tracks only its own variables). A layer's attributes are searched, and the lists,
-    tuples and dicts among them, one level deep.
+    layer's attribute (Keras 2 tracked those; Keras 3 tracks only its own variables). A layer's
+    attributes are searched, through lists, tuples and dicts nested up to `CONTAINER_DEPTH` deep, and
+    a `tf.Module` among them gives its own variables (`tf.Module.variables`, its nested ones too).
 
     Example:
         >>> import keras
@@ -94,16 +95,34 @@ def untracked_variables(model) -> list:
     seen = {id(_tf_variable(v)) for v in model.variables}
     found = []
     for layer in all_layers(model):
-        for value in vars(layer).values():
-            if isinstance(value, dict):
-                value = list(value.values())
-            for v in value if isinstance(value, (list, tuple)) else [value]:
-                v = v.state if isinstance(v, tf.random.Generator) else v  # its numbers come from its state
-                # `Bidirectional` lists its two RNNs' states again: each variable is taken once.
-                if isinstance(v, (tf.Variable, keras.Variable)) and id(_tf_variable(v)) not in seen:
-                    seen.add(id(_tf_variable(v)))
-                    found.append(v)
+        for v in _variables_in(list(vars(layer).values()), CONTAINER_DEPTH + 1):
+            # `Bidirectional` lists its two RNNs' states again: each variable is taken once.
+            if id(_tf_variable(v)) not in seen:
+                seen.add(id(_tf_variable(v)))
+                found.append(v)
     return found
+
+
+CONTAINER_DEPTH = 3  # lists, tuples and dicts searched within a layer's attributes, nested this deep
+
+
+def _variables_in(value: Any, depth: int) -> list:
+    """The variables `value` holds: itself, a `tf.random.Generator`'s state, a `tf.Module`'s own
+    variables, or those in a list, tuple or dict of them, `depth` containers deep at most. A Keras
+    layer is left to `all_layers`' walk; any other object is not searched."""
+    if isinstance(value, tf.random.Generator):
+        return [value.state]  # its numbers come from its state
+    if isinstance(value, (tf.Variable, keras.Variable)):
+        return [value]
+    if isinstance(value, keras.layers.Layer):
+        return []
+    if isinstance(value, tf.Module):
+        return list(value.variables)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if depth > 0 and isinstance(value, (list, tuple)):
+        return [v for item in value for v in _variables_in(item, depth - 1)]
+    return []
 
 
 def _tf_variable(v):
