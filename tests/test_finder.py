@@ -188,6 +188,27 @@ def test_training_after_the_finder_draws_the_same_unseeded_keras_random_numbers(
     assert trained(False) == trained(True)
 
 
+@pytest.mark.parametrize("drawn_before", [False, True])
+def test_a_finder_called_again_draws_the_same_unseeded_keras_random_numbers(drawn_before, data):
+    # Its step is traced once, with the global generator of the first call in it. Where there was
+    # none, the one a call created used to stay in the step, no longer global, so the next call drew
+    # on from where the first stopped. Now either generator starts each call where it started before.
+    class Noise(keras.layers.Layer):
+        def call(self, t, training=None):
+            return t + 0.1 * keras.random.normal(tf.shape(t)) if training else t
+
+    x, y = data
+    keras.utils.set_random_seed(0)  # also clears Keras's global generator
+    if drawn_before:
+        keras.random.normal(())
+    model = keras.Sequential([keras.Input((4,)), Noise(), keras.layers.Dense(1)])
+    finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+    finder((x, y), batch_size=32, n_steps=30, refine=False)
+    first = list(finder.losses)
+    finder((x, y), batch_size=32, n_steps=30, refine=False)
+    assert finder.losses == first
+
+
 def test_variables_set_on_a_layer_outside_model_variables_are_restored_too(data):
     # Keras 2 tracked a `tf.Variable` set on a layer, and a `tf.random.Generator`'s state; Keras 3
     # keeps them outside `model.variables`, and the finder used to leave them as its last batch did.

@@ -29,7 +29,8 @@ GLOBAL_SEED_GENERATOR = "global_seed_generator"  # Keras's name for it in its gl
 
 
 def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap `method` so that it leaves the process's random state as it found it, however it ends.
+    """Wrap a finder's `method` so that it leaves the process's random state as it found it, however
+    it ends, and draws the same unseeded `keras.random` numbers each time it is called.
 
     A layer that calls `keras.random` without a seed (noise added in `call`, say) draws from Keras's
     global `SeedGenerator`: a sweep advances its state, or creates it, seeding it from Python's
@@ -38,23 +39,38 @@ def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
     So is NumPy's global random state (`keras.utils.set_random_seed` seeds it too), which the data
     a call reads may draw from: a generator, or a `keras.utils.PyDataset` that shuffles with it.
 
+    Where there is no global generator yet, the finder lends Keras one of its own for the call, made
+    as Keras makes it and put back to where it started on every call: the step compiled in one call
+    keeps drawing from the generator it was traced with, so a later call would otherwise go on from
+    where the earlier one stopped, in a generator no longer global.
+
     Example:
         >>> import keras
-        >>> @keeps_global_random
-        ... def draws():
-        ...     return float(keras.random.normal(()))
+        >>> class Draws:
+        ...     @keeps_global_random
+        ...     def __call__(self):
+        ...         return float(keras.random.normal(()))
+        >>> draws = Draws()
         >>> draws() == draws()
         True
     """
     from keras.src.backend.common import global_state  # private: Keras has no public accessor
 
     @functools.wraps(method)
-    def kept(*args: Any, **kwargs: Any) -> Any:
+    def kept(finder: Any, *args: Any, **kwargs: Any) -> Any:
         python, numpy = random.getstate(), np.random.get_state()
         generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
         value = None if generator is None else generator.state.numpy()  # a copy
+        lent = finder.__dict__.get("_lent_generator")
+        if generator is None and lent is None:
+            made = keras.random.SeedGenerator()  # as Keras makes its global one, from Python's `random`
+            lent = finder._lent_generator = (made, made.state.numpy())
+        if lent is not None:  # a step traced in an earlier call may draw from it: from the same start
+            lent[0].state.assign(lent[1])
+        if generator is None:
+            global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, lent[0])
         try:
-            return method(*args, **kwargs)
+            return method(finder, *args, **kwargs)
         finally:
             random.setstate(python)
             np.random.set_state(numpy)
