@@ -161,22 +161,25 @@ def test_numpys_global_random_state_is_left_as_it_was(data):
     np.testing.assert_array_equal(np.random.random(3), expected)
 
 
+class UnseededNoise(keras.layers.Layer):
+    """Adds noise drawn from `keras.random` without a seed: from Keras's global SeedGenerator."""
+
+    def call(self, t, training=None):
+        return t + 0.1 * keras.random.normal(tf.shape(t)) if training else t
+
+
 @pytest.mark.parametrize("drawn_before", [False, True])
 def test_training_after_the_finder_draws_the_same_unseeded_keras_random_numbers(drawn_before, data):
     # A layer that calls `keras.random` without a seed draws from Keras's global SeedGenerator, which
     # a sweep advances, or creates (seeding it from Python's `random`): `fit` after the finder drew
     # other noise than `fit` without it. The finder now puts both back, or the generator's absence.
-    class Noise(keras.layers.Layer):
-        def call(self, t, training=None):
-            return t + 0.1 * keras.random.normal(tf.shape(t)) if training else t
-
     x, y = data
 
     def trained(find):
         keras.utils.set_random_seed(0)
         if drawn_before:
             keras.random.normal(())  # the global generator exists before the finder runs
-        model = keras.Sequential([keras.Input((4,)), Noise(), keras.layers.Dense(8, activation="relu"),
+        model = keras.Sequential([keras.Input((4,)), UnseededNoise(), keras.layers.Dense(8, activation="relu"),
                                   keras.layers.Dense(1)])
         model.compile(keras.optimizers.Adam(), "mse")
         if find:
@@ -193,15 +196,11 @@ def test_a_finder_called_again_draws_the_same_unseeded_keras_random_numbers(draw
     # Its step is traced once, with the global generator of the first call in it. Where there was
     # none, the one a call created used to stay in the step, no longer global, so the next call drew
     # on from where the first stopped. Now either generator starts each call where it started before.
-    class Noise(keras.layers.Layer):
-        def call(self, t, training=None):
-            return t + 0.1 * keras.random.normal(tf.shape(t)) if training else t
-
     x, y = data
     keras.utils.set_random_seed(0)  # also clears Keras's global generator
     if drawn_before:
         keras.random.normal(())
-    model = keras.Sequential([keras.Input((4,)), Noise(), keras.layers.Dense(1)])
+    model = keras.Sequential([keras.Input((4,)), UnseededNoise(), keras.layers.Dense(1)])
     finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
     finder((x, y), batch_size=32, n_steps=30, refine=False)
     first = list(finder.losses)
