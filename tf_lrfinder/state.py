@@ -111,11 +111,12 @@ def untracked_variables(model) -> list:
     seen = {id(_tf_variable(v)) for v in model.variables}
     found = []
     for layer in all_layers(model):
-        for v in _variables_in(list(vars(layer).values()), CONTAINER_DEPTH + 1):
-            # `Bidirectional` lists its two RNNs' states again: each variable is taken once.
-            if id(_tf_variable(v)) not in seen:
-                seen.add(id(_tf_variable(v)))
-                found.append(v)
+        for value in vars(layer).values():
+            for v in _variables_in(value, CONTAINER_DEPTH):
+                key = id(_tf_variable(v))
+                if key not in seen:  # `Bidirectional` lists its two RNNs' states again: each is taken once
+                    seen.add(key)
+                    found.append(v)
     return found
 
 
