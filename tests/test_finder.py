@@ -993,6 +993,11 @@ def test_class_weight_weighs_each_sample_as_fit_does():
     one_hot = sweep((x, np.eye(2, dtype="float32")[labels]), keras.losses.CategoricalCrossentropy(from_logits=True),
                     class_weight=class_weight, refine=False)
     np.testing.assert_allclose(one_hot.losses, weighted.losses[:len(one_hot.losses)], rtol=1e-5)
+    # Validation data is measured without the class weights, as `fit` measures its validation loss.
+    validated = sweep((x[:768], labels[:768]), sparse, class_weight=class_weight,
+                      validation_data=(x[768:], labels[768:]))
+    unweighted = float(sparse(labels[768:], validated.model(x[768:], training=False)))
+    np.testing.assert_allclose(validated.trials.start_loss, unweighted, rtol=1e-5)
 
     model, optimizer = make_model("dense"), keras.optimizers.Adam()
     finder = LRFinder(model, optimizer, sparse, verbose=False)
@@ -1107,9 +1112,10 @@ def test_refine_trains_each_candidate_restores_bit_for_bit_and_records_the_runs(
     assert t.bn_layers == h["bn_layers"] == 1
 
 
-def mse_with_bn_estimated_on(model, batches):
-    """make_model()'s mean squared error on `batches` in inference mode, computed in numpy with its
-    BatchNorm's moving mean and variance replaced by the mean of its inputs' batch statistics."""
+def mse_with_bn_estimated_on(model, batches, measured=None):
+    """make_model()'s mean squared error on `batches` (or on the arrays `measured`, `(x, y)`) in
+    inference mode, computed in numpy with its BatchNorm's moving mean and variance replaced by the
+    mean of its inputs' batch statistics on `batches`: per batch, averaged; on `measured`, per sample."""
     dense, bn, _, out = model.layers
     kernel, bias = (v.numpy() for v in dense.weights)
     hidden = [np.maximum(b[0].numpy() @ kernel + bias, 0.0) for b in batches]
@@ -1117,9 +1123,13 @@ def mse_with_bn_estimated_on(model, batches):
     var = np.mean([h.var(axis=0) for h in hidden], axis=0)
     gamma, beta = bn.gamma.numpy(), bn.beta.numpy()
     w, c = (v.numpy() for v in out.weights)
-    errors = [np.mean(((gamma * (h - mean) / np.sqrt(var + bn.epsilon) + beta) @ w + c - b[1].numpy()) ** 2)
-              for h, b in zip(hidden, batches)]
-    return float(np.mean(errors))
+
+    def error(h, y):
+        return np.mean(((gamma * (h - mean) / np.sqrt(var + bn.epsilon) + beta) @ w + c - y) ** 2)
+
+    if measured is not None:
+        return float(error(np.maximum(measured[0] @ kernel + bias, 0.0), measured[1]))
+    return float(np.mean([error(h, b[1].numpy()) for h, b in zip(hidden, batches)]))
 
 
 def test_refine_without_update_bn_measures_with_the_moving_statistics_as_they_are(data):
@@ -1148,6 +1158,85 @@ def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
     assert first.losses[0] == pytest.approx(first.losses[1], rel=1e-4)
     finder.refine(data, batch_size=32, steps=30, factors=(1.0, 1.0 + 1e-6))
     assert finder.trials == first  # a second call repeats the first exactly
+
+
+def test_refine_measures_the_runs_on_validation_data_and_trains_on_all_the_training_data(data, tmp_path):
+    x, y = data
+    x_val, y_val = regression_data(100, seed=1)  # 4 batches of 32: the last holds 4
+    model = make_model()  # Dense, BatchNormalization, Dropout
+    finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+    finder((x, y), batch_size=32, n_steps=60, refine=False)
+    before = state_of(model, finder.optimizer)
+    finder.refine((x, y), batch_size=32, steps=20, eval_batches=8, validation_data=(x_val, y_val))
+    assert_same_state(before, state_of(model, finder.optimizer))
+    t = finder.trials
+    # Measured on every validation sample once (not cycled to 8 batches, the small last batch weighed by
+    # its samples), with BatchNorm's statistics estimated on the first 8 training batches, not on these.
+    train_batches = [b for _, b in as_batches((x, y), model, 8, 32).dataset.take(8)]
+    np.testing.assert_allclose(t.start_loss, mse_with_bn_estimated_on(model, train_batches, (x_val, y_val)),
+                               rtol=1e-5)
+    assert t.validation and "Loss on the validation batches before them" in t.summary()
+    save_json(finder.history, tmp_path / "h.json")
+    assert load_json(tmp_path / "h.json")["trials"]["validation"] is True
+    finder.refine((x, y), batch_size=32, steps=20, eval_batches=8)
+    assert not finder.trials.validation and "Loss on the held-back batches" in finder.trials.summary()
+
+    # The runs train on the training data from its start: the same runs as when the validation
+    # batches are put ahead of the training batches and held back from them.
+    model = make_model("dense")  # no BatchNorm, whose statistics would come from other batches
+    rng = np.random.default_rng(0)
+    batches = [(x[i:i + 32], y[i:i + 32]) for i in rng.permutation(len(x) - 32)[:30]]
+    validation = [(x_val[i:i + 25], y_val[i:i + 25]) for i in range(0, 100, 25)]
+    finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+    finder(batches, n_steps=30, refine=False)
+    finder.refine(batches, steps=20, eval_batches=4, validation_data=validation)
+    validated = finder.trials
+    finder.refine(validation + batches, steps=20, eval_batches=4)
+    held_back = finder.trials
+    assert validated.lrs == held_back.lrs
+    np.testing.assert_allclose(validated.losses, held_back.losses, rtol=1e-6)
+    np.testing.assert_allclose(validated.start_loss, held_back.start_loss, rtol=1e-6)
+
+
+def test_validation_arrays_beside_a_dataset_are_batched_as_its_batches_and_measured_whole(data):
+    x, y = data
+    x_val, y_val = regression_data(70, seed=1)
+    model = make_model("dense")
+    finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    before = state_of(model, finder.optimizer)
+    lr = finder(train, n_steps=30, validation_data=(x_val, y_val))  # the sweep, then refine measured on them
+    assert_same_state(before, state_of(model, finder.optimizer))
+    assert lr == finder.trials.lr and finder.trials.validation
+    expected = float(keras.losses.MeanSquaredError()(y_val, model(x_val, training=False)))
+    np.testing.assert_allclose(finder.trials.start_loss, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("call,validation_data,message", [
+    ("call", (np.zeros((40, 3), "float32"), np.zeros((40, 1), "float32")),
+     "`validation_data` does not fit `model`: calling it on the first batch raised ValueError"),
+    ("refine", (np.zeros((40, 4), "float32"), np.zeros((40, 2, 2), "float32")),
+     "`validation_data`'s targets do not fit the loss"),
+    ("call", [], "`validation_data` is empty: it yielded no batch."),
+    ("refine", "val.csv", "`validation_data` must be a tf.data.Dataset, a tuple of arrays `(x, y)`, or an iterable"),
+    ("call", (np.zeros((40, 4), "float32"), np.zeros((30, 1), "float32")),
+     "The arrays in `validation_data` must have the same number of samples"),
+    ("no refine", (np.zeros((40, 4), "float32"), np.zeros((40, 1), "float32")),
+     "`validation_data` is read only by refining's runs, and this call runs none (refine=False"),
+])
+def test_bad_validation_data_raises_naming_it_before_any_state_changes(call, validation_data, message, data):
+    model = make_model("dense")
+    finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+    if call == "refine":
+        finder(data, batch_size=32, n_steps=20, refine=False)
+    before, lrs = state_of(model, finder.optimizer), list(finder.lrs)
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        if call == "refine":
+            finder.refine(data, batch_size=32, validation_data=validation_data)
+        else:
+            finder(data, batch_size=32, n_steps=20, refine=call == "call", validation_data=validation_data)
+    assert finder.lrs == lrs and finder.trials is None
+    assert_same_state(before, state_of(model, finder.optimizer))
 
 
 def _replayed_search(trials, low, high, n_candidates, extend):

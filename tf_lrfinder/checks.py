@@ -7,9 +7,10 @@ there is one, the fix, in Keras's own format.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import keras
 import numpy as np
@@ -137,6 +138,26 @@ def optimizer_knows(optimizer: keras.optimizers.Optimizer, variables: list[Any])
             "frozen or unfrozen since it was used?). Pass a new optimizer, for example "
             "`finder.optimizer = keras.optimizers.Adam()`, or compile the model again."
         ) from None
+
+
+@contextlib.contextmanager
+def naming(argument: str) -> Iterator[None]:
+    """Inside, a `ValueError` or `TypeError` whose message names `dataset` names `argument` instead:
+    the checks written for the training data serve other data too (`refine`'s `validation_data`).
+
+    Example:
+        >>> with naming("validation_data"):
+        ...     raise ValueError("`dataset` is empty: it yielded no batch.")
+        Traceback (most recent call last):
+        ...
+        ValueError: `validation_data` is empty: it yielded no batch.
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if type(error) not in (ValueError, TypeError) or "`dataset`" not in str(error):
+            raise
+        raise type(error)(str(error).replace("`dataset`", f"`{argument}`")) from error.__cause__
 
 
 def model_fits(model: keras.Model, x: Any) -> Any:

@@ -114,6 +114,19 @@ def _is_array_like(value: Any) -> bool:
     return _is_array(value)
 
 
+def holds_arrays(data: Any) -> bool:
+    """Whether `as_batches` reads `data` as arrays to batch (by `batch_size`): a tuple `(x, y)` or
+    `(x, y, sample_weight)` of array-likes, or x alone, an array or a dict of them.
+
+    Example:
+        >>> holds_arrays((np.zeros((4, 2)), np.zeros(4))), holds_arrays([(np.zeros((4, 2)), np.zeros(4))])
+        (True, False)
+    """
+    if isinstance(data, tuple):
+        return len(data) in (2, 3) and all(_is_array_like(a) for a in data)
+    return _is_array(data) or (isinstance(data, dict) and _is_array_like(data))
+
+
 def _lists_as_tuples(structure: Any) -> Any:
     # tf.data reads a Python list in an element as one tensor to stack: several inputs given as a
     # list (as `fit` takes them) become a tuple, which Keras takes just as well.
@@ -316,10 +329,10 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
                 f"Received: batch_size={batch_size}. Drop it, or batch the dataset differently."
             )
         ds = data
-    elif isinstance(data, tuple) and len(data) in (2, 3) and all(_is_array_like(a) for a in data):
+    elif holds_arrays(data) and isinstance(data, tuple):
         one_pass, per_pass = _from_arrays(data, batch_size, seed, n_steps)
         ds = one_pass(tf.constant(0, tf.int64))
-    elif _is_array(data) or (isinstance(data, dict) and _is_array_like(data)):  # x alone
+    elif holds_arrays(data):  # x alone
         if targets:
             raise TypeError(
                 f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
@@ -374,6 +387,35 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
         passes = passes.map(lambda index, batch: (index, weigh(*batch)))
     stream = passes.prefetch(tf.data.AUTOTUNE).with_options(options)
     return Batches(stream, first, cardinality)
+
+
+def samples(batch: Any) -> int:
+    """How many samples `batch` holds: the leading size of its first tensor (sparse ones too).
+
+    Example:
+        >>> samples(({"a": np.zeros((5, 3))}, np.zeros(5)))
+        5
+    """
+    return int(tf.shape(tf.nest.flatten(batch)[0])[0])
+
+
+def first_pass(batches: Batches, most: int) -> list[Any]:
+    """Up to `most` batches of `batches`, never past the end of one pass over the data: what a
+    measurement reads, so that no sample counts twice (`refine`'s `validation_data`).
+
+    Example:
+        >>> x, y = np.zeros((10, 3), "float32"), np.zeros((10, 1), "float32")
+        >>> [len(b[0]) for b in first_pass(as_batches((x, y), model=None, n_steps=8, batch_size=4), 8)]
+        [4, 4, 2]
+        >>> len(first_pass(as_batches((x, y), model=None, n_steps=8, batch_size=4), 2))
+        2
+    """
+    taken = []
+    for index, batch in batches.dataset.take(most):
+        if taken and int(index) == 0:  # the data started again
+            break
+        taken.append(batch)
+    return taken
 
 
 def class_weights(class_weight: Mapping[int, float], first: Any) -> Callable[..., tuple]:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .compiled import uses_xla
-from .data import as_batches
+from .data import Batches, as_batches, first_pass, holds_arrays, samples
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, build_evaluate, build_sweep,
@@ -113,6 +113,9 @@ class LRFinder:
         >>> finder.plot_trials().get_lines()[0].get_xdata().tolist() == [  # the runs refining chose from
         ...     r for r, v in zip(finder.trials.lrs, finder.trials.losses) if v <= 1.5 * finder.trials.start_loss]
         True
+        >>> lr = finder.refine((x, y), batch_size=32, validation_data=(x[:64], y[:64]))  # measured on these
+        >>> lr == finder.lr_opt == finder.trials.lr, finder.trials.validation
+        (True, True)
     """
 
     model: keras.Model
@@ -244,7 +247,8 @@ class LRFinder:
     def __call__(self, dataset: Any, min_lr: float = 1e-7, max_lr: float = 10.0, n_steps: int = 100, *,
                  batch_size: int | None = None, mode: str = "exponential", smoothing: float = 0.98,
                  diverge_factor: float | None = 4.0, method: str = suggest_lib.DEFAULT_METHOD,
-                 refine: bool | None = None, class_weight: dict[int, float] | None = None) -> float:
+                 refine: bool | None = None, class_weight: dict[int, float] | None = None,
+                 validation_data: Any = None) -> float:
         """Run the range test and return the suggested learning rate.
 
         Args:
@@ -276,6 +280,10 @@ class LRFinder:
                 sample's loss is weighted by its label's class (integer labels or one-hot rows; a
                 class left out weighs 1), in the sweep and in refining's runs and measurements.
                 Not with sample weights in `dataset`, nor for several outputs.
+            validation_data: data refining measures its runs on instead of batches held back from
+                `dataset` (see `refine`), as `fit` takes it: a tuple of arrays (batched by
+                `batch_size`, or as `dataset`'s first batch), a `tf.data.Dataset` or an iterable of
+                batches. Only with refining (a `ValueError` with `refine=False`).
 
         Returns:
             The suggested learning rate, also kept as `lr_opt`: the refined one when `refine`
@@ -304,14 +312,20 @@ class LRFinder:
         if refine is not None and not isinstance(refine, bool):
             raise TypeError(f"`refine` must be True, False or None. Received: {refine=}")
         refine = method == suggest_lib.DEFAULT_METHOD if refine is None else refine
+        if validation_data is not None and not refine:
+            raise ValueError("`validation_data` is read only by refining's runs, and this call runs none (refine="
+                             f"{refine}, method={method!r}). Drop it, or pass refine=True.")
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
-        # Refine's runs each read the stream afresh: the held-back batches, then their steps.
+        # Refine's runs each read the stream afresh: the held-back batches (none with validation data),
+        # then their steps.
         longest = max(refine_lib.STEPS, refine_lib.TIE_STEPS)
-        needed = max(int(n_steps), refine_lib.EVAL_BATCHES + longest if refine else 0) * self._per_update
+        held_back = refine_lib.EVAL_BATCHES if validation_data is None else 0
+        needed = max(int(n_steps), held_back + longest if refine else 0) * self._per_update
         batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._computes_own_loss(),
                              class_weight=class_weight)
+        validation = self._validation_batches(validation_data, batch_size, batches, refine_lib.EVAL_BATCHES)
 
-        self._prepare(batches.first, evaluates=refine)
+        self._prepare(batches.first, evaluates=refine, validation=validation)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
         records, status = self._sweep_restoring_state(batches.dataset, int(n_steps), lrs)
@@ -344,16 +358,47 @@ class LRFinder:
             lrs = refine_lib.candidates(self.suggest_range()[1])
             self._refine(batches.dataset, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE,
                          refine_lib.EXTEND, refine_lib.MARGIN, update_bn=True, tie_steps=refine_lib.TIE_STEPS,
-                         edge=refine_lib.EDGE)
+                         edge=refine_lib.EDGE, validation=validation)
         return self.lr_opt
+
+    def _validation_batches(self, data: Any, batch_size: int | None, batches: Batches,
+                            eval_batches: int) -> list[Any] | None:
+        """The batches of `validation_data` that refining measures its runs on (None for none): up to
+        `eval_batches` (k times as many where the optimizer accumulates gradients over k batches),
+        never past one pass, so that no sample counts twice. Arrays are batched by `batch_size`, or
+        else as the training data's first batch. Checked as the training data is, and named so."""
+        if data is None:
+            return None
+        most = eval_batches * self._per_update
+        if not holds_arrays(data):
+            batch_size = None  # batched already
+        elif batch_size is None:
+            batch_size = samples(batches.first)  # as the training batches
+        with checks.naming("validation_data"):
+            return first_pass(as_batches(data, self.model, most, batch_size, targets=not self._computes_own_loss()),
+                            most)
+
+    def _check_validation(self, validation: list[Any] | None) -> None:
+        """Raise a `ValueError` naming `validation_data` if its first batch does not fit the model or
+        the loss: what `_prepare` checks of the training data (and calls this for), in inference
+        mode, as it is measured."""
+        if validation is None:
+            return
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(validation[0])
+        with checks.naming("validation_data"):
+            y_pred = checks.model_fits(self.model, x)
+            if not self._computes_own_loss():
+                checks.loss_fits(self.model, loss_function(self.model, self.loss_fn, training=False), x, y, y_pred,
+                                 sample_weight)
 
     def _computes_own_loss(self) -> bool:
         """Whether the loss is the model's own (compiled without one, no `loss_fn`): x alone will do."""
         return self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None
 
-    def _prepare(self, first_batch: Any, evaluates: bool) -> None:
+    def _prepare(self, first_batch: Any, evaluates: bool, validation: list[Any] | None = None) -> None:
         """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot;
-        `evaluates`: whether `refine`'s runs will be measured too."""
+        `evaluates`: whether `refine`'s runs will be measured too; `validation`: the batches they will
+        be measured on instead of held-back ones, checked too before the optimizer is built."""
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first_batch)
@@ -369,6 +414,7 @@ class LRFinder:
                 if needs_loss_build:
                     self.model._compile_loss.build(y, y_pred)
                 checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight)
+            self._check_validation(validation)
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
                 self.optimizer.build(self.model.trainable_variables)
@@ -436,7 +482,7 @@ class LRFinder:
                tolerance: float = refine_lib.TOLERANCE, extend: int = refine_lib.EXTEND,
                margin: float = refine_lib.MARGIN, update_bn: bool = True,
                tie_steps: int = refine_lib.TIE_STEPS, edge: bool = refine_lib.EDGE,
-               class_weight: dict[int, float] | None = None) -> float:
+               class_weight: dict[int, float] | None = None, validation_data: Any = None) -> float:
         """Check the sweep's suggestion by training: short runs at a few rates, keep the best.
 
         After a sweep, trains `steps` steps at each constant rate `bottom * factor` (bottom: where
@@ -511,7 +557,16 @@ class LRFinder:
             edge: where no run failed, run once more at twice the highest rate tried (never above
                 the sweep's top), so that the margin has an edge of stability to keep clear of
                 (`tf_lrfinder.refine.edge_rate`; default True). One more run of `steps` steps.
-            class_weight: as for the sweep.
+            class_weight: as for the sweep (not applied to `validation_data`, as `fit` applies none
+                to its validation loss).
+            validation_data: data to measure the runs on instead of batches held back from
+                `dataset`, in the forms `dataset` takes (arrays are batched by `batch_size`, or as
+                `dataset`'s first batch): up to `eval_batches` of its batches, never past one pass,
+                each weighed by its samples. Nothing is then held back: the runs train on `dataset`
+                from its start, and BatchNorm's statistics are re-estimated on its first
+                `eval_batches` batches. On a small data set, which a short run sees many times
+                over, held-back batches measure how well a rate fits the training data, and the
+                rate kept can overfit; these measure how well it generalises (see the README).
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
@@ -529,6 +584,7 @@ class LRFinder:
         Example (with `finder` as swept in the class example, which checks what these return)::
 
             lr = finder.refine((x, y), batch_size=32)   # lr == finder.lr_opt == finder.trials.lr
+            lr = finder.refine((x, y), batch_size=32, validation_data=(x_val, y_val))  # measured on those
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first, then `refine`.")
@@ -545,19 +601,21 @@ class LRFinder:
                 raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         longest = max(int(steps), int(tie_steps))
-        batches = as_batches(dataset, self.model, (int(eval_batches) + longest) * self._per_update, batch_size,
-                             targets=not self._computes_own_loss(), class_weight=class_weight)
-        self._prepare(batches.first, evaluates=True)
+        held_back = int(eval_batches) if validation_data is None else 0
+        batches = as_batches(dataset, self.model, max(held_back + longest, int(eval_batches)) * self._per_update,
+                             batch_size, targets=not self._computes_own_loss(), class_weight=class_weight)
+        validation = self._validation_batches(validation_data, batch_size, batches, int(eval_batches))
+        self._prepare(batches.first, evaluates=True, validation=validation)
         return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
-                            float(margin), update_bn, int(tie_steps), edge)
+                            float(margin), update_bn, int(tie_steps), edge, validation)
 
     def _refine(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
                 tolerance: float, extend: int, margin: float, update_bn: bool, tie_steps: int,
-                edge: bool) -> float:
+                edge: bool, validation: list[Any] | None = None) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks)."""
         lrs, losses, start, bn_layers, ties = self._trials_restoring_state(dataset, lrs, steps, eval_batches,
                                                                            tolerance, extend, update_bn, tie_steps,
-                                                                           edge)
+                                                                           edge, validation)
         i = refine_lib.choose(lrs, losses, start, tolerance)
         # If every run diverged, the sweep's suggestion stands in (not an earlier `refine`'s choice).
         kept = self.suggest(self.settings["method"]).lr if i is None else float(lrs[i])
@@ -574,19 +632,22 @@ class LRFinder:
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
                                         tuple(m for m in messages if m is not None), tolerance, bn_layers, margin,
                                         tie_steps if ties[0].size else 0, tuple(ties[0].tolist()),
-                                        tuple(ties[1].tolist()))
+                                        tuple(ties[1].tolist()), validation is not None)
         for text in self.trials.warnings:
             warnings.warn(text, stacklevel=4)  # the caller of `refine` or of the finder, past the wrapper
         return self.lr_opt
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
                                 tolerance: float, extend: int, update_bn: bool,
-                                tie_steps: int,
-                                edge: bool) -> tuple[np.ndarray, np.ndarray, float, int, tuple[np.ndarray, ...]]:
+                                tie_steps: int, edge: bool, validation: list[Any] | None = None
+                                ) -> tuple[np.ndarray, np.ndarray, float, int, tuple[np.ndarray, ...]]:
         """Snapshot; for each rate (the candidates, then any above or below them, then, if `edge`, the
         one `refine.edge_rate` names) train `steps` steps, measure (with BatchNorm's statistics
         re-estimated if `update_bn`), restore; then, if `tie_steps`, the same for `tie_steps` steps at each tied rate (`refine.tied`) when two or more
-        tie; restore in a `finally`. Returns the rates tried (increasing), their losses, the start
+        tie; restore in a `finally`. The runs are measured on the first `eval_batches` batches of
+        `dataset` and train on those after them, or, given `validation` batches, measured on those
+        and train on `dataset` from its start (BatchNorm's statistics re-estimated on its first
+        `eval_batches` batches). Returns the rates tried (increasing), their losses, the start
         loss, how many BatchNorm layers were re-estimated, and the tied rates with their longer runs'
         losses (two empty arrays if none ran)."""
         if self._evaluate is None:
@@ -604,11 +665,16 @@ class LRFinder:
                 held = [batch for _, batch in dataset.take(eval_batches)]
                 if not held:
                     raise ValueError(RAN_OUT)
+                skip = eval_batches if validation is None else 0  # the runs train after the held-back batches
 
                 def measure() -> float:
-                    if update_bn:  # the moving averages lag the weights: measure the weights
+                    if update_bn:  # the moving averages lag the weights: measure the weights (on training data)
                         self._update_bn(held)
-                    return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
+                    if validation is None:
+                        return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
+                    # One pass over the validation batches, whose last may be smaller: weighed by their samples.
+                    return float(np.average([self._evaluate(batch).numpy() for batch in validation],
+                                            weights=[samples(batch) for batch in validation]))
 
                 start = measure()
                 self._snapshot.restore()  # every run starts from the state as it was
@@ -621,8 +687,8 @@ class LRFinder:
                     start_accumulation(self.optimizer)  # its first step is a fresh update
                     self._state.reset(np.full(n, lr), smoothing_lib.bias_correction(n, beta), beta, factor)
                     taken, status = 0, RUNNING
-                    # A fresh iterator: every run trains on the same batches, after the held-back ones.
-                    for chunk, status in self._chunks(iter(dataset.skip(eval_batches)), n):
+                    # A fresh iterator: every run trains on the same batches, after the held-back ones (if any).
+                    for chunk, status in self._chunks(iter(dataset.skip(skip)), n):
                         taken += len(chunk)
                         bar.update(len(chunk))
                     loss = measure() if status == RUNNING else np.inf

@@ -170,10 +170,10 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     """Draw refining's short runs: each run's loss against its rate, the loss before them, the rate kept.
 
     What `LRFinder.refine` measured and chose from: one point per run (its loss on the held-back
-    batches after its steps), joined in order of rate, a dashed line at the loss before any run,
-    a band from the best run's loss up to `tf_lrfinder.refine.threshold` (the runs in it do about
-    as well as the best, and the lowest rate among them is kept, or less), and a vertical line at
-    the rate kept. A run that diverged, or ended far above the loss before the runs (more than 1.5
+    batches, or on `validation_data`, after its steps), joined in order of rate, a dashed line at
+    the loss before any run, a band from the best run's loss up to `tf_lrfinder.refine.threshold`
+    (the runs in it do about as well as the best, and the lowest rate among them is kept, or
+    less), and a vertical line at the rate kept. A run that diverged, or ended far above the loss before the runs (more than 1.5
     times it), is drawn at the top edge: a cross if it diverged, a triangle if it is off the scale.
     A run on the scale that was thrown off (it ended no better than before, above a rate that
     trained, or gave up more than half the best run's gain, above the best rate) is ringed in red:
@@ -233,7 +233,7 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     ax.set_xscale("log")
     _label_rates_tried(ax, lrs)
     ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel("loss on the held-back batches")
+    ax.set_ylabel(f"loss on the {getattr(trials, 'measured_on', 'held-back')} batches")
     ax.legend(fontsize=8)
     return ax
 

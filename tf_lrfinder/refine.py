@@ -64,6 +64,8 @@ class Trials:
         tie_lrs: the tied rates run again for `tie_steps` steps, increasing (`tied`; none where
             fewer than two tied).
         tie_losses: those runs' losses on the held-back batches (inf where one diverged).
+        validation: whether the losses were measured on `validation_data` instead of batches held
+            back from the training data.
 
     Example:
         >>> t = Trials((0.01, 0.02, 0.04, 0.08), (0.6, 0.33, 0.3, float("inf")), 1.0, 100, 0.01)
@@ -92,6 +94,12 @@ class Trials:
     tie_steps: int = 0
     tie_lrs: tuple[float, ...] = ()
     tie_losses: tuple[float, ...] = ()
+    validation: bool = False
+
+    @property
+    def measured_on(self) -> str:
+        """The batches the losses were measured on, in words: "validation" or "held-back"."""
+        return "validation" if self.validation else "held-back"
 
     def summary(self) -> str:
         """The runs and why the rate kept was kept, as text: what `plot_trials` draws, in words.
@@ -106,7 +114,7 @@ class Trials:
         bad = failed(lrs, losses, start)
         best = _best(losses)
         lines = [f"{len(lrs)} runs of {self.steps} steps at constant rates, each from the same state.",
-                 f"Loss on the held-back batches before them: {start:.4g}.", f"{'rate':>10}  {'loss':>10}"]
+                 f"Loss on the {self.measured_on} batches before them: {start:.4g}.", f"{'rate':>10}  {'loss':>10}"]
         lines += self._run_lines(lrs, losses, bad)
         if limit is None:
             lines.append(f"No run has a finite loss. Kept {self.lr:.3g}: the sweep's reading, or the lowest "
