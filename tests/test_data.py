@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_model
-from tf_lrfinder.data import as_batches
+from tf_lrfinder.data import as_batches, split_off
 
 
 def test_arrays_are_batched_and_indexed(data):
@@ -83,6 +83,26 @@ def test_sparse_arrays_sweep_as_the_same_dense_ones(rows):
         sparse = swept(x, True)
         assert sparse.cycled == plain.cycled == (rows < 40 * 32)
         np.testing.assert_allclose(sparse.losses, plain.losses, rtol=1e-5)
+
+
+def test_split_off_takes_the_last_share_of_every_kind_of_array(tmp_path):
+    # As `fit(validation_split=...)`: the last samples, of each input and target alike; NumPy arrays
+    # (memory-mapped ones too) as views, sparse ones as sparse.
+    import scipy.sparse
+
+    x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype="float32", shape=(10, 3))
+    x[:] = np.arange(30, dtype="float32").reshape(10, 3)
+    dense = np.eye(10, 4, dtype="float32")
+    data = ({"x": x, "sparse": tf.sparse.from_dense(dense), "scipy": scipy.sparse.csr_matrix(dense)},
+            [np.arange(10), np.arange(10) * 2])
+    (train, y), (held, y_held) = split_off(data, 0.25)  # floor(10 * 0.75) = 7 to train on
+    assert np.shares_memory(train["x"], x) and np.shares_memory(held["x"], x)
+    np.testing.assert_array_equal(held["x"], x[7:])
+    np.testing.assert_array_equal(tf.sparse.to_dense(held["sparse"]).numpy(), dense[7:])
+    np.testing.assert_array_equal(tf.sparse.to_dense(train["sparse"]).numpy(), dense[:7])
+    np.testing.assert_array_equal(held["scipy"].toarray(), dense[7:])
+    assert [list(t) for t in y] == [list(range(7)), list(range(0, 14, 2))]
+    assert [list(t) for t in y_held] == [[7, 8, 9], [14, 16, 18]]
 
 
 def test_every_iterator_over_arrays_sees_the_same_passes():

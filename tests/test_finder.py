@@ -1239,6 +1239,45 @@ def test_bad_validation_data_raises_naming_it_before_any_state_changes(call, val
     assert_same_state(before, state_of(model, finder.optimizer))
 
 
+def test_validation_split_measures_the_runs_on_the_last_share_of_the_arrays_as_fit_splits_them(data):
+    x, y = data  # 1024 samples: the last 256 are the validation data
+
+    def called(**kwargs):
+        model = make_model("dense")
+        finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+        lr = finder(**kwargs, batch_size=32, n_steps=30)
+        return lr, finder.losses, finder.trials, state_of(model, finder.optimizer)
+
+    split = called(dataset=(x, y), validation_split=0.25)
+    given = called(dataset=(x[:768], y[:768]), validation_data=(x[768:], y[768:]))
+    assert split[:3] == given[:3] and split[2].validation
+    assert_same_state(split[3], given[3])
+    finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
+    finder((x, y), batch_size=32, n_steps=20, refine=False)
+    assert finder.refine((x, y), batch_size=32, steps=20, validation_split=0.25) == finder.refine(
+        (x[:768], y[:768]), batch_size=32, steps=20, validation_data=(x[768:], y[768:]))
+    for kwargs, error, message in [
+        (dict(validation_split=1.5), ValueError, "`validation_split` must be a number between 0 and 1, the share of "
+         "the samples to measure refining's runs on. Received: validation_split=1.5"),
+        (dict(validation_split="0.2"), ValueError, "`validation_split` must be a number between 0 and 1"),
+        (dict(validation_split=0.9999), ValueError, "`validation_split=0.9999` of 1024 samples leaves none to train on"),
+        (dict(validation_split=1e-17), ValueError, "leaves none to measure the runs on"),
+        (dict(validation_split=0.2, validation_data=(x, y)), ValueError,
+         "Pass `validation_data` or `validation_split`, not both"),
+        (dict(validation_split=0.2, refine=False), ValueError,
+         "`validation_split` is read only by refining's runs, and this call runs none (refine=False"),
+        (dict(validation_split=0.2, dataset=tf.data.Dataset.from_tensor_slices(data).batch(32), batch_size=None),
+         TypeError, "`validation_split` splits arrays only, as `fit` does; `dataset` is a _BatchDataset"),
+    ]:
+        model = make_model("dense")
+        finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+        before = state_of(model, finder.optimizer)
+        with pytest.raises(error, match=re.escape(message)):
+            finder(**{"dataset": (x, y), "batch_size": 32, "n_steps": 20, **kwargs})
+        assert finder.lrs == [] and not finder.optimizer.built
+        assert_same_state(before, state_of(model, finder.optimizer))
+
+
 def _replayed_search(trials, low, high, n_candidates, extend):
     """The rates `refine_lib.next_rate` names, run after run, from the candidates, looking each run's loss
     up in `trials` (None if it names a rate that was not run)."""

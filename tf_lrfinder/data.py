@@ -7,6 +7,7 @@ still exactly as the user left it.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any, Callable
@@ -125,6 +126,43 @@ def holds_arrays(data: Any) -> bool:
     if isinstance(data, tuple):
         return len(data) in (2, 3) and all(_is_array_like(a) for a in data)
     return _is_array(data) or (isinstance(data, dict) and _is_array_like(data))
+
+
+def split_off(data: Any, share: float) -> tuple[Any, Any]:
+    """`(training, validation)`: the arrays of `data` without their last `share` of the samples, and
+    those samples, as `fit(validation_split=...)` splits them (before any shuffling: shuffle sorted
+    arrays first). Contiguous slices, so NumPy arrays (memory-mapped ones too) are viewed, not copied.
+
+    Raises:
+        ValueError / TypeError: `share` is not a number between 0 and 1, `data` is not arrays, or
+            either part would hold no sample.
+
+    Example:
+        >>> (x, y), (x_val, y_val) = split_off((np.arange(10.0)[:, None], np.arange(10)), 0.2)
+        >>> y.tolist(), y_val.tolist()
+        ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
+    """
+    if not checks.is_number(share) or not 0 < share < 1:
+        raise ValueError("`validation_split` must be a number between 0 and 1, the share of the samples to measure "
+                         f"refining's runs on. Received: validation_split={share!r}")
+    if not holds_arrays(data):
+        raise TypeError(f"`validation_split` splits arrays only, as `fit` does; `dataset` is a {type(data).__name__}. "
+                        "Pass your validation data as `validation_data=` instead.")
+    n = int(tf.nest.flatten(_lists_as_tuples(data))[0].shape[0])
+    cut = int(math.floor(n * (1.0 - share)))
+    if cut == 0 or cut == n:
+        raise ValueError(f"`validation_split={share!r}` of {n} samples leaves none to "
+                         f"{'train' if cut == 0 else 'measure the runs'} on. Pass a share that leaves samples on "
+                         "both sides, or pass `validation_data=`.")
+
+    def rows(a: Any, start: int, stop: int) -> Any:
+        if isinstance(a, tf.SparseTensor):
+            return tf.sparse.slice(a, [start] + [0] * (a.shape.rank - 1), [stop - start, *a.shape[1:]])
+        return a[start:stop]
+
+    parts = [tf.nest.map_structure(lambda a: rows(a, start, stop), _lists_as_tuples(data))
+             for start, stop in ((0, cut), (cut, n))]
+    return parts[0], parts[1]
 
 
 def _lists_as_tuples(structure: Any) -> Any:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .compiled import uses_xla
-from .data import Batches, as_batches, first_pass, holds_arrays, samples
+from .data import Batches, as_batches, first_pass, holds_arrays, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, build_evaluate, build_sweep,
@@ -248,7 +248,7 @@ class LRFinder:
                  batch_size: int | None = None, mode: str = "exponential", smoothing: float = 0.98,
                  diverge_factor: float | None = 4.0, method: str = suggest_lib.DEFAULT_METHOD,
                  refine: bool | None = None, class_weight: dict[int, float] | None = None,
-                 validation_data: Any = None) -> float:
+                 validation_data: Any = None, validation_split: float | None = None) -> float:
         """Run the range test and return the suggested learning rate.
 
         Args:
@@ -284,6 +284,9 @@ class LRFinder:
                 `dataset` (see `refine`), as `fit` takes it: a tuple of arrays (batched by
                 `batch_size`, or as `dataset`'s first batch), a `tf.data.Dataset` or an iterable of
                 batches. Only with refining (a `ValueError` with `refine=False`).
+            validation_split: instead of `validation_data`, for arrays: the share of their samples,
+                the last ones, as `fit` takes it, that refining measures its runs on; the sweep and
+                the runs train on the others.
 
         Returns:
             The suggested learning rate, also kept as `lr_opt`: the refined one when `refine`
@@ -312,9 +315,11 @@ class LRFinder:
         if refine is not None and not isinstance(refine, bool):
             raise TypeError(f"`refine` must be True, False or None. Received: {refine=}")
         refine = method == suggest_lib.DEFAULT_METHOD if refine is None else refine
-        if validation_data is not None and not refine:
-            raise ValueError("`validation_data` is read only by refining's runs, and this call runs none (refine="
+        if (validation_data is not None or validation_split is not None) and not refine:
+            name = "validation_data" if validation_data is not None else "validation_split"
+            raise ValueError(f"`{name}` is read only by refining's runs, and this call runs none (refine="
                              f"{refine}, method={method!r}). Drop it, or pass refine=True.")
+        dataset, validation_data = self._split(dataset, validation_data, validation_split)
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
         # Refine's runs each read the stream afresh: the held-back batches (none with validation data),
         # then their steps.
@@ -360,6 +365,17 @@ class LRFinder:
                          refine_lib.EXTEND, refine_lib.MARGIN, update_bn=True, tie_steps=refine_lib.TIE_STEPS,
                          edge=refine_lib.EDGE, validation=validation)
         return self.lr_opt
+
+    @staticmethod
+    def _split(dataset: Any, validation_data: Any, validation_split: float | None) -> tuple[Any, Any]:
+        """`(dataset, validation_data)`, with `validation_split`'s share of the arrays split off as
+        the validation data (`tf_lrfinder.data.split_off`) where it is given."""
+        if validation_split is None:
+            return dataset, validation_data
+        if validation_data is not None:
+            raise ValueError("Pass `validation_data` or `validation_split`, not both: `validation_split` splits the "
+                             "validation data off `dataset`.")
+        return split_off(dataset, validation_split)
 
     def _validation_batches(self, data: Any, batch_size: int | None, batches: Batches,
                             eval_batches: int) -> list[Any] | None:
@@ -482,7 +498,8 @@ class LRFinder:
                tolerance: float = refine_lib.TOLERANCE, extend: int = refine_lib.EXTEND,
                margin: float = refine_lib.MARGIN, update_bn: bool = True,
                tie_steps: int = refine_lib.TIE_STEPS, edge: bool = refine_lib.EDGE,
-               class_weight: dict[int, float] | None = None, validation_data: Any = None) -> float:
+               class_weight: dict[int, float] | None = None, validation_data: Any = None,
+               validation_split: float | None = None) -> float:
         """Check the sweep's suggestion by training: short runs at a few rates, keep the best.
 
         After a sweep, trains `steps` steps at each constant rate `bottom * factor` (bottom: where
@@ -567,6 +584,8 @@ class LRFinder:
                 `eval_batches` batches. On a small data set, which a short run sees many times
                 over, held-back batches measure how well a rate fits the training data, and the
                 rate kept can overfit; these measure how well it generalises (see the README).
+            validation_split: instead of `validation_data`, for arrays: the share of their samples,
+                the last ones, as `fit` takes it, to measure the runs on; they train on the others.
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
@@ -599,6 +618,7 @@ class LRFinder:
         for name, value in (("update_bn", update_bn), ("edge", edge)):
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
+        dataset, validation_data = self._split(dataset, validation_data, validation_split)
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         longest = max(int(steps), int(tie_steps))
         held_back = int(eval_batches) if validation_data is None else 0
