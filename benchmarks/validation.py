@@ -20,11 +20,13 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/validation.py record [TASK ...] [--seeds 5] [--held-back]
         # adds what is missing: ~4 s a task and seed on 2 cores, twice that with --held-back
     python benchmarks/validation.py score [--tasks TASK ...]         # seconds; the table, and the tasks that moved most
+    python benchmarks/validation.py score --checks    # the same on the six batches that check the issue's kinds
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -122,6 +124,22 @@ def run_score(tasks: list[str], path: Path = CACHE) -> None:
               + (f"   80% held-back: {scores[HELD_BACK][name][0]:.3f}" if name in scores[HELD_BACK] else ""))
 
 
+CHECKS = ("thirty-ninth", "fortieth", "forty-second", "forty-third", "forty-fourth", "forty-fifth")
+
+
+def check_tasks() -> list[str]:
+    """The tasks of the six batches that check the default on the kinds the suggestion issue names
+    (`CHECKS`), read from the batch headers in `tasks.py` ("# Held out, thirty-ninth batch: ...")."""
+    batch, names = None, []
+    for line in (Path(__file__).parent / "tasks.py").read_text().splitlines():
+        header = re.match(r"\s*# Held out, ([\w-]+) batch", line)
+        batch = header.group(1) if header else batch
+        task = re.match(r'\s*Task\("([^"]+)"', line)
+        if task and batch in CHECKS:
+            names.append(task.group(1))
+    return names
+
+
 DEFAULT, HELD_BACK, VALIDATED = ("the default, all the training data", "80%, held-back batches",
                                  "80%, validation_data=20%")
 
@@ -135,12 +153,13 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--held-back", action="store_true", help="also refine on the 80%% alone, after the same sweep")
     s = sub.add_parser("score")
     s.add_argument("--tasks", nargs="*", default=[])
+    s.add_argument("--checks", action="store_true", help="the six batches that check the issue's kinds")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # the sweeps' and runs' own warnings: expected on some benchmark tasks
     if args.cmd == "record":
         record(args.tasks, args.seeds, args.held_back)
     else:
-        run_score(args.tasks)
+        run_score(check_tasks() if args.checks else args.tasks)
 
 
 if __name__ == "__main__":
