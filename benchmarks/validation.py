@@ -9,11 +9,13 @@ an MLP with Adam on diabetes data scores 0.994 on training loss and 0.110 on val
 To score it on data that no run saw, each task's training split is split again, 80 / 20 (a fixed
 permutation), and for each sweep seed the finder is called as a user without a validation set of
 their own would call it: swept and refined on the 80%, its runs measured on the 20%
-(`validation_data`). After the same sweep, `refine` on the 80% alone is called too, to tell the
-effect of measuring on held-out data from that of training on less. Both rates are scored as
+(`validation_data`). With `--held-back`, after the same sweep, `refine` on the 80% alone is called
+too, to tell the effect of measuring on held-out data from that of training on less (recorded for
+the fourteen tasks whose validation score moved by 0.05 or more). The rates are scored as
 `suggestion_quality.py score` scores (the grid's loss interpolated at the rate, on the task's own
-validation split, which neither saw, and on its training loss), beside the default as recorded on
-all the training data (`horizon.py`'s `+edge` replay, the same sweep seeds).
+validation split, which no call saw, and on its training loss), beside the default as recorded on
+all the training data (`horizon.py`'s `+edge` replay, the same sweep seeds). A seed recorded again
+(to add `--held-back`) must return the same rate with `validation_data` as before: it is checked.
 
 Commands (from the repository root, with the dev extra installed):
 
