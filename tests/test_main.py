@@ -1,11 +1,14 @@
 import subprocess
 import sys
 
+import pytest
 
-def test_demo_runs_a_real_sweep_and_saves_the_plot(tmp_path):
+
+@pytest.mark.parametrize("options,measured", [([], "held-back"), (["--validation-split", "0.2"], "validation")])
+def test_demo_runs_a_real_sweep_and_saves_the_plot(options, measured, tmp_path):
     out = tmp_path / "plot.png"
     result = subprocess.run(
-        [sys.executable, "-m", "tf_lrfinder", "--n-steps", "40", "--quiet", "--output", str(out)],
+        [sys.executable, "-m", "tf_lrfinder", "--n-steps", "40", "--quiet", "--output", str(out), *options],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -20,6 +23,7 @@ def test_demo_runs_a_real_sweep_and_saves_the_plot(tmp_path):
     # The short runs are listed, the rate kept marked (unless a margin kept a rate below them all),
     # with the rule that kept it.
     assert "runs of 100 steps at constant rates" in result.stdout
+    assert f"Loss on the {measured} batches before them" in result.stdout
     kept = [float(line.split()[0]) for line in result.stdout.splitlines() if line.endswith("<- kept")]
     assert [f"{r:.3g}" for r in kept] == [f"{lr:.3g}"] or (not kept and " times below " in result.stdout)
     assert f"Kept {lr:.3g}: " in result.stdout
@@ -31,3 +35,4 @@ def test_demo_runs_a_real_sweep_and_saves_the_plot(tmp_path):
 def test_help_lists_options():
     result = subprocess.run([sys.executable, "-m", "tf_lrfinder", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--max-lr" in result.stdout and "--output" in result.stdout
+    assert "--validation-split SHARE" in result.stdout

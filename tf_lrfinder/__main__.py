@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-steps", type=int, default=100, help="steps in the sweep (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64,
                         help="samples per step; the best rate depends on it (default: %(default)s)")
+    parser.add_argument("--validation-split", type=float, default=None, metavar="SHARE",
+                        help="measure the short runs that check the sweep's reading on this share of the "
+                        "spirals, the last ones, as `fit` splits them (default: batches held back from the data)")
     parser.add_argument("--output", default="lr_finder.png", help="where to save the plot (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     finder = LRFinder(model, optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       verbose=not args.quiet)
     lr = finder((x, y), min_lr=args.min_lr, max_lr=args.max_lr, n_steps=args.n_steps,
-                batch_size=args.batch_size)
+                batch_size=args.batch_size, validation_split=args.validation_split)
     fig, (sweep_ax, runs_ax) = plt.subplots(1, 2, figsize=(13, 4.5))  # the sweep, and the runs that checked it
     finder.plot(ax=sweep_ax).set_title(f"LR range test, {args.optimizer} on spirals: suggested {lr:.2e}")
     finder.plot_trials(ax=runs_ax).set_title(f"short runs at constant rates: kept {lr:.2e}")
