@@ -1176,10 +1176,12 @@ def test_refine_measures_the_runs_on_validation_data_and_trains_on_all_the_train
     np.testing.assert_allclose(t.start_loss, mse_with_bn_estimated_on(model, train_batches, (x_val, y_val)),
                                rtol=1e-5)
     assert t.validation and "Loss on the validation batches before them" in t.summary()
+    assert finder.plot_trials().get_ylabel() == "loss on the validation batches"
     save_json(finder.history, tmp_path / "h.json")
     assert load_json(tmp_path / "h.json")["trials"]["validation"] is True
     finder.refine((x, y), batch_size=32, steps=20, eval_batches=8)
     assert not finder.trials.validation and "Loss on the held-back batches" in finder.trials.summary()
+    assert finder.plot_trials().get_ylabel() == "loss on the held-back batches"
 
     # The runs train on the training data from its start: the same runs as when the validation
     # batches are put ahead of the training batches and held back from them.
