@@ -579,9 +579,11 @@ class LRFinder:
             validation_data: data to measure the runs on instead of batches held back from
                 `dataset`, in the forms `dataset` takes (arrays are batched by `batch_size`, or as
                 `dataset`'s first batch): up to `eval_batches` of its batches, never past one pass,
-                each weighed by its samples. Nothing is then held back: the runs train on `dataset`
-                from its start, and BatchNorm's statistics are re-estimated on its first
-                `eval_batches` batches. On a small data set, which a short run sees many times
+                each weighed by its samples. Those are its first batches: arrays are shuffled
+                first, but shuffle a dataset or generator sorted by class, or raise `eval_batches`
+                to cover all of it. Nothing is then held back: the runs train on `dataset` from its
+                start, and BatchNorm's statistics are re-estimated on its first `eval_batches`
+                batches. On a small data set, which a short run sees many times
                 over, held-back batches measure how well a rate fits the training data, and the
                 rate kept can overfit; these measure how well it generalises (see the README).
             validation_split: instead of `validation_data`, for arrays: the share of their samples,
