@@ -1214,30 +1214,46 @@ def test_validation_arrays_beside_a_dataset_are_batched_as_its_batches_and_measu
     np.testing.assert_allclose(finder.trials.start_loss, expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("call,validation_data,message", [
-    ("call", (np.zeros((40, 3), "float32"), np.zeros((40, 1), "float32")),
+@pytest.mark.parametrize("call,kwargs,error,message", [
+    ("call", dict(validation_data=(np.zeros((40, 3), "float32"), np.zeros((40, 1), "float32"))), (ValueError, TypeError),
      "`validation_data` does not fit `model`: calling it on the first batch raised ValueError"),
-    ("refine", (np.zeros((40, 4), "float32"), np.zeros((40, 2, 2), "float32")),
-     "`validation_data`'s targets do not fit the loss"),
-    ("call", [], "`validation_data` is empty: it yielded no batch."),
-    ("refine", "val.csv", "`validation_data` must be a tf.data.Dataset, a tuple of arrays `(x, y)`, or an iterable"),
-    ("call", (np.zeros((40, 4), "float32"), np.zeros((30, 1), "float32")),
-     "The arrays in `validation_data` must have the same number of samples"),
-    ("no refine", (np.zeros((40, 4), "float32"), np.zeros((40, 1), "float32")),
-     "`validation_data` is read only by refining's runs, and this call runs none (refine=False"),
+    ("refine", dict(validation_data=(np.zeros((40, 4), "float32"), np.zeros((40, 2, 2), "float32"))),
+     (ValueError, TypeError), "`validation_data`'s targets do not fit the loss"),
+    ("call", dict(validation_data=[]), (ValueError, TypeError), "`validation_data` is empty: it yielded no batch."),
+    ("refine", dict(validation_data="val.csv"), (ValueError, TypeError),
+     "`validation_data` must be a tf.data.Dataset, a tuple of arrays `(x, y)`, or an iterable"),
+    ("call", dict(validation_data=(np.zeros((40, 4), "float32"), np.zeros((30, 1), "float32"))),
+     (ValueError, TypeError), "The arrays in `validation_data` must have the same number of samples"),
+    ("no refine", dict(validation_data=(np.zeros((40, 4), "float32"), np.zeros((40, 1), "float32"))),
+     (ValueError, TypeError), "`validation_data` is read only by refining's runs, and this call runs none (refine=False"),
+    # `validation_split`, of the 1024 samples of `data`:
+    ("call", dict(validation_split=1.5), ValueError, "`validation_split` must be a number between 0 and 1, the share "
+     "of the samples to measure refining's runs on. Received: validation_split=1.5"),
+    ("call", dict(validation_split="0.2"), ValueError, "`validation_split` must be a number between 0 and 1"),
+    ("call", dict(validation_split=0.9999), ValueError,
+     "`validation_split=0.9999` of 1024 samples leaves none to train on"),
+    ("call", dict(validation_split=1e-17), ValueError, "leaves none to measure the runs on"),
+    ("call", dict(validation_split=0.2, validation_data=regression_data()), ValueError,
+     "Pass `validation_data` or `validation_split`, not both"),
+    ("no refine", dict(validation_split=0.2), ValueError,
+     "`validation_split` is read only by refining's runs, and this call runs none (refine=False"),
+    ("call", dict(validation_split=0.2, dataset=tf.data.Dataset.from_tensor_slices(regression_data()).batch(32),
+                  batch_size=None),
+     TypeError, "`validation_split` splits arrays only, as `fit` does; `dataset` is a _BatchDataset"),
 ])
-def test_bad_validation_data_raises_naming_it_before_any_state_changes(call, validation_data, message, data):
+def test_bad_validation_data_or_split_raises_naming_it_before_any_state_changes(call, kwargs, error, message, data):
     model = make_model("dense")
     finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
     if call == "refine":
         finder(data, batch_size=32, n_steps=20, refine=False)
-    before, lrs = state_of(model, finder.optimizer), list(finder.lrs)
-    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+    before, lrs, built = state_of(model, finder.optimizer), list(finder.lrs), finder.optimizer.built
+    arguments = {"dataset": data, "batch_size": 32, **kwargs}
+    with pytest.raises(error, match=re.escape(message)):
         if call == "refine":
-            finder.refine(data, batch_size=32, validation_data=validation_data)
+            finder.refine(**arguments)
         else:
-            finder(data, batch_size=32, n_steps=20, refine=call == "call", validation_data=validation_data)
-    assert finder.lrs == lrs and finder.trials is None
+            finder(**arguments, n_steps=20, refine=call == "call")
+    assert finder.lrs == lrs and finder.trials is None and finder.optimizer.built == built
     assert_same_state(before, state_of(model, finder.optimizer))
 
 
@@ -1258,26 +1274,6 @@ def test_validation_split_measures_the_runs_on_the_last_share_of_the_arrays_as_f
     finder((x, y), batch_size=32, n_steps=20, refine=False)
     assert finder.refine((x, y), batch_size=32, steps=20, validation_split=0.25) == finder.refine(
         (x[:768], y[:768]), batch_size=32, steps=20, validation_data=(x[768:], y[768:]))
-    for kwargs, error, message in [
-        (dict(validation_split=1.5), ValueError, "`validation_split` must be a number between 0 and 1, the share of "
-         "the samples to measure refining's runs on. Received: validation_split=1.5"),
-        (dict(validation_split="0.2"), ValueError, "`validation_split` must be a number between 0 and 1"),
-        (dict(validation_split=0.9999), ValueError, "`validation_split=0.9999` of 1024 samples leaves none to train on"),
-        (dict(validation_split=1e-17), ValueError, "leaves none to measure the runs on"),
-        (dict(validation_split=0.2, validation_data=(x, y)), ValueError,
-         "Pass `validation_data` or `validation_split`, not both"),
-        (dict(validation_split=0.2, refine=False), ValueError,
-         "`validation_split` is read only by refining's runs, and this call runs none (refine=False"),
-        (dict(validation_split=0.2, dataset=tf.data.Dataset.from_tensor_slices(data).batch(32), batch_size=None),
-         TypeError, "`validation_split` splits arrays only, as `fit` does; `dataset` is a _BatchDataset"),
-    ]:
-        model = make_model("dense")
-        finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
-        before = state_of(model, finder.optimizer)
-        with pytest.raises(error, match=re.escape(message)):
-            finder(**{"dataset": (x, y), "batch_size": 32, "n_steps": 20, **kwargs})
-        assert finder.lrs == [] and not finder.optimizer.built
-        assert_same_state(before, state_of(model, finder.optimizer))
 
 
 def _replayed_search(trials, low, high, n_candidates, extend):
