@@ -583,9 +583,9 @@ class LRFinder:
                 first, but shuffle a dataset or generator sorted by class, or raise `eval_batches`
                 to cover all of it. Nothing is then held back: the runs train on `dataset` from its
                 start, and BatchNorm's statistics are re-estimated on its first `eval_batches`
-                batches. On a small data set, which a short run sees many times
-                over, held-back batches measure how well a rate fits the training data, and the
-                rate kept can overfit; these measure how well it generalises (see the README).
+                batches. On a small data set, which a short run sees many times over, held-back
+                batches measure how well a rate fits the training data, and the rate kept can
+                overfit; these measure how well it generalises (see the README).
             validation_split: instead of `validation_data`, for arrays: the share of their samples,
                 the last ones, as `fit` takes it, to measure the runs on; they train on the others.
 
@@ -688,15 +688,15 @@ class LRFinder:
                 if not held:
                     raise ValueError(RAN_OUT)
                 skip = eval_batches if validation is None else 0  # the runs train after the held-back batches
+                # One pass over the validation batches, whose last may be smaller: weighed by their samples.
+                weights = None if validation is None else [samples(batch) for batch in validation]
 
                 def measure() -> float:
                     if update_bn:  # the moving averages lag the weights: measure the weights (on training data)
                         self._update_bn(held)
                     if validation is None:
                         return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
-                    # One pass over the validation batches, whose last may be smaller: weighed by their samples.
-                    return float(np.average([self._evaluate(batch).numpy() for batch in validation],
-                                            weights=[samples(batch) for batch in validation]))
+                    return float(np.average([self._evaluate(batch).numpy() for batch in validation], weights=weights))
 
                 start = measure()
                 self._snapshot.restore()  # every run starts from the state as it was

@@ -173,8 +173,9 @@ def plot_trials(trials: Any, ax: Axes | None = None) -> Axes:
     batches, or on `validation_data`, after its steps), joined in order of rate, a dashed line at
     the loss before any run, a band from the best run's loss up to `tf_lrfinder.refine.threshold`
     (the runs in it do about as well as the best, and the lowest rate among them is kept, or
-    less), and a vertical line at the rate kept. A run that diverged, or ended far above the loss before the runs (more than 1.5
-    times it), is drawn at the top edge: a cross if it diverged, a triangle if it is off the scale.
+    less), and a vertical line at the rate kept. A run that diverged, or ended far above the loss
+    before the runs (more than 1.5 times it), is drawn at the top edge: a cross if it diverged, a
+    triangle if it is off the scale.
     A run on the scale that was thrown off (it ended no better than before, above a rate that
     trained, or gave up more than half the best run's gain, above the best rate) is ringed in red:
     refining counts it as diverged (`tf_lrfinder.refine.failed`). The rate axis is labelled at the
