@@ -30,6 +30,10 @@ the same setting: the finder compiles its step with XLA where `fit` would.
 
 `update_bn`: `refine`'s runs on a CNN with BatchNormalization with the statistics re-estimated
 before each measurement (the default) and without: what the eight extra forward passes per run cost.
+
+`validation`: `refine`'s runs on the MLP measured on 8 held-back batches (the default), on all of
+`validation_data` (10 thousand samples, 79 batches of 128: what `fit` would measure), and on its
+first 8 batches (`validation_steps=8`): what measuring each run on all of it costs.
 """
 
 from __future__ import annotations
@@ -224,6 +228,30 @@ def update_bn_cost(repeats):
     print(f"| update_bn=True s | update_bn=False s | ratio |\n|---|---|---|\n| {on:.2f} | {off:.2f} | {on / off:.3f} |")
 
 
+def validation_cost(repeats):
+    print("\nrefine on the MLP 784-512-512-10 (batch 128, Adam), the candidates only (extend=0, edge=False:")
+    print("four runs of 100 steps), each run measured on 8 held-back batches, on all of 10 thousand")
+    print("validation samples (79 batches) and on their first 8 batches; interleaved, median of", repeats)
+    ds = data((784,), 100)
+    rng = np.random.default_rng(1)
+    validation = (rng.normal(size=(10_000, 784)).astype("float32"), rng.integers(0, 10, 10_000).astype("int32"))
+    finder = LRFinder(mlp(), keras.optimizers.Adam(), LOSS, verbose=False)
+    finder(ds, min_lr=1e-6, max_lr=1e-1, n_steps=100, refine=False)
+    settings = {"held-back batches (default)": {}, "validation_data, all of it": dict(validation_data=validation),
+                "validation_steps=8": dict(validation_data=validation, validation_steps=8)}
+    times = {name: [] for name in settings}
+    for i in range(repeats + 1):  # the first round warms up (traces)
+        for name, kwargs in settings.items():
+            t = timed(lambda: finder.refine(ds, extend=0, edge=False, **kwargs))
+            assert len(finder.trials.lrs) == 4
+            if i:
+                times[name].append(t)
+    base = statistics.median(times["held-back batches (default)"])
+    print(f"| measured on | s | x held-back |\n|---|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {statistics.median(values):.2f} | {statistics.median(values) / base:.2f} |")
+
+
 def xla(n_steps, repeats):
     """A model compiled with `jit_compile=True`: the finder compiles its step with XLA, as `fit` does
     (on a GPU, Keras's default "auto" turns XLA on; on a CPU-only machine, off). Each contender beside
@@ -354,7 +382,8 @@ def main():
     parser = argparse.ArgumentParser(description="tf_lrfinder speed benchmark")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "restore", "arrays", "xla"], default=None)
+    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "validation", "restore", "arrays", "xla"],
+                        default=None)
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
     args = parser.parse_args()
     if args.rows is not None:
@@ -371,6 +400,8 @@ def main():
         scaling(max(3, args.repeats // 2))
     if args.only in (None, "update_bn"):
         update_bn_cost(max(3, args.repeats // 2))
+    if args.only in (None, "validation"):
+        validation_cost(max(3, args.repeats // 2))
     if args.only in (None, "arrays"):
         array_rows(args.repeats)
     if args.only in (None, "xla"):

@@ -1162,7 +1162,7 @@ def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
 
 def test_refine_measures_the_runs_on_validation_data_and_trains_on_all_the_training_data(data, tmp_path):
     x, y = data
-    x_val, y_val = regression_data(100, seed=1)  # 4 batches of 32: the last holds 4
+    x_val, y_val = regression_data(330, seed=1)  # 11 batches of 32, more than eval_batches: the last holds 10
     model = make_model()  # Dense, BatchNormalization, Dropout
     finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
     finder((x, y), batch_size=32, n_steps=60, refine=False)
@@ -1170,8 +1170,9 @@ def test_refine_measures_the_runs_on_validation_data_and_trains_on_all_the_train
     finder.refine((x, y), batch_size=32, steps=20, eval_batches=8, validation_data=(x_val, y_val))
     assert_same_state(before, state_of(model, finder.optimizer))
     t = finder.trials
-    # Measured on every validation sample once (not cycled to 8 batches, the small last batch weighed by
-    # its samples), with BatchNorm's statistics estimated on the first 8 training batches, not on these.
+    # Measured on every validation sample once, as `fit` measures it (not only its first 8 batches, the
+    # small last batch weighed by its samples), with BatchNorm's statistics estimated on the first 8
+    # training batches, not on these.
     train_batches = [b for _, b in as_batches((x, y), model, 8, 32).dataset.take(8)]
     np.testing.assert_allclose(t.start_loss, mse_with_bn_estimated_on(model, train_batches, (x_val, y_val)),
                                rtol=1e-5)
@@ -1200,6 +1201,22 @@ def test_refine_measures_the_runs_on_validation_data_and_trains_on_all_the_train
     np.testing.assert_allclose(validated.start_loss, held_back.start_loss, rtol=1e-6)
 
 
+def test_validation_steps_measures_the_first_batches_and_a_pass_of_unknown_length_is_read_once(data):
+    x, y = data
+    x_val, y_val = regression_data(330, seed=1)  # 11 batches of 32: the last holds 10
+    model = make_model("dense")
+    finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+    finder((x, y), batch_size=32, n_steps=30, refine=False)
+    ordered = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(32)
+    unknown = ordered.filter(lambda *_: True)  # its length is known only at its end
+    assert int(unknown.cardinality()) == int(tf.data.UNKNOWN_CARDINALITY)
+    for validation, steps, measured in [(ordered, None, 330), (unknown, None, 330), (unknown, 20, 330),
+                                        (ordered, 3, 96), (ordered.repeat(), 3, 96), (unknown, 3, 96)]:
+        finder.refine((x, y), batch_size=32, steps=10, validation_data=validation, validation_steps=steps)
+        expected = keras.losses.MeanSquaredError()(y_val[:measured], model(x_val[:measured], training=False))
+        np.testing.assert_allclose(finder.trials.start_loss, float(expected), rtol=1e-5)
+
+
 def test_validation_arrays_beside_a_dataset_are_batched_as_its_batches_and_measured_whole(data):
     x, y = data
     x_val, y_val = regression_data(70, seed=1)
@@ -1226,6 +1243,13 @@ def test_validation_arrays_beside_a_dataset_are_batched_as_its_batches_and_measu
      (ValueError, TypeError), "The arrays in `validation_data` must have the same number of samples"),
     ("no refine", dict(validation_data=(np.zeros((40, 4), "float32"), np.zeros((40, 1), "float32"))),
      (ValueError, TypeError), "`validation_data` is read only by refining's runs, and this call runs none (refine=False"),
+    ("call", dict(validation_data=tf.data.Dataset.from_tensor_slices(regression_data(64)).batch(32).repeat()),
+     ValueError, "`validation_data` repeats forever (a tf.data.Dataset with `repeat()`), so it has no end to measure "
+     "the runs up to. Pass `validation_steps`"),
+    ("call", dict(validation_steps=4), ValueError,
+     "`validation_steps` counts batches of the validation data, and this call has none"),
+    ("refine", dict(validation_split=0.2, validation_steps=0), ValueError,
+     "`validation_steps` must be a positive integer. Received: validation_steps=0"),
     # `validation_split`, of the 1024 samples of `data`:
     ("call", dict(validation_split=1.5), ValueError, "`validation_split` must be a number between 0 and 1, the share "
      "of the samples to measure refining's runs on. Received: validation_split=1.5"),

@@ -10,7 +10,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -176,7 +176,7 @@ def _lists_as_tuples(structure: Any) -> Any:
 
 
 def _from_arrays(data: tuple, batch_size: int | None, seed: int,
-                 needed: int) -> tuple[Callable[[Any], tf.data.Dataset], int]:
+                 needed: int | None) -> tuple[Callable[[Any], tf.data.Dataset], int]:
     """`(one_pass, batches in a pass)`, where `one_pass(number) -> tf.data.Dataset` gives the arrays
     in batches, shuffled by the seed and the pass number. Where the first pass alone holds the
     `needed` batches, only their rows are copied (gathered from the arrays in the first pass's
@@ -213,7 +213,7 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int,
         return tf.random.stateless_uniform(
             [n], seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(number, tf.int64)]))
 
-    if needed * batch_size <= n:  # the first pass's full batches suffice: copy their rows alone
+    if needed is not None and needed * batch_size <= n:  # the first pass's full batches suffice: copy their rows alone
         # The first rows of the first pass's order, without sorting all n keys: `tf.argsort` sorts
         # ascending as `top_k` of the negated keys, which puts equal keys in index order whatever k
         # is, so these are the same rows in the same order (4 million rows: 0.02 s against 0.8 s).
@@ -230,8 +230,9 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int,
     return one_pass, per_pass
 
 
-def _from_iterable(data: Any, n_steps: int) -> tf.data.Dataset:
-    # Only n_steps batches are ever needed; a generator is read once and replayed when cycled. The
+def _from_iterable(data: Any, n_steps: int | None) -> tf.data.Dataset:
+    # Only n_steps batches are ever needed (None: all of them); a generator is read once and replayed
+    # when cycled. The
     # replay is pure TensorFlow (each leaf's batches joined, then sliced out again by position), not
     # `from_generator`: no Python call per batch, and none of its iterator bookkeeping, which can
     # print a stray `KeyError` traceback when an iterator over it is deleted.
@@ -325,7 +326,7 @@ def _check_batched(spec: Any, model: Any) -> None:
             )
 
 
-def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = None, seed: int = 0,
+def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | None = None, seed: int = 0,
                targets: bool = True, class_weight: Mapping[int, float] | None = None) -> Batches:
     """Validate `data` and wrap it as an endless, indexed stream of batches.
 
@@ -337,6 +338,7 @@ def as_batches(data: Any, model: Any, n_steps: int, batch_size: int | None = Non
         n_steps: how many batches each iterator over the stream will read (the sweep's, or a run's
             with its held-back batches); shorter data is cycled. Arrays longer than that are read
             only so far: past it, the stream starts again with a repeated index, as if cycled.
+            None: all of the data (a generator is read to its end).
         batch_size: batch size for arrays; must be None for other data.
         targets: whether the loss needs targets. If False (a model compiled without a loss, which
             computes its own), `data` may hold x alone: an array or a dict of arrays with
@@ -437,23 +439,32 @@ def samples(batch: Any) -> int:
     return int(tf.shape(tf.nest.flatten(batch)[0])[0])
 
 
-def first_pass(batches: Batches, most: int) -> list[Any]:
-    """Up to `most` batches of `batches`, never past the end of one pass over the data: what a
-    measurement reads, so that no sample counts twice (`refine`'s `validation_data`).
+@dataclass(frozen=True)
+class OnePass:
+    """Up to `most` batches of `batches` (all of one pass where None), never past the end of one
+    pass over the data, so that no sample counts twice: what a measurement reads (`refine`'s
+    `validation_data`). Each iteration reads them afresh from the start, as `fit` reads its
+    validation data at every epoch, in the same order (arrays: the first pass's shuffle), so
+    nothing of them is kept between measurements but what `as_batches` keeps.
 
     Example:
         >>> x, y = np.zeros((10, 3), "float32"), np.zeros((10, 1), "float32")
-        >>> [len(b[0]) for b in first_pass(as_batches((x, y), model=None, n_steps=8, batch_size=4), 8)]
+        >>> [len(b[0]) for b in OnePass(as_batches((x, y), model=None, n_steps=None, batch_size=4))]
         [4, 4, 2]
-        >>> len(first_pass(as_batches((x, y), model=None, n_steps=8, batch_size=4), 2))
-        2
+        >>> [len(b[0]) for b in OnePass(as_batches((x, y), model=None, n_steps=2, batch_size=4), most=2)]
+        [4, 4]
     """
-    taken = []
-    for index, batch in batches.dataset.take(most):
-        if taken and int(index) == 0:  # the data started again
-            break
-        taken.append(batch)
-    return taken
+
+    batches: Batches
+    most: int | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        known = [n for n in (self.most, self.batches.cardinality) if n is not None]
+        stream = self.batches.dataset.take(min(known)) if known else self.batches.dataset
+        for number, (index, batch) in enumerate(stream):
+            if number and int(index) == 0:  # the data started again (a pass of unknown length)
+                return
+            yield batch
 
 
 def class_weights(class_weight: Mapping[int, float], first: Any) -> Callable[..., tuple]:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .compiled import uses_xla
-from .data import Batches, as_batches, first_pass, holds_arrays, samples, split_off
+from .data import Batches, OnePass, as_batches, holds_arrays, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, build_evaluate, build_sweep,
@@ -248,7 +248,8 @@ class LRFinder:
                  batch_size: int | None = None, mode: str = "exponential", smoothing: float = 0.98,
                  diverge_factor: float | None = 4.0, method: str = suggest_lib.DEFAULT_METHOD,
                  refine: bool | None = None, class_weight: dict[int, float] | None = None,
-                 validation_data: Any = None, validation_split: float | None = None) -> float:
+                 validation_data: Any = None, validation_split: float | None = None,
+                 validation_steps: int | None = None) -> float:
         """Run the range test and return the suggested learning rate.
 
         Args:
@@ -287,6 +288,8 @@ class LRFinder:
             validation_split: instead of `validation_data`, for arrays: the share of their samples,
                 the last ones, as `fit` takes it, that refining measures its runs on; the sweep and
                 the runs train on the others.
+            validation_steps: the batches of the validation data to measure each run on, as `fit`
+                takes it: None (default) for all of it, one pass.
 
         Returns:
             The suggested learning rate, also kept as `lr_opt`: the refined one when `refine`
@@ -319,7 +322,8 @@ class LRFinder:
             name = "validation_data" if validation_data is not None else "validation_split"
             raise ValueError(f"`{name}` is read only by refining's runs, and this call runs none (refine="
                              f"{refine}, method={method!r}). Drop it, or pass refine=True.")
-        dataset, validation_data = self._split(dataset, validation_data, validation_split)
+        dataset, validation_data, validation_steps = self._validation_args(dataset, validation_data, validation_split,
+                                                                          validation_steps)
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
         # Refine's runs each read the stream afresh: the held-back batches (none with validation data),
         # then their steps.
@@ -328,7 +332,7 @@ class LRFinder:
         needed = max(int(n_steps), held_back + longest if refine else 0) * self._per_update
         batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._computes_own_loss(),
                              class_weight=class_weight)
-        validation = self._validation_batches(validation_data, batch_size, batches, refine_lib.EVAL_BATCHES)
+        validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
 
         self._prepare(batches.first, evaluates=refine, validation=validation)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
@@ -367,40 +371,51 @@ class LRFinder:
         return self.lr_opt
 
     @staticmethod
-    def _split(dataset: Any, validation_data: Any, validation_split: float | None) -> tuple[Any, Any]:
-        """`(dataset, validation_data)`, with `validation_split`'s share of the arrays split off as
-        the validation data (`tf_lrfinder.data.split_off`) where it is given."""
+    def _validation_args(dataset: Any, validation_data: Any, validation_split: float | None,
+                         validation_steps: int | None) -> tuple[Any, Any, int | None]:
+        """`(dataset, validation_data, validation_steps)`, checked, with `validation_split`'s share of
+        the arrays split off as the validation data (`tf_lrfinder.data.split_off`) where it is given."""
+        if validation_steps is not None:
+            validation_steps = checks.integer("validation_steps", validation_steps)
+            if validation_data is None and validation_split is None:
+                raise ValueError(f"`validation_steps` counts batches of the validation data, and this call has none "
+                                 f"(Received: validation_steps={validation_steps!r}). Pass `validation_data` or "
+                                 "`validation_split` too, or drop it.")
         if validation_split is None:
-            return dataset, validation_data
+            return dataset, validation_data, validation_steps
         if validation_data is not None:
             raise ValueError("Pass `validation_data` or `validation_split`, not both: `validation_split` splits the "
                              "validation data off `dataset`.")
-        return split_off(dataset, validation_split)
+        return (*split_off(dataset, validation_split), validation_steps)
 
     def _validation_batches(self, data: Any, batch_size: int | None, batches: Batches,
-                            eval_batches: int) -> list[Any] | None:
-        """The batches of `validation_data` that refining measures its runs on (None for none): up to
-        `eval_batches` (k times as many where the optimizer accumulates gradients over k batches),
-        never past one pass, so that no sample counts twice. Arrays are batched by `batch_size`, or
-        else as the training data's first batch. Checked as the training data is, and named so."""
+                            steps: int | None) -> OnePass | None:
+        """The batches of `validation_data` that refining measures its runs on (None for none): one
+        pass over it, or its first `steps` batches where that is less, as `fit(validation_steps=...)`
+        reads it. Arrays are batched by `batch_size`, or else as the training data's first batch.
+        Checked as the training data is, and named so."""
         if data is None:
             return None
-        most = eval_batches * self._per_update
         if not holds_arrays(data):
             batch_size = None  # batched already
         elif batch_size is None:
             batch_size = samples(batches.first)  # as the training batches
+        if (steps is None and isinstance(data, tf.data.Dataset)
+                and int(data.cardinality()) == int(tf.data.INFINITE_CARDINALITY)):
+            raise ValueError("`validation_data` repeats forever (a tf.data.Dataset with `repeat()`), so it has no "
+                             "end to measure the runs up to. Pass `validation_steps`, the batches to measure each "
+                             "run on, or drop the `repeat()`.")
         with checks.naming("validation_data"):
-            return first_pass(as_batches(data, self.model, most, batch_size, targets=not self._computes_own_loss()),
-                            most)
+            return OnePass(as_batches(data, self.model, steps, batch_size, targets=not self._computes_own_loss()),
+                           steps)
 
-    def _check_validation(self, validation: list[Any] | None) -> None:
+    def _check_validation(self, validation: OnePass | None) -> None:
         """Raise a `ValueError` naming `validation_data` if its first batch does not fit the model or
         the loss: what `_prepare` checks of the training data (and calls this for), in inference
         mode, as it is measured."""
         if validation is None:
             return
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(validation[0])
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(validation.batches.first)
         with checks.naming("validation_data"):
             y_pred = checks.model_fits(self.model, x)
             if not self._computes_own_loss():
@@ -411,7 +426,7 @@ class LRFinder:
         """Whether the loss is the model's own (compiled without one, no `loss_fn`): x alone will do."""
         return self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None
 
-    def _prepare(self, first_batch: Any, evaluates: bool, validation: list[Any] | None = None) -> None:
+    def _prepare(self, first_batch: Any, evaluates: bool, validation: OnePass | None = None) -> None:
         """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot;
         `evaluates`: whether `refine`'s runs will be measured too; `validation`: the batches they will
         be measured on instead of held-back ones, checked too before the optimizer is built."""
@@ -499,7 +514,7 @@ class LRFinder:
                margin: float = refine_lib.MARGIN, update_bn: bool = True,
                tie_steps: int = refine_lib.TIE_STEPS, edge: bool = refine_lib.EDGE,
                class_weight: dict[int, float] | None = None, validation_data: Any = None,
-               validation_split: float | None = None) -> float:
+               validation_split: float | None = None, validation_steps: int | None = None) -> float:
         """Check the sweep's suggestion by training: short runs at a few rates, keep the best.
 
         After a sweep, trains `steps` steps at each constant rate `bottom * factor` (bottom: where
@@ -539,9 +554,9 @@ class LRFinder:
 
         Costs `steps` training steps per run (400 by default, four times a default sweep, and 100
         more per run beyond them: 4.2 runs per call on the benchmark, at most 12 there, and where
-        no run failed one more, `edge`: 0.91 per call) and a pass
-        over the held-back batches per run, plus one. Runs of 100 steps, not 50: a short run
-        favours high rates (it rewards fast early progress, and a rate that turns unstable after
+        no run failed one more, `edge`: 0.91 per call) and a pass over the held-back batches (or
+        the validation data) per run, plus one. Runs of 100 steps, not 50: a short run favours
+        high rates (it rewards fast early progress, and a rate that turns unstable after
         60 to 100 steps still looks best at 50), which chose rates too high on held-out benchmark
         tasks.
 
@@ -578,16 +593,21 @@ class LRFinder:
                 to its validation loss).
             validation_data: data to measure the runs on instead of batches held back from
                 `dataset`, in the forms `dataset` takes (arrays are batched by `batch_size`, or as
-                `dataset`'s first batch): up to `eval_batches` of its batches, never past one pass,
-                each weighed by its samples. Those are its first batches: arrays are shuffled
-                first, but shuffle a dataset or generator sorted by class, or raise `eval_batches`
-                to cover all of it. Nothing is then held back: the runs train on `dataset` from its
-                start, and BatchNorm's statistics are re-estimated on its first `eval_batches`
-                batches. On a small data set, which a short run sees many times over, held-back
-                batches measure how well a rate fits the training data, and the rate kept can
-                overfit; these measure how well it generalises (see the README).
+                `dataset`'s first batch): all of it, one pass, read afresh for each run as `fit`
+                reads it at every epoch, each batch weighed by its samples (or its first
+                `validation_steps` batches). A generator is read once, to its end, and replayed.
+                Nothing is then held back: the runs train on `dataset` from its start, and
+                BatchNorm's statistics are re-estimated on its first `eval_batches` batches. On a
+                small data set, which a short run sees many times over, held-back batches measure
+                how well a rate fits the training data, and the rate kept can overfit; these
+                measure how well it generalises (see the README).
             validation_split: instead of `validation_data`, for arrays: the share of their samples,
                 the last ones, as `fit` takes it, to measure the runs on; they train on the others.
+            validation_steps: None (default) to measure each run on all of the validation data, or
+                the number of its first batches to measure on, as `fit` takes it: for a
+                `tf.data.Dataset` that repeats forever, which has no end, or to measure on less
+                of a large one, whose pass each run pays for (read in its own order: shuffle one
+                sorted by class).
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
@@ -620,20 +640,21 @@ class LRFinder:
         for name, value in (("update_bn", update_bn), ("edge", edge)):
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
-        dataset, validation_data = self._split(dataset, validation_data, validation_split)
+        dataset, validation_data, validation_steps = self._validation_args(dataset, validation_data, validation_split,
+                                                                          validation_steps)
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         longest = max(int(steps), int(tie_steps))
         held_back = int(eval_batches) if validation_data is None else 0
         batches = as_batches(dataset, self.model, max(held_back + longest, int(eval_batches)) * self._per_update,
                              batch_size, targets=not self._computes_own_loss(), class_weight=class_weight)
-        validation = self._validation_batches(validation_data, batch_size, batches, int(eval_batches))
+        validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
         self._prepare(batches.first, evaluates=True, validation=validation)
         return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge, validation)
 
     def _refine(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
                 tolerance: float, extend: int, margin: float, update_bn: bool, tie_steps: int,
-                edge: bool, validation: list[Any] | None = None) -> float:
+                edge: bool, validation: OnePass | None = None) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks)."""
         lrs, losses, start, bn_layers, ties = self._trials_restoring_state(dataset, lrs, steps, eval_batches,
                                                                            tolerance, extend, update_bn, tie_steps,
@@ -661,7 +682,7 @@ class LRFinder:
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
                                 tolerance: float, extend: int, update_bn: bool,
-                                tie_steps: int, edge: bool, validation: list[Any] | None = None
+                                tie_steps: int, edge: bool, validation: OnePass | None = None
                                 ) -> tuple[np.ndarray, np.ndarray, float, int, tuple[np.ndarray, ...]]:
         """Snapshot; for each rate (the candidates, then any above or below them, then, if `edge`, the
         one `refine.edge_rate` names) train `steps` steps, measure (with BatchNorm's statistics
@@ -688,15 +709,19 @@ class LRFinder:
                 if not held:
                     raise ValueError(RAN_OUT)
                 skip = eval_batches if validation is None else 0  # the runs train after the held-back batches
-                # One pass over the validation batches, whose last may be smaller: weighed by their samples.
-                weights = None if validation is None else [samples(batch) for batch in validation]
 
                 def measure() -> float:
                     if update_bn:  # the moving averages lag the weights: measure the weights (on training data)
                         self._update_bn(held)
                     if validation is None:
                         return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
-                    return float(np.average([self._evaluate(batch).numpy() for batch in validation], weights=weights))
+                    # One pass over the validation data, read afresh; its last batch may be smaller, so
+                    # each batch's loss is weighed by its samples.
+                    losses, weights = [], []
+                    for batch in validation:
+                        losses.append(self._evaluate(batch))
+                        weights.append(samples(batch))
+                    return float(np.average([loss.numpy() for loss in losses], weights=weights))
 
                 start = measure()
                 self._snapshot.restore()  # every run starts from the state as it was
