@@ -595,7 +595,8 @@ class LRFinder:
                 `dataset`, in the forms `dataset` takes (arrays are batched by `batch_size`, or as
                 `dataset`'s first batch): all of it, one pass, read afresh for each run as `fit`
                 reads it at every epoch, each batch weighed by its samples (or its first
-                `validation_steps` batches). A generator is read once, to its end, and replayed.
+                `validation_steps` batches). A generator is read once, to its end (give one that
+                never ends `validation_steps`), and replayed.
                 Nothing is then held back: the runs train on `dataset` from its start, and
                 BatchNorm's statistics are re-estimated on its first `eval_batches` batches. On a
                 small data set, which a short run sees many times over, held-back batches measure
