@@ -1657,6 +1657,20 @@ def one_shot_dataset(x, y, n_batches):
     return tf.data.Dataset.from_generator(lambda: batches, output_signature=spec)
 
 
+def test_validation_data_read_only_once_raises_a_clear_error_and_restores(data):
+    # Every run is measured on a fresh pass over the validation data: a dataset that can be read only
+    # once runs out at the second pass.
+    x, y = data
+    model = make_model("dense")
+    finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+    finder((x, y), batch_size=32, n_steps=20, refine=False)
+    before, lr = state_of(model, finder.optimizer), finder.lr_opt
+    with pytest.raises(ValueError, match=re.escape("`validation_data` ran out: it yielded no batch when read again")):
+        finder.refine((x, y), batch_size=32, steps=10, validation_data=one_shot_dataset(x, y, 4))
+    assert_same_state(before, state_of(model, finder.optimizer))
+    assert finder.lr_opt == lr and finder.trials is None
+
+
 @pytest.mark.parametrize("n_batches,refine", [(10, False), (30, True)])
 def test_data_read_only_once_raises_a_clear_error_and_restores(data, n_batches, refine):
     # 10 batches: the sweep itself runs out (it used to hang, or raise TensorFlow's OutOfRangeError);

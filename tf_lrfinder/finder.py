@@ -722,6 +722,8 @@ class LRFinder:
                     for batch in validation:
                         losses.append(self._evaluate(batch))
                         weights.append(samples(batch))
+                    if not losses:
+                        raise ValueError(RAN_OUT.replace("`dataset`", "`validation_data`"))
                     return float(np.average([loss.numpy() for loss in losses], weights=weights))
 
                 start = measure()
