@@ -378,8 +378,8 @@ class LRFinder:
         if validation_steps is not None:
             validation_steps = checks.integer("validation_steps", validation_steps)
             if validation_data is None and validation_split is None:
-                raise ValueError(f"`validation_steps` counts batches of the validation data, and this call has none "
-                                 f"(Received: validation_steps={validation_steps!r}). Pass `validation_data` or "
+                raise ValueError(f"`validation_steps` counts batches of the validation data, and this call has none. "
+                                 f"Received: validation_steps={validation_steps!r}. Pass `validation_data` or "
                                  "`validation_split` too, or drop it.")
         if validation_split is None:
             return dataset, validation_data, validation_steps
@@ -596,12 +596,11 @@ class LRFinder:
                 `dataset`'s first batch): all of it, one pass, read afresh for each run as `fit`
                 reads it at every epoch, each batch weighed by its samples (or its first
                 `validation_steps` batches). A generator is read once, to its end (give one that
-                never ends `validation_steps`), and replayed.
-                Nothing is then held back: the runs train on `dataset` from its start, and
-                BatchNorm's statistics are re-estimated on its first `eval_batches` batches. On a
-                small data set, which a short run sees many times over, held-back batches measure
-                how well a rate fits the training data, and the rate kept can overfit; these
-                measure how well it generalises (see the README).
+                never ends `validation_steps`), and replayed. Nothing is then held back: the runs
+                train on `dataset` from its start, and BatchNorm's statistics are re-estimated on
+                its first `eval_batches` batches. On a small data set, which a short run sees many
+                times over, held-back batches measure how well a rate fits the training data, and
+                the rate kept can overfit; these measure how well it generalises (see the README).
             validation_split: instead of `validation_data`, for arrays: the share of their samples,
                 the last ones, as `fit` takes it, to measure the runs on; they train on the others.
             validation_steps: None (default) to measure each run on all of the validation data, or
