@@ -26,7 +26,7 @@ Commands (from the repository root, with the dev extra installed):
 
     python benchmarks/validation.py record [TASK ...] [--seeds 5] [--held-back]
         # adds what is missing: ~4 s a task and seed on 2 cores, twice that with --held-back
-    python benchmarks/validation.py record --again      # see above: ~45 min on 2 cores
+    python benchmarks/validation.py record --again      # see above: 39 min on 2 cores
     python benchmarks/validation.py score [--tasks TASK ...]         # seconds; the table, and the tasks that moved most
     python benchmarks/validation.py score --checks    # the same on the six batches that check the issue's kinds
 """
@@ -114,12 +114,13 @@ def run_score(tasks: list[str], path: Path = CACHE) -> None:
     names = [name for name in cached if not tasks or name in tasks]
     _, rule, steps, edge = next(row for row in horizon.RULES if row[0] == "+edge")
     rates = {DEFAULT: {}, HELD_BACK: {}, FIRST_8: {}, VALIDATED: {}}
+    again = any("first_8" in c for calls in cached.values() for c in calls)  # where `record --again` ran
     for name in names:
         calls = cached[name]  # the default replayed on the same sweep seeds
         rates[DEFAULT][name] = [horizon.replay(call, sweep, rule, steps, edge)[0]
                                 for call, sweep in zip(runs[name][:len(calls)], recorded[name]["sweeps"])]
         rates[VALIDATED][name] = [c["validation"] for c in calls]
-        if any("first_8" in c for batches in cached.values() for c in batches):  # where `--again` ran
+        if again:
             rates[FIRST_8][name] = [c.get("first_8", c["validation"]) for c in calls]
         if all("held_back" in c for c in calls):
             rates[HELD_BACK][name] = [c["held_back"] for c in calls]
