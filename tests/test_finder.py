@@ -1176,12 +1176,13 @@ def test_refine_measures_the_runs_on_validation_data_and_trains_on_all_the_train
     train_batches = [b for _, b in as_batches((x, y), model, 8, 32).dataset.take(8)]
     np.testing.assert_allclose(t.start_loss, mse_with_bn_estimated_on(model, train_batches, (x_val, y_val)),
                                rtol=1e-5)
-    assert t.validation and "Loss on the validation batches before them" in t.summary()
+    assert t.validation and t.samples == 330 and "Loss on the validation batches before them (330 samples)" in t.summary()
     assert finder.plot_trials().get_ylabel() == "loss on the validation batches"
     save_json(finder.history, tmp_path / "h.json")
     assert load_json(tmp_path / "h.json")["trials"]["validation"] is True
     finder.refine((x, y), batch_size=32, steps=20, eval_batches=8)
-    assert not finder.trials.validation and "Loss on the held-back batches" in finder.trials.summary()
+    assert not finder.trials.validation and "Loss on the held-back batches before them (256 samples)" in (
+        finder.trials.summary())
     assert finder.plot_trials().get_ylabel() == "loss on the held-back batches"
 
     # The runs train on the training data from its start: the same runs as when the validation
@@ -1215,6 +1216,7 @@ def test_validation_steps_measures_the_first_batches_and_a_pass_of_unknown_lengt
         finder.refine((x, y), batch_size=32, steps=10, validation_data=validation, validation_steps=steps)
         expected = keras.losses.MeanSquaredError()(y_val[:measured], model(x_val[:measured], training=False))
         np.testing.assert_allclose(finder.trials.start_loss, float(expected), rtol=1e-5)
+        assert finder.trials.samples == measured
 
 
 def test_validation_arrays_beside_a_dataset_are_batched_as_its_batches_and_measured_whole(data):

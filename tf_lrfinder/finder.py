@@ -656,7 +656,7 @@ class LRFinder:
                 tolerance: float, extend: int, margin: float, update_bn: bool, tie_steps: int,
                 edge: bool, validation: OnePass | None = None) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks)."""
-        lrs, losses, start, bn_layers, ties = self._trials_restoring_state(dataset, lrs, steps, eval_batches,
+        lrs, losses, start, measured, bn_layers, ties = self._trials_restoring_state(dataset, lrs, steps, eval_batches,
                                                                            tolerance, extend, update_bn, tie_steps,
                                                                            edge, validation)
         i = refine_lib.choose(lrs, losses, start, tolerance)
@@ -675,7 +675,7 @@ class LRFinder:
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
                                         tuple(m for m in messages if m is not None), tolerance, bn_layers, margin,
                                         tie_steps if ties[0].size else 0, tuple(ties[0].tolist()),
-                                        tuple(ties[1].tolist()), validation is not None)
+                                        tuple(ties[1].tolist()), validation is not None, measured)
         for text in self.trials.warnings:
             warnings.warn(text, stacklevel=4)  # the caller of `refine` or of the finder, past the wrapper
         return self.lr_opt
@@ -683,7 +683,7 @@ class LRFinder:
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
                                 tolerance: float, extend: int, update_bn: bool,
                                 tie_steps: int, edge: bool, validation: OnePass | None = None
-                                ) -> tuple[np.ndarray, np.ndarray, float, int, tuple[np.ndarray, ...]]:
+                                ) -> tuple[np.ndarray, np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
         """Snapshot; for each rate (the candidates, then any above or below them, then, if `edge`, the
         one `refine.edge_rate` names) train `steps` steps, measure (with BatchNorm's statistics
         re-estimated if `update_bn`), restore; then, if `tie_steps`, the same for `tie_steps` steps at each tied rate (`refine.tied`) when two or more
@@ -691,7 +691,8 @@ class LRFinder:
         `dataset` and train on those after them, or, given `validation` batches, measured on those
         and train on `dataset` from its start (BatchNorm's statistics re-estimated on its first
         `eval_batches` batches). Returns the rates tried (increasing), their losses, the start
-        loss, how many BatchNorm layers were re-estimated, and the tied rates with their longer runs'
+        loss, how many samples each loss was measured on, how many BatchNorm layers were
+        re-estimated, and the tied rates with their longer runs'
         losses (two empty arrays if none ran)."""
         if self._evaluate is None:
             self._evaluate = build_evaluate(self.model, loss_function(self.model, self.loss_fn, training=False))
@@ -709,8 +710,10 @@ class LRFinder:
                 if not held:
                     raise ValueError(RAN_OUT)
                 skip = eval_batches if validation is None else 0  # the runs train after the held-back batches
+                measured = sum(samples(batch) for batch in held) if validation is None else 0
 
                 def measure() -> float:
+                    nonlocal measured
                     if update_bn:  # the moving averages lag the weights: measure the weights (on training data)
                         self._update_bn(held)
                     if validation is None:
@@ -723,6 +726,7 @@ class LRFinder:
                         weights.append(samples(batch))
                     if not losses:
                         raise ValueError(RAN_OUT.replace("`dataset`", "`validation_data`"))
+                    measured = int(sum(weights))
                     return float(np.average([loss.numpy() for loss in losses], weights=weights))
 
                 start = measure()
@@ -769,7 +773,7 @@ class LRFinder:
         finally:
             self._snapshot.restore_and_close()
             bar.close()
-        return rates, runs, start, bn_layers, refine_lib.runs_by_rate(longer)
+        return rates, runs, start, measured, bn_layers, refine_lib.runs_by_rate(longer)
 
     # -- reading the result ----------------------------------------------------------------------
 

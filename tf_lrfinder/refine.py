@@ -66,6 +66,7 @@ class Trials:
         tie_losses: those runs' losses on the held-back batches (inf where one diverged).
         validation: whether the losses were measured on `validation_data` instead of batches held
             back from the training data.
+        samples: how many samples each loss was measured on (0: not recorded).
 
     Example:
         >>> t = Trials((0.01, 0.02, 0.04, 0.08), (0.6, 0.33, 0.3, float("inf")), 1.0, 100, 0.01)
@@ -95,6 +96,7 @@ class Trials:
     tie_lrs: tuple[float, ...] = ()
     tie_losses: tuple[float, ...] = ()
     validation: bool = False
+    samples: int = 0
 
     @property
     def measured_on(self) -> str:
@@ -114,7 +116,9 @@ class Trials:
         bad = failed(lrs, losses, start)
         best = _best(losses)
         lines = [f"{len(lrs)} runs of {self.steps} steps at constant rates, each from the same state.",
-                 f"Loss on the {self.measured_on} batches before them: {start:.4g}.", f"{'rate':>10}  {'loss':>10}"]
+                 f"Loss on the {self.measured_on} batches before them"
+                 + (f" ({self.samples} samples)" if self.samples else "") + f": {start:.4g}.",
+                 f"{'rate':>10}  {'loss':>10}"]
         lines += self._run_lines(lrs, losses, bad)
         if limit is None:
             lines.append(f"No run has a finite loss. Kept {self.lr:.3g}: the sweep's reading, or the lowest "
