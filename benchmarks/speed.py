@@ -217,14 +217,15 @@ def update_bn_cost(repeats):
     ds = data((16, 16, 1), 100)
     finder = LRFinder(cnn_bn(), keras.optimizers.Adam(), LOSS, verbose=False)
     finder(ds, min_lr=1e-6, max_lr=1e-1, n_steps=100, refine=False)
-    times = {True: [], False: []}
-    for i in range(repeats + 1):  # the first round warms up (traces)
-        for update in (True, False):
-            t = timed(lambda: finder.refine(ds, extend=0, update_bn=update))
+
+    def refined(update):
+        def call():
+            finder.refine(ds, extend=0, update_bn=update)
             assert finder.trials.bn_layers == (2 if update else 0)
-            if i:
-                times[update].append(t)
-    on, off = statistics.median(times[True]), statistics.median(times[False])
+        return call
+
+    med = interleaved_medians({update: refined(update) for update in (True, False)}, repeats)
+    on, off = med[True], med[False]
     print(f"| update_bn=True s | update_bn=False s | ratio |\n|---|---|---|\n| {on:.2f} | {off:.2f} | {on / off:.3f} |")
 
 
@@ -239,17 +240,18 @@ def validation_cost(repeats):
     finder(ds, min_lr=1e-6, max_lr=1e-1, n_steps=100, refine=False)
     settings = {"held-back batches (default)": {}, "validation_data, all of it": dict(validation_data=validation),
                 "validation_steps=8": dict(validation_data=validation, validation_steps=8)}
-    times = {name: [] for name in settings}
-    for i in range(repeats + 1):  # the first round warms up (traces)
-        for name, kwargs in settings.items():
-            t = timed(lambda: finder.refine(ds, extend=0, edge=False, **kwargs))
+
+    def refined(kwargs):
+        def call():
+            finder.refine(ds, extend=0, edge=False, **kwargs)
             assert len(finder.trials.lrs) == 4
-            if i:
-                times[name].append(t)
-    base = statistics.median(times["held-back batches (default)"])
-    print(f"| measured on | s | x held-back |\n|---|---|---|")
-    for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.2f} | {statistics.median(values) / base:.2f} |")
+        return call
+
+    med = interleaved_medians({name: refined(kwargs) for name, kwargs in settings.items()}, repeats)
+    base = med["held-back batches (default)"]
+    print("| measured on | s | x held-back |\n|---|---|---|")
+    for name, t in med.items():
+        print(f"| {name} | {t:.2f} | {t / base:.2f} |")
 
 
 def xla(n_steps, repeats):

@@ -725,7 +725,8 @@ class LRFinder:
                         losses.append(self._evaluate(batch))
                         weights.append(samples(batch))
                     if not losses:
-                        raise ValueError(RAN_OUT.replace("`dataset`", "`validation_data`"))
+                        with checks.naming("validation_data"):
+                            raise ValueError(RAN_OUT)
                     measured = int(sum(weights))
                     return float(np.average([loss.numpy() for loss in losses], weights=weights))
 
