@@ -31,6 +31,11 @@ the same setting: the finder compiles its step with XLA where `fit` would.
 `update_bn`: `refine`'s runs on a CNN with BatchNormalization with the statistics re-estimated
 before each measurement (the default) and without: what the eight extra forward passes per run cost.
 
+`nan_check`: the repeated sweep as it is, beside the same sweep with its check of every batch for
+NaN or inf (which names the data, not the rate, where the loss turns NaN) left out: on a linear
+model over 784 inputs, the cheapest step per input value, where reading the inputs weighs most, and
+on the MLP; with and without XLA.
+
 `validation`: `refine`'s runs on the MLP measured on 8 held-back batches (the default), on all of
 `validation_data` (10 thousand samples, 79 batches of 128: what `fit` would measure), and on its
 first 8 batches (`validation_steps=8`): what measuring each run on all of it costs.
@@ -39,6 +44,7 @@ first 8 batches (`validation_steps=8`): what measuring each run on all of it cos
 from __future__ import annotations
 
 import argparse
+import contextlib
 import warnings
 import os
 import subprocess
@@ -51,7 +57,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tf_lrfinder import LRFinder  # noqa: E402
+from tf_lrfinder import LRFinder, step as step_lib  # noqa: E402
 from tf_lrfinder.state import Snapshot  # noqa: E402
 
 L = keras.layers
@@ -275,6 +281,46 @@ def xla(n_steps, repeats):
         print(f"| {str(jit):>11s} | {name:28s} | {v * 1e3:8.1f} | {v / med[jit, 'model.fit']:6.2f} |")
 
 
+@contextlib.contextmanager
+def without_nan_check():
+    """A finder first called inside traces its sweep with `step.nonfinite_parts` replaced by a constant
+    0: the sweep without its check of each batch for NaN or inf."""
+    original = step_lib.nonfinite_parts
+    step_lib.nonfinite_parts = lambda batch: tf.constant(0, tf.int64)
+    try:
+        yield
+    finally:
+        step_lib.nonfinite_parts = original
+
+
+def nan_check(n_steps, repeats):
+    """The repeated sweep with and without its check of each batch for NaN or inf, interleaved."""
+    ds = data((784,), n_steps)
+    fns = {}
+    for name, make in (("linear 784-10", lambda: mlp(depth=0)), ("MLP 784-512-512-10", mlp)):
+        for jit in (False, True):
+            for check in (True, False):
+                model = make()
+                model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=LOSS, jit_compile=jit)
+                finder = LRFinder(model, verbose=False)
+
+                def call(f=finder):
+                    f(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps, refine=False)
+                    assert len(f.lrs) == n_steps
+
+                with contextlib.nullcontext() if check else without_nan_check():
+                    call()  # traced here
+                fns[name, jit, check] = call
+    med = interleaved_medians(fns, repeats)
+    print(f"\nThe repeated sweep with its NaN check of each batch and without: {n_steps} steps, batch 128, Adam, "
+          f"median of {repeats}")
+    print("| model | jit_compile | with check ms | without ms | ratio |\n|---|---|---|---|---|")
+    for (name, jit, check), v in med.items():
+        if check:
+            without = med[name, jit, False]
+            print(f"| {name} | {jit} | {v * 1e3:.1f} | {without * 1e3:.1f} | {v / without:.3f} |")
+
+
 ROWS = (10_000, 1_000_000, 4_000_000)
 
 
@@ -384,7 +430,8 @@ def main():
     parser = argparse.ArgumentParser(description="tf_lrfinder speed benchmark")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "validation", "restore", "arrays", "xla"],
+    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "validation", "restore", "arrays", "xla",
+                                           "nan_check"],
                         default=None)
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
     args = parser.parse_args()
@@ -408,6 +455,8 @@ def main():
         array_rows(args.repeats)
     if args.only in (None, "xla"):
         xla(args.steps, max(3, args.repeats // 2))
+    if args.only in (None, "nan_check"):
+        nan_check(args.steps, args.repeats)
     if args.only in (None, "restore"):
         if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true":
             restore_and_memory(args.repeats)

@@ -24,7 +24,7 @@ def test_a_good_sweep_gets_no_warning():
      "the curve; lower `max_lr` to about ten times that rate, or raise `diverge_factor`."),
     (dict(losses=np.r_[FALLING[:29], np.nan], index=10, stop_reason="not_finite"),
      f"stopped after 30 of 100 steps, the loss NaN or inf at a rate of {LRS[29]:.3g}: too few points"),
-    (dict(losses=np.r_[FALLING[:29], np.inf], index=10, stop_reason="not_finite"), "look for NaN or inf in the data"),
+    (dict(losses=np.r_[FALLING[:29], np.inf], index=10, stop_reason="not_finite"), "look for a log of 0 or a division by 0"),
     (dict(cycled=True), "data ran out and was cycled: later steps saw batches again. Pass more data if there"),
     (dict(losses=np.full(100, 1.0) + np.linspace(0, 0.01, 100)), "curve is flat"),
     (dict(losses=np.r_[np.full(50, 1.0), np.full(50, 0.99)]), "curve is flat"),  # fell by 1%

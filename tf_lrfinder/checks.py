@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import tree
 
 from .state import all_layers
-from .step import UnweighableLoss
+from .step import PARTS, UnweighableLoss
 
 
 def is_number(value: Any) -> bool:
@@ -246,6 +246,31 @@ def one_number(loss: Any) -> None:
             "sum). Make the loss with reduction='sum_over_batch_size' (Keras's default, the mean) or "
             "'sum', whichever you will train with; or pass `loss_fn=` a function of (y_true, y_pred) "
             "that returns one loss per sample, which the finder averages."
+        )
+
+
+def finite_data(mask: int, where: str) -> None:
+    """Raise a `ValueError` if `mask` (`step.nonfinite_parts` of the batches where the loss was NaN
+    or inf) names any of their parts: then the data, not the rate, turned the loss NaN, and no rate
+    would train on them (`fit`'s loss turns NaN too), so the finder says so instead of suggesting.
+
+    Args:
+        mask: the bitmask; 0 (the data were finite) raises nothing.
+        where: what was NaN or inf where, for the message ("the sweep's loss at its step 3 of 100").
+
+    Example:
+        >>> finite_data(0, "the sweep's loss at its step 3 of 100")
+        >>> finite_data(2, "the sweep's loss at its step 3 of 100")
+        Traceback (most recent call last):
+        ...
+        ValueError: `dataset` holds NaN or inf values in y (the targets): the sweep's loss at its step 3 of 100 was NaN or inf on them. No learning rate trains on such data (`fit`'s loss would turn NaN too). Remove or fill those samples (`np.isfinite(y).all()` checks an array) and call again. The state is restored.
+    """
+    if mask:
+        parts = " and ".join(name for bit, name in PARTS.items() if mask & bit)
+        raise ValueError(
+            f"`dataset` holds NaN or inf values in {parts}: {where} was NaN or inf on them. No learning rate "
+            "trains on such data (`fit`'s loss would turn NaN too). Remove or fill those samples "
+            "(`np.isfinite(y).all()` checks an array) and call again. The state is restored."
         )
 
 

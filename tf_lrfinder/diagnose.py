@@ -75,8 +75,8 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
             where = f" at a rate of {lrs[-1]:.3g}" if len(lrs) else ""
             out.append(
                 f"{stopped}, the loss NaN or inf{where}: too few points to judge the curve. Where the "
-                "losses before were not rising, look for NaN or inf in the data (or a log of 0 in the "
-                "model or loss); else lower `max_lr`."
+                "losses before were not rising, look for a log of 0 or a division by 0 in the model or loss "
+                "(the data there held no NaN or inf: the finder checks each batch); else lower `max_lr`."
             )
         else:
             where, fix = "", "lower `max_lr`"

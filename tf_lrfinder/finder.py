@@ -19,7 +19,7 @@ from .data import Batches, OnePass, as_batches, holds_arrays, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, build_evaluate, build_sweep,
-                   loss_function, rate_cap, rate_swapped, rate_target, start_accumulation)
+                   loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
 MIN_STEPS = 5
@@ -352,6 +352,11 @@ class LRFinder:
                              {str(int(k)): float(v) for k, v in class_weight.items()})
         self.lr_opt = None
         self.trials = None
+        if self.stop_reason == "not_finite":
+            self.warnings = []
+            checks.finite_data(int(self._state.bad_data.numpy()),  # that step's batch, or the one before
+                               f"the sweep's loss at its step {len(self.lrs)} of {n_steps} (a rate of "
+                               f"{self.lrs[-1]:.3g})")
         suggestion = None
         try:
             suggestion = self.suggest(method)
@@ -731,6 +736,11 @@ class LRFinder:
                     return float(np.average([loss.numpy() for loss in losses], weights=weights))
 
                 start = measure()
+                if not np.isfinite(start):  # before any run: are the data it was measured on to blame?
+                    mask = np.bitwise_or.reduce([int(nonfinite_parts(batch))
+                                                 for batch in (held if validation is None else validation)])
+                    with checks.naming("dataset" if validation is None else "validation_data"):
+                        checks.finite_data(int(mask), "the loss before refining's runs, measured on it,")
                 self._snapshot.restore()  # every run starts from the state as it was
                 # A run diverges by the sweep's own rule (its EMA weight and factor).
                 beta, factor = self.settings["smoothing"], self.settings["diverge_factor"]
@@ -745,6 +755,9 @@ class LRFinder:
                     for chunk, status in self._chunks(iter(dataset.skip(skip)), n):
                         taken += len(chunk)
                         bar.update(len(chunk))
+                    if status == NOT_FINITE:
+                        checks.finite_data(int(self._state.bad_data.numpy()),
+                                           f"the loss of refining's run at a rate of {lr:.3g}, at its step {taken},")
                     loss = measure() if status == RUNNING else np.inf
                     bar.update(n - taken)
                     self._snapshot.restore()

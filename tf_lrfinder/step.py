@@ -46,6 +46,8 @@ class SweepState:
         self.diverge_factor = tf.Variable(0.0, dtype=f64, trainable=False)
         self.last_index = tf.Variable(-1, dtype=tf.int64, trainable=False)  # of the last batch read
         self.restarts = tf.Variable(0, dtype=tf.int64, trainable=False)  # times the data started again
+        # `nonfinite_parts` of the batches of the last step and, at a NaN or inf loss, of the one before.
+        self.bad_data = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def reset(self, lrs, correction, smoothing: float, diverge_factor: float) -> None:
         """Start a sweep over `lrs` with EMA bias `correction`s (see `smoothing.bias_correction`)."""
@@ -58,6 +60,40 @@ class SweepState:
         self.diverge_factor.assign(diverge_factor)
         self.last_index.assign(-1)
         self.restarts.assign(0)
+        self.bad_data.assign(0)
+
+
+# The bits of `nonfinite_parts`, and what each names.
+PARTS = {1: "x (the inputs)", 2: "y (the targets)", 4: "the sample weights"}
+
+
+def nonfinite_parts(batch: Any) -> tf.Tensor:
+    """Which parts of a batch hold a NaN or an infinity: a bitmask, 1 for x, 2 for y, 4 for the
+    sample weights (0: none). Integer, boolean and string tensors hold none; a sparse or ragged
+    tensor's values are read. Works eagerly and in a `tf.function`.
+
+    Example:
+        >>> x = tf.constant([[1.0, float("nan")]]); y = tf.constant([[1.0]])
+        >>> int(nonfinite_parts((x, y))), int(nonfinite_parts((y, y, tf.constant([float("inf")])))), int(nonfinite_parts((y, y)))
+        (1, 4, 0)
+        >>> [PARTS[bit] for bit in PARTS if int(nonfinite_parts((x, x))) & bit]
+        ['x (the inputs)', 'y (the targets)']
+    """
+    floats = [[tensor for tensor in tf.nest.flatten(part, expand_composites=True)
+               if isinstance(tensor, tf.Tensor) and tensor.dtype.is_floating]
+              for part in keras.utils.unpack_x_y_sample_weight(batch)]
+
+    def finite(tensors: list[tf.Tensor]) -> tf.Tensor:
+        return tf.reduce_all([tf.reduce_all(tf.math.is_finite(tensor)) for tensor in tensors])
+
+    def mask() -> tf.Tensor:
+        return tf.add_n([tf.where(finite(tensors), tf.constant(0, tf.int64), bit)
+                         for bit, tensors in zip(PARTS, floats) if tensors])
+
+    if not any(floats):
+        return tf.constant(0, tf.int64)
+    # One test of everything, cheap in a compiled step; which part only where it fails.
+    return tf.cond(finite(sum(floats, [])), lambda: tf.constant(0, tf.int64), mask)
 
 
 def _inner(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
@@ -235,7 +271,10 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 3]` (loss, smoothed
         loss, how many times the data started again so far: a batch's index within one pass that
         is not above the previous one's) for the `k <= n` steps taken, and `status` is RUNNING,
-        DIVERGED or NOT_FINITE. The function traces once per input signature.
+        DIVERGED or NOT_FINITE. The function traces once per input signature. At NOT_FINITE,
+        `state.bad_data` says which parts of that step's batches, or of the step's before it (whose
+        gradients may have turned the weights NaN), held a NaN or an infinity (`nonfinite_parts`;
+        0: none, so the rate or the model is to blame).
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -257,7 +296,9 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
             scaled = optimizer.scale_loss(value)
         variables = model.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return tf.cast(value, tf.float64)
+        # A NaN in the inputs may leave this loss finite (a ReLU, or oneDNN's fused one, maps it to
+        # 0) and still turn the gradients, so the next step's loss, NaN: each step's batch is read.
+        return tf.cast(value, tf.float64), nonfinite_parts(batch)
 
     if uses_xla(model):  # as `fit` compiles its step: the step alone, the loop over batches around it
         train_step = per_instance(train_step, jit_compile=True)
@@ -272,9 +313,12 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
             step = state.step.read_value()
             lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
             total = tf.constant(0.0, tf.float64)
+            bad = tf.constant(0, tf.int64)
             for _ in batches:  # the optimizer updates the weights on the last of them
                 index, batch = iterator.get_next()
-                total += train_step(batch)
+                batch_loss, batch_bad = train_step(batch)
+                total += batch_loss
+                bad = tf.bitwise.bitwise_or(bad, batch_bad)
                 state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
                 state.last_index.assign(index)
             value = total / per_update
@@ -286,7 +330,9 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
             records = records.write(i, tf.stack([value, smoothed, tf.cast(state.restarts, tf.float64)]))
             if not tf.math.is_finite(smoothed):
                 status = tf.constant(NOT_FINITE)
+                state.bad_data.assign(tf.bitwise.bitwise_or(state.bad_data, bad))  # this step's and the last
                 break
+            state.bad_data.assign(bad)
             best = tf.minimum(state.best, smoothed)
             state.best.assign(best)
             if smoothed - best > (state.diverge_factor - 1.0) * tf.abs(best):
