@@ -175,6 +175,22 @@ def test_iterable_is_replayed_exactly_with_a_smaller_last_batch_and_dict_inputs(
         np.testing.assert_array_equal(got[1], want[1])
 
 
+def test_iterable_of_sequences_whose_length_varies_by_batch_is_replayed_exactly():
+    # As `fit` takes them from a generator or a PyDataset: each batch padded to its own length. The
+    # varying axis is None in the spec, the others kept; every batch comes back with its own shape.
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(1, 50, (n, length)).astype("int32"), rng.normal(size=(n, length, 2)).astype("float32"))
+               for n, length in [(4, 7), (4, 3), (4, 12), (2, 5)]]
+    b = as_batches(iter(batches), None, n_steps=6)
+    assert [leaf.shape.as_list() for leaf in b.dataset.element_spec[1]] == [[None, None], [None, None, 2]]
+    seen = [(int(index), batch) for index, batch in b.dataset.take(6)]
+    assert [index for index, _ in seen] == [0, 1, 2, 3, 0, 1]  # read once, cycled
+    for (_, got), want in zip(seen, batches + batches):
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype and g.shape == w.shape
+            np.testing.assert_array_equal(g, w)
+
+
 def test_keras_py_dataset_is_read_in_order_and_replayed():
     class Batches(keras.utils.PyDataset):
         def __len__(self):
@@ -188,10 +204,12 @@ def test_keras_py_dataset_is_read_in_order_and_replayed():
 
 
 @pytest.mark.parametrize("second,message", [
-    ((np.zeros((2, 5), "float32"), np.zeros((2, 1), "float32")),
-     r"differ only in batch size. Received: a tensor of float32 \(2, 4\) in batch 0 and of float32 \(2, 5\) in batch 1"),
+    ((np.zeros((2, 5), "float32"), np.zeros((2, 1), "float32")),  # shapes may vary only where the model allows
+     r"must yield inputs of the shape the model takes, \(None, 4\). Received: an input of shape \(2, 5\) in batch 1"),
     ((np.zeros((2, 4), "float64"), np.zeros((2, 1), "float32")),
-     r"a tensor of float32 \(2, 4\) in batch 0 and of float64 \(2, 4\) in batch 1"),
+     r"keep one dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and of float64 \(2, 4\) in batch 1"),
+    ((np.zeros((2, 4, 1), "float32"), np.zeros((2, 1), "float32")),
+     r"keep one dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and of float32 \(2, 4, 1\) in"),
     ((np.zeros((2, 4), "float32"), np.zeros((2, 1), "float32"), np.ones(2, "float32")),
      r"`dataset` must yield batches of one structure. Received: batch 0 is"),
 ])

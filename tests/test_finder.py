@@ -1687,6 +1687,31 @@ def test_default_call_refines_on_a_one_shot_generator(data):
     assert_same_state(before, state_of(model, optimizer))
 
 
+def test_a_generator_of_sequences_whose_length_varies_by_batch_sweeps_as_the_same_tf_data_does():
+    # A generator padded per batch, as `fit` takes it: the finder's replay gives the same sweep and
+    # the same refined rate as the same batches from a tf.data.Dataset (the user's own pipeline path).
+    rng = np.random.default_rng(0)
+    batches = []
+    for _ in range(24):
+        tokens = rng.integers(1, 30, (16, int(rng.integers(3, 20)))).astype("int32")
+        batches.append((tokens, (tokens % 2).mean(axis=1, keepdims=True).astype("float32")))
+
+    def finder():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(30, 8),
+                                  keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1)])
+        return LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+
+    spec = (tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None, 1), tf.float32))
+    from_tf_data, from_generator = finder(), finder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cycled: 24 batches for 40 steps
+        lr = from_tf_data(tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=spec), n_steps=40)
+        assert from_generator((batch for batch in batches), n_steps=40) == lr
+    np.testing.assert_allclose(from_generator.losses, from_tf_data.losses, rtol=1e-6)
+    assert from_generator.trials.losses == pytest.approx(from_tf_data.trials.losses, rel=1e-6)
+
+
 def one_shot_dataset(x, y, n_batches):
     """A tf.data.Dataset over one generator object: a second read yields nothing."""
     batches = ((x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32]) for i in range(n_batches))

@@ -231,7 +231,7 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int,
     return one_pass, per_pass
 
 
-def _from_iterable(data: Any, n_steps: int | None) -> tf.data.Dataset:
+def _from_iterable(data: Any, n_steps: int | None, model: Any = None) -> tf.data.Dataset:
     # Only n_steps batches are ever needed (None: all of them); a generator is read once and replayed
     # when cycled. The replay is pure TensorFlow (each leaf's batches joined, then sliced out again by
     # position), not `from_generator`: no Python call per batch, and none of its iterator bookkeeping,
@@ -254,23 +254,73 @@ def _from_iterable(data: Any, n_steps: int | None) -> tf.data.Dataset:
     for column in columns:
         head = column[0]
         for number, t in enumerate(column):
-            if t.dtype != head.dtype or t.shape[1:] != head.shape[1:] or t.shape.rank != head.shape.rank:
+            if t.dtype != head.dtype or t.shape.rank != head.shape.rank:
                 raise ValueError(
-                    "`dataset` must yield batches whose tensors differ only in batch size. Received: "
+                    "`dataset` must yield batches whose tensors keep one dtype and rank. Received: "
                     f"a tensor of {head.dtype.name} {head.shape} in batch 0 and of {t.dtype.name} "
-                    f"{t.shape} in batch {number}. Pad them to one shape, or pass a tf.data.Dataset."
+                    f"{t.shape} in batch {number}."
                 )
-    scalar = [c[0].shape.rank == 0 for c in columns]  # one value per batch: stacked, indexed
-    joined = [tf.stack(c) if s else tf.concat(c, 0) for c, s in zip(columns, scalar)]
-    sizes = [tf.constant([0 if s else t.shape[0] for t in c], tf.int64) for c, s in zip(columns, scalar)]
-    starts = [tf.cumsum(n, exclusive=True) for n in sizes]
+    _fit_declared_inputs(batches, model)
+    return tf.data.Dataset.range(len(batches)).map(_replay(first, columns))
+
+
+def _replay(first: Any, columns: list[list[tf.Tensor]]) -> Callable[[tf.Tensor], Any]:
+    """`batch(number)`: the batch at that position, each leaf sliced out of its batches joined.
+
+    A leaf whose shape beyond the batch axis is the same in every batch is joined along the batch
+    axis; one whose shape varies (sequences of a length per batch, as `fit` takes from a generator)
+    is joined flat and reshaped to each batch's own shape, its varying axes None in the spec.
+    """
+    sliced = []
+    for column in columns:
+        head = column[0]
+        if head.shape.rank == 0:  # one value per batch: stacked, indexed
+            sliced.append(lambda number, joined=tf.stack(column): joined[number])
+            continue
+        inner = [tuple(t.shape[1:]) for t in column]
+        same = all(shape == inner[0] for shape in inner)
+        sizes = [t.shape[0] if same else t.shape.num_elements() for t in column]
+        joined = tf.concat(column if same else [tf.reshape(t, [-1]) for t in column], 0)
+        starts = tf.constant(np.cumsum([0] + sizes[:-1]), tf.int64)
+        sizes = tf.constant(sizes, tf.int64)
+        if same:
+            sliced.append(lambda number, j=joined, b=starts, n=sizes: j[b[number]:b[number] + n[number]])
+        else:
+            shapes = tf.constant([t.shape.as_list() for t in column], tf.int64)
+            static = tf.TensorShape([None] + [axis[0] if len(set(axis)) == 1 else None for axis in zip(*inner)])
+
+            def leaf(number, j=joined, b=starts, n=sizes, shapes=shapes, static=static):
+                t = tf.reshape(j[b[number]:b[number] + n[number]], shapes[number])
+                t.set_shape(static)
+                return t
+
+            sliced.append(leaf)
 
     def batch(number: tf.Tensor) -> Any:
-        leaves = [j[number] if s else j[b[number]:b[number] + n[number]]
-                  for j, s, b, n in zip(joined, scalar, starts, sizes)]
-        return tf.nest.pack_sequence_as(first, leaves)
+        return tf.nest.pack_sequence_as(first, [leaf(number) for leaf in sliced])
 
-    return tf.data.Dataset.range(len(batches)).map(batch)
+    return batch
+
+
+def _fit_declared_inputs(batches: list[Any], model: Any) -> None:
+    """Raise a `ValueError` where a batch's input leaf does not fit the shape the model declares
+    (its `keras.Input`s): batches may vary where the model leaves an axis free (None), as `fit`
+    takes them, but a varying axis the model fixes would fail inside the compiled step."""
+    inputs = getattr(model, "inputs", None) if getattr(model, "built", False) else None
+    if not inputs:
+        return
+    for number, batch in enumerate(batches):
+        leaves = tf.nest.flatten(_inputs(batch))
+        if len(leaves) != len(inputs):
+            return
+        for t, expected in zip(leaves, inputs):
+            declared = tf.TensorShape(expected.shape)
+            if declared.rank == t.shape.rank and not declared[1:].is_compatible_with(t.shape[1:]):
+                raise ValueError(
+                    f"`dataset` must yield inputs of the shape the model takes, {tuple(declared)}. Received: "
+                    f"an input of shape {tuple(t.shape)} in batch {number}. Pad or cut them to that shape, "
+                    "or declare the varying axis as None in the model's `keras.Input`."
+                )
 
 
 def _inputs(spec: Any) -> Any:
@@ -399,7 +449,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
                 + ("For arrays, pass a tuple `(x, y)`, not a list. " if isinstance(data, list) else "")
                 + "Drop it, or batch the data yourself."
             )
-        ds = _from_iterable(data, n_steps)
+        ds = _from_iterable(data, n_steps, model)
 
     _check_structure(ds.element_spec, targets)
     _check_batched(ds.element_spec, model)
