@@ -16,6 +16,7 @@ from tf_lrfinder import refine as refine_lib
 from tf_lrfinder.data import as_batches
 from tf_lrfinder.history import load_csv, load_json, save_csv, save_json
 from tf_lrfinder.smoothing import ema, stop_index
+from tf_lrfinder.state import Snapshot
 
 KERAS_BELOW_3_15 = tuple(int(p) for p in keras.__version__.split(".")[:2]) < (3, 15)
 pytestmark = pytest.mark.filterwarnings("ignore:The (loss never|data ran out|sweep stopped|suggestion sits|best short run)")
@@ -705,6 +706,61 @@ def test_host_and_disk_snapshots_restore_exactly(location, data):
     before = state_of(model, optimizer)
     LRFinder(model, optimizer, "mse", snapshot=location, verbose=False)(data, batch_size=32, n_steps=60, max_lr=100.0)
     assert_same_state(before, state_of(model, optimizer))
+
+
+def out_of_memory():
+    return tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[128,512]")
+
+
+@pytest.mark.parametrize("where", ["sweep", "runs", "snapshot"])
+@pytest.mark.parametrize("location", ["device", "host"])
+def test_out_of_memory_says_what_the_snapshot_holds_and_restores(where, location, data, monkeypatch):
+    # No device here runs out of memory on demand: the sweep's compiled step (or the snapshot's copy)
+    # is replaced by one that moves the weights and then raises as TensorFlow does when it is full.
+    import tf_lrfinder.finder as finder_module
+
+    model, optimizer = make_model("dense"), keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "mse", snapshot=location, verbose=False)
+    if where == "runs":
+        finder(data, batch_size=32, n_steps=20, refine=False)
+
+    def full(*args):
+        model.trainable_variables[0].assign_add(tf.ones_like(model.trainable_variables[0]))
+        raise out_of_memory()
+
+    if where == "snapshot":  # copying the variables fails: they are left as they were
+        def save_fails(self):
+            raise out_of_memory()
+        monkeypatch.setattr(Snapshot, "save", save_fails)
+    else:
+        monkeypatch.setattr(finder_module, "build_sweep", lambda *args: full)
+        finder._run = None  # built again, by the patched build_sweep
+    with pytest.raises(tf.errors.ResourceExhaustedError) as raised:
+        finder.refine(data, batch_size=32) if where == "runs" else finder(data, batch_size=32)
+    if location == "device":
+        assert re.match(r"The finder ran out of memory. Its snapshot \(snapshot='device'\) holds a copy of the "
+                        r"model's and the optimizer's variables beside them, 0.0 MiB: pass `LRFinder\(..., "
+                        r"snapshot='host'\)`", raised.value.message)
+    assert raised.value.message.endswith("OOM when allocating tensor with shape[128,512]")
+    assert (location == "device") == ("snapshot='host'" in raised.value.message)  # the hint only where it helps
+    assert_same_state(before, state_of(model, optimizer))
+
+
+def test_a_snapshot_that_runs_out_of_memory_frees_the_copies_it_made():
+    variables = [tf.Variable(tf.ones([100])), tf.Variable(tf.ones([50]))]
+    snapshot = Snapshot(variables)
+    copy = snapshot._copy
+
+    def copy_one_then_fail(sources, targets):
+        copy(sources[:1], targets[:1])
+        raise out_of_memory()
+
+    snapshot._copy = copy_one_then_fail
+    with pytest.raises(tf.errors.ResourceExhaustedError):
+        snapshot.save()
+    assert [int(tf.size(c)) for c in snapshot._copies] == [0, 0] and not snapshot._filled
 
 
 def test_mixed_precision_loss_scaling_is_restored(data):

@@ -337,7 +337,8 @@ class LRFinder:
         self._prepare(batches.first, evaluates=refine, validation=validation)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
-        records, status = self._sweep_restoring_state(batches.dataset, int(n_steps), lrs)
+        with self._memory_hint():
+            records, status = self._sweep_restoring_state(batches.dataset, int(n_steps), lrs)
 
         self.lrs = lrs[: len(records)].tolist()
         self.losses = records[:, 0].tolist()
@@ -474,6 +475,21 @@ class LRFinder:
         variables += list(getattr(self.model, "metrics_variables", [])) + untracked_variables(self.model)
         if self._snapshot is None or not self._snapshot.matches(variables):
             self._snapshot = Snapshot(variables, self.snapshot)
+
+    @contextlib.contextmanager
+    def _memory_hint(self) -> Iterator[None]:
+        """Re-raise a device out-of-memory error with what the finder's own snapshot holds there, and
+        how to move it off the device (the state is restored by then, or was never changed)."""
+        try:
+            yield
+        except tf.errors.ResourceExhaustedError as error:
+            if self._snapshot.location != "device":
+                raise
+            hint = (f"The finder ran out of memory. Its snapshot (snapshot='device') holds a copy of the model's "
+                    f"and the optimizer's variables beside them, {self._snapshot.nbytes / 2**20:.1f} MiB: pass "
+                    "`LRFinder(..., snapshot='host')` to hold it in host memory instead (off a GPU), or "
+                    "snapshot='disk' to hold it in files; or lower the batch size. The state is restored.")
+            raise type(error)(error.node_def, error.op, f"{hint}\n\n{error.message}") from error
 
     def _sweep_restoring_state(self, dataset: tf.data.Dataset, n_steps: int, lrs: np.ndarray):
         """Snapshot, sweep in chunks, and restore in a `finally` (errors and Ctrl-C included)."""
@@ -661,9 +677,9 @@ class LRFinder:
                 tolerance: float, extend: int, margin: float, update_bn: bool, tie_steps: int,
                 edge: bool, validation: OnePass | None = None) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks)."""
-        lrs, losses, start, measured, bn_layers, ties = self._trials_restoring_state(dataset, lrs, steps, eval_batches,
-                                                                           tolerance, extend, update_bn, tie_steps,
-                                                                           edge, validation)
+        with self._memory_hint():
+            lrs, losses, start, measured, bn_layers, ties = self._trials_restoring_state(
+                dataset, lrs, steps, eval_batches, tolerance, extend, update_bn, tie_steps, edge, validation)
         i = refine_lib.choose(lrs, losses, start, tolerance)
         # If every run diverged, the sweep's suggestion stands in (not an earlier `refine`'s choice).
         kept = self.suggest(self.settings["method"]).lr if i is None else float(lrs[i])

@@ -239,7 +239,11 @@ class Snapshot:
                     with tf.device(v.device):
                         self._copies.append(tf.Variable(tf.zeros([0], v.dtype), shape=tf.TensorShape(None),
                                                         trainable=False, name="lrf_backup"))
-            self._copy(self.variables, self._copies)
+            try:
+                self._copy(self.variables, self._copies)
+            except tf.errors.ResourceExhaustedError:  # the device is full: free the copies made so far
+                self._empty(self._copies)
+                raise
             self._filled = True
         elif self.location == "host":
             self._arrays = [v.numpy() for v in self.variables]
