@@ -263,14 +263,14 @@ def finite_data(mask: int, where: str) -> None:
         >>> finite_data(2, "the sweep's loss at its step 3 of 100")
         Traceback (most recent call last):
         ...
-        ValueError: `dataset` holds NaN or inf values in y (the targets): the sweep's loss at its step 3 of 100 was NaN or inf on them. No learning rate trains on such data (`fit`'s loss would turn NaN too). Remove or fill those samples (`np.isfinite(y).all()` checks an array) and call again. The state is restored.
+        ValueError: `dataset` holds NaN or inf values in y (the targets): the sweep's loss at its step 3 of 100 was NaN or inf on them. No learning rate trains on such data (`fit`'s loss would turn NaN too). Remove or fill those samples (`np.isfinite(a).all()` checks an array `a`) and call again. The state is restored.
     """
     if mask:
         parts = " and ".join(name for bit, name in PARTS.items() if mask & bit)
         raise ValueError(
             f"`dataset` holds NaN or inf values in {parts}: {where} was NaN or inf on them. No learning rate "
             "trains on such data (`fit`'s loss would turn NaN too). Remove or fill those samples "
-            "(`np.isfinite(y).all()` checks an array) and call again. The state is restored."
+            "(`np.isfinite(a).all()` checks an array `a`) and call again. The state is restored."
         )
 
 

@@ -296,8 +296,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
             scaled = optimizer.scale_loss(value)
         variables = model.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        # A NaN in the inputs may leave this loss finite (a ReLU, or oneDNN's fused one, maps it to
-        # 0) and still turn the gradients, so the next step's loss, NaN: each step's batch is read.
+        # A NaN or inf input may leave this loss finite (tanh(inf) is 1; oneDNN's fused ReLU maps a NaN
+        # to 0) and still turn the gradients, so the next step's loss, NaN: each step's batch is read.
         return tf.cast(value, tf.float64), nonfinite_parts(batch)
 
     if uses_xla(model):  # as `fit` compiles its step: the step alone, the loop over batches around it
