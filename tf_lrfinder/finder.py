@@ -298,9 +298,12 @@ class LRFinder:
         Raises:
             ValueError/TypeError: for bad arguments or data, before any state is touched; a
                 ValueError after the sweep (state restored) if it stopped before any usable point,
-                or if the data ran out when read again.
+                if the data ran out when read again, or if the loss turned NaN or inf on data that
+                hold NaN or inf values (in the sweep or refining's runs; the error names the part).
             RuntimeError: when called inside a `tf.distribute` strategy's scope (call it after the
                 `with strategy.scope():` block), before any state is touched.
+            tf.errors.ResourceExhaustedError: out of memory, as TensorFlow raises it, its message led
+                by what the device snapshot holds and how to move it off the device (state restored).
         """
         checks.outside_strategy_scope()
         checks.positive_finite("min_lr", min_lr)
@@ -640,8 +643,10 @@ class LRFinder:
 
         Raises:
             ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched;
-                a ValueError (state restored) if the data runs out when read again.
+                a ValueError (state restored) if the data runs out when read again, or if a loss
+                turned NaN or inf on data that hold NaN or inf values, as `__call__`.
             RuntimeError: when called inside a `tf.distribute` strategy's scope, as `__call__`.
+            tf.errors.ResourceExhaustedError: out of memory, as `__call__`.
 
         Example (with `finder` as swept in the class example, which checks what these return)::
 
