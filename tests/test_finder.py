@@ -381,6 +381,32 @@ def test_nan_in_data_only_refining_reads_raises_naming_it_with_the_state_restore
     assert_same_state(before, state_of(model, optimizer))
 
 
+@pytest.mark.parametrize("where", ["sweep", "runs"])
+def test_an_error_from_a_later_batch_says_at_which_step_with_the_state_restored(where):
+    # A label out of range in the 22nd batch (the first passed the finder's checks): TensorFlow's own
+    # error, led by where it was raised.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2048, 4)).astype("float32")
+    labels = rng.integers(0, 3, 2048)
+    labels[21 * 32 + 5] = 3
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), verbose=False)
+    ds = tf.data.Dataset.from_tensor_slices((x, labels)).batch(32)
+    # The sweep reads batch 22 at its step 22; with 20 steps it never does, and the runs read it at
+    # their step 14 (after 8 held-back batches).
+    what = "the sweep's step 22 of 100 \\(a rate of 4.98e-06\\)" if where == "sweep" else "refining's run's step 14 of 100"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=f"^TensorFlow raised this at {what}.*The state is restored.\n\n"
+                                 f"(.|\n)*Received a label value of 3 which is outside the valid range"):
+            finder(ds, n_steps=100 if where == "sweep" else 20)
+    assert_same_state(before, state_of(model, optimizer))
+
+
 def test_a_loss_the_rate_turns_nan_on_finite_data_is_not_blamed_on_the_data(data):
     x, y = data
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", verbose=False)

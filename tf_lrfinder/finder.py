@@ -514,9 +514,11 @@ class LRFinder:
             bar.close()
         return np.concatenate(chunks) if chunks else np.zeros((0, 3)), status
 
-    def _chunks(self, iterator: Any, n_steps: int) -> Iterator[tuple[np.ndarray, int]]:
+    def _chunks(self, iterator: Any, n_steps: int, what: str = "the sweep") -> Iterator[tuple[np.ndarray, int]]:
         """Run up to `n_steps` steps of the compiled sweep, `steps_per_execution` per call, and yield
-        each call's records and status; stop after a call that reports DIVERGED or NOT_FINITE."""
+        each call's records and status; stop after a call that reports DIVERGED or NOT_FINITE. An
+        `InvalidArgumentError` from inside (a label out of range in a later batch, say) is raised
+        again led by where: `what`'s step and rate."""
         taken, status = 0, RUNNING
         while taken < n_steps and status == RUNNING:
             try:
@@ -524,6 +526,13 @@ class LRFinder:
                                                                     tf.int32))
             except tf.errors.OutOfRangeError:  # a pass of the user's data yielded nothing
                 raise ValueError(RAN_OUT) from None
+            except tf.errors.InvalidArgumentError as error:
+                step = int(self._state.step.numpy())  # the steps completed: the variable's updates ran in order
+                rate = float(self._state.lrs[min(step, n_steps - 1)].numpy())
+                raise type(error)(error.node_def, error.op, (
+                    f"TensorFlow raised this at {what}'s step {step + 1} of {n_steps} (a rate of {rate:.3g}), on "
+                    "that step's batch (the first batch passed the finder's checks) or on the model's values "
+                    f"there. The state is restored.\n\n{error.message}")) from error
             chunk = records.numpy()  # the one host read per chunk
             status = int(status_t)
             taken += len(chunk)
@@ -773,7 +782,7 @@ class LRFinder:
                     self._state.reset(np.full(n, lr), smoothing_lib.bias_correction(n, beta), beta, factor)
                     taken, status = 0, RUNNING
                     # A fresh iterator: every run trains on the same batches, after the held-back ones (if any).
-                    for chunk, status in self._chunks(iter(dataset.skip(skip)), n):
+                    for chunk, status in self._chunks(iter(dataset.skip(skip)), n, "refining's run"):
                         taken += len(chunk)
                         bar.update(len(chunk))
                     if status == NOT_FINITE:

@@ -326,7 +326,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
             avg = beta * state.avg + (1.0 - beta) * value
             smoothed = avg / state.correction[step]
             state.avg.assign(avg)
-            state.step.assign_add(1)
+            with tf.control_dependencies([value]):  # counted once its loss is: an error names its step
+                state.step.assign_add(1)
             records = records.write(i, tf.stack([value, smoothed, tf.cast(state.restarts, tf.float64)]))
             if not tf.math.is_finite(smoothed):
                 status = tf.constant(NOT_FINITE)
