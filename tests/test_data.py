@@ -219,6 +219,13 @@ def test_iterable_whose_batches_disagree_raises_a_clear_error(second, message):
         as_batches([first, second], make_model(), n_steps=5)
 
 
+@pytest.mark.parametrize("x", [tf.ragged.constant([[1.0, 2.0], [3.0]]), tf.sparse.from_dense(np.eye(2, dtype="float32"))])
+def test_iterable_of_ragged_or_sparse_batches_is_told_to_use_tf_data(x):
+    with pytest.raises(ValueError, match=f"`dataset` yields a {type(x).__name__} from a plain iterable, which the "
+                                         "finder does not replay. Pass a tf.data.Dataset instead"):
+        as_batches(iter([(x, np.zeros((2, 1), "float32"))] * 3), None, n_steps=5)
+
+
 def test_arrays_need_batch_size(data):
     with pytest.raises(ValueError, match="`batch_size` is required when `dataset` is a tuple of arrays "
                        r"`\(x, y\)`: the best rate depends on it. Pass the one you will train with"):

@@ -239,6 +239,15 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None) -> tf.data
     batches = list(itertools.islice(iter(data), n_steps))
     if not batches:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
+    composite = [leaf for b in batches for leaf in tf.nest.flatten(b)
+                 if isinstance(leaf, tf.RaggedTensor) or _is_sparse(leaf)]
+    if composite:
+        raise ValueError(
+            f"`dataset` yields a {type(composite[0]).__name__} from a plain iterable, which the finder does not "
+            "replay. Pass a tf.data.Dataset instead, for example `tf.data.Dataset.from_generator(make_batches, "
+            "output_signature=...)` with a `tf.RaggedTensorSpec` or `tf.SparseTensorSpec`, or arrays with "
+            "`batch_size` (sparse matrices are taken so)."
+        )
     batches = [tf.nest.map_structure(tf.convert_to_tensor, _lists_as_tuples(b)) for b in batches]
     first = batches[0]
     for number, batch in enumerate(batches[1:], start=1):
