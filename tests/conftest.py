@@ -20,8 +20,9 @@ L = keras.layers
 def make_model(kind: str = "bn_dropout", seed: int = 0) -> keras.Model:
     """A model of a few hundred parameters: Dense, BatchNormalization and Dropout."""
     keras.utils.set_random_seed(seed)
-    if kind == "dense":
-        return keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu"), L.Dense(1)])
+    if kind in ("dense", "tanh"):
+        return keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu" if kind == "dense" else "tanh"),
+                                 L.Dense(1)])
     return keras.Sequential([
         keras.Input((4,)),
         L.Dense(16, activation="relu"),

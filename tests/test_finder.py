@@ -321,11 +321,6 @@ def test_keyboard_interrupt_restores_and_propagates(data):
     assert_same_state(before, state_of(model, optimizer))
 
 
-def tanh_model() -> keras.Model:
-    keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
-
-
 @pytest.mark.parametrize("part, step, named", [
     ("y", 4, "y \\(the targets\\)"),
     # An inf input through tanh leaves that batch's loss finite (tanh(inf) = 1) but not its gradients:
@@ -341,7 +336,7 @@ def test_nan_or_inf_in_the_data_raises_naming_the_part_with_the_state_restored(p
     else:
         {"y": y, "sample_weight": sample_weight}[part][100] = np.nan
     ds = tf.data.Dataset.from_tensor_slices((x, y, sample_weight)).batch(32)  # row 100: the 4th batch
-    model, optimizer = tanh_model(), keras.optimizers.Adam()
+    model, optimizer = make_model("tanh"), keras.optimizers.Adam()
     optimizer.build(model.trainable_variables)
     before = state_of(model, optimizer)
     finder = LRFinder(model, optimizer, "mse", verbose=False)

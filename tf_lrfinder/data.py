@@ -291,19 +291,18 @@ def _replay(first: Any, columns: list[list[tf.Tensor]]) -> Callable[[tf.Tensor],
         sizes = [t.shape[0] if same else t.shape.num_elements() for t in column]
         joined = tf.concat(column if same else [tf.reshape(t, [-1]) for t in column], 0)
         starts = tf.constant(np.cumsum([0] + sizes[:-1]), tf.int64)
-        sizes = tf.constant(sizes, tf.int64)
-        if same:
-            sliced.append(lambda number, j=joined, b=starts, n=sizes: j[b[number]:b[number] + n[number]])
-        else:
-            shapes = tf.constant([t.shape.as_list() for t in column], tf.int64)
-            static = tf.TensorShape([None] + [axis[0] if len(set(axis)) == 1 else None for axis in zip(*inner)])
+        shapes = None if same else tf.constant([t.shape.as_list() for t in column], tf.int64)
+        static = tf.TensorShape([None] + [axis[0] if len(set(axis)) == 1 else None for axis in zip(*inner)])
 
-            def leaf(number, j=joined, b=starts, n=sizes, shapes=shapes, static=static):
-                t = tf.reshape(j[b[number]:b[number] + n[number]], shapes[number])
-                t.set_shape(static)
+        def leaf(number, j=joined, b=starts, n=tf.constant(sizes, tf.int64), shapes=shapes, static=static):
+            t = j[b[number]:b[number] + n[number]]
+            if shapes is None:
                 return t
+            t = tf.reshape(t, shapes[number])
+            t.set_shape(static)
+            return t
 
-            sliced.append(leaf)
+        sliced.append(leaf)
 
     def batch(number: tf.Tensor) -> Any:
         return tf.nest.pack_sequence_as(first, [leaf(number) for leaf in sliced])
@@ -311,11 +310,17 @@ def _replay(first: Any, columns: list[list[tf.Tensor]]) -> Callable[[tf.Tensor],
     return batch
 
 
+def _declared_inputs(model: Any) -> list[Any]:
+    """The model's declared inputs (its `keras.Input`s), or [] where it declares none (not built yet,
+    or a subclassed model)."""
+    return (getattr(model, "inputs", None) if getattr(model, "built", False) else None) or []
+
+
 def _fit_declared_inputs(batches: list[Any], model: Any) -> None:
     """Raise a `ValueError` where a batch's input leaf does not fit the shape the model declares
     (its `keras.Input`s): batches may vary where the model leaves an axis free (None), as `fit`
     takes them, but a varying axis the model fixes would fail inside the compiled step."""
-    inputs = getattr(model, "inputs", None) if getattr(model, "built", False) else None
+    inputs = _declared_inputs(model)
     if not inputs:
         return
     for number, batch in enumerate(batches):
@@ -370,7 +375,7 @@ def _short(value: Any, most: int = 300) -> str:
 
 def _check_batched(spec: Any, model: Any) -> None:
     """Compare input ranks with the model's declared inputs, where the model declares them."""
-    inputs = getattr(model, "inputs", None) if getattr(model, "built", False) else None
+    inputs = _declared_inputs(model)
     if not inputs:
         return
     leaves = tf.nest.flatten(_inputs(spec))
