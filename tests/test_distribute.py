@@ -1,9 +1,11 @@
-"""A model created under `tf.distribute.MirroredStrategy`, with two replicas (two logical CPUs).
+"""A model created under `tf.distribute.MirroredStrategy`, with two replicas (two logical CPUs), and
+under a `OneDeviceStrategy`.
 
 Logical devices can only be set before TensorFlow starts, so the check runs in a fresh process.
 """
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -49,10 +51,12 @@ SCRIPT = textwrap.dedent("""
     out["slots_mirrored"] = all(len(getattr(v.value, "values", [])) == 2 for v in optimizer.variables
                                 if "iteration" not in v.path)
     out["weights_restored_after_first_sweep"] = same(weights, replicas(model.variables))
-    twin = LRFinder(plain, keras.optimizers.Adam(), "mse", verbose=False)
-    twin_lr = twin((x, y), batch_size=32, n_steps=40, refine=False)
-    out["losses"], out["twin_losses"] = finder.losses, twin.losses
-    out["lr"], out["twin_lr"] = lr, twin_lr
+    # Each replica trained on its half of the batch: BatchNorm's batch statistics are the half's.
+    halves = [float(keras.losses.mean_squared_error(y[i:i + 16], plain(x[i:i + 16], training=True)).numpy().mean())
+              for i in (0, 16)]
+    whole = float(keras.losses.mean_squared_error(y[:32], plain(x[:32], training=True)).numpy().mean())
+    finder(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), n_steps=5, refine=False)  # in order
+    out["first_loss"], out["halves"], out["whole"] = finder.losses[0], halves, whole
     before = replicas(list(model.variables) + list(optimizer.variables))
     finder((x, y), batch_size=32, n_steps=40, refine=False)
     out["restored_after_sweep"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
@@ -67,10 +71,39 @@ SCRIPT = textwrap.dedent("""
         out["distributed_error"] = str(error)
     out["restored_after_distributed"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
 
+    # Without BatchNorm, the replicas' sweep and runs match the same model's without a strategy:
+    # compiled with a loss; a plain function with an L2 penalty (each divided by the replicas, as
+    # Keras divides its own); XLA asked for (not used across two replicas, as fit fails there).
+    dense = lambda reg=None: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu",
+                                                                                      kernel_regularizer=reg),
+                                               keras.layers.Dense(1)])
+    square = lambda t, p: tf.square(t - p)[:, 0]
+    finders = {}
+    for name, where, loss, reg, jit in [("compiled", strategy, None, None, False),
+                                        ("plain_l2", strategy, square, "l2", False),
+                                        ("xla", strategy, None, None, True),
+                                        ("one_device_xla", tf.distribute.OneDeviceStrategy("/cpu:1"), None, None, True)]:
+        keras.utils.set_random_seed(2)
+        with where.scope():
+            model = dense(reg)
+            model.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
+        plain = dense(reg)
+        plain.set_weights(model.get_weights())
+        plain.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
+        before = replicas(model.variables)  # the optimizer is built by the finder
+        finder, twin = LRFinder(model, loss_fn=loss, verbose=False), LRFinder(plain, loss_fn=loss, verbose=False)
+        out[name] = {"lr": finder((x, y), batch_size=32, n_steps=40), "twin_lr": twin((x, y), batch_size=32, n_steps=40),
+                     "losses": finder.losses, "twin_losses": twin.losses,
+                     "runs": list(finder.trials.losses), "twin_runs": list(twin.trials.losses),
+                     "restored": same(before, replicas(model.variables))}
+        finders[name] = finder
+    # A last batch of one row: one replica's share is empty (its loss 0, as Keras's losses give).
+    for name in ("compiled", "plain_l2"):
+        finders[name]((x[:65], y[:65]), batch_size=32, n_steps=9, refine=False)
+        out[name]["one_row_losses"] = finders[name].losses
+
     # Gradient accumulation (4 batches of 32 per update) against batches of 128 without a strategy,
     # on a model without BatchNorm (whose batch statistics differ between batches of 32 and 128).
-    dense = lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"),
-                                      keras.layers.Dense(1)])
     keras.utils.set_random_seed(1)
     with strategy.scope():
         model = dense()
@@ -85,6 +118,14 @@ SCRIPT = textwrap.dedent("""
     twin(batches(128), n_steps=8, refine=False)
     out["accumulated_losses"], out["accumulated_twin_losses"] = finder.losses, twin.losses
     out["accumulated_restored"] = same(before, replicas(list(model.variables)))
+    # The same under a OneDeviceStrategy on the second device (its steps run through the strategy).
+    with tf.distribute.OneDeviceStrategy("/cpu:1").scope():
+        model = dense()
+        optimizer = keras.optimizers.Adam(gradient_accumulation_steps=4)
+    model.set_weights(plain.get_weights())
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    finder(batches(32), n_steps=8, refine=False)
+    out["one_device_accumulated_losses"] = finder.losses
     print("RESULT " + json.dumps(out))
 """)
 
@@ -115,13 +156,30 @@ def test_an_unbuilt_optimizer_gets_its_slots_under_the_model_strategy(result):
     assert result["slots_mirrored"]
 
 
-def test_the_sweep_matches_the_same_model_without_a_strategy(result):
-    assert len(result["losses"]) == len(result["twin_losses"]) == 40
-    assert result["losses"] == pytest.approx(result["twin_losses"], rel=1e-4)
-    assert result["lr"] == pytest.approx(result["twin_lr"], rel=1e-6)
+def test_each_replica_trains_on_its_share_of_the_batch(result):
+    # BatchNorm normalises with the statistics of each replica's half, as under `fit`.
+    assert result["first_loss"] == pytest.approx(sum(result["halves"]) / 2, rel=1e-5)
+    assert abs(result["first_loss"] - result["whole"]) > 1e-3 * result["whole"]
+
+
+@pytest.mark.parametrize("case", ["compiled", "plain_l2", "xla", "one_device_xla"])
+def test_the_sweep_and_the_runs_match_the_same_model_without_a_strategy(result, case):
+    out = result[case]
+    assert len(out["losses"]) == len(out["twin_losses"]) == 40
+    assert out["losses"] == pytest.approx(out["twin_losses"], rel=1e-4)
+    assert out["runs"] == pytest.approx(out["twin_runs"], rel=1e-3, abs=1e-7)
+    assert out["lr"] == pytest.approx(out["twin_lr"], rel=1e-6)
+    assert out["restored"]
+
+
+@pytest.mark.parametrize("case", ["compiled", "plain_l2"])
+def test_a_replica_with_an_empty_share_adds_nothing_and_no_nan(result, case):
+    losses = result[case]["one_row_losses"]
+    assert len(losses) == 9 and all(math.isfinite(v) for v in losses)
 
 
 def test_gradient_accumulation_under_a_strategy_matches_batches_as_large_without_one(result):
     assert len(result["accumulated_losses"]) == len(result["accumulated_twin_losses"]) == 8
     assert result["accumulated_losses"] == pytest.approx(result["accumulated_twin_losses"], rel=1e-5)
     assert result["accumulated_restored"]
+    assert result["one_device_accumulated_losses"] == pytest.approx(result["accumulated_twin_losses"], rel=1e-5)

@@ -311,8 +311,9 @@ def tensorflow_backend() -> None:
 
 def outside_strategy_scope() -> None:
     """Raise a `RuntimeError` when called inside a `tf.distribute` strategy's scope (`with
-    strategy.scope():`), where the finder's own steps cannot run: they compute on the whole batch in
-    one place. A model created under the strategy is fine once the `with` block has ended.
+    strategy.scope():`): the finder's own variables (its snapshot, its sweep's state) would be
+    created as the strategy's. A model created under the strategy is fine once the `with` block has
+    ended: the finder runs its steps on the model's replicas.
 
     Example:
         >>> outside_strategy_scope()
@@ -320,15 +321,16 @@ def outside_strategy_scope() -> None:
         ...     outside_strategy_scope()
         Traceback (most recent call last):
         ...
-        RuntimeError: The finder was called inside `strategy.scope()` of a OneDeviceStrategy. It runs its own steps on the whole batch in one place, not through the strategy. Create the model (and the optimizer) inside the scope as you do, and call the finder after the `with` block (or after `tf.distribute.experimental_set_strategy(None)`, where the strategy was set that way): it keeps each replica's copy of every variable and restores them all.
+        RuntimeError: The finder was called inside `strategy.scope()` of a OneDeviceStrategy. Its own variables (the snapshot, the sweep's state) must not be the strategy's. Create the model (and the optimizer) inside the scope as you do, and call the finder after the `with` block (or after `tf.distribute.experimental_set_strategy(None)`, where the strategy was set that way): it still runs its steps on the model's replicas, and keeps and restores each replica's copy of every variable.
     """
     if tf.distribute.has_strategy():
         raise RuntimeError(
             f"The finder was called inside `strategy.scope()` of a {type(tf.distribute.get_strategy()).__name__}. "
-            "It runs its own steps on the whole batch in one place, not through the strategy. Create the "
+            "Its own variables (the snapshot, the sweep's state) must not be the strategy's. Create the "
             "model (and the optimizer) inside the scope as you do, and call the finder after the `with` "
             "block (or after `tf.distribute.experimental_set_strategy(None)`, where the strategy was set "
-            "that way): it keeps each replica's copy of every variable and restores them all."
+            "that way): it still runs its steps on the model's replicas, and keeps and restores each "
+            "replica's copy of every variable."
         )
 
 

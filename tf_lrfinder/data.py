@@ -446,8 +446,8 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
     elif isinstance(data, tf.distribute.DistributedDataset):
         raise TypeError(
             "`dataset` is a distributed dataset (`strategy.experimental_distribute_dataset` or "
-            "`distribute_datasets_from_function`), whose batches are split across the replicas. The finder "
-            "computes on the whole batch in one place: pass the tf.data.Dataset it was made from."
+            "`distribute_datasets_from_function`), whose batches are already split across the replicas. The "
+            "finder splits each batch itself: pass the tf.data.Dataset it was made from."
         )
     elif isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
         raise TypeError(

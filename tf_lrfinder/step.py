@@ -223,7 +223,8 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
     With `loss_fn=None` the model's compiled loss is used (`model.compute_loss`, as `fit` does, with
     `training` passed on: `evaluate` passes False).
     A `keras.losses.Loss` gets the sample weights; a plain function `(y_true, y_pred)` is averaged
-    (weighted by the sample weights when given).
+    (weighted by the sample weights when given). On a replica of a strategy (`across_replicas`),
+    the loss is divided by the number of replicas, as Keras's own losses divide theirs.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -236,12 +237,17 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
                                                            training=training)
 
     def compute(x, y, y_pred, sw):
+        # On each replica of a strategy (`across_replicas`), as Keras's own losses do: a mean loss is
+        # divided by the replicas, whose gradients the optimizer sums. Outside a strategy, unchanged.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        share = (lambda loss: loss) if replicas == 1 else (lambda loss: loss / replicas)
         if isinstance(loss_fn, keras.losses.Loss):
-            loss = loss_fn(y, y_pred, sample_weight=sw)
+            loss = loss_fn(y, y_pred, sample_weight=sw)  # divided by Keras
         else:
             values = tf.cast(loss_fn(y, y_pred), tf.float32)
             if sw is None:
-                loss = tf.reduce_mean(values)
+                loss = share(tf.reduce_mean(values) if replicas == 1 else  # 0 for an empty share, as Keras's
+                             tf.math.divide_no_nan(tf.reduce_sum(values), tf.cast(tf.size(values), tf.float32)))
             elif values.shape.rank == 0:
                 raise UnweighableLoss(
                     "`loss_fn` returns one number per batch, so the sample weights in `dataset` cannot "
@@ -250,13 +256,99 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
                 )
             else:
                 sw_ = tf.cast(tf.reshape(sw, tf.shape(values)), tf.float32)
-                loss = tf.reduce_sum(values * sw_) / tf.maximum(tf.reduce_sum(sw_), 1e-12)
+                loss = share(tf.reduce_sum(values * sw_) / tf.maximum(tf.reduce_sum(sw_), 1e-12))
         loss = tf.cast(loss, tf.float32)
         if model.losses:
-            loss += tf.add_n([tf.cast(l, tf.float32) for l in model.losses])
+            loss += share(tf.add_n([tf.cast(l, tf.float32) for l in model.losses]))
         return loss
 
     return compute
+
+
+def replica_strategy(model: keras.Model) -> tf.distribute.Strategy | None:
+    """The strategy whose replicas run the finder's steps, as they run `fit`'s: the model's, where it
+    was created under a `MirroredStrategy` (one or several devices) or a `OneDeviceStrategy`; None
+    otherwise (the steps run where TensorFlow places them, as a plain `tf.function`'s do).
+
+    Example:
+        >>> replica_strategy(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])) is None
+        True
+        >>> with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        ...     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> type(replica_strategy(model)).__name__
+        'OneDeviceStrategy'
+    """
+    strategy = getattr(model, "distribute_strategy", None)  # Keras: the strategy it was created under
+    return strategy if isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy)) else None
+
+
+def _step_strategy(model: keras.Model, per_update: int) -> tf.distribute.Strategy | None:
+    """The strategy to run a step on (`replica_strategy`), for an optimizer that accumulates gradients
+    over `per_update` batches: Keras cannot accumulate them under a `MirroredStrategy` (`fit` fails on
+    a `merge_call` in a `cond`), so such steps run in one place, as the finder ran every step before."""
+    strategy = replica_strategy(model)
+    return strategy if per_update == 1 or isinstance(strategy, tf.distribute.OneDeviceStrategy) else None
+
+
+def _xla(model: keras.Model, per_update: int) -> bool:
+    """Whether the finder compiles its steps with XLA: as `fit` does (`uses_xla`), except for a model of
+    a `MirroredStrategy` or with gradient accumulation under a `OneDeviceStrategy`, where both fail
+    (on logical CPUs here: a variable read from another device). Keras's default,
+    `jit_compile="auto"`, turns XLA off under any strategy."""
+    if replica_strategy(model) is None:
+        return uses_xla(model)
+    return uses_xla(model) and isinstance(model.distribute_strategy, tf.distribute.OneDeviceStrategy) and per_update == 1
+
+
+def _rows(tensor: Any, start: tf.Tensor, stop: tf.Tensor) -> Any:
+    """Rows `start:stop` of a batched tensor (dense, ragged or sparse)."""
+    if isinstance(tensor, tf.SparseTensor):
+        rank = tf.size(tensor.dense_shape)
+        return tf.sparse.slice(tensor, tf.concat([[tf.cast(start, tf.int64)], tf.zeros([rank - 1], tf.int64)], 0),
+                               tf.concat([[tf.cast(stop - start, tf.int64)], tensor.dense_shape[1:]], 0))
+    return tensor[start:stop]
+
+
+def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) -> Callable:
+    """Run `local(batch) -> loss`, or `-> (loss, mask)`, on each replica of `strategy`, each on its share
+    of `batch`.
+
+    The batch (as the iterator gives it, in host memory) is cut into one share per replica, as even
+    as can be, before each device receives its own, so that no device holds the whole batch. Each
+    replica's loss is its share's, divided by the number of replicas (`loss_function`; the
+    optimizer sums their gradients), so their sum, returned, is the batch's mean loss where the
+    shares are equal (one share may be a row shorter, as under `fit`). The masks (`nonfinite_parts`)
+    are joined. Without a strategy, `local` itself.
+
+    Example:
+        >>> strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+        >>> run = across_replicas(lambda b: (tf.reduce_mean(b) / 1, tf.constant(0, tf.int64)), strategy)
+        >>> [float(t) for t in run(tf.constant([1.0, 3.0]))]
+        [2.0, 0.0]
+    """
+    if strategy is None:
+        return local
+    replicas = strategy.num_replicas_in_sync
+
+    def run(batch):
+        with tf.device("CPU:0"):  # where the iterator leaves its batches
+            rows = tf.shape(tf.nest.flatten(batch, expand_composites=False)[0])[0]
+            shares = [tf.nest.map_structure(
+                lambda tensor: _rows(tensor, rows * i // replicas, rows * (i + 1) // replicas), batch)
+                for i in range(replicas)]
+        per_replica = strategy.experimental_distribute_values_from_function(
+            lambda context: shares[context.replica_id_in_sync_group])
+        results = strategy.run(local, args=(per_replica,))
+        losses, masks = results if isinstance(results, tuple) else (results, None)
+        loss = tf.add_n(list(strategy.experimental_local_results(losses)))
+        if masks is None:
+            return loss
+        mask = tf.constant(0, tf.int64)
+        for value in strategy.experimental_local_results(masks):
+            mask = tf.bitwise.bitwise_or(mask, value)
+        return loss, mask
+
+    return run
 
 
 def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss: Callable, lr_target: Any,
@@ -300,9 +392,10 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         # to 0) and still turn the gradients, so the next step's loss, NaN: each step's batch is read.
         return tf.cast(value, tf.float64), nonfinite_parts(batch)
 
-    if uses_xla(model):  # as `fit` compiles its step: the step alone, the loop over batches around it
-        train_step = per_instance(train_step, jit_compile=True)
     per_update = accumulation_steps(optimizer)
+    if _xla(model, per_update):  # as `fit` compiles its step: the step alone, the loop over batches around it
+        train_step = per_instance(train_step, jit_compile=True)
+    train_step = across_replicas(train_step, _step_strategy(model, per_update))
     batches = range(1) if per_update == 1 else tf.range(per_update)  # a Python range: no inner loop
 
     @for_model(model)
@@ -361,4 +454,9 @@ def build_evaluate(model: keras.Model, loss: Callable) -> Callable:
         x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
         return tf.cast(loss(x, y, model(x, training=False), sw), tf.float64)
 
-    return per_instance(evaluate, jit_compile=True) if uses_xla(model) else for_model(model)(evaluate)
+    strategy = replica_strategy(model)
+    if _xla(model, 1):  # the loss alone, as `fit` compiles its step; the split across replicas around it
+        evaluate = per_instance(evaluate, jit_compile=True)
+        if strategy is None:
+            return evaluate
+    return for_model(model)(across_replicas(evaluate, strategy))
