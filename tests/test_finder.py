@@ -1079,6 +1079,27 @@ def test_a_call_inside_a_strategy_scope_raises_and_after_the_block_sweeps(data):
     assert finder.trials is None
 
 
+def test_an_optimizer_from_outside_the_model_strategy_is_refused_and_a_named_one_is_made_under_it(data):
+    # Keras would fail once the sweep had begun ("Mixing different tf.distribute.Strategy objects"),
+    # as `fit` fails on it.
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        model = make_model("dense")
+    with pytest.raises(ValueError, match=re.escape(
+            "`optimizer` (Adam) was not created under the OneDeviceStrategy that `model` was created under")
+            ) as raised:
+        LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+    assert "pass its name (optimizer='adam')" in str(raised.value)
+    model.compile(keras.optimizers.SGD(), "mse")  # compiled outside the scope
+    with pytest.raises(ValueError, match=re.escape("Compile the model inside the `with strategy.scope():` block")):
+        LRFinder(model, verbose=False)
+    before = [v.numpy().copy() for v in model.variables]
+    finder = LRFinder(model, "adam", "mse", verbose=False)
+    assert finder.optimizer._distribution_strategy is strategy
+    assert np.isfinite(finder(data, batch_size=32, n_steps=20))
+    assert_same_state(before, [v.numpy() for v in model.variables])
+
+
 def test_class_weight_weighs_each_sample_as_fit_does():
     # The same sweep and refined rate as the same weights passed as sample weights; one-hot labels too.
     rng = np.random.default_rng(0)

@@ -140,6 +140,39 @@ def optimizer_knows(optimizer: keras.optimizers.Optimizer, variables: list[Any])
         ) from None
 
 
+def same_strategy(model: keras.Model, optimizer: keras.optimizers.Optimizer, compiled: bool) -> None:
+    """Raise unless `optimizer` was created under the `tf.distribute` strategy `model` was created
+    under (if any): its variables must be that strategy's, and Keras would fail once a sweep had
+    begun ("Mixing different tf.distribute.Strategy objects", as `fit` fails on it).
+
+    Args:
+        compiled: whether `optimizer` is the model's compiled one (the hint then says to compile
+            inside the scope).
+
+    Example:
+        >>> with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        ...     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        ...     inside = keras.optimizers.Adam()
+        >>> same_strategy(model, inside, compiled=False)
+        >>> same_strategy(model, keras.optimizers.Adam(), compiled=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: `optimizer` (Adam) was not created under the OneDeviceStrategy that `model` was created under, so its variables cannot be that strategy's (`fit` fails on it too). Create it inside the `with strategy.scope():` block, or pass its name (optimizer='adam'): the finder then creates it under the model's strategy.
+    """
+    model_strategy = getattr(model, "_distribute_strategy", None)  # Keras: set where created under one
+    optimizer_strategy = getattr(optimizer, "_distribution_strategy", None)  # Keras: the one at creation
+    if model_strategy is None or optimizer_strategy is None or optimizer_strategy is model_strategy:
+        return
+    what = type(optimizer).__name__
+    hint = ("Compile the model inside the `with strategy.scope():` block, as `fit` needs." if compiled else
+            "Create it inside the `with strategy.scope():` block, or pass its name "
+            f"(optimizer={what.lower()!r}): the finder then creates it under the model's strategy.")
+    raise ValueError(
+        f"`optimizer` ({what}) was not created under the {type(model_strategy).__name__} that `model` was "
+        f"created under, so its variables cannot be that strategy's (`fit` fails on it too). {hint}"
+    )
+
+
 @contextlib.contextmanager
 def naming(argument: str) -> Iterator[None]:
     """Inside, a `ValueError` or `TypeError` whose message names `dataset` names `argument` instead:

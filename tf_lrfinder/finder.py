@@ -44,10 +44,11 @@ class LRFinder:
 
     Args:
         model: a Keras model. If compiled, `optimizer` and `loss_fn` default to its own. One created
-            under a `tf.distribute` strategy gets what the finder builds (the optimizer's slots)
-            under that strategy; the sweep is computed on the whole batch in one place (call the
-            finder outside the strategy's scope). One compiled with `run_eagerly=True` is swept
-            eagerly, as `fit` runs it.
+            under a `MirroredStrategy` or `OneDeviceStrategy` is swept on the strategy's replicas,
+            each on its share of every batch, as `fit` trains it (call the finder after the `with
+            strategy.scope():` block; its optimizer must be created inside it, or named); what the
+            finder builds (the optimizer's slots) is built under that strategy. One compiled with
+            `run_eagerly=True` is swept eagerly, as `fit` runs it.
         optimizer: the optimizer to sweep (default: `model.optimizer`), or a name such as `"adam"`
             (a new one with Keras's defaults, as `compile` makes it). Learning rates are absolute.
             One created with `gradient_accumulation_steps=k` updates the weights every k batches:
@@ -165,12 +166,16 @@ class LRFinder:
                     "No optimizer: `model` is not compiled and `optimizer` is None. Pass "
                     "`optimizer=keras.optimizers.Adam()` (for example) or compile the model first."
                 )
+        strategy = getattr(self.model, "_distribute_strategy", None)  # Keras: where created under one
         if isinstance(self.optimizer, str):
-            self.optimizer = checks.by_name("optimizer", self.optimizer, keras.optimizers.get, "'adam' or 'sgd'")
+            with strategy.scope() if strategy is not None else contextlib.nullcontext():  # its variables too
+                self.optimizer = checks.by_name("optimizer", self.optimizer, keras.optimizers.get,
+                                                "'adam' or 'sgd'")
         if not isinstance(self.optimizer, keras.optimizers.Optimizer):
             raise TypeError(
                 f"`optimizer` must be a keras.optimizers.Optimizer. Received: {type(self.optimizer).__name__}"
             )
+        checks.same_strategy(self.model, self.optimizer, self._compiled_optimizer)
         self._lr_target, self._swap = rate_target(self.optimizer)
         self._per_update = accumulation_steps(self.optimizer)  # batches per step (and per held-back batch)
         # A model compiled without a loss may still have one (`add_loss`, or its own `compute_loss`):
