@@ -2,7 +2,7 @@
 
 Run from the repository root (dev extra installed):
 
-    python benchmarks/speed.py                 # all sections, ~6 min on 2 CPU cores
+    python benchmarks/speed.py                 # all sections, ~7 min on 2 CPU cores
     python benchmarks/speed.py --repeats 7 --steps 100
 
 Every contender trains the same model on the same batches for the same number of steps; all run
@@ -35,6 +35,13 @@ before each measurement (the default) and without: what the eight extra forward 
 NaN or inf (which names the data, not the rate, where the loss turns NaN) left out: on a linear
 model over 784 inputs, the cheapest step per input value, where reading the inputs weighs most, and
 on the MLP; with and without XLA.
+
+`strategy`: the MLP created under a `MirroredStrategy` of two logical CPUs (in a process of its own:
+logical devices are set before TensorFlow starts), the finder's sweep beside `model.fit` under the
+same strategy, and beside the finder with its steps in one place on the whole batch (as before it
+ran them on the replicas); the same model without a strategy for reference. Two logical CPUs share
+the same two cores, so this measures the overhead of splitting each batch, not what several
+GPUs gain.
 
 `validation`: `refine`'s runs on the MLP measured on 8 held-back batches (the default), on all of
 `validation_data` (10 thousand samples, 79 batches of 128: what `fit` would measure), and on its
@@ -324,6 +331,38 @@ def nan_check(n_steps, repeats):
 ROWS = (10_000, 1_000_000, 4_000_000)
 
 
+def strategy_cost(n_steps, repeats):
+    """The MLP under a `MirroredStrategy` of two logical CPUs: the finder's repeated sweep beside `fit`
+    under it and beside the finder's steps run in one place; the same without a strategy. Must run
+    before TensorFlow starts (`--only strategy` sets the logical devices first)."""
+    ds = data((784,), n_steps)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    fns = {}
+    for name, scope in (("MirroredStrategy, 2 logical CPUs", strategy.scope()), ("no strategy", contextlib.nullcontext())):
+        with scope:
+            model = mlp()
+            model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=LOSS)
+        finder = LRFinder(model, verbose=False)
+        fns[name, "model.fit"] = lambda m=model: m.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0)
+        fns[name, "tf_lrfinder, repeated call"] = lambda f=finder: f(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps,
+                                                                     refine=False)
+        if name != "no strategy":
+            one_place = LRFinder(model, verbose=False)
+            original = step_lib.replica_strategy
+            step_lib.replica_strategy = lambda model: None  # traced now: its steps in one place, for good
+            try:
+                one_place(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps, refine=False)
+            finally:
+                step_lib.replica_strategy = original
+            fns[name, "tf_lrfinder, steps in one place"] = lambda f=one_place: f(
+                ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps, refine=False)
+    med = interleaved_medians(fns, repeats)
+    print(f"\nMLP 784-512-512-10 under a strategy: {n_steps} steps, batch 128, Adam, median of {repeats}")
+    print(f"| {'strategy':32s} | {'contender':32s} | {'ms':>8s} | {'x fit':>6s} |")
+    for (where, name), v in med.items():
+        print(f"| {where:32s} | {name:32s} | {v * 1e3:8.1f} | {v / med[where, 'model.fit']:6.2f} |")
+
+
 def array_rows(repeats, rows=None):
     """A sweep from arrays (`finder((x, y), batch_size=32)`, 100 features, `refine=False`) against the
     arrays' number of rows: the call reads 100 batches of 32 whatever their length, so only those
@@ -431,7 +470,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "validation", "restore", "arrays", "xla",
-                                           "nan_check"],
+                                           "nan_check", "strategy"],
                         default=None)
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
     args = parser.parse_args()
@@ -439,6 +478,9 @@ def main():
         array_rows(args.repeats, args.rows)
         return
     warnings.simplefilter("ignore")  # the sweeps here are deliberately short of divergence
+    if args.only == "strategy":  # before TensorFlow starts
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     if args.only != "restore" or os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") != "true":
         print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, devices: "
               f"{[d.device_type for d in tf.config.list_physical_devices()]}")
@@ -457,6 +499,11 @@ def main():
         xla(args.steps, max(3, args.repeats // 2))
     if args.only in (None, "nan_check"):
         nan_check(args.steps, args.repeats)
+    if args.only == "strategy":
+        strategy_cost(args.steps, args.repeats)
+    elif args.only is None:  # logical devices must be set before TensorFlow starts: a process of its own
+        subprocess.run([sys.executable, __file__, "--only", "strategy", "--repeats", str(args.repeats),
+                        "--steps", str(args.steps)], check=True)
     if args.only in (None, "restore"):
         if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true":
             restore_and_memory(args.repeats)
