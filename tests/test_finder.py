@@ -162,6 +162,20 @@ def test_numpys_global_random_state_is_left_as_it_was(data):
     np.testing.assert_array_equal(np.random.random(3), expected)
 
 
+def test_tensorflows_global_generator_is_left_as_it_was(data):
+    # A `tf.data` map (or a layer) may draw from `tf.random.get_global_generator()`: afterwards it
+    # draws what it would have without the call.
+    x, y = data
+    tf.random.set_global_generator(tf.random.Generator.from_seed(0))
+    generator = tf.random.get_global_generator()
+    noisy = tf.data.Dataset.from_tensor_slices((x, y)).batch(32).map(
+        lambda a, b: (a + 0.1 * generator.normal(tf.shape(a)), b))
+    before = generator.state.numpy().copy()
+    LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)(noisy, n_steps=20)
+    assert tf.random.get_global_generator() is generator
+    np.testing.assert_array_equal(generator.state.numpy(), before)
+
+
 class UnseededNoise(keras.layers.Layer):
     """Adds noise drawn from `keras.random` without a seed: from Keras's global SeedGenerator."""
 

@@ -37,7 +37,9 @@ def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
     `random`. Either way, without this, `fit` after the finder would draw other numbers than `fit`
     without it. So Python's `random` state is put back, and the generator's state, or its absence.
     So is NumPy's global random state (`keras.utils.set_random_seed` seeds it too), which the data
-    a call reads may draw from: a generator, or a `keras.utils.PyDataset` that shuffles with it.
+    a call reads may draw from: a generator, or a `keras.utils.PyDataset` that shuffles with it; and
+    TensorFlow's global `tf.random.Generator` (`tf.random.get_global_generator()`), which a layer or
+    a `tf.data` map may draw from: its state, or its absence.
 
     Where there is no global generator yet, the finder lends Keras one of its own for the call, made
     as Keras makes it and put back to where it started on every call: the step compiled in one call
@@ -55,10 +57,13 @@ def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
         True
     """
     from keras.src.backend.common import global_state  # private: Keras has no public accessor
+    from tensorflow.python.ops import stateful_random_ops  # private: its absence has no public test
 
     @functools.wraps(method)
     def kept(finder: Any, *args: Any, **kwargs: Any) -> Any:
         python, numpy = random.getstate(), np.random.get_state()
+        tf_generator = stateful_random_ops.global_generator  # None until first asked for
+        tf_state = None if tf_generator is None else tf_generator.state.numpy()
         generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
         value = None if generator is None else generator.state.numpy()  # a copy
         lent = finder.__dict__.get("_lent_generator")
@@ -74,6 +79,9 @@ def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             random.setstate(python)
             np.random.set_state(numpy)
+            stateful_random_ops.global_generator = tf_generator
+            if tf_generator is not None:
+                tf_generator.state.assign(tf_state)
             global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, generator)
             if generator is not None:
                 generator.state.assign(value)
