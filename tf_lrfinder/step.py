@@ -300,15 +300,6 @@ def _xla(model: keras.Model, per_update: int) -> bool:
     return uses_xla(model) and isinstance(model.distribute_strategy, tf.distribute.OneDeviceStrategy) and per_update == 1
 
 
-def _rows(tensor: Any, start: tf.Tensor, stop: tf.Tensor) -> Any:
-    """Rows `start:stop` of a batched tensor (dense, ragged or sparse)."""
-    if isinstance(tensor, tf.SparseTensor):
-        rank = tf.size(tensor.dense_shape)
-        return tf.sparse.slice(tensor, tf.concat([[tf.cast(start, tf.int64)], tf.zeros([rank - 1], tf.int64)], 0),
-                               tf.concat([[tf.cast(stop - start, tf.int64)], tensor.dense_shape[1:]], 0))
-    return tensor[start:stop]
-
-
 def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) -> Callable:
     """Run `local(batch) -> loss`, or `-> (loss, mask)`, on each replica of `strategy`, each on its share
     of `batch`.
@@ -318,11 +309,12 @@ def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) ->
     replica's loss is its share's, divided by the number of replicas (`loss_function`; the
     optimizer sums their gradients), so their sum, returned, is the batch's mean loss where the
     shares are equal (one share may be a row shorter, as under `fit`). The masks (`nonfinite_parts`)
-    are joined. Without a strategy, `local` itself.
+    are joined. Without a strategy, `local` itself; a batch with sparse or ragged tensors is given
+    to `local` whole, in one place.
 
     Example:
         >>> strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-        >>> run = across_replicas(lambda b: (tf.reduce_mean(b) / 1, tf.constant(0, tf.int64)), strategy)
+        >>> run = across_replicas(lambda b: (tf.reduce_mean(b), tf.constant(0, tf.int64)), strategy)
         >>> [float(t) for t in run(tf.constant([1.0, 3.0]))]
         [2.0, 0.0]
     """
@@ -331,10 +323,15 @@ def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) ->
     replicas = strategy.num_replicas_in_sync
 
     def run(batch):
+        if any(isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for t in tf.nest.flatten(batch)):
+            # A sparse input's gradients have as many rows as its share has values, which differ
+            # between replicas, and the replicas' gather of them fails (`fit` fails on sparse inputs
+            # under a strategy too): such batches are computed in one place, as before.
+            return local(batch)
         with tf.device("CPU:0"):  # where the iterator leaves its batches
-            rows = tf.shape(tf.nest.flatten(batch, expand_composites=False)[0])[0]
+            rows = tf.shape(tf.nest.flatten(batch)[0])[0]
             shares = [tf.nest.map_structure(
-                lambda tensor: _rows(tensor, rows * i // replicas, rows * (i + 1) // replicas), batch)
+                lambda tensor: tensor[rows * i // replicas: rows * (i + 1) // replicas], batch)
                 for i in range(replicas)]
         per_replica = strategy.experimental_distribute_values_from_function(
             lambda context: shares[context.replica_id_in_sync_group])
