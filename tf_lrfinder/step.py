@@ -295,9 +295,9 @@ def _xla(model: keras.Model, per_update: int) -> bool:
     a `MirroredStrategy` or with gradient accumulation under a `OneDeviceStrategy`, where both fail
     (on logical CPUs here: a variable read from another device). Keras's default,
     `jit_compile="auto"`, turns XLA off under any strategy."""
-    if replica_strategy(model) is None:
-        return uses_xla(model)
-    return uses_xla(model) and isinstance(model.distribute_strategy, tf.distribute.OneDeviceStrategy) and per_update == 1
+    strategy = replica_strategy(model)
+    return uses_xla(model) and (strategy is None or
+                                isinstance(strategy, tf.distribute.OneDeviceStrategy) and per_update == 1)
 
 
 def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) -> Callable:
