@@ -50,7 +50,9 @@ class LRFinder:
             finder builds (the optimizer's slots) is built under that strategy. One compiled with
             `run_eagerly=True` is swept eagerly, as `fit` runs it.
         optimizer: the optimizer to sweep (default: `model.optimizer`), or a name such as `"adam"`
-            (a new one with Keras's defaults, as `compile` makes it). Learning rates are absolute.
+            (a new one with Keras's defaults, as `compile` makes it, under the model's strategy if
+            it has one; an optimizer object made outside that strategy raises a `ValueError`, as
+            `fit` would fail on it). Learning rates are absolute.
             One created with `gradient_accumulation_steps=k` updates the weights every k batches:
             then a step (of the sweep, of `refine`'s runs) is one update, k batches at one rate, and
             the loss recorded is their mean, so the sweep and the runs make as many updates as
