@@ -328,11 +328,13 @@ def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) ->
             # between replicas, and the replicas' gather of them fails (`fit` fails on sparse inputs
             # under a strategy too): such batches are computed in one place, as before.
             return local(batch)
-        with tf.device("CPU:0"):  # where the iterator leaves its batches
-            rows = tf.shape(tf.nest.flatten(batch)[0])[0]
-            shares = [tf.nest.map_structure(
-                lambda tensor: tensor[rows * i // replicas: rows * (i + 1) // replicas], batch)
-                for i in range(replicas)]
+        shares = [batch]
+        if replicas > 1:
+            with tf.device("CPU:0"):  # where the iterator leaves its batches
+                rows = tf.shape(tf.nest.flatten(batch)[0])[0]
+                shares = [tf.nest.map_structure(
+                    lambda tensor: tensor[rows * i // replicas: rows * (i + 1) // replicas], batch)
+                    for i in range(replicas)]
         per_replica = strategy.experimental_distribute_values_from_function(
             lambda context: shares[context.replica_id_in_sync_group])
         results = strategy.run(local, args=(per_replica,))
