@@ -63,6 +63,11 @@ SCRIPT = textwrap.dedent("""
     finder.refine((x, y), batch_size=32, steps=20)
     out["restored_after_refine"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
     out["runs"] = len(finder.trials.lrs)
+    for where in ("host", "disk"):  # the other snapshots keep each replica's copy too
+        finder.snapshot = where
+        finder((x, y), batch_size=32, n_steps=40)
+        out[f"restored_from_{where}"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
+    finder.snapshot = "device"
     # A distributed dataset: refused before anything changes (it failed on a PerReplica batch).
     distributed = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(32))
     try:
@@ -161,6 +166,7 @@ def test_every_replica_is_restored_bit_for_bit(result):
     assert result["restored_after_sweep"]
     assert result["restored_after_refine"]
     assert result["runs"] >= 4
+    assert result["restored_from_host"] and result["restored_from_disk"]
 
 
 def test_a_distributed_dataset_is_refused_before_anything_changes(result):
