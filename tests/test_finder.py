@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from tqdm import tqdm
 
-from conftest import OPTIMIZERS, assert_same_state, make_model, regression_data, state_of
+from conftest import KERAS_BELOW_3_15, OPTIMIZERS, assert_same_state, make_model, regression_data, state_of
 from tf_lrfinder import LRFinder
 from tf_lrfinder import refine as refine_lib
 from tf_lrfinder.data import as_batches
@@ -18,7 +18,6 @@ from tf_lrfinder.history import load_csv, load_json, save_csv, save_json
 from tf_lrfinder.smoothing import ema, stop_index
 from tf_lrfinder.state import Snapshot
 
-KERAS_BELOW_3_15 = tuple(int(p) for p in keras.__version__.split(".")[:2]) < (3, 15)
 pytestmark = pytest.mark.filterwarnings("ignore:The (loss never|data ran out|sweep stopped|suggestion sits|best short run)")
 
 

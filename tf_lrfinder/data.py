@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import checks
+from .state import declared_inputs
 
 _ARRAY_TYPES = (np.ndarray, tf.Tensor)
 
@@ -310,17 +311,11 @@ def _replay(first: Any, columns: list[list[tf.Tensor]]) -> Callable[[tf.Tensor],
     return batch
 
 
-def _declared_inputs(model: Any) -> list[Any]:
-    """The model's declared inputs (its `keras.Input`s), or [] where it declares none (not built yet,
-    or a subclassed model)."""
-    return (getattr(model, "inputs", None) if getattr(model, "built", False) else None) or []
-
-
 def _fit_declared_inputs(batches: list[Any], model: Any) -> None:
     """Raise a `ValueError` where a batch's input leaf does not fit the shape the model declares
     (its `keras.Input`s): batches may vary where the model leaves an axis free (None), as `fit`
     takes them, but a varying axis the model fixes would fail inside the compiled step."""
-    inputs = _declared_inputs(model)
+    inputs = declared_inputs(model)
     if not inputs:
         return
     for number, batch in enumerate(batches):
@@ -375,7 +370,7 @@ def _short(value: Any, most: int = 300) -> str:
 
 def _check_batched(spec: Any, model: Any) -> None:
     """Compare input ranks with the model's declared inputs, where the model declares them."""
-    inputs = _declared_inputs(model)
+    inputs = declared_inputs(model)
     if not inputs:
         return
     leaves = tf.nest.flatten(_inputs(spec))

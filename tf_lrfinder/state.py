@@ -102,6 +102,19 @@ def all_layers(model) -> list:
     return list(flatten(include_self=True, recursive=True)) if flatten is not None else [model]
 
 
+def declared_inputs(model) -> list:
+    """The model's declared inputs (its `keras.Input`s), or [] where it declares none (not built yet,
+    or a subclassed model).
+
+    Example:
+        >>> import keras
+        >>> [tuple(t.shape) for t in declared_inputs(keras.Sequential([keras.Input((3,), batch_size=8),
+        ...                                                             keras.layers.Dense(1)]))]
+        [(8, 3)]
+    """
+    return (getattr(model, "inputs", None) if getattr(model, "built", False) else None) or []
+
+
 def untracked_variables(model) -> list:
     """The variables of `model`'s layers that are not in `model.variables`, which a sweep can change
     all the same: the states a stateful RNN carries from one batch to the next (Keras creates them

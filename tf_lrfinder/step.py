@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model, per_instance, uses_xla
+from .state import declared_inputs
 
 # Why a sweep stopped, as the device reports it.
 RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
@@ -268,7 +269,9 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
 def replica_strategy(model: keras.Model) -> tf.distribute.Strategy | None:
     """The strategy whose replicas run the finder's steps, as they run `fit`'s: the model's, where it
     was created under a `MirroredStrategy` (one or several devices) or a `OneDeviceStrategy`; None
-    otherwise (the steps run where TensorFlow places them, as a plain `tf.function`'s do).
+    otherwise (the steps run where TensorFlow places them, as a plain `tf.function`'s do), and for
+    a model whose `keras.Input` fixes the batch size (a stateful RNN's), which shares of the batch
+    would not fit (`fit` fails on it under a strategy of several replicas).
 
     Example:
         >>> replica_strategy(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])) is None
@@ -279,7 +282,12 @@ def replica_strategy(model: keras.Model) -> tf.distribute.Strategy | None:
         'OneDeviceStrategy'
     """
     strategy = getattr(model, "distribute_strategy", None)  # Keras: the strategy it was created under
-    return strategy if isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy)) else None
+    if not isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy)):
+        return None
+    if strategy.num_replicas_in_sync > 1 and any(
+            tf.TensorShape(t.shape)[:1].is_fully_defined() for t in declared_inputs(model)):
+        return None  # a batch size the model fixes (a stateful RNN's, say) cannot be split
+    return strategy
 
 
 def _step_strategy(model: keras.Model, per_update: int) -> tf.distribute.Strategy | None:
