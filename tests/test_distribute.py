@@ -78,7 +78,8 @@ SCRIPT = textwrap.dedent("""
         out["distributed_error"] = str(error)
     out["restored_after_distributed"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
 
-    # Without BatchNorm, the replicas' sweep and runs match the same model's without a strategy:
+    # Without BatchNorm (or with it synchronised), the replicas' sweep and runs match the same model's
+    # without a strategy:
     # compiled with a loss; a plain function with an L2 penalty (each divided by the replicas, as
     # Keras divides its own); XLA asked for (not used across two replicas, as fit fails there).
     dense = lambda reg=None: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu",
@@ -86,15 +87,21 @@ SCRIPT = textwrap.dedent("""
                                                keras.layers.Dense(1)])
     square = lambda t, p: tf.square(t - p)[:, 0]
     finders = {}
-    for name, where, loss, reg, jit in [("compiled", strategy, None, None, False),
-                                        ("plain_l2", strategy, square, "l2", False),
-                                        ("xla", strategy, None, None, True),
-                                        ("one_device_xla", tf.distribute.OneDeviceStrategy("/cpu:1"), None, None, True)]:
+    # BatchNorm synchronised across the replicas normalises with the whole batch's statistics.
+    synced = lambda reg=None: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16),
+                                                keras.layers.BatchNormalization(synchronized=True),
+                                                keras.layers.ReLU(), keras.layers.Dense(1)])
+    for name, where, loss, make, reg, jit in [
+            ("compiled", strategy, None, dense, None, False),
+            ("plain_l2", strategy, square, dense, "l2", False),
+            ("xla", strategy, None, dense, None, True),
+            ("one_device_xla", tf.distribute.OneDeviceStrategy("/cpu:1"), None, dense, None, True),
+            ("synchronized_batchnorm", strategy, None, synced, None, False)]:
         keras.utils.set_random_seed(2)
         with where.scope():
-            model = dense(reg)
+            model = make(reg)
             model.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
-        plain = dense(reg)
+        plain = make(reg)
         plain.set_weights(model.get_weights())
         plain.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
         before = replicas(model.variables)  # the optimizer is built by the finder
@@ -208,7 +215,7 @@ def test_each_replica_trains_on_its_share_of_the_batch(result):
     assert abs(result["first_loss"] - result["whole"]) > 1e-3 * result["whole"]
 
 
-@pytest.mark.parametrize("case", ["compiled", "plain_l2", "xla", "one_device_xla"])
+@pytest.mark.parametrize("case", ["compiled", "plain_l2", "xla", "one_device_xla", "synchronized_batchnorm"])
 def test_the_sweep_and_the_runs_match_the_same_model_without_a_strategy(result, case):
     out = result[case]
     assert len(out["losses"]) == len(out["twin_losses"]) == 40
