@@ -78,32 +78,35 @@ SCRIPT = textwrap.dedent("""
         out["distributed_error"] = str(error)
     out["restored_after_distributed"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
 
-    # Without BatchNorm (or with it synchronised), the replicas' sweep and runs match the same model's
-    # without a strategy:
-    # compiled with a loss; a plain function with an L2 penalty (each divided by the replicas, as
-    # Keras divides its own); XLA asked for (not used across two replicas, as fit fails there).
+    def twins(make, seed, where=strategy, jit=False):  # made and compiled under `where`; its twin without
+        keras.utils.set_random_seed(seed)
+        with where.scope():
+            model = make()
+            model.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
+        plain = make()
+        plain.set_weights(model.get_weights())
+        plain.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
+        return model, plain
+
+    # Without BatchNorm, or with it synchronised across the replicas (the whole batch's statistics),
+    # the replicas' sweep and runs match the same model's without a strategy: compiled with a loss; a
+    # plain function with an L2 penalty (divided by the replicas, as Keras divides its own); XLA
+    # asked for (not used across two replicas, as fit fails there).
     dense = lambda reg=None: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu",
                                                                                       kernel_regularizer=reg),
                                                keras.layers.Dense(1)])
+    synced = lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16),
+                                       keras.layers.BatchNormalization(synchronized=True), keras.layers.ReLU(),
+                                       keras.layers.Dense(1)])
     square = lambda t, p: tf.square(t - p)[:, 0]
     finders = {}
-    # BatchNorm synchronised across the replicas normalises with the whole batch's statistics.
-    synced = lambda reg=None: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16),
-                                                keras.layers.BatchNormalization(synchronized=True),
-                                                keras.layers.ReLU(), keras.layers.Dense(1)])
-    for name, where, loss, make, reg, jit in [
-            ("compiled", strategy, None, dense, None, False),
-            ("plain_l2", strategy, square, dense, "l2", False),
-            ("xla", strategy, None, dense, None, True),
-            ("one_device_xla", tf.distribute.OneDeviceStrategy("/cpu:1"), None, dense, None, True),
-            ("synchronized_batchnorm", strategy, None, synced, None, False)]:
-        keras.utils.set_random_seed(2)
-        with where.scope():
-            model = make(reg)
-            model.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
-        plain = make(reg)
-        plain.set_weights(model.get_weights())
-        plain.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
+    for name, where, loss, make, jit in [
+            ("compiled", strategy, None, dense, False),
+            ("plain_l2", strategy, square, lambda: dense("l2"), False),
+            ("xla", strategy, None, dense, True),
+            ("one_device_xla", tf.distribute.OneDeviceStrategy("/cpu:1"), None, dense, True),
+            ("synchronized_batchnorm", strategy, None, synced, False)]:
+        model, plain = twins(make, 2, where, jit)
         before = replicas(model.variables)  # the optimizer is built by the finder
         finder, twin = LRFinder(model, loss_fn=loss, verbose=False), LRFinder(plain, loss_fn=loss, verbose=False)
         out[name] = {"lr": finder((x, y), batch_size=32, n_steps=40), "twin_lr": twin((x, y), batch_size=32, n_steps=40),
@@ -119,15 +122,8 @@ SCRIPT = textwrap.dedent("""
     # Sparse inputs: computed in one place (the replicas' gather of their gradients fails on shares
     # of different sizes; `fit` fails on them under a strategy too), the same sweep as without one.
     sparse = tf.data.Dataset.from_tensor_slices((tf.sparse.from_dense(np.where(x > 0.7, x, 0)), y)).batch(32)
-    make_sparse = lambda: keras.Sequential([keras.Input((4,), sparse=True), keras.layers.Dense(8, activation="relu"),
-                                            keras.layers.Dense(1)])
-    keras.utils.set_random_seed(3)
-    with strategy.scope():
-        model = make_sparse()
-        model.compile("adam", "mse")
-    plain = make_sparse()
-    plain.set_weights(model.get_weights())
-    plain.compile("adam", "mse")
+    model, plain = twins(lambda: keras.Sequential([keras.Input((4,), sparse=True),
+                                                   keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]), 3)
     pair = [LRFinder(model, verbose=False), LRFinder(plain, verbose=False)]
     for finder in pair:
         finder(sparse, n_steps=30, refine=False)
@@ -135,15 +131,8 @@ SCRIPT = textwrap.dedent("""
 
     # A batch size the model fixes (a stateful RNN's): not split, the same sweep as without a strategy.
     xs, ys = rng.random((640, 5, 3), dtype=np.float32), rng.random((640, 1), dtype=np.float32)
-    fixed = lambda: keras.Sequential([keras.Input((5, 3), batch_size=32), keras.layers.LSTM(8, stateful=True),
-                                      keras.layers.Dense(1)])
-    keras.utils.set_random_seed(4)
-    with strategy.scope():
-        model = fixed()
-        model.compile("adam", "mse")
-    plain = fixed()
-    plain.set_weights(model.get_weights())
-    plain.compile("adam", "mse")
+    model, plain = twins(lambda: keras.Sequential([keras.Input((5, 3), batch_size=32),
+                                                   keras.layers.LSTM(8, stateful=True), keras.layers.Dense(1)]), 4)
     before = replicas(model.variables)
     pair = [LRFinder(model, verbose=False), LRFinder(plain, verbose=False)]
     try:
