@@ -364,7 +364,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
 
     A step is one update of the weights: one batch, or with gradient accumulation
     (`accumulation_steps`) as many batches, all at the step's rate, whose mean loss is recorded (the
-    weights do not change between them, so it is the loss of the update's whole batch).
+    weights do not change between them, so it is the loss of the update's whole batch). For a model
+    created under a strategy, each batch is trained on the strategy's replicas (`across_replicas`).
 
     Returns:
         `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 3]` (loss, smoothed
