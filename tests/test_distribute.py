@@ -77,6 +77,19 @@ SCRIPT = textwrap.dedent("""
     except TypeError as error:
         out["distributed_error"] = str(error)
     out["restored_after_distributed"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
+    # Called inside the model's own scope, the finder runs as after the block: the same sweep, runs
+    # and rate, its steps on the replicas, and the scope goes on as it was.
+    runs = lambda: [finder.losses, list(finder.trials.losses), finder.lr_opt]
+    finder((x, y), batch_size=32, n_steps=40)
+    out["after_block"] = runs()
+    with strategy.scope():
+        finder = LRFinder(model, optimizer, "mse", verbose=False)  # a new one: its variables made inside
+        finder((x, y), batch_size=32, n_steps=40)
+        out["inside_scope"] = runs()
+        out["scope_goes_on"] = tf.distribute.get_strategy() is strategy and len(tf.Variable(1.0).values) == 2
+    own = [v for v in vars(finder._state).values() if isinstance(v, tf.Variable)] + finder._snapshot._copies
+    out["own_variables"] = [len(own), sum(hasattr(v, "values") for v in own)]  # how many, how many distributed
+    out["restored_inside_scope"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
 
     def twins(make, seed, where=strategy, jit=False):  # made and compiled under `where`; its twin without
         keras.utils.set_random_seed(seed)
@@ -192,6 +205,16 @@ def test_a_distributed_dataset_is_refused_before_anything_changes(result):
     assert result["distributed_error"].startswith("`dataset` is a distributed dataset")
     assert "pass the tf.data.Dataset it was made from" in result["distributed_error"]
     assert result["restored_after_distributed"]
+
+
+def test_a_call_inside_the_model_scope_runs_as_after_the_block(result):
+    assert result["inside_scope"] == result["after_block"]
+    assert len(result["inside_scope"][0]) == 40 and len(result["inside_scope"][1]) >= 4
+    assert result["scope_goes_on"] and result["restored_inside_scope"]
+    # The finder's own variables (its sweep's state, its backups) are plain ones, not the strategy's:
+    # mirrored, each replica's backup would be held once on every replica.
+    own, distributed = result["own_variables"]
+    assert own > 10 and distributed == 0
 
 
 def test_an_unbuilt_optimizer_gets_its_slots_under_the_model_strategy(result):

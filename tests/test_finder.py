@@ -1069,27 +1069,53 @@ def test_a_model_with_nothing_to_train_raises_before_any_state_changes(data):
     assert np.isfinite(finder(data, batch_size=32, n_steps=20, refine=False))
 
 
-def test_a_call_inside_a_strategy_scope_raises_and_after_the_block_sweeps(data):
+def test_a_call_inside_the_model_strategy_scope_sweeps_as_after_the_block(data):
     # Inside `strategy.scope()` the finder's own step used to fail in the optimizer (no replica
-    # context to merge in) or in the snapshot; now it says where to call it, before anything changes.
+    # context to merge in) or in the snapshot (its backups made the strategy's); then it refused.
+    # Now it runs as after the `with` block, and the scope goes on as before, an error or not.
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     with strategy.scope():
         model = make_model("dense")
         optimizer = keras.optimizers.Adam()
         finder = LRFinder(model, optimizer, "mse", verbose=False)
         before = [v.numpy().copy() for v in model.variables]
-        with pytest.raises(RuntimeError, match=re.escape(
-                "The finder was called inside `strategy.scope()` of a OneDeviceStrategy")) as raised:
-            finder(data, batch_size=32, n_steps=20)
-        assert "call the finder after the `with` block" in str(raised.value)
-        assert not optimizer.built and finder.lrs == []
+        inside = finder(data, batch_size=32, n_steps=20)
+        swept, runs = list(finder.losses), finder.trials.losses
+        assert tf.distribute.get_strategy() is strategy and optimizer.built
+        assert strategy.extended.variable_created_in_scope(tf.Variable(1.0))
         assert_same_state(before, [v.numpy() for v in model.variables])
-    lr = finder(data, batch_size=32, n_steps=20, refine=False)  # after the block: swept
-    assert np.isfinite(lr) and optimizer.built
+        x, y = data
+        nan_row = tf.data.Dataset.from_tensor_slices((x, np.where(np.arange(len(y))[:, None] == 100, np.nan, y)))
+        with pytest.raises(ValueError, match="`dataset` holds NaN or inf values in y"):  # at step 4
+            finder(nan_row.batch(32), n_steps=20)
+        assert tf.distribute.get_strategy() is strategy  # after an error too
+        assert np.isfinite(finder.refine(data, batch_size=32, steps=5))
+    assert finder(data, batch_size=32, n_steps=20) == inside  # after the block: the same call
+    assert finder.losses == swept and finder.trials.losses == runs
     assert_same_state(before, [v.numpy() for v in model.variables])
-    with strategy.scope(), pytest.raises(RuntimeError, match="inside `strategy.scope\\(\\)`"):
-        finder.refine(data, batch_size=32, steps=5)
-    assert finder.trials is None
+
+
+def test_a_call_inside_another_strategy_scope_is_refused_before_anything_changes(data):
+    # `fit` fails on both: "`colocate_vars_with` must only be passed a variable created in this
+    # tf.distribute.Strategy.scope()" and "Mixing different tf.distribute.Strategy objects".
+    model = make_model("dense")
+    finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+    before = [v.numpy().copy() for v in model.variables]
+    for created, where in [(None, "outside any strategy"), (tf.distribute.OneDeviceStrategy("/cpu:0"),
+                                                             "under another OneDeviceStrategy")]:
+        if created is not None:
+            with created.scope():
+                model = make_model("dense")
+                finder = LRFinder(model, "adam", "mse", verbose=False)
+            before = [v.numpy().copy() for v in model.variables]
+        with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+            with pytest.raises(ValueError, match=re.escape(
+                    "The finder was called inside `strategy.scope()` of a OneDeviceStrategy, but `model` was "
+                    f"created {where} (`fit` fails on it too). Call the finder inside the scope the model was "
+                    "created in, or after the `with` block.")):
+                finder(data, batch_size=32, n_steps=20)
+        assert not finder.optimizer.built and finder.lrs == []
+        assert_same_state(before, [v.numpy() for v in model.variables])
 
 
 def test_an_optimizer_from_outside_the_model_strategy_is_refused_and_a_named_one_is_made_under_it(data):

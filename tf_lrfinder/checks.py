@@ -342,31 +342,6 @@ def tensorflow_backend() -> None:
         )
 
 
-def outside_strategy_scope() -> None:
-    """Raise a `RuntimeError` when called inside a `tf.distribute` strategy's scope (`with
-    strategy.scope():`): the finder's own variables (its snapshot, its sweep's state) would be
-    created as the strategy's. A model created under the strategy is fine once the `with` block has
-    ended: the finder runs its steps on the model's replicas.
-
-    Example:
-        >>> outside_strategy_scope()
-        >>> with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
-        ...     outside_strategy_scope()
-        Traceback (most recent call last):
-        ...
-        RuntimeError: The finder was called inside `strategy.scope()` of a OneDeviceStrategy. Its own variables (the snapshot, the sweep's state) must not be the strategy's. Create the model (and the optimizer) inside the scope as you do, and call the finder after the `with` block (or after `tf.distribute.experimental_set_strategy(None)`, where the strategy was set that way): it still runs its steps on the model's replicas, and keeps and restores each replica's copy of every variable.
-    """
-    if tf.distribute.has_strategy():
-        raise RuntimeError(
-            f"The finder was called inside `strategy.scope()` of a {type(tf.distribute.get_strategy()).__name__}. "
-            "Its own variables (the snapshot, the sweep's state) must not be the strategy's. Create the "
-            "model (and the optimizer) inside the scope as you do, and call the finder after the `with` "
-            "block (or after `tf.distribute.experimental_set_strategy(None)`, where the strategy was set "
-            "that way): it still runs its steps on the model's replicas, and keeps and restores each "
-            "replica's copy of every variable."
-        )
-
-
 def unchanged(model: keras.Model, collect_losses: bool = False) -> keras.StatelessScope:
     """A `keras.StatelessScope` in which `model` computes as it is and no variable changes.
 

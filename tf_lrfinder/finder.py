@@ -18,7 +18,7 @@ from .compiled import uses_xla
 from .data import Batches, OnePass, as_batches, holds_arrays, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
-from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, build_evaluate, build_sweep,
+from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate, build_sweep,
                    loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -45,9 +45,10 @@ class LRFinder:
     Args:
         model: a Keras model. If compiled, `optimizer` and `loss_fn` default to its own. One created
             under a `MirroredStrategy` or `OneDeviceStrategy` is swept on the strategy's replicas,
-            each on its share of every batch, as `fit` trains it (call the finder after the `with
-            strategy.scope():` block; its optimizer must be created inside it, or named); what the
-            finder builds (the optimizer's slots) is built under that strategy. One compiled with
+            each on its share of every batch, as `fit` trains it (call the finder inside the `with
+            strategy.scope():` block or after it; its optimizer must be created inside it, or
+            named); what the finder builds (the optimizer's slots) is built under that strategy,
+            and its own variables never are. One compiled with
             `run_eagerly=True` is swept eagerly, as `fit` runs it.
         optimizer: the optimizer to sweep (default: `model.optimizer`), or a name such as `"adam"`
             (a new one with Keras's defaults, as `compile` makes it, under the model's strategy if
@@ -250,6 +251,7 @@ class LRFinder:
 
     # -- the sweep -------------------------------------------------------------------------------
 
+    @after_scope
     @keeps_global_random
     def __call__(self, dataset: Any, min_lr: float = 1e-7, max_lr: float = 10.0, n_steps: int = 100, *,
                  batch_size: int | None = None, mode: str = "exponential", smoothing: float = 0.98,
@@ -307,12 +309,12 @@ class LRFinder:
                 ValueError after the sweep (state restored) if it stopped before any usable point,
                 if the data ran out when read again, or if the loss turned NaN or inf on data that
                 hold NaN or inf values (in the sweep or refining's runs; the error names the part).
-            RuntimeError: when called inside a `tf.distribute` strategy's scope (call it after the
-                `with strategy.scope():` block), before any state is touched.
+            ValueError: when called inside `strategy.scope()` of a strategy other than the one the
+                model was created under, before any state is touched (inside the model's own, the
+                call runs as after the `with` block: `tf_lrfinder.step.after_scope`).
             tf.errors.ResourceExhaustedError: out of memory, as TensorFlow raises it, its message led
                 by what the device snapshot holds and how to move it off the device (state restored).
         """
-        checks.outside_strategy_scope()
         checks.positive_finite("min_lr", min_lr)
         checks.positive_finite("max_lr", max_lr)
         if max_lr <= min_lr:
@@ -377,7 +379,7 @@ class LRFinder:
                                            suggestion and suggestion.lr, batches.cardinality,
                                            rate_cap(self.optimizer, len(self.lrs)))
             for message in self.warnings:
-                warnings.warn(message, stacklevel=3)  # past `keeps_global_random`
+                warnings.warn(message, stacklevel=4)  # past `keeps_global_random` and `after_scope`
         self.lr_opt = suggestion.lr
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
@@ -547,6 +549,7 @@ class LRFinder:
 
     # -- checking the reading by training -------------------------------------------------------
 
+    @after_scope
     @keeps_global_random
     def refine(self, dataset: Any, steps: int = refine_lib.STEPS, *, batch_size: int | None = None,
                factors: tuple[float, ...] = refine_lib.FACTORS, eval_batches: int = refine_lib.EVAL_BATCHES,
@@ -661,7 +664,7 @@ class LRFinder:
             ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched;
                 a ValueError (state restored) if the data runs out when read again, or if a loss
                 turned NaN or inf on data that hold NaN or inf values, as `__call__`.
-            RuntimeError: when called inside a `tf.distribute` strategy's scope, as `__call__`.
+            ValueError: inside the scope of a strategy other than the model's, as `__call__`.
             tf.errors.ResourceExhaustedError: out of memory, as `__call__`.
 
         Example (with `finder` as swept in the class example, which checks what these return)::
@@ -671,7 +674,6 @@ class LRFinder:
         """
         if not self.lrs:
             raise ValueError("No sweep recorded yet: call the finder on a dataset first, then `refine`.")
-        checks.outside_strategy_scope()
         steps, eval_batches = checks.integer("steps", steps), checks.integer("eval_batches", eval_batches)
         extend, tie_steps = checks.integer("extend", extend, 0), checks.integer("tie_steps", tie_steps, 0)
         if 0 < tie_steps <= steps:
@@ -719,7 +721,7 @@ class LRFinder:
                                         tie_steps if ties[0].size else 0, tuple(ties[0].tolist()),
                                         tuple(ties[1].tolist()), validation is not None, measured)
         for text in self.trials.warnings:
-            warnings.warn(text, stacklevel=4)  # the caller of `refine` or of the finder, past the wrapper
+            warnings.warn(text, stacklevel=5)  # the caller of `refine` or of the finder, past the wrappers
         return self.lr_opt
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,

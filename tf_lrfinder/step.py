@@ -9,7 +9,9 @@ reads the chunk's records once. Calling it with `n=1` is the one-step-per-call p
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import math
 from typing import Any, Callable, Iterator
 
@@ -288,6 +290,61 @@ def replica_strategy(model: keras.Model) -> tf.distribute.Strategy | None:
             tf.TensorShape(t.shape)[:1].is_fully_defined() for t in declared_inputs(model)):
         return None  # a batch size the model fixes (a stateful RNN's, say) cannot be split
     return strategy
+
+
+def after_scope(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a finder's `method` so that, called inside `with strategy.scope():` of the strategy its
+    model was created under (or after `tf.distribute.experimental_set_strategy`), it runs as it runs
+    after the `with` block: its steps on the model's replicas (`replica_strategy`), its own
+    variables (the snapshot, the sweep's state) plain ones, never the strategy's. The thread's
+    strategy and variable-creator stacks are set aside for the call and put back, the same objects,
+    however it ends, so the scope goes on as before. `fit` fails on a model created outside the
+    scope's strategy, and so does this, before anything changes, with a `ValueError` saying so.
+
+    Example:
+        >>> class Reads:
+        ...     def __init__(self, model): self.model = model
+        ...     @after_scope
+        ...     def __call__(self):
+        ...         return tf.distribute.has_strategy(), type(replica_strategy(self.model)).__name__
+        >>> strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+        >>> with strategy.scope():
+        ...     reads = Reads(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+        ...     reads(), tf.distribute.get_strategy() is strategy
+        ((False, 'OneDeviceStrategy'), True)
+        >>> with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        ...     reads()
+        Traceback (most recent call last):
+        ...
+        ValueError: The finder was called inside `strategy.scope()` of a OneDeviceStrategy, but `model` was created under another OneDeviceStrategy (`fit` fails on it too). Call the finder inside the scope the model was created in, or after the `with` block.
+    """
+
+    @functools.wraps(method)
+    def outside(finder: Any, *args: Any, **kwargs: Any) -> Any:
+        if not tf.distribute.has_strategy():
+            return method(finder, *args, **kwargs)
+        scope = tf.distribute.get_strategy()
+        created = getattr(finder.model, "_distribute_strategy", None)  # Keras: where created under one
+        if created is not scope:
+            where = ("outside any strategy" if created is None else
+                     f"under {'another' if type(created) is type(scope) else 'a'} {type(created).__name__}")
+            raise ValueError(
+                f"The finder was called inside `strategy.scope()` of a {type(scope).__name__}, but `model` "
+                f"was created {where} (`fit` fails on it too). Call the finder inside the scope the model "
+                "was created in, or after the `with` block."
+            )
+        # The stacks a strategy's scope pushes onto (TensorFlow's own code saves and sets them so).
+        graph = tf.compat.v1.get_default_graph()
+        kept = (graph._distribution_strategy_stack, graph._variable_creator_stack, graph._resource_creator_stack)
+        graph._distribution_strategy_stack, graph._variable_creator_stack = [], []
+        graph._resource_creator_stack = collections.defaultdict(list)
+        try:
+            return method(finder, *args, **kwargs)
+        finally:
+            (graph._distribution_strategy_stack, graph._variable_creator_stack,
+             graph._resource_creator_stack) = kept
+
+    return outside
 
 
 def _step_strategy(model: keras.Model, per_update: int) -> tf.distribute.Strategy | None:
