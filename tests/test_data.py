@@ -1,3 +1,4 @@
+import itertools
 import re
 
 import keras
@@ -6,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_model
-from tf_lrfinder.data import as_batches, split_off
+from tf_lrfinder.data import _py_dataset_batches, as_batches, split_off
 
 
 def test_arrays_are_batched_and_indexed(data):
@@ -201,6 +202,16 @@ def test_keras_py_dataset_is_read_in_order_and_replayed():
 
     b = as_batches(Batches(), make_model(), n_steps=5)
     assert [float(batch[0][0, 0]) for _, batch in b.dataset.take(5)] == [0.0, 1.0, 2.0, 0.0, 1.0]
+    # Read as Keras 3.12 and later iterate one, on Keras 3.10 too, whose PyDataset has no `__iter__`.
+    assert [float(x[0, 0]) for x, _ in _py_dataset_batches(Batches())] == [0.0, 1.0, 2.0]
+
+    class Endless(Batches):
+        @property
+        def num_batches(self):
+            return None  # as Keras marks a PyDataset without end
+
+    endless = itertools.islice(_py_dataset_batches(Endless()), 5)
+    assert [float(x[0, 0]) for x, _ in endless] == [0.0, 1.0, 2.0, 3.0, 4.0]
 
 
 @pytest.mark.parametrize("second,message", [

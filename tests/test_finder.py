@@ -649,6 +649,17 @@ def test_layers_frozen_or_unfrozen_and_a_new_compile_are_followed(data):
     with pytest.raises(ValueError, match=re.escape("`optimizer` was built for other variables than the model's trainable ones")):
         LRFinder(model, narrow, "mse", verbose=False)(data, batch_size=32, n_steps=30)
     assert_same_state(before, state_of(model, narrow))
+    # A LossScaleOptimizer's inner optimizer holds the slots: it is the one checked (on Keras 3.10
+    # the outer one's check refused even the variables it was built for).
+    for built_for, fits in [(model.layers[-1].trainable_variables, False), (model.trainable_variables, True)]:
+        scaled = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam())
+        scaled.build(built_for)
+        finder = LRFinder(model, scaled, "mse", verbose=False)
+        if fits:
+            assert np.isfinite(finder(data, batch_size=32, n_steps=30, refine=False))
+        else:
+            with pytest.raises(ValueError, match=re.escape("`optimizer` was built for other variables")):
+                finder(data, batch_size=32, n_steps=30)
 
 
 def test_a_model_with_its_own_train_step_is_warned_about():

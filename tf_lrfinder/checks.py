@@ -127,6 +127,7 @@ def optimizer_knows(optimizer: keras.optimizers.Optimizer, variables: list[Any])
         ...
         ValueError: `optimizer` was built for other variables than the model's trainable ones (were layers frozen or unfrozen since it was used?). Pass a new optimizer, for example `finder.optimizer = keras.optimizers.Adam()`, or compile the model again.
     """
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's holds the slots
     check = getattr(optimizer, "_check_variables_are_known", None)  # Keras 3's own check (private)
     if check is None:
         return

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -385,6 +386,14 @@ def _check_batched(spec: Any, model: Any) -> None:
             )
 
 
+def _py_dataset_batches(data: keras.utils.PyDataset) -> Iterator[Any]:
+    """A `keras.utils.PyDataset`'s batches in order, as later Keras iterates one: `num_batches` of
+    them, or without end where that is None."""
+    count = data.num_batches
+    for index in itertools.count() if count is None else range(count):
+        yield data[index]
+
+
 def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | None = None, seed: int = 0,
                targets: bool = True, class_weight: Mapping[int, float] | None = None) -> Batches:
     """Validate `data` and wrap it as an endless, indexed stream of batches.
@@ -420,6 +429,8 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
     """
     if batch_size is not None:
         batch_size = checks.integer("batch_size", batch_size)
+    if isinstance(data, keras.utils.PyDataset) and not hasattr(data, "__iter__"):
+        data = _py_dataset_batches(data)  # Keras 3.10's has no `__iter__` (3.12's has)
     one_pass = None
     if isinstance(data, tf.data.Dataset):
         if batch_size is not None:

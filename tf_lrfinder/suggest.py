@@ -328,7 +328,7 @@ def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1,
     one-cycle default use.
 
     Example:
-        >>> lrs = np.logspace(-5, 0, 6)
+        >>> lrs = np.array([1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])  # exact on every NumPy
         >>> lr_range(lrs, np.array([2.0, 1.99, 1.5, 0.8, 0.5, 3.0]))
         (0.001, 0.1)
     """
