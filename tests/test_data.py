@@ -218,11 +218,14 @@ def test_keras_py_dataset_is_read_in_order_and_replayed():
     ((np.zeros((2, 5), "float32"), np.zeros((2, 1), "float32")),  # shapes may vary only where the model allows
      r"must yield inputs of the shape the model takes, \(None, 4\). Received: an input of shape \(2, 5\) in batch 1"),
     ((np.zeros((2, 4), "float64"), np.zeros((2, 1), "float32")),
-     r"keep one dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and of float64 \(2, 4\) in batch 1"),
+     r"keep one kind, dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and a tensor of float64 \(2, 4\) in batch 1"),
     ((np.zeros((2, 4, 1), "float32"), np.zeros((2, 1), "float32")),
-     r"keep one dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and of float32 \(2, 4, 1\) in"),
+     r"keep one kind, dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and a tensor of float32 \(2, 4, 1\) in"),
     ((np.zeros((2, 4), "float32"), np.zeros((2, 1), "float32"), np.ones(2, "float32")),
      r"`dataset` must yield batches of one structure. Received: batch 0 is"),
+    ((tf.ragged.constant([[1.0], [2.0, 3.0]]), np.zeros((2, 1), "float32")),
+     r"keep one kind, dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and a RaggedTensor of "
+     r"float32 \(2, None\) in batch 1"),
 ])
 def test_iterable_whose_batches_disagree_raises_a_clear_error(second, message):
     first = (np.zeros((2, 4), "float32"), np.zeros((2, 1), "float32"))
@@ -230,11 +233,62 @@ def test_iterable_whose_batches_disagree_raises_a_clear_error(second, message):
         as_batches([first, second], make_model(), n_steps=5)
 
 
-@pytest.mark.parametrize("x", [tf.ragged.constant([[1.0, 2.0], [3.0]]), tf.sparse.from_dense(np.eye(2, dtype="float32"))])
-def test_iterable_of_ragged_or_sparse_batches_is_told_to_use_tf_data(x):
-    with pytest.raises(ValueError, match=f"`dataset` yields a {type(x).__name__} from a plain iterable, which the "
-                                         "finder does not replay. Pass a tf.data.Dataset instead"):
-        as_batches(iter([(x, np.zeros((2, 1), "float32"))] * 3), None, n_steps=5)
+def test_ragged_and_sparse_batches_from_a_plain_iterable_are_replayed_as_they_came():
+    # As `fit` takes them from a generator (they used to be refused): each batch again, cycled, its
+    # rows, values and shape as given; a SciPy sparse matrix as a tf.SparseTensor.
+    import scipy.sparse
+
+    ragged = [tf.ragged.constant([[1.0, 2.0], [3.0]]), tf.ragged.constant([[4.0], [5.0, 6.0, 7.0], [8.0]])]
+    dense = [np.array([[0, 1], [2, 0]], "float32"), np.array([[0, 0], [0, 3], [4, 0]], "float32")]
+    sparse = [tf.sparse.from_dense(dense[0]), scipy.sparse.csr_matrix(dense[1])]
+    ys = [np.zeros((2, 1), "float32"), np.ones((3, 1), "float32")]
+    b = as_batches(iter([((r, s), y) for r, s, y in zip(ragged, sparse, ys)]), None, n_steps=5)
+    assert b.dataset.element_spec[1][0][1].shape.as_list() == [None, 2]  # the width all batches share
+    seen = [batch for _, batch in b.dataset.take(5)]
+    for ((r, s), y), k in zip(seen, [0, 1, 0, 1, 0]):
+        assert isinstance(r, tf.RaggedTensor) and r.to_list() == ragged[k].to_list()
+        assert isinstance(s, tf.SparseTensor) and s.dense_shape.numpy().tolist() == list(dense[k].shape)
+        np.testing.assert_array_equal(tf.sparse.to_dense(s).numpy(), dense[k])
+        np.testing.assert_array_equal(y.numpy(), ys[k])
+
+
+@pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out")
+def test_ragged_and_sparse_batches_from_a_generator_sweep_as_the_same_dense_ones():
+    from tf_lrfinder import LRFinder
+
+    class Padded(keras.Model):  # takes ragged token rows, or the same rows padded with zeros
+        def __init__(self):
+            super().__init__()
+            self.embed, self.head = keras.layers.Embedding(20, 4), keras.layers.Dense(1)
+
+        def call(self, x):
+            if isinstance(x, tf.RaggedTensor):
+                x = x.to_tensor(0, shape=[None, 6])
+            return self.head(tf.reduce_sum(self.embed(x) * tf.cast(x > 0, "float32")[..., None], 1))
+
+    rng = np.random.default_rng(0)
+    rows = [[rng.integers(1, 20, rng.integers(1, 7)).tolist() for _ in range(16)] for _ in range(8)]
+    targets = [rng.random((16, 1)).astype("float32") for _ in range(8)]
+    features = [(rng.random((16, 30)) < 0.2) * rng.random((16, 30)).astype("float32") for _ in range(8)]
+
+    def swept(make, batches):
+        keras.utils.set_random_seed(0)
+        finder = LRFinder(make(), keras.optimizers.Adam(), "mse", verbose=False)
+        finder((batch for batch in batches), n_steps=20, refine=False)
+        return finder.losses
+
+    ragged = swept(Padded, [(tf.ragged.constant(r, "int64"), y) for r, y in zip(rows, targets)])
+    padded = swept(Padded, [(tf.ragged.constant(r, "int64").to_tensor(0, shape=[None, 6]), y)
+                              for r, y in zip(rows, targets)])
+    np.testing.assert_allclose(ragged, padded, rtol=1e-5)
+
+    def wide(sparse):
+        return lambda: keras.Sequential([keras.Input((30,), sparse=sparse), keras.layers.Dense(8, activation="relu"),
+                                 keras.layers.Dense(1)])
+
+    sparse = swept(wide(True), [(tf.sparse.from_dense(x), y) for x, y in zip(features, targets)])
+    np.testing.assert_allclose(sparse, swept(wide(False), list(zip(features, targets))), rtol=1e-5)
+    assert len(sparse) > 10 and len(ragged) > 10
 
 
 def test_arrays_need_batch_size(data):

@@ -241,16 +241,7 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None) -> tf.data
     batches = list(itertools.islice(iter(data), n_steps))
     if not batches:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
-    composite = [leaf for b in batches for leaf in tf.nest.flatten(b)
-                 if isinstance(leaf, tf.RaggedTensor) or _is_sparse(leaf)]
-    if composite:
-        raise ValueError(
-            f"`dataset` yields a {type(composite[0]).__name__} from a plain iterable, which the finder does not "
-            "replay. Pass a tf.data.Dataset instead, for example `tf.data.Dataset.from_generator(make_batches, "
-            "output_signature=...)` with a `tf.RaggedTensorSpec` or `tf.SparseTensorSpec`, or arrays with "
-            "`batch_size` (sparse matrices are taken so)."
-        )
-    batches = [tf.nest.map_structure(tf.convert_to_tensor, _lists_as_tuples(b)) for b in batches]
+    batches = [tf.nest.map_structure(_as_tensor, _lists_as_tuples(b)) for b in batches]
     first = batches[0]
     for number, batch in enumerate(batches[1:], start=1):
         try:
@@ -265,14 +256,49 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None) -> tf.data
     for column in columns:
         head = column[0]
         for number, t in enumerate(column):
-            if t.dtype != head.dtype or t.shape.rank != head.shape.rank:
+            if t.dtype != head.dtype or t.shape.rank != head.shape.rank or type(t) is not type(head):
                 raise ValueError(
-                    "`dataset` must yield batches whose tensors keep one dtype and rank. Received: "
-                    f"a tensor of {head.dtype.name} {head.shape} in batch 0 and of {t.dtype.name} "
-                    f"{t.shape} in batch {number}."
+                    "`dataset` must yield batches whose tensors keep one kind, dtype and rank. Received: "
+                    f"a {_kind(head)} of {head.dtype.name} {head.shape} in batch 0 and a "
+                    f"{_kind(t)} of {t.dtype.name} {t.shape} in batch {number}."
                 )
     _fit_declared_inputs(batches, model)
     return tf.data.Dataset.range(len(batches)).map(_replay(first, columns))
+
+
+def _as_tensor(value: Any) -> Any:
+    """A batch's leaf as a tensor: ragged and sparse ones kept as they are (a SciPy sparse matrix as a
+    `tf.SparseTensor`, as `fit` takes it)."""
+    if isinstance(value, (tf.RaggedTensor, tf.SparseTensor)):
+        return value
+    return _sparse_tensor(value) if _is_sparse(value) else tf.convert_to_tensor(value)
+
+
+def _kind(t: Any) -> str:
+    return type(t).__name__ if isinstance(t, (tf.RaggedTensor, tf.SparseTensor)) else "tensor"
+
+
+def _composite_leaf(column: list[Any]) -> Callable[[tf.Tensor], Any]:
+    """`leaf(number)` for a column of ragged or sparse batches: the batches joined along the batch axis
+    (sparse ones to the widest batch's shape beyond it) and each sliced out again by its rows."""
+    rows = [int(t.nrows()) if isinstance(t, tf.RaggedTensor) else int(t.dense_shape[0]) for t in column]
+    starts = tf.constant(np.cumsum([0] + rows[:-1]), tf.int64)
+    sizes = tf.constant(rows, tf.int64)
+    if isinstance(column[0], tf.RaggedTensor):
+        joined = tf.concat(column, 0)
+        return lambda number: joined[starts[number]:starts[number] + sizes[number]]
+    joined = tf.sparse.concat(0, column, expand_nonconcat_dims=True)
+    inner = joined.dense_shape[1:]
+    shapes = {tuple(t.shape[1:]) for t in column}
+    static = tf.TensorShape([None, *shapes.pop()] if len(shapes) == 1 else [None] * column[0].shape.rank)
+
+    def leaf(number: tf.Tensor) -> tf.SparseTensor:
+        t = tf.sparse.slice(joined, tf.concat([starts[number:number + 1], tf.zeros_like(inner)], 0),
+                            tf.concat([sizes[number:number + 1], inner], 0))
+        t.set_shape(static)
+        return t
+
+    return leaf
 
 
 def _replay(first: Any, columns: list[list[tf.Tensor]]) -> Callable[[tf.Tensor], Any]:
@@ -281,10 +307,14 @@ def _replay(first: Any, columns: list[list[tf.Tensor]]) -> Callable[[tf.Tensor],
     A leaf whose shape beyond the batch axis is the same in every batch is joined along the batch
     axis; one whose shape varies (sequences of a length per batch, as `fit` takes from a generator)
     is joined flat and reshaped to each batch's own shape, its varying axes None in the spec.
+    Ragged and sparse leaves are joined along the batch axis as they are, and sliced out so.
     """
     sliced = []
     for column in columns:
         head = column[0]
+        if isinstance(head, (tf.RaggedTensor, tf.SparseTensor)):
+            sliced.append(_composite_leaf(column))
+            continue
         if head.shape.rank == 0:  # one value per batch: stacked, indexed
             sliced.append(lambda number, joined=tf.stack(column): joined[number])
             continue
