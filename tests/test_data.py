@@ -218,9 +218,11 @@ def test_keras_py_dataset_is_read_in_order_and_replayed():
     ((np.zeros((2, 5), "float32"), np.zeros((2, 1), "float32")),  # shapes may vary only where the model allows
      r"must yield inputs of the shape the model takes, \(None, 4\). Received: an input of shape \(2, 5\) in batch 1"),
     ((np.zeros((2, 4), "float64"), np.zeros((2, 1), "float32")),
-     r"keep one kind, dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and a tensor of float64 \(2, 4\) in batch 1"),
+     r"keep one kind, dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and a tensor of float64 "
+     r"\(2, 4\) in batch 1"),
     ((np.zeros((2, 4, 1), "float32"), np.zeros((2, 1), "float32")),
-     r"keep one kind, dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and a tensor of float32 \(2, 4, 1\) in"),
+     r"keep one kind, dtype and rank. Received: a tensor of float32 \(2, 4\) in batch 0 and a tensor of float32 "
+     r"\(2, 4, 1\) in"),
     ((np.zeros((2, 4), "float32"), np.zeros((2, 1), "float32"), np.ones(2, "float32")),
      r"`dataset` must yield batches of one structure. Received: batch 0 is"),
     ((tf.ragged.constant([[1.0], [2.0, 3.0]]), np.zeros((2, 1), "float32")),

@@ -18,8 +18,9 @@ from .compiled import uses_xla
 from .data import Batches, OnePass, as_batches, holds_arrays, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
-from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate, build_sweep,
-                   loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target, start_accumulation)
+from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
+                   build_sweep, loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target,
+                   start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
 MIN_STEPS = 5
