@@ -1148,6 +1148,13 @@ def test_an_optimizer_from_outside_the_model_strategy_is_refused_and_a_named_one
     assert finder.optimizer._distribution_strategy is strategy
     assert np.isfinite(finder(data, batch_size=32, n_steps=20))
     assert_same_state(before, [v.numpy() for v in model.variables])
+    # The other way round: the optimizer made under a strategy, the model outside any (the finder,
+    # as `fit`, failed in the optimizer's build: 'Need to be inside "with strategy.scope()"').
+    with strategy.scope():
+        inside = keras.optimizers.Adam()
+    with pytest.raises(ValueError, match=re.escape(
+            "`optimizer` (Adam) was created under a OneDeviceStrategy, but `model` outside any strategy")):
+        LRFinder(make_model("dense"), inside, "mse", verbose=False)
 
 
 def test_class_weight_weighs_each_sample_as_fit_does():

@@ -143,8 +143,9 @@ def optimizer_knows(optimizer: keras.optimizers.Optimizer, variables: list[Any])
 
 def same_strategy(model: keras.Model, optimizer: keras.optimizers.Optimizer, compiled: bool) -> None:
     """Raise unless `optimizer` was created under the `tf.distribute` strategy `model` was created
-    under (if any): its variables must be that strategy's, and Keras would fail once a sweep had
-    begun ("Mixing different tf.distribute.Strategy objects", as `fit` fails on it).
+    under (if any), or outside any where the model was: its variables must be that strategy's, and
+    Keras would fail once a sweep had begun ("Mixing different tf.distribute.Strategy objects", or
+    'Need to be inside "with strategy.scope()"', as `fit` fails on it).
 
     Args:
         compiled: whether `optimizer` is the model's compiled one (the hint then says to compile
@@ -159,12 +160,24 @@ def same_strategy(model: keras.Model, optimizer: keras.optimizers.Optimizer, com
         Traceback (most recent call last):
         ...
         ValueError: `optimizer` (Adam) was not created under the OneDeviceStrategy that `model` was created under, so its variables cannot be that strategy's (`fit` fails on it too). Create it inside the `with strategy.scope():` block, or pass its name (optimizer='adam'): the finder then creates it under the model's strategy.
+        >>> same_strategy(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]), inside, compiled=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: `optimizer` (Adam) was created under a OneDeviceStrategy, but `model` outside any strategy, so their variables cannot work together (`fit` fails on it too). Create the model inside the `with strategy.scope():` block too, or the optimizer outside it.
     """
+    from tensorflow.python.distribute import distribute_lib  # private: no public name for the default
+
     model_strategy = getattr(model, "_distribute_strategy", None)  # Keras: set where created under one
     optimizer_strategy = getattr(optimizer, "_distribution_strategy", None)  # Keras: the one at creation
+    what = type(optimizer).__name__
+    if model_strategy is None and optimizer_strategy not in (None, distribute_lib._get_default_strategy()):
+        raise ValueError(
+            f"`optimizer` ({what}) was created under a {type(optimizer_strategy).__name__}, but `model` outside "
+            "any strategy, so their variables cannot work together (`fit` fails on it too). Create the model "
+            "inside the `with strategy.scope():` block too, or the optimizer outside it."
+        )
     if model_strategy is None or optimizer_strategy is None or optimizer_strategy is model_strategy:
         return
-    what = type(optimizer).__name__
     hint = ("Compile the model inside the `with strategy.scope():` block, as `fit` needs." if compiled else
             "Create it inside the `with strategy.scope():` block, or pass its name "
             f"(optimizer={what.lower()!r}): the finder then creates it under the model's strategy.")
