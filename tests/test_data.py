@@ -254,6 +254,15 @@ def test_ragged_and_sparse_batches_from_a_plain_iterable_are_replayed_as_they_ca
         np.testing.assert_array_equal(y.numpy(), ys[k])
 
 
+def test_ragged_batches_that_change_ragged_rank_are_refused_naming_both():
+    flat = (tf.ragged.constant([[[1.0]], [[2.0], [3.0]]], ragged_rank=1), np.zeros((2, 1), "float32"))
+    nested = (tf.ragged.constant([[[1.0]], [[2.0], [3.0, 4.0]]]), np.zeros((2, 1), "float32"))
+    with pytest.raises(ValueError, match=re.escape(
+            "keep one kind, dtype and rank. Received: a RaggedTensor of float32 (2, None, 1) in batch 0 and a "
+            "RaggedTensor (ragged rank 2) of float32 (2, None, None) in batch 1.")):
+        as_batches([flat, nested], None, n_steps=5)
+
+
 @pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out")
 def test_ragged_and_sparse_batches_from_a_generator_sweep_as_the_same_dense_ones():
     from tf_lrfinder import LRFinder

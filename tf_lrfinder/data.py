@@ -256,7 +256,7 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None) -> tf.data
     for column in columns:
         head = column[0]
         for number, t in enumerate(column):
-            if t.dtype != head.dtype or t.shape.rank != head.shape.rank or type(t) is not type(head):
+            if t.dtype != head.dtype or t.shape.rank != head.shape.rank or _kind(t) != _kind(head):
                 raise ValueError(
                     "`dataset` must yield batches whose tensors keep one kind, dtype and rank. Received: "
                     f"a {_kind(head)} of {head.dtype.name} {head.shape} in batch 0 and a "
@@ -275,7 +275,9 @@ def _as_tensor(value: Any) -> Any:
 
 
 def _kind(t: Any) -> str:
-    return type(t).__name__ if isinstance(t, (tf.RaggedTensor, tf.SparseTensor)) else "tensor"
+    if isinstance(t, tf.RaggedTensor):
+        return f"RaggedTensor (ragged rank {t.ragged_rank})" if t.ragged_rank > 1 else "RaggedTensor"
+    return "SparseTensor" if isinstance(t, tf.SparseTensor) else "tensor"
 
 
 def _composite_leaf(column: list[Any]) -> Callable[[tf.Tensor], Any]:
