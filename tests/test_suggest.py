@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -94,6 +96,21 @@ def test_every_rule_is_total(curve, method):
     assert np.isfinite(curve[s.index])
     assert np.isfinite(s.lr) and s.lr > 0
     assert lrs[0] / 10 - 1e-300 <= s.lr <= lrs[-1]
+
+
+@pytest.mark.parametrize("method", sorted(SUGGESTERS))
+def test_losses_near_overflow_give_no_numpy_warning(method):
+    # Totality's inf and NaN are expected inside the rules; they must not reach users as NumPy's
+    # RuntimeWarnings (a median or gradient of near-overflow losses printed them).
+    rng = np.random.default_rng(0)
+    for n in rng.integers(3, 300, 100):
+        curve = rng.choice([1.7e308, -1.7e308, 1e300, -1e300, 1.0, 0.5, np.nan, np.inf], n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            try:
+                suggest(np.logspace(-7, 1, n), curve, method, curve)
+            except ValueError as error:  # too few finite points: the documented error
+                assert "finite points" in str(error)
 
 
 @settings(max_examples=100, deadline=None)

@@ -82,8 +82,8 @@ def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADE
         return losses
     half = np.minimum(decades, np.minimum(x - x[0], x[-1] - x)) + 1e-9  # centred: shrink at the ends
     lo, hi = np.searchsorted(x, x - half, "left"), np.searchsorted(x, x + half, "right")
-    median = np.array([np.median(losses[a:b]) for a, b in zip(lo, hi)])
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # a median of two near-overflow losses too
+        median = np.array([np.median(losses[a:b]) for a, b in zip(lo, hi)])
         return np.array([median[a:b].mean() for a, b in zip(lo, hi)])
 
 

@@ -223,11 +223,11 @@ def slide(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1, skip_end
     window = _trim(len(keep), int(skip_start * len(keep)), skip_end)
     with np.errstate(over="ignore", invalid="ignore"):
         grads = np.gradient(losses_[window])
-    span = max(1, min(span, len(grads) - 1))
-    low = len(grads) - 1 - span
-    picked = low
-    while low >= 0 and abs(grads[low + span] - grads[low]) > threshold:  # NaN (overflow) stops it
-        picked, low = low, low - 1
+        span = max(1, min(span, len(grads) - 1))
+        low = len(grads) - 1 - span
+        picked = low
+        while low >= 0 and abs(grads[low + span] - grads[low]) > threshold:  # NaN (overflow) stops it
+            picked, low = low, low - 1
     i = window.start + picked
     return Suggestion(float(lrs_[i]), int(keep[i]), "slide")
 
