@@ -93,9 +93,10 @@ def _sparse_rows(t: tf.SparseTensor, rows: tf.Tensor) -> tf.SparseTensor:
     return tf.sparse.reorder(taken)
 
 
-def _as_tensor(a: Any) -> tf.Tensor | tf.SparseTensor:
-    """One array as a tensor: a sparse one (SciPy's) as a `tf.SparseTensor`."""
-    if isinstance(a, tf.SparseTensor):
+def _as_tensor(a: Any) -> tf.Tensor | tf.SparseTensor | tf.RaggedTensor:
+    """One array, or a batch's leaf, as a tensor: a sparse one (SciPy's) as a `tf.SparseTensor`;
+    ragged and sparse tensors as they are."""
+    if isinstance(a, (tf.SparseTensor, tf.RaggedTensor)):
         return a
     return _sparse_tensor(a) if _is_sparse(a) else tf.convert_to_tensor(a)
 
@@ -264,14 +265,6 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None) -> tf.data
                 )
     _fit_declared_inputs(batches, model)
     return tf.data.Dataset.range(len(batches)).map(_replay(first, columns))
-
-
-def _as_tensor(value: Any) -> Any:
-    """A batch's leaf as a tensor: ragged and sparse ones kept as they are (a SciPy sparse matrix as a
-    `tf.SparseTensor`, as `fit` takes it)."""
-    if isinstance(value, (tf.RaggedTensor, tf.SparseTensor)):
-        return value
-    return _sparse_tensor(value) if _is_sparse(value) else tf.convert_to_tensor(value)
 
 
 def _kind(t: Any) -> str:
