@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import tree
 
 from .state import all_layers
-from .step import PARTS, UnweighableLoss
+from .step import PARTS, UnweighableLoss, created_under
 
 
 def is_number(value: Any) -> bool:
@@ -167,7 +167,7 @@ def same_strategy(model: keras.Model, optimizer: keras.optimizers.Optimizer, com
     """
     from tensorflow.python.distribute import distribute_lib  # private: no public name for the default
 
-    model_strategy = getattr(model, "_distribute_strategy", None)  # Keras: set where created under one
+    model_strategy = created_under(model)
     optimizer_strategy = getattr(optimizer, "_distribution_strategy", None)  # Keras: the one at creation
     what = type(optimizer).__name__
     if model_strategy is None and optimizer_strategy not in (None, distribute_lib._get_default_strategy()):

@@ -19,7 +19,7 @@ from .data import Batches, OnePass, as_batches, holds_arrays, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
-                   build_sweep, loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target,
+                   build_sweep, created_under, loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target,
                    start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -170,7 +170,7 @@ class LRFinder:
                     "No optimizer: `model` is not compiled and `optimizer` is None. Pass "
                     "`optimizer=keras.optimizers.Adam()` (for example) or compile the model first."
                 )
-        strategy = getattr(self.model, "_distribute_strategy", None)  # Keras: where created under one
+        strategy = created_under(self.model)
         if isinstance(self.optimizer, str):
             with strategy.scope() if strategy is not None else contextlib.nullcontext():  # its variables too
                 self.optimizer = checks.by_name("optimizer", self.optimizer, keras.optimizers.get,

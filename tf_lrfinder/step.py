@@ -268,6 +268,20 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
     return compute
 
 
+def created_under(model: keras.Model) -> tf.distribute.Strategy | None:
+    """The `tf.distribute` strategy `model` was created under, or None outside any (Keras keeps it in
+    a private attribute; its public `distribute_strategy` falls back to the current one).
+
+    Example:
+        >>> strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+        >>> with strategy.scope():
+        ...     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> created_under(model) is strategy, created_under(keras.Sequential([keras.Input((1,))]))
+        (True, None)
+    """
+    return getattr(model, "_distribute_strategy", None)
+
+
 def replica_strategy(model: keras.Model) -> tf.distribute.Strategy | None:
     """The strategy whose replicas run the finder's steps, as they run `fit`'s: the model's, where it
     was created under a `MirroredStrategy` (one or several devices) or a `OneDeviceStrategy`; None
@@ -324,7 +338,7 @@ def after_scope(method: Callable[..., Any]) -> Callable[..., Any]:
         if not tf.distribute.has_strategy():
             return method(finder, *args, **kwargs)
         scope = tf.distribute.get_strategy()
-        created = getattr(finder.model, "_distribute_strategy", None)  # Keras: where created under one
+        created = created_under(finder.model)
         if created is not scope:
             where = ("outside any strategy" if created is None else
                      f"under {'another' if type(created) is type(scope) else 'a'} {type(created).__name__}")
