@@ -154,6 +154,8 @@ def test_several_inputs_as_a_list_and_tables_that_convert_to_arrays():
         np.testing.assert_array_equal(bb, want[0][1])
     with pytest.raises(ValueError, match=r"the same number of samples. Received lengths: \[9, 10\]"):
         as_batches(([xa, xb[:9]], y), None, 5, batch_size=4)
+    with pytest.raises(ValueError, match=re.escape("must hold one row per sample. Received an array of shape (): a scalar")):
+        as_batches((xa, np.float32(1.0)), None, 5, batch_size=4)
     with pytest.raises(TypeError, match="`dataset` must hold targets too: pass `\\(x, y\\)`, not x alone. Received: Frame"):
         as_batches(Frame(xb), None, 5, batch_size=4)
 

@@ -1228,6 +1228,8 @@ def test_constructor_errors():
         LRFinder(make_model(), "adamx", "mse")
     with pytest.raises(ValueError, match=re.escape("`loss_fn` is not a name Keras knows. Received: loss_fn='msee'")):
         LRFinder(make_model(), keras.optimizers.Adam(), "msee")
+    with pytest.raises(TypeError, match=re.escape("`loss_fn` must be callable or a loss name. Received: 3")):
+        LRFinder(make_model(), keras.optimizers.Adam(), 3)
     with pytest.raises(TypeError, match="`loss_fn` must be one loss. Received: a dict of losses. For a model with"):
         LRFinder(make_model(), keras.optimizers.Adam(), {"out": "mse"})
     with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: steps_per_execution=0"):

@@ -102,8 +102,22 @@ def test_a_linear_sweep_is_drawn_on_a_linear_scale(finder):
 
 
 def test_plot_before_a_sweep_is_a_clear_error():
-    with pytest.raises(ValueError, match="No sweep recorded yet"):
-        LRFinder(make_model(), keras.optimizers.Adam(), "mse").plot()
+    finder = LRFinder(make_model(), keras.optimizers.Adam(), "mse")
+    for draw_or_read in (finder.plot, finder.plot_loss_change, finder.suggest_range):
+        with pytest.raises(ValueError, match="No sweep recorded yet: call the finder on a dataset first"):
+            draw_or_read()
+
+
+def test_plot_of_a_sweep_too_short_to_suggest_draws_the_curve_without_a_mark():
+    # The call raises, the curve is kept: the plot is how to see why.
+    x, y = __import__("conftest").regression_data()
+    f = LRFinder(make_model(), keras.optimizers.SGD(), "mse", verbose=False)
+    with pytest.raises(ValueError, match="needs at least 3 finite points"), pytest.warns(UserWarning, match="too few"):
+        f((x, y), batch_size=32, min_lr=1e3, max_lr=1e6, n_steps=20)
+    assert 0 < len(f.lrs) < 3 and f.lr_opt is None
+    ax = f.plot()
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), f.lrs)
+    assert not ax.texts and not ax.collections  # no mark, no label
 
 
 def test_importing_the_package_loads_neither_matplotlib_nor_tensorflow():
