@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from conftest import KERAS_BELOW_3_15
@@ -180,6 +181,32 @@ SCRIPT = textwrap.dedent("""
     finder = LRFinder(model, optimizer, "mse", verbose=False)
     finder(batches(32), n_steps=8, refine=False)
     out["one_device_accumulated_losses"] = finder.losses
+
+    # BatchNorm's statistics, re-estimated before a run is measured: each replica on its own shares
+    # (no device receives the whole batch), its moving statistics the mean of its shares'.
+    from tf_lrfinder.batchnorm import build_update_bn
+
+    class Widest(keras.layers.Layer):  # the most rows a call on each replica saw
+        def build(self, shape):
+            self.rows = self.add_weight(shape=(), initializer="zeros", trainable=False, dtype="int32")
+
+        def call(self, inputs):
+            self.rows.assign(tf.maximum(self.rows, tf.shape(inputs)[0]))
+            return inputs
+
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((4,)), Widest(), keras.layers.BatchNormalization()])
+    statistics = lambda: [[t.numpy().tolist() for t in v.value.values]
+                          for v in (model.layers[1].moving_mean, model.layers[1].moving_variance)]
+    update = build_update_bn(model)
+    out["bn_layers"] = update([(x[i:i + 32], y[i:i + 32]) for i in range(0, 96, 32)])
+    out["bn_widest"] = [int(t.numpy()) for t in model.layers[0].rows.value.values]
+    out["bn_statistics"] = statistics()
+    out["bn_halves"] = [[np.mean([getattr(x[i + h:i + h + 16], part)(0) for i in range(0, 96, 32)], 0).tolist()
+                         for h in (0, 16)] for part in ("mean", "var")]
+    # Batches of one row: the second replica's shares are empty; it takes the first's statistics.
+    update([(x[:1], y[:1]), (x[1:2], y[1:2])])
+    out["bn_one_row"] = statistics()
     print("RESULT " + json.dumps(out))
 """)
 
@@ -225,6 +252,16 @@ def test_each_replica_trains_on_its_share_of_the_batch(result):
     # BatchNorm normalises with the statistics of each replica's half, as under `fit`.
     assert result["first_loss"] == pytest.approx(sum(result["halves"]) / 2, rel=1e-5)
     assert abs(result["first_loss"] - result["whole"]) > 1e-3 * result["whole"]
+
+
+def test_batchnorm_statistics_are_re_estimated_on_each_replica_from_its_own_shares(result):
+    assert result["bn_layers"] == 1
+    assert result["bn_widest"] == [16, 16]  # batches of 32: no replica ran more than its half
+    for replicas, halves in zip(result["bn_statistics"], result["bn_halves"]):  # means, then variances
+        np.testing.assert_allclose(replicas, halves, rtol=1e-5)  # each replica, the mean of its halves'
+        assert not np.allclose(*replicas, rtol=1e-3)  # which differ, as after `fit`
+    for replicas in result["bn_one_row"]:  # no NaN from the empty shares: the first replica's statistics
+        assert np.isfinite(replicas).all() and replicas[0] == replicas[1]
 
 
 @pytest.mark.parametrize("case", ["compiled", "plain_l2", "xla", "one_device_xla", "synchronized_batchnorm"])

@@ -22,7 +22,8 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model
-from .state import all_layers
+from .state import all_layers, components
+from .step import each_share, replica_strategy
 
 
 def batchnorm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
@@ -48,6 +49,12 @@ def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]
     signature, with every layer's momentum at 0, so that the call leaves the batch's statistics in
     the moving ones); their mean over the batches is then assigned, and the momentum put back.
 
+    For a model created under a `tf.distribute` strategy, each replica runs its share of each batch,
+    as in the finder's steps (`tf_lrfinder.step.each_share`), so no device receives the whole batch,
+    and each replica's moving statistics become the mean of its own shares' (the replicas' copies of
+    them differ, as after `fit`, unless the layer is `synchronized`); a replica whose shares were all
+    empty (batches of fewer rows than replicas) gets the mean of the others'.
+
     Example:
         >>> import numpy as np
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.BatchNormalization()])
@@ -58,36 +65,51 @@ def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]
         1.0
     """
     layers = batchnorm_layers(model)
+    strategy = replica_strategy(model)
 
-    @for_model(model)
-    def statistics(x):
+    def local(x):  # one replica's share, or the whole batch in one place
         model(x, training=True)
-        return [tf.identity(layer.moving_mean.value) for layer in layers], \
+        rows = tf.shape(tf.nest.flatten(x)[0])[0]
+        return rows, [tf.identity(layer.moving_mean.value) for layer in layers], \
             [tf.identity(layer.moving_variance.value) for layer in layers]
+
+    statistics = for_model(model)(lambda x: each_share(local, strategy, x))
 
     def update(batches: Iterable[Any]) -> int:
         if not layers:
             return 0
         momentum = [layer.momentum for layer in layers]
-        means, variances = [], []
+        seen: list[list] = []  # per replica (one where computed in one place): its non-empty shares' statistics
         try:
             for layer in layers:
                 layer.momentum = 0.0
             for batch in batches:
                 x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
-                mean, variance = statistics(x)
-                means.append(mean)
-                variances.append(variance)
-            if means:
-                for i, layer in enumerate(layers):
-                    layer.moving_mean.assign(tf.add_n([m[i] for m in means]) / len(means))
-                    layer.moving_variance.assign(tf.add_n([v[i] for v in variances]) / len(variances))
+                results = statistics(x)
+                seen = seen or [[] for _ in results]
+                for shares, (rows, means, variances) in zip(seen, results):
+                    if int(rows):  # an empty share's statistics are NaN
+                        shares.append(means + variances)
+            if not any(seen):
+                return 0
+            fallback = _mean([_mean(shares) for shares in seen if shares])
+            stats = [_mean(shares) if shares else fallback for shares in seen]
+            moving = [layer.moving_mean for layer in layers] + [layer.moving_variance for layer in layers]
+            for variable, *values in zip(moving, *stats):
+                copies = components(variable)
+                for copy, value in zip(copies, values if len(values) == len(copies) else values[:1] * len(copies)):
+                    copy.assign(value)
         finally:
             for layer, value in zip(layers, momentum):
                 layer.momentum = value
-        return len(layers) if means else 0
+        return len(layers)
 
     return update
+
+
+def _mean(lists: list[list]) -> list:
+    """The elementwise mean of equally long lists of tensors."""
+    return [tf.add_n(list(values)) / len(values) for values in zip(*lists)]
 
 
 def update_bn(model: keras.layers.Layer, batches: Iterable[Any]) -> int:

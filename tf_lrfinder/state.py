@@ -168,10 +168,17 @@ def _tf_variable(v):
     return getattr(v, "value", v) if not isinstance(v, tf.Variable) else v
 
 
-def _components(v) -> list:
+def components(v) -> list:
     """The `tf.Variable`s that hold `v`'s values: one per replica for a variable created under a
     `tf.distribute` strategy (`MirroredStrategy`...), whose replicas may hold different values
-    (BatchNorm's moving statistics, aggregated by NONE), else `v`'s one variable."""
+    (BatchNorm's moving statistics, aggregated by NONE), else `v`'s one variable.
+
+    Example:
+        >>> with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        ...     mirrored = keras.Variable(1.0)
+        >>> len(components(mirrored)), len(components(keras.Variable(1.0)))
+        (1, 1)
+    """
     tv = _tf_variable(v)
     return list(tv.values) if isinstance(tv, tf.distribute.DistributedValues) else [tv]
 
@@ -196,7 +203,7 @@ class Snapshot:
         if location not in LOCATIONS:
             raise ValueError(f"`snapshot` must be one of {LOCATIONS}. Received: snapshot={location!r}")
         self._sources = [_tf_variable(v) for v in variables]  # what `matches` compares
-        self.variables = [c for v in variables for c in _components(v)]  # what is saved: each replica's
+        self.variables = [c for v in variables for c in components(v)]  # what is saved: each replica's
         self.location = location
         self._copies: list[tf.Variable] | None = None
         self._filled = False

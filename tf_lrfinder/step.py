@@ -379,17 +379,50 @@ def _xla(model: keras.Model, per_update: int) -> bool:
                                 isinstance(strategy, tf.distribute.OneDeviceStrategy) and per_update == 1)
 
 
-def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) -> Callable:
-    """Run `local(batch) -> loss`, or `-> (loss, mask)`, on each replica of `strategy`, each on its share
-    of `batch`.
+def each_share(local: Callable, strategy: tf.distribute.Strategy | None, batch: Any) -> list:
+    """`local(share)` on each replica of `strategy`, each on its share of `batch`: a list of their
+    results, one per replica, in replica order.
 
     The batch (as the iterator gives it, in host memory) is cut into one share per replica, as even
-    as can be, before each device receives its own, so that no device holds the whole batch. Each
-    replica's loss is its share's, divided by the number of replicas (`loss_function`; the
+    as can be (one share may be a row shorter, or empty where the batch has fewer rows than there
+    are replicas, as under `fit`), before each device receives its own, so that no device holds the
+    whole batch. Without a strategy, `[local(batch)]`; a batch with sparse or ragged tensors is
+    given to `local` whole, in one place, also `[local(batch)]`.
+
+    Example:
+        >>> strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+        >>> [float(t) for t in each_share(tf.reduce_sum, strategy, tf.constant([1.0, 3.0]))]
+        [4.0]
+        >>> [float(t) for t in each_share(tf.reduce_sum, None, tf.constant([1.0, 3.0]))]
+        [4.0]
+    """
+    if strategy is None or any(isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for t in tf.nest.flatten(batch)):
+        # A sparse input's gradients have as many rows as its share has values, which differ between
+        # replicas, and the replicas' gather of them fails (`fit` fails on sparse inputs under a
+        # strategy too): such batches are computed in one place, as before.
+        return [local(batch)]
+    replicas = strategy.num_replicas_in_sync
+    shares = [batch]
+    if replicas > 1:
+        with tf.device("CPU:0"):  # where the iterator leaves its batches
+            rows = tf.shape(tf.nest.flatten(batch)[0])[0]
+            shares = [tf.nest.map_structure(
+                lambda tensor: tensor[rows * i // replicas: rows * (i + 1) // replicas], batch)
+                for i in range(replicas)]
+    per_replica = strategy.experimental_distribute_values_from_function(
+        lambda context: shares[context.replica_id_in_sync_group])
+    results = strategy.run(local, args=(per_replica,))
+    leaves = [strategy.experimental_local_results(leaf) for leaf in tf.nest.flatten(results)]
+    return [tf.nest.pack_sequence_as(results, [leaf[i] for leaf in leaves]) for i in range(replicas)]
+
+
+def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) -> Callable:
+    """Run `local(batch) -> loss`, or `-> (loss, mask)`, on each replica of `strategy`, each on its share
+    of `batch` (`each_share`).
+
+    Each replica's loss is its share's, divided by the number of replicas (`loss_function`; the
     optimizer sums their gradients), so their sum, returned, is the batch's mean loss where the
-    shares are equal (one share may be a row shorter, as under `fit`). The masks (`nonfinite_parts`)
-    are joined. Without a strategy, `local` itself; a batch with sparse or ragged tensors is given
-    to `local` whole, in one place.
+    shares are equal. The masks (`nonfinite_parts`) are joined. Without a strategy, `local` itself.
 
     Example:
         >>> strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
@@ -399,32 +432,15 @@ def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) ->
     """
     if strategy is None:
         return local
-    replicas = strategy.num_replicas_in_sync
 
     def run(batch):
-        if any(isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for t in tf.nest.flatten(batch)):
-            # A sparse input's gradients have as many rows as its share has values, which differ
-            # between replicas, and the replicas' gather of them fails (`fit` fails on sparse inputs
-            # under a strategy too): such batches are computed in one place, as before.
-            return local(batch)
-        shares = [batch]
-        if replicas > 1:
-            with tf.device("CPU:0"):  # where the iterator leaves its batches
-                rows = tf.shape(tf.nest.flatten(batch)[0])[0]
-                shares = [tf.nest.map_structure(
-                    lambda tensor: tensor[rows * i // replicas: rows * (i + 1) // replicas], batch)
-                    for i in range(replicas)]
-        per_replica = strategy.experimental_distribute_values_from_function(
-            lambda context: shares[context.replica_id_in_sync_group])
-        results = strategy.run(local, args=(per_replica,))
-        losses, masks = results if isinstance(results, tuple) else (results, None)
-        loss = tf.add_n(list(strategy.experimental_local_results(losses)))
-        if masks is None:
-            return loss
+        results = each_share(local, strategy, batch)
+        if not isinstance(results[0], tuple):
+            return tf.add_n(results)
         mask = tf.constant(0, tf.int64)
-        for value in strategy.experimental_local_results(masks):
+        for _, value in results:
             mask = tf.bitwise.bitwise_or(mask, value)
-        return loss, mask
+        return tf.add_n([loss for loss, _ in results]), mask
 
     return run
 
