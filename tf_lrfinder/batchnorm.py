@@ -93,12 +93,12 @@ def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]
             if not any(seen):
                 return 0
             fallback = _mean([_mean(shares) for shares in seen if shares])
-            stats = [_mean(shares) if shares else fallback for shares in seen]
+            stats = [_mean(shares) if shares else fallback for shares in seen]  # per replica, as `moving`
             moving = [layer.moving_mean for layer in layers] + [layer.moving_variance for layer in layers]
-            for variable, *values in zip(moving, *stats):
-                copies = components(variable)
-                for copy, value in zip(copies, values if len(values) == len(copies) else values[:1] * len(copies)):
-                    copy.assign(value)
+            for k, variable in enumerate(moving):
+                copies = components(variable)  # one per replica; computed in one place, all take the same
+                for replica, copy in enumerate(copies):
+                    copy.assign(stats[replica if len(stats) == len(copies) else 0][k])
         finally:
             for layer, value in zip(layers, momentum):
                 layer.momentum = value
