@@ -192,7 +192,10 @@ SCRIPT = textwrap.dedent("""
 
         def call(self, inputs):
             self.rows.assign(tf.maximum(self.rows, tf.shape(inputs)[0]))
+            widest.assign(tf.maximum(widest, tf.shape(inputs)[0]))  # the finder restores `rows`, not this
             return inputs
+
+    widest = tf.Variable(0)  # captured, not an attribute: the finder neither sees nor restores it
 
     with strategy.scope():
         model = keras.Sequential([keras.Input((4,)), Widest(), keras.layers.BatchNormalization()])
@@ -207,6 +210,19 @@ SCRIPT = textwrap.dedent("""
     # Batches of one row: the second replica's shares are empty; it takes the first's statistics.
     update([(x[:1], y[:1]), (x[1:2], y[1:2])])
     out["bn_one_row"] = statistics()
+    # A whole call (checks, sweep, runs, BatchNorm's statistics, validation data): no forward pass saw
+    # the whole batch of 32 in any place. The checks run on the first replica's share, and say so.
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), Widest(), keras.layers.BatchNormalization(),
+                                  keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(), "mse")
+    widest.assign(0)
+    LRFinder(model, verbose=False)((x, y), batch_size=32, n_steps=20, validation_data=(x[:64], y[:64]))
+    out["call_widest"] = int(widest.numpy())
+    try:
+        LRFinder(model, verbose=False)((np.concatenate([x, x[:, :1]], 1), y), batch_size=32, n_steps=20)
+    except ValueError as error:
+        out["share_error"] = str(error)
     print("RESULT " + json.dumps(out))
 """)
 
@@ -252,6 +268,14 @@ def test_each_replica_trains_on_its_share_of_the_batch(result):
     # BatchNorm normalises with the statistics of each replica's half, as under `fit`.
     assert result["first_loss"] == pytest.approx(sum(result["halves"]) / 2, rel=1e-5)
     assert abs(result["first_loss"] - result["whole"]) > 1e-3 * result["whole"]
+
+
+def test_no_forward_pass_of_a_call_receives_the_whole_batch(result):
+    assert result["call_widest"] == 16  # batches of 32 on two replicas
+    assert result["share_error"].startswith(
+        "`dataset` does not fit `model`: calling it on the first batch (on the first replica's share of it, 16 of "
+        "its 32 rows, as the model's strategy will run it) raised ValueError: ")
+    assert "(16, 5)" in result["share_error"]
 
 
 def test_batchnorm_statistics_are_re_estimated_on_each_replica_from_its_own_shares(result):

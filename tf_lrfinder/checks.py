@@ -207,6 +207,28 @@ def naming(argument: str) -> Iterator[None]:
         raise type(error)(str(error).replace("`dataset`", f"`{argument}`")) from error.__cause__
 
 
+@contextlib.contextmanager
+def on_share(rows: int, of: int) -> Iterator[None]:
+    """Inside, a `ValueError` or `TypeError` whose message says "the first batch" says which part of it
+    was checked, where that is `rows` of its `of` (the first replica's share, `step.first_share`).
+
+    Example:
+        >>> with on_share(16, 32):
+        ...     raise ValueError("`dataset` does not fit `model`: calling it on the first batch raised ...")
+        Traceback (most recent call last):
+        ...
+        ValueError: `dataset` does not fit `model`: calling it on the first batch (on the first replica's share of it, 16 of its 32 rows, as the model's strategy will run it) raised ...
+    """
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if (rows == of or type(error) not in (ValueError, TypeError) or "the first batch" not in str(error)
+                or "the first replica's share" in str(error)):  # said already (validation data's check)
+            raise
+        where = f"the first batch (on the first replica's share of it, {rows} of its {of} rows, as the model's strategy will run it)"
+        raise type(error)(str(error).replace("the first batch", where, 1)) from error.__cause__
+
+
 def model_fits(model: keras.Model, x: Any) -> Any:
     """The model's output on the first batch's `x` (inference mode), or a `ValueError` that says the
     batch does not fit `model`, with Keras's own words: what would otherwise fail inside the first

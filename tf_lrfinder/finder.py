@@ -19,7 +19,7 @@ from .data import Batches, OnePass, as_batches, holds_arrays, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
-                   build_sweep, created_under, loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target,
+                   build_sweep, created_under, first_share, loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target,
                    start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -434,8 +434,9 @@ class LRFinder:
         mode, as it is measured."""
         if validation is None:
             return
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(validation.batches.first)
-        with checks.naming("validation_data"):
+        share, rows, of = first_share(self.model, validation.batches.first)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(share)
+        with checks.naming("validation_data"), checks.on_share(rows, of):
             y_pred = checks.model_fits(self.model, x)
             if not self._computes_own_loss():
                 checks.loss_fits(self.model, loss_function(self.model, self.loss_fn, training=False), x, y, y_pred,
@@ -451,11 +452,12 @@ class LRFinder:
         be measured on instead of held-back ones, checked too before the optimizer is built."""
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first_batch)
+        share, rows, of = first_share(self.model, first_batch)  # the first replica's, on several
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(share)
         needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
         # A model created under a `tf.distribute` strategy gets its new variables under that strategy.
         strategy = getattr(self.model, "distribute_strategy", None)
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        with strategy.scope() if strategy is not None else contextlib.nullcontext(), checks.on_share(rows, of):
             y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
             checks.has_trainable_variables(self.model)
             if self._computes_own_loss():

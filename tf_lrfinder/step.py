@@ -416,6 +416,28 @@ def each_share(local: Callable, strategy: tf.distribute.Strategy | None, batch: 
     return [tf.nest.pack_sequence_as(results, [leaf[i] for leaf in leaves]) for i in range(replicas)]
 
 
+def first_share(model: keras.Model, batch: Any) -> tuple[Any, int, int]:
+    """The part of `batch` that the finder's first-batch checks run on, its rows and the batch's: for
+    a model whose steps run on several replicas (`replica_strategy`), the first replica's share (its
+    rows in `each_share`, at least one), so that no device receives the whole batch there either;
+    else the whole batch (and a batch with sparse or ragged tensors, computed in one place).
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> share, rows, of = first_share(model, (tf.zeros([4, 1]), tf.zeros([4])))
+        >>> tuple(share[0].shape), rows, of
+        ((4, 1), 4, 4)
+    """
+    leaves = tf.nest.flatten(batch)
+    of = int(leaves[0].shape[0])
+    strategy = replica_strategy(model)
+    if strategy is None or strategy.num_replicas_in_sync == 1 or any(
+            isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for t in leaves):
+        return batch, of, of
+    rows = max(1, of // strategy.num_replicas_in_sync)
+    return tf.nest.map_structure(lambda t: None if t is None else t[:rows], batch), rows, of
+
+
 def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) -> Callable:
     """Run `local(batch) -> loss`, or `-> (loss, mask)`, on each replica of `strategy`, each on its share
     of `batch` (`each_share`).
