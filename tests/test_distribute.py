@@ -223,6 +223,17 @@ SCRIPT = textwrap.dedent("""
         LRFinder(model, verbose=False)((np.concatenate([x, x[:, :1]], 1), y), batch_size=32, n_steps=20)
     except ValueError as error:
         out["share_error"] = str(error)
+    # A CentralStorageStrategy (variables on one device, computation on both): not one whose replicas
+    # the finder runs its steps on, so they run in one place; the call works and restores.
+    with tf.distribute.experimental.CentralStorageStrategy(["/cpu:0", "/cpu:1"]).scope():
+        model = dense()
+        model.compile(keras.optimizers.Adam(), "mse")
+        model.optimizer.build(model.trainable_variables)  # its slots, to compare before and after
+    before = replicas(list(model.variables) + list(model.optimizer.variables))
+    finder = LRFinder(model, verbose=False)
+    finder((x, y), batch_size=32, n_steps=40)
+    out["central_storage"] = {"lr": finder.lr_opt, "points": len(finder.losses), "runs": len(finder.trials.lrs),
+                              "restored": same(before, replicas(list(model.variables) + list(model.optimizer.variables)))}
     print("RESULT " + json.dumps(out))
 """)
 
@@ -276,6 +287,12 @@ def test_no_forward_pass_of_a_call_receives_the_whole_batch(result):
         "`dataset` does not fit `model`: calling it on the first batch (on the first replica's share of it, 16 of "
         "its 32 rows, as the model's strategy will run it) raised ValueError: ")
     assert "(16, 5)" in result["share_error"]
+
+
+def test_a_central_storage_strategy_is_swept_in_one_place_and_restored(result):
+    out = result["central_storage"]
+    assert out["points"] == 40 and out["runs"] >= 4 and 1e-7 < out["lr"] < 10
+    assert out["restored"]
 
 
 def test_batchnorm_statistics_are_re_estimated_on_each_replica_from_its_own_shares(result):
