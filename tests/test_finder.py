@@ -263,9 +263,6 @@ def test_variables_set_on_a_layer_outside_model_variables_are_restored_too(data)
     assert_same_state(before, state_of(model, model.optimizer) + kept(counts))
 
 
-@pytest.mark.skipif(KERAS_BELOW_3_15,
-                    reason="checked on Keras 3.15; on Keras 3.12 (Python 3.10) a stateful RNN fails inside the "
-                           "finder's step, whose batches have no static batch size")
 def test_a_stateful_rnns_carried_states_are_restored_too():
     # Keras creates a stateful RNN's states (carried from batch to batch) outside `model.variables`:
     # the finder used to leave them as its last batch left them. Now they are restored with the rest,

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from .compiled import for_model
 from .state import all_layers, components
-from .step import each_share, replica_strategy
+from .step import each_share, fixed_batch, replica_strategy
 
 
 def batchnorm_layers(model: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
@@ -68,7 +68,7 @@ def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]
     strategy = replica_strategy(model)
 
     def local(x):  # one replica's share, or the whole batch in one place
-        model(x, training=True)
+        model(fixed_batch(model, x), training=True)
         rows = tf.shape(tf.nest.flatten(x)[0])[0]
         return rows, [tf.identity(layer.moving_mean.value) for layer in layers], \
             [tf.identity(layer.moving_variance.value) for layer in layers]

@@ -416,6 +416,29 @@ def each_share(local: Callable, strategy: tf.distribute.Strategy | None, batch: 
     return [tf.nest.pack_sequence_as(results, [leaf[i] for leaf in leaves]) for i in range(replicas)]
 
 
+def fixed_batch(model: keras.Model, x: Any) -> Any:
+    """`x` with its batch axis known to be the size that the model's `keras.Input`s fix (a stateful
+    RNN's), checked when it runs; else `x` itself. Called where a step is traced, with the model
+    built: Keras 3.12's stateful RNNs compare the batch size in Python, and fail on a batch whose
+    batch size is not static, as the finder's are (`fit` batches to a static size there).
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((3,), batch_size=4), keras.layers.Dense(1)])
+        >>> traced = []  # the shape a step traced for batches of unknown size sees
+        >>> step = tf.function(lambda x: traced.append(fixed_batch(model, x).shape) or x)
+        >>> _ = step.get_concrete_function(tf.TensorSpec([None, 3]))
+        >>> traced
+        [TensorShape([4, 3])]
+    """
+    sizes = {tf.TensorShape(t.shape)[0] for t in declared_inputs(model)} - {None}
+    if len(sizes) != 1:
+        return x
+    size = sizes.pop()
+    return tf.nest.map_structure(
+        lambda t: tf.ensure_shape(t, tf.TensorShape([size]).concatenate(t.shape[1:])) if isinstance(t, tf.Tensor) else t,
+        x)
+
+
 def first_share(model: keras.Model, batch: Any) -> tuple[Any, int, int]:
     """The part of `batch` that the finder's first-batch checks run on, its rows and the batch's: for
     a model whose steps run on several replicas (`replica_strategy`), the first replica's share (its
@@ -499,7 +522,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     def train_step(batch):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
         with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
+            y_pred = model(fixed_batch(model, x), training=True)
             value = loss(x, y, y_pred, sw)
             # A no-op except under a LossScaleOptimizer (mixed precision), where it is required.
             scaled = optimizer.scale_loss(value)
@@ -569,7 +592,7 @@ def build_evaluate(model: keras.Model, loss: Callable) -> Callable:
 
     def evaluate(batch):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
-        return tf.cast(loss(x, y, model(x, training=False), sw), tf.float64)
+        return tf.cast(loss(x, y, model(fixed_batch(model, x), training=False), sw), tf.float64)
 
     strategy = replica_strategy(model)
     if _xla(model, 1):  # the loss alone, as `fit` compiles its step; the split across replicas around it
