@@ -292,6 +292,19 @@ def test_a_stateful_rnns_carried_states_are_restored_too():
     assert len(carried) == 4 and not any(np.abs(v.numpy()).sum() for v in carried)
 
 
+def test_a_model_that_fixes_its_batch_size_takes_a_smaller_last_batch_as_fit_does():
+    # Only a stateful model's steps are given the batch size its `keras.Input` fixes (Keras 3.12's
+    # stateful RNNs need it static); another takes the last batch of 4 rows, as `fit` takes it.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((3,), batch_size=32), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(), "mse")
+    with pytest.warns(UserWarning, match="cycled after 4 batches"):
+        LRFinder(model, verbose=False)((x, y), batch_size=32, n_steps=20, refine=False)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+
+
 def test_unbuilt_optimizer_gets_slots_before_the_snapshot(data):
     model, optimizer = make_model(), keras.optimizers.Adam()
     finder = LRFinder(model, optimizer, "mse", verbose=False)

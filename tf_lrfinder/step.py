@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model, per_instance, uses_xla
-from .state import declared_inputs
+from .state import all_layers, declared_inputs
 
 # Why a sweep stopped, as the device reports it.
 RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
@@ -417,21 +417,23 @@ def each_share(local: Callable, strategy: tf.distribute.Strategy | None, batch: 
 
 
 def fixed_batch(model: keras.Model, x: Any) -> Any:
-    """`x` with its batch axis known to be the size that the model's `keras.Input`s fix (a stateful
-    RNN's), checked when it runs; else `x` itself. Called where a step is traced, with the model
-    built: Keras 3.12's stateful RNNs compare the batch size in Python, and fail on a batch whose
-    batch size is not static, as the finder's are (`fit` batches to a static size there).
+    """For a model with a stateful layer (a stateful RNN), `x` with its batch axis known to be the
+    size that the model's `keras.Input`s fix, checked when it runs; else `x` itself. Called where a
+    step is traced, with the model built: Keras 3.12's stateful RNNs compare the batch size in
+    Python, and fail on a batch whose batch size is not static, as the finder's are (`fit` batches
+    to a static size there). Other models that fix a batch size take a last, smaller batch, as in
+    `fit`, so theirs is left as it is.
 
     Example:
-        >>> model = keras.Sequential([keras.Input((3,), batch_size=4), keras.layers.Dense(1)])
+        >>> model = keras.Sequential([keras.Input((2, 3), batch_size=4), keras.layers.GRU(1, stateful=True)])
         >>> traced = []  # the shape a step traced for batches of unknown size sees
         >>> step = tf.function(lambda x: traced.append(fixed_batch(model, x).shape) or x)
-        >>> _ = step.get_concrete_function(tf.TensorSpec([None, 3]))
+        >>> _ = step.get_concrete_function(tf.TensorSpec([None, 2, 3]))
         >>> traced
-        [TensorShape([4, 3])]
+        [TensorShape([4, 2, 3])]
     """
     sizes = {tf.TensorShape(t.shape)[0] for t in declared_inputs(model)} - {None}
-    if len(sizes) != 1:
+    if len(sizes) != 1 or not any(getattr(layer, "stateful", False) is True for layer in all_layers(model)):
         return x
     size = sizes.pop()
     return tf.nest.map_structure(
