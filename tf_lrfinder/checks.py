@@ -187,8 +187,7 @@ def same_strategy(model: keras.Model, optimizer: keras.optimizers.Optimizer, com
     )
 
 
-@contextlib.contextmanager
-def naming(argument: str) -> Iterator[None]:
+def naming(argument: str) -> contextlib.AbstractContextManager[None]:
     """Inside, a `ValueError` or `TypeError` whose message names `dataset` names `argument` instead:
     the checks written for the training data serve other data too (`refine`'s `validation_data`).
 
@@ -199,16 +198,10 @@ def naming(argument: str) -> Iterator[None]:
         ...
         ValueError: `validation_data` is empty: it yielded no batch.
     """
-    try:
-        yield
-    except (ValueError, TypeError) as error:
-        if type(error) not in (ValueError, TypeError) or "`dataset`" not in str(error):
-            raise
-        raise type(error)(str(error).replace("`dataset`", f"`{argument}`")) from error.__cause__
+    return _reworded("`dataset`", f"`{argument}`")
 
 
-@contextlib.contextmanager
-def on_share(rows: int, of: int) -> Iterator[None]:
+def on_share(rows: int, of: int) -> contextlib.AbstractContextManager[None]:
     """Inside, a `ValueError` or `TypeError` whose message says "the first batch" says which part of it
     was checked, where that is `rows` of its `of` (the first replica's share, `step.first_share`).
 
@@ -219,14 +212,22 @@ def on_share(rows: int, of: int) -> Iterator[None]:
         ...
         ValueError: `dataset` does not fit `model`: calling it on the first batch (on the first replica's share of it, 16 of its 32 rows, as the model's strategy will run it) raised ...
     """
+    if rows == of:
+        return contextlib.nullcontext()
+    return _reworded("the first batch", f"the first batch (on the first replica's share of it, {rows} of its {of} "
+                                        "rows, as the model's strategy will run it)", count=1)
+
+
+@contextlib.contextmanager
+def _reworded(old: str, new: str, count: int = -1) -> Iterator[None]:
+    """Inside, a `ValueError` or `TypeError` (not a subclass) whose message holds `old` says `new`
+    there instead (the first `count` times; -1: every time), from the same cause."""
     try:
         yield
     except (ValueError, TypeError) as error:
-        if (rows == of or type(error) not in (ValueError, TypeError) or "the first batch" not in str(error)
-                or "the first replica's share" in str(error)):  # said already (validation data's check)
+        if type(error) not in (ValueError, TypeError) or old not in str(error):
             raise
-        where = f"the first batch (on the first replica's share of it, {rows} of its {of} rows, as the model's strategy will run it)"
-        raise type(error)(str(error).replace("the first batch", where, 1)) from error.__cause__
+        raise type(error)(str(error).replace(old, new, count)) from error.__cause__
 
 
 def model_fits(model: keras.Model, x: Any) -> Any:

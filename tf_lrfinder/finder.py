@@ -19,8 +19,8 @@ from .data import Batches, OnePass, as_batches, holds_arrays, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
-                   build_sweep, created_under, first_share, loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target,
-                   start_accumulation)
+                   build_sweep, created_under, first_share, loss_function, nonfinite_parts, rate_cap, rate_swapped,
+                   rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
 MIN_STEPS = 5
@@ -457,15 +457,16 @@ class LRFinder:
         needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
         # A model created under a `tf.distribute` strategy gets its new variables under that strategy.
         strategy = getattr(self.model, "distribute_strategy", None)
-        with strategy.scope() if strategy is not None else contextlib.nullcontext(), checks.on_share(rows, of):
-            y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
-            checks.has_trainable_variables(self.model)
-            if self._computes_own_loss():
-                checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
-            else:
-                if needs_loss_build:
-                    self.model._compile_loss.build(y, y_pred)
-                checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            with checks.on_share(rows, of):
+                y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
+                checks.has_trainable_variables(self.model)
+                if self._computes_own_loss():
+                    checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
+                else:
+                    if needs_loss_build:
+                        self.model._compile_loss.build(y, y_pred)
+                    checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight)
             self._check_validation(validation)
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
