@@ -420,8 +420,8 @@ def fixed_batch(model: keras.Model, x: Any) -> Any:
     """For a model with a stateful layer (a stateful RNN), `x` with its batch axis known to be the
     size that the model's `keras.Input`s fix, checked when it runs; else `x` itself. Called where a
     step is traced, with the model built: Keras 3.12's stateful RNNs compare the batch size in
-    Python, and fail on a batch whose batch size is not static, as the finder's are (`fit` batches
-    to a static size there). Other models that fix a batch size take a last, smaller batch, as in
+    Python, and fail on a batch whose batch size is not static, as the finder's are (`fit` trains
+    them there). Other models that fix a batch size take a last, smaller batch, as in
     `fit`, so theirs is left as it is.
 
     Example:
