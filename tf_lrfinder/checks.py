@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
-from .state import all_layers
+from .state import stateful_layers
 from .step import PARTS, UnweighableLoss, created_under
 
 
@@ -253,8 +253,8 @@ def model_fits(model: keras.Model, x: Any) -> Any:
             with unchanged(model):
                 return model(x, training=False)
         y_pred = model(x, training=False)
-        for layer in all_layers(model):
-            if getattr(layer, "stateful", False) is True and hasattr(layer, "reset_state"):
+        for layer in stateful_layers(model):
+            if hasattr(layer, "reset_state"):
                 layer.reset_state()
         return y_pred
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:

@@ -102,6 +102,19 @@ def all_layers(model) -> list:
     return list(flatten(include_self=True, recursive=True)) if flatten is not None else [model]
 
 
+def stateful_layers(model) -> list:
+    """The layers of `model` (itself and nested ones) made with `stateful=True` (stateful RNNs), whose
+    states carry from one batch to the next.
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((5, 3), batch_size=4), keras.layers.GRU(2, stateful=True)])
+        >>> [type(layer).__name__ for layer in stateful_layers(model)]
+        ['GRU']
+    """
+    return [layer for layer in all_layers(model) if getattr(layer, "stateful", False) is True]
+
+
 def declared_inputs(model) -> list:
     """The model's declared inputs (its `keras.Input`s), or [] where it declares none (not built yet,
     or a subclassed model).

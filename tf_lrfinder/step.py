@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model, per_instance, uses_xla
-from .state import all_layers, declared_inputs
+from .state import declared_inputs, stateful_layers
 
 # Why a sweep stopped, as the device reports it.
 RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
@@ -300,10 +300,20 @@ def replica_strategy(model: keras.Model) -> tf.distribute.Strategy | None:
     strategy = getattr(model, "distribute_strategy", None)  # Keras: the strategy it was created under
     if not isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy)):
         return None
-    if strategy.num_replicas_in_sync > 1 and any(
-            tf.TensorShape(t.shape)[:1].is_fully_defined() for t in declared_inputs(model)):
+    if strategy.num_replicas_in_sync > 1 and _fixed_batch_sizes(model):
         return None  # a batch size the model fixes (a stateful RNN's, say) cannot be split
     return strategy
+
+
+def _fixed_batch_sizes(model: keras.Model) -> set[int]:
+    """The batch sizes the model's `keras.Input`s fix (none for most models)."""
+    return {size for t in declared_inputs(model) for size in tf.TensorShape(t.shape)[:1].as_list()} - {None}
+
+
+def _in_one_place(batch: Any) -> bool:
+    """Whether `batch` holds sparse or ragged tensors, which the finder computes in one place under a
+    strategy (`each_share`)."""
+    return any(isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for t in tf.nest.flatten(batch))
 
 
 def after_scope(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -396,7 +406,7 @@ def each_share(local: Callable, strategy: tf.distribute.Strategy | None, batch: 
         >>> [float(t) for t in each_share(tf.reduce_sum, None, tf.constant([1.0, 3.0]))]
         [4.0]
     """
-    if strategy is None or any(isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for t in tf.nest.flatten(batch)):
+    if strategy is None or _in_one_place(batch):
         # A sparse input's gradients have as many rows as its share has values, which differ between
         # replicas, and the replicas' gather of them fails (`fit` fails on sparse inputs under a
         # strategy too): such batches are computed in one place, as before.
@@ -432,8 +442,8 @@ def fixed_batch(model: keras.Model, x: Any) -> Any:
         >>> traced
         [TensorShape([4, 2, 3])]
     """
-    sizes = {tf.TensorShape(t.shape)[0] for t in declared_inputs(model)} - {None}
-    if len(sizes) != 1 or not any(getattr(layer, "stateful", False) is True for layer in all_layers(model)):
+    sizes = _fixed_batch_sizes(model)
+    if len(sizes) != 1 or not stateful_layers(model):
         return x
     size = sizes.pop()
     return tf.nest.map_structure(
@@ -453,11 +463,9 @@ def first_share(model: keras.Model, batch: Any) -> tuple[Any, int, int]:
         >>> tuple(share[0].shape), rows, of
         ((4, 1), 4, 4)
     """
-    leaves = tf.nest.flatten(batch)
-    of = int(leaves[0].shape[0])
+    of = int(tf.nest.flatten(batch)[0].shape[0])
     strategy = replica_strategy(model)
-    if strategy is None or strategy.num_replicas_in_sync == 1 or any(
-            isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for t in leaves):
+    if strategy is None or strategy.num_replicas_in_sync == 1 or _in_one_place(batch):
         return batch, of, of
     rows = max(1, of // strategy.num_replicas_in_sync)
     return tf.nest.map_structure(lambda t: None if t is None else t[:rows], batch), rows, of
