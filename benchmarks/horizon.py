@@ -23,7 +23,8 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
     +edge tie 300 below half  `+edge tie 300` only where the best 100-step run took off less than half
                the loss before the runs (`HALF`): where the runs are still early in training, rates
                that tie after 100 steps may part later; where they took off more, their ranking stands
-               (the forty-first batch decided on it: it changed no rate kept there, so not adopted)
+               (the forty-first and forty-sixth batches decided on it: it changed no rate kept on
+               either, so not adopted)
     verify H   the rate kept trained on to H steps; while that run diverges or ends no lower than
                the loss before it, the next lower rate tried instead (a check that the rate kept
                stays stable over a longer training, at the cost of one longer run where it does)
@@ -31,7 +32,7 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/horizon.py record [TASK ...]   # ~5 hours on 2 cores for all 272; resumable
+    python benchmarks/horizon.py record [TASK ...]   # ~5 hours on 2 cores for all 279; resumable
     python benchmarks/horizon.py score [--tasks TASK ...] [--held-out]  # seconds
     python benchmarks/horizon.py score --train [--tasks TASK ...] [--held-out]
         # the default (`+edge`) alone, trained at the exact rates it keeps: ~1 min a task on 2 cores
