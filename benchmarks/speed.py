@@ -43,6 +43,12 @@ ran them on the replicas); the same model without a strategy for reference. Two 
 the same two cores, so this measures the overhead of splitting each batch, not what several
 GPUs gain.
 
+`pipeline`: `refine`'s runs from a `tf.data` pipeline that augments images at random (flip,
+brightness, resize from 96x96 to 64x64, padded random crop; two parallel calls), on a small CNN:
+the runs' batches read once and held in memory (the default, `tf_lrfinder.data.in_memory`) beside
+the pipeline read afresh for every run (as before; the memory budget set to 0), and beside the same
+batches cached by the user (`.cache()`), where the pipeline runs for no run at all.
+
 `validation`: `refine`'s runs on the MLP measured on 8 held-back batches (the default), on all of
 `validation_data` (10 thousand samples, 79 batches of 128: what `fit` would measure), and on its
 first 8 batches (`validation_steps=8`): what measuring each run on all of it costs.
@@ -267,6 +273,50 @@ def validation_cost(repeats):
         print(f"| {name} | {t:.2f} | {t / base:.2f} |")
 
 
+def pipeline_cost(repeats):
+    import tf_lrfinder.data as data_lib
+
+    print("\nrefine's runs (the candidates only: extend=0, edge=False, four runs of 100 steps) from a tf.data")
+    print("pipeline that augments 96x96 images at random and resizes them to 64x64 (batch 64), on a small CNN;")
+    print("interleaved, median of", repeats)
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 255, (4000, 96, 96, 3)).astype("uint8"), rng.integers(0, 10, 4000)
+
+    def augment(img, label):
+        img = tf.image.random_brightness(tf.image.random_flip_left_right(tf.image.convert_image_dtype(img, tf.float32)),
+                                         0.1)
+        img = tf.image.resize(img, (64, 64))
+        return tf.image.random_crop(tf.pad(img, [[4, 4], [4, 4], [0, 0]], mode="REFLECT"), (64, 64, 3)), label
+
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).map(augment, num_parallel_calls=2).batch(64)
+    cached = ds.cache()
+    for _ in cached:  # filled once, before any timing
+        pass
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    finder = LRFinder(model, keras.optimizers.Adam(), LOSS, verbose=False)
+    finder(ds, min_lr=1e-6, max_lr=1e-1, n_steps=100, refine=False)
+
+    def refined(dataset, budget):
+        def call():
+            before, data_lib.RUNS_IN_MEMORY = data_lib.RUNS_IN_MEMORY, budget
+            try:
+                finder.refine(dataset, extend=0, edge=False)
+            finally:
+                data_lib.RUNS_IN_MEMORY = before
+            assert len(finder.trials.lrs) == 4
+        return call
+
+    med = interleaved_medians({"held in memory (default)": refined(ds, data_lib.RUNS_IN_MEMORY),
+                               "read afresh for every run (budget 0)": refined(ds, 0),
+                               "cached by the user (.cache())": refined(cached, data_lib.RUNS_IN_MEMORY)}, repeats)
+    base = med["held in memory (default)"]
+    print("| the runs' batches | s | x held in memory |\n|---|---|---|")
+    for name, t in med.items():
+        print(f"| {name} | {t:.2f} | {t / base:.2f} |")
+
+
 def xla(n_steps, repeats):
     """A model compiled with `jit_compile=True`: the finder compiles its step with XLA, as `fit` does
     (on a GPU, Keras's default "auto" turns XLA on; on a CPU-only machine, off). Each contender beside
@@ -469,8 +519,8 @@ def main():
     parser = argparse.ArgumentParser(description="tf_lrfinder speed benchmark")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "validation", "restore", "arrays", "xla",
-                                           "nan_check", "strategy"],
+    parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "validation", "pipeline", "restore",
+                                           "arrays", "xla", "nan_check", "strategy"],
                         default=None)
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
     args = parser.parse_args()
@@ -493,6 +543,8 @@ def main():
         update_bn_cost(max(3, args.repeats // 2))
     if args.only in (None, "validation"):
         validation_cost(max(3, args.repeats // 2))
+    if args.only in (None, "pipeline"):
+        pipeline_cost(max(3, args.repeats // 2))
     if args.only in (None, "arrays"):
         array_rows(args.repeats)
     if args.only in (None, "xla"):

@@ -1362,6 +1362,60 @@ def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
     assert finder.trials == first  # a second call repeats the first exactly
 
 
+def _counted_reshuffling_pipeline(data, reads):
+    """Batches of 32 from `data`, reshuffled on every pass (a pass gives other batches, as where a
+    pipeline augments at random), each batch read counted in `reads`."""
+    def note(x, y):
+        def count(t):
+            reads.append(1)
+            return t
+        x = tf.py_function(count, [x], tf.float32)
+        x.set_shape([None, 4])
+        return x, y
+    return tf.data.Dataset.from_tensor_slices(data).shuffle(len(data[0]), reshuffle_each_iteration=True).batch(32).map(note)
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_refine_runs_read_a_tf_data_pipeline_once_and_train_on_the_same_batches(data, held, monkeypatch):
+    # Each run used to read the pipeline again: a default call ran it for its first 108 batches
+    # five to eight times, and a pipeline that augments at random gave every run other batches.
+    # Held in memory (`data.in_memory`), the runs read it once between them; with no memory to
+    # hold them in (budget 0), they read it afresh as before.
+    if not held:
+        monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)
+    reads = []
+    ds = _counted_reshuffling_pipeline(data, reads)
+    finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
+    finder(ds, n_steps=40, refine=False)
+    reads.clear()
+    finder.refine(ds, steps=30, factors=(1.0, 1.0 + 1e-6), extend=0, edge=False)  # these two runs alone
+    a, b = finder.trials.losses
+    if held:
+        # one pass over the 38 batches the runs read, and what prefetching reads ahead (12 at most seen,
+        # under load); two runs reading afresh read at least twice as many
+        assert len(reads) < 2 * (8 + 30)
+        assert a == pytest.approx(b, rel=1e-4)  # the same batches, in the same order
+    else:
+        assert len(reads) >= 2 * (8 + 30)
+        assert a != pytest.approx(b, rel=1e-3)
+
+
+def test_refine_on_tf_data_held_in_memory_matches_it_read_afresh(data, monkeypatch):
+    # A pipeline that gives the same batches on every pass: the runs, and so the rate, are the same
+    # whether its batches are held in memory or read again for each run.
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(32)
+    trials = []
+    for budget in (None, 0):
+        if budget is not None:
+            monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", budget)
+        keras.utils.set_random_seed(0)
+        finder = LRFinder(make_model(), keras.optimizers.Adam(), "mse", verbose=False)
+        finder(ds, n_steps=40)
+        trials.append(finder.trials)
+    assert trials[0].lrs == trials[1].lrs and trials[0].lr == trials[1].lr
+    np.testing.assert_allclose(trials[0].losses, trials[1].losses, rtol=1e-5)
+
+
 def test_refine_measures_the_runs_on_validation_data_and_trains_on_all_the_training_data(data, tmp_path):
     x, y = data
     x_val, y_val = regression_data(330, seed=1)  # 11 batches of 32, more than eval_batches: the last holds 10

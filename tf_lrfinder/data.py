@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
@@ -35,6 +35,8 @@ class Batches:
             each take a fresh iterator see the same data.
         first: the first batch, for building the model and checking shapes.
         cardinality: batches in one pass, or None when unknown or infinite.
+        rereads: whether every iterator over it reads the user's `tf.data.Dataset` again (its
+            pipeline runs again); arrays and plain iterables are sliced from memory instead.
 
     Example:
         >>> x, y = np.zeros((10, 3), "float32"), np.zeros((10, 1), "float32")
@@ -46,6 +48,56 @@ class Batches:
     dataset: tf.data.Dataset
     first: Any
     cardinality: int | None
+    rereads: bool = False
+
+
+RUNS_IN_MEMORY = 2**29  # bytes (512 MiB): `in_memory` holds refining's batches of a tf.data pipeline up to this
+
+
+def nbytes(batch: Any) -> int:
+    """The bytes `batch`'s tensors hold (sparse and ragged ones' components; strings as NumPy holds them).
+
+    Example:
+        >>> nbytes((np.zeros((4, 3), "float32"), np.zeros(4, "int64")))
+        80
+    """
+    return int(sum(np.asarray(t).nbytes for t in tf.nest.flatten(batch, expand_composites=True)))
+
+
+def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
+    """`batches` with its first `n` elements read once and replayed from memory, where it rereads a
+    `tf.data.Dataset` and `n` batches as large as its first fit in `budget` bytes; else `batches`.
+
+    Refining's short runs each read the same first batches afresh: from a pipeline that decodes or
+    augments, every run would pay for it again (a default call reads its first 108 batches five to
+    eight times). Held in memory, the pipeline runs for them once, and every run trains on the same
+    batches, as from arrays, even where the pipeline reshuffles or augments at random. The replay is
+    the one plain iterables get (`tf_lrfinder.data`), and iterators past its `n` elements end. The
+    batches are held in host memory for the call; while they are joined for the replay, twice that.
+    Where `n` batches as large as the first would take more than `budget`, the runs read the
+    pipeline afresh, as before.
+
+    Args:
+        batches: from `as_batches`.
+        n: the elements every iterator will read at most.
+        budget: the most bytes to hold, judged by the first batch (None: `RUNS_IN_MEMORY`, 512 MiB).
+
+    Returns:
+        A `Batches` whose `dataset` replays the elements read, or `batches` itself.
+
+    Example:
+        >>> b = as_batches(tf.data.Dataset.range(10).map(lambda i: (tf.fill([2, 1], i), i)), None, 5)
+        >>> held = in_memory(b, 3)
+        >>> held is not b, [int(x[0, 0]) for _, (x, _) in held.dataset], in_memory(b, 3, budget=8) is b
+        (True, [0, 1, 2], True)
+    """
+    if not batches.rereads or n * nbytes(batches.first) > (RUNS_IN_MEMORY if budget is None else budget):
+        return batches
+    elements = list(batches.dataset.take(n))
+    if not elements:  # the user's data yielded nothing when read again: as the stream itself would end
+        return replace(batches, dataset=batches.dataset.take(0), rereads=False)
+    replay = _from_iterable(elements, None).with_options(batches.dataset.options())
+    return replace(batches, dataset=replay.prefetch(tf.data.AUTOTUNE), rereads=False)
 
 
 def _is_array(value: Any) -> bool:
@@ -521,7 +573,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
         first = weigh(*first)
         passes = passes.map(lambda index, batch: (index, weigh(*batch)))
     stream = passes.prefetch(tf.data.AUTOTUNE).with_options(options)
-    return Batches(stream, first, cardinality)
+    return Batches(stream, first, cardinality, rereads=isinstance(data, tf.data.Dataset))
 
 
 def samples(batch: Any) -> int:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .compiled import uses_xla
-from .data import Batches, OnePass, as_batches, holds_arrays, samples, split_off
+from .data import Batches, OnePass, as_batches, holds_arrays, in_memory, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
@@ -384,7 +384,7 @@ class LRFinder:
         self.lr_opt = suggestion.lr
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
-            self._refine(batches.dataset, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE,
+            self._refine(batches, lrs, refine_lib.STEPS, refine_lib.EVAL_BATCHES, refine_lib.TOLERANCE,
                          refine_lib.EXTEND, refine_lib.MARGIN, update_bn=True, tie_steps=refine_lib.TIE_STEPS,
                          edge=refine_lib.EDGE, validation=validation)
         return self.lr_opt
@@ -593,11 +593,13 @@ class LRFinder:
         README's benchmark: over its 279 tasks the mean rises from 0.908 to 0.968, the tasks
         scoring 0.9 or better from 230 to 265, and the worst from -0.29 to 0.12).
 
-        Every run reads `dataset` afresh from its start and trains on the batches after the
-        held-back ones. For arrays and plain iterables these are the same batches in the same
-        order for every run, so the runs differ only in their rate and a seeded process chooses
-        the same rate every time; a `tf.data.Dataset` that reshuffles on each iteration gives each
-        run its own order.
+        Every run trains on the same batches, those after the held-back ones, in the same order,
+        so the runs differ only in their rate and a seeded process chooses the same rate every
+        time. Arrays and plain iterables are sliced from memory; from a `tf.data.Dataset`, the
+        batches the runs read are read once and held in host memory where they take at most
+        512 MiB (`tf_lrfinder.data.in_memory`), so its pipeline runs for them once, not once per
+        run; above that, each run reads it afresh (one that reshuffles on each iteration then gives
+        each run its own order).
 
         Costs `steps` training steps per run (400 by default, four times a default sweep, and 100
         more per run beyond them: 4.2 runs per call on the benchmark, at most 12 there, and where
@@ -697,16 +699,20 @@ class LRFinder:
                              batch_size, targets=not self._computes_own_loss(), class_weight=class_weight)
         validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
         self._prepare(batches.first, evaluates=True, validation=validation)
-        return self._refine(batches.dataset, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
+        return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge, validation)
 
-    def _refine(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,
+    def _refine(self, batches: Batches, lrs: np.ndarray, steps: int, eval_batches: int,
                 tolerance: float, extend: int, margin: float, update_bn: bool, tie_steps: int,
                 edge: bool, validation: OnePass | None = None) -> float:
-        """Run the trials on validated data, choose, and record (`refine` without the checks)."""
+        """Run the trials on validated data, choose, and record (`refine` without the checks). The
+        batches every run reads are read once from a `tf.data.Dataset` and held in memory where they
+        fit (`tf_lrfinder.data.in_memory`)."""
+        held_back = eval_batches if validation is None else 0
+        batches = in_memory(batches, max(eval_batches, held_back + max(steps, tie_steps)) * self._per_update)
         with self._memory_hint():
             lrs, losses, start, measured, bn_layers, ties = self._trials_restoring_state(
-                dataset, lrs, steps, eval_batches, tolerance, extend, update_bn, tie_steps, edge, validation)
+                batches.dataset, lrs, steps, eval_batches, tolerance, extend, update_bn, tie_steps, edge, validation)
         i = refine_lib.choose(lrs, losses, start, tolerance)
         # If every run diverged, the sweep's suggestion stands in (not an earlier `refine`'s choice).
         kept = self.suggest(self.settings["method"]).lr if i is None else float(lrs[i])
