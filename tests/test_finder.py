@@ -1400,6 +1400,17 @@ def test_refine_runs_read_a_tf_data_pipeline_once_and_train_on_the_same_batches(
         assert a != pytest.approx(b, rel=1e-3)
 
 
+def test_refine_runs_held_in_memory_keep_the_static_batch_shape_so_the_step_is_traced_once(data):
+    # Replayed batches have no static batch size of their own; a pipeline batched with
+    # `drop_remainder=True` has one, and without it again the step would be traced a second time
+    # for the runs (on a GPU with XLA, a second compilation).
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(32, drop_remainder=True)
+    assert ds.element_spec[0].shape[0] == 32
+    finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
+    finder(ds, n_steps=40)
+    assert finder._run.experimental_get_tracing_count() == 1
+
+
 def test_refine_on_tf_data_held_in_memory_matches_it_read_afresh(data, monkeypatch):
     # A pipeline that gives the same batches on every pass: the runs, and so the rate, are the same
     # whether its batches are held in memory or read again for each run.

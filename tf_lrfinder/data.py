@@ -96,7 +96,13 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
     elements = list(batches.dataset.take(n))
     if not elements:  # the user's data yielded nothing when read again: as the stream itself would end
         return replace(batches, dataset=batches.dataset.take(0), rereads=False)
-    replay = _from_iterable(elements, None).with_options(batches.dataset.options())
+    spec = batches.dataset.element_spec
+
+    def as_read(*element: Any) -> Any:  # the static shapes the stream had: the step the sweep traced fits them
+        return tf.nest.map_structure(lambda t, s: tf.ensure_shape(t, s.shape) if isinstance(s, tf.TensorSpec) else t,
+                                     element, spec)
+
+    replay = _from_iterable(elements, None).map(as_read).with_options(batches.dataset.options())
     return replace(batches, dataset=replay.prefetch(tf.data.AUTOTUNE), rereads=False)
 
 
