@@ -1411,6 +1411,27 @@ def test_refine_runs_held_in_memory_keep_the_static_batch_shape_so_the_step_is_t
     assert finder._run.experimental_get_tracing_count() == 1
 
 
+def test_a_pipeline_error_reading_the_runs_batches_says_where_and_changes_nothing(data):
+    # The sweep reads 40 batches; the runs' 38 are read once after it, and the 45th raises in the
+    # pipeline (as a corrupt image's decode would): the error keeps its type and words, led by which.
+    x, y = data
+    x = x.copy()
+    x[44 * 16 + 3, 0] = np.nan
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).map(
+        lambda a, b: (tf.debugging.check_numerics(a, "a pixel the decoder could not read"), b))
+    model, optimizer = make_model("dense"), keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    finder(ds, n_steps=40, refine=False)
+    before = state_of(model, optimizer)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="^TensorFlow raised this reading batch 45 of the first 108 of `dataset`, the batches "
+                             "refining's runs train on, read once before any run: nothing was changed.\n\n"
+                             "(.|\n)*a pixel the decoder could not read"):
+        finder.refine(ds)
+    assert_same_state(before, state_of(model, optimizer))
+
+
 def test_refine_on_tf_data_held_in_memory_matches_it_read_afresh(data, monkeypatch):
     # A pipeline that gives the same batches on every pass: the runs, and so the rate, are the same
     # whether its batches are held in memory or read again for each run.

@@ -64,6 +64,21 @@ def nbytes(batch: Any) -> int:
     return int(sum(np.asarray(t).nbytes for t in tf.nest.flatten(batch, expand_composites=True)))
 
 
+def _led_by_where(iterator: Iterator[Any], n: int, read: list[Any]) -> Iterator[Any]:
+    """`iterator`'s elements; an error TensorFlow raises reading one (a pipeline's decode, a missing
+    file) is raised again, its type and words kept, led by which batch of `in_memory`'s `n`."""
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except tf.errors.OpError as error:
+            raise type(error)(error.node_def, error.op, (
+                f"TensorFlow raised this reading batch {len(read) + 1} of the first {n} of `dataset`, the "
+                "batches refining's runs train on, read once before any run: nothing was changed."
+                f"\n\n{error.message}")) from error
+
+
 def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
     """`batches` with its first `n` elements read once and replayed from memory, where it rereads a
     `tf.data.Dataset` and `n` batches as large as its first fit in `budget` bytes; else `batches`.
@@ -93,7 +108,9 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
     """
     if not batches.rereads or n * nbytes(batches.first) > (RUNS_IN_MEMORY if budget is None else budget):
         return batches
-    elements = list(batches.dataset.take(n))
+    elements: list[Any] = []
+    for element in _led_by_where(iter(batches.dataset.take(n)), n, elements):
+        elements.append(element)
     if not elements:  # the user's data yielded nothing when read again: as the stream itself would end
         return replace(batches, dataset=batches.dataset.take(0), rereads=False)
     spec = batches.dataset.element_spec
