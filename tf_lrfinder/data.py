@@ -64,17 +64,19 @@ def nbytes(batch: Any) -> int:
     return int(sum(np.asarray(t).nbytes for t in tf.nest.flatten(batch, expand_composites=True)))
 
 
-def _led_by_where(iterator: Iterator[Any], n: int, read: list[Any]) -> Iterator[Any]:
-    """`iterator`'s elements; an error TensorFlow raises reading one (a pipeline's decode, a missing
-    file) is raised again, its type and words kept, led by which batch of `in_memory`'s `n`."""
+def _read(dataset: tf.data.Dataset, n: int) -> list[Any]:
+    """The first `n` elements of `dataset` (fewer where it ends). An error TensorFlow raises reading
+    one (a pipeline's decode, a missing file) is raised again, its type and words kept, led by which."""
+    elements: list[Any] = []
+    iterator = iter(dataset.take(n))
     while True:
         try:
-            yield next(iterator)
+            elements.append(next(iterator))
         except StopIteration:
-            return
+            return elements
         except tf.errors.OpError as error:
             raise type(error)(error.node_def, error.op, (
-                f"TensorFlow raised this reading batch {len(read) + 1} of the first {n} of `dataset`, the "
+                f"TensorFlow raised this reading batch {len(elements) + 1} of the first {n} of `dataset`, the "
                 "batches refining's runs train on, read once before any run: nothing was changed."
                 f"\n\n{error.message}")) from error
 
@@ -108,9 +110,7 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
     """
     if not batches.rereads or n * nbytes(batches.first) > (RUNS_IN_MEMORY if budget is None else budget):
         return batches
-    elements: list[Any] = []
-    for element in _led_by_where(iter(batches.dataset.take(n)), n, elements):
-        elements.append(element)
+    elements = _read(batches.dataset, n)
     if not elements:  # the user's data yielded nothing when read again: as the stream itself would end
         return replace(batches, dataset=batches.dataset.take(0), rereads=False)
     spec = batches.dataset.element_spec

@@ -381,9 +381,9 @@ def barely_trained_warning(losses: np.ndarray, start_loss: float, lr: float,
     on 16 calls, all of deep MLPs with plain SGD among the benchmark's four worst tasks (a
     sigmoid one on breast-cancer data and tanh ones on Hastie's and on quantile data); on all 279
     (2790 calls), on 74, all of deep MLPs with tanh or sigmoid units and SGD (plain, or momentum
-    on one task). A loss that barely moves at any rate is
-    a plateau the model leaves only later (saturated units, a poor initialisation) or a model
-    already trained; longer runs may tell the rates apart.
+    on one task). A loss that barely moves at any rate is a plateau the model leaves only later
+    (saturated units, a poor initialisation) or a model already trained; longer runs may tell the
+    rates apart.
 
     Args:
         losses: the runs' losses (NaN or inf where one diverged).
