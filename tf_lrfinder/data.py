@@ -91,8 +91,8 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
     batches, as from arrays, even where the pipeline reshuffles or augments at random. The replay is
     the one plain iterables get (`tf_lrfinder.data`), and iterators past its `n` elements end. The
     batches are held in host memory for the call; while they are joined for the replay, twice that.
-    Where `n` batches as large as the first would take more than `budget`, the runs read the
-    pipeline afresh, as before.
+    Where `n` batches as large as the first would take more than `budget`, each run reads the
+    pipeline afresh.
 
     Args:
         batches: from `as_batches`.
