@@ -4,8 +4,8 @@ For arrays the finder shuffles each pass by a fixed seed, so `refine`'s runs all
 batches. A `tf.data.Dataset` is read as it is: one that reshuffles on each iteration (`shuffle`'s
 default) gives every call its own batches, and used to give each run its own (since the runs'
 batches are held in memory, `tf_lrfinder.data.in_memory`, every run of a call gets the same ones;
-the mean over the tasks moved from 0.982 and 0.984 in two runs to 0.978). This check calls the
-default finder on each task three ways, from the same seeds: the arrays with `batch_size`,
+the mean over the tasks read 0.982 and 0.984 in two runs before, 0.978 and 0.985 after). This
+check calls the default finder on each task three ways, from the same seeds: the arrays with `batch_size`,
 `from_tensor_slices(...).shuffle(n, seed).batch(...)` with `reshuffle_each_iteration` True and False,
 and scores each rate on the training loss as `suggestion_quality.py score` does (the grid's loss
 interpolated at the rate). Printed per task: mean (worst) over the seeds, then the mean over tasks.

@@ -43,11 +43,12 @@ ran them on the replicas); the same model without a strategy for reference. Two 
 the same two cores, so this measures the overhead of splitting each batch, not what several
 GPUs gain.
 
-`pipeline`: `refine`'s runs from a `tf.data` pipeline that augments images at random (flip,
-brightness, resize from 96x96 to 64x64, padded random crop; two parallel calls), on a small CNN:
-the runs' batches read once and held in memory (the default, `tf_lrfinder.data.in_memory`) beside
-the pipeline read afresh for every run (as before; the memory budget set to 0), and beside the same
-batches cached by the user (`.cache()`), where the pipeline runs for no run at all.
+`pipeline`: `refine`'s runs, then the default call (the sweep and the runs), from a `tf.data`
+pipeline that augments images at random (flip, brightness, resize from 96x96 to 64x64, padded
+random crop; two parallel calls), on a small CNN: the batches read once and held in memory (the
+default, `tf_lrfinder.data.in_memory`) beside the pipeline read afresh by the sweep and every run
+(the memory budget set to 0), and beside the same batches cached by the user (`.cache()`), where
+the pipeline runs for no step at all.
 
 `validation`: `refine`'s runs on the MLP measured on 8 held-back batches (the default), on all of
 `validation_data` (10 thousand samples, 79 batches of 128: what `fit` would measure), and on its
@@ -298,23 +299,29 @@ def pipeline_cost(repeats):
     finder = LRFinder(model, keras.optimizers.Adam(), LOSS, verbose=False)
     finder(ds, min_lr=1e-6, max_lr=1e-1, n_steps=100, refine=False)
 
-    def refined(dataset, budget):
+    def timed_call(dataset, budget, whole):
         def call():
             before, data_lib.RUNS_IN_MEMORY = data_lib.RUNS_IN_MEMORY, budget
             try:
-                finder.refine(dataset, extend=0, edge=False)
+                if whole:  # the default call: the sweep (a range that never diverges), then refining's runs
+                    finder(dataset, min_lr=1e-6, max_lr=1e-4, n_steps=100)
+                else:
+                    finder.refine(dataset, extend=0, edge=False)
+                    assert len(finder.trials.lrs) == 4
             finally:
                 data_lib.RUNS_IN_MEMORY = before
-            assert len(finder.trials.lrs) == 4
         return call
 
-    med = interleaved_medians({"held in memory (default)": refined(ds, data_lib.RUNS_IN_MEMORY),
-                               "read afresh for every run (budget 0)": refined(ds, 0),
-                               "cached by the user (.cache())": refined(cached, data_lib.RUNS_IN_MEMORY)}, repeats)
-    base = med["held in memory (default)"]
-    print("| the runs' batches | s | x held in memory |\n|---|---|---|")
-    for name, t in med.items():
-        print(f"| {name} | {t:.2f} | {t / base:.2f} |")
+    for whole in (False, True):
+        med = interleaved_medians({"held in memory (default)": timed_call(ds, data_lib.RUNS_IN_MEMORY, whole),
+                                   "read afresh (budget 0)": timed_call(ds, 0, whole),
+                                   "cached by the user (.cache())": timed_call(cached, data_lib.RUNS_IN_MEMORY,
+                                                                               whole)}, repeats)
+        base = med["held in memory (default)"]
+        print("the default call, the sweep and the runs:" if whole else "refine's four runs:")
+        print("| the batches | s | x held in memory |\n|---|---|---|")
+        for name, t in med.items():
+            print(f"| {name} | {t:.2f} | {t / base:.2f} |")
 
 
 def xla(n_steps, repeats):

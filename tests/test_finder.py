@@ -1400,6 +1400,18 @@ def test_refine_runs_read_a_tf_data_pipeline_once_and_train_on_the_same_batches(
         assert a != pytest.approx(b, rel=1e-3)
 
 
+def test_a_default_call_reads_a_tf_data_pipeline_once_for_the_sweep_and_the_runs(data):
+    # The 108 batches the runs read are held in memory before the sweep, whose 100 are among them:
+    # the pipeline runs about 108 times in the whole call (and what prefetching reads ahead), not
+    # 100 for the sweep and 108 more for the runs.
+    reads = []
+    ds = _counted_reshuffling_pipeline(data, reads)
+    finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
+    finder(ds)
+    assert len(finder.losses) > 8 + 30 and finder.trials is not None
+    assert len(reads) < 100 + 8 + 100
+
+
 def test_refine_runs_held_in_memory_keep_the_static_batch_shape_so_the_step_is_traced_once(data):
     # Replayed batches have no static batch size of their own; a pipeline batched with
     # `drop_remainder=True` has one, and without it again the step would be traced a second time
@@ -1425,8 +1437,9 @@ def test_a_pipeline_error_reading_the_runs_batches_says_where_and_changes_nothin
     finder(ds, n_steps=40, refine=False)
     before = state_of(model, optimizer)
     with pytest.raises(tf.errors.InvalidArgumentError,
-                       match="^TensorFlow raised this reading batch 45 of the first 108 of `dataset`, the batches "
-                             "refining's runs train on, read once before any run: nothing was changed.\n\n"
+                       match="^TensorFlow raised this reading batch 45 of the first 108 of `dataset`, read once to "
+                             "be held in memory for the call, before any step trained on them: nothing was "
+                             "changed.\n\n"
                              "(.|\n)*a pixel the decoder could not read"):
         finder.refine(ds)
     assert_same_state(before, state_of(model, optimizer))

@@ -76,8 +76,8 @@ def _read(dataset: tf.data.Dataset, n: int) -> list[Any]:
             return elements
         except tf.errors.OpError as error:
             raise type(error)(error.node_def, error.op, (
-                f"TensorFlow raised this reading batch {len(elements) + 1} of the first {n} of `dataset`, the "
-                "batches refining's runs train on, read once before any run: nothing was changed."
+                f"TensorFlow raised this reading batch {len(elements) + 1} of the first {n} of `dataset`, read "
+                "once to be held in memory for the call, before any step trained on them: nothing was changed."
                 f"\n\n{error.message}")) from error
 
 
@@ -87,7 +87,8 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
 
     Refining's short runs each read the same first batches afresh: from a pipeline that decodes or
     augments, every run would pay for it again (a default call reads its first 108 batches five to
-    eight times). Held in memory, the pipeline runs for them once, and every run trains on the same
+    eight times, and its sweep 100 of them before). Held in memory (a default call holds them before
+    its sweep), the pipeline runs for them once, and every run trains on the same
     batches, as from arrays, even where the pipeline reshuffles or augments at random. The replay is
     the one plain iterables get (`tf_lrfinder.data`), and iterators past its `n` elements end. The
     batches are held in host memory for the call; while they are joined for the replay, twice that.

@@ -348,6 +348,8 @@ class LRFinder:
         validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
 
         self._prepare(batches.first, evaluates=refine, validation=validation)
+        if refine:  # what the runs read, held in memory now, serves the sweep too: a pipeline runs for it once
+            batches = in_memory(batches, needed)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
         with self._memory_hint():
@@ -597,9 +599,10 @@ class LRFinder:
         so the runs differ only in their rate and a seeded process chooses the same rate every
         time. Arrays and plain iterables are sliced from memory; from a `tf.data.Dataset`, the
         batches the runs read are read once and held in host memory where they take at most
-        512 MiB (`tf_lrfinder.data.in_memory`), so its pipeline runs for them once, not once per
-        run; above that, each run reads it afresh (one that reshuffles on each iteration then gives
-        each run its own order).
+        512 MiB (`tf_lrfinder.data.in_memory`; a default call reads them before its sweep, which
+        reads from them too), so its pipeline runs for them once, not once per run; above that,
+        each run reads it afresh (one that reshuffles on each iteration then gives each run its
+        own order).
 
         Costs `steps` training steps per run (400 by default, four times a default sweep, and 100
         more per run beyond them: 4.2 runs per call on the benchmark, at most 12 there, and where
