@@ -1372,7 +1372,8 @@ def _counted_reshuffling_pipeline(data, reads):
         x = tf.py_function(count, [x], tf.float32)
         x.set_shape([None, 4])
         return x, y
-    return tf.data.Dataset.from_tensor_slices(data).shuffle(len(data[0]), reshuffle_each_iteration=True).batch(32).map(note)
+    reshuffled = tf.data.Dataset.from_tensor_slices(data).shuffle(len(data[0]), reshuffle_each_iteration=True)
+    return reshuffled.batch(32).map(note)
 
 
 @pytest.mark.parametrize("held", [True, False])
@@ -1424,7 +1425,7 @@ def test_refine_runs_held_in_memory_keep_the_static_batch_shape_so_the_step_is_t
 
 
 def test_a_pipeline_error_reading_the_runs_batches_says_where_and_changes_nothing(data):
-    # The sweep reads 40 batches; the runs' 38 are read once after it, and the 45th raises in the
+    # The sweep reads 40 batches; the runs' 108 are read once after it, and the 45th raises in the
     # pipeline (as a corrupt image's decode would): the error keeps its type and words, led by which.
     x, y = data
     x = x.copy()
