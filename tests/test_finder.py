@@ -1362,9 +1362,9 @@ def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
     assert finder.trials == first  # a second call repeats the first exactly
 
 
-def _counted_reshuffling_pipeline(data, reads):
+def _counted_reshuffling_pipeline(data, reads, reshuffle=True):
     """Batches of 32 from `data`, reshuffled on every pass (a pass gives other batches, as where a
-    pipeline augments at random), each batch read counted in `reads`."""
+    pipeline augments at random) unless not `reshuffle`, each batch read counted in `reads`."""
     def note(x, y):
         def count(t):
             reads.append(1)
@@ -1372,8 +1372,8 @@ def _counted_reshuffling_pipeline(data, reads):
         x = tf.py_function(count, [x], tf.float32)
         x.set_shape([None, 4])
         return x, y
-    reshuffled = tf.data.Dataset.from_tensor_slices(data).shuffle(len(data[0]), reshuffle_each_iteration=True)
-    return reshuffled.batch(32).map(note)
+    ds = tf.data.Dataset.from_tensor_slices(data)
+    return (ds.shuffle(len(data[0]), reshuffle_each_iteration=True) if reshuffle else ds).batch(32).map(note)
 
 
 @pytest.mark.parametrize("held", [True, False])
@@ -1411,6 +1411,29 @@ def test_a_default_call_reads_a_tf_data_pipeline_once_for_the_sweep_and_the_runs
     finder(ds)
     assert len(finder.losses) > 8 + 30 and finder.trials is not None
     assert len(reads) < 100 + 8 + 100
+
+
+@pytest.mark.parametrize("held", ["held", "over budget", "reshuffled"])
+def test_validation_data_from_a_pipeline_is_read_once_for_every_run_s_measurement(data, held, monkeypatch):
+    # Each run is measured on one pass over `validation_data`; from a pipeline, every measurement used
+    # to read it again (a default call measures five to nine times). Held (`data.pass_in_memory`), it
+    # is read once; with no memory to hold it in (budget 0), or where a pass reshuffles (it does not
+    # start with the batch read first), once per measurement, as `fit` reads it every epoch.
+    if held == "over budget":
+        monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)
+    x, y = data
+    reads = []
+    validation = _counted_reshuffling_pipeline((x[:160], y[:160]), reads, reshuffle=held == "reshuffled")  # 5 a pass
+    finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
+    finder((x, y), batch_size=32, n_steps=40, refine=False)
+    finder.refine((x, y), batch_size=32, steps=20, factors=(1.0, 1.0 + 1e-6), extend=0, edge=False,
+                  validation_data=validation)
+    measurements = 1 + 2  # before the runs, and after each
+    if held == "held":
+        assert len(reads) < 2 * 5
+    else:
+        assert len(reads) >= measurements * 5
+    assert finder.trials.validation and finder.trials.samples == 160
 
 
 def test_refine_runs_held_in_memory_keep_the_static_batch_shape_so_the_step_is_traced_once(data):

@@ -615,8 +615,8 @@ class OnePass:
     """Up to `most` batches of `batches` (all of one pass where None), never past the end of one
     pass over the data, so that no sample counts twice: what a measurement reads (`refine`'s
     `validation_data`). Each iteration reads them afresh from the start, as `fit` reads its
-    validation data at every epoch, in the same order (arrays: the first pass's shuffle), so
-    nothing of them is kept between measurements but what `as_batches` keeps.
+    validation data at every epoch, in the same order (arrays: the first pass's shuffle), unless
+    they are `held` (`pass_in_memory`): then it yields those.
 
     Example:
         >>> x, y = np.zeros((10, 3), "float32"), np.zeros((10, 1), "float32")
@@ -628,14 +628,54 @@ class OnePass:
 
     batches: Batches
     most: int | None = None
+    held: tuple[Any, ...] | None = None
 
     def __iter__(self) -> Iterator[Any]:
+        if self.held is not None:
+            yield from self.held
+            return
         known = [n for n in (self.most, self.batches.cardinality) if n is not None]
         stream = self.batches.dataset.take(min(known)) if known else self.batches.dataset
         for number, (index, batch) in enumerate(stream):
             if number and int(index) == 0:  # the data started again (a pass of unknown length)
                 return
             yield batch
+
+
+def pass_in_memory(one_pass: OnePass, budget: int | None = None) -> OnePass:
+    """`one_pass` with its batches read once and `held`, where it rereads a `tf.data.Dataset` and they
+    take at most `budget` bytes (None: `RUNS_IN_MEMORY`, 512 MiB); else `one_pass`.
+
+    Refining measures every run on one pass over `validation_data`: from a pipeline that decodes,
+    every measurement would pay for it again (a default call measures five to nine times). Held,
+    the pipeline runs for them once. A pass that outgrows `budget` while it is read, or that does
+    not start with the batch `as_batches` read first (a pipeline that reshuffles, or one over a
+    generator object, which a second read continues), is read afresh for each measurement
+    instead, as `fit` reads it at every epoch.
+
+    Example:
+        >>> b = as_batches(tf.data.Dataset.range(3).map(lambda i: (tf.fill([2, 1], i), i)), None, None)
+        >>> held = pass_in_memory(OnePass(b))
+        >>> [int(x[0, 0]) for x, _ in held], held.held is not None, pass_in_memory(OnePass(b), 8).held
+        ([0, 1, 2], True, None)
+    """
+    if not one_pass.batches.rereads:
+        return one_pass
+    limit, held, total = RUNS_IN_MEMORY if budget is None else budget, [], 0
+    for batch in one_pass:
+        total += nbytes(batch)
+        if total > limit:
+            return one_pass
+        held.append(batch)
+    if not held or not _same(held[0], one_pass.batches.first):
+        return one_pass
+    return replace(one_pass, held=tuple(held))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two batches hold the same values (sparse and ragged ones' components too)."""
+    left, right = (tf.nest.flatten(t, expand_composites=True) for t in (a, b))
+    return len(left) == len(right) and all(np.array_equal(np.asarray(u), np.asarray(v)) for u, v in zip(left, right))
 
 
 def class_weights(class_weight: Mapping[int, float], first: Any) -> Callable[..., tuple]:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .compiled import uses_xla
-from .data import Batches, OnePass, as_batches, holds_arrays, in_memory, samples, split_off
+from .data import Batches, OnePass, as_batches, holds_arrays, in_memory, pass_in_memory, samples, split_off
 from .diagnose import sweep_warnings
 from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
@@ -645,9 +645,11 @@ class LRFinder:
                 to its validation loss).
             validation_data: data to measure the runs on instead of batches held back from
                 `dataset`, in the forms `dataset` takes (arrays are batched by `batch_size`, or as
-                `dataset`'s first batch): all of it, one pass, read afresh for each run as `fit`
-                reads it at every epoch, each batch weighed by its samples (or its first
-                `validation_steps` batches). A generator is read once, to its end (give one that
+                `dataset`'s first batch): all of it, one pass, for each run, each batch weighed by
+                its samples (or its first `validation_steps` batches); a `tf.data.Dataset` is read
+                once and held in memory where its pass fits in 512 MiB and starts as it did
+                (`tf_lrfinder.data.pass_in_memory`), else read afresh for each run, as `fit` reads
+                it at every epoch. A generator is read once, to its end (give one that
                 never ends `validation_steps`), and replayed. Nothing is then held back: the runs
                 train on `dataset` from its start, and BatchNorm's statistics are re-estimated on
                 its first `eval_batches` batches. On a small data set, which a short run sees many
@@ -658,8 +660,8 @@ class LRFinder:
             validation_steps: None (default) to measure each run on all of the validation data, or
                 the number of its first batches to measure on, as `fit` takes it: for a
                 `tf.data.Dataset` that repeats forever, which has no end, or to measure on less
-                of a large one, whose pass each run pays for (read in its own order: shuffle one
-                sorted by class).
+                of a large one, whose pass each run pays for where it is not held (read in its own
+                order: shuffle one sorted by class).
 
         Returns:
             The chosen rate, also kept as `lr_opt`; the runs are kept as `trials`. If every run
@@ -710,9 +712,10 @@ class LRFinder:
                 edge: bool, validation: OnePass | None = None) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks). The
         batches every run reads are read once from a `tf.data.Dataset` and held in memory where they
-        fit (`tf_lrfinder.data.in_memory`)."""
+        fit (`tf_lrfinder.data.in_memory`), and so is the validation data (`pass_in_memory`)."""
         held_back = eval_batches if validation is None else 0
         batches = in_memory(batches, max(eval_batches, held_back + max(steps, tie_steps)) * self._per_update)
+        validation = None if validation is None else pass_in_memory(validation)  # read once, not per run
         with self._memory_hint():
             lrs, losses, start, measured, bn_layers, ties = self._trials_restoring_state(
                 batches.dataset, lrs, steps, eval_batches, tolerance, extend, update_bn, tie_steps, edge, validation)
