@@ -271,6 +271,14 @@ def _bn_mlp(features, width, outputs):
                 L.BatchNormalization(), L.ReLU(), L.Dense(outputs))
 
 
+def _separable_cnn(shape, classes):
+    """Two 3x3 "same" depthwise-separable convolutions (16 and 32 filters, ReLU) with max-pooling
+    between them, then global average pooling and the output layer."""
+    return _seq(shape, L.SeparableConv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
+                L.SeparableConv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
+                L.Dense(classes))
+
+
 def _cnn_bn(shape, first, second, classes):
     """The benchmark's most common BatchNorm CNN: two 3x3 "same" Conv2D + BatchNorm + ReLU blocks with
     max-pooling between them, then global average pooling and the output layer."""
@@ -1064,9 +1072,7 @@ TASKS += [
     Task("residual_cnn_bn_digits_momentum", digits_images, partial(_residual_cnn_bn, (8, 8, 1), 16, 10),
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, budget=200, held_out=True),
     Task("separable_cnn_spots_rmsprop", spots,
-         lambda: _seq((10, 10, 1), L.SeparableConv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
-                      L.SeparableConv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
-                      L.Dense(3)),
+         partial(_separable_cnn, (10, 10, 1), 3),
          lambda lr: keras.optimizers.RMSprop(lr), SCE, budget=200, held_out=True),
     Task("mlp_digits_lion", digits,
          lambda: _seq((64,), L.Dense(128, activation="relu"), L.Dense(64, activation="relu"), L.Dense(10)),
@@ -1126,9 +1132,7 @@ TASKS += [
          lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
          batch_size=32, held_out=True),
     Task("separable_cnn_bars_rmsprop", bars,
-         lambda: _seq((12, 12, 1), L.SeparableConv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
-                      L.SeparableConv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
-                      L.Dense(4)),
+         partial(_separable_cnn, (12, 12, 1), 4),
          lambda lr: keras.optimizers.RMSprop(lr), SCE, budget=200, held_out=True),
     Task("autoencoder_wine_sgd", partial(_autoencoder, wine), lambda: _autoencoder_model(13, 24, 4),
          lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=16,
@@ -1161,9 +1165,7 @@ TASKS += [
          lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
          held_out=True),
     Task("separable_cnn_digits_adam", digits_images,
-         lambda: _seq((8, 8, 1), L.SeparableConv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
-                      L.SeparableConv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
-                      L.Dense(10)),
+         partial(_separable_cnn, (8, 8, 1), 10),
          lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=32, budget=200, held_out=True),
     Task("dropout_hastie_rmsprop", hastie, partial(_dropout_mlp, 10, 64, 0.3, 1),
          lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
@@ -1546,9 +1548,7 @@ TASKS += [
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
          lambda: keras.losses.BinaryCrossentropy(from_logits=True), batch_size=32, held_out=True),
     Task("separable_cnn_spots_adam", spots,
-         lambda: _seq((10, 10, 1), L.SeparableConv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
-                      L.SeparableConv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
-                      L.Dense(3)),
+         partial(_separable_cnn, (10, 10, 1), 3),
          lambda lr: keras.optimizers.Adam(lr), SCE, budget=200, held_out=True),
     Task("mlp_quantiles_sgd", quantiles, partial(_mlp, 6, 3),
          lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=32, held_out=True),
