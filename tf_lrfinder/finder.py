@@ -338,11 +338,9 @@ class LRFinder:
         dataset, validation_data, validation_steps = self._validation_args(dataset, validation_data, validation_split,
                                                                           validation_steps)
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
-        # Refine's runs each read the stream afresh: the held-back batches (none with validation data),
-        # then their steps.
-        longest = max(refine_lib.STEPS, refine_lib.TIE_STEPS)
-        held_back = refine_lib.EVAL_BATCHES if validation_data is None else 0
-        needed = max(int(n_steps), held_back + longest if refine else 0) * self._per_update
+        runs = self._runs_read(refine_lib.EVAL_BATCHES, refine_lib.STEPS, refine_lib.TIE_STEPS,
+                               validation_data is not None)
+        needed = max(int(n_steps) * self._per_update, runs if refine else 0)  # batches of the stream read
         batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._computes_own_loss(),
                              class_weight=class_weight)
         validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
@@ -698,14 +696,21 @@ class LRFinder:
         dataset, validation_data, validation_steps = self._validation_args(dataset, validation_data, validation_split,
                                                                           validation_steps)
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
-        longest = max(int(steps), int(tie_steps))
-        held_back = int(eval_batches) if validation_data is None else 0
-        batches = as_batches(dataset, self.model, max(held_back + longest, int(eval_batches)) * self._per_update,
-                             batch_size, targets=not self._computes_own_loss(), class_weight=class_weight)
+        runs = self._runs_read(int(eval_batches), int(steps), int(tie_steps), validation_data is not None)
+        batches = as_batches(dataset, self.model, runs, batch_size, targets=not self._computes_own_loss(),
+                             class_weight=class_weight)
         validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
         self._prepare(batches.first, evaluates=True, validation=validation)
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge, validation)
+
+    def _runs_read(self, eval_batches: int, steps: int, tie_steps: int, validated: bool) -> int:
+        """How many batches of the stream each of refining's runs reads, from its start: the
+        `eval_batches` held back (none where `validated`: the runs are measured on validation data,
+        though BatchNorm is still re-estimated on that many), then the longest run's steps; times the
+        batches per step where the optimizer accumulates gradients."""
+        held_back = 0 if validated else eval_batches
+        return max(eval_batches, held_back + max(steps, tie_steps)) * self._per_update
 
     def _refine(self, batches: Batches, lrs: np.ndarray, steps: int, eval_batches: int,
                 tolerance: float, extend: int, margin: float, update_bn: bool, tie_steps: int,
@@ -713,8 +718,7 @@ class LRFinder:
         """Run the trials on validated data, choose, and record (`refine` without the checks). The
         batches every run reads are read once from a `tf.data.Dataset` and held in memory where they
         fit (`tf_lrfinder.data.in_memory`), and so is the validation data (`pass_in_memory`)."""
-        held_back = eval_batches if validation is None else 0
-        batches = in_memory(batches, max(eval_batches, held_back + max(steps, tie_steps)) * self._per_update)
+        batches = in_memory(batches, self._runs_read(eval_batches, steps, tie_steps, validation is not None))
         validation = None if validation is None else pass_in_memory(validation)  # read once, not per run
         with self._memory_hint():
             lrs, losses, start, measured, bn_layers, ties = self._trials_restoring_state(

@@ -310,6 +310,12 @@ def _fixed_batch_sizes(model: keras.Model) -> set[int]:
     return {size for t in declared_inputs(model) for size in tf.TensorShape(t.shape)[:1].as_list()} - {None}
 
 
+def _share_rows(rows: Any, i: int, replicas: int) -> tuple[Any, Any]:
+    """The rows `[start, stop)` of replica `i`'s share of a batch of `rows` (an int or a tensor): as
+    even as can be, one share a row shorter where they do not divide (`each_share`, `first_share`)."""
+    return rows * i // replicas, rows * (i + 1) // replicas
+
+
 def _in_one_place(batch: Any) -> bool:
     """Whether `batch` holds sparse or ragged tensors, which the finder computes in one place under a
     strategy (`each_share`)."""
@@ -416,9 +422,8 @@ def each_share(local: Callable, strategy: tf.distribute.Strategy | None, batch: 
     if replicas > 1:
         with tf.device("CPU:0"):  # where the iterator leaves its batches
             rows = tf.shape(tf.nest.flatten(batch)[0])[0]
-            shares = [tf.nest.map_structure(
-                lambda tensor: tensor[rows * i // replicas: rows * (i + 1) // replicas], batch)
-                for i in range(replicas)]
+            shares = [tf.nest.map_structure(lambda tensor: tensor[slice(*_share_rows(rows, i, replicas))], batch)
+                      for i in range(replicas)]
     per_replica = strategy.experimental_distribute_values_from_function(
         lambda context: shares[context.replica_id_in_sync_group])
     results = strategy.run(local, args=(per_replica,))
@@ -467,7 +472,7 @@ def first_share(model: keras.Model, batch: Any) -> tuple[Any, int, int]:
     strategy = replica_strategy(model)
     if strategy is None or strategy.num_replicas_in_sync == 1 or _in_one_place(batch):
         return batch, of, of
-    rows = max(1, of // strategy.num_replicas_in_sync)
+    rows = max(1, _share_rows(of, 0, strategy.num_replicas_in_sync)[1])  # at least one row to check
     return tf.nest.map_structure(lambda t: None if t is None else t[:rows], batch), rows, of
 
 
