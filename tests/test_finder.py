@@ -1362,7 +1362,7 @@ def test_refine_runs_train_on_the_same_batches_and_repeat_exactly(data):
     assert finder.trials == first  # a second call repeats the first exactly
 
 
-def _counted_reshuffling_pipeline(data, reads, reshuffle=True):
+def _counted_pipeline(data, reads, reshuffle=True):
     """Batches of 32 from `data`, reshuffled on every pass (a pass gives other batches, as where a
     pipeline augments at random) unless not `reshuffle`, each batch read counted in `reads`."""
     def note(x, y):
@@ -1385,7 +1385,7 @@ def test_refine_runs_read_a_tf_data_pipeline_once_and_train_on_the_same_batches(
     if not held:
         monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)
     reads = []
-    ds = _counted_reshuffling_pipeline(data, reads)
+    ds = _counted_pipeline(data, reads)
     finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
     finder(ds, n_steps=40, refine=False)
     reads.clear()
@@ -1406,7 +1406,7 @@ def test_a_default_call_reads_a_tf_data_pipeline_once_for_the_sweep_and_the_runs
     # the pipeline runs about 108 times in the whole call (and what prefetching reads ahead), not
     # 100 for the sweep and 108 more for the runs.
     reads = []
-    ds = _counted_reshuffling_pipeline(data, reads)
+    ds = _counted_pipeline(data, reads)
     finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
     finder(ds)
     assert len(finder.losses) > 8 + 30 and finder.trials is not None
@@ -1423,7 +1423,7 @@ def test_validation_data_from_a_pipeline_is_read_once_for_every_run_s_measuremen
         monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)
     x, y = data
     reads = []
-    validation = _counted_reshuffling_pipeline((x[:160], y[:160]), reads, reshuffle=held == "reshuffled")  # 5 a pass
+    validation = _counted_pipeline((x[:160], y[:160]), reads, reshuffle=held == "reshuffled")  # 5 a pass
     finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
     finder((x, y), batch_size=32, n_steps=40, refine=False)
     finder.refine((x, y), batch_size=32, steps=20, factors=(1.0, 1.0 + 1e-6), extend=0, edge=False,
