@@ -17,7 +17,8 @@ from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule
 from .compiled import uses_xla
 from .data import Batches, OnePass, as_batches, holds_arrays, in_memory, pass_in_memory, samples, split_off
 from .diagnose import sweep_warnings
-from .state import LOCATIONS, Snapshot, keeps_global_random, untracked_variables
+from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
+                    untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
                    build_sweep, created_under, first_share, loss_function, nonfinite_parts, rate_cap, rate_swapped,
                    rate_target, start_accumulation)
@@ -487,8 +488,21 @@ class LRFinder:
             target = self._state.lr if self._swap else self._lr_target
             self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
                                     self._state)
+
+    def _cover(self, dataset: tf.data.Dataset) -> None:
+        """Make the snapshot cover every variable the steps on `dataset` may change: the model's (all
+        of them), the optimizer's, the metrics', those of its layers Keras does not track
+        (`untracked_variables`), and any other the compiled step writes (`written_variables`: one
+        held in a plain object or a closure, say), read off its trace for `dataset`, which the steps
+        then run. The finder's own records and the global random generators are left out: the
+        finder reads the first after a sweep, and `keeps_global_random` puts the others back."""
         variables = list(self.model.variables) + list(self.optimizer.variables)
         variables += list(getattr(self.model, "metrics_variables", [])) + untracked_variables(self.model)
+        known = {id(c) for v in variables for c in components(v)}
+        known |= {id(c) for v in [*vars(self._state).values(), *global_random_variables()] for c in components(v)}
+        steps = tf.TensorSpec([], tf.int32)  # as `_chunks` passes it
+        variables += [v for v in written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
+                      if not known.intersection(map(id, components(v)))]
         if self._snapshot is None or not self._snapshot.matches(variables):
             self._snapshot = Snapshot(variables, self.snapshot)
 
@@ -499,7 +513,7 @@ class LRFinder:
         try:
             yield
         except tf.errors.ResourceExhaustedError as error:
-            if self._snapshot.location != "device":
+            if self._snapshot is None or self._snapshot.location != "device":
                 raise
             hint = (f"The finder ran out of memory. Its snapshot (snapshot='device') holds a copy of the model's "
                     f"and the optimizer's variables beside them, {self._snapshot.nbytes / 2**20:.1f} MiB: pass "
@@ -511,6 +525,7 @@ class LRFinder:
         """Snapshot, sweep in chunks, and restore in a `finally` (errors and Ctrl-C included)."""
         chunks: list[np.ndarray] = []
         status = RUNNING
+        self._cover(dataset)
         bar = self.tqdm_class(total=n_steps, disable=not self.verbose, desc="LR sweep", unit="step", leave=False)
         self._snapshot.save()
         try:
@@ -765,6 +780,7 @@ class LRFinder:
         bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
         eval_batches *= self._per_update  # as many samples as without accumulation
         pending, tried = list(lrs), []  # rates still to run; (rate, loss) of the runs so far
+        self._cover(dataset)
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
         self._snapshot.save()

@@ -157,6 +157,58 @@ def untracked_variables(model) -> list:
 CONTAINER_DEPTH = 3  # lists, tuples and dicts searched within a layer's attributes, nested this deep
 
 
+def written_variables(function: Any, *args: Any) -> list:
+    """The variables a compiled function may change when called on `args` (values or specs): those
+    its graph captures, less the ones it only reads, by TensorFlow's own analysis (the one its
+    automatic control dependencies order ops by; an op it does not know counts as writing).
+
+    So a variable no Keras tracking reaches, held in a plain object, a closure or a loss, is found
+    wherever the compiled step writes to it, and one it only reads (a frozen teacher model called in
+    a distillation loss) is not. Traces `function` for `args` if it was not yet (the call that
+    follows with such arguments uses that trace). A function that is not compiled (a model with
+    `run_eagerly=True`) has no graph to read: [].
+
+    Example:
+        >>> counter, scale = tf.Variable(0), tf.Variable(2.0)
+        >>> @tf.function
+        ... def step(x):
+        ...     counter.assign_add(1)
+        ...     return x * scale
+        >>> [v.name for v in written_variables(step, tf.TensorSpec([], tf.float32))]
+        ['Variable:0']
+        >>> written_variables(lambda x: x, 1.0)  # not compiled
+        []
+    """
+    trace = getattr(function, "get_concrete_function", None)
+    if trace is None:
+        return []
+    graph = trace(*args).graph
+    try:  # private: TensorFlow has no public form of this analysis
+        from tensorflow.python.framework.auto_control_deps_utils import get_read_only_resource_input_indices_graph
+        read_only = {id(graph.inputs[i]) for i in get_read_only_resource_input_indices_graph(graph)}
+    except ImportError:  # every variable captured counts as written: more is saved, nothing is missed
+        read_only = set()
+    by_handle = {id(v.handle): v for v in graph.variables}
+    return [by_handle[id(outer)] for outer, inner in graph.captures
+            if id(outer) in by_handle and id(inner) not in read_only]
+
+
+def global_random_variables() -> list:
+    """The states of the process's global random generators that exist now: Keras's global
+    `SeedGenerator` (or the one `keeps_global_random` lends it for a call) and TensorFlow's global
+    `tf.random.Generator`. `keeps_global_random` puts them back after a call, not the snapshot.
+
+    Example:
+        >>> len(global_random_variables()) <= 2  # the two, where they exist
+        True
+    """
+    from keras.src.backend.common import global_state  # private, as in `keeps_global_random`
+    from tensorflow.python.ops import stateful_random_ops
+
+    generators = (global_state.get_global_attribute(GLOBAL_SEED_GENERATOR), stateful_random_ops.global_generator)
+    return [g.state for g in generators if g is not None]
+
+
 def _variables_in(value: Any, depth: int) -> list:
     """The variables `value` holds: itself, a `tf.random.Generator`'s state, a `tf.Module`'s own
     variables, or those in a list, tuple or dict of them, `depth` containers deep at most. A Keras
