@@ -516,6 +516,24 @@ def test_schedule_optimizer_is_swept_and_keeps_its_schedule(data):
     assert float(optimizer.learning_rate) == pytest.approx(float(schedule(optimizer.iterations)))
 
 
+@pytest.mark.parametrize("steps_per_execution", [1, 7])
+def test_a_schedule_optimizer_trains_at_the_finders_rates_as_a_float_rate_one_does(data, steps_per_execution):
+    # The step must be traced with the finder's rate swapped in: traced outside the swap, it read the
+    # schedule, and the sweep trained at the schedule's rates while recording the finder's.
+    weights = make_model().get_weights()
+    recorded = []
+    for rate in (keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.5), 1e-3):
+        model = make_model()
+        model.set_weights(weights)
+        finder = LRFinder(model, keras.optimizers.SGD(rate), "mse", verbose=False,
+                          steps_per_execution=steps_per_execution)
+        finder(data, batch_size=32, n_steps=40, min_lr=1e-3, max_lr=10.0)
+        recorded.append((finder.losses, finder.stop_reason, finder.trials.losses))
+    assert recorded[0][1] == "diverged"  # the finder's rates reach where this model diverges
+    np.testing.assert_allclose(recorded[0][0], recorded[1][0], rtol=1e-6)
+    np.testing.assert_allclose(recorded[0][2], recorded[1][2], rtol=1e-5)
+
+
 def test_float_rate_is_restored_and_still_tracked(data):
     model, optimizer = make_model(), keras.optimizers.SGD(0.05)
     LRFinder(model, optimizer, "mse", verbose=False)(data, batch_size=32, n_steps=20)

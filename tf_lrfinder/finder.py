@@ -521,16 +521,28 @@ class LRFinder:
                     "snapshot='disk' to hold it in files; or lower the batch size. The state is restored.")
             raise type(error)(error.node_def, error.op, f"{hint}\n\n{error.message}") from error
 
+    @contextlib.contextmanager
+    def _restoring_state(self, dataset: tf.data.Dataset) -> Iterator[None]:
+        """The bracket around the sweep and around refining's runs: with a schedule optimizer's rate
+        swapped for the finder's own, snapshot what the steps on `dataset` may change (`_cover`, which
+        traces the step there, as it will run, reading the swapped rate), and restore it afterwards,
+        whatever happens (errors and Ctrl-C included)."""
+        with rate_swapped(self.optimizer, self._state.lr) if self._swap else contextlib.nullcontext():
+            self._cover(dataset)
+            self._snapshot.save()
+            try:
+                yield
+            finally:
+                self._snapshot.restore_and_close()
+
     def _sweep_restoring_state(self, dataset: tf.data.Dataset, n_steps: int, lrs: np.ndarray):
-        """Snapshot, sweep in chunks, and restore in a `finally` (errors and Ctrl-C included)."""
+        """Snapshot, sweep in chunks, and restore (`_restoring_state`)."""
         chunks: list[np.ndarray] = []
         status = RUNNING
-        self._cover(dataset)
         bar = self.tqdm_class(total=n_steps, disable=not self.verbose, desc="LR sweep", unit="step", leave=False)
-        self._snapshot.save()
         try:
-            start_accumulation(self.optimizer)  # the first step is a fresh update
-            with rate_swapped(self.optimizer, self._state.lr) if self._swap else contextlib.nullcontext():
+            with self._restoring_state(dataset):
+                start_accumulation(self.optimizer)  # the first step is a fresh update
                 taken = 0
                 for chunk, status in self._chunks(iter(dataset), n_steps):
                     chunks.append(chunk)
@@ -538,7 +550,6 @@ class LRFinder:
                     bar.set_postfix(lr=f"{lrs[taken - 1]:.2e}", loss=f"{chunk[-1, 1]:.4g}", refresh=False)
                     bar.update(len(chunk))
         finally:
-            self._snapshot.restore_and_close()
             bar.close()
         return np.concatenate(chunks) if chunks else np.zeros((0, 3)), status
 
@@ -780,12 +791,10 @@ class LRFinder:
         bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
         eval_batches *= self._per_update  # as many samples as without accumulation
         pending, tried = list(lrs), []  # rates still to run; (rate, loss) of the runs so far
-        self._cover(dataset)
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
-        self._snapshot.save()
         try:
-            with rate_swapped(self.optimizer, self._state.lr) if self._swap else contextlib.nullcontext():
+            with self._restoring_state(dataset):
                 held = [batch for _, batch in dataset.take(eval_batches)]
                 if not held:
                     raise ValueError(RAN_OUT)
@@ -860,7 +869,6 @@ class LRFinder:
                 bar.refresh()
                 longer = [(float(lr), run(float(lr), tie_steps)) for lr in ties]
         finally:
-            self._snapshot.restore_and_close()
             bar.close()
         return rates, runs, start, measured, bn_layers, refine_lib.runs_by_rate(longer)
 
