@@ -233,6 +233,30 @@ SCRIPT = textwrap.dedent("""
     finder((x, y), batch_size=32, n_steps=40)
     out["central_storage"] = {"lr": finder.lr_opt, "points": len(finder.losses), "runs": len(finder.trials.lrs),
                               "restored": same(before, replicas(list(model.variables) + list(model.optimizer.variables)))}
+    # A variable no tracking reaches (in a plain object), one per replica, written by each replica's
+    # steps: read off the compiled step's graph, each replica's copy is restored.
+    class Held:
+        pass
+
+    class Hidden(keras.layers.Layer):
+        def build(self, shape):
+            self.held = Held()
+            self.held.count = tf.Variable(0.0, trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
+                                          aggregation=tf.VariableAggregation.NONE)
+
+        def call(self, t, training=None):
+            if training:
+                self.held.count.assign_add(1.0)
+            return t
+
+    with strategy.scope():
+        model = keras.Sequential([keras.Input((4,)), Hidden(), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(), "mse")
+    counts = lambda: [float(t.numpy()) for t in model.layers[0].held.count.values]
+    model.fit(x[:64], y[:64], batch_size=32, verbose=0)
+    before = counts()
+    LRFinder(model, verbose=False)((x, y), batch_size=32, n_steps=20)
+    out["hidden_counts"] = [before, counts()]
     print("RESULT " + json.dumps(out))
 """)
 
@@ -252,6 +276,12 @@ def test_every_replica_is_restored_bit_for_bit(result):
     assert result["restored_after_refine"]
     assert result["runs"] >= 4
     assert result["restored_from_host"] and result["restored_from_disk"]
+
+
+def test_a_variable_no_tracking_reaches_is_restored_on_every_replica(result):
+    before, after = result["hidden_counts"]
+    assert before == [2.0, 2.0]  # each replica counted its steps under `fit`
+    assert after == before
 
 
 def test_a_distributed_dataset_is_refused_before_anything_changes(result):
