@@ -157,6 +157,45 @@ def untracked_variables(model) -> list:
 CONTAINER_DEPTH = 3  # lists, tuples and dicts searched within a layer's attributes, nested this deep
 
 
+def _variables_in(value: Any, depth: int) -> list:
+    """The variables `value` holds: itself, a `tf.random.Generator`'s state, a `tf.Module`'s own
+    variables, or those in a list, tuple or dict of them, `depth` containers deep at most. A Keras
+    layer is left to `all_layers`' walk; any other object is not searched."""
+    if isinstance(value, tf.random.Generator):
+        return [value.state]  # its numbers come from its state
+    if isinstance(value, (tf.Variable, keras.Variable)):
+        return [value]
+    if isinstance(value, keras.layers.Layer):
+        return []
+    if isinstance(value, tf.Module):
+        return list(value.variables)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if depth > 0 and isinstance(value, (list, tuple)):
+        return [v for item in value for v in _variables_in(item, depth - 1)]
+    return []
+
+
+def _tf_variable(v):
+    """The `tf.Variable` behind a Keras variable (or the variable itself)."""
+    return getattr(v, "value", v) if not isinstance(v, tf.Variable) else v
+
+
+def components(v) -> list:
+    """The `tf.Variable`s that hold `v`'s values: one per replica for a variable created under a
+    `tf.distribute` strategy (`MirroredStrategy`...), whose replicas may hold different values
+    (BatchNorm's moving statistics, aggregated by NONE), else `v`'s one variable.
+
+    Example:
+        >>> with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        ...     mirrored = keras.Variable(1.0)
+        >>> len(components(mirrored)), len(components(keras.Variable(1.0)))
+        (1, 1)
+    """
+    tv = _tf_variable(v)
+    return list(tv.values) if isinstance(tv, tf.distribute.DistributedValues) else [tv]
+
+
 def written_variables(function: Any, *args: Any) -> list:
     """The variables a compiled function may change when called on `args` (values or specs): those
     its graph captures, less the ones it only reads, by TensorFlow's own analysis (the one its
@@ -207,45 +246,6 @@ def global_random_variables() -> list:
 
     generators = (global_state.get_global_attribute(GLOBAL_SEED_GENERATOR), stateful_random_ops.global_generator)
     return [g.state for g in generators if g is not None]
-
-
-def _variables_in(value: Any, depth: int) -> list:
-    """The variables `value` holds: itself, a `tf.random.Generator`'s state, a `tf.Module`'s own
-    variables, or those in a list, tuple or dict of them, `depth` containers deep at most. A Keras
-    layer is left to `all_layers`' walk; any other object is not searched."""
-    if isinstance(value, tf.random.Generator):
-        return [value.state]  # its numbers come from its state
-    if isinstance(value, (tf.Variable, keras.Variable)):
-        return [value]
-    if isinstance(value, keras.layers.Layer):
-        return []
-    if isinstance(value, tf.Module):
-        return list(value.variables)
-    if isinstance(value, dict):
-        value = list(value.values())
-    if depth > 0 and isinstance(value, (list, tuple)):
-        return [v for item in value for v in _variables_in(item, depth - 1)]
-    return []
-
-
-def _tf_variable(v):
-    """The `tf.Variable` behind a Keras variable (or the variable itself)."""
-    return getattr(v, "value", v) if not isinstance(v, tf.Variable) else v
-
-
-def components(v) -> list:
-    """The `tf.Variable`s that hold `v`'s values: one per replica for a variable created under a
-    `tf.distribute` strategy (`MirroredStrategy`...), whose replicas may hold different values
-    (BatchNorm's moving statistics, aggregated by NONE), else `v`'s one variable.
-
-    Example:
-        >>> with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
-        ...     mirrored = keras.Variable(1.0)
-        >>> len(components(mirrored)), len(components(keras.Variable(1.0)))
-        (1, 1)
-    """
-    tv = _tf_variable(v)
-    return list(tv.values) if isinstance(tv, tf.distribute.DistributedValues) else [tv]
 
 
 class Snapshot:
