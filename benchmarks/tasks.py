@@ -1553,3 +1553,32 @@ TASKS += [
     Task("mlp_quantiles_sgd", quantiles, partial(_mlp, 6, 3),
          lambda lr: keras.optimizers.SGD(lr), SCE, batch_size=32, held_out=True),
 ]
+
+# Held out, forty-seventh batch: a seventh check of the default as it stands (the sweep, then `refine`
+# with the edge run) on the kinds the suggestion issue lists, each a combination of data, model and
+# optimizer the suite does not have: logistic regression with RMSprop on wine (batches of 16), an MLP
+# with RMSprop on blobs (batches of 128), a CNN+BN with Dropout and Adam on bar images, an autoencoder
+# with RMSprop on Hastie's data, an MLP regression with RMSprop on Friedman #3, Dropout with AdamW on
+# wine (batches of 16), a BatchNorm MLP with SGD momentum on Hastie's data. No change to the library is
+# decided by it: it is scored once, the default as it stands (recorded with `sweeps --refine
+# --without-edge`, scored by replaying the edge run, `horizon.py score`, row `+edge`, and at exact
+# rates, `score --train`), and reported whatever it says. Committed before any run.
+TASKS += [
+    Task("logistic_wine_rmsprop", wine, lambda: _seq((13,), L.Dense(3)),
+         lambda lr: keras.optimizers.RMSprop(lr), SCE, batch_size=16, held_out=True),
+    Task("mlp_blobs_rmsprop", blobs, partial(_mlp, 20, 6),
+         lambda lr: keras.optimizers.RMSprop(lr), SCE, batch_size=128, held_out=True),
+    Task("cnn_bn_dropout_bars_adam", bars, partial(_cnn_bn_dropout, (12, 12, 1), 16, 32, 0.3, 4),
+         lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=32, budget=200, held_out=True),
+    Task("autoencoder_hastie_rmsprop", partial(_autoencoder, hastie), lambda: _autoencoder_model(10, 32, 4),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_friedman3_rmsprop", friedman3, partial(_mlp, 4, 1),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("dropout_wine_adamw", wine, partial(_dropout_mlp, 13, 64, 0.3, 3),
+         lambda lr: keras.optimizers.AdamW(lr), SCE, batch_size=16, held_out=True),
+    Task("bn_mlp_hastie_momentum", hastie, partial(_bn_mlp, 10, 64, 1),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
+         lambda: keras.losses.BinaryCrossentropy(from_logits=True), budget=200, held_out=True),
+]
