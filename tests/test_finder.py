@@ -269,8 +269,9 @@ class _Holder:
 
 def _hidden_state_model(teacher, calls):
     """A model whose layer writes, when training, to variables no tracking finds (in a plain object,
-    four containers deep, a generator's state, `calls` in its closure) and reads one it never writes
-    and a teacher model."""
+    four containers deep, a generator's state, `calls` in its closure), and in inference mode only
+    to another (`seen`, a `keras.Variable` in the plain object, which the finder's checks leave
+    alone); and reads one it never writes and a teacher model."""
 
     class Hidden(keras.layers.Layer):
         def build(self, shape):
@@ -278,6 +279,7 @@ def _hidden_state_model(teacher, calls):
             self.held.count = tf.Variable(0.0, trainable=False)
             self.held.noise = tf.random.Generator.from_seed(2)
             self.held.scale = tf.Variable(1.5, trainable=False)  # only read
+            self.held.seen = keras.Variable(0.0, trainable=False)  # written in inference mode only
             self.deep = [[[{"sum": tf.Variable(tf.zeros(4), trainable=False)}]]]  # past CONTAINER_DEPTH
 
         def call(self, t, training=None):
@@ -286,34 +288,42 @@ def _hidden_state_model(teacher, calls):
                 self.held.count.assign_add(1.0)
                 self.deep[0][0][0]["sum"].assign_add(tf.reduce_sum(t, 0))
                 t = t + 1e-3 * self.held.noise.normal(tf.shape(t))
+            else:
+                self.held.seen.assign_add(1.0)
             return t * self.held.scale + teacher(t, training=False)
 
     return keras.Sequential([keras.Input((4,)), Hidden(), keras.layers.Dense(1)])
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_variables_the_compiled_step_writes_are_restored_wherever_they_are_held(data, jit_compile):
+@pytest.mark.parametrize("mode", ["graph", "xla", "eager"])
+@pytest.mark.parametrize("validation", [False, True])
+def test_variables_the_compiled_step_writes_are_restored_wherever_they_are_held(data, mode, validation):
     # No tracking reaches a variable held in a plain object, nested deeper than the containers
-    # searched, or in a closure: the finder used to leave them as the sweep and
-    # the runs left them. It now reads off the compiled step's graph every variable it writes.
+    # searched, or in a closure: the finder used to leave them as the sweep and the runs left them.
+    # It now reads off the step's graph every variable it writes, and off the graph of refining's
+    # measurements (on held-back batches or on `validation_data`) every variable they write; for a
+    # model with `run_eagerly=True`, off a trace made only to be read.
     x, y = data
     teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     calls = tf.Variable(0, trainable=False)
     model = _hidden_state_model(teacher, calls)
-    model.compile(keras.optimizers.Adam(), "mse", jit_compile=jit_compile)
+    model.compile(keras.optimizers.Adam(), "mse", jit_compile=mode == "xla", run_eagerly=mode == "eager")
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    model.evaluate(x[:64], y[:64], batch_size=32, verbose=0)
     hidden = model.layers[0]
-    written = [hidden.held.count, hidden.held.noise.state, hidden.deep[0][0][0]["sum"], calls]
-    assert float(hidden.held.count.numpy()) == 32 and int(calls.numpy()) == 32
-    before = state_of(model, model.optimizer) + [v.numpy().copy() for v in written]
+    written = [hidden.held.count, hidden.held.noise.state, hidden.deep[0][0][0]["sum"], calls, hidden.held.seen]
+    assert float(hidden.held.count.numpy()) == 32 and int(calls.numpy()) == 32 and float(hidden.held.seen.numpy()) == 2
+    before = state_of(model, model.optimizer) + [np.array(v.numpy()) for v in written]
     finder = LRFinder(model, verbose=False)
-    finder((x, y), batch_size=32)
+    finder((x, y), batch_size=32, **({"validation_data": (x[:64], y[:64])} if validation else {}))
     assert finder.trials is not None  # the runs wrote to them too
-    assert_same_state(before, state_of(model, model.optimizer) + [v.numpy().copy() for v in written])
+    assert_same_state(before, state_of(model, model.optimizer) + [np.array(v.numpy()) for v in written])
     # What the step only reads is not copied: the teacher's weights, the scale.
     saved = {id(v) for v in finder._snapshot.variables}
     assert not saved.intersection(id(v.value) for v in teacher.variables) and id(hidden.held.scale) not in saved
-    assert finder._run.experimental_get_tracing_count() == 1  # the trace read is the one the steps run
+    if mode != "eager":  # the trace read is the one the steps and the measurements run
+        assert finder._run.experimental_get_tracing_count() == 1
+        assert finder._evaluate.experimental_get_tracing_count() == 1
 
 
 def test_a_stateful_rnns_carried_states_are_restored_too():

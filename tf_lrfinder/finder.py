@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -489,20 +489,28 @@ class LRFinder:
             self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
                                     self._state)
 
-    def _cover(self, dataset: tf.data.Dataset) -> None:
+    def _cover(self, dataset: tf.data.Dataset, measured: Sequence[Any] = ()) -> None:
         """Make the snapshot cover every variable the steps on `dataset` may change: the model's (all
         of them), the optimizer's, the metrics', those of its layers Keras does not track
         (`untracked_variables`), and any other the compiled step writes (`written_variables`: one
         held in a plain object or a closure, say), read off its trace for `dataset`, which the steps
-        then run. The finder's own records and the global random generators are left out: the
-        finder reads the first after a sweep, and `keeps_global_random` puts the others back."""
+        then run; and any other that refining's measurements write (`_evaluate`, in inference mode),
+        read off their trace for each batch spec in `measured`. The finder's own records and the
+        global random generators are left out: the finder reads the first after a sweep, and
+        `keeps_global_random` puts the others back."""
         variables = list(self.model.variables) + list(self.optimizer.variables)
         variables += list(getattr(self.model, "metrics_variables", [])) + untracked_variables(self.model)
         known = {id(c) for v in variables for c in components(v)}
         known |= {id(c) for v in [*vars(self._state).values(), *global_random_variables()] for c in components(v)}
         steps = tf.TensorSpec([], tf.int32)  # as `_chunks` passes it
-        variables += [v for v in written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
-                      if not known.intersection(map(id, components(v)))]
+        written = written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
+        for spec in measured:
+            written += written_variables(self._evaluate, spec)
+        for variable in written:
+            parts = {id(c) for c in components(variable)}
+            if not known & parts:
+                variables.append(variable)
+                known |= parts
         if self._snapshot is None or not self._snapshot.matches(variables):
             self._snapshot = Snapshot(variables, self.snapshot)
 
@@ -522,13 +530,13 @@ class LRFinder:
             raise type(error)(error.node_def, error.op, f"{hint}\n\n{error.message}") from error
 
     @contextlib.contextmanager
-    def _restoring_state(self, dataset: tf.data.Dataset) -> Iterator[None]:
+    def _restoring_state(self, dataset: tf.data.Dataset, measured: Sequence[Any] = ()) -> Iterator[None]:
         """The bracket around the sweep and around refining's runs: with a schedule optimizer's rate
-        swapped for the finder's own, snapshot what the steps on `dataset` may change (`_cover`, which
-        traces the step there, as it will run, reading the swapped rate), and restore it afterwards,
-        whatever happens (errors and Ctrl-C included)."""
+        swapped for the finder's own, snapshot what the steps on `dataset` and the measurements on
+        `measured` may change (`_cover`, which traces the step there, as it will run, reading the
+        swapped rate), and restore it afterwards, whatever happens (errors and Ctrl-C included)."""
         with rate_swapped(self.optimizer, self._state.lr) if self._swap else contextlib.nullcontext():
-            self._cover(dataset)
+            self._cover(dataset, measured)
             self._snapshot.save()
             try:
                 yield
@@ -794,7 +802,8 @@ class LRFinder:
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
         try:
-            with self._restoring_state(dataset):
+            measured_on = dataset if validation is None else validation.batches.dataset  # (index, batch) pairs
+            with self._restoring_state(dataset, [measured_on.element_spec[1]]):
                 held = [batch for _, batch in dataset.take(eval_batches)]
                 if not held:
                     raise ValueError(RAN_OUT)

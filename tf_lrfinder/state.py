@@ -205,7 +205,9 @@ def written_variables(function: Any, *args: Any) -> list:
     wherever the compiled step writes to it, and one it only reads (a frozen teacher model called in
     a distillation loss) is not. Traces `function` for `args` if it was not yet (the call that
     follows with such arguments uses that trace). A function that is not compiled (a model with
-    `run_eagerly=True`) has no graph to read: [].
+    `run_eagerly=True`) is traced in a `tf.function` of its own, only to be read, never run; where
+    that trace fails (a layer that reads a tensor's value in Python, which is why a model runs
+    eagerly), there is no graph to read: [].
 
     Example:
         >>> counter, scale = tf.Variable(0), tf.Variable(2.0)
@@ -215,13 +217,21 @@ def written_variables(function: Any, *args: Any) -> list:
         ...     return x * scale
         >>> [v.name for v in written_variables(step, tf.TensorSpec([], tf.float32))]
         ['Variable:0']
-        >>> written_variables(lambda x: x, 1.0)  # not compiled
+        >>> def eager_step(x):  # not compiled: traced to be read, not run
+        ...     counter.assign_add(1)
+        ...     return x * scale
+        >>> [v.name for v in written_variables(eager_step, tf.TensorSpec([], tf.float32))], int(counter.numpy())
+        (['Variable:0'], 0)
+        >>> written_variables(lambda x: x.numpy(), tf.TensorSpec([], tf.float32))  # cannot be traced
         []
     """
-    trace = getattr(function, "get_concrete_function", None)
-    if trace is None:
-        return []
-    graph = trace(*args).graph
+    if hasattr(function, "get_concrete_function"):
+        graph = function.get_concrete_function(*args).graph
+    else:
+        try:
+            graph = per_instance(function).get_concrete_function(*args).graph
+        except Exception:  # it runs eagerly because it cannot be traced: no graph to read
+            return []
     try:  # private: TensorFlow has no public form of this analysis
         from tensorflow.python.framework.auto_control_deps_utils import get_read_only_resource_input_indices_graph
         read_only = {id(graph.inputs[i]) for i in get_read_only_resource_input_indices_graph(graph)}
