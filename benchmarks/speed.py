@@ -268,10 +268,14 @@ def validation_cost(repeats):
         return call
 
     med = interleaved_medians({name: refined(kwargs) for name, kwargs in settings.items()}, repeats)
-    base = med["held-back batches (default)"]
-    print("| measured on | s | x held-back |\n|---|---|---|")
-    for name, t in med.items():
-        print(f"| {name} | {t:.2f} | {t / base:.2f} |")
+    print_ratios(med, "measured on", "held-back batches (default)", "held-back")
+
+
+def print_ratios(medians, what, base, short):
+    """Print `medians` (seconds by name) as a table, each beside its ratio to the one named `base`."""
+    print(f"| {what} | s | x {short} |\n|---|---|---|")
+    for name, t in medians.items():
+        print(f"| {name} | {t:.2f} | {t / medians[base]:.2f} |")
 
 
 def pipeline_cost(repeats):
@@ -317,11 +321,8 @@ def pipeline_cost(repeats):
                                    "read afresh (budget 0)": timed_call(ds, 0, whole),
                                    "cached by the user (.cache())": timed_call(cached, data_lib.RUNS_IN_MEMORY,
                                                                                whole)}, repeats)
-        base = med["held in memory (default)"]
         print("the default call, the sweep and the runs:" if whole else "refine's four runs:")
-        print("| the batches | s | x held in memory |\n|---|---|---|")
-        for name, t in med.items():
-            print(f"| {name} | {t:.2f} | {t / base:.2f} |")
+        print_ratios(med, "the batches", "held in memory (default)", "held in memory")
 
 
 def xla(n_steps, repeats):
