@@ -8,6 +8,9 @@ NO_DRIVER = (b"I0000 00:00:1795395662.898034   22048 cudart_stub.cc:31] Could no
              b"machine, GPU will not be used.")
 NO_CUINIT = (b"E0000 00:00:1795395667.834428   22048 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA "
              b"error: Failed call to cuInit: UNKNOWN ERROR (303)")
+NO_CUINIT_222 = (b"E0000 00:00:1796406138.022739   25950 cuda_platform.cc:57] failed call to cuInit: INTERNAL: "
+                 b"CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)")  # TensorFlow 2.22.0rc0: with a trace
+TRACE = [b"=== Source Location Trace: === ", b"external/xla/xla/stream_executor/cuda/cuda_status.cc:50", b""]
 ONEDNN = (b"I0000 00:00:1796234347.025210   13441 port.cc:153] oneDNN custom operations are on. You may see "
           b"slightly different numerical results due to floating-point round-off errors from different computation "
           b"orders. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.")
@@ -48,3 +51,16 @@ def test_a_crash_inside_the_block_still_shows_its_last_words():
     )
     assert result.returncode != 0
     assert result.stderr == b"Check failed: last words\n"
+
+
+def test_the_source_location_trace_after_a_dropped_line_is_dropped_and_no_other():
+    # TensorFlow 2.22.0rc0 follows its failed cuInit line with the status's source-location trace.
+    lines = [BANNER, NO_DRIVER, NO_CUINIT_222, *TRACE, b"real line",
+             *TRACE, b"after a real line, a trace is not dropped",
+             b"E0000 00:00:1.0 1 some_op.cc:1] Check failed: x", *TRACE]
+    written = b"".join(line + b"\n" for line in lines)
+    result = run_child(f"with native_stderr_filtered():\n    os.write(2, {written!r})\n")
+    assert result.returncode == 0, result.stderr
+    kept = [b"real line", *TRACE, b"after a real line, a trace is not dropped",
+            b"E0000 00:00:1.0 1 some_op.cc:1] Check failed: x", *TRACE]
+    assert result.stderr == b"".join(line + b"\n" for line in kept)

@@ -9,12 +9,14 @@ without a GPU driver prints, through C++ logging that is not yet set up, twice::
 and the first device query adds ``E0000 ... cuda_platform.cc:52] failed call to cuInit: ...``. On a
 CPU for which TensorFlow turns oneDNN's custom operations on by default (one with AVX-512 VNNI, say),
 each import also prints, twice, ``I0000 ... port.cc:153] oneDNN custom operations are on. You may
-see slightly different numerical results ...``: a notice, not a warning.
+see slightly different numerical results ...``: a notice, not a warning. TensorFlow 2.22 (its first
+release candidate) follows the cuInit line with where the status was made, a ``=== Source Location
+Trace: ===`` line, ``external/xla/.../cuda_status.cc:50`` and a blank line.
 `native_stderr_filtered` drops exactly these lines (the cuInit one only after the "no driver" one,
-when it says nothing new) and passes every other byte through. The filter runs in a child process
-that reads the standard-error stream as it is written, so a crash inside the block still shows its
-last words. It is for programs that own their process (`python -m tf_lrfinder`); the library itself
-never touches file descriptors.
+when it says nothing new; a source-location trace only right after a line it dropped) and passes
+every other byte through. The filter runs in a child process that reads the standard-error stream
+as it is written, so a crash inside the block still shows its last words. It is for programs that
+own their process (`python -m tf_lrfinder`); the library itself never touches file descriptors.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ NO_CUINIT = _log_line(rb"E", rb"cuda_platform\.cc:\d+\] failed call to cuInit: .
 ONEDNN = _log_line(rb"I", rb"port\.cc:\d+\] oneDNN custom operations are on\. You may see slightly different numerical "
                    rb"results due to floating-point round-off errors from different computation orders\. To turn them "
                    rb"off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`\.")
+
+
+TRACE_HEAD = re.compile(rb"=== Source Location Trace: ===[ \t]*")  # after a status, as TensorFlow 2.22 logs one
+TRACE_FRAME = re.compile(rb"[\w./+-]+:\d+")  # one of its source files and line
 
 
 def is_noise(line: bytes, no_driver_seen: bool) -> bool:
@@ -73,10 +79,19 @@ def filter_stream(source, sink) -> None:
         b'real error\\n'
     """
     no_driver = False
+    trace = None  # after a dropped line: "may" (its source-location trace may follow), "in" (inside it)
     for line in iter(source.readline, b""):
         body = line.rstrip(b"\r\n")
+        if trace == "may" and TRACE_HEAD.fullmatch(body) or trace == "in" and TRACE_FRAME.fullmatch(body):
+            trace = "in"
+            continue
+        if trace == "in" and not body:  # the blank line that ends the trace
+            trace = None
+            continue
+        trace = None
         if is_noise(body, no_driver):
             no_driver = no_driver or bool(NO_DRIVER.fullmatch(body))
+            trace = "may"
             continue
         sink.write(line)
         sink.flush()
