@@ -297,7 +297,7 @@ def _hidden_state_model(teacher, calls):
 
 @pytest.mark.parametrize("mode", ["graph", "xla", "eager"])
 @pytest.mark.parametrize("validation", [False, True])
-def test_variables_the_compiled_step_writes_are_restored_wherever_they_are_held(data, mode, validation):
+def test_variables_the_step_and_the_measurements_write_are_restored_wherever_they_are_held(data, mode, validation):
     # No tracking reaches a variable held in a plain object, nested deeper than the containers
     # searched, or in a closure: the finder used to leave them as the sweep and the runs left them.
     # It now reads off the step's graph every variable it writes, and off the graph of refining's
