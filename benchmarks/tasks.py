@@ -1582,3 +1582,34 @@ TASKS += [
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9),
          lambda: keras.losses.BinaryCrossentropy(from_logits=True), budget=200, held_out=True),
 ]
+
+# Held out, forty-eighth batch: an eighth check of the default as it stands (the sweep, then `refine`
+# with the edge run) on the kinds the suggestion issue lists, each a combination of data, model and
+# optimizer the suite does not have: linear regression with Adam on diabetes, an MLP with AdamW on
+# moons, a CNN+BN with Dropout and RMSprop on spot images, an autoencoder with Adam on 5-class data
+# (batches of 128), an MLP regression with RMSprop on Friedman #2 (batches of 16), Dropout with Adam
+# on Gaussian quantiles, logistic regression with SGD momentum on 3-class data. No change to the
+# library is decided by it: it is scored once, the default as it stands (recorded with `sweeps
+# --refine --without-edge`, scored by replaying the edge run, `horizon.py score`, row `+edge`, and at
+# exact rates, `score --train`), and reported whatever it says. Committed before any run.
+TASKS += [
+    Task("linear_diabetes_adam", diabetes, lambda: _seq((10,), L.Dense(1)),
+         lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_moons_adamw", moons, partial(_mlp, 2, 1),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         held_out=True),
+    Task("cnn_bn_dropout_spots_rmsprop", spots, partial(_cnn_bn_dropout, (10, 10, 1), 8, 16, 0.3, 3),
+         lambda lr: keras.optimizers.RMSprop(lr), SCE, budget=200, held_out=True),
+    Task("autoencoder_classification5_adam", partial(_autoencoder, classification5),
+         lambda: _autoencoder_model(40, 32, 8),
+         lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.MeanSquaredError(), batch_size=128,
+         budget=200, held_out=True),
+    Task("mlp_friedman2_rmsprop", friedman2, partial(_mlp, 4, 1),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=16,
+         held_out=True),
+    Task("dropout_quantiles_adam", quantiles, partial(_dropout_mlp, 6, 64, 0.3, 3),
+         lambda lr: keras.optimizers.Adam(lr), SCE, batch_size=32, held_out=True),
+    Task("logistic_classification3_momentum", classification3, lambda: _seq((30,), L.Dense(3)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, held_out=True),
+]
