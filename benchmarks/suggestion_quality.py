@@ -28,29 +28,29 @@ one on the training loss after the budget (what the sweep measures and the optim
 The loss at a suggestion is interpolated linearly in log(lr) between the two nearest grid points
 (both seed-averaged); `score --train` trains at the exact rate instead (slower).
 
-Two hundred and eighty-six tasks. The sweep's rule (`robust_minimum`) was chosen on the first
-eight; the other two hundred and seventy-eight (`held_out=True` in `tasks.py`) were added afterwards in
-forty-seven batches of five to seven, each committed before any run on it and scored once, so their
+Two hundred and ninety-three tasks. The sweep's rule (`robust_minimum`) was chosen on the first
+eight; the other two hundred and eighty-five (`held_out=True` in `tasks.py`) were added afterwards in
+forty-eight batches of five to seven, each committed before any run on it and scored once, so their
 columns show how the rule does on tasks it was not chosen on. Refining and its later changes came
 after looking at some of those batches; each is held out only from the batches scored after it:
 
     change                                                       made after looking at   held out
-    reading the bottom only where the curve is fully smoothed    the tasks before it     3rd-47th
-    `LRFinder.refine`                                            the first 28 tasks      5th-47th
-    its search above the candidates (`refine.extension`)         the first 33 tasks      6th-47th
-    runs of 100 steps, not 50                                    the sixth batch         7th-47th
-    the search above going on past two runs                      the eighth batch        9th-47th
-    the search below the candidates (`refine.below`)             the ninth batch         10th-47th
-    the margin below a diverged run (`short_of_divergence`)      the tenth batch         11th-47th
-    searching below while every run diverged                     the thirteenth batch    14th-47th
-    the tolerance widened to the runs' noise (`refine.noise`)    the first 83 tasks      16th-47th
-    BatchNorm measured with its statistics re-estimated          the first 103 tasks     20th-47th
-    a run that ended worse than it started fails (`failed`)      the twenty-third batch  24th-47th
-    a run that gave up half the best gain fails (`GIVE_UP`)      the twenty-fifth batch  26th-47th
-    one more run above where none failed (`refine.edge_rate`)    all 181, then by a rule 34th-47th
+    reading the bottom only where the curve is fully smoothed    the tasks before it     3rd-48th
+    `LRFinder.refine`                                            the first 28 tasks      5th-48th
+    its search above the candidates (`refine.extension`)         the first 33 tasks      6th-48th
+    runs of 100 steps, not 50                                    the sixth batch         7th-48th
+    the search above going on past two runs                      the eighth batch        9th-48th
+    the search below the candidates (`refine.below`)             the ninth batch         10th-48th
+    the margin below a diverged run (`short_of_divergence`)      the tenth batch         11th-48th
+    searching below while every run diverged                     the thirteenth batch    14th-48th
+    the tolerance widened to the runs' noise (`refine.noise`)    the first 83 tasks      16th-48th
+    BatchNorm measured with its statistics re-estimated          the first 103 tasks     20th-48th
+    a run that ended worse than it started fails (`failed`)      the twenty-third batch  24th-48th
+    a run that gave up half the best gain fails (`GIVE_UP`)      the twenty-fifth batch  26th-48th
+    one more run above where none failed (`refine.edge_rate`)    all 181, then by a rule 34th-48th
                                                                  written before the 34th
-    eight times higher while no run trained (`refine.leap`)      the thirty-fifth batch  36th-47th
-    the leap before the search above, and `refine.narrow`        the thirty-sixth batch  37th-47th
+    eight times higher while no run trained (`refine.leap`)      the thirty-fifth batch  36th-48th
+    the leap before the search above, and `refine.narrow`        the thirty-sixth batch  37th-48th
 
 Some batches were aimed at the kinds of task a change had acted on (the thirteenth, twenty-first,
 twenty-fifth and twenty-seventh); the thirty-second was aimed at the kinds where 100-step runs and
@@ -67,20 +67,20 @@ names, check the default as it stands and decide nothing; the forty-first decide
 300 below half` in `horizon.py` (not adopted: it changed no rate kept there); the forty-second
 to forty-fifth, seven more each of the issue's kinds, decide nothing, like the thirty-ninth and
 fortieth; the forty-sixth, aimed at where `below half` acts, decided on it again by the
-forty-first's rule (not adopted: again it changed no rate kept); the forty-seventh, seven more of
-the issue's kinds, decides nothing. The row "robust_minimum + refine" is
+forty-first's rule (not adopted: again it changed no rate kept); the forty-seventh and
+forty-eighth, seven more each of the issue's kinds, decide nothing. The row "robust_minimum + refine" is
 `refine` as recorded, before the edge run; `horizon.py score` replays the default with it (row
 `+edge`). `benchmarks/README.md` records each batch,
 each change and what it measured.
 
 Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine.json` hold all
-286, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 286 too;
+293, `sweeps.json` (the sweeps alone, for `score` without `--refine`) all 293 too;
 `sweeps_refine50.json` (50-step runs, the search as it was then) the first 48;
 `sweeps_refine200.json` (200-step runs, `--refine-steps 200`) the nineteen held-out tasks of the
 twenty-third to twenty-eighth batches with a 200-step budget;
 `sweeps_refine300.json` (300-step runs, `--refine-steps 300`) the six deep networks trained with
 SGD; the caches of other sweep lengths and of linear sweeps the first 33.
-`runs_horizon.json` holds refining's runs at 100, 200 and 300 steps on all 286 (`horizon.py`).
+`runs_horizon.json` holds refining's runs at 100, 200 and 300 steps on all 293 (`horizon.py`).
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
 fresh seeds. A perfect rule scores that at exact rates. Re-run on the 37 BatchNorm tasks' settled
