@@ -50,6 +50,14 @@ default, `tf_lrfinder.data.in_memory`) beside the pipeline read afresh by the sw
 (the memory budget set to 0), and beside the same batches cached by the user (`.cache()`), where
 the pipeline runs for no step at all.
 
+`first_call`: a finder's first call in a fresh process, beside its second call in the same process
+(the default call and the sweep alone, on the MLP and on a CNN with BatchNormalization): what a
+script or a new notebook pays once, for tracing the finder's functions (a first call in a process
+that already ran a finder pays less: TensorFlow keeps what it converted and compiled). With
+`--against DIR`, a checkout of another commit (`git worktree add DIR COMMIT`), the same processes run
+that checkout's `tf_lrfinder` too, interleaved, and the ratios of this checkout's times to its are
+printed: a change's cost or gain measured side by side.
+
 `validation`: `refine`'s runs on the MLP measured on 8 held-back batches (the default), on all of
 `validation_data` (10 thousand samples, 79 batches of 128: what `fit` would measure), and on its
 first 8 batches (`validation_steps=8`): what measuring each run on all of it costs.
@@ -451,6 +459,42 @@ def array_rows(repeats, rows=None):
               f" {grown:>22s} |")
 
 
+def first_call(repeats, against=None):
+    """The `first_call` section (see the module's docstring): each row's times are medians over
+    `repeats` fresh processes per checkout, interleaved."""
+    sides = {"this checkout": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    if against is not None:
+        sides[f"against {against}"] = os.path.abspath(against)
+    cases = [(model, call) for model in ("mlp", "cnn_bn") for call in ("default", "sweep")]
+    times = {(side, case): [] for side in sides for case in cases}
+    for _ in range(repeats):
+        for case in cases:
+            for side, root in sides.items():
+                env = dict(os.environ, PYTHONPATH=root)
+                out = subprocess.run([sys.executable, __file__, "--first", *case], env=env, capture_output=True,
+                                     text=True, check=True).stdout
+                times[side, case].append([float(t) for t in out.split("FIRST ")[1].split()])
+    print(f"\nA finder's first call in a fresh process beside its second (MLP 784-512-512-10, CNN+BN on 16x16x1;")
+    print(f"batch 128, 100 steps, 1e-6 to 1e-4), seconds, median of {repeats} processes per checkout, interleaved")
+    header = "".join(f" {side[:24]:>24s}: first / again |" for side in sides)
+    print(f"| {'model':7s} | {'call':8s} |{header}" + (" ratio of first calls |" if against else ""))
+    for case in cases:
+        medians = {side: np.median(times[side, case], axis=0) for side in sides}
+        cells = "".join(f" {m[0]:24.2f} / {m[1]:5.2f} |" for m in medians.values())
+        ratio = f" {medians['this checkout'][0] / list(medians.values())[1][0]:20.2f} |" if against else ""
+        print(f"| {case[0]:7s} | {case[1]:8s} |{cells}{ratio}")
+
+
+def _first_call_child(model_name, call):
+    """`first_call`'s child process: one finder (from the checkout on PYTHONPATH), its first and
+    second call, printed."""
+    model, shape = (mlp(), (784,)) if model_name == "mlp" else (cnn_bn(), (16, 16, 1))
+    finder = LRFinder(model, keras.optimizers.Adam(), LOSS, verbose=False)
+    ds = data(shape, 100)
+    times = [timed(lambda: finder(ds, min_lr=1e-6, max_lr=1e-4, refine=call == "default")) for _ in range(2)]
+    print("FIRST", *times)
+
+
 def _allocator():
     """(bytes in use, peak bytes) of TensorFlow's CPU allocator (needs TF_CPU_ALLOCATOR_USE_BFC)."""
     info = tf.config.experimental.get_memory_info("CPU:0")
@@ -528,12 +572,18 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "validation", "pipeline", "restore",
-                                           "arrays", "xla", "nan_check", "strategy"],
+                                           "arrays", "xla", "nan_check", "strategy", "first_call"],
                         default=None)
+    parser.add_argument("--against", default=None, help="first_call: a checkout of another commit, run beside")
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
+    parser.add_argument("--first", nargs=2, default=None, help=argparse.SUPPRESS)  # `first_call`'s child process
     args = parser.parse_args()
     if args.rows is not None:
         array_rows(args.repeats, args.rows)
+        return
+    if args.first is not None:
+        warnings.simplefilter("ignore")
+        _first_call_child(*args.first)
         return
     warnings.simplefilter("ignore")  # the sweeps here are deliberately short of divergence
     if args.only == "strategy":  # before TensorFlow starts
@@ -564,6 +614,8 @@ def main():
     elif args.only is None:  # logical devices must be set before TensorFlow starts: a process of its own
         subprocess.run([sys.executable, __file__, "--only", "strategy", "--repeats", str(args.repeats),
                         "--steps", str(args.steps)], check=True)
+    if args.only in (None, "first_call"):
+        first_call(args.repeats, args.against)
     if args.only in (None, "restore"):
         if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true":
             restore_and_memory(args.repeats)

@@ -51,3 +51,45 @@ def test_xla_where_fit_uses_it_and_nowhere_else():
     with pytest.warns(UserWarning, match="Disabling `jit_compile`"):  # Keras turns XLA off, and so do we
         eager.compile(loss="mse", jit_compile=True, run_eagerly=True)
     assert not uses_xla(eager)
+
+
+def test_a_default_call_converts_only_the_users_plain_loss_with_autograph(monkeypatch, data):
+    """The finder's own functions run unconverted, as `fit`'s step does (converting them took about a
+    second of a first call); a plain `loss_fn` of the user's is converted still, as their own
+    `tf.function` would convert it, so a Python `if` on a tensor in it works as before."""
+    import keras
+
+    from conftest import make_model
+    from tf_lrfinder import LRFinder
+
+    api = pytest.importorskip("tensorflow.python.autograph.impl.api")  # private: every conversion passes here
+    if not hasattr(api, "_convert_actual"):
+        pytest.skip("this TensorFlow converts elsewhere")
+    converted = []
+    convert = api._convert_actual
+
+    def spy(entity, program_ctx):
+        converted.append(getattr(entity, "__module__", None) or "")
+        return convert(entity, program_ctx)
+
+    monkeypatch.setattr(api, "_convert_actual", spy)
+
+    def branching(y, p):
+        error = tf.square(y - p)[:, 0]
+        if tf.reduce_min(error) < 0:  # a Python `if` on a tensor, never taken: the graph needs autograph
+            error = -error
+        return error
+
+    def plain(y, p):
+        return tf.square(y - p)[:, 0]
+
+    x, y = data
+    calls = []
+    for loss in (branching, plain):
+        finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), loss, verbose=False)
+        with pytest.warns(UserWarning):  # the range's own warnings (data cycled): not what is tested
+            finder((x, y), batch_size=32)
+        calls.append((finder.losses, finder.trials.lrs, finder.trials.losses, finder.lr_opt))
+    assert calls[0] == calls[1]  # the same sweep and runs, bit for bit
+    assert __name__ in converted  # the user's losses
+    assert [m for m in converted if m.startswith("tf_lrfinder")] == []

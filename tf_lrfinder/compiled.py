@@ -12,6 +12,13 @@ A model compiled with `run_eagerly=True` (one whose layers need eager execution,
 `call` say, or one being debugged) gets its functions uncompiled, as `fit` honours the setting
 (`for_model`); one whose step `fit` would compile with XLA gets its step and evaluation compiled
 with XLA (`uses_xla`).
+
+None of them is converted by autograph, as Keras compiles `fit`'s step without it: they are written
+in TensorFlow's own control flow (the sweep's loop is a `tf.while_loop`), and converting them cost a
+finder's first call in a new process most of a second (the sweep alone on the README's MLP: 1.73 s
+with them converted, 0.94 s without; `benchmarks/speed.py --only first_call`). A plain
+`loss_fn` of the user's is converted still, as their own `tf.function` would convert it
+(`tf_lrfinder.step.loss_function`).
 """
 
 from __future__ import annotations
@@ -22,12 +29,12 @@ import tensorflow as tf
 
 
 def per_instance(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """`tf.function(fn, **kwargs)`, for a function made once per finder, that never logs TensorFlow's
-    warning about frequent retracing (see the module's docstring).
+    """`tf.function(fn, autograph=False, **kwargs)`, for a function made once per finder, that never
+    logs TensorFlow's warning about frequent retracing (see the module's docstring).
 
     Args:
-        fn: the Python function to compile.
-        **kwargs: passed to `tf.function` (`autograph=False`, say).
+        fn: the Python function to compile, in TensorFlow's own control flow (no autograph).
+        **kwargs: passed to `tf.function` (`jit_compile=True`, say).
 
     Returns:
         The compiled function.
@@ -37,7 +44,7 @@ def per_instance(fn: Callable[..., Any], **kwargs: Any) -> Any:
         >>> float(double(tf.constant(1.5)))
         3.0
     """
-    function = tf.function(fn, **kwargs)
+    function = tf.function(fn, **{"autograph": False, **kwargs})
     function._omit_frequent_tracing_warning = True  # TensorFlow's own switch, private: set where it exists
     return function
 

@@ -20,6 +20,9 @@ from . import checks
 from .state import declared_inputs
 
 _ARRAY_TYPES = (np.ndarray, tf.Tensor)
+# The finder's own dataset functions, like its steps, are written in TensorFlow's ops and need no
+# autograph, which would only spend a first call's time converting them (`tf_lrfinder.compiled`).
+_plain = tf.autograph.experimental.do_not_convert
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
         return tf.nest.map_structure(lambda t, s: tf.ensure_shape(t, s.shape) if isinstance(s, tf.TensorSpec) else t,
                                      element, spec)
 
-    replay = _from_iterable(elements, None).map(as_read).with_options(batches.dataset.options())
+    replay = _from_iterable(elements, None).map(_plain(as_read)).with_options(batches.dataset.options())
     return replace(batches, dataset=replay.prefetch(tf.data.AUTOTUNE), rereads=False)
 
 
@@ -305,7 +308,7 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int,
 
     def one_pass(number: Any) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices(tf.argsort(keys(number))).batch(batch_size).map(
-            lambda rows: tf.nest.map_structure(lambda t: _take(t, rows), tensors))
+            _plain(lambda rows: tf.nest.map_structure(lambda t: _take(t, rows), tensors)))
 
     return one_pass, per_pass
 
@@ -340,7 +343,7 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None) -> tf.data
                     f"{_kind(t)} of {t.dtype.name} {t.shape} in batch {number}."
                 )
     _fit_declared_inputs(batches, model)
-    return tf.data.Dataset.range(len(batches)).map(_replay(first, columns))
+    return tf.data.Dataset.range(len(batches)).map(_plain(_replay(first, columns)))
 
 
 def _kind(t: Any) -> str:
@@ -591,11 +594,11 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
         # `repeat` ends the stream when a pass yields nothing (data that can be read only once).
         passes = ds.enumerate().repeat()
     else:  # one pass after another, each shuffled by its number: never empty
-        passes = tf.data.Dataset.counter().flat_map(lambda number: one_pass(number).enumerate())
+        passes = tf.data.Dataset.counter().flat_map(_plain(lambda number: one_pass(number).enumerate()))
     if class_weight is not None:
         weigh = class_weights(class_weight, first)
         first = weigh(*first)
-        passes = passes.map(lambda index, batch: (index, weigh(*batch)))
+        passes = passes.map(_plain(lambda index, batch: (index, weigh(*batch))))
     stream = passes.prefetch(tf.data.AUTOTUNE).with_options(options)
     return Batches(stream, first, cardinality, rereads=isinstance(data, tf.data.Dataset))
 

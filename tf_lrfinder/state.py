@@ -300,9 +300,9 @@ class Snapshot:
             copy(sources, targets)  # automatic control dependencies order each read before its empty
             empty(sources)
 
-        self._copy = per_instance(copy, autograph=False)
-        self._empty = per_instance(empty, autograph=False)
-        self._copy_back_and_empty = per_instance(copy_back_and_empty, autograph=False)
+        self._copy = per_instance(copy)
+        self._empty = per_instance(empty)
+        self._copy_back_and_empty = per_instance(copy_back_and_empty)
 
     def matches(self, variables: Sequence) -> bool:
         """Whether this snapshot covers exactly `variables` (so it can be reused).

@@ -226,7 +226,9 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
     With `loss_fn=None` the model's compiled loss is used (`model.compute_loss`, as `fit` does, with
     `training` passed on: `evaluate` passes False).
     A `keras.losses.Loss` gets the sample weights; a plain function `(y_true, y_pred)` is averaged
-    (weighted by the sample weights when given). On a replica of a strategy (`across_replicas`),
+    (weighted by the sample weights when given), and converted by autograph, as a `tf.function` of
+    the user's own would convert it (a Python `if` on a tensor works), though the finder's compiled
+    functions are not (`tf_lrfinder.compiled`). On a replica of a strategy (`across_replicas`),
     the loss is divided by the number of replicas, as Keras's own losses divide theirs.
 
     Example:
@@ -238,6 +240,11 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
     if loss_fn is None:
         return lambda x, y, y_pred, sw: model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw,
                                                            training=training)
+    if not isinstance(loss_fn, keras.losses.Loss):
+        # Converted where it would be in the user's own `tf.function` (the context here, outside any,
+        # leaves it to the default): TensorFlow's hook for functions a library calls, which
+        # `tf.distribute`'s `run` uses too.
+        loss_fn = tf.__internal__.autograph.tf_convert(loss_fn, tf.__internal__.autograph.control_status_ctx())
 
     def compute(x, y, y_pred, sw):
         # On each replica of a strategy (`across_replicas`), as Keras's own losses do: a mean loss is
@@ -551,42 +558,47 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     if _xla(model, per_update):  # as `fit` compiles its step: the step alone, the loop over batches around it
         train_step = per_instance(train_step, jit_compile=True)
     train_step = across_replicas(train_step, _step_strategy(model, per_update))
-    batches = range(1) if per_update == 1 else tf.range(per_update)  # a Python range: no inner loop
+
+    def one_batch(iterator, j, total, bad):
+        """Train on the next batch: the loop's counter, the update's summed loss and NaN mask, each on."""
+        index, batch = iterator.get_next()
+        batch_loss, batch_bad = train_step(batch)
+        state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
+        state.last_index.assign(index)
+        return j + 1, total + batch_loss, tf.bitwise.bitwise_or(bad, batch_bad)
+
+    def one_step(iterator, i, records, status):
+        """One step of the sweep (one update): its records written at `i`, and the status after it."""
+        step = state.step.read_value()
+        lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
+        start = (tf.constant(0), tf.constant(0.0, tf.float64), tf.constant(0, tf.int64))
+        if per_update == 1:
+            _, total, bad = one_batch(iterator, *start)
+        else:  # the optimizer updates the weights on the last of the batches
+            _, total, bad = tf.while_loop(lambda j, total, bad: j < per_update,
+                                          lambda *args: one_batch(iterator, *args), start)
+        value = total / per_update
+        beta = state.smoothing
+        avg = beta * state.avg + (1.0 - beta) * value
+        smoothed = avg / state.correction[step]
+        state.avg.assign(avg)
+        with tf.control_dependencies([value]):  # counted once its loss is: an error names its step
+            state.step.assign_add(1)
+        records = records.write(i, tf.stack([value, smoothed, tf.cast(state.restarts, tf.float64)]))
+        finite = tf.math.is_finite(smoothed)
+        # Where the loss turned NaN or inf, the bad data may be this step's or the last one's.
+        state.bad_data.assign(tf.where(finite, bad, tf.bitwise.bitwise_or(state.bad_data, bad)))
+        best = tf.where(finite, tf.minimum(state.best, smoothed), state.best)
+        state.best.assign(best)
+        diverged = smoothed - best > (state.diverge_factor - 1.0) * tf.abs(best)
+        status = tf.where(finite, tf.where(diverged, DIVERGED, RUNNING), NOT_FINITE)
+        return i + 1, records, status
 
     @for_model(model)
     def run(iterator, n):
-        records = tf.TensorArray(tf.float64, size=0, dynamic_size=True)
-        status = tf.constant(RUNNING)
-        for i in tf.range(n):
-            step = state.step.read_value()
-            lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
-            total = tf.constant(0.0, tf.float64)
-            bad = tf.constant(0, tf.int64)
-            for _ in batches:  # the optimizer updates the weights on the last of them
-                index, batch = iterator.get_next()
-                batch_loss, batch_bad = train_step(batch)
-                total += batch_loss
-                bad = tf.bitwise.bitwise_or(bad, batch_bad)
-                state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
-                state.last_index.assign(index)
-            value = total / per_update
-            beta = state.smoothing
-            avg = beta * state.avg + (1.0 - beta) * value
-            smoothed = avg / state.correction[step]
-            state.avg.assign(avg)
-            with tf.control_dependencies([value]):  # counted once its loss is: an error names its step
-                state.step.assign_add(1)
-            records = records.write(i, tf.stack([value, smoothed, tf.cast(state.restarts, tf.float64)]))
-            if not tf.math.is_finite(smoothed):
-                status = tf.constant(NOT_FINITE)
-                state.bad_data.assign(tf.bitwise.bitwise_or(state.bad_data, bad))  # this step's and the last
-                break
-            state.bad_data.assign(bad)
-            best = tf.minimum(state.best, smoothed)
-            state.best.assign(best)
-            if smoothed - best > (state.diverge_factor - 1.0) * tf.abs(best):
-                status = tf.constant(DIVERGED)
-                break
+        start = (tf.constant(0), tf.TensorArray(tf.float64, size=0, dynamic_size=True), tf.constant(RUNNING))
+        _, records, status = tf.while_loop(lambda i, records, status: (i < n) & (status == RUNNING),
+                                           lambda *args: one_step(iterator, *args), start)
         return records.stack(), status
 
     return run
