@@ -2,7 +2,7 @@
 
 Run from the repository root (dev extra installed):
 
-    python benchmarks/speed.py                 # all sections, ~7 min on 2 CPU cores
+    python benchmarks/speed.py                 # all sections, ~10 min on 2 CPU cores
     python benchmarks/speed.py --repeats 7 --steps 100
 
 Every contender trains the same model on the same batches for the same number of steps; all run
@@ -476,11 +476,11 @@ def first_call(repeats, against=None):
                 times[side, case].append([float(t) for t in out.split("FIRST ")[1].split()])
     print(f"\nA finder's first call in a fresh process beside its second (MLP 784-512-512-10, CNN+BN on 16x16x1;")
     print(f"batch 128, 100 steps, 1e-6 to 1e-4), seconds, median of {repeats} processes per checkout, interleaved")
-    header = "".join(f" {side[:24]:>24s}: first / again |" for side in sides)
+    header = "".join(f" {side + ': first':>30s} | {'again':>5s} |" for side in sides)
     print(f"| {'model':7s} | {'call':8s} |{header}" + (" ratio of first calls |" if against else ""))
     for case in cases:
         medians = {side: np.median(times[side, case], axis=0) for side in sides}
-        cells = "".join(f" {m[0]:24.2f} / {m[1]:5.2f} |" for m in medians.values())
+        cells = "".join(f" {m[0]:30.2f} | {m[1]:5.2f} |" for m in medians.values())
         ratio = f" {medians['this checkout'][0] / list(medians.values())[1][0]:20.2f} |" if against else ""
         print(f"| {case[0]:7s} | {case[1]:8s} |{cells}{ratio}")
 
