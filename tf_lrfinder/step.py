@@ -560,7 +560,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     train_step = across_replicas(train_step, _step_strategy(model, per_update))
 
     def one_batch(iterator, j, total, bad):
-        """Train on the next batch: the loop's counter, the update's summed loss and NaN mask, each on."""
+        """Train on the next batch; return the counter, the update's summed loss and its NaN mask, each
+        with that batch counted in."""
         index, batch = iterator.get_next()
         batch_loss, batch_bad = train_step(batch)
         state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
