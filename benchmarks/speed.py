@@ -462,9 +462,10 @@ def array_rows(repeats, rows=None):
 def first_call(repeats, against=None):
     """The `first_call` section (see the module's docstring): each row's times are medians over
     `repeats` fresh processes per checkout, interleaved."""
-    sides = {"this checkout": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    this, other = "this checkout", f"against {against}"
+    sides = {this: os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
     if against is not None:
-        sides[f"against {against}"] = os.path.abspath(against)
+        sides[other] = os.path.abspath(against)
     cases = [(model, call) for model in ("mlp", "cnn_bn") for call in ("default", "sweep")]
     times = {(side, case): [] for side in sides for case in cases}
     for _ in range(repeats):
@@ -481,7 +482,7 @@ def first_call(repeats, against=None):
     for case in cases:
         medians = {side: np.median(times[side, case], axis=0) for side in sides}
         cells = "".join(f" {m[0]:30.2f} | {m[1]:5.2f} |" for m in medians.values())
-        ratio = f" {medians['this checkout'][0] / list(medians.values())[1][0]:20.2f} |" if against else ""
+        ratio = f" {medians[this][0] / medians[other][0]:20.2f} |" if against else ""
         print(f"| {case[0]:7s} | {case[1]:8s} |{cells}{ratio}")
 
 
@@ -578,14 +579,13 @@ def main():
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
     parser.add_argument("--first", nargs=2, default=None, help=argparse.SUPPRESS)  # `first_call`'s child process
     args = parser.parse_args()
+    warnings.simplefilter("ignore")  # the sweeps here are deliberately short of divergence
     if args.rows is not None:
         array_rows(args.repeats, args.rows)
         return
     if args.first is not None:
-        warnings.simplefilter("ignore")
         _first_call_child(*args.first)
         return
-    warnings.simplefilter("ignore")  # the sweeps here are deliberately short of divergence
     if args.only == "strategy":  # before TensorFlow starts
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
