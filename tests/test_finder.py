@@ -972,6 +972,29 @@ def test_bad_arguments_raise_before_any_state_changes(kwargs, error, message, da
     assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+def test_arrays_passed_as_fit_takes_them_say_to_pass_one_tuple(data):
+    # `finder(x, y)` puts y in the place of `min_lr`, and `refine(x, y)` in that of `steps`: the error
+    # says so, and shows the array's shape, not its numbers.
+    x, y = data
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    before = [v.numpy().copy() for v in model.variables]
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    hint = ("Arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` or "
+            "`finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.")
+    with pytest.raises(TypeError) as error:
+        finder(x, y, batch_size=32)
+    assert str(error.value) == f"`min_lr` must be a number. Received: min_lr=ndarray of shape {y.shape}. {hint}"
+    with pytest.raises(TypeError, match=re.escape(f"min_lr=list of {len(y)} items. {hint}")):
+        finder(x, y.tolist(), batch_size=32)
+    assert not optimizer.built and finder.lrs == []
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    finder(data, batch_size=32, n_steps=30, refine=False)
+    with pytest.raises(ValueError) as error:
+        finder.refine(x, tf.constant(y), batch_size=32)
+    assert str(error.value) == f"`steps` must be a positive integer. Received: steps=EagerTensor of shape {y.shape}. {hint}"
+    assert finder.trials is None
+
+
 def test_numpy_scalars_are_taken_as_python_ones(data):
     # What a notebook computes (np.int64 from a shape, np.float32 from an array) passes as fit takes it
     # (the rates and shares here are exact in float32, so every run must match bit for bit).

@@ -41,6 +41,28 @@ def is_integer(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, np.integer))
 
 
+def received(name: str, value: Any) -> str:
+    """`name=value` for an error message: an array, tensor or table as its type and shape, not its
+    numbers; and where `value` looks like data, a hint that arrays are passed as one tuple (a call
+    written as `fit` is, `finder(x, y)`, puts `y` in the place of `min_lr`).
+
+    Example:
+        >>> received("min_lr", "small")
+        "min_lr='small'"
+        >>> received("min_lr", np.zeros((512, 3)))
+        'min_lr=ndarray of shape (512, 3). Arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.'
+    """
+    shape = getattr(value, "shape", None)
+    if shape is not None and len(shape) >= 1:
+        shown = f"{type(value).__name__} of shape {tuple(shape)}"
+    elif isinstance(value, (list, tuple, dict)) and len(value) > 1:
+        shown = f"{type(value).__name__} of {len(value)} items"
+    else:
+        return f"{name}={value!r}"
+    return (f"{name}={shown}. Arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` or "
+            "`finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.")
+
+
 def positive_finite(name: str, value: Any) -> None:
     """Raise unless `value`, the argument `name`, is a finite positive number (not a bool).
 
@@ -52,7 +74,7 @@ def positive_finite(name: str, value: Any) -> None:
         ValueError: `max_lr` must be finite and positive. Received: max_lr=0
     """
     if not is_number(value):
-        raise TypeError(f"`{name}` must be a number. Received: {name}={value!r}")
+        raise TypeError(f"`{name}` must be a number. Received: {received(name, value)}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"`{name}` must be finite and positive. Received: {name}={value!r}")
 
@@ -73,7 +95,7 @@ def integer(name: str, value: Any, least: int = 1, why: str = "") -> int:
     """
     if not is_integer(value) or value < least:
         kind = {0: "a non-negative integer", 1: "a positive integer"}.get(least, f"an integer of at least {least}")
-        raise ValueError(f"`{name}` must be {kind}{why}. Received: {name}={value!r}")
+        raise ValueError(f"`{name}` must be {kind}{why}. Received: {received(name, value)}")
     return int(value)
 
 
@@ -89,7 +111,7 @@ def share(name: str, value: Any) -> float:
         ValueError: `tolerance` must be in [0, 1). Received: tolerance=1
     """
     if not is_number(value) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
+        raise ValueError(f"`{name}` must be in [0, 1). Received: {received(name, value)}")
     return float(value)
 
 
