@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder.refine import (FACTORS, Trials, barely_trained_warning, below, break_tie, candidates, choose, edge_rate, extension, failed,
-                                leap, narrow, next_rate, noise, noise_warning, runs_by_rate, short_of_divergence, threshold, tied)
+                                leap, narrow, next_rate, noise, noise_warning, runs_by_rate, search, short_of_divergence, threshold, tied)
 
 
 def run_losses(min_size: int = 1):
@@ -260,6 +260,53 @@ def test_leap_goes_up_eightfold_only_while_no_run_has_trained_the_model():
     assert leap(lrs, plateau, np.inf, limit=10.0) is None
     assert leap(np.array([]), np.array([]), 0.6894, limit=10.0) is None
     assert leap(lrs, plateau, 0.6894, limit=10.0, factor=4.0) == pytest.approx(4 * 0.0043, rel=1e-15)
+
+
+class Runs:
+    """A toy `run` for `search`: the loss after a run at `lr` is `curve(lr)`; every call recorded."""
+
+    def __init__(self, curve):
+        self.curve, self.calls = curve, []
+
+    def __call__(self, lr, steps):
+        self.calls.append((lr, steps))
+        return self.curve(lr)
+
+
+def test_search_runs_the_candidates_then_above_while_the_highest_wins_then_the_edge():
+    # The loss falls with the rate and diverges above 1: twice the highest, while it wins, up to 1.6.
+    runs = Runs(lambda lr: np.inf if lr > 1 else 1 - lr / 2)
+    rates, losses, tie_lrs, tie_losses = search(runs, candidates(0.4), 100, 1.0, low=1e-7, high=10.0)
+    assert runs.calls == [(0.05, 100), (0.1, 100), (0.2, 100), (0.4, 100), (0.8, 100), (1.6, 100)]
+    assert rates.tolist() == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6] and losses.tolist()[-2:] == [0.6, np.inf]
+    assert tie_lrs.size == tie_losses.size == 0
+    # `extend` caps the runs beyond the candidates; where none failed, `edge` runs twice the highest.
+    runs = Runs(lambda lr: np.inf if lr > 1 else 1 - lr / 2)
+    search(runs, candidates(0.4), 100, 1.0, low=1e-7, high=10.0, extend=1)
+    assert runs.calls == [(0.05, 100), (0.1, 100), (0.2, 100), (0.4, 100), (0.8, 100), (1.6, 100)]  # 1.6: the edge
+    runs = Runs(lambda lr: np.inf if lr > 1 else 1 - lr / 2)
+    search(runs, candidates(0.4), 100, 1.0, low=1e-7, high=10.0, extend=0, edge=False)
+    assert runs.calls == [(0.05, 100), (0.1, 100), (0.2, 100), (0.4, 100)]
+    # Neither goes above `high`, the sweep's last rate.
+    runs = Runs(lambda lr: np.inf if lr > 1 else 1 - lr / 2)
+    search(runs, candidates(0.4), 100, 1.0, low=1e-7, high=0.5)
+    assert runs.calls == [(0.05, 100), (0.1, 100), (0.2, 100), (0.4, 100)]
+
+
+def test_search_goes_below_while_the_lowest_alone_wins_and_runs_the_ties_longer():
+    # The lower the rate the lower the loss: half the lowest, while it alone does about as well as
+    # the best, never below `low`.
+    runs = Runs(lambda lr: 0.1 + 4 * lr)
+    rates, _, _, _ = search(runs, candidates(0.4), 100, 1.0, low=0.01, high=10.0)
+    assert [lr for lr, _ in runs.calls] == [0.05, 0.1, 0.2, 0.4, 0.025, 0.0125]
+    assert rates.tolist() == [0.0125, 0.025, 0.05, 0.1, 0.2, 0.4]
+    # Four runs tie: with `tie_steps`, each is run again for that many steps, in increasing order.
+    runs = Runs(lambda lr: np.inf if lr > 0.5 else 0.5)
+    rates, losses, tie_lrs, tie_losses = search(runs, candidates(0.4), 100, 1.0, low=1e-7, high=10.0,
+                                                tie_steps=300)
+    assert runs.calls[-4:] == [(0.05, 300), (0.1, 300), (0.2, 300), (0.4, 300)]
+    assert tie_lrs.tolist() == [0.05, 0.1, 0.2, 0.4] and tie_losses.tolist() == [0.5] * 4
+    assert (0.8, 100) in runs.calls and np.isinf(losses[-1])  # the extension ran and diverged
 
 
 def test_runs_by_rate_orders_the_runs_by_rate():

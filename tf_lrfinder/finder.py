@@ -782,10 +782,10 @@ class LRFinder:
                                 tolerance: float, extend: int, update_bn: bool,
                                 tie_steps: int, edge: bool, validation: OnePass | None = None
                                 ) -> tuple[np.ndarray, np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
-        """Snapshot; for each rate (the candidates, then any above or below them, then, if `edge`, the
-        one `refine.edge_rate` names) train `steps` steps, measure (with BatchNorm's statistics
-        re-estimated if `update_bn`), restore; then, if `tie_steps`, the same for `tie_steps` steps at each tied rate (`refine.tied`) when two or more
-        tie; restore in a `finally`. The runs are measured on the first `eval_batches` batches of
+        """Snapshot; measure the start; for each run `refine.search` names (the candidates, any
+        above or below them, the edge run, the tied rates again for `tie_steps` steps) train, measure
+        (with BatchNorm's statistics re-estimated if `update_bn`) and restore; restore in a
+        `finally`. The runs are measured on the first `eval_batches` batches of
         `dataset` and train on those after them, or, given `validation` batches, measured on those
         and train on `dataset` from its start (BatchNorm's statistics re-estimated on its first
         `eval_batches` batches). Returns the rates tried (increasing), their losses, the start
@@ -798,7 +798,6 @@ class LRFinder:
             self._update_bn = batchnorm_lib.build_update_bn(self.model)
         bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
         eval_batches *= self._per_update  # as many samples as without accumulation
-        pending, tried = list(lrs), []  # rates still to run; (rate, loss) of the runs so far
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
         try:
@@ -841,6 +840,9 @@ class LRFinder:
 
                 def run(lr: float, n: int) -> float:
                     """Train `n` steps at `lr`, measure, restore: the loss (inf if it diverged)."""
+                    if bar.n + n > bar.total:  # a run beyond the candidates (`refine_lib.search`)
+                        bar.total = bar.n + n
+                        bar.refresh()
                     start_accumulation(self.optimizer)  # its first step is a fresh update
                     self._state.reset(np.full(n, lr), smoothing_lib.bias_correction(n, beta), beta, factor)
                     taken, status = 0, RUNNING
@@ -856,30 +858,11 @@ class LRFinder:
                     self._snapshot.restore()
                     return loss if np.isfinite(loss) else np.inf
 
-                while pending:
-                    lr = pending.pop(0)
-                    tried.append((lr, run(lr, steps)))
-                    if not pending and len(tried) < len(lrs) + extend:
-                        further = refine_lib.next_rate(*refine_lib.runs_by_rate(tried), start, self.lrs[0],
-                                                       self.lrs[-1], tolerance)
-                        if further is not None:
-                            pending.append(further)
-                            bar.total += steps
-                            bar.refresh()
-                further = refine_lib.edge_rate(*refine_lib.runs_by_rate(tried), start, self.lrs[-1]) if edge else None
-                if further is not None:
-                    bar.total += steps
-                    bar.refresh()
-                    tried.append((further, run(further, steps)))
-                rates, runs = refine_lib.runs_by_rate(tried)
-                ties = rates[refine_lib.tied(rates, runs, start, tolerance)] if tie_steps else rates[:0]
-                ties = ties if ties.size >= 2 else ties[:0]  # one alone has nothing to be told apart from
-                bar.total += tie_steps * ties.size
-                bar.refresh()
-                longer = [(float(lr), run(float(lr), tie_steps)) for lr in ties]
+                rates, runs, *ties = refine_lib.search(run, lrs, steps, start, self.lrs[0], self.lrs[-1], tolerance,
+                                                       extend, edge, tie_steps)
         finally:
             bar.close()
-        return rates, runs, start, measured, bn_layers, refine_lib.runs_by_rate(longer)
+        return rates, runs, start, measured, bn_layers, tuple(ties)
 
     # -- reading the result ----------------------------------------------------------------------
 

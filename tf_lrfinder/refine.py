@@ -22,6 +22,7 @@ longer, and the choice among them is made on those runs (`break_tie`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -668,6 +669,52 @@ def edge_rate(lrs: np.ndarray, losses: np.ndarray, start_loss: float, limit: flo
     if lrs.size == 0 or failed(lrs, losses, start_loss).any() or not 2 * lrs[-1] <= limit:
         return None
     return float(2 * lrs[-1])
+
+
+def search(run: Callable[[float, int], float], lrs: np.ndarray, steps: int, start_loss: float, low: float,
+           high: float, tolerance: float = TOLERANCE, extend: int = EXTEND, edge: bool = EDGE,
+           tie_steps: int = TIE_STEPS) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The runs refining trains, in order: the candidates `lrs`, then while `next_rate` names one and
+    fewer than `extend` runs beyond them ran, that rate; then, if `edge`, the one `edge_rate` names;
+    then, if `tie_steps`, each `tied` rate again for `tie_steps` steps where two or more tie.
+
+    Args:
+        run: `run(lr, steps)` trains `steps` steps at the constant rate `lr` from the same state and
+            returns the loss after them (inf where the run diverged).
+        lrs: the candidate rates (`candidates`), run first, in this order.
+        steps: training steps per run.
+        start_loss: the loss before any run.
+        low, high: the lowest and highest rate the search may go to (the sweep's first and last).
+        tolerance, extend, edge, tie_steps: as `LRFinder.refine` takes them.
+
+    Returns:
+        The rates run and their losses, in order of increasing rate; and the tied rates run again
+        for `tie_steps` steps and those runs' losses (both empty where none ran).
+
+    Example:
+        >>> def run(lr, steps):  # a toy: the higher the rate the lower the loss, diverging above 1
+        ...     return float("inf") if lr > 1 else 1 - lr / 2
+        >>> rates, losses, _, _ = search(run, candidates(0.4), 100, start_loss=1.0, low=1e-7, high=10.0)
+        >>> rates.tolist()  # the candidates, then twice the highest while it wins, up to a divergence
+        [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
+        >>> losses.tolist()[-2:]
+        [0.6, inf]
+    """
+    pending, tried = list(lrs), []  # rates still to run; (rate, loss) of the runs so far
+    while pending:
+        lr = pending.pop(0)
+        tried.append((lr, run(lr, steps)))
+        if not pending and len(tried) < len(lrs) + extend:
+            further = next_rate(*runs_by_rate(tried), start_loss, low, high, tolerance)
+            if further is not None:
+                pending.append(further)
+    further = edge_rate(*runs_by_rate(tried), start_loss, high) if edge else None
+    if further is not None:
+        tried.append((further, run(further, steps)))
+    rates, losses = runs_by_rate(tried)
+    ties = rates[tied(rates, losses, start_loss, tolerance)] if tie_steps else rates[:0]
+    ties = ties if ties.size >= 2 else ties[:0]  # one alone has nothing to be told apart from
+    return (rates, losses, *runs_by_rate([(float(lr), run(float(lr), tie_steps)) for lr in ties]))
 
 
 def runs_by_rate(runs: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
