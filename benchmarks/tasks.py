@@ -1613,3 +1613,34 @@ TASKS += [
     Task("logistic_classification3_momentum", classification3, lambda: _seq((30,), L.Dense(3)),
          lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, held_out=True),
 ]
+
+# Held out, forty-ninth batch: a ninth check of the default as it stands (the sweep, then `refine`
+# with the edge run) on the kinds the suggestion issue lists, each a combination of data, model and
+# optimizer the suite does not have: linear regression with RMSprop on Friedman #2, an MLP with AdamW
+# on circles, a CNN+BN with Dropout and SGD momentum on spot images, an autoencoder with Adam on
+# blobs, an MLP regression with RMSprop on diabetes (batches of 16), Dropout with plain SGD on
+# circles, logistic regression with SGD momentum on blobs (batches of 128). No change to the library
+# is decided by it: it is scored once, the default as it stands (recorded with `sweeps --refine
+# --without-edge`, scored by replaying the edge run, `horizon.py score`, row `+edge`, and at exact
+# rates, `score --train`), and reported whatever it says. Committed before any run.
+TASKS += [
+    Task("linear_friedman2_rmsprop", friedman2, lambda: _seq((4,), L.Dense(1)),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         held_out=True),
+    Task("mlp_circles_adamw", circles, partial(_mlp, 2, 1),
+         lambda lr: keras.optimizers.AdamW(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         held_out=True),
+    Task("cnn_bn_dropout_spots_momentum", spots, partial(_cnn_bn_dropout, (10, 10, 1), 8, 16, 0.3, 3),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, budget=200, held_out=True),
+    Task("autoencoder_blobs_adam", partial(_autoencoder, blobs), lambda: _autoencoder_model(20, 32, 4),
+         lambda lr: keras.optimizers.Adam(lr), lambda: keras.losses.MeanSquaredError(), batch_size=32,
+         budget=200, held_out=True),
+    Task("mlp_diabetes_rmsprop", diabetes, partial(_mlp, 10, 1),
+         lambda lr: keras.optimizers.RMSprop(lr), lambda: keras.losses.MeanSquaredError(), batch_size=16,
+         held_out=True),
+    Task("dropout_circles_sgd", circles, partial(_dropout_mlp, 2, 64, 0.2, 1),
+         lambda lr: keras.optimizers.SGD(lr), lambda: keras.losses.BinaryCrossentropy(from_logits=True),
+         batch_size=32, held_out=True),
+    Task("logistic_blobs_momentum", blobs, lambda: _seq((20,), L.Dense(6)),
+         lambda lr: keras.optimizers.SGD(lr, momentum=0.9), SCE, batch_size=128, held_out=True),
+]
