@@ -32,7 +32,7 @@ ten sweeps per task; mean / worst / tasks at 0.9 or better):
 
 Commands (from the repository root, with the dev extra installed):
 
-    python benchmarks/horizon.py record [TASK ...]   # ~5 hours on 2 cores for all 293; resumable
+    python benchmarks/horizon.py record [TASK ...]   # ~5 hours on 2 cores for all 300; resumable
     python benchmarks/horizon.py score [--tasks TASK ...] [--held-out]  # seconds
     python benchmarks/horizon.py score --train [--tasks TASK ...] [--held-out]
         # the default (`+edge`) alone, trained at the exact rates it keeps: ~1 min a task on 2 cores

@@ -28,7 +28,7 @@ Commands (from the repository root, with the dev extra installed):
         # adds what is missing: ~4 s a task and seed on 2 cores, twice that with --held-back
     python benchmarks/validation.py record --again      # see above: 39 min on 2 cores
     python benchmarks/validation.py score [--tasks TASK ...]         # seconds; the table, and the tasks that moved most
-    python benchmarks/validation.py score --checks    # the same on the eight batches that check the issue's kinds
+    python benchmarks/validation.py score --checks    # the same on the nine batches that check the issue's kinds
 """
 from __future__ import annotations
 
@@ -158,11 +158,11 @@ def run_score(tasks: list[str], path: Path = CACHE) -> None:
 
 
 CHECKS = ("thirty-ninth", "fortieth", "forty-second", "forty-third", "forty-fourth", "forty-fifth", "forty-seventh",
-          "forty-eighth")
+          "forty-eighth", "forty-ninth")
 
 
 def check_tasks() -> list[str]:
-    """The tasks of the eight batches that check the default on the kinds the suggestion issue names
+    """The tasks of the nine batches that check the default on the kinds the suggestion issue names
     (`CHECKS`), read from the batch headers in `tasks.py` ("# Held out, thirty-ninth batch: ...")."""
     batch, names = None, []
     for line in (Path(__file__).parent / "tasks.py").read_text().splitlines():
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="record again the tasks whose 20%% holds more than 8 batches (see `record`)")
     s = sub.add_parser("score")
     s.add_argument("--tasks", nargs="*", default=[])
-    s.add_argument("--checks", action="store_true", help="the eight batches that check the issue's kinds")
+    s.add_argument("--checks", action="store_true", help="the nine batches that check the issue's kinds")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # the sweeps' and runs' own warnings: expected on some benchmark tasks
     if args.cmd == "record":

@@ -339,7 +339,7 @@ def noise_warning(losses: np.ndarray, start_loss: float, lr: float, tolerance: f
 
     Then a run at a higher rate ended well above one at a lower rate before the best run, so single
     runs cannot rank the rates finely, and the rate kept (the lowest within that jump of the best,
-    or less) is a cautious guess. On the benchmark it warns in 33 of 2930 calls, on 23 of 293 tasks
+    or less) is a cautious guess. On the benchmark it warns in 34 of 3000 calls, on 24 of 300 tasks
     (with `edge_rate`; 10 of 1810, on 7 of 181 tasks, before it; 19 of 1030, on 10 tasks, 7 with
     BatchNormalization, before the runs were measured with BatchNorm's statistics re-estimated).
 
@@ -380,8 +380,8 @@ def barely_trained_warning(losses: np.ndarray, start_loss: float, lr: float,
     logistic regression that started nearly trained (10.8%; the task scores 0.995), so, as
     stated before they were run, it was lowered to 10%. On all 209 tasks (2090 calls) it warns
     on 16 calls, all of deep MLPs with plain SGD among the benchmark's four worst tasks (a
-    sigmoid one on breast-cancer data and tanh ones on Hastie's and on quantile data); on all 293
-    (2930 calls), on 74, all of deep MLPs with tanh or sigmoid units and SGD (plain, or momentum
+    sigmoid one on breast-cancer data and tanh ones on Hastie's and on quantile data); on all 300
+    (3000 calls), on 74, all of deep MLPs with tanh or sigmoid units and SGD (plain, or momentum
     on one task). A loss that barely moves at any rate is a plateau the model leaves only later
     (saturated units, a poor initialisation) or a model already trained; longer runs may tell the
     rates apart.
