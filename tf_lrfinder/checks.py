@@ -401,6 +401,89 @@ def tensorflow_backend() -> None:
         )
 
 
+def keras_model(model: Any) -> None:
+    """Raise a `TypeError` unless `model` is a Keras 3 `keras.Model`, saying how to make one from a
+    Keras 2 (`tf_keras`) model or from layers.
+
+    Example:
+        >>> keras_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+        >>> keras_model(keras.layers.Dense(1))
+        Traceback (most recent call last):
+        ...
+        TypeError: `model` must be a keras.Model (Keras 3). Received: Dense. Wrap layers in keras.Sequential or a functional Model.
+    """
+    if isinstance(model, keras.Model):
+        return
+    module = type(model).__module__.split(".")[0]
+    raise TypeError(
+        f"`model` must be a keras.Model (Keras 3). Received: {type(model).__name__}"
+        + (f" from `{module}` (Keras 2). Build it with `import keras` (Keras 3) instead."
+           if module in ("tf_keras", "tensorflow") else
+           ". Wrap layers in keras.Sequential or a functional Model.")
+    )
+
+
+def one_optimizer(optimizer: Any, model: keras.Model, compiled: bool) -> keras.optimizers.Optimizer:
+    """`optimizer` checked: None is the model's compiled one (raises where there is none), and a
+    name makes a new one with Keras's defaults, as `compile` reads it, under the strategy the model
+    was created under, if any, so that its variables are too.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> type(one_optimizer("sgd", model, compiled=False)).__name__
+        'SGD'
+        >>> one_optimizer(None, model, compiled=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: No optimizer: `model` is not compiled and `optimizer` is None. Pass `optimizer=keras.optimizers.Adam()` (for example) or compile the model first.
+    """
+    if optimizer is None:
+        optimizer = getattr(model, "optimizer", None) if compiled else None
+        if optimizer is None:
+            raise ValueError(
+                "No optimizer: `model` is not compiled and `optimizer` is None. Pass "
+                "`optimizer=keras.optimizers.Adam()` (for example) or compile the model first."
+            )
+    if isinstance(optimizer, str):
+        strategy = created_under(model)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():  # its variables too
+            optimizer = by_name("optimizer", optimizer, keras.optimizers.get, "'adam' or 'sgd'")
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise TypeError(f"`optimizer` must be a keras.optimizers.Optimizer. Received: {type(optimizer).__name__}")
+    return optimizer
+
+
+def one_loss(loss_fn: Any, compiled: bool) -> Any:
+    """`loss_fn` checked, and made from a name where it is one (as `compile` reads it); None stays
+    None where the model is `compiled` (its compiled loss is used), and raises where it is not.
+
+    Example:
+        >>> one_loss("mse", compiled=False).__name__
+        'mean_squared_error'
+        >>> one_loss({"a": "mse"}, compiled=True)
+        Traceback (most recent call last):
+        ...
+        TypeError: `loss_fn` must be one loss. Received: a dict of losses. For a model with several outputs, compile it with `loss=` that dict and leave `loss_fn` unset: the finder uses the compiled loss, its `loss_weights` included.
+    """
+    if loss_fn is None and not compiled:
+        raise ValueError(
+            "No loss: `model` was not compiled with a loss and `loss_fn` is None. Pass "
+            "`loss_fn=` (for example 'sparse_categorical_crossentropy') or compile the model."
+        )
+    if isinstance(loss_fn, (dict, list, tuple)):
+        kind = type(loss_fn).__name__
+        raise TypeError(
+            f"`loss_fn` must be one loss. Received: a {kind} of losses. For a model with several outputs, compile "
+            f"it with `loss=` that {kind} and leave `loss_fn` unset: the finder uses the compiled loss, its "
+            "`loss_weights` included."
+        )
+    if isinstance(loss_fn, str):
+        loss_fn = by_name("loss_fn", loss_fn, keras.losses.get, "'mse' or 'sparse_categorical_crossentropy'")
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"`loss_fn` must be callable or a loss name. Received: {loss_fn!r}")
+    return loss_fn
+
+
 def unchanged(model: keras.Model, collect_losses: bool = False) -> keras.StatelessScope:
     """A `keras.StatelessScope` in which `model` computes as it is and no variable changes.
 

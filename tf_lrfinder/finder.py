@@ -20,7 +20,7 @@ from .diagnose import sweep_warnings
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
-                   build_sweep, created_under, first_share, loss_function, nonfinite_parts, rate_cap, rate_swapped,
+                   build_sweep, first_share, loss_function, nonfinite_parts, rate_cap, rate_swapped,
                    rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -144,14 +144,7 @@ class LRFinder:
 
     def __post_init__(self) -> None:
         checks.tensorflow_backend()
-        if not isinstance(self.model, keras.Model):
-            module = type(self.model).__module__.split(".")[0]
-            raise TypeError(
-                f"`model` must be a keras.Model (Keras 3). Received: {type(self.model).__name__}"
-                + (f" from `{module}` (Keras 2). Build it with `import keras` (Keras 3) instead."
-                   if module in ("tf_keras", "tensorflow") else
-                   ". Wrap layers in keras.Sequential or a functional Model.")
-            )
+        checks.keras_model(self.model)
         overrides = type(self.model).train_step is not keras.Model.train_step
         if overrides and self.__dict__.get("_warned_for") is not self.model:  # once per model
             self._warned_for = self.model
@@ -164,44 +157,13 @@ class LRFinder:
             )
         compiled = getattr(self.model, "compiled", False)
         self._compiled_optimizer = self.optimizer is None  # follows the model's compile, a recompile too
-        if self.optimizer is None:
-            self.optimizer = getattr(self.model, "optimizer", None) if compiled else None
-            if self.optimizer is None:
-                raise ValueError(
-                    "No optimizer: `model` is not compiled and `optimizer` is None. Pass "
-                    "`optimizer=keras.optimizers.Adam()` (for example) or compile the model first."
-                )
-        strategy = created_under(self.model)
-        if isinstance(self.optimizer, str):
-            with strategy.scope() if strategy is not None else contextlib.nullcontext():  # its variables too
-                self.optimizer = checks.by_name("optimizer", self.optimizer, keras.optimizers.get,
-                                                "'adam' or 'sgd'")
-        if not isinstance(self.optimizer, keras.optimizers.Optimizer):
-            raise TypeError(
-                f"`optimizer` must be a keras.optimizers.Optimizer. Received: {type(self.optimizer).__name__}"
-            )
+        self.optimizer = checks.one_optimizer(self.optimizer, self.model, compiled)
         checks.same_strategy(self.model, self.optimizer, self._compiled_optimizer)
         self._lr_target, self._swap = rate_target(self.optimizer)
         self._per_update = accumulation_steps(self.optimizer)  # batches per step (and per held-back batch)
         # A model compiled without a loss may still have one (`add_loss`, or its own `compute_loss`):
         # `_prepare` checks that on the first batch, before anything changes.
-        if self.loss_fn is None and not compiled:
-            raise ValueError(
-                "No loss: `model` was not compiled with a loss and `loss_fn` is None. Pass "
-                "`loss_fn=` (for example 'sparse_categorical_crossentropy') or compile the model."
-            )
-        if isinstance(self.loss_fn, (dict, list, tuple)):
-            raise TypeError(
-                f"`loss_fn` must be one loss. Received: a {type(self.loss_fn).__name__} of losses. For a "
-                "model with several outputs, compile it with `loss=` that "
-                f"{type(self.loss_fn).__name__} and leave `loss_fn` unset: the finder uses the compiled "
-                "loss, its `loss_weights` included."
-            )
-        if isinstance(self.loss_fn, str):
-            self.loss_fn = checks.by_name("loss_fn", self.loss_fn, keras.losses.get,
-                                    "'mse' or 'sparse_categorical_crossentropy'")
-        if self.loss_fn is not None and not callable(self.loss_fn):
-            raise TypeError(f"`loss_fn` must be callable or a loss name. Received: {self.loss_fn!r}")
+        self.loss_fn = checks.one_loss(self.loss_fn, compiled)
         self.steps_per_execution = checks.integer("steps_per_execution", self.steps_per_execution)
         if self.snapshot not in LOCATIONS:
             raise ValueError(f"`snapshot` must be one of {LOCATIONS}. Received: snapshot={self.snapshot!r}")
