@@ -979,8 +979,8 @@ def test_arrays_passed_as_fit_takes_them_say_to_pass_one_tuple(data):
     model, optimizer = make_model(), keras.optimizers.Adam()
     before = [v.numpy().copy() for v in model.variables]
     finder = LRFinder(model, optimizer, "mse", verbose=False)
-    hint = ("Arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` or "
-            "`finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.")
+    hint = ("If this is your data, arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` "
+            "or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.")
     with pytest.raises(TypeError) as error:
         finder(x, y, batch_size=32)
     assert str(error.value) == f"`min_lr` must be a number. Received: min_lr=ndarray of shape {y.shape}. {hint}"

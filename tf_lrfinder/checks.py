@@ -50,7 +50,7 @@ def received(name: str, value: Any) -> str:
         >>> received("min_lr", "small")
         "min_lr='small'"
         >>> received("min_lr", np.zeros((512, 3)))
-        'min_lr=ndarray of shape (512, 3). Arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.'
+        'min_lr=ndarray of shape (512, 3). If this is your data, arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.'
     """
     shape = getattr(value, "shape", None)
     if shape is not None and len(shape) >= 1:
@@ -59,8 +59,9 @@ def received(name: str, value: Any) -> str:
         shown = f"{type(value).__name__} of {len(value)} items"
     else:
         return f"{name}={value!r}"
-    return (f"{name}={shown}. Arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` or "
-            "`finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.")
+    return (f"{name}={shown}. If this is your data, arrays go in one tuple, as the first argument: "
+            "`finder((x, y), batch_size=32)` or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` "
+            "takes them.")
 
 
 def positive_finite(name: str, value: Any) -> None:
