@@ -1,8 +1,10 @@
 """End-to-end sweeps on tiny real models: restore, tracing, recording, errors."""
 
+import io
 import math
 import re
 import warnings
+from functools import partial
 
 import keras
 import numpy as np
@@ -1824,6 +1826,30 @@ def test_refine_breaks_ties_with_longer_runs_at_the_tied_rates(data, tmp_path):
     finder.refine(data, batch_size=32, steps=60, factors=tuple(ties / finder.suggest_range()[1]), extend=0,
                   edge=False)
     np.testing.assert_allclose(t.tie_losses, finder.trials.losses, rtol=1e-6)
+
+
+def test_the_progress_bars_count_every_step_the_sweep_and_the_runs_take(data):
+    # The runs' bar starts at the candidates' steps and grows as the search adds runs (above, below,
+    # the edge run, the tied rates again): when it closes, it has counted every run's steps, no more.
+    class Counted(tqdm):
+        closed: list = []
+
+        def close(self):
+            if not self.disable:
+                Counted.closed.append((self.desc, self.n, self.total))
+            super().close()
+
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", tqdm_class=partial(Counted, file=io.StringIO()))
+    Counted.closed = []
+    finder(data, batch_size=32, n_steps=40, max_lr=1.0)
+    t = finder.trials
+    assert Counted.closed == [("LR sweep", len(finder.lrs), 40), ("LR check", 100 * len(t.lrs), 100 * len(t.lrs))]
+    assert len(t.lrs) > len(refine_lib.FACTORS)  # the search added runs: the bar grew
+    Counted.closed = []
+    finder.refine(data, batch_size=32, steps=20, extend=0, tolerance=0.5, tie_steps=60)
+    t = finder.trials
+    steps = 20 * len(t.lrs) + 60 * len(t.tie_lrs)
+    assert len(t.tie_lrs) >= 2 and Counted.closed == [("LR check", steps, steps)]
 
 
 def test_refine_looks_for_the_edge_above_the_runs_where_none_failed(data):
