@@ -769,27 +769,7 @@ class LRFinder:
                 if not held:
                     raise ValueError(RAN_OUT)
                 skip = eval_batches if validation is None else 0  # the runs train after the held-back batches
-                measured = sum(samples(batch) for batch in held) if validation is None else 0
-
-                def measure() -> float:
-                    nonlocal measured
-                    if update_bn:  # the moving averages lag the weights: measure the weights (on training data)
-                        self._update_bn(held)
-                    if validation is None:
-                        return float(np.mean([self._evaluate(batch).numpy() for batch in held]))
-                    # One pass over the validation data, read afresh; its last batch may be smaller, so
-                    # each batch's loss is weighed by its samples.
-                    losses, weights = [], []
-                    for batch in validation:
-                        losses.append(self._evaluate(batch))
-                        weights.append(samples(batch))
-                    if not losses:
-                        with checks.naming("validation_data"):
-                            raise ValueError(RAN_OUT)
-                    measured = int(sum(weights))
-                    return float(np.average([loss.numpy() for loss in losses], weights=weights))
-
-                start = measure()
+                start, measured = self._measure(held, validation, update_bn)
                 if not np.isfinite(start):  # before any run: are the data it was measured on to blame?
                     mask = np.bitwise_or.reduce([int(nonfinite_parts(batch))
                                                  for batch in (held if validation is None else validation)])
@@ -815,7 +795,7 @@ class LRFinder:
                     if status == NOT_FINITE:
                         checks.finite_data(int(self._state.bad_data.numpy()),
                                            f"the loss of refining's run at a rate of {lr:.3g}, at its step {taken},")
-                    loss = measure() if status == RUNNING else np.inf
+                    loss = self._measure(held, validation, update_bn)[0] if status == RUNNING else np.inf
                     bar.update(n - taken)
                     self._snapshot.restore()
                     return loss if np.isfinite(loss) else np.inf
@@ -825,6 +805,25 @@ class LRFinder:
         finally:
             bar.close()
         return rates, runs, start, measured, bn_layers, tuple(ties)
+
+    def _measure(self, held: list[Any], validation: OnePass | None, update_bn: bool) -> tuple[float, int]:
+        """The loss of the model as it is now, in inference mode, and how many samples it was measured
+        on: the mean over the `held` batches, or, given `validation`, over one pass of it (read
+        afresh, each batch weighed by its samples: the last may be smaller); with BatchNorm's
+        statistics first re-estimated on `held` if `update_bn` (the moving averages lag the weights:
+        this measures the weights, on training data)."""
+        if update_bn:
+            self._update_bn(held)
+        if validation is None:
+            return float(np.mean([self._evaluate(batch).numpy() for batch in held])), sum(map(samples, held))
+        losses, weights = [], []
+        for batch in validation:
+            losses.append(self._evaluate(batch))
+            weights.append(samples(batch))
+        if not losses:
+            with checks.naming("validation_data"):
+                raise ValueError(RAN_OUT)
+        return float(np.average([loss.numpy() for loss in losses], weights=weights)), int(sum(weights))
 
     # -- reading the result ----------------------------------------------------------------------
 
