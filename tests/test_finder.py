@@ -974,20 +974,27 @@ def test_bad_arguments_raise_before_any_state_changes(kwargs, error, message, da
     assert_same_state(before, [v.numpy() for v in model.variables])
 
 
-def test_arrays_passed_as_fit_takes_them_say_to_pass_one_tuple(data):
+def test_data_passed_as_fit_takes_them_say_where_data_go(data):
     # `finder(x, y)` puts y in the place of `min_lr`, and `refine(x, y)` in that of `steps`: the error
-    # says so, and shows the array's shape, not its numbers.
+    # says where data go, and shows the array's shape, not its numbers.
     x, y = data
     model, optimizer = make_model(), keras.optimizers.Adam()
     before = [v.numpy().copy() for v in model.variables]
     finder = LRFinder(model, optimizer, "mse", verbose=False)
-    hint = ("If this is your data, arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` "
-            "or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.")
+    hint = ("If this is data: pass the training data as one tuple, the first argument (`finder((x, y), "
+            "batch_size=32)` or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them), and "
+            "validation data as `validation_data=`.")
     with pytest.raises(TypeError) as error:
         finder(x, y, batch_size=32)
     assert str(error.value) == f"`min_lr` must be a number. Received: min_lr=ndarray of shape {y.shape}. {hint}"
     with pytest.raises(TypeError, match=re.escape(f"min_lr=list of {len(y)} items. {hint}")):
         finder(x, y.tolist(), batch_size=32)
+    # `finder(train, val)` as `fit(train, validation_data=val)` would be written without the keyword:
+    with pytest.raises(TypeError, match=re.escape(f"min_lr=tuple of 2 items. {hint}")):
+        finder((x, y), (x[:64], y[:64]), batch_size=32)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    with pytest.raises(TypeError, match=re.escape(f"min_lr={type(dataset).__name__}. {hint}")):
+        finder(dataset, dataset)
     assert not optimizer.built and finder.lrs == []
     assert_same_state(before, [v.numpy() for v in model.variables])
     finder(data, batch_size=32, n_steps=30, refine=False)

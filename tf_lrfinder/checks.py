@@ -42,26 +42,29 @@ def is_integer(value: Any) -> bool:
 
 
 def received(name: str, value: Any) -> str:
-    """`name=value` for an error message: an array, tensor or table as its type and shape, not its
-    numbers; and where `value` looks like data, a hint that arrays are passed as one tuple (a call
-    written as `fit` is, `finder(x, y)`, puts `y` in the place of `min_lr`).
+    """`name=value` for an error message: an array, tensor, table or dataset as its type (and shape),
+    not its numbers; and where `value` looks like data, a hint on where data go (a call written as
+    `fit` is, `finder(x, y)`, puts `y` in the place of `min_lr`, and `finder(train, val)` puts the
+    validation data there).
 
     Example:
         >>> received("min_lr", "small")
         "min_lr='small'"
         >>> received("min_lr", np.zeros((512, 3)))
-        'min_lr=ndarray of shape (512, 3). If this is your data, arrays go in one tuple, as the first argument: `finder((x, y), batch_size=32)` or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them.'
+        'min_lr=ndarray of shape (512, 3). If this is data: pass the training data as one tuple, the first argument (`finder((x, y), batch_size=32)` or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` takes them), and validation data as `validation_data=`.'
     """
     shape = getattr(value, "shape", None)
     if shape is not None and len(shape) >= 1:
         shown = f"{type(value).__name__} of shape {tuple(shape)}"
     elif isinstance(value, (list, tuple, dict)) and len(value) > 1:
         shown = f"{type(value).__name__} of {len(value)} items"
+    elif isinstance(value, tf.data.Dataset):
+        shown = type(value).__name__
     else:
         return f"{name}={value!r}"
-    return (f"{name}={shown}. If this is your data, arrays go in one tuple, as the first argument: "
-            "`finder((x, y), batch_size=32)` or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as `fit` "
-            "takes them.")
+    return (f"{name}={shown}. If this is data: pass the training data as one tuple, the first argument "
+            "(`finder((x, y), batch_size=32)` or `finder.refine((x, y), batch_size=32)`, not `finder(x, y)` as "
+            "`fit` takes them), and validation data as `validation_data=`.")
 
 
 def positive_finite(name: str, value: Any) -> None:
