@@ -1,3 +1,4 @@
+import json
 import re
 import subprocess
 import sys
@@ -125,6 +126,18 @@ def test_importing_the_package_loads_neither_matplotlib_nor_tensorflow():
             "print('matplotlib' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_dir_of_the_package_lists_its_public_names_lrfinder_before_its_first_use():
+    # A notebook completes `tf_lrfinder.` from `dir`: `LRFinder`, loaded on first use, must be there
+    # from the start, and the modules the package imports for itself must not.
+    code = "import tf_lrfinder, json; print(json.dumps(dir(tf_lrfinder)))"
+    names = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                      check=True).stdout)
+    import tf_lrfinder
+    assert set(tf_lrfinder.__all__) | {"__version__"} <= set(names) and "LRFinder" in names
+    assert not {"os", "types", "Any", "annotations"} & set(names)
+    assert "suggest" in names  # a submodule already imported (by the package itself)
 
 
 def test_plot_trials_draws_every_run_and_the_rate_kept(finder):

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import types
 from typing import Any
 
 from .suggest import (SUGGESTERS, Suggestion, largest_drop, lightning, minimum, robust_minimum, slide, steep,
@@ -25,3 +26,12 @@ def __getattr__(name: str) -> Any:
 
         return LRFinder
     raise AttributeError(f"module 'tf_lrfinder' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # What `dir(tf_lrfinder)` and a notebook's tab completion list: the public names, `LRFinder`
+    # among them before its first use loads it, the submodules already imported, and the module's
+    # own dunder names; not the helpers this file imports for itself (`os`, `types`, `Any`).
+    loaded = {name for name, value in globals().items()
+              if isinstance(value, types.ModuleType) and value.__name__.startswith(__name__ + ".")}
+    return sorted({*__all__, *loaded, *(name for name in globals() if name.startswith("__"))})
