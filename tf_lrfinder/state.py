@@ -56,15 +56,14 @@ def keeps_global_random(method: Callable[..., Any]) -> Callable[..., Any]:
         >>> draws() == draws()
         True
     """
-    from keras.src.backend.common import global_state  # private: Keras has no public accessor
-    from tensorflow.python.ops import stateful_random_ops  # private: its absence has no public test
+    from keras.src.backend.common import global_state  # private, to put them back (`_global_generators`)
+    from tensorflow.python.ops import stateful_random_ops
 
     @functools.wraps(method)
     def kept(finder: Any, *args: Any, **kwargs: Any) -> Any:
         python, numpy = random.getstate(), np.random.get_state()
-        tf_generator = stateful_random_ops.global_generator  # None until first asked for
+        generator, tf_generator = _global_generators()
         tf_state = None if tf_generator is None else tf_generator.state.numpy()
-        generator = global_state.get_global_attribute(GLOBAL_SEED_GENERATOR)
         value = None if generator is None else generator.state.numpy()  # a copy
         lent = finder.__dict__.get("_lent_generator")
         if generator is None and lent is None:
@@ -251,11 +250,17 @@ def global_random_variables() -> list:
         >>> len(global_random_variables()) <= 2  # the two, where they exist
         True
     """
-    from keras.src.backend.common import global_state  # private, as in `keeps_global_random`
+    return [g.state for g in _global_generators() if g is not None]
+
+
+def _global_generators() -> tuple[Any, Any]:
+    """Keras's global `SeedGenerator` and TensorFlow's global `tf.random.Generator`, each None where
+    it does not exist yet. Private state, read so: neither library has a public way to read its
+    generator that leaves an absent one absent (each makes one when asked)."""
+    from keras.src.backend.common import global_state
     from tensorflow.python.ops import stateful_random_ops
 
-    generators = (global_state.get_global_attribute(GLOBAL_SEED_GENERATOR), stateful_random_ops.global_generator)
-    return [g.state for g in generators if g is not None]
+    return global_state.get_global_attribute(GLOBAL_SEED_GENERATOR), stateful_random_ops.global_generator
 
 
 class Snapshot:
