@@ -409,14 +409,14 @@ def test_keyboard_interrupt_restores_and_propagates(data):
     assert_same_state(before, state_of(model, optimizer))
 
 
-@pytest.mark.parametrize("part, step, named", [
-    ("y", 4, "y \\(the targets\\)"),
+@pytest.mark.parametrize("part, named, what", [
+    ("y", "y \\(the targets\\)", "was NaN or inf on them"),
     # An inf input through tanh leaves that batch's loss finite (tanh(inf) = 1) but not its gradients:
-    # the weights turn NaN, and the loss with them on the next, clean batch.
-    ("x", 5, "x \\(the inputs\\)"),
-    ("sample_weight", 4, "the sample weights"),
+    # the weights turn NaN (and the loss with them on the next, clean batch).
+    ("x", "x \\(the inputs\\)", "stayed finite on them, but the step turned the weights NaN or inf"),
+    ("sample_weight", "the sample weights", "was NaN or inf on them"),
 ])
-def test_nan_or_inf_in_the_data_raises_naming_the_part_with_the_state_restored(part, step, named):
+def test_nan_or_inf_in_the_data_raises_naming_the_part_with_the_state_restored(part, named, what):
     x, y = regression_data(1024)
     sample_weight = np.ones(1024, "float32")
     if part == "x":
@@ -431,10 +431,43 @@ def test_nan_or_inf_in_the_data_raises_naming_the_part_with_the_state_restored(p
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the error says it all: no warning about a short sweep beside it
         with pytest.raises(ValueError, match=f"`dataset` holds NaN or inf values in {named}: the sweep's loss at its "
-                                             f"step {step} of 100 \\(a rate of .*\\) was NaN or inf on them. No learning"):
+                                             f"step 4 of 100 \\(a rate of .*\\) {what}.* No learning"):
             finder(ds)
-    assert finder.stop_reason == "not_finite" and len(finder.losses) == step and not np.isfinite(finder.losses[-1])
+    assert finder.stop_reason == "not_finite" and len(finder.losses) == 4
+    assert np.isfinite(finder.losses[-1]) == (part == "x")
     assert finder.lr_opt is None and finder.trials is None and finder.warnings == []
+    assert_same_state(before, state_of(model, optimizer))
+
+
+@pytest.mark.parametrize("hides", ["relu", "nan_to_num"])
+@pytest.mark.parametrize("where", ["sweep", "runs"])
+def test_nan_in_x_a_model_hides_from_its_loss_but_not_its_weights_raises_with_the_state_restored(hides, where):
+    # A NaN input that the model hides from its loss: the loss stays finite for good, but the
+    # gradients turn the first layer's kernel NaN, so every later loss is the same guess and the
+    # suggestion is noise (`fit` trains on as silently). A ReLU does this on a CPU (oneDNN's fused
+    # ReLU reads a NaN as 0); `nan_to_num` does it everywhere.
+    x, y = regression_data(4096)
+    x[{"sweep": 100, "runs": 50 * 32}[where], 2] = np.nan  # the 4th batch; or one only the runs read (step 43)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    hidden = ([layers.Dense(8, activation="relu")] if hides == "relu" else
+              [layers.Dense(8), layers.Lambda(keras.ops.nan_to_num), layers.Activation("tanh")])
+    model, optimizer = keras.Sequential([keras.Input((4,)), *hidden, layers.Dense(1)]), keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    what = ("the sweep's loss at its step 4 of 100 \\(a rate of .*\\)" if where == "sweep" else
+            "the loss of refining's run at a rate of .*, at its step 43,")
+    # The loss stays finite (a ReLU without oneDNN turns it NaN on the next step: the other message).
+    stayed = " stayed finite on them, but the step turned the weights NaN or inf" if hides == "nan_to_num" else ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=f"^`dataset` holds NaN or inf values in x \\(the inputs\\): {what}{stayed}"):
+            finder(ds, n_steps=100 if where == "sweep" else 20)
+    if where == "sweep":
+        assert finder.stop_reason == "not_finite" and len(finder.losses) == 4 and finder.lr_opt is None
+    assert finder.trials is None
     assert_same_state(before, state_of(model, optimizer))
 
 

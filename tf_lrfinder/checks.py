@@ -345,14 +345,17 @@ def one_number(loss: Any) -> None:
         )
 
 
-def finite_data(mask: int, where: str) -> None:
-    """Raise a `ValueError` if `mask` (`step.nonfinite_parts` of the batches where the loss was NaN
-    or inf) names any of their parts: then the data, not the rate, turned the loss NaN, and no rate
-    would train on them (`fit`'s loss turns NaN too), so the finder says so instead of suggesting.
+def finite_data(mask: int, where: str, loss_finite: bool = False) -> None:
+    """Raise a `ValueError` if `mask` (`step.nonfinite_parts` of the batches where the loss, or the
+    weights, turned NaN or inf) names any of their parts: then the data, not the rate, did it, and no
+    rate would train on them (`fit` turns the loss or the weights NaN too), so the finder says so
+    instead of suggesting.
 
     Args:
         mask: the bitmask; 0 (the data were finite) raises nothing.
-        where: what was NaN or inf where, for the message ("the sweep's loss at its step 3 of 100").
+        where: whose loss where, for the message ("the sweep's loss at its step 3 of 100").
+        loss_finite: the loss stayed finite but the step turned the weights NaN or inf: the model hid
+            the bad values from its loss (oneDNN's fused ReLU reads a NaN as 0), not from its gradients.
 
     Example:
         >>> finite_data(0, "the sweep's loss at its step 3 of 100")
@@ -360,13 +363,22 @@ def finite_data(mask: int, where: str) -> None:
         Traceback (most recent call last):
         ...
         ValueError: `dataset` holds NaN or inf values in y (the targets): the sweep's loss at its step 3 of 100 was NaN or inf on them. No learning rate trains on such data (`fit`'s loss would turn NaN too). Remove or fill those samples (`np.isfinite(a).all()` checks an array `a`) and call again. The state is restored.
+        >>> finite_data(1, "the sweep's loss at its step 3 of 100", loss_finite=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: `dataset` holds NaN or inf values in x (the inputs): the sweep's loss at its step 3 of 100 stayed finite on them, but the step turned the weights NaN or inf: the model hides the NaN or inf from its loss (a fused ReLU reads a NaN as 0), not from its gradients. No learning rate trains on such data (`fit` turns the weights NaN too, as silently). Remove or fill those samples (`np.isfinite(a).all()` checks an array `a`) and call again. The state is restored.
     """
     if mask:
         parts = " and ".join(name for bit, name in PARTS.items() if mask & bit)
+        happened, fit = f"{where} was NaN or inf on them", "`fit`'s loss would turn NaN too"
+        if loss_finite:
+            happened = (f"{where} stayed finite on them, but the step turned the weights NaN or inf: the model "
+                        "hides the NaN or inf from its loss (a fused ReLU reads a NaN as 0), not from its gradients")
+            fit = "`fit` turns the weights NaN too, as silently"
         raise ValueError(
-            f"`dataset` holds NaN or inf values in {parts}: {where} was NaN or inf on them. No learning rate "
-            "trains on such data (`fit`'s loss would turn NaN too). Remove or fill those samples "
-            "(`np.isfinite(a).all()` checks an array `a`) and call again. The state is restored."
+            f"`dataset` holds NaN or inf values in {parts}: {happened}. No learning rate trains on such data "
+            f"({fit}). Remove or fill those samples (`np.isfinite(a).all()` checks an array `a`) and call "
+            "again. The state is restored."
         )
 
 

@@ -333,7 +333,7 @@ class LRFinder:
             self.warnings = []
             checks.finite_data(int(self._state.bad_data.numpy()),  # that step's batch, or the one before
                                f"the sweep's loss at its step {len(self.lrs)} of {n_steps} (a rate of "
-                               f"{self.lrs[-1]:.3g})")
+                               f"{self.lrs[-1]:.3g})", loss_finite=bool(np.isfinite(self.losses[-1])))
         suggestion = None
         try:
             suggestion = self.suggest(method)
@@ -787,14 +787,16 @@ class LRFinder:
                         bar.refresh()
                     start_accumulation(self.optimizer)  # its first step is a fresh update
                     self._state.reset(np.full(n, lr), smoothing_lib.bias_correction(n, beta), beta, factor)
-                    taken, status = 0, RUNNING
+                    taken, status, last = 0, RUNNING, np.nan
                     # A fresh iterator: every run trains on the same batches, after the held-back ones (if any).
                     for chunk, status in self._chunks(iter(dataset.skip(skip)), n, "refining's run"):
                         taken += len(chunk)
+                        last = chunk[-1, 0]
                         bar.update(len(chunk))
                     if status == NOT_FINITE:
                         checks.finite_data(int(self._state.bad_data.numpy()),
-                                           f"the loss of refining's run at a rate of {lr:.3g}, at its step {taken},")
+                                           f"the loss of refining's run at a rate of {lr:.3g}, at its step {taken},",
+                                           loss_finite=bool(np.isfinite(last)))
                     loss = self._measure(held, validation, update_bn)[0] if status == RUNNING else np.inf
                     bar.update(n - taken)
                     self._snapshot.restore()

@@ -70,6 +70,20 @@ class SweepState:
 PARTS = {1: "x (the inputs)", 2: "y (the targets)", 4: "the sample weights"}
 
 
+def all_finite(values: list[Any]) -> tf.Tensor:
+    """Whether every floating-point tensor or variable of `values` holds only finite values (a
+    boolean tensor; eagerly or in a `tf.function`). Integer ones hold no NaN and are skipped.
+
+    Example:
+        >>> bool(all_finite([tf.constant([1.0, 2.0]), keras.Variable(3)])), bool(all_finite([tf.constant([float("nan")])]))
+        (True, False)
+    """
+    floats = [v for v in values if tf.as_dtype(v.dtype).is_floating]
+    if not floats:
+        return tf.constant(True)
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in floats])
+
+
 def nonfinite_parts(batch: Any) -> tf.Tensor:
     """Which parts of a batch hold a NaN or an infinity: a bitmask, 1 for x, 2 for y, 4 for the
     sample weights (0: none). Integer, boolean and string tensors hold none; a sparse or ragged
@@ -86,17 +100,14 @@ def nonfinite_parts(batch: Any) -> tf.Tensor:
                if isinstance(tensor, tf.Tensor) and tensor.dtype.is_floating]
               for part in keras.utils.unpack_x_y_sample_weight(batch)]
 
-    def finite(tensors: list[tf.Tensor]) -> tf.Tensor:
-        return tf.reduce_all([tf.reduce_all(tf.math.is_finite(tensor)) for tensor in tensors])
-
     def mask() -> tf.Tensor:
-        return tf.add_n([tf.where(finite(tensors), tf.constant(0, tf.int64), bit)
+        return tf.add_n([tf.where(all_finite(tensors), tf.constant(0, tf.int64), bit)
                          for bit, tensors in zip(PARTS, floats) if tensors])
 
     if not any(floats):
         return tf.constant(0, tf.int64)
     # One test of everything, cheap in a compiled step; which part only where it fails.
-    return tf.cond(finite(sum(floats, [])), lambda: tf.constant(0, tf.int64), mask)
+    return tf.cond(all_finite(sum(floats, [])), lambda: tf.constant(0, tf.int64), mask)
 
 
 def _inner(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
@@ -525,7 +536,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 3]` (loss, smoothed
         loss, how many times the data started again so far: a batch's index within one pass that
         is not above the previous one's) for the `k <= n` steps taken, and `status` is RUNNING,
-        DIVERGED or NOT_FINITE. The function traces once per input signature. At NOT_FINITE,
+        DIVERGED or NOT_FINITE (the loss, or after a step whose batches held NaN or inf values the
+        weights, turned NaN or inf). The function traces once per input signature. At NOT_FINITE,
         `state.bad_data` says which parts of that step's batches, or of the step's before it (whose
         gradients may have turned the weights NaN), held a NaN or an infinity (`nonfinite_parts`;
         0: none, so the rate or the model is to blame).
@@ -551,7 +563,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         variables = model.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         # A NaN or inf input may leave this loss finite (tanh(inf) is 1; oneDNN's fused ReLU maps a NaN
-        # to 0) and still turn the gradients, so the next step's loss, NaN: each step's batch is read.
+        # to 0) and still turn the gradients, and so the weights, NaN: each step's batch is read.
         return tf.cast(value, tf.float64), nonfinite_parts(batch)
 
     per_update = accumulation_steps(optimizer)
@@ -586,7 +598,11 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         with tf.control_dependencies([value]):  # counted once its loss is: an error names its step
             state.step.assign_add(1)
         records = records.write(i, tf.stack([value, smoothed, tf.cast(state.restarts, tf.float64)]))
-        finite = tf.math.is_finite(smoothed)
+        # A batch holding a NaN or inf may leave the loss finite for good (oneDNN's fused ReLU maps a NaN
+        # to 0, so its unit reads 0 however NaN its weights) while its gradients turned the weights NaN:
+        # after such a batch, and only then, the weights are read, so clean steps pay nothing for it.
+        finite = tf.math.is_finite(smoothed) & tf.cond(tf.equal(bad, 0), lambda: tf.constant(True),
+                                                        lambda: all_finite(model.trainable_variables))
         # Where the loss turned NaN or inf, the bad data may be this step's or the last one's.
         state.bad_data.assign(tf.where(finite, bad, tf.bitwise.bitwise_or(state.bad_data, bad)))
         best = tf.where(finite, tf.minimum(state.best, smoothed), state.best)
