@@ -869,6 +869,26 @@ def test_dict_inputs_and_plain_function_loss():
     assert np.isfinite(lr) and len(finder.losses) >= 10
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_plain_function_loss_sees_targets_and_outputs_of_one_rank_as_under_compile(weighted):
+    # Targets of shape (batch,) against an output of (batch, 1): `compile(loss=fn)` brings them to
+    # one rank before calling fn (as Keras's own losses do), so `(t - p) ** 2` is one loss per sample,
+    # not a (batch, batch) table of every target against every output, which trains to the mean.
+    x, y = regression_data(1024)
+    y = y[:, 0]
+    data = (x, y, np.linspace(0.5, 1.5, 1024).astype("float32")) if weighted else (x, y)
+    model = make_model("dense")
+    losses = {}
+    for name, loss in (("function", lambda t, p: (t - p) ** 2), ("keras", keras.losses.MeanSquaredError())):
+        finder = LRFinder(model, keras.optimizers.Adam(), loss, verbose=False)
+        keras.utils.set_random_seed(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            finder(data, batch_size=32, n_steps=30, refine=False)
+        losses[name] = finder.losses
+    np.testing.assert_allclose(losses["function"], losses["keras"], rtol=1e-5)
+
+
 @pytest.mark.parametrize("location", ["host", "disk"])
 def test_host_and_disk_snapshots_restore_exactly(location, data):
     x, y = data
@@ -1127,14 +1147,19 @@ def test_a_plain_loss_that_reduces_its_batch_cannot_take_sample_weights(data):
         LRFinder(model, optimizer, reduced, verbose=False)((x, y, weights), batch_size=32, n_steps=20)
     assert "targets do not fit" not in str(raised.value) and not optimizer.built
     assert_same_state(before, [v.numpy() for v in model.variables])
-    # Without weights it is swept; per sample, with them, as Keras's MSE with them (averaged by their sum).
+    # Without weights it is swept; per sample, with them, as `fit` trains on the function compiled: the
+    # weighted sum over the batch's size, as Keras's MSE (not over the weights' sum, as until f44567a).
     assert np.isfinite(LRFinder(make_model("dense"), "adam", reduced, verbose=False)(
         (x, y), batch_size=32, n_steps=20, refine=False))
     plain = LRFinder(make_model("dense"), "adam", per_sample, verbose=False)
     plain((x, y, weights), batch_size=32, n_steps=20, refine=False)
-    keras_mse = LRFinder(make_model("dense"), "adam", keras.losses.MeanSquaredError(reduction="mean_with_sample_weight"),
-                         verbose=False)
+    compiled = make_model("dense")
+    compiled.compile("adam", per_sample)
+    as_fit = LRFinder(compiled, verbose=False)
+    as_fit((x, y, weights), batch_size=32, n_steps=20, refine=False)
+    keras_mse = LRFinder(make_model("dense"), "adam", keras.losses.MeanSquaredError(), verbose=False)
     keras_mse((x, y, weights), batch_size=32, n_steps=20, refine=False)
+    np.testing.assert_allclose(plain.losses, as_fit.losses, rtol=1e-5)
     np.testing.assert_allclose(plain.losses, keras_mse.losses, rtol=1e-5)
 
 

@@ -231,13 +231,80 @@ class UnweighableLoss(ValueError):
     """A plain `loss_fn` that reduces its batch to one number, given sample weights it cannot apply."""
 
 
+def same_rank(y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+    """`y_true` and `y_pred` brought to one rank where they differ by one and the higher has a last
+    axis of 1, as `compile(loss=fn)` does before calling a plain function (and Keras's own losses
+    before computing): the one of rank 1 gains that axis, else the other loses it. A target of
+    shape (batch,) against an output of (batch, 1) becomes (batch, 1), so that `fn` sees one pair
+    per sample, not a (batch, batch) table of every target against every output. Other shapes
+    (sparse labels against logits, say) and structures that do not match are left as they are.
+
+    Example:
+        >>> t, p = same_rank(tf.zeros([4]), tf.zeros([4, 1]))
+        >>> t.shape, p.shape
+        (TensorShape([4, 1]), TensorShape([4, 1]))
+        >>> [a.shape for a in same_rank(tf.zeros([4, 1]), tf.zeros([4]))] + [same_rank(tf.zeros([4]), tf.zeros([4, 3]))[0].shape]
+        [TensorShape([4, 1]), TensorShape([4, 1]), TensorShape([4])]
+    """
+    def pair(t: Any, p: Any) -> tuple[Any, Any]:
+        if not (isinstance(t, tf.Tensor) and isinstance(p, tf.Tensor)) or None in (t.shape.rank, p.shape.rank):
+            return t, p
+        if t.shape.rank == p.shape.rank + 1 and t.shape[-1] == 1:
+            return (t, tf.expand_dims(p, -1)) if p.shape.rank == 1 else (tf.squeeze(t, -1), p)
+        if p.shape.rank == t.shape.rank + 1 and p.shape[-1] == 1:
+            return (tf.expand_dims(t, -1), p) if t.shape.rank == 1 else (t, tf.squeeze(p, -1))
+        return t, p
+
+    try:
+        tf.nest.assert_same_structure(y_true, y_pred)
+    except (ValueError, TypeError):  # structures that do not match: the function gets them as they are
+        return y_true, y_pred
+    pairs = [pair(t, p) for t, p in zip(tf.nest.flatten(y_true), tf.nest.flatten(y_pred))]
+    return (tf.nest.pack_sequence_as(y_true, [t for t, _ in pairs]),
+            tf.nest.pack_sequence_as(y_pred, [p for _, p in pairs]))
+
+
+class FunctionLoss(keras.losses.Loss):
+    """A plain function `(y_true, y_pred) -> loss per sample` as a `keras.losses.Loss`, the way
+    `compile(loss=fn)` wraps one for `fit`: `fn` gets `y_true` and `y_pred` at one rank
+    (`same_rank`), cast to float32, and Keras's own `Loss` applies the sample weights and any mask
+    and takes the mean over the batch's values (`"sum_over_batch_size"`: the weighted sum over
+    their count, not over the weights' sum). So the finder trains on the loss `fit` trains on.
+
+    Example:
+        >>> loss = FunctionLoss(lambda t, p: (t - p) ** 2)
+        >>> float(loss(tf.constant([1.0, 2.0]), tf.zeros([2, 1]), sample_weight=tf.constant([1.0, 3.0])))
+        6.5
+    """
+
+    def __init__(self, fn: Callable) -> None:
+        super().__init__(name="loss_fn")
+        self.fn = fn
+        self._weighed = False
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        self._weighed = sample_weight is not None  # for `call`, which Keras calls without them
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        values = tf.convert_to_tensor(self.fn(*same_rank(y_true, y_pred)))
+        if self._weighed and values.shape.rank == 0:
+            raise UnweighableLoss(
+                "`loss_fn` returns one number per batch, so the sample weights in `dataset` cannot "
+                "weigh its samples. Return one loss per sample (no reduction: the finder averages "
+                "them, weighted), or pass a `keras.losses.Loss`, which takes sample weights."
+            )
+        return values
+
+
 def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool = True) -> Callable:
     """`(x, y, y_pred, sample_weight) -> scalar loss`, regularisation losses included.
 
     With `loss_fn=None` the model's compiled loss is used (`model.compute_loss`, as `fit` does, with
     `training` passed on: `evaluate` passes False).
-    A `keras.losses.Loss` gets the sample weights; a plain function `(y_true, y_pred)` is averaged
-    (weighted by the sample weights when given), and converted by autograph, as a `tf.function` of
+    A `keras.losses.Loss` gets the sample weights; a plain function `(y_true, y_pred)` becomes one
+    as `compile(loss=fn)` makes it one (`FunctionLoss`: one rank, Keras's weighting and mean), so
+    the loss is the one `fit` trains on; it is converted by autograph, as a `tf.function` of
     the user's own would convert it (a Python `if` on a tensor works), though the finder's compiled
     functions are not (`tf_lrfinder.compiled`). On a replica of a strategy (`across_replicas`),
     the loss is divided by the number of replicas, as Keras's own losses divide theirs.
@@ -246,7 +313,7 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
         >>> loss = loss_function(model, lambda y, p: tf.abs(y - p)[:, 0])
         >>> float(loss(None, tf.constant([[1.0], [3.0]]), tf.constant([[0.0], [0.0]]), tf.constant([1.0, 0.0])))
-        1.0
+        0.5
     """
     if loss_fn is None:
         return lambda x, y, y_pred, sw: model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw,
@@ -255,29 +322,15 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
         # Converted where it would be in the user's own `tf.function` (the context here, outside any,
         # leaves it to the default): TensorFlow's hook for functions a library calls, which
         # `tf.distribute`'s `run` uses too.
-        loss_fn = tf.__internal__.autograph.tf_convert(loss_fn, tf.__internal__.autograph.control_status_ctx())
+        loss_fn = FunctionLoss(tf.__internal__.autograph.tf_convert(loss_fn,
+                                                                     tf.__internal__.autograph.control_status_ctx()))
 
     def compute(x, y, y_pred, sw):
         # On each replica of a strategy (`across_replicas`), as Keras's own losses do: a mean loss is
         # divided by the replicas, whose gradients the optimizer sums. Outside a strategy, unchanged.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         share = (lambda loss: loss) if replicas == 1 else (lambda loss: loss / replicas)
-        if isinstance(loss_fn, keras.losses.Loss):
-            loss = loss_fn(y, y_pred, sample_weight=sw)  # divided by Keras
-        else:
-            values = tf.cast(loss_fn(y, y_pred), tf.float32)
-            if sw is None:
-                loss = share(tf.reduce_mean(values) if replicas == 1 else  # 0 for an empty share, as Keras's
-                             tf.math.divide_no_nan(tf.reduce_sum(values), tf.cast(tf.size(values), tf.float32)))
-            elif values.shape.rank == 0:
-                raise UnweighableLoss(
-                    "`loss_fn` returns one number per batch, so the sample weights in `dataset` cannot "
-                    "weigh its samples. Return one loss per sample (no reduction: the finder averages "
-                    "them, weighted), or pass a `keras.losses.Loss`, which takes sample weights."
-                )
-            else:
-                sw_ = tf.cast(tf.reshape(sw, tf.shape(values)), tf.float32)
-                loss = share(tf.reduce_sum(values * sw_) / tf.maximum(tf.reduce_sum(sw_), 1e-12))
+        loss = loss_fn(y, y_pred, sample_weight=sw)  # divided by Keras
         loss = tf.cast(loss, tf.float32)
         if model.losses:
             loss += share(tf.add_n([tf.cast(l, tf.float32) for l in model.losses]))
