@@ -678,6 +678,35 @@ def test_compiled_model_with_two_outputs_uses_their_losses_and_weights(data):
     assert finder.losses[0] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("outputs", ["list", "dict"])
+@pytest.mark.parametrize("loss", ["name", "keras", "function"])
+def test_one_loss_for_a_model_with_two_outputs_applies_to_each_as_compile_does(loss, outputs, data):
+    # `compile(loss=one)` applies it to every output and sums; `loss_fn=one` had been applied to the
+    # outputs as one structure, and the finder said the targets did not fit it.
+    x, y = data
+    weights = np.linspace(0.5, 1.5, len(x)).astype("float32")
+    targets = (y, np.concatenate([y, -y], axis=1))
+    one = {"name": "mse", "keras": keras.losses.MeanSquaredError(),
+           "function": lambda t, p: tf.reduce_mean((t - p) ** 2, axis=-1)}[loss]  # per sample, as weights need
+
+    def model():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(8, activation="relu")(inputs)
+        heads = [keras.layers.Dense(1, name="a")(hidden), keras.layers.Dense(2, name="b")(hidden)]
+        return keras.Model(inputs, heads if outputs == "list" else dict(zip("ab", heads)))
+
+    batches = (x, targets if outputs == "list" else dict(zip("ab", targets)), weights)
+    compiled = model()
+    compiled.compile(optimizer=keras.optimizers.SGD(), loss=one)
+    losses = []
+    for finder in (LRFinder(model(), keras.optimizers.SGD(), one, verbose=False), LRFinder(compiled, verbose=False)):
+        keras.utils.set_random_seed(1)
+        finder(batches, batch_size=32, n_steps=10, max_lr=1e-2, refine=False)
+        losses.append(finder.losses)
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
+
+
 class AddsItsLoss(keras.Model):
     """An autoencoder compiled without a loss: its loss comes from `add_loss` in `call`, plus an L2 penalty."""
 
@@ -1601,7 +1630,9 @@ def test_validation_data_from_a_pipeline_is_read_once_for_every_run_s_measuremen
                   validation_data=validation)
     measurements = 1 + 2  # before the runs, and after each
     if held == "held":
-        assert len(reads) < 2 * 5
+        # The pass held, and the first batch read before it: tf.data's injected prefetch may read that
+        # iterator ahead, up to the whole pass, under load (it once read 10 here, failing `< 10`).
+        assert len(reads) <= 2 * 5
     else:
         assert len(reads) >= measurements * 5
     assert finder.trials.validation and finder.trials.samples == 160

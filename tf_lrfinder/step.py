@@ -297,6 +297,36 @@ class FunctionLoss(keras.losses.Loss):
         return values
 
 
+def output_pairs(y: Any, y_pred: Any, output_names: list[str] | None) -> list[tuple[Any, Any]] | None:
+    """The (target, output) pairs of a model with several outputs, matched as `compile` matches them
+    for one loss: a dict of targets by the outputs' names (a dict's keys, else `output_names`), a
+    list or tuple by position. None for one output, or where the targets do not match the outputs.
+
+    Example:
+        >>> output_pairs(("ya", "yb"), ["pa", "pb"], ["a", "b"])
+        [('ya', 'pa'), ('yb', 'pb')]
+        >>> output_pairs({"b": "yb", "a": "ya"}, ["pa", "pb"], ["a", "b"]), output_pairs("y", "p", ["a"])
+        ([('ya', 'pa'), ('yb', 'pb')], None)
+    """
+    if not isinstance(y_pred, (list, tuple, dict)) or len(y_pred) < 2:
+        return None
+    if isinstance(y_pred, dict):
+        names = list(y_pred)
+        outputs = list(y_pred.values())
+    else:
+        names = list(output_names or [])
+        outputs = list(y_pred)
+    if isinstance(y, dict):
+        if sorted(y) != sorted(names) or len(names) != len(outputs):
+            return None
+        targets = [y[name] for name in names]
+    elif isinstance(y, (list, tuple)) and not isinstance(y_pred, dict) and len(y) == len(outputs):
+        targets = list(y)
+    else:
+        return None
+    return list(zip(targets, outputs))
+
+
 def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool = True) -> Callable:
     """`(x, y, y_pred, sample_weight) -> scalar loss`, regularisation losses included.
 
@@ -330,7 +360,11 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
         # divided by the replicas, whose gradients the optimizer sums. Outside a strategy, unchanged.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         share = (lambda loss: loss) if replicas == 1 else (lambda loss: loss / replicas)
-        loss = loss_fn(y, y_pred, sample_weight=sw)  # divided by Keras
+        pairs = output_pairs(y, y_pred, getattr(model, "output_names", None))
+        if pairs is None:  # one output (or targets that do not match the outputs: Keras says so)
+            loss = loss_fn(y, y_pred, sample_weight=sw)  # divided by Keras
+        else:  # one loss for several outputs: applied to each and summed, as `compile(loss=...)` does
+            loss = tf.add_n([tf.cast(loss_fn(t, p, sample_weight=sw), tf.float32) for t, p in pairs])
         loss = tf.cast(loss, tf.float32)
         if model.losses:
             loss += share(tf.add_n([tf.cast(l, tf.float32) for l in model.losses]))
