@@ -283,7 +283,9 @@ class FunctionLoss(keras.losses.Loss):
         self._weighed = False
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        self._weighed = sample_weight is not None  # for `call`, which Keras calls without them
+        # For `call`, which Keras calls without them (a strategy's replicas, tracing it at once, all
+        # pass weights or none: the same value).
+        self._weighed = sample_weight is not None
         return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
