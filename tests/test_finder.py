@@ -1142,6 +1142,24 @@ def test_data_that_does_not_fit_the_model_or_loss_raises_before_any_state_change
         assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+def test_a_plain_loss_that_needs_integer_labels_is_told_they_come_as_float32():
+    # `compile(loss=fn)` passes fn the targets cast to float32, so a function that needs integers
+    # fails under `fit` too; the finder passes them as `fit` does, and its error says how to cast back.
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(256, 4)).astype("float32"), rng.integers(0, 3, 256)
+    sparse = lambda t, p: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=p)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    with pytest.raises(ValueError, match=re.escape(
+            "A plain `loss_fn` gets y cast to float32, as `compile(loss=fn)` passes it to `fit`: cast it back "
+            "inside where it must hold integers (`tf.cast(y_true, 'int32')`).")):
+        LRFinder(model, keras.optimizers.SGD(), sparse, verbose=False)((x, labels), batch_size=32)
+    cast = lambda t, p: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(t, "int32"), logits=p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 20 steps: a curve too short to judge, and said so
+        assert np.isfinite(LRFinder(model, keras.optimizers.SGD(), cast, verbose=False)(
+            (x, labels), batch_size=32, n_steps=20, refine=False))
+
+
 @pytest.mark.parametrize("compiled", [False, True])
 def test_a_loss_of_one_value_per_sample_raises_before_any_state_changes(compiled, data):
     # `reduction=None` gives a loss per sample: the step cannot record it (it used to fail inside

@@ -290,11 +290,13 @@ def model_fits(model: keras.Model, x: Any) -> Any:
         ) from error
 
 
-def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> None:
+def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, sample_weight: Any,
+              plain: bool = False) -> None:
     """Raise a `ValueError` if the first batch's targets do not fit `loss` (`(x, y, y_pred,
     sample_weight) -> loss`, as `tf_lrfinder.step.loss_function` makes it), with Keras's own words
     and what to check. Computed in a `keras.StatelessScope` (`unchanged`), so that no variable
-    changes (a compiled loss's trackers included).
+    changes (a compiled loss's trackers included). `plain`: the loss is the user's plain function,
+    which gets y as float32 (as under `compile(loss=fn)`); where y holds integers, the message says so.
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
@@ -318,6 +320,10 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
             f"{_shapes(y)}, the model's output of shape {_shapes(y_pred)}) raised {type(error).__name__}: "
             f"{_plain(error)} Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
             "one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape."
+            + (" A plain `loss_fn` gets y cast to float32, as `compile(loss=fn)` passes it to `fit`: cast it "
+               "back inside where it must hold integers (`tf.cast(y_true, 'int32')`)."
+               if plain and any(tf.as_dtype(getattr(t, "dtype", "float32")).is_integer for t in tf.nest.flatten(y))
+               else "")
         ) from error
     one_number(value)
 

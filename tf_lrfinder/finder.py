@@ -403,7 +403,11 @@ class LRFinder:
             y_pred = checks.model_fits(self.model, x)
             if not self._computes_own_loss():
                 checks.loss_fits(self.model, loss_function(self.model, self.loss_fn, training=False), x, y, y_pred,
-                                 sample_weight)
+                                 sample_weight, plain=self._plain_loss())
+
+    def _plain_loss(self) -> bool:
+        """Whether `loss_fn` is a plain function (or a loss's name), which gets y as float32."""
+        return self.loss_fn is not None and not isinstance(self.loss_fn, keras.losses.Loss)
 
     def _computes_own_loss(self) -> bool:
         """Whether the loss is the model's own (compiled without one, no `loss_fn`): x alone will do."""
@@ -429,7 +433,8 @@ class LRFinder:
                 else:
                     if needs_loss_build:
                         self.model._compile_loss.build(y, y_pred)
-                    checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight)
+                    checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight,
+                                     plain=self._plain_loss())
             self._check_validation(validation)
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
