@@ -475,7 +475,7 @@ def first_call(repeats, against=None):
                 out = subprocess.run([sys.executable, __file__, "--first", *case], env=env, capture_output=True,
                                      text=True, check=True).stdout
                 times[side, case].append([float(t) for t in out.split("FIRST ")[1].split()])
-    print(f"\nA finder's first call in a fresh process beside its second (MLP 784-512-512-10, CNN+BN on 16x16x1;")
+    print("\nA finder's first call in a fresh process beside its second (MLP 784-512-512-10, CNN+BN on 16x16x1;")
     print(f"batch 128, 100 steps, 1e-6 to 1e-4), seconds, median of {repeats} processes per checkout, interleaved")
     header = "".join(f" {side + ': first':>30s} | {'again':>5s} |" for side in sides)
     print(f"| {'model':7s} | {'call':8s} |{header}" + (" ratio of first calls |" if against else ""))
