@@ -471,6 +471,34 @@ def test_nan_in_x_a_model_hides_from_its_loss_but_not_its_weights_raises_with_th
     assert_same_state(before, state_of(model, optimizer))
 
 
+class Impute(keras.layers.Layer):
+    """Missing values (NaN) read as 0, as a model for tabular data with gaps may read them."""
+
+    def call(self, inputs):
+        return tf.where(tf.math.is_nan(inputs), tf.zeros_like(inputs), inputs)
+
+
+def test_a_model_that_trains_through_nan_inputs_is_not_blamed_on_its_data_when_the_rate_blows_it_up():
+    # 10% of the inputs missing (NaN), which the model imputes: it trains on them as `fit` does. Where
+    # a high rate then turns the loss NaN, the data are not to blame (the model had trained through
+    # such batches before): the sweep stops there as on finite data, and refining's runs go on. It
+    # used to raise "`dataset` holds NaN or inf values in x ... No learning rate trains on such data".
+    rng = np.random.default_rng(0)
+    x, y = regression_data(4096)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), Impute(), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1)])
+    optimizer = keras.optimizers.SGD()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    lr = finder((x, y), batch_size=32, max_lr=1e3, diverge_factor=None)  # only a NaN or inf loss stops it
+    assert finder.stop_reason == "not_finite" and not np.isfinite(finder.losses[-1]) and len(finder.losses) > 50
+    assert np.isfinite(lr) and finder.trials is not None and np.isfinite(finder.trials.losses).any()
+    assert_same_state(before, state_of(model, optimizer))
+
+
 @pytest.mark.parametrize("where", ["runs", "held_back", "validation"])
 def test_nan_in_data_only_refining_reads_raises_naming_it_with_the_state_restored(where):
     x, y = regression_data(4096)

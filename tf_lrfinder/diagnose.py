@@ -76,7 +76,8 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
             out.append(
                 f"{stopped}, the loss NaN or inf{where}: too few points to judge the curve. Where the "
                 "losses before were not rising, look for a log of 0 or a division by 0 in the model or loss "
-                "(the data there held no NaN or inf: the finder checks each batch); else lower `max_lr`."
+                "(not the data: the finder checks each batch for NaN or inf values the model has not trained through "
+                "before); else lower `max_lr`."
             )
         else:
             where, fix = "", "lower `max_lr`"

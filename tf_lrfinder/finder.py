@@ -791,7 +791,8 @@ class LRFinder:
                         bar.total = bar.n + n
                         bar.refresh()
                     start_accumulation(self.optimizer)  # its first step is a fresh update
-                    self._state.reset(np.full(n, lr), smoothing_lib.bias_correction(n, beta), beta, factor)
+                    self._state.reset(np.full(n, lr), smoothing_lib.bias_correction(n, beta), beta, factor,
+                                      fresh=False)
                     taken, status, last = 0, RUNNING, np.nan
                     # A fresh iterator: every run trains on the same batches, after the held-back ones (if any).
                     for chunk, status in self._chunks(iter(dataset.skip(skip)), n, "refining's run"):

@@ -51,9 +51,15 @@ class SweepState:
         self.restarts = tf.Variable(0, dtype=tf.int64, trainable=False)  # times the data started again
         # `nonfinite_parts` of the batches of the last step and, at a NaN or inf loss, of the one before.
         self.bad_data = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # The parts (`nonfinite_parts`' bits) of batches holding NaN or inf values on which a step trained
+        # and its loss and weights stayed finite: the model reads such values there (a layer that imputes
+        # missing inputs, say), so they are not to blame for a NaN later.
+        self.tolerated = tf.Variable(0, dtype=tf.int64, trainable=False)
 
-    def reset(self, lrs, correction, smoothing: float, diverge_factor: float) -> None:
-        """Start a sweep over `lrs` with EMA bias `correction`s (see `smoothing.bias_correction`)."""
+    def reset(self, lrs, correction, smoothing: float, diverge_factor: float, fresh: bool = True) -> None:
+        """Start a sweep over `lrs` with EMA bias `correction`s (see `smoothing.bias_correction`);
+        `fresh=False` (refining's runs, after the sweep) keeps what the sweep saw of NaN or inf data
+        (`tolerated`)."""
         self.lrs.assign(lrs)
         self.correction.assign(correction)
         self.step.assign(0)
@@ -64,6 +70,8 @@ class SweepState:
         self.last_index.assign(-1)
         self.restarts.assign(0)
         self.bad_data.assign(0)
+        if fresh:
+            self.tolerated.assign(0)
 
 
 # The bits of `nonfinite_parts`, and what each names.
@@ -629,7 +637,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         weights, turned NaN or inf). The function traces once per input signature. At NOT_FINITE,
         `state.bad_data` says which parts of that step's batches, or of the step's before it (whose
         gradients may have turned the weights NaN), held a NaN or an infinity (`nonfinite_parts`;
-        0: none, so the rate or the model is to blame).
+        0: none, or the model had trained through such values before (`state.tolerated`), so the rate
+        or the model is to blame).
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
@@ -689,11 +698,16 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         records = records.write(i, tf.stack([value, smoothed, tf.cast(state.restarts, tf.float64)]))
         # A batch holding a NaN or inf may leave the loss finite for good (oneDNN's fused ReLU maps a NaN
         # to 0, so its unit reads 0 however NaN its weights) while its gradients turned the weights NaN:
-        # after such a batch, and only then, the weights are read, so clean steps pay nothing for it.
-        finite = tf.math.is_finite(smoothed) & tf.cond(tf.equal(bad, 0), lambda: tf.constant(True),
+        # after such a batch, and only then, the weights are read (not once the model is known to read
+        # such values), so clean steps pay nothing for it.
+        untried = tf.bitwise.bitwise_and(bad, tf.bitwise.invert(state.tolerated))  # parts not yet read safely
+        finite = tf.math.is_finite(smoothed) & tf.cond(tf.equal(untried, 0), lambda: tf.constant(True),
                                                         lambda: all_finite(model.trainable_variables))
-        # Where the loss turned NaN or inf, the bad data may be this step's or the last one's.
-        state.bad_data.assign(tf.where(finite, bad, tf.bitwise.bitwise_or(state.bad_data, bad)))
+        # Where the loss turned NaN or inf, the bad data may be this step's or the last one's; not in parts
+        # the model trained through before, whose NaN now is the rate's doing.
+        blamed = tf.bitwise.bitwise_and(tf.bitwise.bitwise_or(state.bad_data, bad), tf.bitwise.invert(state.tolerated))
+        state.bad_data.assign(tf.where(finite, bad, blamed))
+        state.tolerated.assign(tf.where(finite, tf.bitwise.bitwise_or(state.tolerated, bad), state.tolerated))
         best = tf.where(finite, tf.minimum(state.best, smoothed), state.best)
         state.best.assign(best)
         diverged = smoothed - best > (state.diverge_factor - 1.0) * tf.abs(best)
