@@ -471,6 +471,36 @@ def test_nan_in_x_a_model_hides_from_its_loss_but_not_its_weights_raises_with_th
     assert_same_state(before, state_of(model, optimizer))
 
 
+def test_missing_targets_a_loss_skips_train_where_replaced_and_are_named_where_their_gradient_leaks():
+    # Missing labels (NaN), skipped by the loss with `tf.where`: where the NaN is only dropped, its
+    # branch's gradient is still NaN, and the weights turn NaN under a finite loss (under `fit` too,
+    # silently); replaced first, they train, and the finder sweeps on them.
+    rng = np.random.default_rng(0)
+    x, y = regression_data(2048)
+    y = np.concatenate([y, -y], axis=1)
+    y[rng.random(y.shape) < 0.2] = np.nan
+
+    def leaky(t, p):
+        return tf.where(tf.math.is_nan(t), 0.0, (t - p) ** 2)
+
+    def replaced(t, p):
+        missing = tf.math.is_nan(t)
+        return tf.where(missing, 0.0, (tf.where(missing, 0.0, t) - p) ** 2)
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match=re.escape(
+            "`dataset` holds NaN or inf values in y (the targets): the sweep's loss at its step 1 of 100 (a rate of "
+            "1e-07) stayed finite on them, but the step turned the weights NaN or inf: they are hidden from the "
+            "loss's value (a fused ReLU reads a NaN as 0), not from its gradients (a loss that skips missing "
+            "targets with `tf.where` must replace them before computing with them")):
+        LRFinder(model, keras.optimizers.Adam(), leaky, verbose=False)((x, y), batch_size=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        finder = LRFinder(model, keras.optimizers.Adam(), replaced, verbose=False)
+        assert np.isfinite(finder((x, y), batch_size=32)) and finder.stop_reason == "diverged"
+
+
 class Impute(keras.layers.Layer):
     """Missing values (NaN) read as 0, as a model for tabular data with gaps may read them."""
 

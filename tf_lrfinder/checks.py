@@ -360,8 +360,9 @@ def finite_data(mask: int, where: str, loss_finite: bool = False) -> None:
     Args:
         mask: the bitmask; 0 (the data were finite) raises nothing.
         where: whose loss where, for the message ("the sweep's loss at its step 3 of 100").
-        loss_finite: the loss stayed finite but the step turned the weights NaN or inf: the model hid
-            the bad values from its loss (oneDNN's fused ReLU reads a NaN as 0), not from its gradients.
+        loss_finite: the loss stayed finite but the step turned the weights NaN or inf: the bad values
+            were hidden from the loss's value (oneDNN's fused ReLU reads a NaN as 0; a loss that skips
+            missing targets with `tf.where`), not from its gradients.
 
     Example:
         >>> finite_data(0, "the sweep's loss at its step 3 of 100")
@@ -372,14 +373,17 @@ def finite_data(mask: int, where: str, loss_finite: bool = False) -> None:
         >>> finite_data(1, "the sweep's loss at its step 3 of 100", loss_finite=True)
         Traceback (most recent call last):
         ...
-        ValueError: `dataset` holds NaN or inf values in x (the inputs): the sweep's loss at its step 3 of 100 stayed finite on them, but the step turned the weights NaN or inf: the model hides the NaN or inf from its loss (a fused ReLU reads a NaN as 0), not from its gradients. No learning rate trains on such data (`fit` turns the weights NaN too, as silently). Remove or fill those samples (`np.isfinite(a).all()` checks an array `a`) and call again. The state is restored.
+        ValueError: `dataset` holds NaN or inf values in x (the inputs): the sweep's loss at its step 3 of 100 stayed finite on them, but the step turned the weights NaN or inf: they are hidden from the loss's value (a fused ReLU reads a NaN as 0), not from its gradients. No learning rate trains on such data (`fit` turns the weights NaN too, as silently). Remove or fill those samples (`np.isfinite(a).all()` checks an array `a`) and call again. The state is restored.
     """
     if mask:
         parts = " and ".join(name for bit, name in PARTS.items() if mask & bit)
         happened, fit = f"{where} was NaN or inf on them", "`fit`'s loss would turn NaN too"
         if loss_finite:
-            happened = (f"{where} stayed finite on them, but the step turned the weights NaN or inf: the model "
-                        "hides the NaN or inf from its loss (a fused ReLU reads a NaN as 0), not from its gradients")
+            happened = (f"{where} stayed finite on them, but the step turned the weights NaN or inf: they are "
+                        "hidden from the loss's value (a fused ReLU reads a NaN as 0), not from its gradients")
+            if mask & 2:  # the targets: a loss that masks missing ones with `tf.where` still differentiates them
+                happened += (" (a loss that skips missing targets with `tf.where` must replace them before computing "
+                             "with them: the branch it drops still has a gradient, NaN)")
             fit = "`fit` turns the weights NaN too, as silently"
         raise ValueError(
             f"`dataset` holds NaN or inf values in {parts}: {happened}. No learning rate trains on such data "
