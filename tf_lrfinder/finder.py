@@ -17,6 +17,7 @@ from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule
 from .compiled import uses_xla
 from .data import Batches, OnePass, as_batches, holds_arrays, in_memory, pass_in_memory, samples, split_off
 from .diagnose import sweep_warnings
+from .logits import logits_warnings
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
@@ -338,11 +339,11 @@ class LRFinder:
         try:
             suggestion = self.suggest(method)
         finally:
-            self.warnings = sweep_warnings(np.array(self.lrs), np.array(self.losses), int(n_steps),
-                                           self.stop_reason, self.cycled, suggestion and suggestion.index,
-                                           suggestion and suggestion.lr, batches.cardinality,
-                                           rate_cap(self.optimizer, len(self.lrs)))
-            for message in self.warnings:
+            swept = sweep_warnings(np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason,
+                                   self.cycled, suggestion and suggestion.index, suggestion and suggestion.lr,
+                                   batches.cardinality, rate_cap(self.optimizer, len(self.lrs)))
+            self.warnings = self._setup_warnings + swept  # the setup's were warned before the sweep
+            for message in swept:
                 warnings.warn(message, stacklevel=4)  # past `keeps_global_random` and `after_scope`
         self.lr_opt = suggestion.lr
         if refine:
@@ -420,6 +421,7 @@ class LRFinder:
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
         share, rows, of = first_share(self.model, first_batch)  # the first replica's, on several
+        self._setup_warnings: list[str] = []
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(share)
         needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
         # A model created under a `tf.distribute` strategy gets its new variables under that strategy.
@@ -435,6 +437,12 @@ class LRFinder:
                         self.model._compile_loss.build(y, y_pred)
                     checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight,
                                      plain=self._plain_loss())
+                    # Warned now, before the sweep, and kept in the sweep's `warnings` (`__call__`).
+                    self._setup_warnings = logits_warnings(
+                        self.model.loss if self.loss_fn is None else self.loss_fn, y_pred,
+                        getattr(self.model, "output_names", None), compiled=self.loss_fn is None)
+                    for message in self._setup_warnings:
+                        warnings.warn(message, stacklevel=5)  # past `keeps_global_random` and `after_scope`
             self._check_validation(validation)
             if not self.optimizer.built:
                 # Slots (Adam's moments...) must exist before the snapshot, and before tracing.

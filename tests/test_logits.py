@@ -1,0 +1,145 @@
+"""Logits given to a crossentropy that expects probabilities: told before the sweep."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from conftest import state_of, assert_same_state
+
+from tf_lrfinder import LRFinder
+from tf_lrfinder.logits import crossentropy, logits_warnings, outside, pairs
+
+L = keras.layers
+PROBABILITIES = "expects probabilities in \\[0, 1\\] \\(from_logits=False\\)"
+
+
+@pytest.mark.parametrize("loss, expected", [
+    ("sparse_categorical_crossentropy", ("sparse_categorical_crossentropy", False)),
+    ("binary_crossentropy", ("binary_crossentropy", False)),
+    ("BinaryCrossentropy", ("binary_crossentropy", False)),
+    (keras.losses.CategoricalCrossentropy(), ("categorical_crossentropy", False)),
+    (keras.losses.SparseCategoricalCrossentropy(from_logits=True), ("sparse_categorical_crossentropy", True)),
+    (keras.losses.BinaryFocalCrossentropy(), ("binary_focal_crossentropy", False)),
+    (keras.losses.CategoricalFocalCrossentropy(from_logits=True), ("categorical_focal_crossentropy", True)),
+    (keras.losses.binary_crossentropy, ("binary_crossentropy", False)),
+    (functools.partial(keras.losses.binary_crossentropy, from_logits=True), ("binary_crossentropy", True)),
+])
+def test_keras_crossentropies_are_recognised_with_from_logits(loss, expected):
+    assert crossentropy(loss) == expected
+
+
+def binary_crossentropy(y_true, y_pred):  # the user's own, under Keras's name
+    return (y_true - y_pred) ** 2
+
+
+class OwnLoss(keras.losses.Loss):
+    def call(self, y_true, y_pred):
+        return (y_true - y_pred) ** 2
+
+
+@pytest.mark.parametrize("loss", ["mse", "no_such_loss", keras.losses.Hinge(), keras.losses.KLDivergence(),
+                                  binary_crossentropy, OwnLoss(), lambda y, p: y - p, None])
+def test_other_losses_are_not_crossentropies(loss):
+    assert crossentropy(loss) is None
+
+
+def test_outside_reports_the_range_only_beyond_rounding():
+    assert outside(np.array([0.0, 0.5, 1.0])) is None
+    assert outside(np.array([1.0004, -0.0004])) is None  # rounding: no gradient worth a word is lost
+    assert outside(np.array([np.nan, 0.5, -0.25, np.inf])) == (-0.25, 0.5)  # finite values only
+    assert outside(np.array([np.nan])) is None
+    assert outside(np.array(["a", "b"])) is None
+
+
+def test_pairs_match_losses_to_outputs_as_compile_does():
+    outputs = {"a": 1, "b": 2}
+    assert pairs({"b": "mse"}, outputs, ["a", "b"]) == [("b", "mse", 2)]
+    assert pairs("mse", [1, 2], ["a", "b"]) == [("a", "mse", 1), ("b", "mse", 2)]
+    assert pairs(["mse", "mae"], [1, 2], ["a", "b"]) == [("a", "mse", 1), ("b", "mae", 2)]
+    assert pairs(["mse"], [1, 2], ["a", "b"]) == []  # Keras says what is wrong when it computes the loss
+    assert pairs(["mse", "mae"], outputs, ["a", "b"]) == []  # a dict's order need not be the outputs'
+    assert pairs("mse", 5, ["only"]) == [("only", "mse", 5)]
+
+
+def test_probabilities_and_logit_losses_give_no_warning():
+    probabilities = np.array([[0.1, 0.9], [0.5, 0.5]])
+    assert logits_warnings("categorical_crossentropy", probabilities, ["out"], compiled=False) == []
+    assert logits_warnings(keras.losses.CategoricalCrossentropy(from_logits=True), probabilities - 3, ["out"],
+                           compiled=False) == []
+    assert logits_warnings("mse", probabilities - 3, ["out"], compiled=False) == []
+
+
+def test_a_warning_names_the_output_and_the_fix():
+    outputs = {"label": np.array([[-2.0], [3.0]]), "value": np.array([[-5.0], [7.0]])}
+    loss = {"label": "binary_crossentropy", "value": "mse"}
+    [message] = logits_warnings(loss, outputs, ["label", "value"], compiled=True)
+    assert message.startswith("The model's compiled loss (binary_crossentropy) expects probabilities in [0, 1] "
+                              "(from_logits=False), but the model's output 'label' on the first batch range from "
+                              "-2 to 3: logits, by the look of them.")
+    assert "Compile the model with `keras.losses.BinaryCrossentropy(from_logits=True)`" in message
+    assert "end the model with a sigmoid" in message
+    [message] = logits_warnings(keras.losses.SparseCategoricalCrossentropy(), np.array([[-1.0, 2.0]]), ["out"],
+                                compiled=False)
+    assert "Pass `loss_fn=keras.losses.SparseCategoricalCrossentropy(from_logits=True)`" in message
+    assert "end the model with a softmax" in message
+
+
+def classes(n: int = 1024, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int32") + (x[:, 1] > 0).astype("int32")
+
+
+def classifier(activation: str | None = None) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu"), L.Dense(3, activation=activation)])
+
+
+def sweep(finder: LRFinder, data) -> list[warnings.WarningMessage]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finder(data, batch_size=32, n_steps=20, refine=False)
+    return caught
+
+
+def test_the_finder_warns_before_the_sweep_keeps_the_warning_and_restores_the_state():
+    model, optimizer = classifier(), keras.optimizers.Adam()
+    finder = LRFinder(model, optimizer, "sparse_categorical_crossentropy", verbose=False)
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    caught = sweep(finder, classes())
+    told = [w for w in caught if "expects probabilities" in str(w.message)]
+    assert len(told) == 1 and caught[0] is told[0]  # the first, before the sweep's own
+    assert told[0].category is UserWarning and told[0].filename == __file__  # the caller's line
+    assert str(told[0].message).startswith("`loss_fn` (sparse_categorical_crossentropy) expects probabilities")
+    assert finder.warnings[0] == str(told[0].message) and finder.history["warnings"][0] == finder.warnings[0]
+    assert sum("expects probabilities" in w for w in finder.warnings) == 1
+    assert_same_state(before, state_of(model, optimizer))
+
+
+@pytest.mark.parametrize("model, loss", [
+    (classifier, keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+    (lambda: classifier("softmax"), "sparse_categorical_crossentropy"),
+])
+def test_no_warning_where_the_outputs_fit_the_loss(model, loss):
+    finder = LRFinder(model(), keras.optimizers.Adam(), loss, verbose=False)
+    caught = sweep(finder, classes())
+    assert not [w for w in caught if "expects probabilities" in str(w.message)]
+    assert not [w for w in finder.warnings if "expects probabilities" in w]
+
+
+def test_a_compiled_loss_is_checked_per_output():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = L.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, {"label": L.Dense(1, name="label")(hidden), "value": L.Dense(1, name="value")(hidden)})
+    model.compile(keras.optimizers.Adam(), {"label": "binary_crossentropy", "value": "mse"})
+    x, y = classes()
+    targets = {"label": (y > 0).astype("float32")[:, None], "value": x[:, :1]}
+    with pytest.warns(UserWarning, match=f"The model's compiled loss \\(binary_crossentropy\\) {PROBABILITIES}, "
+                                         "but the model's output 'label' on the first batch range"):
+        LRFinder(model, verbose=False)((x, targets), batch_size=32, n_steps=20, refine=False)
