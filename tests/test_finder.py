@@ -1239,6 +1239,41 @@ def test_a_loss_of_one_value_per_sample_raises_before_any_state_changes(compiled
         assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+def labelled(n: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and class labels 0 to 2."""
+    x = np.random.default_rng(0).normal(size=(n, 4)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int32") + (x[:, 1] > 0).astype("int32")
+
+
+@pytest.mark.parametrize("offset, outputs, told", [
+    (1, 3, "run from 1 to 3, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; "
+           "subtract 1 from them (`y - 1`)."),
+    (0, 2, "run from 0 to 2, but the model has 2 outputs: a sparse loss needs labels from 0 to 1, one per output; "
+           "give the model 3 outputs, or check the labels."),
+    (-1, 3, "run from -1 to 1, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; "
+            "map them to 0 to 2."),
+])
+def test_class_labels_out_of_range_are_told_how_to_fix(offset, outputs, told):
+    x, y = labelled()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(outputs)])
+    finder = LRFinder(model, keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      verbose=False)
+    with pytest.raises(ValueError, match="targets do not fit the loss") as error:
+        finder((x, y + offset), batch_size=32)
+    assert str(error.value).endswith("The class labels on that batch " + told)
+    assert finder.lrs == []
+
+
+def test_targets_that_are_not_one_label_per_sample_keep_the_general_hint():
+    x, _ = labelled()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    counts = np.random.default_rng(0).integers(0, 9, size=(len(x), 5))  # five counts per sample, three outputs
+    with pytest.raises(ValueError, match="otherwise y must have the model's output shape.$"):
+        LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)((x, counts), batch_size=32)
+
+
 def test_a_plain_loss_that_reduces_its_batch_cannot_take_sample_weights(data):
     # It used to be told that the targets do not fit the loss (a failed reshape of the weights).
     x, y = data

@@ -143,3 +143,4 @@ def test_a_compiled_loss_is_checked_per_output():
     with pytest.warns(UserWarning, match=f"The model's compiled loss \\(binary_crossentropy\\) {PROBABILITIES}, "
                                          "but the model's output 'label' on the first batch range"):
         LRFinder(model, verbose=False)((x, targets), batch_size=32, n_steps=20, refine=False)
+

@@ -318,14 +318,39 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
         raise ValueError(
             f"`dataset`'s targets do not fit the loss: computing it on the first batch (y of shape "
             f"{_shapes(y)}, the model's output of shape {_shapes(y_pred)}) raised {type(error).__name__}: "
-            f"{_plain(error)} Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
-            "one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape."
+            f"{_plain(error)} "
+            + (_label_range(y, y_pred) or "Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
+               "one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape.")
             + (" A plain `loss_fn` gets y cast to float32, as `compile(loss=fn)` passes it to `fit`: cast it "
                "back inside where it must hold integers (`tf.cast(y_true, 'int32')`)."
                if plain and any(tf.as_dtype(getattr(t, "dtype", "float32")).is_integer for t in tf.nest.flatten(y))
                else "")
         ) from error
     one_number(value)
+
+
+def _label_range(y: Any, y_pred: Any) -> str | None:
+    """What to do where a single output's class labels (whole numbers, one per sample) run outside 0 to
+    its number of classes minus 1, which a sparse crossentropy rejects; else None."""
+    if len(tf.nest.flatten(y)) != 1 or len(tf.nest.flatten(y_pred)) != 1:
+        return None
+    labels, output = np.asarray(tf.nest.flatten(y)[0]), tf.nest.flatten(y_pred)[0]
+    classes = output.shape[-1]
+    one_per_sample = labels.ndim == len(output.shape) - 1 or (labels.ndim == len(output.shape) and labels.shape[-1] == 1)
+    if not (one_per_sample and labels.size and classes and np.issubdtype(labels.dtype, np.number)
+            and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))):
+        return None
+    low, high = int(labels.min()), int(labels.max())
+    if 0 <= low and high < classes:
+        return None
+    if low >= 1 and high == classes:
+        fix = "subtract 1 from them (`y - 1`)"
+    elif low >= 0:
+        fix = f"give the model {high + 1} outputs, or check the labels"
+    else:
+        fix = f"map them to 0 to {classes - 1}"
+    return (f"The class labels on that batch run from {low} to {high}, but the model has {classes} outputs: a sparse "
+            f"loss needs labels from 0 to {classes - 1}, one per output; {fix}.")
 
 
 def one_number(loss: Any) -> None:

@@ -407,8 +407,10 @@ class LRFinder:
                                  sample_weight, plain=self._plain_loss())
 
     def _plain_loss(self) -> bool:
-        """Whether `loss_fn` is a plain function (or a loss's name), which gets y as float32."""
-        return self.loss_fn is not None and not isinstance(self.loss_fn, keras.losses.Loss)
+        """Whether `loss_fn` is the user's plain function, which gets y as float32 (Keras's own, which a
+        name gives, take that in their stride)."""
+        own = getattr(keras.losses, getattr(self.loss_fn, "__name__", ""), None) is self.loss_fn
+        return self.loss_fn is not None and not isinstance(self.loss_fn, keras.losses.Loss) and not own
 
     def _computes_own_loss(self) -> bool:
         """Whether the loss is the model's own (compiled without one, no `loss_fn`): x alone will do."""
