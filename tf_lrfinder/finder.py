@@ -17,7 +17,7 @@ from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule
 from .compiled import uses_xla
 from .data import Batches, OnePass, as_batches, holds_arrays, in_memory, pass_in_memory, samples, split_off
 from .diagnose import sweep_warnings
-from .logits import logits_warnings
+from .crossentropy import crossentropy_warnings
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
@@ -440,8 +440,8 @@ class LRFinder:
                     checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight,
                                      plain=self._plain_loss())
                     # Warned now, before the sweep, and kept in the sweep's `warnings` (`__call__`).
-                    self._setup_warnings = logits_warnings(
-                        self.model.loss if self.loss_fn is None else self.loss_fn, y_pred,
+                    self._setup_warnings = crossentropy_warnings(
+                        self.model.loss if self.loss_fn is None else self.loss_fn, y, y_pred,
                         getattr(self.model, "output_names", None), compiled=self.loss_fn is None)
                     for message in self._setup_warnings:
                         warnings.warn(message, stacklevel=5)  # past `keeps_global_random` and `after_scope`
