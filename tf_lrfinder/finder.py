@@ -15,9 +15,11 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .compiled import uses_xla
-from .data import Batches, OnePass, as_batches, holds_arrays, in_memory, pass_in_memory, samples, split_off
+from .data import (Batches, OnePass, as_batches, class_labels, holds_arrays, in_memory, pass_in_memory, samples,
+                   split_off)
 from .diagnose import sweep_warnings
 from .crossentropy import crossentropy_warnings
+from .order import sorted_classes
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
@@ -173,6 +175,7 @@ class LRFinder:
         self._evaluate: Callable | None = None
         self._update_bn: Callable | None = None
         self._traced_with: list[Any] = []
+        self._classes: int | None = None  # the model's outputs, where it has one (`_prepare`)
         self._snapshot: Snapshot | None = None
         self._ready = True
 
@@ -312,6 +315,8 @@ class LRFinder:
         self._prepare(batches.first, evaluates=refine, validation=validation)
         if refine:  # what the runs read, held in memory now, serves the sweep too: a pipeline runs for it once
             batches = in_memory(batches, needed)
+        if not holds_arrays(dataset):  # arrays the finder shuffles itself, as `fit` does
+            self._warn_sorted(batches, needed)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
         with self._memory_hint():
@@ -431,6 +436,9 @@ class LRFinder:
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             with checks.on_share(rows, of):
                 y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
+                outputs = tf.nest.flatten(y_pred)  # the classes it tells apart, where it has one output
+                last = outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].shape.rank else None
+                self._classes = last if isinstance(last, int) else None
                 checks.has_trainable_variables(self.model)
                 if self._computes_own_loss():
                     checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
@@ -465,6 +473,21 @@ class LRFinder:
             target = self._state.lr if self._swap else self._lr_target
             self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
                                     self._state)
+
+    def _warn_sorted(self, batches: Batches, n: int) -> None:
+        """Warn, before the sweep, where its `n` batches come sorted by class (`tf_lrfinder.order`);
+        checked where they are held in memory (`class_labels`), and kept with the setup's warnings."""
+        labels = class_labels(batches, n)
+        why = None if labels is None else sorted_classes(labels, self._classes)
+        if why is not None:
+            message = (
+                f"The batches look sorted by class, not shuffled: {why}. A sweep over them trains on one class "
+                "after another, and its loss jumps where the next begins, so its curve and the rate read off it "
+                "mislead (on scikit-learn's digits sorted by label, 3.4e-4 against 6.8e-3 shuffled). Shuffle the "
+                "data before batching it (`dataset.shuffle(n)`, n as large as the data), as `fit` needs it too."
+            )
+            self._setup_warnings.append(message)
+            warnings.warn(message, stacklevel=5)  # past `__call__`, `keeps_global_random` and `after_scope`
 
     def _cover(self, dataset: tf.data.Dataset, measured: Sequence[Any] = ()) -> None:
         """Make the snapshot cover every variable the steps on `dataset` may change: the model's (all
