@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
+from .order import class_indices
 from .state import stateful_layers
 from .step import PARTS, UnweighableLoss, created_under
 
@@ -330,19 +331,17 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
 
 
 def _label_range(y: Any, y_pred: Any) -> str | None:
-    """What to do where a single output's class labels (whole numbers, one per sample) run outside 0 to
+    """What to do where a single output's class labels (one whole number per sample) run outside 0 to
     its number of classes minus 1, which a sparse crossentropy rejects; else None."""
     if len(tf.nest.flatten(y)) != 1 or len(tf.nest.flatten(y_pred)) != 1:
         return None
     labels, output = np.asarray(tf.nest.flatten(y)[0]), tf.nest.flatten(y_pred)[0]
     classes = output.shape[-1]
     one_per_sample = labels.ndim == len(output.shape) - 1 or (labels.ndim == len(output.shape) and labels.shape[-1] == 1)
-    if not (one_per_sample and labels.size and classes and np.issubdtype(labels.dtype, np.number)
-            and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))):
+    indices = class_indices(labels) if one_per_sample and classes else None
+    if indices is None or (0 <= indices.min() and indices.max() < classes):
         return None
-    low, high = int(labels.min()), int(labels.max())
-    if 0 <= low and high < classes:
-        return None
+    low, high = int(indices.min()), int(indices.max())
     if low >= 1 and high == classes:
         fix = "subtract 1 from them (`y - 1`)"
     elif low >= 0:
