@@ -1265,6 +1265,21 @@ def test_class_labels_out_of_range_are_told_how_to_fix(offset, outputs, told):
     assert finder.lrs == []
 
 
+def test_sample_weights_that_do_not_fit_are_told_apart_from_the_targets(data):
+    x, y = data
+    model = make_model("dense")
+    before = [v.numpy() for v in model.weights]
+    with pytest.raises(ValueError, match=re.escape(
+            "`dataset`'s sample weights do not fit the loss: computing it on the first batch with weights of shape "
+            "(32, 3) raised InvalidArgumentError")) as error:
+        LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)((x, y, np.ones((len(x), 3), "float32")),
+                                                                       batch_size=32)
+    assert str(error.value).endswith("It computes without them, so the targets (shape (32, 1)) fit. Give one weight "
+                                     "per sample, of shape (batch,), as `fit` takes them (or, for a sequence's "
+                                     "outputs, one per time step, of shape (batch, steps)).")
+    assert all((a == b.numpy()).all() for a, b in zip(before, model.weights))
+
+
 def test_targets_that_are_not_one_label_per_sample_keep_the_general_hint():
     x, _ = labelled()
     keras.utils.set_random_seed(0)

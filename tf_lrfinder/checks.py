@@ -316,6 +316,13 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
     except UnweighableLoss:
         raise  # it says what is wrong: not the targets
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+        if sample_weight is not None and _computes(model, loss, x, y, y_pred):
+            raise ValueError(
+                f"`dataset`'s sample weights do not fit the loss: computing it on the first batch with weights of "
+                f"shape {_shapes(sample_weight)} raised {type(error).__name__}: {_plain(error)} It computes without "
+                f"them, so the targets (shape {_shapes(y)}) fit. Give one weight per sample, of shape (batch,), as "
+                "`fit` takes them (or, for a sequence's outputs, one per time step, of shape (batch, steps))."
+            ) from error
         raise ValueError(
             f"`dataset`'s targets do not fit the loss: computing it on the first batch (y of shape "
             f"{_shapes(y)}, the model's output of shape {_shapes(y_pred)}) raised {type(error).__name__}: "
@@ -328,6 +335,16 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
                else "")
         ) from error
     one_number(value)
+
+
+def _computes(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any) -> bool:
+    """Whether `loss` computes on the batch without sample weights (changing nothing)."""
+    try:
+        with unchanged(model):
+            loss(x, y, y_pred, None)
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError):
+        return False
+    return True
 
 
 def _label_range(y: Any, y_pred: Any) -> str | None:
