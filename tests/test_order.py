@@ -8,6 +8,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder import LRFinder
 from tf_lrfinder.order import class_indices, sorted_classes
@@ -57,6 +60,23 @@ def test_a_rare_class_missing_by_chance_is_no_sign():
     rng = np.random.default_rng(0)
     labels = [rng.choice(2, size=32, p=[0.995, 0.005]) for _ in range(20)]  # expected in about 3 batches
     assert sorted_classes(labels, 2) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(arrays(np.int64, st.integers(0, 40), elements=st.integers(-3, 12)), max_size=60),
+       st.one_of(st.none(), st.integers(1, 20)))
+def test_sorted_classes_is_total(labels, classes):
+    told = sorted_classes(labels, classes)
+    assert told is None or (isinstance(told, str) and "turns up in" in told)
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(0, 6), st.integers(1, 4)),
+              elements=st.floats(-3, 3, width=32) | st.sampled_from([0.0, 1.0, 2.0, np.nan])),
+       st.booleans())
+def test_class_indices_is_total_and_one_index_per_sample(y, whole):
+    indices = class_indices(np.round(y) if whole else y)
+    assert indices is None or (indices.shape == (len(y),) and indices.dtype == np.int64)
 
 
 def digits(order: str) -> tuple[np.ndarray, np.ndarray]:
