@@ -85,7 +85,9 @@ class LRFinder:
         trials: the short runs of `refine` (a `tf_lrfinder.refine.Trials`), or None.
         stop_reason: `"completed"`, `"diverged"` or `"not_finite"`.
         cycled: whether the data ran out and was cycled.
-        warnings: why the sweep may not be trustworthy (also emitted as `UserWarning`).
+        warnings: why the sweep may not be trustworthy (also emitted as `UserWarning`): first what the
+            first batch showed before it (logits or targets a crossentropy does not expect,
+            `tf_lrfinder.crossentropy`; batches sorted by class, `tf_lrfinder.order`), then the sweep's.
 
     Example (one sweep, then what the methods read from it; their own docs refer to this `finder`):
         >>> import keras, numpy as np
