@@ -347,13 +347,26 @@ def _computes(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any) -
     return True
 
 
+def output_classes(y_pred: Any) -> int | None:
+    """The length of the last axis of a model's one output (the classes it tells apart, for a
+    classifier), else None (several outputs, a scalar one, an unknown length).
+
+    Example:
+        >>> output_classes(np.zeros((4, 10))), output_classes([np.zeros((4, 3))] * 2), output_classes(np.zeros(4))
+        (10, None, 4)
+    """
+    outputs = tf.nest.flatten(y_pred)
+    shape = tf.TensorShape(getattr(outputs[0], "shape", None) if len(outputs) == 1 else None)
+    last = shape[-1] if shape.rank else None
+    return last if isinstance(last, int) else None
+
+
 def _label_range(y: Any, y_pred: Any) -> str | None:
     """What to do where a single output's class labels (one whole number per sample) run outside 0 to
     its number of classes minus 1, which a sparse crossentropy rejects; else None."""
     if len(tf.nest.flatten(y)) != 1 or len(tf.nest.flatten(y_pred)) != 1:
         return None
-    labels, output = np.asarray(tf.nest.flatten(y)[0]), tf.nest.flatten(y_pred)[0]
-    classes = output.shape[-1]
+    labels, output, classes = np.asarray(tf.nest.flatten(y)[0]), tf.nest.flatten(y_pred)[0], output_classes(y_pred)
     one_per_sample = labels.ndim == len(output.shape) - 1 or (labels.ndim == len(output.shape) and labels.shape[-1] == 1)
     indices = class_indices(labels) if one_per_sample and classes else None
     if indices is None or (0 <= indices.min() and indices.max() < classes):

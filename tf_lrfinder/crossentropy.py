@@ -23,6 +23,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from .step import keras_loss_name, named_outputs
+
 # Keras's crossentropies, by their function's name: what ends a model that outputs probabilities.
 ACTIVATIONS = {"binary_crossentropy": "sigmoid", "binary_focal_crossentropy": "sigmoid",
                "categorical_crossentropy": "softmax", "categorical_focal_crossentropy": "softmax",
@@ -60,8 +62,8 @@ def identify(loss: Any) -> tuple[str, bool] | None:
             return None
     else:
         function = loss
-    name = getattr(function, "__name__", None)
-    if name not in ACTIVATIONS or function is not getattr(keras.losses, name, None):
+    name = keras_loss_name(function)
+    if name not in ACTIVATIONS:
         return None
     return name, bool(keywords.get("from_logits", False))
 
@@ -95,15 +97,7 @@ def pairs(loss: Any, outputs: Any, output_names: list[str] | None) -> list[tuple
         >>> [(name, v) for name, _, v in pairs(["mse", None], [1, 2], ["a", "b"])]
         [('a', 1)]
     """
-    names = list(output_names or [])
-    if isinstance(outputs, dict):
-        names, values = list(outputs), list(outputs.values())
-    elif isinstance(outputs, (list, tuple)):
-        values = list(outputs)
-    else:
-        values = [outputs]
-    if len(names) != len(values):
-        names = [str(i) for i in range(len(values))]
+    names, values = named_outputs(outputs, output_names)
     if isinstance(loss, dict):
         found = [(name, loss.get(name), value) for name, value in zip(names, values)]
     elif isinstance(loss, (list, tuple)):  # by the outputs' order (not a dict's, whose order may differ)

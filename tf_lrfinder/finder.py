@@ -23,7 +23,7 @@ from .order import sorted_classes
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
-                   build_sweep, first_share, loss_function, nonfinite_parts, rate_cap, rate_swapped,
+                   build_sweep, first_share, keras_loss_name, loss_function, nonfinite_parts, rate_cap, rate_swapped,
                    rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -416,8 +416,8 @@ class LRFinder:
     def _plain_loss(self) -> bool:
         """Whether `loss_fn` is the user's plain function, which gets y as float32 (Keras's own, which a
         name gives, take that in their stride)."""
-        own = getattr(keras.losses, getattr(self.loss_fn, "__name__", ""), None) is self.loss_fn
-        return self.loss_fn is not None and not isinstance(self.loss_fn, keras.losses.Loss) and not own
+        return (self.loss_fn is not None and not isinstance(self.loss_fn, keras.losses.Loss)
+                and keras_loss_name(self.loss_fn) is None)
 
     def _computes_own_loss(self) -> bool:
         """Whether the loss is the model's own (compiled without one, no `loss_fn`): x alone will do."""
@@ -438,9 +438,7 @@ class LRFinder:
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             with checks.on_share(rows, of):
                 y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
-                outputs = tf.nest.flatten(y_pred)  # the classes it tells apart, where it has one output
-                last = outputs[0].shape[-1] if len(outputs) == 1 and outputs[0].shape.rank else None
-                self._classes = last if isinstance(last, int) else None
+                self._classes = checks.output_classes(y_pred)
                 checks.has_trainable_variables(self.model)
                 if self._computes_own_loss():
                     checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)

@@ -307,6 +307,33 @@ class FunctionLoss(keras.losses.Loss):
         return values
 
 
+def keras_loss_name(fn: Any) -> str | None:
+    """The name of `fn` where it is one of Keras's own loss functions (what a loss name such as
+    `"mse"` gives), else None.
+
+    Example:
+        >>> keras_loss_name(keras.losses.get("mse")), keras_loss_name(lambda t, p: t - p)
+        ('mean_squared_error', None)
+    """
+    name = getattr(fn, "__name__", None)
+    return name if isinstance(name, str) and getattr(keras.losses, name, None) is fn else None
+
+
+def named_outputs(y_pred: Any, output_names: list[str] | None) -> tuple[list[str], list[Any]]:
+    """A model's outputs and their names, as `compile` matches losses and targets to them: a dict's
+    keys, else `output_names` (or positions, "0", "1"..., where those do not count the outputs).
+
+    Example:
+        >>> named_outputs({"b": 1, "a": 2}, ["a", "b"]), named_outputs([1, 2], ["a", "b"]), named_outputs(5, None)
+        ((['b', 'a'], [1, 2]), (['a', 'b'], [1, 2]), (['0'], [5]))
+    """
+    if isinstance(y_pred, dict):
+        return list(y_pred), list(y_pred.values())
+    outputs = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
+    names = list(output_names or [])
+    return (names if len(names) == len(outputs) else [str(i) for i in range(len(outputs))]), outputs
+
+
 def output_pairs(y: Any, y_pred: Any, output_names: list[str] | None) -> list[tuple[Any, Any]] | None:
     """The (target, output) pairs of a model with several outputs, matched as `compile` matches them
     for one loss: a dict of targets by the outputs' names (a dict's keys, else `output_names`), a
@@ -320,14 +347,9 @@ def output_pairs(y: Any, y_pred: Any, output_names: list[str] | None) -> list[tu
     """
     if not isinstance(y_pred, (list, tuple, dict)) or len(y_pred) < 2:
         return None
-    if isinstance(y_pred, dict):
-        names = list(y_pred)
-        outputs = list(y_pred.values())
-    else:
-        names = list(output_names or [])
-        outputs = list(y_pred)
+    names, outputs = named_outputs(y_pred, output_names)
     if isinstance(y, dict):
-        if sorted(y) != sorted(names) or len(names) != len(outputs):
+        if sorted(y) != sorted(names):
             return None
         targets = [y[name] for name in names]
     elif isinstance(y, (list, tuple)) and not isinstance(y_pred, dict) and len(y) == len(outputs):
