@@ -308,6 +308,9 @@ def test_arrays_need_batch_size(data):
     with pytest.raises(ValueError, match="`batch_size` is required when `dataset` is a tuple of arrays "
                        r"`\(x, y\)`: the best rate depends on it. Pass the one you will train with"):
         as_batches(data, None, 5)
+    # x alone (for a model that computes its own loss) is not called a tuple `(x, y)`.
+    with pytest.raises(ValueError, match=r"`batch_size` is required when `dataset` is arrays of x alone: "):
+        as_batches(data[0], None, 5, targets=False)
 
 
 def test_a_list_of_arrays_with_batch_size_is_told_to_be_a_tuple(data):

@@ -288,8 +288,9 @@ def _from_arrays(data: tuple, batch_size: int | None, seed: int,
     order), not the whole arrays: a sweep of 100 batches from a million rows costs about as much as
     from ten thousand. Sparse arrays (SciPy's, `tf.SparseTensor`) give `tf.SparseTensor` batches."""
     if batch_size is None:
+        given = "a tuple of arrays `(x, y)`" if len(data) > 1 else "arrays of x alone"
         raise ValueError(
-            "`batch_size` is required when `dataset` is a tuple of arrays `(x, y)`: the best rate "
+            f"`batch_size` is required when `dataset` is {given}: the best rate "
             "depends on it. Pass the one you will train with (`fit`'s default is batch_size=32), or "
             "pass a batched tf.data.Dataset."
         )
