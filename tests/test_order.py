@@ -123,3 +123,25 @@ def test_sorted_batches_in_a_list_are_told_and_sorted_arrays_are_not():
     with pytest.warns(UserWarning, match=SORTED + "class [0-3] turns up in"):
         finder(batches, n_steps=20, refine=False)
     assert told((x, y), batch_size=32, n_steps=20, refine=False)[0] == []  # the finder shuffles arrays, as `fit`
+
+
+def test_refine_called_alone_tells_sorted_batches_and_keeps_the_setup_warnings_first_in_its_trials():
+    x, y = digits("shuffled")
+    finder = LRFinder(classifier(), keras.optimizers.Adam(),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), verbose=False)
+    finder((x, y), batch_size=32, n_steps=30, refine=False)
+    sx, sy = digits("sorted")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finder.refine(tf.data.Dataset.from_tensor_slices((sx, sy)).batch(32), steps=20, eval_batches=4)
+    messages = [str(w.message) for w in caught if str(w.message).startswith(SORTED)]
+    assert len(messages) == 1 and finder.trials.warnings[0] == messages[0]
+    assert all(w.filename == __file__ for w in caught if str(w.message).startswith(SORTED))  # the caller's line
+    assert sum(str(w.message) in finder.trials.warnings for w in caught) == len(finder.trials.warnings)  # once each
+    finder.refine(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), steps=20, eval_batches=4)
+    assert not any(w.startswith(SORTED) for w in finder.trials.warnings)
+    # A call keeps the setup's warnings in `finder.warnings` only, not again in its trials'.
+    with warnings.catch_warnings(record=True):  # told as above; and that the loss never diverged
+        warnings.simplefilter("always")
+        finder(tf.data.Dataset.from_tensor_slices((sx, sy)).batch(32), n_steps=30)
+    assert finder.warnings[0].startswith(SORTED) and not any(w.startswith(SORTED) for w in finder.trials.warnings)

@@ -481,7 +481,7 @@ class LRFinder:
         why = None if labels is None else sorted_classes(labels, self._classes)
         if why is not None:
             message = (
-                f"The batches look sorted by class, not shuffled: {why}. A sweep over them trains on one class "
+                f"The batches look sorted by class, not shuffled: {why}. A sweep or run over them trains on one class "
                 "after another, and its loss jumps where the next begins, so its curve and the rate read off it "
                 "mislead (on scikit-learn's digits sorted by label, 3.4e-4 against 6.8e-3 shuffled). Shuffle the "
                 "data before batching it (`dataset.shuffle(n)`, n as large as the data), as `fit` needs it too."
@@ -701,7 +701,8 @@ class LRFinder:
             diverged rate over `margin` if that is less, and a warning says so. Warnings also say
             when the runs' noise decided (`tf_lrfinder.refine.noise_warning`) and when even the
             best run barely lowered the loss (`tf_lrfinder.refine.barely_trained_warning`); they
-            are kept in `trials.warnings`.
+            are kept in `trials.warnings`, after what it warned of before the runs, as a call does
+            (logits given to a loss that expects probabilities, batches sorted by class).
 
         Raises:
             ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched;
@@ -735,8 +736,11 @@ class LRFinder:
                              class_weight=class_weight)
         validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
         self._prepare(batches.first, evaluates=True, validation=validation)
+        batches = in_memory(batches, runs)
+        if not holds_arrays(dataset):  # as `__call__` checks the sweep's batches
+            self._warn_sorted(batches, runs)
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
-                            float(margin), update_bn, int(tie_steps), edge, validation)
+                            float(margin), update_bn, int(tie_steps), edge, validation, setup=self._setup_warnings)
 
     def _runs_read(self, eval_batches: int, steps: int, tie_steps: int, validated: bool) -> int:
         """How many batches of the stream each of refining's runs reads, from its start: the
@@ -748,10 +752,12 @@ class LRFinder:
 
     def _refine(self, batches: Batches, lrs: np.ndarray, steps: int, eval_batches: int,
                 tolerance: float, extend: int, margin: float, update_bn: bool, tie_steps: int,
-                edge: bool, validation: OnePass | None = None) -> float:
+                edge: bool, validation: OnePass | None = None, setup: Sequence[str] = ()) -> float:
         """Run the trials on validated data, choose, and record (`refine` without the checks). The
         batches every run reads are read once from a `tf.data.Dataset` and held in memory where they
-        fit (`tf_lrfinder.data.in_memory`), and so is the validation data (`pass_in_memory`)."""
+        fit (`tf_lrfinder.data.in_memory`), and so is the validation data (`pass_in_memory`).
+        `setup`: the warnings `refine` called alone gave before the runs, kept first in
+        `trials.warnings` (a call's are in `finder.warnings`)."""
         batches = in_memory(batches, self._runs_read(eval_batches, steps, tie_steps, validation is not None))
         validation = None if validation is None else pass_in_memory(validation)  # read once, not per run
         with self._memory_hint():
@@ -771,10 +777,11 @@ class LRFinder:
             messages = [refine_lib.noise_warning(losses, start, self.lr_opt, tolerance),
                         refine_lib.barely_trained_warning(losses, start, self.lr_opt)]
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
-                                        tuple(m for m in messages if m is not None), tolerance, bn_layers, margin,
+                                        (*setup, *(m for m in messages if m is not None)), tolerance, bn_layers,
+                                        margin,
                                         tie_steps if ties[0].size else 0, tuple(ties[0].tolist()),
                                         tuple(ties[1].tolist()), validation is not None, measured)
-        for text in self.trials.warnings:
+        for text in self.trials.warnings[len(setup):]:  # the setup's were warned before the runs
             warnings.warn(text, stacklevel=5)  # the caller of `refine` or of the finder, past the wrappers
         return self.lr_opt
 
