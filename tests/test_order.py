@@ -1,4 +1,5 @@
-"""Batches sorted by class: told before the sweep, where the batches are held in memory."""
+"""Batches sorted by class, or in order of their targets: told before the sweep, where the batches are held in
+memory."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder import LRFinder
-from tf_lrfinder.order import class_indices, sorted_classes
+from tf_lrfinder.order import class_indices, one_target, sorted_classes, sorted_targets
 
 SORTED = "The batches look sorted by class, not shuffled: "
+IN_ORDER = "The batches look in order of their targets, not shuffled: "
 
 
 @pytest.mark.parametrize("y, expected", [
@@ -145,3 +147,94 @@ def test_refine_called_alone_tells_sorted_batches_and_keeps_the_setup_warnings_f
         warnings.simplefilter("always")
         finder(tf.data.Dataset.from_tensor_slices((sx, sy)).batch(32), n_steps=30)
     assert finder.warnings[0].startswith(SORTED) and not any(w.startswith(SORTED) for w in finder.trials.warnings)
+
+
+def in_batches(y: np.ndarray, size: int) -> list[np.ndarray]:
+    return [y[i:i + size] for i in range(0, len(y), size)]
+
+
+def test_targets_in_order_of_their_value_look_sorted_and_say_which_way():
+    rng = np.random.default_rng(0)
+    y = np.sort(rng.normal(size=640))
+    assert sorted_targets(in_batches(y, 32)).startswith("the targets' mean rises from batch to batch")
+    assert sorted_targets(in_batches(y[::-1], 32)).startswith("the targets' mean falls from batch to batch")
+    assert sorted_targets(in_batches(y[:576], 64)) is None  # 10 batches at least: 9 say nothing
+    blocks = np.repeat(np.arange(5.0), 128)  # class labels in blocks, as a drifting class balance would be
+    assert "rank correlation" in sorted_targets(in_batches(blocks, 32))
+
+
+def test_shuffled_targets_and_a_seasonal_series_do_not_look_in_order():
+    rng = np.random.default_rng(1)
+    draws = [lambda n: rng.normal(size=n), lambda n: rng.lognormal(0, 2, n), lambda n: rng.standard_cauchy(n),
+             lambda n: (rng.random(n) < 0.05).astype(float), lambda n: rng.integers(0, 10, n).astype(float)]
+    for _ in range(300):
+        batches, size = int(rng.integers(10, 120)), int(rng.choice([2, 8, 32, 128]))
+        draw = draws[int(rng.integers(len(draws)))]
+        assert sorted_targets(in_batches(draw(batches * size), size)) is None
+    t = np.arange(3456)  # a cycle of 50 steps over a slight trend: the means rise and fall
+    assert sorted_targets(in_batches(0.0005 * t + np.sin(2 * np.pi * t / 50) + 0.3 * rng.normal(size=t.size), 32)) is None
+    assert sorted_targets(in_batches(0.001 * t + 0.3 * rng.normal(size=t.size), 32)) is not None  # the trend alone
+    assert sorted_targets(in_batches(np.ones(640), 32)) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(arrays(np.float64, st.integers(0, 40), elements=st.floats(-1e300, 1e300)), max_size=60))
+def test_sorted_targets_is_total(targets):
+    told = sorted_targets(targets)
+    assert told is None or (isinstance(told, str) and "rank correlation" in told)
+
+
+@pytest.mark.parametrize("y, expected", [(np.array([1, 2]), [1.0, 2.0]), (np.array([[0.5], [1.5]], "float32"), [0.5, 1.5])])
+def test_one_target_reads_one_number_per_sample(y, expected):
+    assert one_target(y).tolist() == expected
+
+
+@pytest.mark.parametrize("y", [np.zeros((2, 3)), np.array([]), np.array([np.nan, 1.0]), np.array(["a", "b"]),
+                               np.zeros((2, 1, 3)), np.array([1 + 2j, 0j])])
+def test_one_target_is_none_for_what_is_not_one_number_per_sample(y):
+    assert one_target(y) is None
+
+
+def rising_series(shuffle: bool) -> tf.data.Dataset:
+    rng = np.random.default_rng(0)
+    t = np.arange(4000)
+    s = ((0.001 * t + 0.3 * rng.normal(size=t.size) - 2.0) / 1.2).astype("float32")
+    return keras.utils.timeseries_dataset_from_array(s[:-1], s[12:], sequence_length=12, batch_size=32,
+                                                     shuffle=shuffle, seed=0)
+
+
+def test_a_time_series_read_in_order_is_told_before_the_sweep_and_a_shuffled_one_is_not():
+    def warned(shuffle):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        finder = LRFinder(model, keras.optimizers.Adam(), "mse", verbose=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            finder(rising_series(shuffle), n_steps=30, refine=True)
+        told = [w for w in caught if str(w.message).startswith(IN_ORDER)]
+        assert all(w.filename == __file__ for w in told)  # the caller's line
+        return [str(w.message) for w in told], finder
+
+    messages, finder = warned(False)
+    assert len(messages) == 1 and finder.warnings[0] == messages[0]
+    assert "the targets' mean rises from batch to batch" in messages[0]
+    assert messages[0].endswith("`timeseries_dataset_from_array(..., shuffle=True)`. Shuffle the data before batching "
+                                "it (`dataset.shuffle(n)`, n as large as the data), as `fit` needs it too.")
+    assert warned(True)[0] == []
+
+
+def test_regression_batches_in_order_in_a_list_are_told_and_arrays_are_not():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(960, 4)).astype("float32")
+    y = (x @ np.array([1.0, -0.5, 0.3, 0.0]) + 0.1 * rng.normal(size=960)).astype("float32")
+    order = np.argsort(y)
+    x, y = x[order], y[order]
+    keras.utils.set_random_seed(0)
+    finder = LRFinder(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]), keras.optimizers.SGD(), "mse",
+                      verbose=False)
+    with warnings.catch_warnings(record=True) as caught:  # and that the loss never diverged
+        warnings.simplefilter("always")
+        finder([(x[i:i + 32], y[i:i + 32]) for i in range(0, 960, 32)], n_steps=20, refine=False)
+        assert finder.warnings[0].startswith(IN_ORDER + "the targets' mean rises")
+        finder((x, y), batch_size=32, n_steps=20, refine=False)  # the finder shuffles arrays, as `fit`
+    assert sum(str(w.message).startswith(IN_ORDER) for w in caught) == 1

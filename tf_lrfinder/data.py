@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import checks
-from .order import class_indices
+from .order import class_indices, one_target
 from .state import declared_inputs
 
 _ARRAY_TYPES = (np.ndarray, tf.Tensor)
@@ -128,26 +128,25 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
     return replace(batches, dataset=replay.prefetch(tf.data.AUTOTUNE), rereads=False)
 
 
-def class_labels(batches: Batches, n: int) -> list[np.ndarray] | None:
-    """The class index of each sample in the first `n` batches of `batches`, one array per batch, in
-    the order the sweep reads them (`tf_lrfinder.order.class_indices`), where they are held in
-    memory (plain iterables, and pipelines `in_memory` holds: reading them costs no pass over the
-    user's pipeline) and y is one tensor of class labels; else None.
+def held_targets(batches: Batches, n: int) -> list[np.ndarray] | None:
+    """The targets y of the first `n` batches of `batches`, one array per batch, in the order the
+    sweep reads them, where they are held in memory (plain iterables, and pipelines `in_memory`
+    holds: reading them costs no pass over the user's pipeline) and y is one tensor of class labels
+    or of one number per sample (`tf_lrfinder.order.class_indices`, `one_target`); else None.
 
     Example:
         >>> labels = [(np.zeros((2, 1), "float32"), np.array([c, c])) for c in (0, 0, 1)]
-        >>> [a.tolist() for a in class_labels(as_batches(labels, None, 3), 3)]
+        >>> [a.tolist() for a in held_targets(as_batches(labels, None, 3), 3)]
         [[0, 0], [0, 0], [1, 1]]
     """
     if batches.rereads:
         return None
     targets = tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batches.first)[1])
-    if len(targets) != 1 or class_indices(targets[0]) is None:
+    if len(targets) != 1 or (class_indices(targets[0]) is None and one_target(targets[0]) is None):
         return None
     ys = batches.dataset.take(n).map(_plain(lambda index, batch: tf.nest.flatten(
         keras.utils.unpack_x_y_sample_weight(batch)[1])[0]))
-    labels = [class_indices(y) for y in ys.as_numpy_iterator()]
-    return None if any(y is None for y in labels) else labels
+    return list(ys.as_numpy_iterator())
 
 
 def _is_array(value: Any) -> bool:

@@ -15,11 +15,11 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .compiled import uses_xla
-from .data import (Batches, OnePass, as_batches, class_labels, holds_arrays, in_memory, pass_in_memory, samples,
+from .data import (Batches, OnePass, as_batches, held_targets, holds_arrays, in_memory, pass_in_memory, samples,
                    split_off)
 from .diagnose import sweep_warnings
 from .crossentropy import crossentropy_warnings
-from .order import sorted_classes
+from .order import class_indices, one_target, sorted_classes, sorted_targets
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
@@ -87,7 +87,7 @@ class LRFinder:
         cycled: whether the data ran out and was cycled.
         warnings: why the sweep may not be trustworthy (also emitted as `UserWarning`): first what the
             first batch showed before it (logits or targets a crossentropy does not expect,
-            `tf_lrfinder.crossentropy`; batches sorted by class, `tf_lrfinder.order`), then the sweep's.
+            `tf_lrfinder.crossentropy`; batches sorted by class or in order of their targets, `tf_lrfinder.order`), then the sweep's.
 
     Example (one sweep, then what the methods read from it; their own docs refer to this `finder`):
         >>> import keras, numpy as np
@@ -475,17 +475,32 @@ class LRFinder:
                                     self._state)
 
     def _warn_sorted(self, batches: Batches, n: int) -> None:
-        """Warn, before the sweep, where its `n` batches come sorted by class (`tf_lrfinder.order`);
-        checked where they are held in memory (`class_labels`), and kept with the setup's warnings."""
-        labels = class_labels(batches, n)
-        why = None if labels is None else sorted_classes(labels, self._classes)
-        if why is not None:
+        """Warn, before the sweep, where its `n` batches come sorted by class, or in order of their
+        targets' value (`tf_lrfinder.order`); checked where they are held in memory (`held_targets`),
+        and kept with the setup's warnings."""
+        ys = held_targets(batches, n)
+        if ys is None:
+            return
+        labels = [class_indices(y) for y in ys]
+        targets = [one_target(y) for y in ys]
+        message = None
+        if all(y is not None for y in labels) and (why := sorted_classes(labels, self._classes)) is not None:
             message = (
                 f"The batches look sorted by class, not shuffled: {why}. A sweep or run over them trains on one class "
                 "after another, and its loss jumps where the next begins, so its curve and the rate read off it "
-                "mislead (on scikit-learn's digits sorted by label, 3.4e-4 against 6.8e-3 shuffled). Shuffle the "
-                "data before batching it (`dataset.shuffle(n)`, n as large as the data), as `fit` needs it too."
+                "mislead (on scikit-learn's digits sorted by label, 3.4e-4 against 6.8e-3 shuffled)."
             )
+        elif all(y is not None for y in targets) and (why := sorted_targets(targets)) is not None:
+            message = (
+                f"The batches look in order of their targets, not shuffled: {why}. A sweep or run over them trains "
+                "on one range of targets after another, so its loss changes with the data as well as with the rate, "
+                "and its curve and the rate read off it mislead (windows of a rising time series read in order: "
+                "8.3e-7 against 1.3e-3 shuffled). A time series' windows shuffle with "
+                "`timeseries_dataset_from_array(..., shuffle=True)`."
+            )
+        if message is not None:
+            message += (" Shuffle the data before batching it (`dataset.shuffle(n)`, n as large as the data), as `fit` "
+                        "needs it too.")
             self._setup_warnings.append(message)
             warnings.warn(message, stacklevel=5)  # past `__call__`, `keeps_global_random` and `after_scope`
 

@@ -1,10 +1,14 @@
-"""Batches that come sorted by class: class labels in blocks, not shuffled. Pure numpy.
+"""Batches that come sorted: class labels in blocks, or targets in order of their value, not
+shuffled. Pure numpy.
 
 A sweep over sorted batches trains on one class after another: the loss falls while one class
 lasts (predict it always) and jumps when the next begins, which reads as divergence. On
 scikit-learn's digits in a `tf.data` pipeline sorted by label, an MLP with Adam got 3.4e-4 where the
-same data shuffled got 6.8e-3, and the sweep alone read 2.6e-6 against 1.4e-2. `fit` does not
-shuffle a pipeline either, and trains badly on it. Arrays the finder shuffles itself, as `fit` does.
+same data shuffled got 6.8e-3, and the sweep alone read 2.6e-6 against 1.4e-2. Targets that drift
+along the batches mislead it the same way: windows of a rising time series in order
+(`timeseries_dataset_from_array`'s default) gave 8.3e-7 against 1.3e-3 shuffled, and `fit` at that
+rate ended 2 epochs at a loss of 1.6 against 0.021. `fit` does not shuffle a pipeline either, and
+trains badly on it. Arrays the finder shuffles itself, as `fit` does.
 """
 
 from __future__ import annotations
@@ -86,3 +90,71 @@ def sorted_classes(labels: Sequence[np.ndarray], classes: int | None = None) -> 
         return None
     c, seen, expected = worst
     return f"class {c} turns up in {seen} of the {len(labels)} batches, where shuffled it would in about {expected:.0f}"
+
+
+def one_target(y: Any) -> np.ndarray | None:
+    """`y` as one number per sample where it holds one (shape (batch,) or (batch, 1), real and
+    finite), as float64; else None (one-hot rows, several targets, sequences, strings).
+
+    Example:
+        >>> one_target(np.array([[1.5], [2.0]])), one_target(np.zeros((2, 3))) is None
+        (array([1.5, 2. ]), True)
+    """
+    try:
+        y = np.asarray(y)
+    except (TypeError, ValueError):
+        return None
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
+        return None
+    y = y.astype(np.float64)
+    return y if np.all(np.isfinite(y)) else None
+
+
+def sorted_targets(targets: Sequence[np.ndarray]) -> str | None:
+    """Why the batches look in order of their targets' value, or None where they look shuffled.
+
+    Each batch's mean target is compared with its place in the order the batches are read. They
+    look sorted where both hold, over ten or more batches:
+
+    - the means rise (or fall) along the batches: their rank correlation with the batches' places
+      (Spearman's) is 0.9 or more in size. Shuffled, it is about normal with a standard deviation
+      of 1 / sqrt(batches - 1): 0.33 at ten batches, and 0.9 is 2.7 of those;
+    - the means spread more than four times as far as shuffled data would spread them: their
+      variance is over four times the mean, over the batches, of each batch's variance over its
+      size (what the variance of its mean would be were its samples drawn at random).
+
+    A time series read in order is seen so where its trend outweighs the rest (a seasonal one,
+    whose means rise and fall, is not), and so are data sorted by their target, or by a feature
+    that all but decides it. Over 12000 simulated shuffled streams (normal, log-normal, Cauchy,
+    rare-event, binary and ten-class targets; 10 to 200 batches of 2 to 128 samples) none looked
+    sorted.
+
+    Args:
+        targets: each batch's targets, one number per sample (`one_target`), in the order read.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> sorted_targets([rng.normal(size=32) for _ in range(20)]) is None
+        True
+        >>> rising = np.sort(rng.normal(size=640))
+        >>> sorted_targets([rising[i:i + 32] for i in range(0, 640, 32)])
+        "the targets' mean rises from batch to batch, from -2.06 in the first to 1.97 in the last of 20 (rank correlation 1.00 with their order)"
+    """
+    targets = [np.asarray(t, np.float64) for t in targets if len(t)]
+    if len(targets) < 10:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):  # targets near float64's limit: no finding, no noise
+        means = np.array([t.mean() for t in targets])
+        spread = np.mean([t.var(ddof=1) / len(t) if len(t) > 1 else 0.0 for t in targets])
+        spread_of_means = means.var(ddof=1)
+    if not np.all(np.isfinite(means)) or np.all(means == means[0]) or not spread_of_means > 4 * spread:
+        return None
+    _, at, counts = np.unique(means, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts + 1) / 2)[at]  # tied means share their mean rank
+    rho = float(np.corrcoef(np.arange(len(means)), ranks)[0, 1])
+    if abs(rho) < 0.9:
+        return None
+    return (f"the targets' mean {'rises' if rho > 0 else 'falls'} from batch to batch, from {means[0]:.3g} in the "
+            f"first to {means[-1]:.3g} in the last of {len(means)} (rank correlation {abs(rho):.2f} with their order)")
