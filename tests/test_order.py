@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder import LRFinder
 from tf_lrfinder.order import class_indices, one_target, sorted_classes, sorted_targets
+from tf_lrfinder.step import target_moments
 
 SORTED = "The batches look sorted by class, not shuffled: "
 IN_ORDER = "The batches look in order of their targets, not shuffled: "
@@ -238,3 +239,34 @@ def test_regression_batches_in_order_in_a_list_are_told_and_arrays_are_not():
         assert finder.warnings[0].startswith(IN_ORDER + "the targets' mean rises")
         finder((x, y), batch_size=32, n_steps=20, refine=False)  # the finder shuffles arrays, as `fit`
     assert sum(str(w.message).startswith(IN_ORDER) for w in caught) == 1
+
+
+def test_target_moments_give_the_mean_and_its_variance_for_one_number_per_sample_only():
+    y = tf.constant([[1.0], [2.0], [4.0], [9.0]])
+    np.testing.assert_allclose(target_moments((tf.zeros([4, 2]), y)).numpy(), [4.0, np.var([1, 2, 4, 9], ddof=1) / 4])
+    assert target_moments((tf.zeros([4, 2]), tf.constant([1, 3]))).numpy().tolist() == [2.0, 1.0]  # integer labels
+    for y in (tf.zeros([4, 3]), tf.zeros([4, 2, 1]), tf.constant([True, False]), None,
+              tf.sparse.from_dense(tf.constant([1.0, 0.0])), (tf.zeros([4]), tf.zeros([4]))):
+        assert np.isnan(target_moments((tf.zeros([4, 2]), y)).numpy()).all()
+
+
+def test_a_streamed_pipeline_in_order_of_its_targets_is_told_after_the_sweep():
+    def swept(shuffle, accumulate=None):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        optimizer = keras.optimizers.Adam(gradient_accumulation_steps=accumulate)
+        finder = LRFinder(model, optimizer, "mse", verbose=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            finder(rising_series(shuffle), n_steps=40, refine=False)  # streamed: no check before the sweep
+        told = [w for w in caught if str(w.message).startswith(IN_ORDER)]
+        assert all(w.filename == __file__ for w in told)  # the caller's line
+        return [str(w.message) for w in told], finder
+
+    messages, finder = swept(False)
+    assert len(messages) == 1 and finder.warnings[0] == messages[0] and finder.history["warnings"][0] == messages[0]
+    assert "the targets' mean rises from batch to batch" in messages[0]
+    assert f"in the last of {len(finder.lrs)} (rank correlation" in messages[0]  # the steps it took, all in one pass
+    assert swept(True)[0] == []
+    messages, finder = swept(False, accumulate=2)  # two batches an update, read as one
+    assert len(messages) == 1 and f"in the last of {len(finder.lrs)} (rank correlation" in messages[0]

@@ -19,7 +19,7 @@ from .data import (Batches, OnePass, as_batches, held_targets, holds_arrays, in_
                    split_off)
 from .diagnose import sweep_warnings
 from .crossentropy import crossentropy_warnings
-from .order import class_indices, one_target, sorted_classes, sorted_targets
+from .order import class_indices, drift, one_target, sorted_classes, sorted_targets, sorted_warning
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
@@ -87,7 +87,9 @@ class LRFinder:
         cycled: whether the data ran out and was cycled.
         warnings: why the sweep may not be trustworthy (also emitted as `UserWarning`): first what the
             first batch showed before it (logits or targets a crossentropy does not expect,
-            `tf_lrfinder.crossentropy`; batches sorted by class or in order of their targets, `tf_lrfinder.order`), then the sweep's.
+            `tf_lrfinder.crossentropy`; batches held in memory sorted by class or in order of their
+            targets, `tf_lrfinder.order`), then the sweep's (first among them, batches it streamed in
+            order of their targets).
 
     Example (one sweep, then what the methods read from it; their own docs refer to this `finder`):
         >>> import keras, numpy as np
@@ -317,8 +319,8 @@ class LRFinder:
         self._prepare(batches.first, evaluates=refine, validation=validation)
         if refine:  # what the runs read, held in memory now, serves the sweep too: a pipeline runs for it once
             batches = in_memory(batches, needed)
-        if not holds_arrays(dataset):  # arrays the finder shuffles itself, as `fit` does
-            self._warn_sorted(batches, needed)
+        # Arrays the finder shuffles itself, as `fit` does; batches it streams, the sweep checks as it reads them.
+        streamed = not holds_arrays(dataset) and not self._warn_sorted(batches, needed)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
         with self._memory_hint():
@@ -346,9 +348,12 @@ class LRFinder:
         try:
             suggestion = self.suggest(method)
         finally:
-            swept = sweep_warnings(np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason,
-                                   self.cycled, suggestion and suggestion.index, suggestion and suggestion.lr,
-                                   batches.cardinality, rate_cap(self.optimizer, len(self.lrs)))
+            first_pass = records[records[:, 2] == 0]  # batches read again say nothing more of their order
+            in_order = sorted_warning(why_targets=drift(first_pass[:, 3], first_pass[:, 4])) if streamed else None
+            swept = [in_order] * (in_order is not None) + sweep_warnings(
+                np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
+                suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
+                rate_cap(self.optimizer, len(self.lrs)))
             self.warnings = self._setup_warnings + swept  # the setup's were warned before the sweep
             for message in swept:
                 warnings.warn(message, stacklevel=4)  # past `keeps_global_random` and `after_scope`
@@ -474,35 +479,22 @@ class LRFinder:
             self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
                                     self._state)
 
-    def _warn_sorted(self, batches: Batches, n: int) -> None:
+    def _warn_sorted(self, batches: Batches, n: int) -> bool:
         """Warn, before the sweep, where its `n` batches come sorted by class, or in order of their
-        targets' value (`tf_lrfinder.order`); checked where they are held in memory (`held_targets`),
-        and kept with the setup's warnings."""
+        targets' value (`tf_lrfinder.order`), and keep it with the setup's warnings; checked where
+        they are held in memory (`held_targets`). Returns whether they were checked."""
         ys = held_targets(batches, n)
         if ys is None:
-            return
+            return False
         labels = [class_indices(y) for y in ys]
         targets = [one_target(y) for y in ys]
-        message = None
-        if all(y is not None for y in labels) and (why := sorted_classes(labels, self._classes)) is not None:
-            message = (
-                f"The batches look sorted by class, not shuffled: {why}. A sweep or run over them trains on one class "
-                "after another, and its loss jumps where the next begins, so its curve and the rate read off it "
-                "mislead (on scikit-learn's digits sorted by label, 3.4e-4 against 6.8e-3 shuffled)."
-            )
-        elif all(y is not None for y in targets) and (why := sorted_targets(targets)) is not None:
-            message = (
-                f"The batches look in order of their targets, not shuffled: {why}. A sweep or run over them trains "
-                "on one range of targets after another, so its loss changes with the data as well as with the rate, "
-                "and its curve and the rate read off it mislead (windows of a rising time series read in order: "
-                "8.3e-7 against 1.3e-3 shuffled). A time series' windows shuffle with "
-                "`timeseries_dataset_from_array(..., shuffle=True)`."
-            )
+        why_classes = sorted_classes(labels, self._classes) if all(y is not None for y in labels) else None
+        message = sorted_warning(why_classes, None if why_classes is not None or any(y is None for y in targets)
+                                 else sorted_targets(targets))
         if message is not None:
-            message += (" Shuffle the data before batching it (`dataset.shuffle(n)`, n as large as the data), as `fit` "
-                        "needs it too.")
             self._setup_warnings.append(message)
             warnings.warn(message, stacklevel=5)  # past `__call__`, `keeps_global_random` and `after_scope`
+        return True
 
     def _cover(self, dataset: tf.data.Dataset, measured: Sequence[Any] = ()) -> None:
         """Make the snapshot cover every variable the steps on `dataset` may change: the model's (all
@@ -574,7 +566,7 @@ class LRFinder:
                     bar.update(len(chunk))
         finally:
             bar.close()
-        return np.concatenate(chunks) if chunks else np.zeros((0, 3)), status
+        return np.concatenate(chunks) if chunks else np.zeros((0, 5)), status
 
     def _chunks(self, iterator: Any, n_steps: int, what: str = "the sweep") -> Iterator[tuple[np.ndarray, int]]:
         """Run up to `n_steps` steps of the compiled sweep, `steps_per_execution` per call, and yield

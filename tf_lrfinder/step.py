@@ -118,6 +118,29 @@ def nonfinite_parts(batch: Any) -> tf.Tensor:
     return tf.cond(all_finite(sum(floats, [])), lambda: tf.constant(0, tf.int64), mask)
 
 
+def target_moments(batch: Any) -> tf.Tensor:
+    """A batch's mean target and the variance that mean would have were its samples drawn at random
+    (their variance over their number), as float64 `[2]`, where y is one dense tensor of one real
+    number per sample ((batch,) or (batch, 1)); else NaNs. What `tf_lrfinder.order.drift` reads to
+    tell batches in order of their targets. Works eagerly and in a `tf.function`.
+
+    Example:
+        >>> target_moments((tf.zeros([4, 2]), tf.constant([1.0, 2.0, 3.0, 4.0]))).numpy().round(4).tolist()
+        [2.5, 0.4167]
+        >>> bool(tf.reduce_all(tf.math.is_nan(target_moments((tf.zeros([4, 2]), tf.zeros([4, 3]))))))
+        True
+    """
+    y = tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batch)[1])
+    if (len(y) != 1 or not isinstance(y[0], tf.Tensor) or not (y[0].dtype.is_floating or y[0].dtype.is_integer)
+            or y[0].dtype.is_complex or y[0].shape.rank not in (1, 2) or (y[0].shape.rank == 2 and y[0].shape[1] != 1)):
+        return tf.constant([math.nan, math.nan], tf.float64)
+    values = tf.reshape(tf.cast(y[0], tf.float64), [-1])
+    n = tf.cast(tf.size(values), tf.float64)
+    mean = tf.reduce_mean(values)
+    variance = tf.reduce_sum(tf.square(values - mean)) / tf.maximum(n - 1.0, 1.0)
+    return tf.stack([mean, variance / n])
+
+
 def _inner(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
     """The optimizer that holds the rate and the state: a `LossScaleOptimizer`'s inner one, else itself."""
     return getattr(optimizer, "inner_optimizer", optimizer)
@@ -652,9 +675,10 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     created under a strategy, each batch is trained on the strategy's replicas (`across_replicas`).
 
     Returns:
-        `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 3]` (loss, smoothed
+        `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 5]` (loss, smoothed
         loss, how many times the data started again so far: a batch's index within one pass that
-        is not above the previous one's) for the `k <= n` steps taken, and `status` is RUNNING,
+        is not above the previous one's; then the update's `target_moments`) for the `k <= n` steps
+        taken, and `status` is RUNNING,
         DIVERGED or NOT_FINITE (the loss, or after a step whose batches held NaN or inf values the
         weights, turned NaN or inf). The function traces once per input signature. At NOT_FINITE,
         `state.bad_data` says which parts of that step's batches, or of the step's before it (whose
@@ -670,7 +694,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         >>> data = tf.data.Dataset.from_tensors((tf.ones([4, 1]), tf.ones([4, 1]))).repeat().enumerate()
         >>> records, status = run(iter(data), tf.constant(3))
         >>> records.shape, int(status) == RUNNING, round(float(opt.learning_rate), 6)  # the last step's rate
-        (TensorShape([3, 3]), True, 0.1)
+        (TensorShape([3, 5]), True, 0.1)
     """
 
     def train_step(batch):
@@ -691,33 +715,35 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         train_step = per_instance(train_step, jit_compile=True)
     train_step = across_replicas(train_step, _step_strategy(model, per_update))
 
-    def one_batch(iterator, j, total, bad):
-        """Train on the next batch; return the counter, the update's summed loss and its NaN mask, each
-        with that batch counted in."""
+    def one_batch(iterator, j, total, bad, moments):
+        """Train on the next batch; return the counter, the update's summed loss, its NaN mask and its
+        summed `target_moments`, each with that batch counted in."""
         index, batch = iterator.get_next()
         batch_loss, batch_bad = train_step(batch)
         state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
         state.last_index.assign(index)
-        return j + 1, total + batch_loss, tf.bitwise.bitwise_or(bad, batch_bad)
+        return j + 1, total + batch_loss, tf.bitwise.bitwise_or(bad, batch_bad), moments + target_moments(batch)
 
     def one_step(iterator, i, records, status):
         """One step of the sweep (one update): its records written at `i`, and the status after it."""
         step = state.step.read_value()
         lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
-        start = (tf.constant(0), tf.constant(0.0, tf.float64), tf.constant(0, tf.int64))
+        start = (tf.constant(0), tf.constant(0.0, tf.float64), tf.constant(0, tf.int64), tf.zeros([2], tf.float64))
         if per_update == 1:
-            _, total, bad = one_batch(iterator, *start)
+            _, total, bad, moments = one_batch(iterator, *start)
         else:  # the optimizer updates the weights on the last of the batches
-            _, total, bad = tf.while_loop(lambda j, total, bad: j < per_update,
-                                          lambda *args: one_batch(iterator, *args), start)
+            _, total, bad, moments = tf.while_loop(lambda j, *_: j < per_update,
+                                                   lambda *args: one_batch(iterator, *args), start)
         value = total / per_update
+        moments = moments / [per_update, per_update ** 2]  # the update's batches as one
         beta = state.smoothing
         avg = beta * state.avg + (1.0 - beta) * value
         smoothed = avg / state.correction[step]
         state.avg.assign(avg)
         with tf.control_dependencies([value]):  # counted once its loss is: an error names its step
             state.step.assign_add(1)
-        records = records.write(i, tf.stack([value, smoothed, tf.cast(state.restarts, tf.float64)]))
+        records = records.write(i, tf.concat([tf.stack([value, smoothed, tf.cast(state.restarts, tf.float64)]),
+                                              moments], 0))
         # A batch holding a NaN or inf may leave the loss finite for good (oneDNN's fused ReLU maps a NaN
         # to 0, so its unit reads 0 however NaN its weights) while its gradients turned the weights NaN:
         # after such a batch, and only then, the weights are read (not once the model is known to read
