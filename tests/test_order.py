@@ -235,8 +235,9 @@ def test_regression_batches_in_order_in_a_list_are_told_and_arrays_are_not():
                       verbose=False)
     with warnings.catch_warnings(record=True) as caught:  # and that the loss never diverged
         warnings.simplefilter("always")
-        finder([(x[i:i + 32], y[i:i + 32]) for i in range(0, 960, 32)], n_steps=20, refine=False)
-        assert finder.warnings[0].startswith(IN_ORDER + "the targets' mean rises")
+        finder([(x[i:i + 32], y[i:i + 32]) for i in range(0, 960, 32)], refine=False)  # 30 batches, cycled
+        assert finder.warnings[0].startswith(IN_ORDER + "the targets' mean rises") and finder.cycled
+        assert "in the last of 30 (rank correlation" in finder.warnings[0]  # the first pass: its start again would hide it
         finder((x, y), batch_size=32, n_steps=20, refine=False)  # the finder shuffles arrays, as `fit`
     assert sum(str(w.message).startswith(IN_ORDER) for w in caught) == 1
 

@@ -129,10 +129,11 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
 
 
 def held_targets(batches: Batches, n: int) -> list[np.ndarray] | None:
-    """The targets y of the first `n` batches of `batches`, one array per batch, in the order the
-    sweep reads them, where they are held in memory (plain iterables, and pipelines `in_memory`
-    holds: reading them costs no pass over the user's pipeline) and y is one tensor of class labels
-    or of one number per sample (`tf_lrfinder.order.class_indices`, `one_target`); else None.
+    """The targets y of the first `n` batches of `batches` (of its first pass, where it is shorter),
+    one array per batch, in the order the sweep reads them, where they are held in memory (plain
+    iterables, and pipelines `in_memory` holds: reading them costs no pass over the user's pipeline)
+    and y is one tensor of class labels or of one number per sample
+    (`tf_lrfinder.order.class_indices`, `one_target`); else None.
 
     Example:
         >>> labels = [(np.zeros((2, 1), "float32"), np.array([c, c])) for c in (0, 0, 1)]
@@ -144,7 +145,8 @@ def held_targets(batches: Batches, n: int) -> list[np.ndarray] | None:
     targets = tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batches.first)[1])
     if len(targets) != 1 or (class_indices(targets[0]) is None and one_target(targets[0]) is None):
         return None
-    ys = batches.dataset.take(n).map(_plain(lambda index, batch: tf.nest.flatten(
+    # A pass read again says nothing more of the order, and its start would hide a sorted one's.
+    ys = batches.dataset.take(min(n, batches.cardinality or n)).map(_plain(lambda index, batch: tf.nest.flatten(
         keras.utils.unpack_x_y_sample_weight(batch)[1])[0]))
     return list(ys.as_numpy_iterator())
 

@@ -709,7 +709,8 @@ class LRFinder:
             when the runs' noise decided (`tf_lrfinder.refine.noise_warning`) and when even the
             best run barely lowered the loss (`tf_lrfinder.refine.barely_trained_warning`); they
             are kept in `trials.warnings`, after what it warned of before the runs, as a call does
-            (logits given to a loss that expects probabilities, batches sorted by class).
+            (logits given to a loss that expects probabilities, batches held in memory sorted by
+            class or in order of their targets).
 
         Raises:
             ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched;

@@ -57,8 +57,8 @@ class Trials:
             run diverged, the runs' losses jumped by more than the tolerance (`noise_warning`), or
             even the best run barely lowered the loss (`barely_trained_warning`). Where
             `LRFinder.refine` was called alone, first what it warned of the setup before the runs
-            (logits given to a loss that expects probabilities, batches sorted by class); a
-            call's are in `finder.warnings`.
+            (logits given to a loss that expects probabilities, batches sorted by class or in
+            order of their targets); a call's are in `finder.warnings`.
         tolerance: the tolerance the choice was made with (`choose`).
         bn_layers: how many BatchNormalization layers had their moving statistics re-estimated on
             the held-back batches before each loss was measured (`tf_lrfinder.batchnorm.update_bn`;
