@@ -271,3 +271,22 @@ def test_a_streamed_pipeline_in_order_of_its_targets_is_told_after_the_sweep():
     assert swept(True)[0] == []
     messages, finder = swept(False, accumulate=2)  # two batches an update, read as one
     assert len(messages) == 1 and f"in the last of {len(finder.lrs)} (rank correlation" in messages[0]
+
+
+def test_whole_number_targets_of_one_output_in_order_are_told_as_targets_not_classes():
+    rng = np.random.default_rng(0)
+    ages = np.sort(rng.integers(18, 90, size=960)).astype("float32")  # a count or an age, sorted: not classes
+    x = ((ages[:, None] - 50) / 20 + rng.normal(size=(960, 4))).astype("float32")
+    keras.utils.set_random_seed(0)
+    finder = LRFinder(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]), keras.optimizers.SGD(), "mse",
+                      verbose=False)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        finder([(x[i:i + 32], ages[i:i + 32]) for i in range(0, 960, 32)], n_steps=30, refine=False)
+    assert finder.warnings[0].startswith(IN_ORDER + "the targets' mean rises")
+    # 0 and 1 for one output are a binary classifier's labels: sorted, they are told as classes.
+    labels = (ages > 50).astype("float32")
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        finder([(x[i:i + 32], labels[i:i + 32]) for i in range(0, 960, 32)], n_steps=30, refine=False)
+    assert finder.warnings[0].startswith(SORTED)

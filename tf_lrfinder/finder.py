@@ -488,9 +488,14 @@ class LRFinder:
             return False
         labels = [class_indices(y) for y in ys]
         targets = [one_target(y) for y in ys]
-        why_classes = sorted_classes(labels, self._classes) if all(y is not None for y in labels) else None
-        message = sorted_warning(why_classes, None if why_classes is not None or any(y is None for y in targets)
-                                 else sorted_targets(targets))
+        # Whole numbers for one output are class labels only where 0 and 1 (a binary classifier's); else counts.
+        classed = all(y is not None for y in labels) and (
+            self._classes != 1 or all(np.isin(y, (0, 1)).all() for y in labels))
+        why_classes = sorted_classes(labels, self._classes) if classed else None
+        why_targets = None
+        if why_classes is None and all(y is not None for y in targets):  # told once, by class where it can be
+            why_targets = sorted_targets(targets)
+        message = sorted_warning(why_classes, why_targets)
         if message is not None:
             self._setup_warnings.append(message)
             warnings.warn(message, stacklevel=5)  # past `__call__`, `keeps_global_random` and `after_scope`

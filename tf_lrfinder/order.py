@@ -28,13 +28,8 @@ def class_indices(y: Any) -> np.ndarray | None:
         >>> class_indices(np.array([0.5, 1.5])) is None, class_indices(np.zeros((2, 3, 4))) is None
         (True, True)
     """
-    try:
-        y = np.asarray(y)
-    except (TypeError, ValueError):
-        return None
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if not np.issubdtype(y.dtype, np.number) or y.size == 0 or not np.all(np.isfinite(y)):
+    y = _numbers(y)
+    if y is None:
         return None
     if y.ndim == 1:
         return y.astype(np.int64) if np.all(y == np.round(y)) else None
@@ -100,16 +95,21 @@ def one_target(y: Any) -> np.ndarray | None:
         >>> one_target(np.array([[1.5], [2.0]])), one_target(np.zeros((2, 3))) is None
         (array([1.5, 2. ]), True)
     """
+    y = _numbers(y)
+    return None if y is None or y.ndim != 1 else y.astype(np.float64)
+
+
+def _numbers(y: Any) -> np.ndarray | None:
+    """`y` as an array of real, finite numbers, not empty, a column (batch, 1) as (batch,); else None."""
     try:
         y = np.asarray(y)
     except (TypeError, ValueError):
         return None
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
+    if y.size == 0 or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y) or not np.all(np.isfinite(y)):
         return None
-    y = y.astype(np.float64)
-    return y if np.all(np.isfinite(y)) else None
+    return y
 
 
 def sorted_targets(targets: Sequence[np.ndarray]) -> str | None:
