@@ -246,7 +246,10 @@ def test_target_moments_give_the_mean_and_its_variance_for_one_number_per_sample
     y = tf.constant([[1.0], [2.0], [4.0], [9.0]])
     np.testing.assert_allclose(target_moments((tf.zeros([4, 2]), y)).numpy(), [4.0, np.var([1, 2, 4, 9], ddof=1) / 4])
     assert target_moments((tf.zeros([4, 2]), tf.constant([1, 3]))).numpy().tolist() == [2.0, 1.0]  # integer labels
-    for y in (tf.zeros([4, 3]), tf.zeros([4, 2, 1]), tf.constant([True, False]), None,
+    one_hot = tf.constant([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # read as the class indices 1 and 2
+    np.testing.assert_allclose(target_moments((tf.zeros([2, 2]), one_hot)).numpy(), [1.5, 0.25])
+    for y in (tf.zeros([4, 3]), tf.constant([[0.0, 1.0], [0.5, 0.5]]), tf.zeros([4, 0]), tf.zeros([4, 2, 1]),
+              tf.constant([True, False]), None,
               tf.sparse.from_dense(tf.constant([1.0, 0.0])), (tf.zeros([4]), tf.zeros([4]))):
         assert np.isnan(target_moments((tf.zeros([4, 2]), y)).numpy()).all()
 
@@ -290,3 +293,14 @@ def test_whole_number_targets_of_one_output_in_order_are_told_as_targets_not_cla
         warnings.simplefilter("always")
         finder([(x[i:i + 32], labels[i:i + 32]) for i in range(0, 960, 32)], n_steps=30, refine=False)
     assert finder.warnings[0].startswith(SORTED)
+
+
+def test_streamed_one_hot_rows_sorted_by_class_are_told_after_the_sweep():
+    x, y = digits("sorted")
+    finder = LRFinder(classifier(), keras.optimizers.Adam(), keras.losses.CategoricalCrossentropy(from_logits=True),
+                      verbose=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finder(tf.data.Dataset.from_tensor_slices((x, np.eye(4, dtype="float32")[y])).batch(32), refine=False)
+    told = [str(w.message) for w in caught if str(w.message).startswith(IN_ORDER)]
+    assert len(told) == 1 and finder.warnings[0] == told[0] and "the targets' mean rises" in told[0]

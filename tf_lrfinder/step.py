@@ -121,24 +121,36 @@ def nonfinite_parts(batch: Any) -> tf.Tensor:
 def target_moments(batch: Any) -> tf.Tensor:
     """A batch's mean target and the variance that mean would have were its samples drawn at random
     (their variance over their number), as float64 `[2]`, where y is one dense tensor of one real
-    number per sample ((batch,) or (batch, 1)); else NaNs. What `tf_lrfinder.order.drift` reads to
-    tell batches in order of their targets. Works eagerly and in a `tf.function`.
+    number per sample ((batch,) or (batch, 1)), or of one-hot rows (read as their class indices);
+    else NaNs (and for rows that are not all one-hot). What `tf_lrfinder.order.drift` reads to tell
+    batches in order of their targets. Works eagerly and in a `tf.function`.
 
     Example:
         >>> target_moments((tf.zeros([4, 2]), tf.constant([1.0, 2.0, 3.0, 4.0]))).numpy().round(4).tolist()
         [2.5, 0.4167]
-        >>> bool(tf.reduce_all(tf.math.is_nan(target_moments((tf.zeros([4, 2]), tf.zeros([4, 3]))))))
+        >>> target_moments((tf.zeros([2, 2]), tf.constant([[0.0, 1.0], [0.0, 1.0]]))).numpy().tolist()  # class 1, twice
+        [1.0, 0.0]
+        >>> bool(tf.reduce_all(tf.math.is_nan(target_moments((tf.zeros([4, 2]), tf.ones([4, 3]))))))
         True
     """
     y = tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batch)[1])
+    nan = tf.constant([math.nan, math.nan], tf.float64)
     if (len(y) != 1 or not isinstance(y[0], tf.Tensor) or not (y[0].dtype.is_floating or y[0].dtype.is_integer)
-            or y[0].dtype.is_complex or y[0].shape.rank not in (1, 2) or (y[0].shape.rank == 2 and y[0].shape[1] != 1)):
-        return tf.constant([math.nan, math.nan], tf.float64)
-    values = tf.reshape(tf.cast(y[0], tf.float64), [-1])
+            or y[0].dtype.is_complex or y[0].shape.rank not in (1, 2)):
+        return nan
+    y = y[0]
+    one_hot = None
+    if y.shape.rank == 2 and y.shape[1] != 1:  # rows of several values: one-hot ones hold a class index
+        if y.shape[1] is None or y.shape[1] < 2:
+            return nan
+        one_hot = tf.reduce_all((tf.equal(y, 0) | tf.equal(y, 1)) & tf.equal(tf.reduce_sum(y, axis=1, keepdims=True), 1))
+        y = tf.argmax(y, axis=1)
+    values = tf.reshape(tf.cast(y, tf.float64), [-1])
     n = tf.cast(tf.size(values), tf.float64)
     mean = tf.reduce_mean(values)
     variance = tf.reduce_sum(tf.square(values - mean)) / tf.maximum(n - 1.0, 1.0)
-    return tf.stack([mean, variance / n])
+    moments = tf.stack([mean, variance / n])
+    return moments if one_hot is None else tf.where(one_hot, moments, nan)
 
 
 def _inner(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
