@@ -304,3 +304,17 @@ def test_streamed_one_hot_rows_sorted_by_class_are_told_after_the_sweep():
         finder(tf.data.Dataset.from_tensor_slices((x, np.eye(4, dtype="float32")[y])).batch(32), refine=False)
     told = [str(w.message) for w in caught if str(w.message).startswith(IN_ORDER)]
     assert len(told) == 1 and finder.warnings[0] == told[0] and "the targets' mean rises" in told[0]
+
+
+def test_a_streamed_sweep_inside_one_class_block_is_told_as_sorted_by_class():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 3200)  # the first 100 batches of 32 hold class 0 alone
+    x = (rng.normal(size=(len(y), 8)) + y[:, None]).astype("float32")
+    finder = LRFinder(classifier(), keras.optimizers.Adam(),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), verbose=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finder(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), refine=False)  # streamed
+    told = [str(w.message) for w in caught if str(w.message).startswith(SORTED)]
+    assert told == [finder.warnings[0]]
+    assert f"only class 0 turns up in all {len(finder.lrs)} batches, of a model with 4 outputs" in told[0]

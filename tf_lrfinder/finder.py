@@ -19,7 +19,7 @@ from .data import (Batches, OnePass, as_batches, held_targets, holds_arrays, in_
                    split_off)
 from .diagnose import sweep_warnings
 from .crossentropy import crossentropy_warnings
-from .order import class_indices, drift, one_target, sorted_classes, sorted_targets, sorted_warning
+from .order import class_indices, one_target, sorted_classes, sorted_targets, sorted_warning, streamed_order
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
@@ -349,7 +349,8 @@ class LRFinder:
             suggestion = self.suggest(method)
         finally:
             first_pass = records[records[:, 2] == 0]  # batches read again say nothing more of their order
-            in_order = sorted_warning(why_targets=drift(first_pass[:, 3], first_pass[:, 4])) if streamed else None
+            in_order = sorted_warning(*streamed_order(first_pass[:, 3], first_pass[:, 4], self._classes)) \
+                if streamed else None
             swept = [in_order] * (in_order is not None) + sweep_warnings(
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,

@@ -70,9 +70,7 @@ def sorted_classes(labels: Sequence[np.ndarray], classes: int | None = None) -> 
     every = np.concatenate(labels)
     found, counts = np.unique(every, return_counts=True)
     if len(found) == 1:
-        if len(labels) >= 10 and classes is not None and classes >= 3:
-            return f"only class {found[0]} turns up in all {len(labels)} batches, of a model with {classes} outputs"
-        return None
+        return one_class(int(found[0]), len(labels), classes)
     worst = None
     for c, n in zip(found, counts):
         chance = 1 - (1 - n / len(every)) ** sizes  # per batch, shuffled
@@ -85,6 +83,20 @@ def sorted_classes(labels: Sequence[np.ndarray], classes: int | None = None) -> 
         return None
     c, seen, expected = worst
     return f"class {c} turns up in {seen} of the {len(labels)} batches, where shuffled it would in about {expected:.0f}"
+
+
+def one_class(label: int, batches: int, classes: int | None) -> str | None:
+    """Why `batches` batches that all hold class `label` alone look sorted: ten or more of them, for
+    a model with `classes` >= 3 outputs (the first block of a large data set sorted by class); else
+    None (a binary classifier's data may well be that lopsided).
+
+    Example:
+        >>> one_class(0, 12, 10), one_class(0, 12, 2), one_class(0, 9, 10)
+        ('only class 0 turns up in all 12 batches, of a model with 10 outputs', None, None)
+    """
+    if batches >= 10 and classes is not None and classes >= 3:
+        return f"only class {label} turns up in all {batches} batches, of a model with {classes} outputs"
+    return None
 
 
 def one_target(y: Any) -> np.ndarray | None:
@@ -177,6 +189,24 @@ def drift(means: Sequence[float], spreads: Sequence[float]) -> str | None:
         return None
     return (f"the targets' mean {'rises' if rho > 0 else 'falls'} from batch to batch, from {means[0]:.3g} in the "
             f"first to {means[-1]:.3g} in the last of {len(means)} (rank correlation {abs(rho):.2f} with their order)")
+
+
+def streamed_order(means: Sequence[float], spreads: Sequence[float], classes: int | None) -> tuple[str | None, str | None]:
+    """`(why_classes, why_targets)` for batches read as they stream, known by their `means` and
+    `spreads` alone (`tf_lrfinder.step.target_moments`): one class alone in every batch
+    (`one_class`: each holds one value, the same whole number), else `drift`.
+
+    Example:
+        >>> streamed_order(np.zeros(12), np.zeros(12), 10)
+        ('only class 0 turns up in all 12 batches, of a model with 10 outputs', None)
+        >>> streamed_order(np.arange(12.0), np.full(12, 0.1), 10)[1].startswith("the targets' mean rises")
+        True
+    """
+    means, spreads = np.asarray(means, np.float64), np.asarray(spreads, np.float64)
+    if (len(means) and np.all(np.isfinite(means)) and np.all(means == means[0]) and np.all(spreads == 0)
+            and means[0] == np.round(means[0])):
+        return one_class(int(means[0]), len(means), classes), None
+    return None, drift(means, spreads)
 
 
 def sorted_warning(why_classes: str | None = None, why_targets: str | None = None) -> str | None:
