@@ -318,3 +318,18 @@ def test_a_streamed_sweep_inside_one_class_block_is_told_as_sorted_by_class():
     told = [str(w.message) for w in caught if str(w.message).startswith(SORTED)]
     assert told == [finder.warnings[0]]
     assert f"only class 0 turns up in all {len(finder.lrs)} batches, of a model with 4 outputs" in told[0]
+
+
+def test_a_model_with_one_number_per_sample_of_shape_batch_is_not_read_as_a_classifier():
+    # An output of shape (batch,) has no class axis: its batch axis (32) is not 32 classes, so whole-number
+    # targets in order are told as targets, as for an output of shape (batch, 1).
+    rng = np.random.default_rng(0)
+    counts = np.sort(rng.integers(0, 40, size=960)).astype("float32")
+    x = ((counts[:, None] - 20) / 10 + rng.normal(size=(960, 4))).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1), keras.layers.Reshape(())])
+    finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        finder([(x[i:i + 32], counts[i:i + 32]) for i in range(0, 960, 32)], n_steps=30, refine=False)
+    assert finder.warnings[0].startswith(IN_ORDER + "the targets' mean rises")

@@ -349,15 +349,16 @@ def _computes(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any) -
 
 def output_classes(y_pred: Any) -> int | None:
     """The length of the last axis of a model's one output (the classes it tells apart, for a
-    classifier), else None (several outputs, a scalar one, an unknown length).
+    classifier); 1 for one number per sample of shape (batch,), whose only axis is the batch's, as
+    for (batch, 1); else None (several outputs, a scalar one, an unknown length).
 
     Example:
         >>> output_classes(np.zeros((4, 10))), output_classes([np.zeros((4, 3))] * 2), output_classes(np.zeros(4))
-        (10, None, 4)
+        (10, None, 1)
     """
     outputs = tf.nest.flatten(y_pred)
     shape = tf.TensorShape(getattr(outputs[0], "shape", None) if len(outputs) == 1 else None)
-    last = shape[-1] if shape.rank else None
+    last = 1 if shape.rank == 1 else shape[-1] if shape.rank else None
     return last if isinstance(last, int) else None
 
 
