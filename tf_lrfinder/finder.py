@@ -19,7 +19,7 @@ from .data import (Batches, OnePass, as_batches, held_targets, holds_arrays, in_
                    split_off)
 from .diagnose import sweep_warnings
 from .crossentropy import crossentropy_warnings
-from .order import class_indices, one_target, sorted_classes, sorted_targets, sorted_warning, streamed_order
+from .order import held_order, sorted_warning, streamed_order
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
@@ -348,9 +348,10 @@ class LRFinder:
         try:
             suggestion = self.suggest(method)
         finally:
-            first_pass = records[records[:, 2] == 0]  # batches read again say nothing more of their order
-            in_order = sorted_warning(*streamed_order(first_pass[:, 3], first_pass[:, 4], self._classes)) \
-                if streamed else None
+            in_order = None
+            if streamed:  # its first pass: batches read again say nothing more of their order
+                first_pass = records[records[:, 2] == 0]
+                in_order = sorted_warning(*streamed_order(first_pass[:, 3], first_pass[:, 4], self._classes))
             swept = [in_order] * (in_order is not None) + sweep_warnings(
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
@@ -487,16 +488,7 @@ class LRFinder:
         ys = held_targets(batches, n)
         if ys is None:
             return False
-        labels = [class_indices(y) for y in ys]
-        targets = [one_target(y) for y in ys]
-        # Whole numbers for one output are class labels only where 0 and 1 (a binary classifier's); else counts.
-        classed = all(y is not None for y in labels) and (
-            self._classes != 1 or all(np.isin(y, (0, 1)).all() for y in labels))
-        why_classes = sorted_classes(labels, self._classes) if classed else None
-        why_targets = None
-        if why_classes is None and all(y is not None for y in targets):  # told once, by class where it can be
-            why_targets = sorted_targets(targets)
-        message = sorted_warning(why_classes, why_targets)
+        message = sorted_warning(*held_order(ys, self._classes))
         if message is not None:
             self._setup_warnings.append(message)
             warnings.warn(message, stacklevel=5)  # past `__call__`, `keeps_global_random` and `after_scope`

@@ -191,6 +191,27 @@ def drift(means: Sequence[float], spreads: Sequence[float]) -> str | None:
             f"first to {means[-1]:.3g} in the last of {len(means)} (rank correlation {abs(rho):.2f} with their order)")
 
 
+def held_order(ys: Sequence[Any], classes: int | None) -> tuple[str | None, str | None]:
+    """`(why_classes, why_targets)` for batches held in memory, from each batch's targets y: class
+    labels by `sorted_classes`, else one number per sample by `sorted_targets`. Whole numbers other
+    than 0 and 1 for a model with one output (`classes` == 1) are counts or ages, not classes.
+
+    Example:
+        >>> blocks = [np.full(32, c) for c in (0, 1, 2) for _ in range(10)]
+        >>> held_order(blocks, 3)
+        ('class 0 turns up in 10 of the 30 batches, where shuffled it would in about 30', None)
+        >>> held_order([b + 20 for b in blocks], 1)[1].startswith("the targets' mean rises")
+        True
+    """
+    labels = [class_indices(y) for y in ys]
+    if all(y is not None for y in labels) and (classes != 1 or all(np.isin(y, (0, 1)).all() for y in labels)):
+        why = sorted_classes(labels, classes)
+        if why is not None:
+            return why, None  # told once, by class where it can be
+    targets = [one_target(y) for y in ys]
+    return None, sorted_targets(targets) if all(y is not None for y in targets) else None
+
+
 def streamed_order(means: Sequence[float], spreads: Sequence[float], classes: int | None) -> tuple[str | None, str | None]:
     """`(why_classes, why_targets)` for batches read as they stream, known by their `means` and
     `spreads` alone (`tf_lrfinder.step.target_moments`): one class alone in every batch
