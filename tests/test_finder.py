@@ -557,13 +557,19 @@ def test_nan_in_data_only_refining_reads_raises_naming_it_with_the_state_restore
 
 @pytest.mark.parametrize("where", ["sweep", "runs"])
 def test_an_error_from_a_later_batch_says_at_which_step_with_the_state_restored(where):
-    # A label out of range in the 22nd batch (the first passed the finder's checks): TensorFlow's own
-    # error, led by where it was raised.
+    # An input the model asserts against in the 22nd batch (the first passed the finder's checks):
+    # TensorFlow's own error, led by where it was raised.
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2048, 4)).astype("float32")
     labels = rng.integers(0, 3, 2048)
-    labels[21 * 32 + 5] = 3
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    x[21 * 32 + 5] = 1000.0
+
+    def checked(t):  # the layer's output waits for the check, as a loss's waits for its labels' check
+        with tf.control_dependencies([tf.debugging.assert_less(t, 100.0, "x too large")]):
+            return tf.identity(t)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(checked), keras.layers.Dense(3)])
+    model(x[:32])  # builds the Dense layer after the Lambda
     optimizer = keras.optimizers.Adam()
     optimizer.build(model.trainable_variables)
     before = state_of(model, optimizer)
@@ -575,8 +581,7 @@ def test_an_error_from_a_later_batch_says_at_which_step_with_the_state_restored(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(tf.errors.InvalidArgumentError,
-                           match=f"^TensorFlow raised this at {what}.*The state is restored.\n\n"
-                                 f"(.|\n)*Received a label value of 3 which is outside the valid range"):
+                           match=f"^TensorFlow raised this at {what}.*The state is restored.\n\n(.|\n)*x too large"):
             finder(ds, n_steps=100 if where == "sweep" else 20)
     assert_same_state(before, state_of(model, optimizer))
 
@@ -1262,6 +1267,73 @@ def test_class_labels_out_of_range_are_told_how_to_fix(offset, outputs, told):
     with pytest.raises(ValueError, match="targets do not fit the loss") as error:
         finder((x, y + offset), batch_size=32)
     assert str(error.value).endswith("The class labels on that batch " + told)
+    assert finder.lrs == []
+
+
+def nan_past_three_classes(y_true, y_pred):
+    """A sparse crossentropy over 3 classes that turns NaN on a label outside them, as a GPU's does
+    (a CPU's raises instead)."""
+    labels = tf.cast(tf.reshape(y_true, [-1]), "int32")
+    inside = (labels >= 0) & (labels < 3)
+    return tf.where(inside, keras.losses.sparse_categorical_crossentropy(tf.where(inside, labels, 0), y_pred),
+                    float("nan"))
+
+
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", nan_past_three_classes])
+@pytest.mark.parametrize("form, where", [
+    ("arrays", "y[300]"), ("pipeline", "batch 10 (row 12)"), ("batches", "batch 10 (row 12)"),
+    ("refine", "batch 10 (row 12)")])
+def test_class_labels_out_of_range_past_the_first_batch_are_told_before_the_sweep(loss, form, where):
+    # A label the first batch does not hold got past the first batch's check: on a CPU the sweep raised
+    # mid-way, on a GPU its loss turned NaN without a word and the sweep read divergence there.
+    x, y = labelled(640)
+    y[300] = 3
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    optimizer = keras.optimizers.Adam()
+    finder = LRFinder(model, optimizer, loss, verbose=False)
+    batched = [(x[i:i + 32], y[i:i + 32]) for i in range(0, len(x), 32)]
+    data = {"arrays": (x, y), "pipeline": tf.data.Dataset.from_tensor_slices((x, y)).batch(32),
+            "batches": batched, "refine": batched}[form]
+    if form == "refine":
+        finder(batched[:9], n_steps=20, refine=False)
+    before = state_of(model, optimizer)
+    with pytest.raises(ValueError, match=re.escape(
+            "`dataset`'s class labels run from 0 to 3, but the model has 3 outputs: a sparse loss needs labels from 0 "
+            f"to 2, one per output; give the model 4 outputs, or check the labels. The loss rejects the label 3, which "
+            f"{where} holds: on a CPU the sweep would stop with an error at the batch that holds it, and on a GPU the "
+            "loss would turn NaN without one, which the sweep reads as divergence.")):
+        if form == "refine":
+            finder.refine(data)
+        else:
+            finder(data, batch_size=32 if form == "arrays" else None)
+    assert_same_state(before, state_of(model, optimizer))
+    assert optimizer.built == (form == "refine") and len(finder.lrs) == (20 if form == "refine" else 0)
+
+
+def test_class_labels_the_loss_takes_outside_the_outputs_pass():
+    # `ignore_class` (255, the void label of segmentation masks, say) is outside the outputs, and the loss takes it.
+    x, y = labelled(640)
+    y[300:310] = 255
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    finder = LRFinder(model, keras.optimizers.Adam(),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255), verbose=False)
+    finder((x, y), batch_size=32, n_steps=30, refine=False)
+    assert len(finder.lrs) == 30 and np.isfinite(finder.losses).all()
+
+
+def test_class_labels_out_of_range_on_the_first_batch_are_told_where_the_loss_turns_nan():
+    x, y = labelled()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    finder = LRFinder(model, keras.optimizers.Adam(), nan_past_three_classes, verbose=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "computing it on the first batch (y of shape (32,), the model's output of shape (32, 3)) gave a loss of "
+            "nan. The class labels on that batch run from 1 to 3, but the model has 3 outputs: a sparse loss needs "
+            "labels from 0 to 2, one per output; subtract 1 from them (`y - 1`).")):
+        finder((x, y + 1), batch_size=32)
     assert finder.lrs == []
 
 

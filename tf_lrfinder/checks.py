@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -298,6 +298,8 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
     and what to check. Computed in a `keras.StatelessScope` (`unchanged`), so that no variable
     changes (a compiled loss's trackers included). `plain`: the loss is the user's plain function,
     which gets y as float32 (as under `compile(loss=fn)`); where y holds integers, the message says so.
+    Class labels outside the model's outputs are told whether the loss raises on them (as a sparse
+    crossentropy does on a CPU) or turns NaN or inf (as it does on a GPU).
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
@@ -323,18 +325,24 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
                 f"them, so the targets (shape {_shapes(y)}) fit. Give one weight per sample, of shape (batch,), as "
                 "`fit` takes them (or, for a sequence's outputs, one per time step, of shape (batch, steps))."
             ) from error
-        raise ValueError(
-            f"`dataset`'s targets do not fit the loss: computing it on the first batch (y of shape "
-            f"{_shapes(y)}, the model's output of shape {_shapes(y_pred)}) raised {type(error).__name__}: "
-            f"{_plain(error)} "
-            + (_label_range(y, y_pred) or "Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
-               "one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape.")
-            + (" A plain `loss_fn` gets y cast to float32, as `compile(loss=fn)` passes it to `fit`: cast it "
-               "back inside where it must hold integers (`tf.cast(y_true, 'int32')`)."
-               if plain and any(tf.as_dtype(getattr(t, "dtype", "float32")).is_integer for t in tf.nest.flatten(y))
-               else "")
-        ) from error
+        raise ValueError(_misfit(y, y_pred, f"raised {type(error).__name__}: {_plain(error)}", plain)) from error
+    if _label_range(y, y_pred) is not None and not np.all(np.isfinite(np.asarray(value))):
+        raise ValueError(_misfit(y, y_pred, f"gave a loss of {float(np.asarray(value))}.", plain))
     one_number(value)
+
+
+def _misfit(y: Any, y_pred: Any, outcome: str, plain: bool) -> str:
+    """Why the first batch's targets `y` do not fit the loss, which `outcome` on them, and what to check."""
+    return (
+        f"`dataset`'s targets do not fit the loss: computing it on the first batch (y of shape {_shapes(y)}, the "
+        f"model's output of shape {_shapes(y_pred)}) {outcome} "
+        + (_label_range(y, y_pred) or "Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
+           "one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape.")
+        + (" A plain `loss_fn` gets y cast to float32, as `compile(loss=fn)` passes it to `fit`: cast it "
+           "back inside where it must hold integers (`tf.cast(y_true, 'int32')`)."
+           if plain and any(tf.as_dtype(getattr(t, "dtype", "float32")).is_integer for t in tf.nest.flatten(y))
+           else "")
+    )
 
 
 def _computes(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any) -> bool:
@@ -372,15 +380,86 @@ def _label_range(y: Any, y_pred: Any) -> str | None:
     indices = class_indices(labels) if one_per_sample and classes else None
     if indices is None or (0 <= indices.min() and indices.max() < classes):
         return None
-    low, high = int(indices.min()), int(indices.max())
+    return f"The class labels on that batch {_label_fix(int(indices.min()), int(indices.max()), classes)}"
+
+
+def _label_fix(low: int, high: int, classes: int) -> str:
+    """What to do where class labels run from `low` to `high` for a model with `classes` outputs."""
     if low >= 1 and high == classes:
         fix = "subtract 1 from them (`y - 1`)"
     elif low >= 0:
         fix = f"give the model {high + 1} outputs, or check the labels"
     else:
         fix = f"map them to 0 to {classes - 1}"
-    return (f"The class labels on that batch run from {low} to {high}, but the model has {classes} outputs: a sparse "
-            f"loss needs labels from 0 to {classes - 1}, one per output; {fix}.")
+    return (f"run from {low} to {high}, but the model has {classes} outputs: a sparse loss needs labels from 0 to "
+            f"{classes - 1}, one per output; {fix}.")
+
+
+def labels_outside(ys: Sequence[Any], classes: int | None) -> tuple[dict[int, tuple[int, int]], int, int] | None:
+    """Where class labels, one per sample, run outside 0 to `classes` - 1 for a model with 2 or more
+    outputs: `(places, low, high)`, each label outside with its first place, `(batch, row)` in `ys`
+    (each batch's targets), and the lowest and highest label of all; else None (none outside, fewer
+    than 2 outputs, or targets that are not such labels: one-hot rows, regression targets).
+
+    Example:
+        >>> labels_outside([np.array([0, 1]), np.array([[2], [3]])], 3)
+        ({3: (1, 1)}, 0, 3)
+        >>> labels_outside([np.array([0, 2])], 3) is None, labels_outside([np.eye(3)], 3) is None
+        (True, True)
+    """
+    if classes is None or classes < 2 or any(np.ndim(y) not in (1, 2) or np.shape(y)[1:] not in ((), (1,))
+                                             for y in ys):
+        return None
+    labels = [class_indices(y) for y in ys]
+    if not labels or any(indices is None for indices in labels):
+        return None
+    places: dict[int, tuple[int, int]] = {}
+    for batch, indices in enumerate(labels):
+        for row in np.flatnonzero((indices < 0) | (indices >= classes)):
+            places.setdefault(int(indices[row]), (batch, int(row)))
+    every = np.concatenate(labels)
+    return (places, int(every.min()), int(every.max())) if places else None
+
+
+def labels_fit(model: keras.Model, loss: Callable, first: Any, ys: Sequence[Any], classes: int | None,
+               where: Callable[[int, int], str], probes: int = 10) -> None:
+    """Raise a `ValueError`, before the sweep, where the targets `ys` of the batches it will read
+    (`where(batch, row)` names a place in them) hold a class label outside the model's `classes`
+    outputs (`labels_outside`) that `loss` rejects: computed on the `first` batch with its first label
+    set to it, the loss raises (a sparse crossentropy on a CPU, mid-sweep) or turns NaN or inf (on a
+    GPU, without a word: the sweep would read it as divergence). A label the loss takes (an
+    `ignore_class`, say) passes; up to `probes` labels outside are tried.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+        >>> sce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+        >>> loss = lambda x, y, y_pred, sample_weight: sce(y, y_pred)
+        >>> first = (np.zeros((2, 2)), np.array([0, 1]))
+        >>> labels_fit(model, loss, first, [np.array([0, 1]), np.array([-1, 2])], 3, "batch {}, row {}".format)
+        >>> labels_fit(model, loss, first, [np.array([0, 1]), np.array([3, 2])], 3, "batch {}, row {}".format)
+        Traceback (most recent call last):
+        ...
+        ValueError: `dataset`'s class labels run from 0 to 3, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; give the model 4 outputs, or check the labels. The loss rejects the label 3, which batch 1, row 0 holds: on a CPU the sweep would stop with an error at the batch that holds it, and on a GPU the loss would turn NaN without one, which the sweep reads as divergence.
+    """
+    found = labels_outside(ys, classes)
+    if found is None:
+        return
+    places, low, high = found
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first)
+    y_pred = model_fits(model, x)
+    for label, (batch, row) in list(places.items())[:probes]:
+        probe = np.array(y)  # a copy, its first label set to this one
+        probe.reshape(-1)[0] = label
+        try:
+            with unchanged(model):
+                taken = bool(np.all(np.isfinite(np.asarray(loss(x, probe, y_pred, sample_weight)))))
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError):
+            taken = False
+        if not taken:
+            raise ValueError(
+                f"`dataset`'s class labels {_label_fix(low, high, classes)} The loss rejects the label {label}, "
+                f"which {where(batch, row)} holds: on a CPU the sweep would stop with an error at the batch that "
+                "holds it, and on a GPU the loss would turn NaN without one, which the sweep reads as divergence.")
 
 
 def one_number(loss: Any) -> None:

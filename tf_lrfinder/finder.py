@@ -319,8 +319,8 @@ class LRFinder:
         self._prepare(batches.first, evaluates=refine, validation=validation)
         if refine:  # what the runs read, held in memory now, serves the sweep too: a pipeline runs for it once
             batches = in_memory(batches, needed)
-        # Arrays the finder shuffles itself, as `fit` does; batches it streams, the sweep checks as it reads them.
-        streamed = not holds_arrays(dataset) and not self._warn_sorted(batches, needed)
+        streamed = not self._check_held(dataset, batches, needed)
+        self._build()
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
         with self._memory_hint():
@@ -431,9 +431,10 @@ class LRFinder:
         return self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None
 
     def _prepare(self, first_batch: Any, evaluates: bool, validation: OnePass | None = None) -> None:
-        """Build what the sweep needs (model, optimizer slots, compiled loss) before the snapshot;
-        `evaluates`: whether `refine`'s runs will be measured too; `validation`: the batches they will
-        be measured on instead of held-back ones, checked too before the optimizer is built."""
+        """Check the first batch against the model and the loss, building what they need (an unbuilt
+        model, the compiled loss); `evaluates`: whether `refine`'s runs will be measured too;
+        `validation`: the batches they will be measured on instead of held-back ones, checked too.
+        `_build` builds the rest, after `_check_held`."""
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
         share, rows, of = first_share(self.model, first_batch)  # the first replica's, on several
@@ -461,8 +462,14 @@ class LRFinder:
                     for message in self._setup_warnings:
                         warnings.warn(message, stacklevel=5)  # past `keeps_global_random` and `after_scope`
             self._check_validation(validation)
-            if not self.optimizer.built:
-                # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
+
+    def _build(self) -> None:
+        """Build what the sweep needs after the checks of `_prepare` and `_check_held` passed: the
+        optimizer's slots, and the compiled functions where what they were traced with changed."""
+        strategy = getattr(self.model, "distribute_strategy", None)
+        if not self.optimizer.built:
+            # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
+            with strategy.scope() if strategy is not None else contextlib.nullcontext():
                 self.optimizer.build(self.model.trainable_variables)
         checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
         # The compiled functions hold the trainable variables and the compiled loss they were traced
@@ -481,13 +488,26 @@ class LRFinder:
             self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
                                     self._state)
 
-    def _warn_sorted(self, batches: Batches, n: int) -> bool:
-        """Warn, before the sweep, where its `n` batches come sorted by class, or in order of their
-        targets' value (`tf_lrfinder.order`), and keep it with the setup's warnings; checked where
-        they are held in memory (`held_targets`). Returns whether they were checked."""
-        ys = held_targets(batches, n)
+    def _check_held(self, dataset: Any, batches: Batches, n: int) -> bool:
+        """Check, before the sweep, the targets of the `n` batches it reads where they are at hand:
+        raise where their class labels run outside the model's outputs and the loss rejects them
+        (`checks.labels_fit`; for arrays, all of y), and warn where held batches come sorted by
+        class, or in order of their targets' value (`tf_lrfinder.order`), keeping the warning with the
+        setup's. Arrays the finder shuffles itself, as `fit` does. Returns whether the batches were
+        checked: not where they stream (`held_targets`), which the sweep checks as it reads them."""
+        if holds_arrays(dataset):
+            ys, where = [keras.utils.unpack_x_y_sample_weight(dataset)[1]], lambda batch, row: f"y[{row}]"
+        else:
+            ys, where = held_targets(batches, n), lambda batch, row: f"batch {batch + 1} (row {row})"
         if ys is None:
             return False
+        if len(tf.nest.flatten(ys[0])) == 1 and ys[0] is not None and not self._computes_own_loss():
+            strategy = getattr(self.model, "distribute_strategy", None)
+            with strategy.scope() if strategy is not None else contextlib.nullcontext():
+                checks.labels_fit(self.model, loss_function(self.model, self.loss_fn),
+                                  first_share(self.model, batches.first)[0], ys, self._classes, where)
+        if holds_arrays(dataset):
+            return True
         message = sorted_warning(*held_order(ys, self._classes))
         if message is not None:
             self._setup_warnings.append(message)
@@ -743,8 +763,8 @@ class LRFinder:
         validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
         self._prepare(batches.first, evaluates=True, validation=validation)
         batches = in_memory(batches, runs)
-        if not holds_arrays(dataset):  # as `__call__` checks the sweep's batches
-            self._warn_sorted(batches, runs)
+        self._check_held(dataset, batches, runs)  # as `__call__` checks the sweep's batches
+        self._build()
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge, validation, setup=self._setup_warnings)
 
