@@ -448,8 +448,9 @@ def labels_fit(model: keras.Model, loss: Callable, first: Any, ys: Sequence[Any]
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first)
     y_pred = model_fits(model, x)
     for label, (batch, row) in list(places.items())[:probes]:
-        probe = np.array(y)  # a copy, its first label set to this one
-        probe.reshape(-1)[0] = label
+        labels = np.array(tf.nest.flatten(y)[0])  # a copy, its first label set to this one
+        labels.reshape(-1)[0] = label
+        probe = tf.nest.pack_sequence_as(y, [labels])  # y may be a dict of one output's labels
         try:
             with unchanged(model):
                 taken = bool(np.all(np.isfinite(np.asarray(loss(x, probe, y_pred, sample_weight)))))
