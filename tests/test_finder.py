@@ -1302,14 +1302,37 @@ def test_class_labels_out_of_range_past_the_first_batch_are_told_before_the_swee
     with pytest.raises(ValueError, match=re.escape(
             "`dataset`'s class labels run from 0 to 3, but the model has 3 outputs: a sparse loss needs labels from 0 "
             f"to 2, one per output; give the model 4 outputs, or check the labels. The loss rejects the label 3, which "
-            f"{where} holds: on a CPU the sweep would stop with an error at the batch that holds it, and on a GPU the "
-            "loss would turn NaN without one, which the sweep reads as divergence.")):
+            f"{where} holds: on a CPU TensorFlow would raise an error mid-way, at the batch that holds it, and on a GPU "
+            "the loss would turn NaN there without one, read as divergence.")):
         if form == "refine":
             finder.refine(data)
         else:
             finder(data, batch_size=32 if form == "arrays" else None)
     assert_same_state(before, state_of(model, optimizer))
     assert optimizer.built == (form == "refine") and len(finder.lrs) == (20 if form == "refine" else 0)
+
+
+@pytest.mark.parametrize("form, where", [
+    ("arrays", "`validation_data`'s class labels run from 0 to 3, [^.]*. The loss rejects the label 3, which y[100] holds"),
+    ("pipeline", "`validation_data`'s class labels run from 0 to 3, [^.]*. The loss rejects the label 3, which batch 4 "
+                 "(row 4) holds"),
+    ("split", "`validation_split`'s class labels run from 0 to 3, [^.]*. The loss rejects the label 3, which sample 100 "
+              "of the share split off holds")])
+def test_class_labels_out_of_range_in_validation_data_are_told_before_the_sweep(form, where):
+    x, y = labelled(640)
+    x_val, y_val = x[:160].copy(), y[:160].copy()
+    y_val[100] = 3
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    optimizer = keras.optimizers.Adam()
+    finder = LRFinder(model, optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), verbose=False)
+    validation = {"arrays": dict(validation_data=(x_val, y_val)), "split": dict(validation_split=0.25),
+                  "pipeline": dict(validation_data=tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(32))}[form]
+    if form == "split":
+        x, y = np.concatenate([x[:480], x_val]), np.concatenate([y[:480], y_val])  # the last 160 are split off
+    with pytest.raises(ValueError, match=re.escape(where).replace(re.escape("[^.]*"), "[^.]*")):
+        finder((x, y), batch_size=32, **validation)
+    assert not optimizer.built and finder.lrs == []
 
 
 def test_class_labels_the_loss_takes_outside_the_outputs_pass():

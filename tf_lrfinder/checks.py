@@ -439,7 +439,7 @@ def labels_fit(model: keras.Model, loss: Callable, first: Any, ys: Sequence[Any]
         >>> labels_fit(model, loss, first, [np.array([0, 1]), np.array([3, 2])], 3, "batch {}, row {}".format)
         Traceback (most recent call last):
         ...
-        ValueError: `dataset`'s class labels run from 0 to 3, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; give the model 4 outputs, or check the labels. The loss rejects the label 3, which batch 1, row 0 holds: on a CPU the sweep would stop with an error at the batch that holds it, and on a GPU the loss would turn NaN without one, which the sweep reads as divergence.
+        ValueError: `dataset`'s class labels run from 0 to 3, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; give the model 4 outputs, or check the labels. The loss rejects the label 3, which batch 1, row 0 holds: on a CPU TensorFlow would raise an error mid-way, at the batch that holds it, and on a GPU the loss would turn NaN there without one, read as divergence.
     """
     found = labels_outside(ys, classes)
     if found is None:
@@ -459,8 +459,8 @@ def labels_fit(model: keras.Model, loss: Callable, first: Any, ys: Sequence[Any]
         if not taken:
             raise ValueError(
                 f"`dataset`'s class labels {_label_fix(low, high, classes)} The loss rejects the label {label}, "
-                f"which {where(batch, row)} holds: on a CPU the sweep would stop with an error at the batch that "
-                "holds it, and on a GPU the loss would turn NaN without one, which the sweep reads as divergence.")
+                f"which {where(batch, row)} holds: on a CPU TensorFlow would raise an error mid-way, at the batch that "
+                "holds it, and on a GPU the loss would turn NaN there without one, read as divergence.")
 
 
 def one_number(loss: Any) -> None:

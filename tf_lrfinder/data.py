@@ -687,7 +687,7 @@ def pass_in_memory(one_pass: OnePass, budget: int | None = None) -> OnePass:
         >>> [int(x[0, 0]) for x, _ in held], held.held is not None, pass_in_memory(OnePass(b), 8).held
         ([0, 1, 2], True, None)
     """
-    if not one_pass.batches.rereads:
+    if one_pass.held is not None or not one_pass.batches.rereads:
         return one_pass
     limit, held, total = RUNS_IN_MEMORY if budget is None else budget, [], 0
     for batch in one_pass:

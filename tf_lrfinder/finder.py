@@ -320,6 +320,7 @@ class LRFinder:
         if refine:  # what the runs read, held in memory now, serves the sweep too: a pipeline runs for it once
             batches = in_memory(batches, needed)
         streamed = not self._check_held(dataset, batches, needed)
+        validation = self._held_validation(validation, validation_data, validation_split is not None)
         self._build()
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
@@ -441,9 +442,7 @@ class LRFinder:
         self._setup_warnings: list[str] = []
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(share)
         needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
-        # A model created under a `tf.distribute` strategy gets its new variables under that strategy.
-        strategy = getattr(self.model, "distribute_strategy", None)
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        with self._model_scope():
             with checks.on_share(rows, of):
                 y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
                 self._classes = checks.output_classes(y_pred)
@@ -463,13 +462,42 @@ class LRFinder:
                         warnings.warn(message, stacklevel=5)  # past `keeps_global_random` and `after_scope`
             self._check_validation(validation)
 
+    def _model_scope(self) -> contextlib.AbstractContextManager[Any]:
+        """The scope of the strategy the model was created under (where its new variables, and the
+        checks' eager calls, belong), or none."""
+        strategy = getattr(self.model, "distribute_strategy", None)
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+    def _held_validation(self, validation: OnePass | None, data: Any, split: bool) -> OnePass | None:
+        """`validation`, batched from `data` (split off `dataset` where `split`), read once and held
+        where it fits (`tf_lrfinder.data.pass_in_memory`), before the sweep, and its class labels
+        checked as `_check_held` checks the training batches', where they are in memory (arrays: all
+        of y; not a pass too large to hold, read afresh for each measurement)."""
+        if validation is None:
+            return None
+        validation = pass_in_memory(validation)
+        if (validation.held is None and validation.batches.rereads) or self._computes_own_loss():
+            return validation
+        if holds_arrays(data):  # named by their place in the arrays: the batches are shuffled
+            ys = [tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(data)[1])]
+            place = "sample {} of the share split off" if split else "y[{}]"
+            where = lambda batch, row: place.format(row)
+        else:
+            ys = [tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batch)[1]) for batch in validation]
+            where = lambda batch, row: f"batch {batch + 1} (row {row})"
+        if all(len(y) == 1 and y[0] is not None for y in ys):
+            with checks.naming("validation_split" if split else "validation_data"), self._model_scope():
+                checks.labels_fit(self.model, loss_function(self.model, self.loss_fn, training=False),
+                                  first_share(self.model, validation.batches.first)[0], [y[0] for y in ys],
+                                  self._classes, where)
+        return validation
+
     def _build(self) -> None:
         """Build what the sweep needs after the checks of `_prepare` and `_check_held` passed: the
         optimizer's slots, and the compiled functions where what they were traced with changed."""
-        strategy = getattr(self.model, "distribute_strategy", None)
         if not self.optimizer.built:
             # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
-            with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            with self._model_scope():
                 self.optimizer.build(self.model.trainable_variables)
         checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
         # The compiled functions hold the trainable variables and the compiled loss they were traced
@@ -502,8 +530,7 @@ class LRFinder:
         if ys is None:
             return False
         if len(tf.nest.flatten(ys[0])) == 1 and ys[0] is not None and not self._computes_own_loss():
-            strategy = getattr(self.model, "distribute_strategy", None)
-            with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            with self._model_scope():
                 checks.labels_fit(self.model, loss_function(self.model, self.loss_fn),
                                   first_share(self.model, batches.first)[0], ys, self._classes, where)
         if holds_arrays(dataset):
@@ -764,6 +791,7 @@ class LRFinder:
         self._prepare(batches.first, evaluates=True, validation=validation)
         batches = in_memory(batches, runs)
         self._check_held(dataset, batches, runs)  # as `__call__` checks the sweep's batches
+        validation = self._held_validation(validation, validation_data, validation_split is not None)
         self._build()
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge, validation, setup=self._setup_warnings)
