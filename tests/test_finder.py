@@ -1335,6 +1335,32 @@ def test_class_labels_out_of_range_in_validation_data_are_told_before_the_sweep(
     assert not optimizer.built and finder.lrs == []
 
 
+@pytest.mark.parametrize("where", ["sweep", "runs"])
+def test_class_labels_out_of_range_in_a_streamed_pipeline_are_told_where_the_loss_turned_nan(where, monkeypatch):
+    # Batches streamed are not read before the sweep: where the loss turns NaN on finite data at a
+    # batch holding a label it rejects (as a GPU's sparse crossentropy does), that is said, not read as
+    # the rate's divergence.
+    x, y = labelled(6400)
+    batch = 93 if where == "sweep" else 104  # the sweep's step 94; the runs' step 97, after 8 held back
+    y[batch * 32 + 3] = 3
+    if where == "runs":
+        monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)  # the runs stream it too
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, nan_past_three_classes, verbose=False)
+    told = "the sweep's step 94" if where == "sweep" else "refining's run's step 97"
+    with pytest.raises(ValueError, match=re.escape(
+            "`dataset`'s class labels run from 0 to 3, but the model has 3 outputs: a sparse loss needs labels from 0 "
+            f"to 2, one per output; give the model 4 outputs, or check the labels. The loss rejects the label 3, which "
+            f"the batch of {told} holds")):
+        finder(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), refine=where == "runs")
+    assert_same_state(before, state_of(model, optimizer))
+
+
 def test_class_labels_the_loss_takes_outside_the_outputs_pass():
     # `ignore_class` (255, the void label of segmentation masks, say) is outside the outputs, and the loss takes it.
     x, y = labelled(640)

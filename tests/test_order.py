@@ -242,12 +242,13 @@ def test_regression_batches_in_order_in_a_list_are_told_and_arrays_are_not():
     assert sum(str(w.message).startswith(IN_ORDER) for w in caught) == 1
 
 
-def test_target_moments_give_the_mean_and_its_variance_for_one_number_per_sample_only():
+def test_target_moments_give_the_mean_its_variance_and_the_range_for_one_number_per_sample_only():
     y = tf.constant([[1.0], [2.0], [4.0], [9.0]])
-    np.testing.assert_allclose(target_moments((tf.zeros([4, 2]), y)).numpy(), [4.0, np.var([1, 2, 4, 9], ddof=1) / 4])
-    assert target_moments((tf.zeros([4, 2]), tf.constant([1, 3]))).numpy().tolist() == [2.0, 1.0]  # integer labels
+    np.testing.assert_allclose(target_moments((tf.zeros([4, 2]), y)).numpy(),
+                               [4.0, np.var([1, 2, 4, 9], ddof=1) / 4, 1.0, 9.0])
+    assert target_moments((tf.zeros([4, 2]), tf.constant([1, 3]))).numpy().tolist() == [2.0, 1.0, 1.0, 3.0]  # labels
     one_hot = tf.constant([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # read as the class indices 1 and 2
-    np.testing.assert_allclose(target_moments((tf.zeros([2, 2]), one_hot)).numpy(), [1.5, 0.25])
+    np.testing.assert_allclose(target_moments((tf.zeros([2, 2]), one_hot)).numpy(), [1.5, 0.25, 1.0, 2.0])
     for y in (tf.zeros([4, 3]), tf.constant([[0.0, 1.0], [0.5, 0.5]]), tf.zeros([4, 0]), tf.zeros([4, 2, 1]),
               tf.constant([True, False]), None,
               tf.sparse.from_dense(tf.constant([1.0, 0.0])), (tf.zeros([4]), tf.zeros([4]))):

@@ -280,7 +280,8 @@ class LRFinder:
             ValueError/TypeError: for bad arguments or data, before any state is touched; a
                 ValueError after the sweep (state restored) if it stopped before any usable point,
                 if the data ran out when read again, or if the loss turned NaN or inf on data that
-                hold NaN or inf values (in the sweep or refining's runs; the error names the part).
+                hold NaN or inf values (in the sweep or refining's runs; the error names the part), or
+                on a batch that holds class labels outside the model's outputs.
             ValueError: when called inside `strategy.scope()` of a strategy other than the one the
                 model was created under, before any state is touched (inside the model's own, the
                 call runs as after the `with` block: `tf_lrfinder.step.after_scope`).
@@ -345,6 +346,7 @@ class LRFinder:
             checks.finite_data(int(self._state.bad_data.numpy()),  # that step's batch, or the one before
                                f"the sweep's loss at its step {len(self.lrs)} of {n_steps} (a rate of "
                                f"{self.lrs[-1]:.3g})", loss_finite=bool(np.isfinite(self.losses[-1])))
+            self._labels_at_nan(records[-1], batches.first, f"the batch of the sweep's step {len(self.lrs)}")
         suggestion = None
         try:
             suggestion = self.suggest(method)
@@ -492,6 +494,18 @@ class LRFinder:
                                   self._classes, where)
         return validation
 
+    def _labels_at_nan(self, record: np.ndarray, first: Any, where: str) -> None:
+        """Where the loss turned NaN or inf on finite data at a step whose batches' targets (`record`,
+        the step's row of the records: their range in its last two columns, `step.target_moments`)
+        hold a class label outside the model's outputs that the loss rejects, raise a `ValueError`
+        that says so (`checks.labels_fit`, tried on the `first` batch): a GPU's sparse crossentropy
+        turns NaN on such a label, where a CPU's raises, and the NaN is not the rate's doing. Batches
+        held in memory were checked before; this finds it in batches streamed."""
+        if np.isfinite(record[5:7]).all() and not self._computes_own_loss():
+            with self._model_scope():
+                checks.labels_fit(self.model, loss_function(self.model, self.loss_fn), first_share(self.model, first)[0],
+                                  [record[5:7]], self._classes, lambda batch, row: where)
+
     def _build(self) -> None:
         """Build what the sweep needs after the checks of `_prepare` and `_check_held` passed: the
         optimizer's slots, and the compiled functions where what they were traced with changed."""
@@ -611,7 +625,7 @@ class LRFinder:
                     bar.update(len(chunk))
         finally:
             bar.close()
-        return np.concatenate(chunks) if chunks else np.zeros((0, 5)), status
+        return np.concatenate(chunks) if chunks else np.zeros((0, 7)), status
 
     def _chunks(self, iterator: Any, n_steps: int, what: str = "the sweep") -> Iterator[tuple[np.ndarray, int]]:
         """Run up to `n_steps` steps of the compiled sweep, `steps_per_execution` per call, and yield
@@ -887,16 +901,17 @@ class LRFinder:
                     start_accumulation(self.optimizer)  # its first step is a fresh update
                     self._state.reset(np.full(n, lr), smoothing_lib.bias_correction(n, beta), beta, factor,
                                       fresh=False)
-                    taken, status, last = 0, RUNNING, np.nan
+                    taken, status, last = 0, RUNNING, np.full(7, np.nan)
                     # A fresh iterator: every run trains on the same batches, after the held-back ones (if any).
                     for chunk, status in self._chunks(iter(dataset.skip(skip)), n, "refining's run"):
                         taken += len(chunk)
-                        last = chunk[-1, 0]
+                        last = chunk[-1]
                         bar.update(len(chunk))
                     if status == NOT_FINITE:
                         checks.finite_data(int(self._state.bad_data.numpy()),
                                            f"the loss of refining's run at a rate of {lr:.3g}, at its step {taken},",
-                                           loss_finite=bool(np.isfinite(last)))
+                                           loss_finite=bool(np.isfinite(last[0])))
+                        self._labels_at_nan(last, held[0], f"the batch of refining's run's step {taken}")
                     loss = self._measure(held, validation, update_bn)[0] if status == RUNNING else np.inf
                     bar.update(n - taken)
                     self._snapshot.restore()

@@ -119,22 +119,24 @@ def nonfinite_parts(batch: Any) -> tf.Tensor:
 
 
 def target_moments(batch: Any) -> tf.Tensor:
-    """A batch's mean target and the variance that mean would have were its samples drawn at random
-    (their variance over their number), as float64 `[2]`, where y is one dense tensor of one real
-    number per sample ((batch,) or (batch, 1)), or of one-hot rows (read as their class indices);
-    else NaNs (and for rows that are not all one-hot). What `tf_lrfinder.order.drift` reads to tell
-    batches in order of their targets. Works eagerly and in a `tf.function`.
+    """A batch's mean target, the variance that mean would have were its samples drawn at random
+    (their variance over their number), and its lowest and highest target, as float64 `[4]`, where y
+    is one dense tensor of one real number per sample ((batch,) or (batch, 1)), or of one-hot rows
+    (read as their class indices); else NaNs (and for rows that are not all one-hot). The first two
+    are what `tf_lrfinder.order.drift` reads to tell batches in order of their targets; the range
+    tells class labels outside the model's outputs where the loss turns NaN on them (a GPU's sparse
+    crossentropy does). Works eagerly and in a `tf.function`.
 
     Example:
         >>> target_moments((tf.zeros([4, 2]), tf.constant([1.0, 2.0, 3.0, 4.0]))).numpy().round(4).tolist()
-        [2.5, 0.4167]
+        [2.5, 0.4167, 1.0, 4.0]
         >>> target_moments((tf.zeros([2, 2]), tf.constant([[0.0, 1.0], [0.0, 1.0]]))).numpy().tolist()  # class 1, twice
-        [1.0, 0.0]
+        [1.0, 0.0, 1.0, 1.0]
         >>> bool(tf.reduce_all(tf.math.is_nan(target_moments((tf.zeros([4, 2]), tf.ones([4, 3]))))))
         True
     """
     y = tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batch)[1])
-    nan = tf.constant([math.nan, math.nan], tf.float64)
+    nan = tf.constant([math.nan] * 4, tf.float64)
     if (len(y) != 1 or not isinstance(y[0], tf.Tensor) or not (y[0].dtype.is_floating or y[0].dtype.is_integer)
             or y[0].dtype.is_complex or y[0].shape.rank not in (1, 2)):
         return nan
@@ -149,7 +151,7 @@ def target_moments(batch: Any) -> tf.Tensor:
     n = tf.cast(tf.size(values), tf.float64)
     mean = tf.reduce_mean(values)
     variance = tf.reduce_sum(tf.square(values - mean)) / tf.maximum(n - 1.0, 1.0)
-    moments = tf.stack([mean, variance / n])
+    moments = tf.stack([mean, variance / n, tf.reduce_min(values), tf.reduce_max(values)])
     return moments if one_hot is None else tf.where(one_hot, moments, nan)
 
 
@@ -687,7 +689,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     created under a strategy, each batch is trained on the strategy's replicas (`across_replicas`).
 
     Returns:
-        `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 5]` (loss, smoothed
+        `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 7]` (loss, smoothed
         loss, how many times the data started again so far: a batch's index within one pass that
         is not above the previous one's; then the update's `target_moments`) for the `k <= n` steps
         taken, and `status` is RUNNING,
@@ -706,7 +708,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         >>> data = tf.data.Dataset.from_tensors((tf.ones([4, 1]), tf.ones([4, 1]))).repeat().enumerate()
         >>> records, status = run(iter(data), tf.constant(3))
         >>> records.shape, int(status) == RUNNING, round(float(opt.learning_rate), 6)  # the last step's rate
-        (TensorShape([3, 5]), True, 0.1)
+        (TensorShape([3, 7]), True, 0.1)
     """
 
     def train_step(batch):
@@ -729,25 +731,30 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
 
     def one_batch(iterator, j, total, bad, moments):
         """Train on the next batch; return the counter, the update's summed loss, its NaN mask and its
-        summed `target_moments`, each with that batch counted in."""
+        `target_moments` (the means and their variances summed, the lowest and highest target of all),
+        each with that batch counted in."""
         index, batch = iterator.get_next()
         batch_loss, batch_bad = train_step(batch)
         state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
         state.last_index.assign(index)
-        return j + 1, total + batch_loss, tf.bitwise.bitwise_or(bad, batch_bad), moments + target_moments(batch)
+        these = target_moments(batch)
+        moments = tf.concat([moments[:2] + these[:2], tf.minimum(moments[2:3], these[2:3]),
+                             tf.maximum(moments[3:], these[3:])], 0)
+        return j + 1, total + batch_loss, tf.bitwise.bitwise_or(bad, batch_bad), moments
 
     def one_step(iterator, i, records, status):
         """One step of the sweep (one update): its records written at `i`, and the status after it."""
         step = state.step.read_value()
         lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
-        start = (tf.constant(0), tf.constant(0.0, tf.float64), tf.constant(0, tf.int64), tf.zeros([2], tf.float64))
+        start = (tf.constant(0), tf.constant(0.0, tf.float64), tf.constant(0, tf.int64),
+                 tf.constant([0.0, 0.0, math.inf, -math.inf], tf.float64))
         if per_update == 1:
             _, total, bad, moments = one_batch(iterator, *start)
         else:  # the optimizer updates the weights on the last of the batches
             _, total, bad, moments = tf.while_loop(lambda j, *_: j < per_update,
                                                    lambda *args: one_batch(iterator, *args), start)
         value = total / per_update
-        moments = moments / [per_update, per_update ** 2]  # the update's batches as one
+        moments = moments / [per_update, per_update ** 2, 1, 1]  # the update's batches as one
         beta = state.smoothing
         avg = beta * state.avg + (1.0 - beta) * value
         smoothed = avg / state.correction[step]
