@@ -151,6 +151,20 @@ def held_targets(batches: Batches, n: int) -> list[np.ndarray] | None:
     return list(ys.as_numpy_iterator())
 
 
+def batch_targets(batches: Any) -> list[Any] | None:
+    """Each batch's targets y, in order, where every batch of `batches` (an iterable of batches, or
+    arrays `data` as one batch) has y of one tensor or array; else None (no y, or several outputs').
+
+    Example:
+        >>> [y.tolist() for y in batch_targets([(np.zeros((2, 1)), np.array([0, 1])), (np.zeros((2, 1)), np.array([2, 0]))])]
+        [[0, 1], [2, 0]]
+        >>> batch_targets([(np.zeros((2, 1)), (np.zeros(2), np.zeros(2)))]) is None
+        True
+    """
+    ys = [tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batch)[1]) for batch in batches]
+    return [y[0] for y in ys] if all(len(y) == 1 and y[0] is not None for y in ys) else None
+
+
 def _is_array(value: Any) -> bool:
     # NumPy arrays and tensors, and whatever else converts to an array with a shape, as `fit` takes
     # it (a pandas DataFrame or Series, for example); sparse ones too, SciPy's and TensorFlow's.

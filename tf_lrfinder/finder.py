@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .compiled import uses_xla
-from .data import (Batches, OnePass, as_batches, held_targets, holds_arrays, in_memory, pass_in_memory, samples,
-                   split_off)
+from .data import (Batches, OnePass, as_batches, batch_targets, held_targets, holds_arrays, in_memory, pass_in_memory,
+                   samples, split_off)
 from .diagnose import sweep_warnings
 from .crossentropy import crossentropy_warnings
 from .order import held_order, sorted_warning, streamed_order
@@ -27,6 +27,11 @@ from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps
                    rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
+
+
+def _batch_row(batch: int, row: int) -> str:
+    """A place among batches held in memory, for a message: the batch counted from 1."""
+    return f"batch {batch + 1} (row {row})"
 MIN_STEPS = 5
 RAN_OUT = ("`dataset` ran out: it yielded no batch when read again. A tf.data.Dataset over a generator "
            "object can be read only once; pass one that can be read again (give `from_generator` a "
@@ -478,33 +483,36 @@ class LRFinder:
         if validation is None:
             return None
         validation = pass_in_memory(validation)
-        if (validation.held is None and validation.batches.rereads) or self._computes_own_loss():
+        if validation.held is None and validation.batches.rereads:
             return validation
-        if holds_arrays(data):  # named by their place in the arrays: the batches are shuffled
-            ys = [tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(data)[1])]
-            place = "sample {} of the share split off" if split else "y[{}]"
-            where = lambda batch, row: place.format(row)
-        else:
-            ys = [tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batch)[1]) for batch in validation]
-            where = lambda batch, row: f"batch {batch + 1} (row {row})"
-        if all(len(y) == 1 and y[0] is not None for y in ys):
-            with checks.naming("validation_split" if split else "validation_data"), self._model_scope():
-                checks.labels_fit(self.model, loss_function(self.model, self.loss_fn, training=False),
-                                  first_share(self.model, validation.batches.first)[0], [y[0] for y in ys],
-                                  self._classes, where)
+        place = "sample {} of the share split off" if split else "y[{}]"
+        with checks.naming("validation_split" if split else "validation_data"):
+            if holds_arrays(data):  # named by their place in the arrays: the batches are shuffled
+                self._labels_fit(validation.batches.first, batch_targets([data]), lambda _, row: place.format(row),
+                                 training=False)
+            else:
+                self._labels_fit(validation.batches.first, batch_targets(validation), _batch_row, training=False)
         return validation
 
     def _labels_at_nan(self, record: np.ndarray, first: Any, where: str) -> None:
         """Where the loss turned NaN or inf on finite data at a step whose batches' targets (`record`,
         the step's row of the records: their range in its last two columns, `step.target_moments`)
         hold a class label outside the model's outputs that the loss rejects, raise a `ValueError`
-        that says so (`checks.labels_fit`, tried on the `first` batch): a GPU's sparse crossentropy
-        turns NaN on such a label, where a CPU's raises, and the NaN is not the rate's doing. Batches
-        held in memory were checked before; this finds it in batches streamed."""
-        if np.isfinite(record[5:7]).all() and not self._computes_own_loss():
+        that says so (`_labels_fit`, tried on the `first` batch): a GPU's sparse crossentropy turns
+        NaN on such a label, where a CPU's raises, and the NaN is not the rate's doing. Batches held
+        in memory were checked before; this finds it in batches streamed."""
+        if np.isfinite(record[5:7]).all():
+            self._labels_fit(first, [record[5:7]], lambda *_: where)
+
+    def _labels_fit(self, first: Any, ys: Sequence[Any] | None, where: Callable[[int, int], str],
+                    training: bool = True) -> None:
+        """`checks.labels_fit` of the targets `ys` (None: none to check) for this model and loss,
+        tried on the `first` batch (its first replica's share), in the model's strategy scope; not
+        where the model computes its own loss."""
+        if ys is not None and not self._computes_own_loss():
             with self._model_scope():
-                checks.labels_fit(self.model, loss_function(self.model, self.loss_fn), first_share(self.model, first)[0],
-                                  [record[5:7]], self._classes, lambda batch, row: where)
+                checks.labels_fit(self.model, loss_function(self.model, self.loss_fn, training=training),
+                                  first_share(self.model, first)[0], ys, self._classes, where)
 
     def _build(self) -> None:
         """Build what the sweep needs after the checks of `_prepare` and `_check_held` passed: the
@@ -538,17 +546,12 @@ class LRFinder:
         setup's. Arrays the finder shuffles itself, as `fit` does. Returns whether the batches were
         checked: not where they stream (`held_targets`), which the sweep checks as it reads them."""
         if holds_arrays(dataset):
-            ys, where = [keras.utils.unpack_x_y_sample_weight(dataset)[1]], lambda batch, row: f"y[{row}]"
-        else:
-            ys, where = held_targets(batches, n), lambda batch, row: f"batch {batch + 1} (row {row})"
+            self._labels_fit(batches.first, batch_targets([dataset]), lambda _, row: f"y[{row}]")
+            return True
+        ys = held_targets(batches, n)
         if ys is None:
             return False
-        if len(tf.nest.flatten(ys[0])) == 1 and ys[0] is not None and not self._computes_own_loss():
-            with self._model_scope():
-                checks.labels_fit(self.model, loss_function(self.model, self.loss_fn),
-                                  first_share(self.model, batches.first)[0], ys, self._classes, where)
-        if holds_arrays(dataset):
-            return True
+        self._labels_fit(batches.first, ys, _batch_row)
         message = sorted_warning(*held_order(ys, self._classes))
         if message is not None:
             self._setup_warnings.append(message)
