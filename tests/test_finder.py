@@ -1256,7 +1256,8 @@ def labelled(n: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     (0, 2, "run from 0 to 2, but the model has 2 outputs: a sparse loss needs labels from 0 to 1, one per output; "
            "give the model 3 outputs, or check the labels."),
     (-1, 3, "run from -1 to 1, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; "
-            "map them to 0 to 2."),
+            "map them to 0 to 2; or, where -1 marks what to leave out (padding, a void label), pass `ignore_class=-1` "
+            "to the sparse crossentropy."),
 ])
 def test_class_labels_out_of_range_are_told_how_to_fix(offset, outputs, told):
     x, y = labelled()
@@ -1359,6 +1360,36 @@ def test_class_labels_out_of_range_in_a_streamed_pipeline_are_told_where_the_los
             f"the batch of {told} holds")):
         finder(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), refine=where == "runs")
     assert_same_state(before, state_of(model, optimizer))
+
+
+@pytest.mark.parametrize("kind", ["pixels", "time_steps"])
+def test_class_labels_per_pixel_or_time_step_out_of_range_are_told_how_to_fix(kind):
+    # A void label (255) in segmentation masks, a padding label (-1) in a sequence's: each a value outside the
+    # outputs that `ignore_class` leaves out; without it, the loss rejects them on the first batch.
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    if kind == "pixels":
+        x, y, void = rng.normal(size=(64, 8, 8, 1)).astype("float32"), rng.integers(0, 3, (64, 8, 8)), 255
+        model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3, padding="same")])
+    else:
+        x, y, void = rng.normal(size=(64, 6, 2)).astype("float32"), rng.integers(0, 3, (64, 6)), -1
+        model = keras.Sequential([keras.Input((6, 2)), keras.layers.GRU(4, return_sequences=True),
+                                  keras.layers.Dense(3)])
+    y[:, -1] = void
+    finder = LRFinder(model, keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      verbose=False)
+    with pytest.raises(ValueError, match=re.escape(
+            f"The class labels on that batch run from {min(void, 0)} to {max(void, 2)}, but the model has 3 outputs: a "
+            f"sparse loss needs labels from 0 to 2, one per output; {'give the model 256 outputs, or check the labels' if void > 0 else 'map them to 0 to 2'}; or, where "
+            f"{void} marks what to leave out (padding, a void label), pass `ignore_class={void}` to the sparse "
+            "crossentropy.")):
+        finder((x, y), batch_size=16)
+    assert finder.lrs == []
+    finder.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=void)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random labels: the curve is flat, and the finder says so
+        finder((x, y), batch_size=16, n_steps=20, refine=False)
+    assert len(finder.lrs) == 20 and np.isfinite(finder.losses).all()
 
 
 def test_class_labels_the_loss_takes_outside_the_outputs_pass():

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
-from .order import class_indices
+from .order import class_indices, whole_numbers
 from .state import stateful_layers
 from .step import PARTS, UnweighableLoss, created_under
 
@@ -376,21 +376,27 @@ def _label_range(y: Any, y_pred: Any) -> str | None:
     if len(tf.nest.flatten(y)) != 1 or len(tf.nest.flatten(y_pred)) != 1:
         return None
     labels, output, classes = np.asarray(tf.nest.flatten(y)[0]), tf.nest.flatten(y_pred)[0], output_classes(y_pred)
-    one_per_sample = labels.ndim == len(output.shape) - 1 or (labels.ndim == len(output.shape) and labels.shape[-1] == 1)
-    indices = class_indices(labels) if one_per_sample and classes else None
+    # One label per sample, or per time step or pixel of a sequence's or an image's outputs.
+    one_each = labels.ndim == len(output.shape) - 1 or (labels.ndim == len(output.shape) and labels.shape[-1] == 1)
+    indices = whole_numbers(labels) if one_each and classes else None
     if indices is None or (0 <= indices.min() and indices.max() < classes):
         return None
-    return f"The class labels on that batch {_label_fix(int(indices.min()), int(indices.max()), classes)}"
+    outside = np.unique(indices[(indices < 0) | (indices >= classes)])
+    return f"The class labels on that batch {_label_fix(int(indices.min()), int(indices.max()), classes, outside)}"
 
 
-def _label_fix(low: int, high: int, classes: int) -> str:
-    """What to do where class labels run from `low` to `high` for a model with `classes` outputs."""
+def _label_fix(low: int, high: int, classes: int, outside: Sequence[int]) -> str:
+    """What to do where class labels run from `low` to `high` for a model with `classes` outputs,
+    those `outside` 0 to `classes` - 1 among them."""
     if low >= 1 and high == classes:
         fix = "subtract 1 from them (`y - 1`)"
     elif low >= 0:
         fix = f"give the model {high + 1} outputs, or check the labels"
     else:
         fix = f"map them to 0 to {classes - 1}"
+    if len(outside) == 1 and not 0 <= outside[0] <= classes:  # one value, not the next class: padding's, a void label's
+        fix += (f"; or, where {int(outside[0])} marks what to leave out (padding, a void label), pass "
+                f"`ignore_class={int(outside[0])}` to the sparse crossentropy")
     return (f"run from {low} to {high}, but the model has {classes} outputs: a sparse loss needs labels from 0 to "
             f"{classes - 1}, one per output; {fix}.")
 
@@ -458,7 +464,8 @@ def labels_fit(model: keras.Model, loss: Callable, first: Any, ys: Sequence[Any]
             taken = False
         if not taken:
             raise ValueError(
-                f"`dataset`'s class labels {_label_fix(low, high, classes)} The loss rejects the label {label}, "
+                f"`dataset`'s class labels {_label_fix(low, high, classes, sorted(places))} The loss rejects the "
+                f"label {label}, "
                 f"which {where(batch, row)} holds: on a CPU TensorFlow would raise an error mid-way, at the batch that "
                 "holds it, and on a GPU the loss would turn NaN there without one, read as divergence.")
 

@@ -32,10 +32,22 @@ def class_indices(y: Any) -> np.ndarray | None:
     if y is None:
         return None
     if y.ndim == 1:
-        return y.astype(np.int64) if np.all(y == np.round(y)) else None
+        return whole_numbers(y)
     if y.ndim == 2 and y.shape[1] >= 2 and np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1):
         return np.argmax(y, axis=1)
     return None
+
+
+def whole_numbers(y: Any) -> np.ndarray | None:
+    """`y`'s values flattened as integers, where they are all whole numbers (class labels of any
+    shape: one per sample, per time step or per pixel); else None.
+
+    Example:
+        >>> whole_numbers(np.array([[0, 2], [255, 1]])), whole_numbers(np.array([0.5, 1.0])) is None
+        (array([  0,   2, 255,   1]), True)
+    """
+    y = _numbers(y)
+    return y.reshape(-1).astype(np.int64) if y is not None and np.all(y == np.round(y)) else None
 
 
 def sorted_classes(labels: Sequence[np.ndarray], classes: int | None = None) -> str | None:
