@@ -429,12 +429,13 @@ def labels_outside(ys: Sequence[Any], classes: int | None) -> tuple[dict[int, tu
 
 def labels_fit(model: keras.Model, loss: Callable, first: Any, ys: Sequence[Any], classes: int | None,
                where: Callable[[int, int], str], probes: int = 10) -> None:
-    """Raise a `ValueError`, before the sweep, where the targets `ys` of the batches it will read
-    (`where(batch, row)` names a place in them) hold a class label outside the model's `classes`
-    outputs (`labels_outside`) that `loss` rejects: computed on the `first` batch with its first label
-    set to it, the loss raises (a sparse crossentropy on a CPU, mid-sweep) or turns NaN or inf (on a
-    GPU, without a word: the sweep would read it as divergence). A label the loss takes (an
-    `ignore_class`, say) passes; up to `probes` labels outside are tried.
+    """Raise a `ValueError` where the targets `ys` of batches (`where(batch, row)` names a place in
+    them) hold a class label outside the model's `classes` outputs (`labels_outside`) that `loss`
+    rejects: computed on the `first` batch with its first label set to it, the loss raises (a sparse
+    crossentropy on a CPU, mid-sweep) or turns NaN or inf (on a GPU, without a word: the sweep would
+    read it as divergence). The finder checks the batches it will read before the sweep where they
+    are at hand, and a streamed batch's range where the loss turned NaN on it. A label the loss
+    takes (an `ignore_class`, say) passes; up to `probes` labels outside are tried.
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
@@ -465,9 +466,9 @@ def labels_fit(model: keras.Model, loss: Callable, first: Any, ys: Sequence[Any]
         if not taken:
             raise ValueError(
                 f"`dataset`'s class labels {_label_fix(low, high, classes, sorted(places))} The loss rejects the "
-                f"label {label}, "
-                f"which {where(batch, row)} holds: on a CPU TensorFlow would raise an error mid-way, at the batch that "
-                "holds it, and on a GPU the loss would turn NaN there without one, read as divergence.")
+                f"label {label}, which {where(batch, row)} holds: on a CPU TensorFlow would raise an error mid-way, "
+                "at the batch that holds it, and on a GPU the loss would turn NaN there without one, read as "
+                "divergence.")
 
 
 def one_number(loss: Any) -> None:
