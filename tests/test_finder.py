@@ -1274,7 +1274,9 @@ def test_class_labels_out_of_range_are_told_how_to_fix(offset, outputs, told):
 def nan_past_three_classes(y_true, y_pred):
     """A sparse crossentropy over 3 classes that turns NaN on a label outside them, as a GPU's does
     (a CPU's raises instead)."""
-    labels = tf.cast(tf.reshape(y_true, [-1]), "int32")
+    labels = tf.cast(y_true, "int32")
+    if labels.shape.rank == y_pred.shape.rank:  # labels (batch, 1) against outputs (batch, 3)
+        labels = tf.squeeze(labels, -1)
     inside = (labels >= 0) & (labels < 3)
     return tf.where(inside, keras.losses.sparse_categorical_crossentropy(tf.where(inside, labels, 0), y_pred),
                     float("nan"))
@@ -1390,6 +1392,32 @@ def test_class_labels_per_pixel_or_time_step_out_of_range_are_told_how_to_fix(ki
         warnings.simplefilter("ignore")  # random labels: the curve is flat, and the finder says so
         finder((x, y), batch_size=16, n_steps=20, refine=False)
     assert len(finder.lrs) == 20 and np.isfinite(finder.losses).all()
+
+
+@pytest.mark.parametrize("form, where", [
+    ("arrays", "y[37]"), ("batches", "batch 3 (row 5)"), ("streamed", "the batch of the sweep's step 3")])
+def test_class_labels_per_pixel_out_of_range_past_the_first_batch_are_told(form, where):
+    # One void pixel (255) in one mask, not in the first batch's: checked before the sweep where the masks are at
+    # hand; where they stream, by the range each step records, where the loss turned NaN on it (as on a GPU).
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8, 8, 1)).astype("float32"), rng.integers(0, 3, (64, 8, 8))
+    y[37 if form == "arrays" else 2 * 16 + 5, 2, 3] = 255
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(3, 3, padding="same", activation="softmax")])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "sparse_categorical_crossentropy" if form != "streamed" else nan_past_three_classes,
+                      verbose=False)
+    data = {"arrays": (x, y), "batches": [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)],
+            "streamed": tf.data.Dataset.from_tensor_slices((x, y)).batch(16)}[form]
+    with pytest.raises(ValueError, match=re.escape(
+            "`dataset`'s class labels run from 0 to 255, but the model has 3 outputs: a sparse loss needs labels from 0 "
+            "to 2, one per output; give the model 256 outputs, or check the labels; or, where 255 marks what to leave "
+            f"out (padding, a void label), pass `ignore_class=255` to the sparse crossentropy. The loss rejects the "
+            f"label 255, which {where} holds")):
+        finder(data, batch_size=16 if form == "arrays" else None, n_steps=20, refine=form != "streamed")
+    assert_same_state(before, state_of(model, optimizer))
 
 
 def test_class_labels_the_loss_takes_outside_the_outputs_pass():

@@ -247,11 +247,14 @@ def test_target_moments_give_the_mean_its_variance_and_the_range_for_one_number_
     np.testing.assert_allclose(target_moments((tf.zeros([4, 2]), y)).numpy(),
                                [4.0, np.var([1, 2, 4, 9], ddof=1) / 4, 1.0, 9.0])
     assert target_moments((tf.zeros([4, 2]), tf.constant([1, 3]))).numpy().tolist() == [2.0, 1.0, 1.0, 3.0]  # labels
-    one_hot = tf.constant([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # read as the class indices 1 and 2
-    np.testing.assert_allclose(target_moments((tf.zeros([2, 2]), one_hot)).numpy(), [1.5, 0.25, 1.0, 2.0])
-    for y in (tf.zeros([4, 3]), tf.constant([[0.0, 1.0], [0.5, 0.5]]), tf.zeros([4, 0]), tf.zeros([4, 2, 1]),
-              tf.constant([True, False]), None,
-              tf.sparse.from_dense(tf.constant([1.0, 0.0])), (tf.zeros([4]), tf.zeros([4]))):
+    one_hot = tf.constant([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # read as the class indices 1 and 2; its values 0 to 1
+    np.testing.assert_allclose(target_moments((tf.zeros([2, 2]), one_hot)).numpy(), [1.5, 0.25, 0.0, 1.0])
+    for y, low, high in ((tf.zeros([4, 3]), 0.0, 0.0), (tf.constant([[0.0, 1.0], [0.5, 0.5]]), 0.0, 1.0),
+                         (tf.constant([[[2], [7]], [[3], [4]]]), 2.0, 7.0)):  # no mean, a range
+        moments = target_moments((tf.zeros([len(y), 2]), y)).numpy()
+        assert np.isnan(moments[:2]).all() and moments[2:].tolist() == [low, high]
+    for y in (tf.constant([True, False]), None, tf.sparse.from_dense(tf.constant([1.0, 0.0])),
+              (tf.zeros([4]), tf.zeros([4]))):
         assert np.isnan(target_moments((tf.zeros([4, 2]), y)).numpy()).all()
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
-from .order import class_indices, whole_numbers
+from .order import whole_numbers
 from .state import stateful_layers
 from .step import PARTS, UnweighableLoss, created_under
 
@@ -402,27 +402,28 @@ def _label_fix(low: int, high: int, classes: int, outside: Sequence[int]) -> str
 
 
 def labels_outside(ys: Sequence[Any], classes: int | None) -> tuple[dict[int, tuple[int, int]], int, int] | None:
-    """Where class labels, one per sample, run outside 0 to `classes` - 1 for a model with 2 or more
-    outputs: `(places, low, high)`, each label outside with its first place, `(batch, row)` in `ys`
-    (each batch's targets), and the lowest and highest label of all; else None (none outside, fewer
-    than 2 outputs, or targets that are not such labels: one-hot rows, regression targets).
+    """Where class labels (one per sample, or per time step or pixel) run outside 0 to `classes` - 1
+    for a model with 2 or more outputs: `(places, low, high)`, each label outside with its first
+    place, `(batch, row)` in `ys` (each batch's targets; the row is the sample's), and the lowest and
+    highest label of all; else None (none outside, fewer than 2 outputs, or targets that are not
+    whole numbers). One-hot rows hold only 0 and 1, never outside.
 
     Example:
         >>> labels_outside([np.array([0, 1]), np.array([[2], [3]])], 3)
         ({3: (1, 1)}, 0, 3)
+        >>> labels_outside([np.array([[0, 1], [2, 255]])], 3)  # per time step: sample 1's
+        ({255: (0, 1)}, 0, 255)
         >>> labels_outside([np.array([0, 2])], 3) is None, labels_outside([np.eye(3)], 3) is None
         (True, True)
     """
-    if classes is None or classes < 2 or any(np.ndim(y) not in (1, 2) or np.shape(y)[1:] not in ((), (1,))
-                                             for y in ys):
-        return None
-    labels = [class_indices(y) for y in ys]
-    if not labels or any(indices is None for indices in labels):
+    labels = [whole_numbers(y) for y in ys]
+    if classes is None or classes < 2 or not labels or any(values is None for values in labels):
         return None
     places: dict[int, tuple[int, int]] = {}
-    for batch, indices in enumerate(labels):
-        for row in np.flatnonzero((indices < 0) | (indices >= classes)):
-            places.setdefault(int(indices[row]), (batch, int(row)))
+    for batch, (y, values) in enumerate(zip(ys, labels)):
+        per_sample = max(1, values.size // max(1, np.shape(y)[0]))
+        for i in np.flatnonzero((values < 0) | (values >= classes)):
+            places.setdefault(int(values[i]), (batch, int(i) // per_sample))
     every = np.concatenate(labels)
     return (places, int(every.min()), int(every.max())) if places else None
 

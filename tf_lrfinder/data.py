@@ -133,7 +133,8 @@ def held_targets(batches: Batches, n: int) -> list[np.ndarray] | None:
     one array per batch, in the order the sweep reads them, where they are held in memory (plain
     iterables, and pipelines `in_memory` holds: reading them costs no pass over the user's pipeline)
     and y is one tensor of class labels or of one number per sample
-    (`tf_lrfinder.order.class_indices`, `one_target`); else None.
+    (`tf_lrfinder.order.class_indices`, `one_target`), or of integers of any shape (labels per time
+    step or pixel); else None.
 
     Example:
         >>> labels = [(np.zeros((2, 1), "float32"), np.array([c, c])) for c in (0, 0, 1)]
@@ -143,12 +144,19 @@ def held_targets(batches: Batches, n: int) -> list[np.ndarray] | None:
     if batches.rereads:
         return None
     targets = tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batches.first)[1])
-    if len(targets) != 1 or (class_indices(targets[0]) is None and one_target(targets[0]) is None):
+    if len(targets) != 1 or (class_indices(targets[0]) is None and one_target(targets[0]) is None
+                             and not _integers(targets[0])):
         return None
     # A pass read again says nothing more of the order, and its start would hide a sorted one's.
     ys = batches.dataset.take(min(n, batches.cardinality or n)).map(_plain(lambda index, batch: tf.nest.flatten(
         keras.utils.unpack_x_y_sample_weight(batch)[1])[0]))
     return list(ys.as_numpy_iterator())
+
+
+def _integers(y: Any) -> bool:
+    """Whether `y` is a dense tensor or array of integers (class labels per time step or pixel, say)."""
+    dtype = getattr(y, "dtype", None)
+    return not isinstance(y, (tf.SparseTensor, tf.RaggedTensor)) and dtype is not None and tf.as_dtype(dtype).is_integer
 
 
 def batch_targets(batches: Any) -> list[Any] | None:

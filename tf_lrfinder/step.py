@@ -120,27 +120,39 @@ def nonfinite_parts(batch: Any) -> tf.Tensor:
 
 def target_moments(batch: Any) -> tf.Tensor:
     """A batch's mean target, the variance that mean would have were its samples drawn at random
-    (their variance over their number), and its lowest and highest target, as float64 `[4]`, where y
-    is one dense tensor of one real number per sample ((batch,) or (batch, 1)), or of one-hot rows
-    (read as their class indices); else NaNs (and for rows that are not all one-hot). The first two
-    are what `tf_lrfinder.order.drift` reads to tell batches in order of their targets; the range
-    tells class labels outside the model's outputs where the loss turns NaN on them (a GPU's sparse
-    crossentropy does). Works eagerly and in a `tf.function`.
+    (their variance over their number), and the lowest and highest value in y, as float64 `[4]`.
+
+    The mean and its variance where y is one dense tensor of one real number per sample ((batch,)
+    or (batch, 1)), or of one-hot rows (read as their class indices); else NaNs (and for rows that
+    are not all one-hot): what `tf_lrfinder.order.drift` reads to tell batches in order of their
+    targets. The range where y is one dense tensor of real numbers, of any shape (labels per
+    time step or pixel included), else NaNs: it tells class labels outside the model's outputs where
+    the loss turns NaN on them (a GPU's sparse crossentropy does). Works eagerly and in a
+    `tf.function`.
 
     Example:
         >>> target_moments((tf.zeros([4, 2]), tf.constant([1.0, 2.0, 3.0, 4.0]))).numpy().round(4).tolist()
         [2.5, 0.4167, 1.0, 4.0]
         >>> target_moments((tf.zeros([2, 2]), tf.constant([[0.0, 1.0], [0.0, 1.0]]))).numpy().tolist()  # class 1, twice
-        [1.0, 0.0, 1.0, 1.0]
-        >>> bool(tf.reduce_all(tf.math.is_nan(target_moments((tf.zeros([4, 2]), tf.ones([4, 3]))))))
-        True
+        [1.0, 0.0, 0.0, 1.0]
+        >>> target_moments((tf.zeros([4, 2]), tf.fill([4, 5, 5], 255))).numpy().tolist()  # masks: their range only
+        [nan, nan, 255.0, 255.0]
     """
     y = tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batch)[1])
-    nan = tf.constant([math.nan] * 4, tf.float64)
+    nan = tf.constant([math.nan] * 2, tf.float64)
     if (len(y) != 1 or not isinstance(y[0], tf.Tensor) or not (y[0].dtype.is_floating or y[0].dtype.is_integer)
-            or y[0].dtype.is_complex or y[0].shape.rank not in (1, 2)):
-        return nan
+            or y[0].dtype.is_complex or not y[0].shape.rank):
+        return tf.concat([nan, nan], 0)
     y = y[0]
+    values = tf.cast(y, tf.float64)
+    return tf.concat([_mean_moments(y), tf.stack([tf.reduce_min(values), tf.reduce_max(values)])], 0)
+
+
+def _mean_moments(y: tf.Tensor) -> tf.Tensor:
+    """`target_moments`' first two: a batch's mean target and that mean's variance, float64 `[2]`."""
+    nan = tf.constant([math.nan] * 2, tf.float64)
+    if y.shape.rank not in (1, 2):
+        return nan
     one_hot = None
     if y.shape.rank == 2 and y.shape[1] != 1:  # rows of several values: one-hot ones hold a class index
         if y.shape[1] is None or y.shape[1] < 2:
@@ -151,7 +163,7 @@ def target_moments(batch: Any) -> tf.Tensor:
     n = tf.cast(tf.size(values), tf.float64)
     mean = tf.reduce_mean(values)
     variance = tf.reduce_sum(tf.square(values - mean)) / tf.maximum(n - 1.0, 1.0)
-    moments = tf.stack([mean, variance / n, tf.reduce_min(values), tf.reduce_max(values)])
+    moments = tf.stack([mean, variance / n])
     return moments if one_hot is None else tf.where(one_hot, moments, nan)
 
 
