@@ -416,8 +416,10 @@ def labels_outside(ys: Sequence[Any], classes: int | None) -> tuple[dict[int, tu
         >>> labels_outside([np.array([0, 2])], 3) is None, labels_outside([np.eye(3)], 3) is None
         (True, True)
     """
+    if classes is None or classes < 2:
+        return None
     labels = [whole_numbers(y) for y in ys]
-    if classes is None or classes < 2 or not labels or any(values is None for values in labels):
+    if not labels or any(values is None for values in labels):
         return None
     places: dict[int, tuple[int, int]] = {}
     for batch, (y, values) in enumerate(zip(ys, labels)):
