@@ -39,15 +39,25 @@ def class_indices(y: Any) -> np.ndarray | None:
 
 
 def whole_numbers(y: Any) -> np.ndarray | None:
-    """`y`'s values flattened as integers, where they are all whole numbers (class labels of any
-    shape: one per sample, per time step or per pixel); else None.
+    """`y`'s values flattened as integers, where they are all whole, finite numbers (class labels of
+    any shape: one per sample, per time step or per pixel); else None. Integers are not read twice,
+    and floats that are not whole (regression targets, images) are told by their first values.
 
     Example:
         >>> whole_numbers(np.array([[0, 2], [255, 1]])), whole_numbers(np.array([0.5, 1.0])) is None
         (array([  0,   2, 255,   1]), True)
     """
-    y = _numbers(y)
-    return y.reshape(-1).astype(np.int64) if y is not None and np.all(y == np.round(y)) else None
+    try:
+        values = np.asarray(y).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+    if values.size == 0 or not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
+        return None
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64, copy=False)
+    head = values[:1024]
+    whole = all(np.all(np.isfinite(part)) and np.all(part == np.round(part)) for part in (head, values))
+    return values.astype(np.int64) if whole else None
 
 
 def sorted_classes(labels: Sequence[np.ndarray], classes: int | None = None) -> str | None:
