@@ -22,9 +22,9 @@ from .crossentropy import crossentropy_warnings
 from .order import held_order, sorted_warning, streamed_order
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
-from .step import (DIVERGED, NOT_FINITE, RUNNING, SweepState, accumulation_steps, after_scope, build_evaluate,
-                   build_sweep, first_share, keras_loss_name, loss_function, nonfinite_parts, rate_cap, rate_swapped,
-                   rate_target, start_accumulation)
+from .step import (DIVERGED, NOT_FINITE, RECORD_COLUMNS, RUNNING, SweepState, accumulation_steps, after_scope,
+                   build_evaluate, build_sweep, first_share, keras_loss_name, loss_function, nonfinite_parts, rate_cap,
+                   rate_swapped, rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
 
@@ -32,6 +32,11 @@ STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
 def _batch_row(batch: int, row: int) -> str:
     """A place among batches held in memory, for a message: the batch counted from 1."""
     return f"batch {batch + 1} (row {row})"
+
+
+def _in_y(batch: int, row: int) -> str:
+    """A place in arrays' targets y (read as one batch), for a message."""
+    return f"y[{row}]"
 MIN_STEPS = 5
 RAN_OUT = ("`dataset` ran out: it yielded no batch when read again. A tf.data.Dataset over a generator "
            "object can be read only once; pass one that can be read again (give `from_generator` a "
@@ -485,11 +490,10 @@ class LRFinder:
         validation = pass_in_memory(validation)
         if validation.held is None and validation.batches.rereads:
             return validation
-        place = "sample {} of the share split off" if split else "y[{}]"
         with checks.naming("validation_split" if split else "validation_data"):
             if holds_arrays(data):  # named by their place in the arrays: the batches are shuffled
-                self._labels_fit(validation.batches.first, batch_targets([data]), lambda _, row: place.format(row),
-                                 training=False)
+                where = (lambda _, row: f"sample {row} of the share split off") if split else _in_y
+                self._labels_fit(validation.batches.first, batch_targets([data]), where, training=False)
             else:
                 self._labels_fit(validation.batches.first, batch_targets(validation), _batch_row, training=False)
         return validation
@@ -546,7 +550,7 @@ class LRFinder:
         setup's. Arrays the finder shuffles itself, as `fit` does. Returns whether the batches were
         checked: not where they stream (`held_targets`), which the sweep checks as it reads them."""
         if holds_arrays(dataset):
-            self._labels_fit(batches.first, batch_targets([dataset]), lambda _, row: f"y[{row}]")
+            self._labels_fit(batches.first, batch_targets([dataset]), _in_y)
             return True
         ys = held_targets(batches, n)
         if ys is None:
@@ -628,7 +632,7 @@ class LRFinder:
                     bar.update(len(chunk))
         finally:
             bar.close()
-        return np.concatenate(chunks) if chunks else np.zeros((0, 7)), status
+        return np.concatenate(chunks) if chunks else np.zeros((0, RECORD_COLUMNS)), status
 
     def _chunks(self, iterator: Any, n_steps: int, what: str = "the sweep") -> Iterator[tuple[np.ndarray, int]]:
         """Run up to `n_steps` steps of the compiled sweep, `steps_per_execution` per call, and yield
@@ -904,7 +908,7 @@ class LRFinder:
                     start_accumulation(self.optimizer)  # its first step is a fresh update
                     self._state.reset(np.full(n, lr), smoothing_lib.bias_correction(n, beta), beta, factor,
                                       fresh=False)
-                    taken, status, last = 0, RUNNING, np.full(7, np.nan)
+                    taken, status, last = 0, RUNNING, np.full(RECORD_COLUMNS, np.nan)
                     # A fresh iterator: every run trains on the same batches, after the held-back ones (if any).
                     for chunk, status in self._chunks(iter(dataset.skip(skip)), n, "refining's run"):
                         taken += len(chunk)

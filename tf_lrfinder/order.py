@@ -47,12 +47,10 @@ def whole_numbers(y: Any) -> np.ndarray | None:
         >>> whole_numbers(np.array([[0, 2], [255, 1]])), whole_numbers(np.array([0.5, 1.0])) is None
         (array([  0,   2, 255,   1]), True)
     """
-    try:
-        values = np.asarray(y).reshape(-1)
-    except (TypeError, ValueError):
+    y = _real(y)
+    if y is None:
         return None
-    if values.size == 0 or not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
-        return None
+    values = y.reshape(-1)
     if np.issubdtype(values.dtype, np.integer):
         return values.astype(np.int64, copy=False)
     head = values[:1024]
@@ -133,17 +131,25 @@ def one_target(y: Any) -> np.ndarray | None:
     return None if y is None or y.ndim != 1 else y.astype(np.float64)
 
 
-def _numbers(y: Any) -> np.ndarray | None:
-    """`y` as an array of real, finite numbers, not empty, a column (batch, 1) as (batch,); else None."""
+def _real(y: Any) -> np.ndarray | None:
+    """`y` as an array of real numbers, not empty, of any shape; else None."""
     try:
         y = np.asarray(y)
     except (TypeError, ValueError):
         return None
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.size == 0 or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y) or not np.all(np.isfinite(y)):
+    if y.size == 0 or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
         return None
     return y
+
+
+def _numbers(y: Any) -> np.ndarray | None:
+    """`y` as an array of real, finite numbers, not empty, a column (batch, 1) as (batch,); else None."""
+    y = _real(y)
+    if y is None:
+        return None
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    return y if np.all(np.isfinite(y)) else None
 
 
 def sorted_targets(targets: Sequence[np.ndarray]) -> str | None:

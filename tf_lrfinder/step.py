@@ -23,6 +23,7 @@ from .state import declared_inputs, stateful_layers
 
 # Why a sweep stopped, as the device reports it.
 RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
+RECORD_COLUMNS = 7  # of the sweep's records, one row per step (`build_sweep`)
 
 
 class SweepState:
