@@ -17,13 +17,12 @@ of 0.51; mapped to 0 and 1, 0.63 at 0.69.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-import keras
+import keras  # noqa: F401 (the examples use it)
 import numpy as np
 
-from .step import keras_loss_name, named_outputs
+from .step import keras_loss, named_outputs
 
 # Keras's crossentropies, by their function's name: what ends a model that outputs probabilities.
 ACTIVATIONS = {"binary_crossentropy": "sigmoid", "binary_focal_crossentropy": "sigmoid",
@@ -46,25 +45,10 @@ def identify(loss: Any) -> tuple[str, bool] | None:
         >>> identify("mse"), identify(lambda y, p: (y - p) ** 2)
         (None, None)
     """
-    if isinstance(loss, str):
-        try:
-            loss = keras.losses.get(loss)
-        except (ValueError, TypeError):
-            return None
-    keywords: dict[str, Any] = {}
-    if isinstance(loss, functools.partial):
-        loss, keywords = loss.func, dict(loss.keywords)
-    if isinstance(loss, keras.losses.Loss):
-        function = getattr(loss, "fn", None)  # a `LossFunctionWrapper`'s, as Keras's own losses are
-        try:
-            keywords = loss.get_config()
-        except NotImplementedError:  # a subclass without a config: not one of Keras's
-            return None
-    else:
-        function = loss
-    name = keras_loss_name(function)
-    if name not in ACTIVATIONS:
+    found = keras_loss(loss)
+    if found is None or found[0] not in ACTIVATIONS:
         return None
+    name, keywords = found
     return name, bool(keywords.get("from_logits", False))
 
 

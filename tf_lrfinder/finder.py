@@ -18,6 +18,7 @@ from .compiled import uses_xla
 from .data import (Batches, OnePass, as_batches, batch_targets, held_targets, holds_arrays, in_memory, pass_in_memory,
                    samples, split_off)
 from .diagnose import sweep_warnings
+from .bounded import bounded_warnings
 from .crossentropy import crossentropy_warnings
 from .order import held_order, sorted_warning, streamed_order
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
@@ -467,9 +468,10 @@ class LRFinder:
                     checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight,
                                      plain=self._plain_loss())
                     # Warned now, before the sweep, and kept in the sweep's `warnings` (`__call__`).
-                    self._setup_warnings = crossentropy_warnings(
-                        self.model.loss if self.loss_fn is None else self.loss_fn, y, y_pred,
-                        getattr(self.model, "output_names", None), compiled=self.loss_fn is None)
+                    loss, names = self.model.loss if self.loss_fn is None else self.loss_fn, getattr(
+                        self.model, "output_names", None)
+                    self._setup_warnings = (crossentropy_warnings(loss, y, y_pred, names, self.loss_fn is None)
+                                            + bounded_warnings(self.model, loss, y, y_pred, names, self.loss_fn is None))
                     for message in self._setup_warnings:
                         warnings.warn(message, stacklevel=5)  # past `keeps_global_random` and `after_scope`
             self._check_validation(validation)

@@ -369,6 +369,39 @@ def keras_loss_name(fn: Any) -> str | None:
     return name if isinstance(name, str) and getattr(keras.losses, name, None) is fn else None
 
 
+def keras_loss(loss: Any) -> tuple[str, dict[str, Any]] | None:
+    """The function's name and keyword arguments of one of Keras's own losses: `loss` is a
+    `keras.losses.Loss` that wraps one (as Keras's classes do), one of its loss functions (or a
+    `functools.partial` of one), or a name `keras.losses.get` reads. None for anything else.
+
+    Example:
+        >>> keras_loss("mse")
+        ('mean_squared_error', {})
+        >>> name, config = keras_loss(keras.losses.BinaryCrossentropy(from_logits=True)); name, config["from_logits"]
+        ('binary_crossentropy', True)
+        >>> keras_loss(lambda y, p: (y - p) ** 2), keras_loss("no_such_loss")
+        (None, None)
+    """
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except (ValueError, TypeError):
+            return None
+    keywords: dict[str, Any] = {}
+    if isinstance(loss, functools.partial):
+        loss, keywords = loss.func, dict(loss.keywords)
+    if isinstance(loss, keras.losses.Loss):
+        function = getattr(loss, "fn", None)  # a `LossFunctionWrapper`'s, as Keras's own losses are
+        try:
+            keywords = loss.get_config()
+        except NotImplementedError:  # a subclass without a config: not one of Keras's
+            return None
+    else:
+        function = loss
+    name = keras_loss_name(function)
+    return None if name is None else (name, keywords)
+
+
 def named_outputs(y_pred: Any, output_names: list[str] | None) -> tuple[list[str], list[Any]]:
     """A model's outputs and their names, as `compile` matches losses and targets to them: a dict's
     keys, else `output_names` (or positions, "0", "1"..., where those do not count the outputs).
