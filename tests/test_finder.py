@@ -1364,6 +1364,31 @@ def test_class_labels_out_of_range_in_a_streamed_pipeline_are_told_where_the_los
     assert_same_state(before, state_of(model, optimizer))
 
 
+@pytest.mark.parametrize("where", ["sweep", "runs"])
+def test_class_labels_a_cpu_rejects_in_a_streamed_pipeline_are_told_how_to_fix(where, monkeypatch):
+    # On a CPU the sparse crossentropy raises at such a label: TensorFlow's error, which lists the
+    # batch's labels, is told as the labels' error with the fix, naming the step; the state is restored.
+    x, y = labelled(6400)
+    batch = 93 if where == "sweep" else 104  # the sweep's step 94; the runs' step 97, after 8 held back
+    y[batch * 32 + 3] = 255
+    if where == "runs":
+        monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)  # the runs stream it too
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), verbose=False)
+    told = "the sweep's step 94 of 100 (a rate of " if where == "sweep" else "refining's run's step 97 of 100 (a rate of "
+    with pytest.raises(ValueError, match=re.escape(f"`dataset`'s class labels on the batch of {told}") + ".*" + re.escape(
+            ") run from 0 to 255, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; "
+            "give the model 256 outputs, or check the labels; or, where 255 marks what to leave out (padding, a void "
+            "label), pass `ignore_class=255` to the sparse crossentropy. TensorFlow rejected them there")) as raised:
+        finder(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), refine=where == "runs")
+    assert isinstance(raised.value.__cause__, tf.errors.InvalidArgumentError)  # TensorFlow's own, kept
+    assert_same_state(before, state_of(model, optimizer))
+
+
 @pytest.mark.parametrize("kind", ["pixels", "time_steps"])
 def test_class_labels_per_pixel_or_time_step_out_of_range_are_told_how_to_fix(kind):
     # A void label (255) in segmentation masks, a padding label (-1) in a sequence's: each a value outside the

@@ -401,6 +401,31 @@ def _label_fix(low: int, high: int, classes: int, outside: Sequence[int]) -> str
             f"{classes - 1}, one per output; {fix}.")
 
 
+# What TensorFlow's sparse crossentropy raises (on a CPU) at a label outside its outputs.
+_REJECTED = re.compile(r"label value of -?\d+ which is outside the valid range of \[0, (\d+)\)\.\s+"
+                       r"Label values: (-?\d+(?: -?\d+)*)")
+
+
+def rejected_labels(message: str) -> str | None:
+    """What to do about the class labels of a batch that TensorFlow's sparse crossentropy rejected,
+    read from its error `message` (which lists the batch's labels and the number of outputs), where
+    it is that error; else None.
+
+    Example:
+        >>> print(rejected_labels("Received a label value of 255 which is outside the valid range of [0, 3).  "
+        ...                       "Label values: 1 255 0"))
+        run from 0 to 255, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; give the model 256 outputs, or check the labels; or, where 255 marks what to leave out (padding, a void label), pass `ignore_class=255` to the sparse crossentropy.
+        >>> rejected_labels("x too large") is None
+        True
+    """
+    found = _REJECTED.search(message)
+    if found is None:
+        return None
+    classes, labels = int(found.group(1)), np.array(found.group(2).split(), dtype=np.int64)
+    outside = np.unique(labels[(labels < 0) | (labels >= classes)])
+    return _label_fix(int(labels.min()), int(labels.max()), classes, [int(label) for label in outside])
+
+
 def labels_outside(ys: Sequence[Any], classes: int | None) -> tuple[dict[int, tuple[int, int]], int, int] | None:
     """Where class labels (one per sample, or per time step or pixel) run outside 0 to `classes` - 1
     for a model with 2 or more outputs: `(places, low, high)`, each label outside with its first

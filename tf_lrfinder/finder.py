@@ -651,10 +651,17 @@ class LRFinder:
             except tf.errors.InvalidArgumentError as error:
                 step = int(self._state.step.numpy())  # the steps completed: the variable's updates ran in order
                 rate = float(self._state.lrs[min(step, n_steps - 1)].numpy())
+                where = f"{what}'s step {step + 1} of {n_steps} (a rate of {rate:.3g})"
+                fix = checks.rejected_labels(error.message)
+                if fix is not None:  # a label a CPU's sparse crossentropy rejects, in a batch streamed
+                    raise ValueError(
+                        f"`dataset`'s class labels on the batch of {where} {fix} TensorFlow rejected them there "
+                        "(above); the finder checks the labels of the batches it holds before the sweep, and of a "
+                        "pipeline it streams only the first batch's. The state is restored.") from error
                 raise type(error)(error.node_def, error.op, (
-                    f"TensorFlow raised this at {what}'s step {step + 1} of {n_steps} (a rate of {rate:.3g}), on "
-                    "that step's batch (the first batch passed the finder's checks) or on the model's values "
-                    f"there. The state is restored.\n\n{error.message}")) from error
+                    f"TensorFlow raised this at {where}, on that step's batch (the first batch passed the "
+                    "finder's checks) or on the model's values there. The state is restored.\n\n"
+                    f"{error.message}")) from error
             chunk = records.numpy()  # the one host read per chunk
             status = int(status_t)
             taken += len(chunk)
