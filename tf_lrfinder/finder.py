@@ -19,6 +19,7 @@ from .data import (Batches, OnePass, as_batches, batch_targets, held_targets, ho
                    samples, split_off)
 from .diagnose import sweep_warnings
 from .bounded import bounded_warnings
+from .broadcast import broadcast_warnings
 from .crossentropy import crossentropy_warnings
 from .order import held_order, sorted_warning, streamed_order
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
@@ -470,8 +471,10 @@ class LRFinder:
                     # Warned now, before the sweep, and kept in the sweep's `warnings` (`__call__`).
                     loss, names = self.model.loss if self.loss_fn is None else self.loss_fn, getattr(
                         self.model, "output_names", None)
-                    self._setup_warnings = (crossentropy_warnings(loss, y, y_pred, names, self.loss_fn is None)
-                                            + bounded_warnings(self.model, loss, y, y_pred, names, self.loss_fn is None))
+                    compiled = self.loss_fn is None
+                    self._setup_warnings = (crossentropy_warnings(loss, y, y_pred, names, compiled)
+                                            + bounded_warnings(self.model, loss, y, y_pred, names, compiled)
+                                            + broadcast_warnings(loss, y, y_pred, names, compiled))
                     for message in self._setup_warnings:
                         warnings.warn(message, stacklevel=5)  # past `keeps_global_random` and `after_scope`
             self._check_validation(validation)
