@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,6 +33,14 @@ def make_model(kind: str = "bn_dropout", seed: int = 0) -> keras.Model:
         L.Dropout(0.3),
         L.Dense(1),
     ])
+
+
+def short_sweep_warnings(finder, data, **kwargs) -> list[warnings.WarningMessage]:
+    """Every warning a short sweep (20 steps of 32, no refining) of `finder` on `data` raises."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finder(data, batch_size=32, n_steps=20, refine=False, **kwargs)
+    return caught
 
 
 def regression_data(n: int = 1024, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import keras
 import numpy as np
 import pytest
-from conftest import assert_same_state, state_of
+from conftest import assert_same_state, short_sweep_warnings, state_of
 
 from tf_lrfinder import LRFinder
 from tf_lrfinder.bounded import activation_range, bounded_warnings, last_layers
@@ -141,13 +140,6 @@ def test_a_compiled_loss_is_checked_per_output_and_names_it():
                               "targets of output 'share' on the first batch run from 0 to 100 (50% of the values beyond)")
 
 
-def sweep(finder: LRFinder, data, **kwargs) -> list[warnings.WarningMessage]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        finder(data, batch_size=32, n_steps=20, refine=False, **kwargs)
-    return caught
-
-
 def pixels(n: int = 256) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 4)).astype("float32")
@@ -159,14 +151,14 @@ def test_the_finder_warns_before_the_sweep_keeps_the_warning_and_restores_the_st
     finder = LRFinder(model, optimizer, "mse", verbose=False)
     optimizer.build(model.trainable_variables)
     before = state_of(model, optimizer)
-    caught = sweep(finder, pixels())
+    caught = short_sweep_warnings(finder, pixels())
     told = [w for w in caught if "compares the model's outputs with the targets" in str(w.message)]
     assert len(told) == 1 and caught[0] is told[0]  # the first, before the sweep's own
-    assert told[0].category is UserWarning and told[0].filename == __file__  # the caller's line
+    assert told[0].category is UserWarning and told[0].filename == short_sweep_warnings.__code__.co_filename  # its caller
     assert finder.warnings[0] == str(told[0].message) and finder.history["warnings"][0] == finder.warnings[0]
     assert_same_state(before, state_of(model, optimizer))
     x, y = pixels()
-    caught = sweep(LRFinder(sigmoid_model(), keras.optimizers.Adam(), "mse", verbose=False), (x, y / 255))
+    caught = short_sweep_warnings(LRFinder(sigmoid_model(), keras.optimizers.Adam(), "mse", verbose=False), (x, y / 255))
     assert not [w for w in caught if "compares the model's outputs" in str(w.message)]
 
 
@@ -174,6 +166,6 @@ def test_a_compiled_model_is_told_for_its_bounded_output_only():
     model = two_outputs()
     model.compile(keras.optimizers.Adam(), {"share": "mse", "value": "mse"})
     x, y = pixels()
-    caught = sweep(LRFinder(model, verbose=False), (x, {"share": y[:, :1], "value": y[:, 1:]}))
+    caught = short_sweep_warnings(LRFinder(model, verbose=False), (x, {"share": y[:, :1], "value": y[:, 1:]}))
     told = [str(w.message) for w in caught if "compares output" in str(w.message)]
     assert len(told) == 1 and told[0].startswith("The model's compiled loss (mean_squared_error) compares output 'share'")

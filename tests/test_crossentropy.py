@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import warnings
 
 import keras
 import numpy as np
 import pytest
-from conftest import state_of, assert_same_state
+from conftest import assert_same_state, short_sweep_warnings, state_of
 
 from tf_lrfinder import LRFinder
 from tf_lrfinder.crossentropy import crossentropy_warnings, identify, outside, pairs
@@ -100,22 +99,15 @@ def classifier(activation: str | None = None) -> keras.Model:
     return keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu"), L.Dense(3, activation=activation)])
 
 
-def sweep(finder: LRFinder, data) -> list[warnings.WarningMessage]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        finder(data, batch_size=32, n_steps=20, refine=False)
-    return caught
-
-
 def test_the_finder_warns_before_the_sweep_keeps_the_warning_and_restores_the_state():
     model, optimizer = classifier(), keras.optimizers.Adam()
     finder = LRFinder(model, optimizer, "sparse_categorical_crossentropy", verbose=False)
     optimizer.build(model.trainable_variables)
     before = state_of(model, optimizer)
-    caught = sweep(finder, classes())
+    caught = short_sweep_warnings(finder, classes())
     told = [w for w in caught if "expects probabilities" in str(w.message)]
     assert len(told) == 1 and caught[0] is told[0]  # the first, before the sweep's own
-    assert told[0].category is UserWarning and told[0].filename == __file__  # the caller's line
+    assert told[0].category is UserWarning and told[0].filename == short_sweep_warnings.__code__.co_filename  # its caller
     assert str(told[0].message).startswith("`loss_fn` (sparse_categorical_crossentropy) expects probabilities")
     assert finder.warnings[0] == str(told[0].message) and finder.history["warnings"][0] == finder.warnings[0]
     assert sum("expects probabilities" in w for w in finder.warnings) == 1
@@ -128,7 +120,7 @@ def test_the_finder_warns_before_the_sweep_keeps_the_warning_and_restores_the_st
 ])
 def test_no_warning_where_the_outputs_fit_the_loss(model, loss):
     finder = LRFinder(model(), keras.optimizers.Adam(), loss, verbose=False)
-    caught = sweep(finder, classes())
+    caught = short_sweep_warnings(finder, classes())
     assert not [w for w in caught if "expects probabilities" in str(w.message)]
     assert not [w for w in finder.warnings if "expects probabilities" in w]
 
@@ -180,7 +172,7 @@ def test_the_finder_warns_of_labels_of_minus_1_and_1():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu"), L.Dense(1)])
     finder = LRFinder(model, keras.optimizers.Adam(), keras.losses.BinaryCrossentropy(from_logits=True), verbose=False)
-    caught = sweep(finder, (x, np.where(y > 0, 1.0, -1.0).astype("float32")))
+    caught = short_sweep_warnings(finder, (x, np.where(y > 0, 1.0, -1.0).astype("float32")))
     told = [str(w.message) for w in caught if "expects targets in [0, 1]" in str(w.message)]
     assert told == [finder.warnings[0]] and told[0].endswith("(labels of -1 and 1: `(y + 1) / 2`).")
     assert not [w for w in caught if "expects probabilities" in str(w.message)]

@@ -1338,55 +1338,55 @@ def test_class_labels_out_of_range_in_validation_data_are_told_before_the_sweep(
     assert not optimizer.built and finder.lrs == []
 
 
+def streamed_label(where: str, label: int, activation: str | None, loss, monkeypatch):
+    """A finder of a 3-class model with `loss`, a pipeline it streams whose `label` lies in the batch
+    of the sweep's step 94 (`where="sweep"`) or refining's run's step 97 (after 8 held back), and a
+    check that the state is as before."""
+    x, y = labelled(6400)
+    batch = 93 if where == "sweep" else 104
+    y[batch * 32 + 3] = label
+    if where == "runs":
+        monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)  # the runs stream it too
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation=activation)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, loss, verbose=False)
+    return finder, tf.data.Dataset.from_tensor_slices((x, y)).batch(32), lambda: assert_same_state(
+        before, state_of(model, optimizer))
+
+
 @pytest.mark.parametrize("where", ["sweep", "runs"])
 def test_class_labels_out_of_range_in_a_streamed_pipeline_are_told_where_the_loss_turned_nan(where, monkeypatch):
     # Batches streamed are not read before the sweep: where the loss turns NaN on finite data at a
     # batch holding a label it rejects (as a GPU's sparse crossentropy does), that is said, not read as
     # the rate's divergence.
-    x, y = labelled(6400)
-    batch = 93 if where == "sweep" else 104  # the sweep's step 94; the runs' step 97, after 8 held back
-    y[batch * 32 + 3] = 3
-    if where == "runs":
-        monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)  # the runs stream it too
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
-                              keras.layers.Dense(3, activation="softmax")])
-    optimizer = keras.optimizers.Adam()
-    optimizer.build(model.trainable_variables)
-    before = state_of(model, optimizer)
-    finder = LRFinder(model, optimizer, nan_past_three_classes, verbose=False)
+    finder, data, check = streamed_label(where, 3, "softmax", nan_past_three_classes, monkeypatch)
     told = "the sweep's step 94" if where == "sweep" else "refining's run's step 97"
     with pytest.raises(ValueError, match=re.escape(
             "`dataset`'s class labels run from 0 to 3, but the model has 3 outputs: a sparse loss needs labels from 0 "
             f"to 2, one per output; give the model 4 outputs, or check the labels. The loss rejects the label 3, which "
             f"the batch of {told} holds")):
-        finder(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), refine=where == "runs")
-    assert_same_state(before, state_of(model, optimizer))
+        finder(data, refine=where == "runs")
+    check()
 
 
 @pytest.mark.parametrize("where", ["sweep", "runs"])
 def test_class_labels_a_cpu_rejects_in_a_streamed_pipeline_are_told_how_to_fix(where, monkeypatch):
     # On a CPU the sparse crossentropy raises at such a label: TensorFlow's error, which lists the
     # batch's labels, is told as the labels' error with the fix, naming the step; the state is restored.
-    x, y = labelled(6400)
-    batch = 93 if where == "sweep" else 104  # the sweep's step 94; the runs' step 97, after 8 held back
-    y[batch * 32 + 3] = 255
-    if where == "runs":
-        monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)  # the runs stream it too
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
-    optimizer = keras.optimizers.Adam()
-    optimizer.build(model.trainable_variables)
-    before = state_of(model, optimizer)
-    finder = LRFinder(model, optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True), verbose=False)
+    finder, data, check = streamed_label(where, 255, None, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                         monkeypatch)
     told = "the sweep's step 94 of 100 (a rate of " if where == "sweep" else "refining's run's step 97 of 100 (a rate of "
     with pytest.raises(ValueError, match=re.escape(f"`dataset`'s class labels on the batch of {told}") + ".*" + re.escape(
             ") run from 0 to 255, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; "
             "give the model 256 outputs, or check the labels; or, where 255 marks what to leave out (padding, a void "
             "label), pass `ignore_class=255` to the sparse crossentropy. TensorFlow rejected them there")) as raised:
-        finder(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), refine=where == "runs")
+        finder(data, refine=where == "runs")
     assert isinstance(raised.value.__cause__, tf.errors.InvalidArgumentError)  # TensorFlow's own, kept
-    assert_same_state(before, state_of(model, optimizer))
+    check()
 
 
 @pytest.mark.parametrize("kind", ["pixels", "time_steps"])

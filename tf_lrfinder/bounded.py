@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .crossentropy import pairs
+from .crossentropy import per_output, whose
 from .step import keras_loss, named_outputs
 
 # The values each of Keras's bounded activations takes, by name.
@@ -135,15 +135,12 @@ def bounded_warnings(model: keras.Model, loss: Any, y: Any, y_pred: Any, output_
         >>> bounded_warnings(model, "mse", y / 255, model(x), None, False)
         []
     """
-    matched = pairs(loss, y_pred, output_names)
-    targets = {name: value for name, _, value in pairs(loss, y, output_names)}
+    matched = per_output(loss, y, y_pred, output_names)
     layers = dict(zip(named_outputs(y_pred, output_names)[0], _by_output(model, y_pred)))
-    whose = "The model's compiled loss" if compiled else "`loss_fn`"
     out = []
-    for name, one, value in matched:
+    for name, one, value, target in matched:
         kind, layer = keras_loss(one), layers.get(name)
         bounds = None if kind is None or kind[0] not in REGRESSION or layer is None else activation_range(layer)
-        target = targets.get(name)
         if bounds is None or target is None:
             continue
         try:
@@ -162,7 +159,7 @@ def bounded_warnings(model: keras.Model, loss: Any, y: Any, y_pred: Any, output_
         floor = _floor(one, target, np.clip(target, low, high))
         now = _floor(one, target, np.asarray(value))
         out.append(
-            f"{whose} ({kind[0]}) compares {outputs} with the targets, but {'it ends' if len(matched) > 1 else 'they end'} "
+            f"{whose(compiled)} ({kind[0]}) compares {outputs} with the targets, but {'it ends' if len(matched) > 1 else 'they end'} "
             f"in a {activation} (layer `{layer.name}`), which takes values {reach}, and {named} from "
             f"{finite.min():.3g} to {finite.max():.3g} ({beyond.mean():.0%} of the values beyond): the loss "
             f"cannot fall below {floor:.3g} on that batch (the model's is {now:.3g} now), whatever the rate, and the "

@@ -17,7 +17,7 @@ import keras  # noqa: F401 (the examples use it)
 import numpy as np
 
 from .bounded import REGRESSION
-from .crossentropy import pairs
+from .crossentropy import per_output, whose
 from .step import keras_loss
 
 
@@ -81,13 +81,10 @@ def broadcast_warnings(loss: Any, y: Any, y_pred: Any, output_names: list[str] |
         >>> broadcast_warnings("mse", np.zeros((32,)), np.zeros((32, 1)), None, False)
         []
     """
-    matched = pairs(loss, y_pred, output_names)
-    targets = {name: value for name, _, value in pairs(loss, y, output_names)}
-    whose = "The model's compiled loss" if compiled else "`loss_fn`"
+    matched = per_output(loss, y, y_pred, output_names)
     out = []
-    for name, one, value in matched:
+    for name, one, value, target in matched:
         kind = keras_loss(one)
-        target = targets.get(name)
         if kind is None or kind[0] not in REGRESSION:
             continue
         target_shape, output_shape = _shape(target), _shape(value)
@@ -97,7 +94,7 @@ def broadcast_warnings(loss: Any, y: Any, y_pred: Any, output_names: list[str] |
         outputs = f"the values of output {name!r}" if len(matched) > 1 else "the model's outputs"
         named = f"the targets of output {name!r}, of shape" if len(matched) > 1 else "y of shape"
         out.append(
-            f"{whose} ({kind[0]}) compares {outputs}, of shape {output_shape} on the first batch, with {named} "
+            f"{whose(compiled)} ({kind[0]}) compares {outputs}, of shape {output_shape} on the first batch, with {named} "
             f"{target_shape}: Keras broadcasts them, without an error here or in `fit`, so "
             f"{_what(*shapes)}.")
     return out

@@ -91,6 +91,23 @@ def pairs(loss: Any, outputs: Any, output_names: list[str] | None) -> list[tuple
     return [(name, one, value) for name, one, value in found if one is not None]
 
 
+def per_output(loss: Any, y: Any, y_pred: Any, output_names: list[str] | None) -> list[tuple[str, Any, Any, Any]]:
+    """`(output's name, its loss, its values, its targets)` for each output a loss applies to, matched
+    as `compile` matches them (`pairs`); the targets are None where y does not match the outputs.
+
+    Example:
+        >>> per_output({"b": "mse"}, {"a": 10, "b": 20}, {"a": 1, "b": 2}, ["a", "b"])
+        [('b', 'mse', 2, 20)]
+    """
+    targets = {name: value for name, _, value in pairs(loss, y, output_names)}
+    return [(name, one, value, targets.get(name)) for name, one, value in pairs(loss, y_pred, output_names)]
+
+
+def whose(compiled: bool) -> str:
+    """The loss, as the first batch's warnings name it: the model's compiled one, or `loss_fn`."""
+    return "The model's compiled loss" if compiled else "`loss_fn`"
+
+
 def crossentropy_warnings(loss: Any, y: Any, y_pred: Any, output_names: list[str] | None,
                           compiled: bool) -> list[str]:
     """A warning for each output, on the first batch, whose loss is one of Keras's crossentropies and
@@ -113,11 +130,9 @@ def crossentropy_warnings(loss: Any, y: Any, y_pred: Any, output_names: list[str
         >>> crossentropy_warnings("binary_crossentropy", y, np.array([[0.3], [0.6]]), ["out"], False)
         []
     """
-    matched = pairs(loss, y_pred, output_names)
-    targets = {name: value for name, _, value in pairs(loss, y, output_names)}
-    whose = "The model's compiled loss" if compiled else "`loss_fn`"
+    matched = per_output(loss, y, y_pred, output_names)
     out = []
-    for name, one, value in matched:
+    for name, one, value, target in matched:
         kind = identify(one)
         if kind is None:
             continue
@@ -128,19 +143,20 @@ def crossentropy_warnings(loss: Any, y: Any, y_pred: Any, output_names: list[str
             fixed = f"keras.losses.{''.join(part.title() for part in function.split('_'))}(from_logits=True)"
             fix = f"Compile the model with `{fixed}`" if compiled else f"Pass `loss_fn={fixed}`"
             out.append(
-                f"{whose} ({function}) expects probabilities in [0, 1] (from_logits=False), but the model's {output} "
+                f"{whose(compiled)} ({function}) expects probabilities in [0, 1] (from_logits=False), but the model's {output} "
                 f"on the first batch range from {bounds[0]:.3g} to {bounds[1]:.3g}: logits, by the look of them. The "
                 "loss clips what it gets into [0, 1] before its log, and what it clips gets no gradient: the sweep, "
                 f"and `fit`, train badly on it. {fix} for a model that outputs logits, as this one seems to, or end "
                 f"the model with a {activation}."
             )
-        bounds = None if function.startswith("sparse") else outside(targets.get(name), tolerance=0.0)
+        bounds = None if function.startswith("sparse") else outside(target, tolerance=0.0)
         if bounds is not None:
             low, high = bounds
             how = {(-1.0, 1.0): " (labels of -1 and 1: `(y + 1) / 2`)", (1.0, 2.0): " (labels of 1 and 2: `y - 1`)"}
-            target = f"the targets of output {name!r}" if len(matched) > 1 else "y"
+            target = f"the targets of output {name!r} on the first batch run" if len(matched) > 1 else (
+                "y on the first batch runs")
             out.append(
-                f"{whose} ({function}) expects targets in [0, 1], but {target} on the first batch runs from {low:.3g} "
+                f"{whose(compiled)} ({function}) expects targets in [0, 1], but {target} from {low:.3g} "
                 f"to {high:.3g}: there the loss has no lower bound (a sample's loss falls below 0 as its output runs off), "
                 f"and the sweep, like `fit`, chases it. Map the targets into [0, 1]{how.get(bounds, '')}."
             )
