@@ -45,6 +45,25 @@ def test_the_bounds_of_keras_activations_are_read(layer, expected):
     assert activation_range(layer) == expected
 
 
+@pytest.mark.parametrize("call, expected", [
+    (keras.ops.sigmoid, ("sigmoid", 0.0, 1.0)),
+    (keras.activations.tanh, ("tanh", -1.0, 1.0)),
+    (keras.ops.softmax, ("softmax", 0.0, 1.0)),
+    (keras.ops.relu, ("relu", 0.0, math.inf)),
+    (keras.activations.relu, ("relu", 0.0, math.inf)),
+    (lambda t: keras.activations.relu(t, max_value=6.0), ("relu", 0.0, 6.0)),
+    (lambda t: keras.activations.relu(t, negative_slope=0.1), None),
+    (keras.ops.exp, ("exponential", 0.0, math.inf)),
+    (lambda t: keras.ops.sigmoid(t) * 255, None),  # what follows the activation is not guessed at
+    (keras.ops.sin, None),
+])
+def test_activations_called_as_functions_in_a_functional_model_are_read(call, expected):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, call(L.Dense(2)(inputs)))
+    [last] = last_layers(model)
+    assert activation_range(last) == expected and activation_range(model) == expected
+
+
 def test_each_output_s_layer_is_found_in_the_order_of_the_flattened_outputs():
     inputs = keras.Input((3,))
     hidden = L.Dense(4, activation="relu", name="hidden")(inputs)

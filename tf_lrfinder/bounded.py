@@ -10,9 +10,10 @@ Adam (the floor: 0.42), against 0.38 with a linear output; an autoencoder of its
 sigmoid, given the pixels of 0 to 16, reaches 51.0, worse than predicting every pixel's mean (36.2),
 against 0.020 (0.14 of their variance) given them divided by 16.
 
-Only the layers Keras builds are read (an `activation` of Keras's own, a `Softmax` or `ReLU`
-layer, through a wrapper or a nested model's last layer), and only Keras's own regression losses
-are checked: a custom activation or loss is not guessed at.
+Only what Keras builds is read (an `activation` of Keras's own, a `Softmax` or `ReLU` layer, one of
+Keras's activations called as a function in a functional model, through a wrapper or a nested
+model's last layer), and only Keras's own regression losses are checked: a custom activation or
+loss is not guessed at.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from .step import keras_loss, named_outputs
 RANGES = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0),
           "hard_tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0), "relu": (0.0, math.inf), "relu6": (0.0, 6.0),
           "softplus": (0.0, math.inf), "exponential": (0.0, math.inf)}
+# The same activations called as functions in a functional model (`keras.ops.sigmoid(x)`, or
+# `keras.activations.sigmoid(x)`), by the class of the operation Keras records for them.
+OPS = {"Sigmoid": "sigmoid", "HardSigmoid": "hard_sigmoid", "Softmax": "softmax", "Tanh": "tanh",
+       "Softsign": "softsign", "Relu": "relu", "Relu6": "relu6", "Softplus": "softplus", "Exp": "exponential"}
 # Keras's losses that compare an output's values with the targets themselves.
 REGRESSION = ("mean_squared_error", "mean_absolute_error", "huber", "log_cosh", "mean_squared_logarithmic_error",
               "mean_absolute_percentage_error")
@@ -38,8 +43,9 @@ REGRESSION = ("mean_squared_error", "mean_absolute_error", "huber", "log_cosh", 
 
 def activation_range(layer: Any) -> tuple[str, float, float] | None:
     """The activation that ends `layer`'s output and the lowest and highest values it takes, where
-    it is one of Keras's bounded ones (`RANGES`); else None. A wrapper (`TimeDistributed`) is read
-    through, and a nested model by its last layer.
+    it is one of Keras's bounded ones (`RANGES`), as a layer's `activation`, a `Softmax` or `ReLU`
+    layer, or called as a function in a functional model (`OPS`); else None. A wrapper
+    (`TimeDistributed`) is read through, and a nested model by its last layer.
 
     Example:
         >>> activation_range(keras.layers.Dense(1, activation="sigmoid"))
@@ -59,12 +65,15 @@ def activation_range(layer: Any) -> tuple[str, float, float] | None:
             break
     if isinstance(layer, keras.layers.Softmax):
         return "softmax", 0.0, 1.0
-    if isinstance(layer, keras.layers.ReLU):
-        config = layer.get_config()
-        if config.get("negative_slope") or config.get("threshold"):
+    op = type(layer).__name__ if type(layer).__module__.startswith("keras.") else None
+    if isinstance(layer, keras.layers.ReLU) or (op == "ReLU" and not isinstance(layer, keras.layers.Layer)):
+        # The layer, or `keras.activations.relu(x, ...)` called in a functional model: their options.
+        if getattr(layer, "negative_slope", 0.0) or getattr(layer, "threshold", 0.0):
             return None
-        high = config.get("max_value")
+        high = getattr(layer, "max_value", None)
         return "relu", 0.0, math.inf if high is None else float(high)
+    if op in OPS and not isinstance(layer, keras.layers.Layer):
+        return (OPS[op], *RANGES[OPS[op]])
     activation = getattr(layer, "activation", None)
     name = getattr(activation, "__name__", None)
     if name not in RANGES or getattr(keras.activations, name, None) is not activation:
