@@ -1445,6 +1445,75 @@ def test_class_labels_per_pixel_out_of_range_past_the_first_batch_are_told(form,
     assert_same_state(before, state_of(model, optimizer))
 
 
+def nan_past_five_classes(y_true, y_pred):
+    """A sparse crossentropy over 5 classes that turns NaN on a label outside them, as a GPU's does."""
+    labels = tf.cast(tf.reshape(y_true, [-1]), "int32")
+    inside = (labels >= 0) & (labels < 5)
+    return tf.where(inside, keras.losses.sparse_categorical_crossentropy(tf.where(inside, labels, 0), y_pred,
+                                                                          from_logits=True), float("nan"))
+
+
+def two_heads(loss) -> keras.Model:
+    """A model of two outputs compiled with one loss each: 'kind' of 3 classes (a CPU's sparse
+    crossentropy) and 'part' of 5 (`loss`)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, {"kind": keras.layers.Dense(3)(hidden), "part": keras.layers.Dense(5)(hidden)})
+    model.compile(keras.optimizers.Adam(), {"kind": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                            "part": loss})
+    return model
+
+
+@pytest.mark.parametrize("loss", [keras.losses.SparseCategoricalCrossentropy(from_logits=True), nan_past_five_classes])
+@pytest.mark.parametrize("form, row, where", [
+    ("arrays", 300, "y[300]"), ("pipeline", 300, "batch 10 (row 12)"), ("batches", 300, "batch 10 (row 12)"),
+    ("pipeline", 3, "row 3 of the first batch"), ("streamed", 3, "row 3 of the first batch")])
+def test_class_labels_of_one_of_several_outputs_are_checked_against_it_before_the_sweep(loss, form, row, where):
+    # Each output's labels against its own classes: a label of 5 for the 5-class output, which the
+    # 3-class output's labels never reach. Before, several outputs' labels went unchecked: a CPU
+    # raised mid-sweep, a GPU's NaN was read as divergence.
+    x, kind = labelled(640)
+    part = (np.arange(640) % 5).astype("int32")
+    part[row] = 5
+    model = two_heads(loss)
+    before = state_of(model, model.optimizer)
+    batched = [(x[i:i + 32], {"kind": kind[i:i + 32], "part": part[i:i + 32]}) for i in range(0, 640, 32)]
+    data = {"arrays": (x, {"kind": kind, "part": part}), "batches": batched}.get(
+        form, tf.data.Dataset.from_tensor_slices((x, {"kind": kind, "part": part})).batch(32))
+    with pytest.raises(ValueError, match=re.escape(
+            "`dataset`'s class labels for output 'part' run from 0 to 5, but output 'part' has 5 units: a sparse loss "
+            "needs labels from 0 to 4, one per unit; give it 6 units, or check the labels. The loss rejects the label "
+            f"5, which {where} holds")):
+        LRFinder(model, verbose=False)(data, batch_size=32 if form == "arrays" else None, refine=form != "streamed")
+    assert_same_state(before, state_of(model, model.optimizer))
+    assert not model.optimizer.built
+
+
+def test_several_outputs_labels_a_cpu_rejects_in_a_streamed_batch_are_told_without_naming_the_output():
+    x, kind = labelled(640)
+    part = (np.arange(640) % 5).astype("int32")
+    part[300] = 5
+    model = two_heads(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match=re.escape(
+            "`dataset`'s class labels on the batch of the sweep's step 10 of 100 (a rate of 5.34e-07) run from 0 to 5, but "
+            "the output whose loss rejected them has 5 units: a sparse loss needs labels from 0 to 4, one per unit; give "
+            "it 6 units, or check the labels. TensorFlow rejected them there")):
+        LRFinder(model, verbose=False)(tf.data.Dataset.from_tensor_slices((x, {"kind": kind, "part": part})).batch(32),
+                                       refine=False)
+
+
+def test_several_outputs_whose_targets_are_not_class_labels_sweep_unchecked():
+    # Whole numbers beyond an output's units that its loss takes (counts under a squared error) pass.
+    x, kind = labelled(640)
+    counts = np.random.default_rng(0).integers(0, 20, size=(640, 5)).astype("float32")
+    model = two_heads("mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isfinite(LRFinder(model, verbose=False)((x, {"kind": kind, "part": counts}), batch_size=32,
+                                                          n_steps=20, refine=False))
+
+
 def test_class_labels_the_loss_takes_outside_the_outputs_pass():
     # `ignore_class` (255, the void label of segmentation masks, say) is outside the outputs, and the loss takes it.
     x, y = labelled(640)

@@ -19,7 +19,7 @@ from keras import tree
 
 from .order import whole_numbers
 from .state import stateful_layers
-from .step import PARTS, UnweighableLoss, created_under
+from .step import PARTS, UnweighableLoss, created_under, named_outputs, output_pairs
 
 
 def is_number(value: Any) -> bool:
@@ -370,6 +370,32 @@ def output_classes(y_pred: Any) -> int | None:
     return last if isinstance(last, int) else None
 
 
+def target_classes(y: Any, y_pred: Any, output_names: list[str] | None) -> list[tuple[str | None, int | None]]:
+    """For each of the targets in y, in the order of `tf.nest.flatten(y)`, the name of the output
+    it is matched to (None for a model of one output) and that output's classes (`output_classes`:
+    the length of its last axis); [] where the targets do not match the outputs (`output_pairs`).
+
+    Example:
+        >>> y = {"kind": np.zeros(4), "size": np.zeros(4)}
+        >>> target_classes(y, {"size": np.zeros((4, 1)), "kind": np.zeros((4, 5))}, None)
+        [('kind', 5), ('size', 1)]
+        >>> target_classes(np.zeros(4), np.zeros((4, 3)), None), target_classes([1, 2], np.zeros((4, 3)), None)
+        ([(None, 3)], [])
+    """
+    targets = tf.nest.flatten(y)
+    if len(tf.nest.flatten(y_pred)) == 1:
+        return [(None, output_classes(y_pred))] if len(targets) == 1 else []
+    matched = output_pairs(y, y_pred, output_names)
+    if matched is None:
+        return []
+    names = named_outputs(y_pred, output_names)[0]
+    found = []
+    for target in targets:
+        k = next((i for i, (t, _) in enumerate(matched) if t is target), None)
+        found.append((None, None) if k is None else (names[k], output_classes(matched[k][1])))
+    return found
+
+
 def _label_range(y: Any, y_pred: Any) -> str | None:
     """What to do where a single output's class labels (one whole number per sample) run outside 0 to
     its number of classes minus 1, which a sparse crossentropy rejects; else None."""
@@ -385,20 +411,24 @@ def _label_range(y: Any, y_pred: Any) -> str | None:
     return f"The class labels on that batch {_label_fix(int(indices.min()), int(indices.max()), classes, outside)}"
 
 
-def _label_fix(low: int, high: int, classes: int, outside: Sequence[int]) -> str:
-    """What to do where class labels run from `low` to `high` for a model with `classes` outputs,
-    those `outside` 0 to `classes` - 1 among them."""
+def _label_fix(low: int, high: int, classes: int, outside: Sequence[int], output: str | None = None) -> str:
+    """What to do where class labels run from `low` to `high` for a model with `classes` outputs (or
+    for its `output` of `classes` units, in a model of several), those `outside` 0 to `classes` - 1
+    among them."""
     if low >= 1 and high == classes:
         fix = "subtract 1 from them (`y - 1`)"
     elif low >= 0:
-        fix = f"give the model {high + 1} outputs, or check the labels"
+        fix = f"give {'the model' if output is None else 'it'} {high + 1} {'outputs' if output is None else 'units'}, " \
+              "or check the labels"
     else:
         fix = f"map them to 0 to {classes - 1}"
     if len(outside) == 1 and not 0 <= outside[0] <= classes:  # one value, not the next class: padding's, a void label's
         fix += (f"; or, where {int(outside[0])} marks what to leave out (padding, a void label), pass "
                 f"`ignore_class={int(outside[0])}` to the sparse crossentropy")
-    return (f"run from {low} to {high}, but the model has {classes} outputs: a sparse loss needs labels from 0 to "
-            f"{classes - 1}, one per output; {fix}.")
+    holder, unit = (f"the model has {classes} outputs", "output") if output is None else (
+        f"{output} has {classes} units", "unit")
+    return (f"run from {low} to {high}, but {holder}: a sparse loss needs labels from 0 to {classes - 1}, one per "
+            f"{unit}; {fix}.")
 
 
 # What TensorFlow's sparse crossentropy raises (on a CPU) at a label outside its outputs.
@@ -406,10 +436,10 @@ _REJECTED = re.compile(r"label value of -?\d+ which is outside the valid range o
                        r"Label values: (-?\d+(?: -?\d+)*)")
 
 
-def rejected_labels(message: str) -> str | None:
+def rejected_labels(message: str, several: bool = False) -> str | None:
     """What to do about the class labels of a batch that TensorFlow's sparse crossentropy rejected,
     read from its error `message` (which lists the batch's labels and the number of outputs), where
-    it is that error; else None.
+    it is that error; else None. For a model of `several` outputs, the message does not say whose.
 
     Example:
         >>> print(rejected_labels("Received a label value of 255 which is outside the valid range of [0, 3).  "
@@ -423,7 +453,8 @@ def rejected_labels(message: str) -> str | None:
         return None
     classes, labels = int(found.group(1)), np.array(found.group(2).split(), dtype=np.int64)
     outside = np.unique(labels[(labels < 0) | (labels >= classes)])
-    return _label_fix(int(labels.min()), int(labels.max()), classes, [int(label) for label in outside])
+    return _label_fix(int(labels.min()), int(labels.max()), classes, [int(label) for label in outside],
+                      "the output whose loss rejected them" if several else None)
 
 
 def labels_outside(ys: Sequence[Any], classes: int | None) -> tuple[dict[int, tuple[int, int]], int, int] | None:
@@ -456,14 +487,16 @@ def labels_outside(ys: Sequence[Any], classes: int | None) -> tuple[dict[int, tu
 
 
 def labels_fit(model: keras.Model, loss: Callable, first: Any, ys: Sequence[Any], classes: int | None,
-               where: Callable[[int, int], str], probes: int = 10) -> None:
+               where: Callable[[int, int], str], probes: int = 10, target: int = 0, output: str | None = None) -> None:
     """Raise a `ValueError` where the targets `ys` of batches (`where(batch, row)` names a place in
     them) hold a class label outside the model's `classes` outputs (`labels_outside`) that `loss`
     rejects: computed on the `first` batch with its first label set to it, the loss raises (a sparse
     crossentropy on a CPU, mid-sweep) or turns NaN or inf (on a GPU, without a word: the sweep would
     read it as divergence). The finder checks the batches it will read before the sweep where they
     are at hand, and a streamed batch's range where the loss turned NaN on it. A label the loss
-    takes (an `ignore_class`, say) passes; up to `probes` labels outside are tried.
+    takes (an `ignore_class`, say) passes; up to `probes` labels outside are tried. For a model of
+    several outputs, `ys` are the targets of the `output` so named, the `target`-th of
+    `tf.nest.flatten(y)`, which the probe sets.
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
@@ -483,17 +516,21 @@ def labels_fit(model: keras.Model, loss: Callable, first: Any, ys: Sequence[Any]
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(first)
     y_pred = model_fits(model, x)
     for label, (batch, row) in list(places.items())[:probes]:
-        labels = np.array(tf.nest.flatten(y)[0])  # a copy, its first label set to this one
+        flat = tf.nest.flatten(y)
+        flat[target] = labels = np.array(flat[target])  # a copy, its first label set to this one
         labels.reshape(-1)[0] = label
-        probe = tf.nest.pack_sequence_as(y, [labels])  # y may be a dict of one output's labels
+        probe = tf.nest.pack_sequence_as(y, flat)  # y may be a dict of the outputs' targets
         try:
             with unchanged(model):
                 taken = bool(np.all(np.isfinite(np.asarray(loss(x, probe, y_pred, sample_weight)))))
         except (ValueError, TypeError, tf.errors.InvalidArgumentError):
             taken = False
         if not taken:
+            named = "" if output is None else f" for output {output!r}"
             raise ValueError(
-                f"`dataset`'s class labels {_label_fix(low, high, classes, sorted(places))} The loss rejects the "
+                f"`dataset`'s class labels{named} "
+                f"{_label_fix(low, high, classes, sorted(places), None if output is None else f'output {output!r}')} "
+                "The loss rejects the "
                 f"label {label}, which {where(batch, row)} holds: on a CPU TensorFlow would raise an error mid-way, "
                 "at the batch that holds it, and on a GPU the loss would turn NaN there without one, read as "
                 "divergence.")

@@ -147,10 +147,34 @@ def held_targets(batches: Batches, n: int) -> list[np.ndarray] | None:
     if len(targets) != 1 or (class_indices(targets[0]) is None and one_target(targets[0]) is None
                              and not _integers(targets[0])):
         return None
+    return [y[0] for y in _held(batches, n)]
+
+
+def held_target_sets(batches: Batches, n: int) -> list[list[np.ndarray]] | None:
+    """The targets of the first `n` batches of `batches`, as `held_targets` reads them, where y holds
+    two or more tensors of numbers (a model of several outputs): for each batch, a list of arrays
+    in the order of `tf.nest.flatten(y)`; else None.
+
+    Example:
+        >>> batches = [(np.zeros((2, 1), "float32"), {"b": np.array([c, c]), "a": np.zeros(2)}) for c in (0, 1)]
+        >>> [[a.tolist() for a in y] for y in held_target_sets(as_batches(batches, None, 2), 2)]
+        [[[0.0, 0.0], [0, 0]], [[0.0, 0.0], [1, 1]]]
+    """
+    if batches.rereads:
+        return None
+    targets = tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batches.first)[1])
+    if len(targets) < 2 or not all(isinstance(t, tf.Tensor) and (t.dtype.is_integer or t.dtype.is_floating)
+                                   for t in targets):
+        return None
+    return _held(batches, n)
+
+
+def _held(batches: Batches, n: int) -> list[list[np.ndarray]]:
+    """The flattened targets of the first `n` batches of `batches`, which it holds in memory."""
     # A pass read again says nothing more of the order, and its start would hide a sorted one's.
-    ys = batches.dataset.take(min(n, batches.cardinality or n)).map(_plain(lambda index, batch: tf.nest.flatten(
-        keras.utils.unpack_x_y_sample_weight(batch)[1])[0]))
-    return list(ys.as_numpy_iterator())
+    ys = batches.dataset.take(min(n, batches.cardinality or n)).map(_plain(lambda index, batch: tuple(tf.nest.flatten(
+        keras.utils.unpack_x_y_sample_weight(batch)[1]))))
+    return [list(y) for y in ys.as_numpy_iterator()]
 
 
 def _integers(y: Any) -> bool:
@@ -159,18 +183,23 @@ def _integers(y: Any) -> bool:
     return not isinstance(y, (tf.SparseTensor, tf.RaggedTensor)) and dtype is not None and tf.as_dtype(dtype).is_integer
 
 
-def batch_targets(batches: Any) -> list[Any] | None:
-    """Each batch's targets y, in order, where every batch of `batches` (an iterable of batches, or
-    arrays `data` as one batch) has y of one tensor or array; else None (no y, or several outputs').
+def batch_targets(batches: Any) -> list[list[Any]] | None:
+    """Each batch's targets y, in order, as `tf.nest.flatten(y)` lists them (one per output), where
+    every batch of `batches` (an iterable of batches, or arrays `data` as one batch) has y, of as
+    many tensors or arrays; else None.
 
     Example:
-        >>> [y.tolist() for y in batch_targets([(np.zeros((2, 1)), np.array([0, 1])), (np.zeros((2, 1)), np.array([2, 0]))])]
-        [[0, 1], [2, 0]]
-        >>> batch_targets([(np.zeros((2, 1)), (np.zeros(2), np.zeros(2)))]) is None
+        >>> [[a.tolist() for a in y] for y in batch_targets([(np.zeros((2, 1)), np.array([0, 1])),
+        ...                                                  (np.zeros((2, 1)), np.array([2, 0]))])]
+        [[[0, 1]], [[2, 0]]]
+        >>> [len(y) for y in batch_targets([(np.zeros((2, 1)), (np.zeros(2), np.zeros(2)))])]
+        [2]
+        >>> batch_targets([(np.zeros((2, 1)),)]) is None
         True
     """
     ys = [tf.nest.flatten(keras.utils.unpack_x_y_sample_weight(batch)[1]) for batch in batches]
-    return [y[0] for y in ys] if all(len(y) == 1 and y[0] is not None for y in ys) else None
+    same = all(len(y) == len(ys[0]) and all(t is not None for t in y) for y in ys)
+    return ys if ys and same else None
 
 
 def _is_array(value: Any) -> bool:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
 from .compiled import uses_xla
-from .data import (Batches, OnePass, as_batches, batch_targets, held_targets, holds_arrays, in_memory, pass_in_memory,
+from .data import (Batches, OnePass, as_batches, batch_targets, held_target_sets, held_targets, holds_arrays, in_memory, pass_in_memory,
                    samples, split_off)
 from .diagnose import sweep_warnings
 from .bounded import bounded_warnings
@@ -192,6 +192,7 @@ class LRFinder:
         self._update_bn: Callable | None = None
         self._traced_with: list[Any] = []
         self._classes: int | None = None  # the model's outputs, where it has one (`_prepare`)
+        self._target_classes: list[tuple[str | None, int | None]] = []  # each target's output (`_prepare`)
         self._snapshot: Snapshot | None = None
         self._ready = True
 
@@ -460,12 +461,15 @@ class LRFinder:
             with checks.on_share(rows, of):
                 y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
                 self._classes = checks.output_classes(y_pred)
+                self._target_classes = checks.target_classes(y, y_pred, getattr(self.model, "output_names", None))
                 checks.has_trainable_variables(self.model)
                 if self._computes_own_loss():
                     checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
                 else:
                     if needs_loss_build:
                         self.model._compile_loss.build(y, y_pred)
+                    if len(self._target_classes) > 1:  # each output's labels against it (one output's: `loss_fits`)
+                        self._labels_fit(share, [tf.nest.flatten(y)], lambda _, row: f"row {row} of the first batch")
                     checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight,
                                      plain=self._plain_loss())
                     # Warned now, before the sweep, and kept in the sweep's `warnings` (`__call__`).
@@ -510,18 +514,23 @@ class LRFinder:
         that says so (`_labels_fit`, tried on the `first` batch): a GPU's sparse crossentropy turns
         NaN on such a label, where a CPU's raises, and the NaN is not the rate's doing. Batches held
         in memory were checked before; this finds it in batches streamed."""
-        if np.isfinite(record[5:7]).all():
-            self._labels_fit(first, [record[5:7]], lambda *_: where)
+        if np.isfinite(record[5:7]).all():  # one target (the range is NaN for several)
+            self._labels_fit(first, [[record[5:7]]], lambda *_: where)
 
-    def _labels_fit(self, first: Any, ys: Sequence[Any] | None, where: Callable[[int, int], str],
+    def _labels_fit(self, first: Any, ys: Sequence[Sequence[Any]] | None, where: Callable[[int, int], str],
                     training: bool = True) -> None:
-        """`checks.labels_fit` of the targets `ys` (None: none to check) for this model and loss,
-        tried on the `first` batch (its first replica's share), in the model's strategy scope; not
-        where the model computes its own loss."""
-        if ys is not None and not self._computes_own_loss():
-            with self._model_scope():
-                checks.labels_fit(self.model, loss_function(self.model, self.loss_fn, training=training),
-                                  first_share(self.model, first)[0], ys, self._classes, where)
+        """`checks.labels_fit` of the targets `ys` (each batch's, flattened as `tf.nest.flatten(y)`
+        lists them; None: none to check), each against the output it is matched to, for this model
+        and loss, tried on the `first` batch (its first replica's share), in the model's strategy
+        scope; not where the model computes its own loss."""
+        if ys is None or self._computes_own_loss() or any(len(y) != len(self._target_classes) for y in ys):
+            return
+        share = first_share(self.model, first)[0]
+        for k, (output, classes) in enumerate(self._target_classes):
+            if classes is not None and classes >= 2:
+                with self._model_scope():
+                    checks.labels_fit(self.model, loss_function(self.model, self.loss_fn, training=training), share,
+                                      [y[k] for y in ys], classes, where, target=k, output=output)
 
     def _build(self) -> None:
         """Build what the sweep needs after the checks of `_prepare` and `_check_held` passed: the
@@ -558,9 +567,10 @@ class LRFinder:
             self._labels_fit(batches.first, batch_targets([dataset]), _in_y)
             return True
         ys = held_targets(batches, n)
-        if ys is None:
+        if ys is None:  # for a model of several outputs, their labels are checked, not the batches' order
+            self._labels_fit(batches.first, held_target_sets(batches, n), _batch_row)
             return False
-        self._labels_fit(batches.first, ys, _batch_row)
+        self._labels_fit(batches.first, [[y] for y in ys], _batch_row)
         message = sorted_warning(*held_order(ys, self._classes))
         if message is not None:
             self._setup_warnings.append(message)
@@ -655,7 +665,7 @@ class LRFinder:
                 step = int(self._state.step.numpy())  # the steps completed: the variable's updates ran in order
                 rate = float(self._state.lrs[min(step, n_steps - 1)].numpy())
                 where = f"{what}'s step {step + 1} of {n_steps} (a rate of {rate:.3g})"
-                fix = checks.rejected_labels(error.message)
+                fix = checks.rejected_labels(error.message, several=len(self._target_classes) > 1)
                 if fix is not None:  # a label a CPU's sparse crossentropy rejects, in a batch streamed
                     raise ValueError(
                         f"`dataset`'s class labels on the batch of {where} {fix} TensorFlow rejected them there "
