@@ -43,6 +43,25 @@ def short_sweep_warnings(finder, data, **kwargs) -> list[warnings.WarningMessage
     return caught
 
 
+def first_batch_warning(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss, data, fragment: str) -> str:
+    """The warning holding `fragment` that a short sweep of a finder of `model`, `optimizer` (built
+    first) and `loss` on `data` raises, asserted told once and first (on the first batch, before the
+    sweep's own warnings), as a `UserWarning` pointing at the finder's caller, kept first in
+    `finder.warnings` and its history, with the state as before."""
+    from tf_lrfinder import LRFinder
+
+    finder = LRFinder(model, optimizer, loss, verbose=False)
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    caught = short_sweep_warnings(finder, data)
+    told = [w for w in caught if fragment in str(w.message)]
+    assert len(told) == 1 and caught[0] is told[0]
+    assert told[0].category is UserWarning and told[0].filename == __file__  # `short_sweep_warnings`, its caller
+    assert finder.warnings[0] == str(told[0].message) and finder.history["warnings"][0] == finder.warnings[0]
+    assert_same_state(before, state_of(model, optimizer))
+    return str(told[0].message)
+
+
 def regression_data(n: int = 1024, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 4)).astype("float32")

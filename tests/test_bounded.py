@@ -7,7 +7,7 @@ import math
 import keras
 import numpy as np
 import pytest
-from conftest import assert_same_state, short_sweep_warnings, state_of
+from conftest import first_batch_warning, short_sweep_warnings
 
 from tf_lrfinder import LRFinder
 from tf_lrfinder.bounded import activation_range, bounded_warnings, last_layers
@@ -166,16 +166,10 @@ def pixels(n: int = 256) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_the_finder_warns_before_the_sweep_keeps_the_warning_and_restores_the_state():
-    model, optimizer = sigmoid_model(), keras.optimizers.Adam()
-    finder = LRFinder(model, optimizer, "mse", verbose=False)
-    optimizer.build(model.trainable_variables)
-    before = state_of(model, optimizer)
-    caught = short_sweep_warnings(finder, pixels())
-    told = [w for w in caught if "compares the model's outputs with the targets" in str(w.message)]
-    assert len(told) == 1 and caught[0] is told[0]  # the first, before the sweep's own
-    assert told[0].category is UserWarning and told[0].filename == short_sweep_warnings.__code__.co_filename  # its caller
-    assert finder.warnings[0] == str(told[0].message) and finder.history["warnings"][0] == finder.warnings[0]
-    assert_same_state(before, state_of(model, optimizer))
+    message = first_batch_warning(sigmoid_model(), keras.optimizers.Adam(), "mse", pixels(),
+                                  "compares the model's outputs with the targets")
+    assert message.startswith("`loss_fn` (mean_squared_error) compares the model's outputs with the targets, but "
+                              "they end in a sigmoid (layer `out`)")
     x, y = pixels()
     caught = short_sweep_warnings(LRFinder(sigmoid_model(), keras.optimizers.Adam(), "mse", verbose=False), (x, y / 255))
     assert not [w for w in caught if "compares the model's outputs" in str(w.message)]

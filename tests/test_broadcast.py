@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 
 import keras
 import numpy as np
 import pytest
-from conftest import assert_same_state, state_of
+from conftest import first_batch_warning, short_sweep_warnings
 
 from tf_lrfinder import LRFinder
 from tf_lrfinder.broadcast import broadcast_shapes, broadcast_warnings
@@ -73,21 +72,9 @@ def test_the_finder_warns_before_the_sweep_keeps_the_warning_and_restores_the_st
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu"), L.Dense(3)])  # a classifier's head
     optimizer = keras.optimizers.Adam()
-    optimizer.build(model.trainable_variables)
-    before = state_of(model, optimizer)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(1024, 4)).astype("float32")
+    x = np.random.default_rng(0).normal(size=(1024, 4)).astype("float32")
     y = x[:, :1] * 2 + 1  # one target per sample
-    finder = LRFinder(model, optimizer, "mse", verbose=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        finder((x, y), batch_size=32, n_steps=20, refine=False)
-    told = [w for w in caught if "Keras broadcasts them" in str(w.message)]
-    assert len(told) == 1 and caught[0] is told[0] and told[0].filename == __file__
-    assert finder.warnings[0] == str(told[0].message) and finder.history["warnings"][0] == finder.warnings[0]
-    assert_same_state(before, state_of(model, optimizer))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        LRFinder(model, optimizer, "mse", verbose=False)((x, np.repeat(y, 3, axis=1)), batch_size=32, n_steps=20,
-                                                           refine=False)
+    message = first_batch_warning(model, optimizer, "mse", (x, y), "Keras broadcasts them")
+    assert message.startswith("`loss_fn` (mean_squared_error) compares the model's outputs, of shape (32, 3)")
+    caught = short_sweep_warnings(LRFinder(model, optimizer, "mse", verbose=False), (x, np.repeat(y, 3, axis=1)))
     assert not [w for w in caught if "Keras broadcasts them" in str(w.message)]

@@ -7,7 +7,7 @@ import functools
 import keras
 import numpy as np
 import pytest
-from conftest import assert_same_state, short_sweep_warnings, state_of
+from conftest import first_batch_warning, short_sweep_warnings
 
 from tf_lrfinder import LRFinder
 from tf_lrfinder.crossentropy import crossentropy_warnings, identify, outside, pairs
@@ -100,18 +100,9 @@ def classifier(activation: str | None = None) -> keras.Model:
 
 
 def test_the_finder_warns_before_the_sweep_keeps_the_warning_and_restores_the_state():
-    model, optimizer = classifier(), keras.optimizers.Adam()
-    finder = LRFinder(model, optimizer, "sparse_categorical_crossentropy", verbose=False)
-    optimizer.build(model.trainable_variables)
-    before = state_of(model, optimizer)
-    caught = short_sweep_warnings(finder, classes())
-    told = [w for w in caught if "expects probabilities" in str(w.message)]
-    assert len(told) == 1 and caught[0] is told[0]  # the first, before the sweep's own
-    assert told[0].category is UserWarning and told[0].filename == short_sweep_warnings.__code__.co_filename  # its caller
-    assert str(told[0].message).startswith("`loss_fn` (sparse_categorical_crossentropy) expects probabilities")
-    assert finder.warnings[0] == str(told[0].message) and finder.history["warnings"][0] == finder.warnings[0]
-    assert sum("expects probabilities" in w for w in finder.warnings) == 1
-    assert_same_state(before, state_of(model, optimizer))
+    message = first_batch_warning(classifier(), keras.optimizers.Adam(), "sparse_categorical_crossentropy", classes(),
+                                  "expects probabilities")
+    assert message.startswith("`loss_fn` (sparse_categorical_crossentropy) expects probabilities")
 
 
 @pytest.mark.parametrize("model, loss", [
