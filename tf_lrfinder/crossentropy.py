@@ -104,7 +104,12 @@ def per_output(loss: Any, y: Any, y_pred: Any, output_names: list[str] | None) -
 
 
 def whose(compiled: bool) -> str:
-    """The loss, as the first batch's warnings name it: the model's compiled one, or `loss_fn`."""
+    """The loss, as the first batch's warnings name it: the model's compiled one, or `loss_fn`.
+
+    Example:
+        >>> whose(compiled=True), whose(compiled=False)
+        ("The model's compiled loss", '`loss_fn`')
+    """
     return "The model's compiled loss" if compiled else "`loss_fn`"
 
 

@@ -473,15 +473,21 @@ class LRFinder:
                     checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight,
                                      plain=self._plain_loss())
                     # Warned now, before the sweep, and kept in the sweep's `warnings` (`__call__`).
-                    loss, names = self.model.loss if self.loss_fn is None else self.loss_fn, getattr(
-                        self.model, "output_names", None)
-                    compiled = self.loss_fn is None
-                    self._setup_warnings = (crossentropy_warnings(loss, y, y_pred, names, compiled)
-                                            + bounded_warnings(self.model, loss, y, y_pred, names, compiled)
-                                            + broadcast_warnings(loss, y, y_pred, names, compiled))
+                    self._setup_warnings = self._first_batch_warnings(y, y_pred)
                     for message in self._setup_warnings:
                         warnings.warn(message, stacklevel=5)  # past `keeps_global_random` and `after_scope`
             self._check_validation(validation)
+
+    def _first_batch_warnings(self, y: Any, y_pred: Any) -> list[str]:
+        """What the first batch's targets `y` and the model's outputs `y_pred` say against the loss,
+        output by output: probabilities or targets a crossentropy does not expect
+        (`tf_lrfinder.crossentropy`), targets beyond what a bounded output reaches
+        (`tf_lrfinder.bounded`), and targets a regression loss broadcasts (`tf_lrfinder.broadcast`)."""
+        compiled = self.loss_fn is None
+        loss, names = self.model.loss if compiled else self.loss_fn, getattr(self.model, "output_names", None)
+        return (crossentropy_warnings(loss, y, y_pred, names, compiled)
+                + bounded_warnings(self.model, loss, y, y_pred, names, compiled)
+                + broadcast_warnings(loss, y, y_pred, names, compiled))
 
     def _model_scope(self) -> contextlib.AbstractContextManager[Any]:
         """The scope of the strategy the model was created under (where its new variables, and the
