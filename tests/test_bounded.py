@@ -64,6 +64,24 @@ def test_activations_called_as_functions_in_a_functional_model_are_read(call, ex
     assert activation_range(last) == expected and activation_range(model) == expected
 
 
+@pytest.mark.parametrize("after", [
+    [L.Reshape((16,))], [L.Flatten()], [L.MaxPooling2D(), L.Flatten()], [L.GlobalAveragePooling2D()],
+    [L.ZeroPadding2D(), L.Cropping2D(1), L.UpSampling2D()], [L.Permute((2, 1, 3))]])
+def test_layers_that_only_reshape_or_pool_are_looked_past(after):
+    # A segmentation's sigmoid mask, reshaped or pooled: its values stay from 0 to 1.
+    conv = L.Conv2D(1, 3, padding="same", activation="sigmoid", name="mask")
+    sequential = keras.Sequential([keras.Input((4, 4, 1)), conv, *after])
+    [last] = last_layers(sequential)
+    assert last.name == "mask" and activation_range(sequential) == ("sigmoid", 0.0, 1.0)
+    inputs = keras.Input((4, 4, 1))
+    outputs = L.Conv2D(1, 3, padding="same", activation="tanh", name="tanh_mask")(inputs)
+    for layer in after:
+        outputs = layer.__class__.from_config(layer.get_config() | {"name": None})(outputs)
+    assert [layer.name for layer in last_layers(keras.Model(inputs, outputs))] == ["tanh_mask"]
+    assert last_layers(keras.Sequential([keras.Input((4,)), L.Dense(2, activation="sigmoid"), L.Dropout(0.5)]))[0].name \
+        .startswith("dropout")  # Dropout scales by 1 / (1 - rate) in training: past the bounds
+
+
 def test_each_output_s_layer_is_found_in_the_order_of_the_flattened_outputs():
     inputs = keras.Input((3,))
     hidden = L.Dense(4, activation="relu", name="hidden")(inputs)

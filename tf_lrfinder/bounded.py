@@ -36,6 +36,14 @@ RANGES = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "softmax": (0.0, 1.
 # `keras.activations.sigmoid(x)`), by the class of the operation Keras records for them.
 OPS = {"Sigmoid": "sigmoid", "HardSigmoid": "hard_sigmoid", "Softmax": "softmax", "Tanh": "tanh",
        "Softsign": "softsign", "Relu": "relu", "Relu6": "relu6", "Softplus": "softplus", "Exp": "exponential"}
+# Layers that only reshape, crop, repeat, pad with zeros or pool an output's values: the activation
+# before them bounds the output still.
+THROUGH = tuple(getattr(keras.layers, name) for name in (
+    "Reshape", "Flatten", "Permute", "RepeatVector", "Identity", "Cropping1D", "Cropping2D", "Cropping3D",
+    "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "GlobalAveragePooling3D") if hasattr(keras.layers, name))
 # Keras's losses that compare an output's values with the targets themselves.
 REGRESSION = ("mean_squared_error", "mean_absolute_error", "huber", "log_cosh", "mean_squared_logarithmic_error",
               "mean_absolute_percentage_error")
@@ -82,25 +90,39 @@ def activation_range(layer: Any) -> tuple[str, float, float] | None:
 
 
 def last_layers(model: keras.Model) -> list[Any]:
-    """The layer that computes each of `model`'s outputs, in the order `tf.nest.flatten` gives its
-    outputs: a `Sequential`'s last; a functional model's from its graph; [] for a subclassed model,
-    whose `call` is not read.
+    """The last layer that sets the values of each of `model`'s outputs, in the order
+    `tf.nest.flatten` gives its outputs, past layers that only reshape or pool them (`THROUGH`): a
+    `Sequential`'s; a functional model's from its graph; [] for a subclassed model, whose `call` is
+    not read.
 
     Example:
         >>> inputs = keras.Input((2,))
         >>> model = keras.Model(inputs, {"b": keras.layers.Dense(1, name="p")(inputs),
-        ...                              "a": keras.layers.Dense(1, name="q")(inputs)})
+        ...                              "a": keras.layers.Reshape((1,))(keras.layers.Dense(1, name="q")(inputs))})
         >>> [layer.name for layer in last_layers(model)]
         ['q', 'p']
     """
     if isinstance(model, keras.Sequential):
-        return model.layers[-1:]
+        layers = list(model.layers)
+        while len(layers) > 1 and isinstance(layers[-1], THROUGH):
+            layers.pop()
+        return layers[-1:]
     try:
         outputs = model.output  # a functional model's structure of symbolic outputs
     except (AttributeError, ValueError):  # a subclassed model, never called on symbolic inputs
         return []
-    history = [getattr(output, "_keras_history", None) for output in tf.nest.flatten(outputs)]
-    return [] if None in history else [entry.operation for entry in history]
+    found = []
+    for output in tf.nest.flatten(outputs):
+        history = getattr(output, "_keras_history", None)
+        while history is not None and isinstance(history.operation, THROUGH):
+            inputs = history.operation._inbound_nodes[history.node_index].input_tensors
+            if len(inputs) != 1:
+                break
+            history = getattr(inputs[0], "_keras_history", None)
+        if history is None:
+            return []
+        found.append(history.operation)
+    return found
 
 
 def _floor(loss: Any, y: np.ndarray, reached: np.ndarray) -> float:
