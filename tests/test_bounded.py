@@ -159,6 +159,35 @@ def test_a_relu_output_given_targets_below_0_is_told_to_shift_them_or_end_linear
     assert "Scale the targets into [-1, 1] (min-max scaling, then `2 * y - 1`)" in message
 
 
+@pytest.mark.parametrize("activation, loss, fix", [
+    ("relu", "binary_crossentropy", "sigmoid"), ("tanh", keras.losses.CategoricalCrossentropy(), "softmax"),
+    ("softplus", "sparse_categorical_crossentropy", "softmax")])
+def test_a_crossentropy_expecting_probabilities_is_told_an_output_that_does_not_give_them(activation, loss, fix):
+    # The first batch's values lie in [0, 1] (so `crossentropy` says nothing), but the activation
+    # lets them leave it, where the loss clips them.
+    model = keras.Sequential([keras.Input((4,)), L.Dense(3, activation=activation, name="out")])
+    value = np.full((2, 3), 0.4, "float32")
+    targets = np.array([1, 0]) if "sparse" in str(loss) else np.eye(3)[[1, 0]]
+    [message] = bounded_warnings(model, loss, targets, value, None, compiled=True)
+    assert message.startswith("The model's compiled loss (") and "expects probabilities in [0, 1] (from_logits=False), " \
+        f"but they end in a {activation} (layer `out`)" in message and message.endswith(f"End the model with a {fix}.")
+    assert bounded_warnings(model, loss, targets, value + 1, None, compiled=True) == []  # `crossentropy` says it
+    logits = keras.losses.BinaryCrossentropy(from_logits=True)
+    assert bounded_warnings(model, logits, targets, value, None, compiled=True) == []
+    sigmoid = keras.Sequential([keras.Input((4,)), L.Dense(3, activation="sigmoid")])
+    assert bounded_warnings(sigmoid, "binary_crossentropy", targets, value, None, compiled=True) == []
+
+
+def test_the_finder_tells_a_relu_output_given_to_a_binary_crossentropy_before_the_sweep():
+    x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), L.Dense(1, activation="relu", kernel_initializer="zeros",
+                                                         bias_initializer=keras.initializers.Constant(0.5))])
+    message = first_batch_warning(model, keras.optimizers.Adam(), "binary_crossentropy", (x, y),
+                                  "expects probabilities")  # once: `crossentropy` sees values of 0.5
+    assert "but they end in a relu" in message
+
+
 def two_outputs() -> keras.Model:
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))

@@ -10,6 +10,11 @@ Adam (the floor: 0.42), against 0.38 with a linear output; an autoencoder of its
 sigmoid, given the pixels of 0 to 16, reaches 51.0, worse than predicting every pixel's mean (36.2),
 against 0.020 (0.14 of their variance) given them divided by 16.
 
+The same reading tells an output that ends in a ReLU or a tanh given to a crossentropy that expects
+probabilities (`from_logits=False`): where its values leave [0, 1], the loss clips them and gives
+them no gradient. `tf_lrfinder.crossentropy` tells that from the first batch's values where they
+leave [0, 1]; this, from the layers, where they do not yet.
+
 Only what Keras builds is read (an `activation` of Keras's own, a `Softmax` or `ReLU` layer, one of
 Keras's activations called as a function in a functional model, through a wrapper or a nested
 model's last layer), and only Keras's own regression losses are checked: a custom activation or
@@ -18,6 +23,7 @@ loss is not guessed at.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -25,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .crossentropy import per_output, whose
+from .crossentropy import ACTIVATIONS, identify, outside, per_output, whose
 from .step import keras_loss, named_outputs
 
 # The values each of Keras's bounded activations takes, by name.
@@ -44,6 +50,8 @@ THROUGH = tuple(getattr(keras.layers, name) for name in (
     "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
     "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "GlobalAveragePooling3D") if hasattr(keras.layers, name))
+# The activations whose values are probabilities, as a crossentropy with `from_logits=False` expects.
+PROBABILITIES = ("sigmoid", "hard_sigmoid", "softmax")
 # Keras's losses that compare an output's values with the targets themselves.
 REGRESSION = ("mean_squared_error", "mean_absolute_error", "huber", "log_cosh", "mean_squared_logarithmic_error",
               "mean_absolute_percentage_error")
@@ -144,10 +152,12 @@ def _fix(activation: str, low: float, high: float) -> str:
 
 def bounded_warnings(model: keras.Model, loss: Any, y: Any, y_pred: Any, output_names: list[str] | None,
                      compiled: bool, tolerance: float = 1e-3) -> list[str]:
-    """A warning for each output, on the first batch, whose loss is one of Keras's regression losses
-    (`REGRESSION`) and whose last activation bounds its values (`activation_range`), where the
-    targets lie beyond those bounds by more than `tolerance`: the loss's floor there is reported,
-    which no rate lowers.
+    """A warning for each output, on the first batch, whose last activation bounds its values
+    (`activation_range`) and whose loss is one of Keras's regression losses (`REGRESSION`), where
+    the targets lie beyond those bounds by more than `tolerance` (the loss's floor there is
+    reported, which no rate lowers); or one of Keras's crossentropies expecting probabilities, where
+    that activation does not give them (a ReLU: its values may pass 1, though the first batch's did
+    not, as `tf_lrfinder.crossentropy` would have said).
 
     Args:
         model: the model, whose output layers are read (`last_layers`).
@@ -165,38 +175,84 @@ def bounded_warnings(model: keras.Model, loss: Any, y: Any, y_pred: Any, output_
         `loss_fn` (mean_squared_error) compares the model's outputs with the targets, but they end in a sigmoid (layer `out`), which takes values from 0 to 1, and y on the first batch runs from 0 to 255 (50% of the values beyond): the loss cannot fall below 3.23e+04 on that batch (the model's is 3.24e+04 now), whatever the rate, and the sweep, like `fit`, suggests a rate for a model that cannot fit its targets. Scale the targets into [0, 1] (from 0 to 255: `y / 255`), or end the model with a linear output (`activation=None`).
         >>> bounded_warnings(model, "mse", y / 255, model(x), None, False)
         []
+        >>> relu = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, activation="relu", name="out")])
+        >>> print(*bounded_warnings(relu, "binary_crossentropy", y / 255, relu(x), None, False))
+        `loss_fn` (binary_crossentropy) expects probabilities in [0, 1] (from_logits=False), but they end in a relu (layer `out`), which takes values 0 or more: where those values leave [0, 1] the loss clips them, and what it clips gets no gradient, so the sweep, and `fit`, train badly on it. End the model with a sigmoid.
     """
     matched = per_output(loss, y, y_pred, output_names)
     layers = dict(zip(named_outputs(y_pred, output_names)[0], _by_output(model, y_pred)))
     out = []
     for name, one, value, target in matched:
-        kind, layer = keras_loss(one), layers.get(name)
-        bounds = None if kind is None or kind[0] not in REGRESSION or layer is None else activation_range(layer)
-        if bounds is None or target is None:
+        layer = layers.get(name)
+        bounds = None if layer is None else activation_range(layer)
+        if bounds is None:
             continue
-        try:
-            target = np.asarray(target, dtype=np.float32)
-        except (TypeError, ValueError):  # ragged or sparse: not checked
-            continue
-        finite = target[np.isfinite(target)]
-        activation, low, high = bounds
-        beyond = (finite < low - tolerance) | (finite > high + tolerance)
-        if not beyond.any():
-            continue
-        outputs = f"output {name!r}" if len(matched) > 1 else "the model's outputs"
-        named = f"the targets of output {name!r} on the first batch run" if len(matched) > 1 else (
-            "y on the first batch runs")
-        reach = f"from {low:g} to {high:g}" if not math.isinf(high) else f"{low:g} or more"
-        floor = _floor(one, target, np.clip(target, low, high))
-        now = _floor(one, target, np.asarray(value))
-        out.append(
-            f"{whose(compiled)} ({kind[0]}) compares {outputs} with the targets, but {'it ends' if len(matched) > 1 else 'they end'} "
-            f"in a {activation} (layer `{layer.name}`), which takes values {reach}, and {named} from "
-            f"{finite.min():.3g} to {finite.max():.3g} ({beyond.mean():.0%} of the values beyond): the loss "
-            f"cannot fall below {floor:.3g} on that batch (the model's is {now:.3g} now), whatever the rate, and the "
-            f"sweep, like `fit`, suggests a rate for a model that cannot fit its targets. {_fix(activation, low, high)}"
-        )
+        output = _Output(name if len(matched) > 1 else None, layer.name, *bounds)
+        message = (_beyond(output, one, value, target, tolerance) if target is not None else None) or (
+            _not_probabilities(output, one, value))
+        if message is not None:
+            out.append(f"{whose(compiled)} {message}")
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Output:
+    """An output whose activation bounds it: its name (None for a model's one output), the name of
+    the layer that ends it, and that activation's name and bounds."""
+    name: str | None
+    layer: str
+    activation: str
+    low: float
+    high: float
+
+    def ends(self) -> str:
+        """'the model's outputs ... end' or 'output 'a' ... ends', in a warning."""
+        values = "takes values " + (f"{self.low:g} or more" if math.isinf(self.high) else
+                                    f"from {self.low:g} to {self.high:g}")
+        return (f"{'they end' if self.name is None else 'it ends'} in a {self.activation} (layer `{self.layer}`), "
+                f"which {values}")
+
+    def outputs(self) -> str:
+        return "the model's outputs" if self.name is None else f"output {self.name!r}"
+
+
+def _beyond(output: _Output, loss: Any, value: Any, target: Any, tolerance: float) -> str | None:
+    """The warning (after the loss's name) where `loss` is one of Keras's regression losses and the
+    `target`s lie beyond `output`'s bounds by more than `tolerance`; else None."""
+    kind = keras_loss(loss)
+    if kind is None or kind[0] not in REGRESSION:
+        return None
+    try:
+        target = np.asarray(target, dtype=np.float32)
+    except (TypeError, ValueError):  # ragged or sparse: not checked
+        return None
+    finite = target[np.isfinite(target)]
+    beyond = (finite < output.low - tolerance) | (finite > output.high + tolerance)
+    if not beyond.any():
+        return None
+    named = "y on the first batch runs" if output.name is None else (
+        f"the targets of output {output.name!r} on the first batch run")
+    floor = _floor(loss, target, np.clip(target, output.low, output.high))
+    now = _floor(loss, target, np.asarray(value))
+    return (
+        f"({kind[0]}) compares {output.outputs()} with the targets, but {output.ends()}, and {named} from "
+        f"{finite.min():.3g} to {finite.max():.3g} ({beyond.mean():.0%} of the values beyond): the loss cannot fall "
+        f"below {floor:.3g} on that batch (the model's is {now:.3g} now), whatever the rate, and the sweep, like "
+        f"`fit`, suggests a rate for a model that cannot fit its targets. {_fix(output.activation, output.low, output.high)}")
+
+
+def _not_probabilities(output: _Output, loss: Any, value: Any) -> str | None:
+    """The warning (after the loss's name) where `loss` is one of Keras's crossentropies expecting
+    probabilities (`from_logits=False`) and `output` ends in another activation (a ReLU, a tanh),
+    whose values may leave [0, 1], though the first batch's did not (else `crossentropy` warns);
+    else None."""
+    kind = identify(loss)
+    if kind is None or kind[1] or output.activation in PROBABILITIES or outside(value) is not None:
+        return None
+    return (
+        f"({kind[0]}) expects probabilities in [0, 1] (from_logits=False), but {output.ends()}: where those values "
+        "leave [0, 1] the loss clips them, and what it clips gets no gradient, so the sweep, and `fit`, train badly "
+        f"on it. End the model with a {ACTIVATIONS[kind[0]]}.")
 
 
 def _by_output(model: keras.Model, y_pred: Any) -> list[Any]:
