@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .crossentropy import ACTIVATIONS, identify, outside, per_output, whose
+from .crossentropy import ACTIVATIONS, identify, outside, per_output, targets_run, whose
 from .step import keras_loss, named_outputs
 
 # The values each of Keras's bounded activations takes, by name.
@@ -230,12 +230,10 @@ def _beyond(output: _Output, loss: Any, value: Any, target: Any, tolerance: floa
     beyond = (finite < output.low - tolerance) | (finite > output.high + tolerance)
     if not beyond.any():
         return None
-    named = "y on the first batch runs" if output.name is None else (
-        f"the targets of output {output.name!r} on the first batch run")
     floor = _floor(loss, target, np.clip(target, output.low, output.high))
     now = _floor(loss, target, np.asarray(value))
     return (
-        f"({kind[0]}) compares {output.outputs()} with the targets, but {output.ends()}, and {named} from "
+        f"({kind[0]}) compares {output.outputs()} with the targets, but {output.ends()}, and {targets_run(output.name)} from "
         f"{finite.min():.3g} to {finite.max():.3g} ({beyond.mean():.0%} of the values beyond): the loss cannot fall "
         f"below {floor:.3g} on that batch (the model's is {now:.3g} now), whatever the rate, and the sweep, like "
         f"`fit`, suggests a rate for a model that cannot fit its targets. {_fix(output.activation, output.low, output.high)}")

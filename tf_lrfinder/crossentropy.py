@@ -113,6 +113,17 @@ def whose(compiled: bool) -> str:
     return "The model's compiled loss" if compiled else "`loss_fn`"
 
 
+def targets_run(name: str | None) -> str:
+    """The first batch's targets, as a warning says where they run: y, or the targets of output
+    `name` in a model of several (None: of one).
+
+    Example:
+        >>> targets_run(None), targets_run("a")
+        ('y on the first batch runs', "the targets of output 'a' on the first batch run")
+    """
+    return "y on the first batch runs" if name is None else f"the targets of output {name!r} on the first batch run"
+
+
 def crossentropy_warnings(loss: Any, y: Any, y_pred: Any, output_names: list[str] | None,
                           compiled: bool) -> list[str]:
     """A warning for each output, on the first batch, whose loss is one of Keras's crossentropies and
@@ -158,8 +169,7 @@ def crossentropy_warnings(loss: Any, y: Any, y_pred: Any, output_names: list[str
         if bounds is not None:
             low, high = bounds
             how = {(-1.0, 1.0): " (labels of -1 and 1: `(y + 1) / 2`)", (1.0, 2.0): " (labels of 1 and 2: `y - 1`)"}
-            target = f"the targets of output {name!r} on the first batch run" if len(matched) > 1 else (
-                "y on the first batch runs")
+            target = targets_run(name if len(matched) > 1 else None)
             out.append(
                 f"{whose(compiled)} ({function}) expects targets in [0, 1], but {target} from {low:.3g} "
                 f"to {high:.3g}: there the loss has no lower bound (a sample's loss falls below 0 as its output runs off), "

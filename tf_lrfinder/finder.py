@@ -531,12 +531,12 @@ class LRFinder:
         scope; not where the model computes its own loss."""
         if ys is None or self._computes_own_loss() or any(len(y) != len(self._target_classes) for y in ys):
             return
-        share = first_share(self.model, first)[0]
-        for k, (output, classes) in enumerate(self._target_classes):
-            if classes is not None and classes >= 2:
-                with self._model_scope():
-                    checks.labels_fit(self.model, loss_function(self.model, self.loss_fn, training=training), share,
-                                      [y[k] for y in ys], classes, where, target=k, output=output)
+        with self._model_scope():
+            share, loss = first_share(self.model, first)[0], loss_function(self.model, self.loss_fn, training=training)
+            for k, (output, classes) in enumerate(self._target_classes):
+                if classes is not None and classes >= 2:
+                    checks.labels_fit(self.model, loss, share, [y[k] for y in ys], classes, where, target=k,
+                                      output=output)
 
     def _build(self) -> None:
         """Build what the sweep needs after the checks of `_prepare` and `_check_held` passed: the
