@@ -5,6 +5,7 @@ import math
 import re
 import warnings
 from functools import partial
+from typing import Callable
 
 import keras
 import numpy as np
@@ -1271,15 +1272,23 @@ def test_class_labels_out_of_range_are_told_how_to_fix(offset, outputs, told):
     assert finder.lrs == []
 
 
-def nan_past_three_classes(y_true, y_pred):
-    """A sparse crossentropy over 3 classes that turns NaN on a label outside them, as a GPU's does
-    (a CPU's raises instead)."""
-    labels = tf.cast(y_true, "int32")
-    if labels.shape.rank == y_pred.shape.rank:  # labels (batch, 1) against outputs (batch, 3)
-        labels = tf.squeeze(labels, -1)
-    inside = (labels >= 0) & (labels < 3)
-    return tf.where(inside, keras.losses.sparse_categorical_crossentropy(tf.where(inside, labels, 0), y_pred),
-                    float("nan"))
+def nan_past(classes: int, from_logits: bool = False) -> Callable:
+    """A sparse crossentropy over `classes` classes that turns NaN on a label outside them, as a
+    GPU's does (a CPU's raises instead)."""
+
+    def loss(y_true, y_pred):
+        labels = tf.cast(y_true, "int32")
+        if labels.shape.rank == y_pred.shape.rank:  # labels (batch, 1) against outputs (batch, classes)
+            labels = tf.squeeze(labels, -1)
+        inside = (labels >= 0) & (labels < classes)
+        return tf.where(inside, keras.losses.sparse_categorical_crossentropy(
+            tf.where(inside, labels, 0), y_pred, from_logits=from_logits), float("nan"))
+
+    loss.__name__ = f"nan_past_{classes}_classes"
+    return loss
+
+
+nan_past_three_classes = nan_past(3)
 
 
 @pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", nan_past_three_classes])
@@ -1445,14 +1454,6 @@ def test_class_labels_per_pixel_out_of_range_past_the_first_batch_are_told(form,
     assert_same_state(before, state_of(model, optimizer))
 
 
-def nan_past_five_classes(y_true, y_pred):
-    """A sparse crossentropy over 5 classes that turns NaN on a label outside them, as a GPU's does."""
-    labels = tf.cast(tf.reshape(y_true, [-1]), "int32")
-    inside = (labels >= 0) & (labels < 5)
-    return tf.where(inside, keras.losses.sparse_categorical_crossentropy(tf.where(inside, labels, 0), y_pred,
-                                                                          from_logits=True), float("nan"))
-
-
 def two_heads(loss) -> keras.Model:
     """A model of two outputs compiled with one loss each: 'kind' of 3 classes (a CPU's sparse
     crossentropy) and 'part' of 5 (`loss`)."""
@@ -1465,7 +1466,7 @@ def two_heads(loss) -> keras.Model:
     return model
 
 
-@pytest.mark.parametrize("loss", [keras.losses.SparseCategoricalCrossentropy(from_logits=True), nan_past_five_classes])
+@pytest.mark.parametrize("loss", [keras.losses.SparseCategoricalCrossentropy(from_logits=True), nan_past(5, from_logits=True)])
 @pytest.mark.parametrize("form, row, where", [
     ("arrays", 300, "y[300]"), ("pipeline", 300, "batch 10 (row 12)"), ("batches", 300, "batch 10 (row 12)"),
     ("pipeline", 3, "row 3 of the first batch"), ("streamed", 3, "row 3 of the first batch")])
