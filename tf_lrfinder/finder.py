@@ -24,7 +24,8 @@ from .crossentropy import crossentropy_warnings
 from .order import held_order, sorted_warning, streamed_order
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
-from .step import (DIVERGED, NOT_FINITE, RECORD_COLUMNS, RUNNING, SweepState, accumulation_steps, after_scope,
+from .step import (DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED, TARGET_MEAN,
+                   TARGET_MEAN_VARIANCE, TARGET_RANGE, SweepState, accumulation_steps, after_scope,
                    build_evaluate, build_sweep, first_share, keras_loss_name, loss_function, nonfinite_parts, rate_cap,
                    rate_swapped, rate_target, start_accumulation)
 
@@ -39,6 +40,8 @@ def _batch_row(batch: int, row: int) -> str:
 def _in_y(batch: int, row: int) -> str:
     """A place in arrays' targets y (read as one batch), for a message."""
     return f"y[{row}]"
+
+
 MIN_STEPS = 5
 RAN_OUT = ("`dataset` ran out: it yielded no batch when read again. A tf.data.Dataset over a generator "
            "object can be read only once; pass one that can be read again (give `from_generator` a "
@@ -342,10 +345,10 @@ class LRFinder:
             records, status = self._sweep_restoring_state(batches.dataset, int(n_steps), lrs)
 
         self.lrs = lrs[: len(records)].tolist()
-        self.losses = records[:, 0].tolist()
-        self.smoothed_losses = records[:, 1].tolist()
+        self.losses = records[:, LOSS].tolist()
+        self.smoothed_losses = records[:, SMOOTHED].tolist()
         self.stop_reason = STOP_REASONS.get(status, "completed")
-        self.cycled = bool(len(records) and records[-1, 2] > 0)  # the data started again
+        self.cycled = bool(len(records) and records[-1, RESTARTS] > 0)  # the data started again
         self.settings = dict(min_lr=float(min_lr), max_lr=float(max_lr), n_steps=int(n_steps), mode=mode,
                              smoothing=float(smoothing),
                              diverge_factor=None if diverge_factor is None else float(diverge_factor), method=method,
@@ -366,8 +369,9 @@ class LRFinder:
         finally:
             in_order = None
             if streamed:  # its first pass: batches read again say nothing more of their order
-                first_pass = records[records[:, 2] == 0]
-                in_order = sorted_warning(*streamed_order(first_pass[:, 3], first_pass[:, 4], self._classes))
+                first_pass = records[records[:, RESTARTS] == 0]
+                means, variances = first_pass[:, TARGET_MEAN], first_pass[:, TARGET_MEAN_VARIANCE]
+                in_order = sorted_warning(*streamed_order(means, variances, self._classes))
             swept = [in_order] * (in_order is not None) + sweep_warnings(
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
@@ -515,13 +519,13 @@ class LRFinder:
 
     def _labels_at_nan(self, record: np.ndarray, first: Any, where: str) -> None:
         """Where the loss turned NaN or inf on finite data at a step whose batches' targets (`record`,
-        the step's row of the records: their range in its last two columns, `step.target_moments`)
+        the step's row of the records: their range in its columns `step.TARGET_RANGE`)
         hold a class label outside the model's outputs that the loss rejects, raise a `ValueError`
         that says so (`_labels_fit`, tried on the `first` batch): a GPU's sparse crossentropy turns
         NaN on such a label, where a CPU's raises, and the NaN is not the rate's doing. Batches held
         in memory were checked before; this finds it in batches streamed."""
-        if np.isfinite(record[5:7]).all():  # one target (the range is NaN for several)
-            self._labels_fit(first, [[record[5:7]]], lambda *_: where)
+        if np.isfinite(record[TARGET_RANGE]).all():  # one target (the range is NaN for several)
+            self._labels_fit(first, [[record[TARGET_RANGE]]], lambda *_: where)
 
     def _labels_fit(self, first: Any, ys: Sequence[Sequence[Any]] | None, where: Callable[[int, int], str],
                     training: bool = True) -> None:
@@ -649,7 +653,7 @@ class LRFinder:
                 for chunk, status in self._chunks(iter(dataset), n_steps):
                     chunks.append(chunk)
                     taken += len(chunk)
-                    bar.set_postfix(lr=f"{lrs[taken - 1]:.2e}", loss=f"{chunk[-1, 1]:.4g}", refresh=False)
+                    bar.set_postfix(lr=f"{lrs[taken - 1]:.2e}", loss=f"{chunk[-1, SMOOTHED]:.4g}", refresh=False)
                     bar.update(len(chunk))
         finally:
             bar.close()
@@ -945,7 +949,7 @@ class LRFinder:
                     if status == NOT_FINITE:
                         checks.finite_data(int(self._state.bad_data.numpy()),
                                            f"the loss of refining's run at a rate of {lr:.3g}, at its step {taken},",
-                                           loss_finite=bool(np.isfinite(last[0])))
+                                           loss_finite=bool(np.isfinite(last[LOSS])))
                         self._labels_at_nan(last, held[0], f"the batch of refining's run's step {taken}")
                     loss = self._measure(held, validation, update_bn)[0] if status == RUNNING else np.inf
                     bar.update(n - taken)

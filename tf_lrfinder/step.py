@@ -23,7 +23,12 @@ from .state import declared_inputs, stateful_layers
 
 # Why a sweep stopped, as the device reports it.
 RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
-RECORD_COLUMNS = 7  # of the sweep's records, one row per step (`build_sweep`)
+# The columns of the sweep's records, one row per step (`build_sweep`): the loss, its EMA, how many
+# times the data started again so far, then the step's `target_moments`: its mean target, that
+# mean's variance, and its lowest and highest target (TARGET_RANGE, the two together).
+LOSS, SMOOTHED, RESTARTS, TARGET_MEAN, TARGET_MEAN_VARIANCE = 0, 1, 2, 3, 4
+TARGET_RANGE = slice(5, 7)
+RECORD_COLUMNS = 7
 
 
 class SweepState:
@@ -144,13 +149,13 @@ def target_moments(batch: Any) -> tf.Tensor:
     if (len(y) != 1 or not isinstance(y[0], tf.Tensor) or not (y[0].dtype.is_floating or y[0].dtype.is_integer)
             or y[0].dtype.is_complex or not y[0].shape.rank):
         return tf.concat([nan, nan], 0)
-    y = y[0]
-    values = tf.cast(y, tf.float64)
-    return tf.concat([_mean_moments(y), tf.stack([tf.reduce_min(values), tf.reduce_max(values)])], 0)
+    values = tf.cast(y[0], tf.float64)  # cast once: one-hot rows and class indices are exact in float64
+    return tf.concat([_mean_moments(values), tf.stack([tf.reduce_min(values), tf.reduce_max(values)])], 0)
 
 
 def _mean_moments(y: tf.Tensor) -> tf.Tensor:
-    """`target_moments`' first two: a batch's mean target and that mean's variance, float64 `[2]`."""
+    """`target_moments`' first two, from y as float64: a batch's mean target and that mean's
+    variance, float64 `[2]`."""
     nan = tf.constant([math.nan] * 2, tf.float64)
     if y.shape.rank not in (1, 2):
         return nan
@@ -159,8 +164,8 @@ def _mean_moments(y: tf.Tensor) -> tf.Tensor:
         if y.shape[1] is None or y.shape[1] < 2:
             return nan
         one_hot = tf.reduce_all((tf.equal(y, 0) | tf.equal(y, 1)) & tf.equal(tf.reduce_sum(y, axis=1, keepdims=True), 1))
-        y = tf.argmax(y, axis=1)
-    values = tf.reshape(tf.cast(y, tf.float64), [-1])
+        y = tf.cast(tf.argmax(y, axis=1), tf.float64)
+    values = tf.reshape(y, [-1])
     n = tf.cast(tf.size(values), tf.float64)
     mean = tf.reduce_mean(values)
     variance = tf.reduce_sum(tf.square(values - mean)) / tf.maximum(n - 1.0, 1.0)
@@ -735,11 +740,11 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     created under a strategy, each batch is trained on the strategy's replicas (`across_replicas`).
 
     Returns:
-        `run(iterator, n) -> (records, status)`: `records` is float64 `[k, 7]` (loss, smoothed
-        loss, how many times the data started again so far: a batch's index within one pass that
-        is not above the previous one's; then the update's `target_moments`) for the `k <= n` steps
-        taken, and `status` is RUNNING,
-        DIVERGED or NOT_FINITE (the loss, or after a step whose batches held NaN or inf values the
+        `run(iterator, n) -> (records, status)`: `records` is float64 `[k, RECORD_COLUMNS]` for the
+        `k <= n` steps taken (the columns named above `RECORD_COLUMNS`: loss, smoothed loss, how many
+        times the data started again so far, a batch's index within one pass that is not above the
+        previous one's counting as a start; then the update's `target_moments`), and `status` is
+        RUNNING, DIVERGED or NOT_FINITE (the loss, or after a step whose batches held NaN or inf values the
         weights, turned NaN or inf). The function traces once per input signature. At NOT_FINITE,
         `state.bad_data` says which parts of that step's batches, or of the step's before it (whose
         gradients may have turned the weights NaN), held a NaN or an infinity (`nonfinite_parts`;
