@@ -1,8 +1,8 @@
 """Checks of what users hand the finder, each raising before anything is changed.
 
 The finder calls these at the door (`LRFinder.__post_init__`, `LRFinder.__call__`) or just before
-its snapshot (`LRFinder._prepare`). Each error names the argument, says what was received and, where
-there is one, the fix, in Keras's own format.
+its snapshot (`tf_lrfinder.preflight`). Each error names the argument, says what was received and,
+where there is one, the fix, in Keras's own format.
 """
 
 from __future__ import annotations

@@ -13,35 +13,20 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib, suggest as suggest_lib
+from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib
+from . import suggest as suggest_lib
 from .compiled import uses_xla
-from .data import (Batches, OnePass, as_batches, batch_targets, held_target_sets, held_targets, holds_arrays, in_memory, pass_in_memory,
-                   samples, split_off)
+from .data import Batches, OnePass, as_batches, in_memory, pass_in_memory, samples
 from .diagnose import sweep_warnings
-from .bounded import bounded_warnings
-from .broadcast import broadcast_warnings
-from .crossentropy import crossentropy_warnings
-from .order import held_order, sorted_warning, streamed_order
+from .order import sorted_warning, streamed_order
+from .preflight import Preflight, model_scope, validation_args
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED, TARGET_MEAN,
-                   TARGET_MEAN_VARIANCE, TARGET_RANGE, SweepState, accumulation_steps, after_scope,
-                   build_evaluate, build_sweep, first_share, keras_loss_name, loss_function, nonfinite_parts, rate_cap,
-                   rate_swapped, rate_target, start_accumulation)
+                   TARGET_MEAN_VARIANCE, SweepState, accumulation_steps, after_scope, build_evaluate, build_sweep,
+                   loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target, start_accumulation)
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
-
-
-def _batch_row(batch: int, row: int) -> str:
-    """A place among batches held in memory, for a message: the batch counted from 1."""
-    return f"batch {batch + 1} (row {row})"
-
-
-def _in_y(batch: int, row: int) -> str:
-    """A place in arrays' targets y (read as one batch), for a message."""
-    return f"y[{row}]"
-
-
 MIN_STEPS = 5
 RAN_OUT = ("`dataset` ran out: it yielded no batch when read again. A tf.data.Dataset over a generator "
            "object can be read only once; pass one that can be read again (give `from_generator` a "
@@ -194,8 +179,7 @@ class LRFinder:
         self._evaluate: Callable | None = None
         self._update_bn: Callable | None = None
         self._traced_with: list[Any] = []
-        self._classes: int | None = None  # the model's outputs, where it has one (`_prepare`)
-        self._target_classes: list[tuple[str | None, int | None]] = []  # each target's output (`_prepare`)
+        self._preflight = Preflight(self.model, self.loss_fn)  # the checks of the data, and what they found
         self._snapshot: Snapshot | None = None
         self._ready = True
 
@@ -323,21 +307,21 @@ class LRFinder:
             name = "validation_data" if validation_data is not None else "validation_split"
             raise ValueError(f"`{name}` is read only by refining's runs, and this call runs none (refine="
                              f"{refine}, method={method!r}). Drop it, or pass refine=True.")
-        dataset, validation_data, validation_steps = self._validation_args(dataset, validation_data, validation_split,
+        dataset, validation_data, validation_steps = validation_args(dataset, validation_data, validation_split,
                                                                           validation_steps)
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
         runs = self._runs_read(refine_lib.EVAL_BATCHES, refine_lib.STEPS, refine_lib.TIE_STEPS,
                                validation_data is not None)
         needed = max(int(n_steps) * self._per_update, runs if refine else 0)  # batches of the stream read
-        batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._computes_own_loss(),
+        batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._preflight.computes_own_loss(),
                              class_weight=class_weight)
-        validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
+        validation = self._preflight.validation_batches(validation_data, batch_size, batches, validation_steps)
 
         self._prepare(batches.first, evaluates=refine, validation=validation)
         if refine:  # what the runs read, held in memory now, serves the sweep too: a pipeline runs for it once
             batches = in_memory(batches, needed)
-        streamed = not self._check_held(dataset, batches, needed)
-        validation = self._held_validation(validation, validation_data, validation_split is not None)
+        streamed = not self._preflight.held(dataset, batches, needed)
+        validation = self._preflight.held_validation(validation, validation_data, validation_split is not None)
         self._build()
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
@@ -362,7 +346,7 @@ class LRFinder:
             checks.finite_data(int(self._state.bad_data.numpy()),  # that step's batch, or the one before
                                f"the sweep's loss at its step {len(self.lrs)} of {n_steps} (a rate of "
                                f"{self.lrs[-1]:.3g})", loss_finite=bool(np.isfinite(self.losses[-1])))
-            self._labels_at_nan(records[-1], batches.first, f"the batch of the sweep's step {len(self.lrs)}")
+            self._preflight.labels_at_nan(records[-1], batches.first, f"the batch of the sweep's step {len(self.lrs)}")
         suggestion = None
         try:
             suggestion = self.suggest(method)
@@ -371,12 +355,12 @@ class LRFinder:
             if streamed:  # its first pass: batches read again say nothing more of their order
                 first_pass = records[records[:, RESTARTS] == 0]
                 means, variances = first_pass[:, TARGET_MEAN], first_pass[:, TARGET_MEAN_VARIANCE]
-                in_order = sorted_warning(*streamed_order(means, variances, self._classes))
+                in_order = sorted_warning(*streamed_order(means, variances, self._preflight.classes))
             swept = [in_order] * (in_order is not None) + sweep_warnings(
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
                 rate_cap(self.optimizer, len(self.lrs)))
-            self.warnings = self._setup_warnings + swept  # the setup's were warned before the sweep
+            self.warnings = self._preflight.warnings + swept  # the setup's were warned before the sweep
             for message in swept:
                 warnings.warn(message, stacklevel=4)  # past `keeps_global_random` and `after_scope`
         self.lr_opt = suggestion.lr
@@ -387,167 +371,20 @@ class LRFinder:
                          edge=refine_lib.EDGE, validation=validation)
         return self.lr_opt
 
-    @staticmethod
-    def _validation_args(dataset: Any, validation_data: Any, validation_split: float | None,
-                         validation_steps: int | None) -> tuple[Any, Any, int | None]:
-        """`(dataset, validation_data, validation_steps)`, checked, with `validation_split`'s share of
-        the arrays split off as the validation data (`tf_lrfinder.data.split_off`) where it is given."""
-        if validation_steps is not None:
-            validation_steps = checks.integer("validation_steps", validation_steps)
-            if validation_data is None and validation_split is None:
-                raise ValueError(f"`validation_steps` counts batches of the validation data, and this call has none. "
-                                 f"Received: validation_steps={validation_steps!r}. Pass `validation_data` or "
-                                 "`validation_split` too, or drop it.")
-        if validation_split is None:
-            return dataset, validation_data, validation_steps
-        if validation_data is not None:
-            raise ValueError("Pass `validation_data` or `validation_split`, not both: `validation_split` splits the "
-                             "validation data off `dataset`.")
-        return (*split_off(dataset, validation_split), validation_steps)
-
-    def _validation_batches(self, data: Any, batch_size: int | None, batches: Batches,
-                            steps: int | None) -> OnePass | None:
-        """The batches of `validation_data` that refining measures its runs on (None for none): one
-        pass over it, or its first `steps` batches where that is less, as `fit(validation_steps=...)`
-        reads it. Arrays are batched by `batch_size`, or else as the training data's first batch.
-        Checked as the training data is, and named so."""
-        if data is None:
-            return None
-        if not holds_arrays(data):
-            batch_size = None  # batched already
-        elif batch_size is None:
-            batch_size = samples(batches.first)  # as the training batches
-        if (steps is None and isinstance(data, tf.data.Dataset)
-                and int(data.cardinality()) == int(tf.data.INFINITE_CARDINALITY)):
-            raise ValueError("`validation_data` repeats forever (a tf.data.Dataset with `repeat()`), so it has no "
-                             "end to measure the runs up to. Pass `validation_steps`, the batches to measure each "
-                             "run on, or drop the `repeat()`.")
-        with checks.naming("validation_data"):
-            return OnePass(as_batches(data, self.model, steps, batch_size, targets=not self._computes_own_loss()),
-                           steps)
-
-    def _check_validation(self, validation: OnePass | None) -> None:
-        """Raise a `ValueError` naming `validation_data` if its first batch does not fit the model or
-        the loss: what `_prepare` checks of the training data (and calls this for), in inference
-        mode, as it is measured."""
-        if validation is None:
-            return
-        share, rows, of = first_share(self.model, validation.batches.first)
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(share)
-        with checks.naming("validation_data"), checks.on_share(rows, of):
-            y_pred = checks.model_fits(self.model, x)
-            if not self._computes_own_loss():
-                checks.loss_fits(self.model, loss_function(self.model, self.loss_fn, training=False), x, y, y_pred,
-                                 sample_weight, plain=self._plain_loss())
-
-    def _plain_loss(self) -> bool:
-        """Whether `loss_fn` is the user's plain function, which gets y as float32 (Keras's own, which a
-        name gives, take that in their stride)."""
-        return (self.loss_fn is not None and not isinstance(self.loss_fn, keras.losses.Loss)
-                and keras_loss_name(self.loss_fn) is None)
-
-    def _computes_own_loss(self) -> bool:
-        """Whether the loss is the model's own (compiled without one, no `loss_fn`): x alone will do."""
-        return self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None
-
     def _prepare(self, first_batch: Any, evaluates: bool, validation: OnePass | None = None) -> None:
-        """Check the first batch against the model and the loss, building what they need (an unbuilt
-        model, the compiled loss); `evaluates`: whether `refine`'s runs will be measured too;
-        `validation`: the batches they will be measured on instead of held-back ones, checked too.
-        `_build` builds the rest, after `_check_held`."""
+        """Follow a new `compile` of the model where the optimizer is its compiled one, then check the
+        first batch against the model and the loss (`Preflight.first_batch`, which builds an unbuilt
+        model and the compiled loss). `_build` builds the rest, after `Preflight.held`."""
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
-        share, rows, of = first_share(self.model, first_batch)  # the first replica's, on several
-        self._setup_warnings: list[str] = []
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(share)
-        needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
-        with self._model_scope():
-            with checks.on_share(rows, of):
-                y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
-                self._classes = checks.output_classes(y_pred)
-                self._target_classes = checks.target_classes(y, y_pred, getattr(self.model, "output_names", None))
-                checks.has_trainable_variables(self.model)
-                if self._computes_own_loss():
-                    checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
-                else:
-                    if needs_loss_build:
-                        self.model._compile_loss.build(y, y_pred)
-                    if len(self._target_classes) > 1:  # each output's labels against it (one output's: `loss_fits`)
-                        self._labels_fit(share, [tf.nest.flatten(y)], lambda _, row: f"row {row} of the first batch")
-                    checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight,
-                                     plain=self._plain_loss())
-                    # Warned now, before the sweep, and kept in the sweep's `warnings` (`__call__`).
-                    self._setup_warnings = self._first_batch_warnings(y, y_pred)
-                    for message in self._setup_warnings:
-                        warnings.warn(message, stacklevel=5)  # past `keeps_global_random` and `after_scope`
-            self._check_validation(validation)
-
-    def _first_batch_warnings(self, y: Any, y_pred: Any) -> list[str]:
-        """What the first batch's targets `y` and the model's outputs `y_pred` say against the loss,
-        output by output: probabilities or targets a crossentropy does not expect
-        (`tf_lrfinder.crossentropy`), targets beyond what a bounded output reaches
-        (`tf_lrfinder.bounded`), and targets a regression loss broadcasts (`tf_lrfinder.broadcast`)."""
-        compiled = self.loss_fn is None
-        loss, names = self.model.loss if compiled else self.loss_fn, getattr(self.model, "output_names", None)
-        return (crossentropy_warnings(loss, y, y_pred, names, compiled)
-                + bounded_warnings(self.model, loss, y, y_pred, names, compiled)
-                + broadcast_warnings(loss, y, y_pred, names, compiled))
-
-    def _model_scope(self) -> contextlib.AbstractContextManager[Any]:
-        """The scope of the strategy the model was created under (where its new variables, and the
-        checks' eager calls, belong), or none."""
-        strategy = getattr(self.model, "distribute_strategy", None)
-        return strategy.scope() if strategy is not None else contextlib.nullcontext()
-
-    def _held_validation(self, validation: OnePass | None, data: Any, split: bool) -> OnePass | None:
-        """`validation`, batched from `data` (split off `dataset` where `split`), read once and held
-        where it fits (`tf_lrfinder.data.pass_in_memory`), before the sweep, and its class labels
-        checked as `_check_held` checks the training batches', where they are in memory (arrays: all
-        of y; not a pass too large to hold, read afresh for each measurement)."""
-        if validation is None:
-            return None
-        validation = pass_in_memory(validation)
-        if validation.held is None and validation.batches.rereads:
-            return validation
-        with checks.naming("validation_split" if split else "validation_data"):
-            if holds_arrays(data):  # named by their place in the arrays: the batches are shuffled
-                where = (lambda _, row: f"sample {row} of the share split off") if split else _in_y
-                self._labels_fit(validation.batches.first, batch_targets([data]), where, training=False)
-            else:
-                self._labels_fit(validation.batches.first, batch_targets(validation), _batch_row, training=False)
-        return validation
-
-    def _labels_at_nan(self, record: np.ndarray, first: Any, where: str) -> None:
-        """Where the loss turned NaN or inf on finite data at a step whose batches' targets (`record`,
-        the step's row of the records: their range in its columns `step.TARGET_RANGE`)
-        hold a class label outside the model's outputs that the loss rejects, raise a `ValueError`
-        that says so (`_labels_fit`, tried on the `first` batch): a GPU's sparse crossentropy turns
-        NaN on such a label, where a CPU's raises, and the NaN is not the rate's doing. Batches held
-        in memory were checked before; this finds it in batches streamed."""
-        if np.isfinite(record[TARGET_RANGE]).all():  # one target (the range is NaN for several)
-            self._labels_fit(first, [[record[TARGET_RANGE]]], lambda *_: where)
-
-    def _labels_fit(self, first: Any, ys: Sequence[Sequence[Any]] | None, where: Callable[[int, int], str],
-                    training: bool = True) -> None:
-        """`checks.labels_fit` of the targets `ys` (each batch's, flattened as `tf.nest.flatten(y)`
-        lists them; None: none to check), each against the output it is matched to, for this model
-        and loss, tried on the `first` batch (its first replica's share), in the model's strategy
-        scope; not where the model computes its own loss."""
-        if ys is None or self._computes_own_loss() or any(len(y) != len(self._target_classes) for y in ys):
-            return
-        with self._model_scope():
-            share, loss = first_share(self.model, first)[0], loss_function(self.model, self.loss_fn, training=training)
-            for k, (output, classes) in enumerate(self._target_classes):
-                if classes is not None and classes >= 2:
-                    checks.labels_fit(self.model, loss, share, [y[k] for y in ys], classes, where, target=k,
-                                      output=output)
+        self._preflight.first_batch(first_batch, evaluates, validation)
 
     def _build(self) -> None:
-        """Build what the sweep needs after the checks of `_prepare` and `_check_held` passed: the
+        """Build what the sweep needs after the checks of `_prepare` and `Preflight.held` passed: the
         optimizer's slots, and the compiled functions where what they were traced with changed."""
         if not self.optimizer.built:
             # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
-            with self._model_scope():
+            with model_scope(self.model):
                 self.optimizer.build(self.model.trainable_variables)
         checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
         # The compiled functions hold the trainable variables and the compiled loss they were traced
@@ -565,27 +402,6 @@ class LRFinder:
             target = self._state.lr if self._swap else self._lr_target
             self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
                                     self._state)
-
-    def _check_held(self, dataset: Any, batches: Batches, n: int) -> bool:
-        """Check, before the sweep, the targets of the `n` batches it reads where they are at hand:
-        raise where their class labels run outside the model's outputs and the loss rejects them
-        (`checks.labels_fit`; for arrays, all of y), and warn where held batches come sorted by
-        class, or in order of their targets' value (`tf_lrfinder.order`), keeping the warning with the
-        setup's. Arrays the finder shuffles itself, as `fit` does. Returns whether the batches were
-        checked: not where they stream (`held_targets`), which the sweep checks as it reads them."""
-        if holds_arrays(dataset):
-            self._labels_fit(batches.first, batch_targets([dataset]), _in_y)
-            return True
-        ys = held_targets(batches, n)
-        if ys is None:  # for a model of several outputs, their labels are checked, not the batches' order
-            self._labels_fit(batches.first, held_target_sets(batches, n), _batch_row)
-            return False
-        self._labels_fit(batches.first, [[y] for y in ys], _batch_row)
-        message = sorted_warning(*held_order(ys, self._classes))
-        if message is not None:
-            self._setup_warnings.append(message)
-            warnings.warn(message, stacklevel=5)  # past `__call__`, `keeps_global_random` and `after_scope`
-        return True
 
     def _cover(self, dataset: tf.data.Dataset, measured: Sequence[Any] = ()) -> None:
         """Make the snapshot cover every variable the steps on `dataset` may change: the model's (all
@@ -675,7 +491,7 @@ class LRFinder:
                 step = int(self._state.step.numpy())  # the steps completed: the variable's updates ran in order
                 rate = float(self._state.lrs[min(step, n_steps - 1)].numpy())
                 where = f"{what}'s step {step + 1} of {n_steps} (a rate of {rate:.3g})"
-                fix = checks.rejected_labels(error.message, several=len(self._target_classes) > 1)
+                fix = checks.rejected_labels(error.message, several=len(self._preflight.target_classes) > 1)
                 if fix is not None:  # a label a CPU's sparse crossentropy rejects, in a batch streamed
                     raise ValueError(
                         f"`dataset`'s class labels on the batch of {where} {fix} TensorFlow rejected them there "
@@ -834,20 +650,20 @@ class LRFinder:
         for name, value in (("update_bn", update_bn), ("edge", edge)):
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
-        dataset, validation_data, validation_steps = self._validation_args(dataset, validation_data, validation_split,
+        dataset, validation_data, validation_steps = validation_args(dataset, validation_data, validation_split,
                                                                           validation_steps)
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         runs = self._runs_read(int(eval_batches), int(steps), int(tie_steps), validation_data is not None)
-        batches = as_batches(dataset, self.model, runs, batch_size, targets=not self._computes_own_loss(),
+        batches = as_batches(dataset, self.model, runs, batch_size, targets=not self._preflight.computes_own_loss(),
                              class_weight=class_weight)
-        validation = self._validation_batches(validation_data, batch_size, batches, validation_steps)
+        validation = self._preflight.validation_batches(validation_data, batch_size, batches, validation_steps)
         self._prepare(batches.first, evaluates=True, validation=validation)
         batches = in_memory(batches, runs)
-        self._check_held(dataset, batches, runs)  # as `__call__` checks the sweep's batches
-        validation = self._held_validation(validation, validation_data, validation_split is not None)
+        self._preflight.held(dataset, batches, runs)  # as `__call__` checks the sweep's batches
+        validation = self._preflight.held_validation(validation, validation_data, validation_split is not None)
         self._build()
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
-                            float(margin), update_bn, int(tie_steps), edge, validation, setup=self._setup_warnings)
+                            float(margin), update_bn, int(tie_steps), edge, validation, setup=self._preflight.warnings)
 
     def _runs_read(self, eval_batches: int, steps: int, tie_steps: int, validated: bool) -> int:
         """How many batches of the stream each of refining's runs reads, from its start: the
@@ -950,7 +766,7 @@ class LRFinder:
                         checks.finite_data(int(self._state.bad_data.numpy()),
                                            f"the loss of refining's run at a rate of {lr:.3g}, at its step {taken},",
                                            loss_finite=bool(np.isfinite(last[LOSS])))
-                        self._labels_at_nan(last, held[0], f"the batch of refining's run's step {taken}")
+                        self._preflight.labels_at_nan(last, held[0], f"the batch of refining's run's step {taken}")
                     loss = self._measure(held, validation, update_bn)[0] if status == RUNNING else np.inf
                     bar.update(n - taken)
                     self._snapshot.restore()
