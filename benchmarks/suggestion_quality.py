@@ -449,8 +449,9 @@ def run_warnings():
 
     grid_all = json.loads((RESULTS / "grid.json").read_text())
     sweeps_all = json.loads((RESULTS / _sweeps_file(N_STEPS)).read_text())
-    kinds = {"never diverged": "The loss never diverged", "stopped early": "The sweep stopped after",
-             "flat": "The loss curve is flat", "edge": "The suggestion sits at the edge"}
+    kinds = {"never diverged": "The loss never diverged:", "fell to a floor": "The loss never diverged, but it fell",
+             "stopped early": "The sweep stopped after", "flat": "The loss curve is flat",
+             "edge": "The suggestion sits at the edge"}
     fired = {kind: [] for kind in kinds}
     ran_to_top, n = [], 0
     for name, entry in sweeps_all.items():

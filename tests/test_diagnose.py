@@ -77,6 +77,37 @@ def test_a_sweep_that_never_diverged_under_a_capped_rate_is_not_told_to_raise_ma
         assert messages[0].endswith("raise `max_lr`.")
 
 
+@pytest.mark.parametrize("floor, end, stop_reason, told", [
+    (0.001, 0.001, "completed", "floor"),  # fell to 0.05% of its start (2.0) and stayed: it fits its batches
+    (0.0, 0.0, "completed", "floor"),  # exactly
+    (0.001, 0.1, "completed", "raise"),  # back up to 5% of its start by the end: not a floor
+    (0.05, 0.05, "completed", "raise"),  # 2.5% of its start: there may be more to gain above `max_lr`
+    (0.001, 0.001, "diverged", None),  # it did diverge (a last batch the EMA blew up on)
+])
+def test_a_sweep_whose_loss_fell_to_all_but_nothing_and_stayed_is_not_told_to_raise_max_lr(floor, end, stop_reason,
+                                                                                           told):
+    losses = np.concatenate([np.full(20, 2.0), np.geomspace(2.0, floor or 1e-9, 30), np.full(40, floor),
+                             np.linspace(floor, end, 10)])
+    messages = [m for m in sweep_warnings(LRS, losses, 100, stop_reason, False, 50) if "never diverged" in m]
+    if told is None:
+        assert messages == []
+    elif told == "floor":
+        assert messages == [f"The loss never diverged, but it fell to {floor:.3g}, under 1% of where it started (2), "
+                            "and stayed there up to `max_lr`=10: the model fits these batches all but exactly, so "
+                            "the rates above the fall train them no better, and a higher `max_lr` would only look "
+                            "for where training turns unstable. On data this easy, how a rate does on other data "
+                            "decides: measure refining's runs on it (`validation_data=`)."]
+    else:
+        assert len(messages) == 1 and messages[0].endswith("raise `max_lr`.")
+
+
+def test_a_loss_below_zero_is_never_read_as_fitting_exactly():
+    # A loss that may run below 0 (a negative cosine similarity, say) has no floor at 0 to read.
+    losses = np.concatenate([np.full(20, -0.1), np.linspace(-0.1, -0.99, 80)])
+    messages = sweep_warnings(LRS, losses, 100, "completed", False, 50)
+    assert len(messages) == 1 and messages[0].endswith("raise `max_lr`.")
+
+
 def test_a_sweep_that_blew_up_at_once_is_told_to_start_lower():
     # min_lr=1, max_lr=1000: the loss blew up on the second step, within a decade of `min_lr`.
     lrs = np.logspace(0, 3, 100)[:2]

@@ -1081,6 +1081,23 @@ def test_untrustworthy_sweeps_warn_and_record_why(data):
     assert {w.filename for w in record} == {__file__}  # they point at the caller, not at the library
 
 
+def test_a_sweep_that_fits_its_batches_all_but_exactly_is_not_told_to_raise_max_lr():
+    # Two blobs 8 standard deviations apart: logistic regression's loss falls to all but 0 and stays
+    # there up to a rate of 10, where it has no gradient left to blow up on; a higher `max_lr` finds nothing.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4096).astype("int32")
+    x = (rng.normal(size=(4096, 2)) + 4 * (2 * y[:, None] - 1)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    finder = LRFinder(model, keras.optimizers.SGD(), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      verbose=False)
+    with pytest.warns(UserWarning, match="never diverged, but it fell to"):
+        finder((x, y), batch_size=32, refine=False)
+    assert finder.stop_reason == "completed" and min(finder.losses) < 0.01 * finder.losses[0]
+    told = [m for m in finder.warnings if "never diverged" in m]
+    assert len(told) == 1 and "fits these batches all but exactly" in told[0] and "raise `max_lr`" not in told[0]
+
+
 # -- bad input: clear errors, raised before anything changes ---------------------------------------
 
 BAD_CALLS = [

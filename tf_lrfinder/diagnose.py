@@ -8,6 +8,9 @@ from .smoothing import fully_smoothed, lag_free_bottom, start_level
 
 # How far the loss must fall, relative to where it starts, for the curve not to count as flat.
 FLAT_DROP = 0.02
+# A curve whose bottom lies below this share of its start level, and that stays below twice it up to
+# `max_lr`, fits its batches all but exactly: a sweep that never diverged there is told so.
+FLOOR_SHARE = 0.01
 
 
 def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reason: str, cycled: bool,
@@ -24,8 +27,11 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
     point, a single batch): the loss then turned up at rates that leave the model worse than
     untrained, and only the EMA's lag (`smoothing`) kept it from stopping the sweep, so a higher
     `max_lr` would show nothing new. (Without that exception the warning fired on 1254 of the
-    suggestion benchmark's 3000 sweeps; with it, on 362: `suggestion_quality.py warnings`.) A
-    flat curve is told so either way.
+    suggestion benchmark's 3000 sweeps; with it, on 362: `suggestion_quality.py warnings`.) Nor
+    where the curve fell below 1% of its start level (`FLOOR_SHARE`) and stayed below 2% of it up
+    to `max_lr`: the model fits its batches all but exactly there, the rates above the fall train
+    them no better, and such a sweep is told that, and how to choose among those rates (36 of the
+    362). A flat curve is told so either way.
 
     Args:
         lrs: recorded learning rates.
@@ -52,12 +58,15 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
     """
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     usable = np.flatnonzero(np.isfinite(losses) & (lrs > 0))
-    flat = turned_up = False
+    flat = turned_up = floored = False
     if len(usable) >= 2:
         x, y = lrs[usable], losses[usable]
         curve, low = lag_free_bottom(x, y)
         start = start_level(x, y)
         flat = not start - curve[low] > FLAT_DROP * abs(start)
+        # Fell to all but nothing and stayed there (the single last batch included): a loss of 0 has no
+        # gradient to blow up, and a higher `max_lr` finds no lower loss.
+        floored = bool(start > 0 and curve[low] < FLOOR_SHARE * start and np.all(curve[low:] < 2 * FLOOR_SHARE * start))
         # Back up to where it started (NaN from an overflow counts; the last point, one batch, does not):
         # the sweep reached rates that leave the model worse than untrained, though the EMA's lag kept it
         # from stopping the sweep, so a higher `max_lr` would show nothing new.
@@ -67,6 +76,12 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         out.append(f"The loss never diverged, but the optimizer caps its rate at {cap:.3g} by the sweep's last "
                    "step (Adafactor applies at most 1/sqrt(its step count)): above it the sweep trained at the "
                    "cap, not at the rates the curve shows, and a higher `max_lr` would change nothing.")
+    elif stop_reason == "completed" and floored:
+        out.append(f"The loss never diverged, but it fell to {curve[low]:.3g}, under 1% of where it started "
+                   f"({start:.3g}), and stayed there up to `max_lr`={lrs[-1]:g}: the model fits these batches "
+                   "all but exactly, so the rates above the fall train them no better, and a higher `max_lr` "
+                   "would only look for where training turns unstable. On data this easy, how a rate does on "
+                   "other data decides: measure refining's runs on it (`validation_data=`).")
     elif stop_reason == "completed" and (flat or not turned_up):
         out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
     if len(lrs) < n_steps / 3:
