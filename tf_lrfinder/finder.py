@@ -308,7 +308,7 @@ class LRFinder:
             raise ValueError(f"`{name}` is read only by refining's runs, and this call runs none (refine="
                              f"{refine}, method={method!r}). Drop it, or pass refine=True.")
         dataset, validation_data, validation_steps = validation_args(dataset, validation_data, validation_split,
-                                                                          validation_steps)
+                                                                     validation_steps)
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
         runs = self._runs_read(refine_lib.EVAL_BATCHES, refine_lib.STEPS, refine_lib.TIE_STEPS,
                                validation_data is not None)
@@ -651,7 +651,7 @@ class LRFinder:
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
         dataset, validation_data, validation_steps = validation_args(dataset, validation_data, validation_split,
-                                                                          validation_steps)
+                                                                     validation_steps)
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
         runs = self._runs_read(int(eval_batches), int(steps), int(tie_steps), validation_data is not None)
         batches = as_batches(dataset, self.model, runs, batch_size, targets=not self._preflight.computes_own_loss(),
