@@ -1,5 +1,11 @@
+import re
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder.diagnose import sweep_warnings
 from tf_lrfinder.smoothing import fully_smoothed
@@ -137,3 +143,31 @@ def test_a_lucky_first_batch_does_not_make_a_falling_curve_flat():
 
 def test_a_nan_at_the_end_is_not_usable():
     assert warnings_for(np.r_[FALLING[:60], np.nan]) == []
+
+
+# A recorded sweep: finite losses (of any sign or size, exact zeros included) up to a last one that
+# may be NaN or inf, where the sweep stopped; what the finder hands `sweep_warnings` after any sweep.
+recorded = st.integers(0, 99).flatmap(lambda n: st.tuples(
+    arrays(np.float64, n, elements=st.one_of(st.floats(-1e300, 1e300), st.sampled_from([0.0, 1e-300, 1.0]))),
+    st.sampled_from([None, np.nan, np.inf]),
+    st.sampled_from(["completed", "diverged", "not_finite"]),
+    st.booleans(),
+    st.one_of(st.none(), st.integers(0, max(n, 1) - 1)),
+    st.one_of(st.none(), st.floats(1e-9, 100.0)),
+))
+
+
+@settings(max_examples=300, deadline=None)
+@given(sweep=recorded)
+def test_every_sweep_gets_sentences_never_an_error_nor_a_numpy_warning(sweep):
+    losses, last, stop_reason, cycled, index, cap = sweep
+    if last is not None:
+        losses = np.r_[losses, last]
+    lrs = np.logspace(-7, 1, 100)[:len(losses)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        messages = sweep_warnings(lrs, losses, 100, stop_reason, cycled, index, None, 62, cap)
+    assert all(isinstance(m, str) and m.endswith((".", ")")) for m in messages)
+    said = " ".join(messages).replace("NaN or inf", "")  # the words; a number printed as nan or inf is a bug
+    assert not re.search(r"\b(nan|inf)\b", said, re.IGNORECASE)
+

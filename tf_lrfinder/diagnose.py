@@ -33,6 +33,10 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
     them no better, and such a sweep is told that, and how to choose among those rates (36 of the
     362). A flat curve is told so either way.
 
+    Total, as the suggestion rules are: any recorded sweep (empty, of one point, with losses of any
+    sign or size, a NaN or inf last one) gets a list of sentences, never an error, a NumPy warning
+    or a number printed as NaN (`tests/test_diagnose.py`, over random sweeps).
+
     Args:
         lrs: recorded learning rates.
         losses: recorded raw losses (a sweep's are finite up to its last step).
@@ -76,6 +80,8 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         out.append(f"The loss never diverged, but the optimizer caps its rate at {cap:.3g} by the sweep's last "
                    "step (Adafactor applies at most 1/sqrt(its step count)): above it the sweep trained at the "
                    "cap, not at the rates the curve shows, and a higher `max_lr` would change nothing.")
+    elif stop_reason == "completed" and not len(lrs):
+        pass  # no step recorded: nothing was swept to judge (the finder raises before this)
     elif stop_reason == "completed" and floored:
         out.append(f"The loss never diverged, but it fell to {curve[low]:.3g}, under 1% of where it started "
                    f"({start:.3g}), and stayed there up to `max_lr`={lrs[-1]:g}: the model fits these batches "
