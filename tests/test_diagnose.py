@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -148,7 +148,8 @@ def test_a_nan_at_the_end_is_not_usable():
 # A recorded sweep: finite losses (of any sign or size, exact zeros included) up to a last one that
 # may be NaN or inf, where the sweep stopped; what the finder hands `sweep_warnings` after any sweep.
 recorded = st.integers(0, 99).flatmap(lambda n: st.tuples(
-    arrays(np.float64, n, elements=st.one_of(st.floats(-1e300, 1e300), st.sampled_from([0.0, 1e-300, 1.0]))),
+    arrays(np.float64, n, elements=st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                                             st.sampled_from([0.0, 1e-300, 1.0, 1.7e308]))),
     st.sampled_from([None, np.nan, np.inf]),
     st.sampled_from(["completed", "diverged", "not_finite"]),
     st.booleans(),
@@ -159,6 +160,8 @@ recorded = st.integers(0, 99).flatmap(lambda n: st.tuples(
 
 @settings(max_examples=300, deadline=None)
 @given(sweep=recorded)
+@example(sweep=(np.full(4, 2.0**1023), None, "completed", False, None, None))  # their median overflows to inf
+@example(sweep=(np.array([]), None, "completed", False, None, None))  # nothing recorded
 def test_every_sweep_gets_sentences_never_an_error_nor_a_numpy_warning(sweep):
     losses, last, stop_reason, cycled, index, cap = sweep
     if last is not None:

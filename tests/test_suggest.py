@@ -2,7 +2,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -181,6 +181,23 @@ def test_lag_free_is_centred_and_spike_proof():
     spiky = line.copy()
     spiky[20] = 100.0
     np.testing.assert_allclose(lag_free(lrs, spiky)[5:-5], line[5:-5], atol=0.03)
+
+
+@settings(max_examples=200, deadline=None)
+@given(curve=curves)
+@example(curve=np.full(12, 2.0**1023))  # the median of two such losses overflows to inf
+def test_lr_range_is_total(curve):
+    # As the rules are: a pair of rates tried, the base below the top, or the documented error.
+    lrs = np.logspace(-7, 1, len(curve)) if len(curve) else np.array([])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        if np.isfinite(curve).sum() < MIN_POINTS:
+            with pytest.raises(ValueError, match="finite points"):
+                lr_range(lrs, curve)
+            return
+        base_lr, max_lr = lr_range(lrs, curve)
+    assert max_lr in lrs[np.isfinite(curve)]
+    assert 0 < base_lr < max_lr and (base_lr in lrs or base_lr == max_lr / 10)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -67,10 +67,12 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         x, y = lrs[usable], losses[usable]
         curve, low = lag_free_bottom(x, y)
         start = start_level(x, y)
-        flat = not start - curve[low] > FLAT_DROP * abs(start)
+        with np.errstate(invalid="ignore"):  # losses near overflow: inf - inf is no fall (a flat curve)
+            flat = not start - curve[low] > FLAT_DROP * abs(start)
         # Fell to all but nothing and stayed there (the single last batch included): a loss of 0 has no
         # gradient to blow up, and a higher `max_lr` finds no lower loss.
-        floored = bool(start > 0 and curve[low] < FLOOR_SHARE * start and np.all(curve[low:] < 2 * FLOOR_SHARE * start))
+        floored = bool(0 < start < np.inf and curve[low] < FLOOR_SHARE * start
+                       and np.all(curve[low:] < 2 * FLOOR_SHARE * start))
         # Back up to where it started (NaN from an overflow counts; the last point, one batch, does not):
         # the sweep reached rates that leave the model worse than untrained, though the EMA's lag kept it
         # from stopping the sweep, so a higher `max_lr` would show nothing new.

@@ -145,7 +145,8 @@ def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DEC
         1.0
     """
     x = np.log10(np.asarray(lrs, dtype=np.float64))
-    return float(np.median(np.asarray(losses, dtype=np.float64)[x <= x[0] + decades]))
+    with np.errstate(over="ignore", invalid="ignore"):  # the mean of two near-overflow middle losses is inf
+        return float(np.median(np.asarray(losses, dtype=np.float64)[x <= x[0] + decades]))
 
 
 def diverged(smoothed: float, best: float, diverge_factor: float) -> bool:

@@ -335,8 +335,9 @@ def lr_range(lrs: np.ndarray, losses: np.ndarray, start_drop: float = 0.1,
     keep, lrs_, losses_ = _usable(lrs, losses, "lr_range")
     curve, low = lag_free_bottom(lrs_, losses_, decades)  # the bottom robust_minimum reads
     start = start_level(lrs_, losses_, decades)
-    fall = start - curve[low]
-    above = np.flatnonzero(curve[: low + 1] > start - start_drop * fall)  # a noise dip does not count
+    with np.errstate(over="ignore", invalid="ignore"):  # near-overflow losses: inf - inf is no fall
+        fall = start - curve[low]
+        above = np.flatnonzero(curve[: low + 1] > start - start_drop * fall)  # a noise dip does not count
     base = int(above[-1]) + 1 if fall > 0 and above.size else low
     max_lr = float(lrs_[low])
     base_lr = float(lrs_[base]) if base < low else max_lr / 10
