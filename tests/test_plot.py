@@ -121,6 +121,20 @@ def test_plot_of_a_sweep_too_short_to_suggest_draws_the_curve_without_a_mark():
     assert not ax.texts and not ax.collections  # no mark, no label
 
 
+@pytest.mark.parametrize("draw", ["plot_sweep", "plot_loss_change"])
+@pytest.mark.parametrize("lrs", [[1e-7], [1e-7, 1.2e-7], []])
+def test_a_sweep_with_no_finite_loss_is_drawn_saying_so(draw, lrs):
+    # Its first loss was NaN (a log of 0 in the model, say): the call raised; the plot says why it is empty.
+    from tf_lrfinder import plot
+
+    nan = [float("nan")] * len(lrs)
+    ax = getattr(plot, draw)(lrs, nan, nan) if draw == "plot_sweep" else plot.plot_loss_change(lrs, nan)
+    ax.figure.canvas.draw()  # a log axis over no data at all raised here
+    assert [t.get_text() for t in ax.texts] == ["no finite loss recorded"]
+    if lrs:
+        assert ax.get_xscale() == "log" and ax.get_xlim()[0] <= lrs[0] and lrs[-1] <= ax.get_xlim()[1]
+
+
 def test_importing_the_package_loads_neither_matplotlib_nor_tensorflow():
     code = ("import sys, tf_lrfinder, tf_lrfinder.suggest; "
             "print('matplotlib' in sys.modules, 'tensorflow' in sys.modules)")

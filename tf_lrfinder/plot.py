@@ -33,6 +33,17 @@ def _rate_axis(ax: Axes, linear: bool) -> None:
     ax.set_xlabel("learning rate" if linear else "learning rate (log scale)")
 
 
+def _nothing_finite(ax: Axes, lrs: np.ndarray) -> None:
+    """Say so on axes where a sweep recorded no finite value to draw (its first loss was NaN or inf),
+    spanning the rates it tried: a log axis over no data at all cannot be drawn."""
+    ax.text(0.5, 0.5, "no finite loss recorded", transform=ax.transAxes, ha="center", va="center")
+    tried = lrs[np.isfinite(lrs) & (lrs > 0)]
+    if tried.size:
+        ax.set_xlim(tried.min() / 2, tried.max() * 2)
+    else:  # no rate either: nothing to put on a log scale
+        ax.set_xscale("linear")
+
+
 def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
                suggestions: Sequence[Suggestion] = (), ax: Axes | None = None, label: str = "") -> Axes:
     """Draw the loss, its EMA and its lag-free curve against log(lr), each suggestion marked and labelled.
@@ -80,6 +91,8 @@ def plot_sweep(lrs: Sequence[float], losses: Sequence[float], smoothed: Sequence
                     fontsize=8, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
                     arrowprops=dict(arrowstyle="-", lw=0.6, color=mark.get_facecolor()[0]))
     _rate_axis(ax, linear)
+    if not (np.isfinite(losses_) | np.isfinite(smoothed_)).any():
+        _nothing_finite(ax, lrs_)
     ax.set_ylabel("loss")
     _clip_ylim(ax, np.concatenate([np.asarray(smoothed, float), np.asarray(losses, float)]))
     ax.legend(fontsize=8)
@@ -105,6 +118,8 @@ def plot_loss_change(lrs: Sequence[float], smoothed: Sequence[float], ax: Axes |
     ax.plot(lrs_[ok], change)
     ax.axhline(0.0, color="grey", lw=0.8)
     _rate_axis(ax, is_linear(lrs_[ok]))
+    if not ok.any():
+        _nothing_finite(ax, lrs_)
     ax.set_ylabel("d loss / d log(lr)")
     finite = change[np.isfinite(change)]
     if finite.size and finite.min() < 0:  # the fall in full; the blow-up, tens of times steeper, runs off the top
