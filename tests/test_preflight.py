@@ -55,6 +55,53 @@ def test_data_that_does_not_fit_the_model_or_loss_raises_before_any_state_change
         assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+class InfOutsideTraining(keras.layers.Layer):
+    """inf in inference mode, the identity in training: the sweep's steps, which train, see no inf."""
+
+    def call(self, x, training=False):
+        return x if training else x / 0.0
+
+
+@pytest.mark.parametrize("cause, message", [
+    ("log of 0", "The loss on the first batch is inf before any step, at the model's weights as they are, on finite "
+                 "data: a sweep that starts there records that loss and stops, whatever the rate. Look for a log of 0"),
+    ("nan in y", "`dataset` holds NaN or inf values in y (the targets): the loss on the first batch, before any step, "
+                 "was NaN or inf on them."),
+    ("nan weights", "The loss on the first batch is nan before any step: `model`'s weights hold NaN or inf values "
+                    "(net/out/kernel), as a training that diverged leaves them."),
+    ("inf only in inference", None),
+])
+def test_a_loss_nan_or_inf_on_the_first_batch_before_any_step_is_told_why_before_the_sweep(cause, message):
+    # Every rate's first step would record that loss and stop: the error names the data, the weights,
+    # or the model and loss, instead of a sweep of one point that cannot suggest.
+    x, y = np.random.default_rng(0).normal(size=(256, 4)).astype("float32"), np.ones((256, 1), "float32")
+    keras.utils.set_random_seed(0)
+    layers = [keras.layers.Dense(1, name="out")]
+    if cause == "log of 0":
+        layers.append(keras.layers.Lambda(lambda h: keras.ops.log(0.0 * h)))
+    elif cause == "inf only in inference":
+        layers.insert(0, InfOutsideTraining())
+    model = keras.Sequential([keras.Input((4,)), *layers], name="net")
+    if cause == "nan in y":
+        y[3] = np.nan
+    elif cause == "nan weights":
+        model.get_layer("out").kernel.assign(np.full((4, 1), np.nan, "float32"))
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)  # in order: row 3 is in the first batch
+    optimizer = keras.optimizers.SGD()
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    before = [v.numpy().copy() for v in model.variables]
+    if message is None:  # the steps, which train, see a finite loss: the sweep runs
+        assert np.isfinite(finder(data, n_steps=20, refine=False))
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error alone: no warning of a sweep cut short beside it
+        with pytest.raises(ValueError) as raised:
+            finder(data, n_steps=20)
+    assert str(raised.value).startswith(message)
+    assert not optimizer.built and finder.lrs == []
+    assert_same_state(before, [v.numpy() for v in model.variables])
+
+
 def test_a_plain_loss_that_needs_integer_labels_is_told_they_come_as_float32():
     # `compile(loss=fn)` passes fn the targets cast to float32, so a function that needs integers
     # fails under `fit` too; the finder passes them as `fit` does, and its error says how to cast back.

@@ -292,8 +292,8 @@ def model_fits(model: keras.Model, x: Any) -> Any:
 
 
 def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, sample_weight: Any,
-              plain: bool = False) -> None:
-    """Raise a `ValueError` if the first batch's targets do not fit `loss` (`(x, y, y_pred,
+              plain: bool = False) -> Any:
+    """The loss on the first batch, or a `ValueError` if its targets do not fit `loss` (`(x, y, y_pred,
     sample_weight) -> loss`, as `tf_lrfinder.step.loss_function` makes it), with Keras's own words
     and what to check. Computed in a `keras.StatelessScope` (`unchanged`), so that no variable
     changes (a compiled loss's trackers included). `plain`: the loss is the user's plain function,
@@ -306,7 +306,8 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
         >>> sce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         >>> loss = lambda x, y, y_pred, sample_weight: sce(y, y_pred)
         >>> x, labels = np.zeros((4, 2)), np.array([0, 1, 2, 0])
-        >>> loss_fits(model, loss, x, labels, model(x), None)
+        >>> float(loss_fits(model, loss, x, labels, model(x), None)) > 0
+        True
         >>> loss_fits(model, loss, x, np.eye(3)[labels], model(x), None)  # one-hot labels
         Traceback (most recent call last):
         ...
@@ -329,6 +330,45 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
     if _label_range(y, y_pred) is not None and not np.all(np.isfinite(np.asarray(value))):
         raise ValueError(_misfit(y, y_pred, f"gave a loss of {float(np.asarray(value))}.", plain))
     one_number(value)
+    return value
+
+
+def finite_first_loss(model: keras.Model, loss: Callable, x: Any, y: Any, sample_weight: Any, value: Any,
+                      nonfinite: int) -> None:
+    """Raise a `ValueError` before the sweep where the loss on the first batch (`value`, from
+    `loss_fits`, in inference mode) is NaN or inf at the model's weights as they are, and is in
+    training mode too (computed in `unchanged`): the sweep's first step, at any rate, would record it
+    and stop, and no rate can be read. It names the cause where it can: the data (`nonfinite`,
+    `step.nonfinite_parts` of the batch: `finite_data`), else weights that hold NaN or inf values,
+    else the model or the loss.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> mse = lambda x, y, y_pred, sample_weight: keras.ops.mean((y - y_pred) ** 2)
+        >>> x, y = np.ones((4, 2)), np.zeros((4, 1))
+        >>> finite_first_loss(model, mse, x, y, None, mse(x, y, model(x), None), 0)
+        >>> log0 = lambda x, y, y_pred, sample_weight: -keras.ops.mean(keras.ops.log(0 * y_pred))
+        >>> finite_first_loss(model, log0, x, y, None, log0(x, y, model(x), None), 0)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: The loss on the first batch is inf before any step, ... a log of 0, a division by 0 ...
+    """
+    if np.all(np.isfinite(np.asarray(value))):
+        return
+    with unchanged(model):
+        trained = loss(x, y, model(x, training=True), sample_weight)
+    if np.all(np.isfinite(np.asarray(trained))):
+        return  # finite as the sweep's step computes it: the sweep decides
+    finite_data(nonfinite, "the loss on the first batch, before any step,")
+    said = f"The loss on the first batch is {float(np.asarray(value))} before any step"
+    bad = [getattr(v, "path", v.name) for v in model.trainable_variables if not np.isfinite(np.asarray(v)).all()]
+    if bad:
+        raise ValueError(f"{said}: `model`'s weights hold NaN or inf values ({', '.join(bad[:3])}"
+                         f"{', ...' if len(bad) > 3 else ''}), as a training that diverged leaves them. No learning "
+                         "rate trains from there: rebuild the model or load good weights, and call again.")
+    raise ValueError(f"{said}, at the model's weights as they are, on finite data: a sweep that starts there records "
+                     "that loss and stops, whatever the rate. Look for a log of 0, a division by 0 or an overflow "
+                     "in the model or the loss (`loss_fn`, or the compiled loss), and call again.")
 
 
 def _misfit(y: Any, y_pred: Any, outcome: str, plain: bool) -> str:
@@ -398,13 +438,14 @@ def target_classes(y: Any, y_pred: Any, output_names: list[str] | None) -> list[
 
 def _label_range(y: Any, y_pred: Any) -> str | None:
     """What to do where a single output's class labels (one whole number per sample) run outside 0 to
-    its number of classes minus 1, which a sparse crossentropy rejects; else None."""
+    its number of classes minus 1, which a sparse crossentropy rejects; else None (also for an output
+    of one unit: whole-number targets there are a regression's or a binary label, never classes)."""
     if len(tf.nest.flatten(y)) != 1 or len(tf.nest.flatten(y_pred)) != 1:
         return None
     labels, output, classes = np.asarray(tf.nest.flatten(y)[0]), tf.nest.flatten(y_pred)[0], output_classes(y_pred)
     # One label per sample, or per time step or pixel of a sequence's or an image's outputs.
     one_each = labels.ndim == len(output.shape) - 1 or (labels.ndim == len(output.shape) and labels.shape[-1] == 1)
-    indices = whole_numbers(labels) if one_each and classes else None
+    indices = whole_numbers(labels) if one_each and classes and classes >= 2 else None
     if indices is None or (0 <= indices.min() and indices.max() < classes):
         return None
     outside = np.unique(indices[(indices < 0) | (indices >= classes)])

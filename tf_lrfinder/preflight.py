@@ -25,7 +25,7 @@ from .crossentropy import crossentropy_warnings
 from .data import (Batches, OnePass, as_batches, batch_targets, held_target_sets, held_targets, holds_arrays,
                    pass_in_memory, samples, split_off)
 from .order import held_order, sorted_warning
-from .step import TARGET_RANGE, first_share, keras_loss_name, loss_function
+from .step import TARGET_RANGE, first_share, keras_loss_name, loss_function, nonfinite_parts
 
 
 def _batch_row(batch: int, row: int) -> str:
@@ -170,8 +170,9 @@ class Preflight:
                         self.model._compile_loss.build(y, y_pred)
                     if len(self.target_classes) > 1:  # each output's labels against it (one output's: `loss_fits`)
                         self.labels_fit(share, [tf.nest.flatten(y)], lambda _, row: f"row {row} of the first batch")
-                    checks.loss_fits(self.model, loss_function(self.model, self.loss_fn), x, y, y_pred, sample_weight,
-                                     plain=self._plain_loss())
+                    loss = loss_function(self.model, self.loss_fn)
+                    value = checks.loss_fits(self.model, loss, x, y, y_pred, sample_weight, plain=self._plain_loss())
+                    checks.finite_first_loss(self.model, loss, x, y, sample_weight, value, int(nonfinite_parts(share)))
                     # Warned now, before the sweep, and kept in the sweep's `warnings` (`LRFinder.__call__`).
                     self.warnings = self._first_batch_warnings(y, y_pred)
                     for message in self.warnings:
