@@ -445,7 +445,7 @@ def _label_range(y: Any, y_pred: Any) -> str | None:
     labels, output, classes = np.asarray(tf.nest.flatten(y)[0]), tf.nest.flatten(y_pred)[0], output_classes(y_pred)
     # One label per sample, or per time step or pixel of a sequence's or an image's outputs.
     one_each = labels.ndim == len(output.shape) - 1 or (labels.ndim == len(output.shape) and labels.shape[-1] == 1)
-    indices = whole_numbers(labels) if one_each and classes and classes >= 2 else None
+    indices = whole_numbers(labels) if one_each and (classes or 0) >= 2 else None
     if indices is None or (0 <= indices.min() and indices.max() < classes):
         return None
     outside = np.unique(indices[(indices < 0) | (indices >= classes)])

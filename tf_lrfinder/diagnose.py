@@ -78,20 +78,19 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         # from stopping the sweep, so a higher `max_lr` would show nothing new.
         turned_up = bool(np.any(~(curve[low:-1] < start)))
     out = []
-    if stop_reason == "completed" and cap is not None and len(lrs) and cap < lrs[-1]:
-        out.append(f"The loss never diverged, but the optimizer caps its rate at {cap:.3g} by the sweep's last "
-                   "step (Adafactor applies at most 1/sqrt(its step count)): above it the sweep trained at the "
-                   "cap, not at the rates the curve shows, and a higher `max_lr` would change nothing.")
-    elif stop_reason == "completed" and not len(lrs):
-        pass  # no step recorded: nothing was swept to judge (the finder raises before this)
-    elif stop_reason == "completed" and floored:
-        out.append(f"The loss never diverged, but it fell to {curve[low]:.3g}, under 1% of where it started "
-                   f"({start:.3g}), and stayed there up to `max_lr`={lrs[-1]:g}: the model fits these batches "
-                   "all but exactly, so the rates above the fall train them no better, and a higher `max_lr` "
-                   "would only look for where training turns unstable. On data this easy, how a rate does on "
-                   "other data decides: measure refining's runs on it (`validation_data=`).")
-    elif stop_reason == "completed" and (flat or not turned_up):
-        out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
+    if stop_reason == "completed" and len(lrs):  # ran to `max_lr` (none recorded: nothing to judge)
+        if cap is not None and cap < lrs[-1]:
+            out.append(f"The loss never diverged, but the optimizer caps its rate at {cap:.3g} by the sweep's last "
+                       "step (Adafactor applies at most 1/sqrt(its step count)): above it the sweep trained at the "
+                       "cap, not at the rates the curve shows, and a higher `max_lr` would change nothing.")
+        elif floored:
+            out.append(f"The loss never diverged, but it fell to {curve[low]:.3g}, under 1% of where it started "
+                       f"({start:.3g}), and stayed there up to `max_lr`={lrs[-1]:g}: the model fits these batches "
+                       "all but exactly, so the rates above the fall train them no better, and a higher `max_lr` "
+                       "would only look for where training turns unstable. On data this easy, how a rate does on "
+                       "other data decides: measure refining's runs on it (`validation_data=`).")
+        elif flat or not turned_up:
+            out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
     if len(lrs) < n_steps / 3:
         stopped = f"The sweep stopped after {len(lrs)} of {n_steps} steps"
         if stop_reason == "not_finite":
