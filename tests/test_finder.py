@@ -1824,6 +1824,19 @@ def test_validation_split_measures_the_runs_on_the_last_share_of_the_arrays_as_f
         (x[:768], y[:768]), batch_size=32, steps=20, validation_data=(x[768:], y[768:]))
 
 
+def test_validation_split_of_0_is_no_split_as_fit_reads_it(data):
+    # `fit`'s default, `validation_split=0.0`, splits nothing: a script that passes it on sweeps as without it.
+    x, y = data
+    losses = []
+    for split in (None, 0.0, 0):
+        finder = LRFinder(make_model("dense"), keras.optimizers.Adam(), "mse", verbose=False)
+        finder((x, y), batch_size=32, n_steps=20, refine=False, validation_split=split)  # no refining: no error
+        lr = finder.refine((x, y), batch_size=32, steps=10, validation_split=split)
+        assert not finder.trials.validation and lr == finder.lr_opt
+        losses.append((finder.losses, finder.trials.losses))
+    assert losses[0] == losses[1] == losses[2]
+
+
 def _replayed_search(trials, low, high, n_candidates, extend):
     """The rates `refine_lib.next_rate` names, run after run, from the candidates, looking each run's loss
     up in `trials` (None if it names a rate that was not run)."""

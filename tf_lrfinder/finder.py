@@ -19,7 +19,7 @@ from .compiled import uses_xla
 from .data import Batches, OnePass, as_batches, in_memory, pass_in_memory, samples
 from .diagnose import sweep_warnings
 from .order import sorted_warning, streamed_order
-from .preflight import Preflight, model_scope, validation_args
+from .preflight import Preflight, model_scope, split_share, validation_args
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED, TARGET_MEAN,
@@ -268,7 +268,7 @@ class LRFinder:
                 batches. Only with refining (a `ValueError` with `refine=False`).
             validation_split: instead of `validation_data`, for arrays: the share of their samples,
                 the last ones, as `fit` takes it, that refining measures its runs on; the sweep and
-                the runs train on the others.
+                the runs train on the others. None (default) or 0, `fit`'s default: no split.
             validation_steps: the batches of the validation data to measure each run on, as `fit`
                 takes it: None (default) for all of it, one pass.
 
@@ -303,6 +303,7 @@ class LRFinder:
         if refine is not None and not isinstance(refine, bool):
             raise TypeError(f"`refine` must be True, False or None. Received: {refine=}")
         refine = method == suggest_lib.DEFAULT_METHOD if refine is None else refine
+        validation_split = split_share(validation_split)
         if (validation_data is not None or validation_split is not None) and not refine:
             name = "validation_data" if validation_data is not None else "validation_split"
             raise ValueError(f"`{name}` is read only by refining's runs, and this call runs none (refine="
@@ -610,6 +611,7 @@ class LRFinder:
                 the rate kept can overfit; these measure how well it generalises (see the README).
             validation_split: instead of `validation_data`, for arrays: the share of their samples,
                 the last ones, as `fit` takes it, to measure the runs on; they train on the others.
+                None (default) or 0, `fit`'s default: no split.
             validation_steps: None (default) to measure each run on all of the validation data, or
                 the number of its first batches to measure on, as `fit` takes it: for a
                 `tf.data.Dataset` that repeats forever, which has no end, or to measure on less
@@ -647,6 +649,7 @@ class LRFinder:
                              f"runs are longer. Received: {tie_steps=}, {steps=}")
         tolerance = checks.share("tolerance", tolerance)
         refine_lib.check_margin(margin)
+        validation_split = split_share(validation_split)
         for name, value in (("update_bn", update_bn), ("edge", edge)):
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")

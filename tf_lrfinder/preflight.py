@@ -45,6 +45,17 @@ def model_scope(model: keras.Model) -> contextlib.AbstractContextManager[Any]:
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
+def split_share(validation_split: Any) -> Any:
+    """`validation_split` with 0, `fit`'s default for no split, read as None (no split); any other
+    value as given, for `validation_args` to check.
+
+    Example:
+        >>> split_share(0.0), split_share(0), split_share(None), split_share(0.2)
+        (None, None, None, 0.2)
+    """
+    return None if checks.is_number(validation_split) and validation_split == 0 else validation_split
+
+
 def validation_args(dataset: Any, validation_data: Any, validation_split: float | None,
                      validation_steps: int | None) -> tuple[Any, Any, int | None]:
     """`(dataset, validation_data, validation_steps)`, checked, with `validation_split`'s share of
