@@ -1385,6 +1385,8 @@ def test_class_weight_weighs_each_sample_as_fit_does():
     assert weighted.trials.losses == by_hand.trials.losses
     assert weighted.losses != plain.losses
     assert weighted.settings["class_weight"] == {"0": 1.0, "1": 5.0} and plain.settings["class_weight"] is None
+    none = sweep((x, labels), sparse, class_weight={})  # weighs nothing, as `fit` reads an empty dict
+    assert none.losses == plain.losses and none.trials.losses == plain.trials.losses
     one_hot = sweep((x, np.eye(2, dtype="float32")[labels]), keras.losses.CategoricalCrossentropy(from_logits=True),
                     class_weight=class_weight, refine=False)
     np.testing.assert_allclose(one_hot.losses, weighted.losses[:len(one_hot.losses)], rtol=1e-5)

@@ -592,7 +592,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
             computes its own), `data` may hold x alone: an array or a dict of arrays with
             `batch_size`, or elements that are x alone or `(x,)`, as `fit(x)` takes them.
         class_weight: a weight per class index, as `fit` takes it: each batch gets the weights of
-            its labels' classes as sample weights (`class_weights`).
+            its labels' classes as sample weights (`class_weights`). None or `{}`: no weights.
         seed: shuffle seed for arrays.
 
     Returns:
@@ -671,7 +671,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
         passes = ds.enumerate().repeat()
     else:  # one pass after another, each shuffled by its number: never empty
         passes = tf.data.Dataset.counter().flat_map(_plain(lambda number: one_pass(number).enumerate()))
-    if class_weight is not None:
+    if class_weight is not None and not (isinstance(class_weight, Mapping) and not class_weight):  # `{}`: as `fit`
         weigh = class_weights(class_weight, first)
         first = weigh(*first)
         passes = passes.map(_plain(lambda index, batch: (index, weigh(*batch))))

@@ -261,7 +261,7 @@ class LRFinder:
             class_weight: a weight per class index (`{0: 1.0, 1: 5.0}`), as `fit` takes it: each
                 sample's loss is weighted by its label's class (integer labels or one-hot rows; a
                 class left out weighs 1), in the sweep and in refining's runs and measurements.
-                Not with sample weights in `dataset`, nor for several outputs.
+                Not with sample weights in `dataset`, nor for several outputs. `{}`, as in `fit`: none.
             validation_data: data refining measures its runs on instead of batches held back from
                 `dataset` (see `refine`), as `fit` takes it: a tuple of arrays (batched by
                 `batch_size`, or as `dataset`'s first batch), a `tf.data.Dataset` or an iterable of
