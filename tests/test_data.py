@@ -323,9 +323,15 @@ def test_a_list_of_arrays_with_batch_size_is_told_to_be_a_tuple(data):
     assert "not a list" not in str(raised.value)
 
 
-def test_batch_size_is_refused_for_datasets(data):
-    with pytest.raises(ValueError, match="already batched. Received: batch_size=8"):
-        as_batches(tf.data.Dataset.from_tensor_slices(data).batch(8), None, 5, batch_size=8)
+def test_batch_size_is_refused_for_datasets_batched_otherwise(data):
+    # A dataset is batched already: the batch size it was batched by does no harm (a script passing its
+    # BATCH on); any other would be silently ignored, so it is refused.
+    batched = tf.data.Dataset.from_tensor_slices(data).batch(8)
+    with pytest.raises(ValueError, match="already batched, and this one's first batch holds 8 samples. Received: "
+                                         "batch_size=16. Drop it"):
+        as_batches(batched, None, 5, batch_size=16)
+    np.testing.assert_array_equal(as_batches(batched, None, 5, batch_size=8).first[0],
+                                  as_batches(batched, None, 5).first[0])
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True])

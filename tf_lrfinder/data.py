@@ -587,7 +587,8 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
             with its held-back batches); shorter data is cycled. Arrays longer than that are read
             only so far: past it, the stream starts again with a repeated index, as if cycled.
             None: all of the data (a generator is read to its end).
-        batch_size: batch size for arrays; must be None for other data.
+        batch_size: batch size for arrays; None for other data, or for a `tf.data.Dataset` the size of
+            its batches (its first batch's: any other raises).
         targets: whether the loss needs targets. If False (a model compiled without a loss, which
             computes its own), `data` may hold x alone: an array or a dict of arrays with
             `batch_size`, or elements that are x alone or `(x,)`, as `fit(x)` takes them.
@@ -612,12 +613,9 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
     if isinstance(data, keras.utils.PyDataset) and not hasattr(data, "__iter__"):
         data = _py_dataset_batches(data)  # Keras 3.10's has no `__iter__` (3.12's has)
     one_pass = None
+    batched_by = None  # a dataset's batch size as given, checked against its first batch below
     if isinstance(data, tf.data.Dataset):
-        if batch_size is not None:
-            raise ValueError(
-                "`batch_size` applies only to arrays; a tf.data.Dataset is already batched. "
-                f"Received: batch_size={batch_size}. Drop it, or batch the dataset differently."
-            )
+        batched_by, batch_size = batch_size, None
         ds = data
     elif holds_arrays(data) and isinstance(data, tuple):
         one_pass, per_pass = _from_arrays(data, batch_size, seed, n_steps)
@@ -664,6 +662,12 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
     first = next(iter(ds.take(1)), None)
     if first is None:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
+    if batched_by is not None and samples(first) != batched_by:  # the same size as given does no harm
+        raise ValueError(
+            f"`batch_size` applies only to arrays; a tf.data.Dataset is already batched, and this one's first batch "
+            f"holds {samples(first)} samples. Received: batch_size={batched_by}. Drop it (the dataset's batches are "
+            "what the sweep trains on), or batch the dataset by it."
+        )
     card = int(ds.cardinality()) if one_pass is None else per_pass
     cardinality = card if card >= 0 else None
     if one_pass is None:  # the user's data, or the replayed batches, as they are

@@ -244,7 +244,7 @@ class LRFinder:
             n_steps: steps in the sweep (default 100, at least 5). 300 gives a steadier reading of
                 the sweep alone (the suggestion benchmark's worst task: 0.776 against 0.684), but
                 refining after 100 steps does better (0.842) for about the same cost.
-            batch_size: batch size, for arrays only.
+            batch_size: batch size, for arrays (for a `tf.data.Dataset`, None or the size it is batched by).
             mode: `"exponential"` (default) or `"linear"` spacing of the rates. The default
                 suggestion is designed on exponential sweeps (its window is in decades); on
                 linear ones it does well only over a narrow range (see the README).
@@ -569,7 +569,7 @@ class LRFinder:
         Args:
             dataset: as for the sweep (usually the same data).
             steps: training steps per run (default 100).
-            batch_size: batch size, for arrays only.
+            batch_size: batch size, for arrays (for a `tf.data.Dataset`, None or the size it is batched by).
             factors: the candidate rates, as multiples of the bottom.
             eval_batches: batches held back to measure the runs (default 8; k times as many where
                 the optimizer accumulates gradients over k batches, like the steps).
