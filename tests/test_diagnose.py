@@ -102,7 +102,7 @@ def test_a_sweep_whose_loss_fell_to_all_but_nothing_and_stayed_is_not_told_to_ra
                             "and stayed there up to `max_lr`=10: the model fits these batches all but exactly, so "
                             "the rates above the fall train them no better, and a higher `max_lr` would only look "
                             "for where training turns unstable. On data this easy, how a rate does on other data "
-                            "decides: measure refining's runs on it (`validation_data=`)."]
+                            "decides: refining measures its runs on data given as `validation_data` (or `validation_split`)."]
     else:
         assert len(messages) == 1 and messages[0].endswith("raise `max_lr`.")
 

@@ -88,7 +88,8 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
                        f"({start:.3g}), and stayed there up to `max_lr`={lrs[-1]:g}: the model fits these batches "
                        "all but exactly, so the rates above the fall train them no better, and a higher `max_lr` "
                        "would only look for where training turns unstable. On data this easy, how a rate does on "
-                       "other data decides: measure refining's runs on it (`validation_data=`).")
+                       "other data decides: refining measures its runs on data given as `validation_data` (or "
+                       "`validation_split`).")
         elif flat or not turned_up:
             out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
     if len(lrs) < n_steps / 3:
