@@ -294,6 +294,26 @@ def test_class_labels_a_cpu_rejects_in_a_streamed_pipeline_are_told_how_to_fix(w
     check()
 
 
+def test_class_labels_a_cpu_rejects_in_validation_data_too_large_to_hold_are_told_how_to_fix(monkeypatch):
+    # A validation pipeline too large to hold is read afresh for each measurement, and only its first
+    # batch is checked before: a CPU's sparse crossentropy raising at a later batch's label is told as
+    # the labels' error with the fix, naming `validation_data`, after the sweep; the state is restored.
+    finder, data, check = streamed_label("sweep", 0, None, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                         monkeypatch)
+    monkeypatch.setattr("tf_lrfinder.data.RUNS_IN_MEMORY", 0)  # nothing held: a pass is read afresh
+    x, y = labelled(256)
+    y[200] = 7  # in the 7th of 8 batches
+    validation = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    with pytest.raises(ValueError, match=re.escape(
+            "`validation_data`'s class labels, on a batch of it that refining's runs are measured on, run from 0 to 7, "
+            "but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; give the model 8 "
+            "outputs, or check the labels; or, where 7 marks") + ".* TensorFlow rejected them there") as raised:
+        finder(data, validation_data=validation)
+    assert isinstance(raised.value.__cause__, tf.errors.InvalidArgumentError)  # TensorFlow's own, kept
+    assert len(finder.lrs) > 0 and finder.trials is None  # the sweep ran; the first measurement raised
+    check()
+
+
 @pytest.mark.parametrize("kind", ["pixels", "time_steps"])
 def test_class_labels_per_pixel_or_time_step_out_of_range_are_told_how_to_fix(kind):
     # A void label (255) in segmentation masks, a padding label (-1) in a sequence's: each a value outside the

@@ -492,12 +492,10 @@ class LRFinder:
                 step = int(self._state.step.numpy())  # the steps completed: the variable's updates ran in order
                 rate = float(self._state.lrs[min(step, n_steps - 1)].numpy())
                 where = f"{what}'s step {step + 1} of {n_steps} (a rate of {rate:.3g})"
-                fix = checks.rejected_labels(error.message, several=len(self._preflight.target_classes) > 1)
-                if fix is not None:  # a label a CPU's sparse crossentropy rejects, in a batch streamed
-                    raise ValueError(
-                        f"`dataset`'s class labels on the batch of {where} {fix} TensorFlow rejected them there "
-                        "(above); the finder checks the labels of the batches it holds before the sweep, and of a "
-                        "pipeline it streams only the first batch's. The state is restored.") from error
+                told = self._rejected_labels(error, f"`dataset`'s class labels on the batch of {where}",
+                                             "of the batches it holds before the sweep, and of a pipeline it streams")
+                if told is not None:  # a label a CPU's sparse crossentropy rejects, in a batch streamed
+                    raise told from error
                 raise type(error)(error.node_def, error.op, (
                     f"TensorFlow raised this at {where}, on that step's batch (the first batch passed the "
                     "finder's checks) or on the model's values there. The state is restored.\n\n"
@@ -792,13 +790,33 @@ class LRFinder:
         if validation is None:
             return float(np.mean([self._evaluate(batch).numpy() for batch in held])), sum(map(samples, held))
         losses, weights = [], []
-        for batch in validation:
-            losses.append(self._evaluate(batch))
-            weights.append(samples(batch))
+        try:
+            for batch in validation:
+                losses.append(self._evaluate(batch))
+                weights.append(samples(batch))
+            values = [loss.numpy() for loss in losses]
+        except tf.errors.InvalidArgumentError as error:  # a label of a pass too large to hold, checked before
+            told = self._rejected_labels(error, "`validation_data`'s class labels, on a batch of it that refining's "
+                                         "runs are measured on,", "of validation data it holds before the sweep, "
+                                         "and of a pass too large to hold")
+            if told is None:
+                raise
+            raise told from error
         if not losses:
             with checks.naming("validation_data"):
                 raise ValueError(RAN_OUT)
-        return float(np.average([loss.numpy() for loss in losses], weights=weights)), int(sum(weights))
+        return float(np.average(values, weights=weights)), int(sum(weights))
+
+    def _rejected_labels(self, error: tf.errors.InvalidArgumentError, whose: str, held: str) -> ValueError | None:
+        """Where `error` is TensorFlow's sparse crossentropy rejecting a class label (on a CPU), a
+        `ValueError` that says `whose` labels, what they run from and to, and the fix
+        (`checks.rejected_labels`), noting which labels the finder checks before (those `held`, and
+        only the first batch's of the rest); else None."""
+        fix = checks.rejected_labels(error.message, several=len(self._preflight.target_classes) > 1)
+        if fix is None:
+            return None
+        return ValueError(f"{whose} {fix} TensorFlow rejected them there (above); the finder checks the labels {held} "
+                          "only the first batch's. The state is restored.")
 
     # -- reading the result ----------------------------------------------------------------------
 
