@@ -19,7 +19,7 @@ from keras import tree
 
 from .order import whole_numbers
 from .state import stateful_layers
-from .step import PARTS, UnweighableLoss, created_under, named_outputs, output_pairs
+from .step import PARTS, UnweighableLoss, created_under, named_outputs, nonfinite_parts, output_pairs
 
 
 def is_number(value: Any) -> bool:
@@ -333,33 +333,33 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
     return value
 
 
-def finite_first_loss(model: keras.Model, loss: Callable, x: Any, y: Any, sample_weight: Any, value: Any,
-                      nonfinite: int) -> None:
-    """Raise a `ValueError` before the sweep where the loss on the first batch (`value`, from
+def finite_first_loss(model: keras.Model, loss: Callable, batch: Any, value: Any) -> None:
+    """Raise a `ValueError` before the sweep where the loss on the first `batch` (`value`, from
     `loss_fits`, in inference mode) is NaN or inf at the model's weights as they are, and is in
     training mode too (computed in `unchanged`): the sweep's first step, at any rate, would record it
-    and stop, and no rate can be read. It names the cause where it can: the data (`nonfinite`,
-    `step.nonfinite_parts` of the batch: `finite_data`), else weights that hold NaN or inf values,
-    else the model or the loss.
+    and stop, and no rate can be read. It names the cause where it can: the batch's data
+    (`step.nonfinite_parts`: `finite_data`), else weights that hold NaN or inf values, else the model
+    or the loss. Only a loss that is not finite costs more than the test of `value`.
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         >>> mse = lambda x, y, y_pred, sample_weight: keras.ops.mean((y - y_pred) ** 2)
-        >>> x, y = np.ones((4, 2)), np.zeros((4, 1))
-        >>> finite_first_loss(model, mse, x, y, None, mse(x, y, model(x), None), 0)
+        >>> x, y = tf.ones((4, 2)), tf.zeros((4, 1))
+        >>> finite_first_loss(model, mse, (x, y), mse(x, y, model(x), None))
         >>> log0 = lambda x, y, y_pred, sample_weight: -keras.ops.mean(keras.ops.log(0 * y_pred))
-        >>> finite_first_loss(model, log0, x, y, None, log0(x, y, model(x), None), 0)  # doctest: +ELLIPSIS
+        >>> finite_first_loss(model, log0, (x, y), log0(x, y, model(x), None))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         ValueError: The loss on the first batch is inf before any step, ... a log of 0, a division by 0 ...
     """
     if np.all(np.isfinite(np.asarray(value))):
         return
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
     with unchanged(model):
         trained = loss(x, y, model(x, training=True), sample_weight)
     if np.all(np.isfinite(np.asarray(trained))):
         return  # finite as the sweep's step computes it: the sweep decides
-    finite_data(nonfinite, "the loss on the first batch, before any step,")
+    finite_data(int(nonfinite_parts(batch)), "the loss on the first batch, before any step,")
     said = f"The loss on the first batch is {float(np.asarray(value))} before any step"
     bad = [getattr(v, "path", v.name) for v in model.trainable_variables if not np.isfinite(np.asarray(v)).all()]
     if bad:

@@ -675,7 +675,9 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
         passes = ds.enumerate().repeat()
     else:  # one pass after another, each shuffled by its number: never empty
         passes = tf.data.Dataset.counter().flat_map(_plain(lambda number: one_pass(number).enumerate()))
-    if class_weight is not None and not (isinstance(class_weight, Mapping) and not class_weight):  # `{}`: as `fit`
+    if isinstance(class_weight, Mapping) and not class_weight:
+        class_weight = None  # `{}` weighs nothing, as in `fit`
+    if class_weight is not None:
         weigh = class_weights(class_weight, first)
         first = weigh(*first)
         passes = passes.map(_plain(lambda index, batch: (index, weigh(*batch))))

@@ -25,7 +25,7 @@ from .crossentropy import crossentropy_warnings
 from .data import (Batches, OnePass, as_batches, batch_targets, held_target_sets, held_targets, holds_arrays,
                    pass_in_memory, samples, split_off)
 from .order import held_order, sorted_warning
-from .step import TARGET_RANGE, first_share, keras_loss_name, loss_function, nonfinite_parts
+from .step import TARGET_RANGE, first_share, keras_loss_name, loss_function
 
 
 def _batch_row(batch: int, row: int) -> str:
@@ -183,7 +183,7 @@ class Preflight:
                         self.labels_fit(share, [tf.nest.flatten(y)], lambda _, row: f"row {row} of the first batch")
                     loss = loss_function(self.model, self.loss_fn)
                     value = checks.loss_fits(self.model, loss, x, y, y_pred, sample_weight, plain=self._plain_loss())
-                    checks.finite_first_loss(self.model, loss, x, y, sample_weight, value, int(nonfinite_parts(share)))
+                    checks.finite_first_loss(self.model, loss, share, value)
                     # Warned now, before the sweep, and kept in the sweep's `warnings` (`LRFinder.__call__`).
                     self.warnings = self._first_batch_warnings(y, y_pred)
                     for message in self.warnings:
