@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
@@ -25,6 +24,7 @@ from .state import (LOCATIONS, Snapshot, components, global_random_variables, ke
 from .step import (DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED, TARGET_MEAN,
                    TARGET_MEAN_VARIANCE, SweepState, accumulation_steps, after_scope, build_evaluate, build_sweep,
                    loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target, start_accumulation)
+from .warn import warn
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
 MIN_STEPS = 5
@@ -155,13 +155,10 @@ class LRFinder:
         overrides = type(self.model).train_step is not keras.Model.train_step
         if overrides and self.__dict__.get("_warned_for") is not self.model:  # once per model
             self._warned_for = self.model
-            warnings.warn(
-                f"`model` ({type(self.model).__name__}) overrides `train_step`, which the finder does not "
-                "call: it trains with its own step (the model called with training=True, `loss_fn` or "
-                "the compiled loss, gradients of every trainable variable). The rates it suggests are "
-                "for that step; if yours trains differently (a GAN, a custom loss), they may not fit it.",
-                stacklevel=3,
-            )
+            warn(f"`model` ({type(self.model).__name__}) overrides `train_step`, which the finder does not "
+                 "call: it trains with its own step (the model called with training=True, `loss_fn` or "
+                 "the compiled loss, gradients of every trainable variable). The rates it suggests are "
+                 "for that step; if yours trains differently (a GAN, a custom loss), they may not fit it.")
         compiled = getattr(self.model, "compiled", False)
         self._compiled_optimizer = self.optimizer is None  # follows the model's compile, a recompile too
         self.optimizer = checks.one_optimizer(self.optimizer, self.model, compiled)
@@ -363,7 +360,7 @@ class LRFinder:
                 rate_cap(self.optimizer, len(self.lrs)))
             self.warnings = self._preflight.warnings + swept  # the setup's were warned before the sweep
             for message in swept:
-                warnings.warn(message, stacklevel=4)  # past `keeps_global_random` and `after_scope`
+                warn(message)
         self.lr_opt = suggestion.lr
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
@@ -706,7 +703,7 @@ class LRFinder:
                                         tie_steps if ties[0].size else 0, tuple(ties[0].tolist()),
                                         tuple(ties[1].tolist()), validation is not None, measured)
         for text in self.trials.warnings[len(setup):]:  # the setup's were warned before the runs
-            warnings.warn(text, stacklevel=5)  # the caller of `refine` or of the finder, past the wrappers
+            warn(text)
         return self.lr_opt
 
     def _trials_restoring_state(self, dataset: tf.data.Dataset, lrs: np.ndarray, steps: int, eval_batches: int,

@@ -11,7 +11,6 @@ loss, and reads what it found: the outputs' classes and the warnings.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import Any, Callable, Sequence
 
 import keras
@@ -26,6 +25,7 @@ from .data import (Batches, OnePass, as_batches, batch_targets, held_target_sets
                    pass_in_memory, samples, split_off)
 from .order import held_order, sorted_warning
 from .step import TARGET_RANGE, first_share, keras_loss_name, loss_function
+from .warn import warn
 
 
 def _batch_row(batch: int, row: int) -> str:
@@ -187,8 +187,7 @@ class Preflight:
                     # Warned now, before the sweep, and kept in the sweep's `warnings` (`LRFinder.__call__`).
                     self.warnings = self._first_batch_warnings(y, y_pred)
                     for message in self.warnings:
-                        # Past `LRFinder._prepare`, its caller, `keeps_global_random` and `after_scope`:
-                        warnings.warn(message, stacklevel=6)
+                        warn(message)
             self._check_validation(validation)
 
     def _first_batch_warnings(self, y: Any, y_pred: Any) -> list[str]:
@@ -263,5 +262,5 @@ class Preflight:
         message = sorted_warning(*held_order(ys, self.classes))
         if message is not None:
             self.warnings.append(message)
-            warnings.warn(message, stacklevel=5)  # past the finder's method, `keeps_global_random` and `after_scope`
+            warn(message)
         return True
