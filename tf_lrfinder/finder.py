@@ -166,7 +166,7 @@ class LRFinder:
         self._lr_target, self._swap = rate_target(self.optimizer)
         self._per_update = accumulation_steps(self.optimizer)  # batches per step (and per held-back batch)
         # A model compiled without a loss may still have one (`add_loss`, or its own `compute_loss`):
-        # `_prepare` checks that on the first batch, before anything changes.
+        # `_read` checks that on the first batch, before anything changes.
         self.loss_fn = checks.one_loss(self.loss_fn, compiled)
         self.steps_per_execution = checks.integer("steps_per_execution", self.steps_per_execution)
         if self.snapshot not in LOCATIONS:
@@ -305,22 +305,10 @@ class LRFinder:
             name = "validation_data" if validation_data is not None else "validation_split"
             raise ValueError(f"`{name}` is read only by refining's runs, and this call runs none (refine="
                              f"{refine}, method={method!r}). Drop it, or pass refine=True.")
-        dataset, validation_data, validation_steps = validation_args(dataset, validation_data, validation_split,
-                                                                     validation_steps)
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
-        runs = self._runs_read(refine_lib.EVAL_BATCHES, refine_lib.STEPS, refine_lib.TIE_STEPS,
-                               validation_data is not None)
-        needed = max(int(n_steps) * self._per_update, runs if refine else 0)  # batches of the stream read
-        batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._preflight.computes_own_loss(),
-                             class_weight=class_weight)
-        validation = self._preflight.validation_batches(validation_data, batch_size, batches, validation_steps)
-
-        self._prepare(batches.first, evaluates=refine, validation=validation)
-        if refine:  # what the runs read, held in memory now, serves the sweep too: a pipeline runs for it once
-            batches = in_memory(batches, needed)
-        streamed = not self._preflight.held(dataset, batches, needed)
-        validation = self._preflight.held_validation(validation, validation_data, validation_split is not None)
-        self._build()
+        batches, validation, streamed = self._read(
+            dataset, batch_size, class_weight, validation_data, validation_split, validation_steps, int(n_steps),
+            (refine_lib.EVAL_BATCHES, refine_lib.STEPS, refine_lib.TIE_STEPS) if refine else None)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
         with self._memory_hint():
@@ -369,17 +357,38 @@ class LRFinder:
                          edge=refine_lib.EDGE, validation=validation)
         return self.lr_opt
 
-    def _prepare(self, first_batch: Any, evaluates: bool, validation: OnePass | None = None) -> None:
-        """Follow a new `compile` of the model where the optimizer is its compiled one, then check the
-        first batch against the model and the loss (`Preflight.first_batch`, which builds an unbuilt
-        model and the compiled loss). `_build` builds the rest, after `Preflight.held`."""
+    def _read(self, dataset: Any, batch_size: int | None, class_weight: dict[int, float] | None,
+              validation_data: Any, validation_split: float | None, validation_steps: int | None, sweep_steps: int,
+              runs: tuple[int, int, int] | None) -> tuple[Batches, OnePass | None, bool]:
+        """Take a call's data as `fit` takes it, check it, and build what the call needs, before
+        anything changes: `dataset` as the batches of a sweep of `sweep_steps` steps and, given `runs`
+        (refining's `eval_batches`, `steps` and `tie_steps`), of refining's runs, held in memory for
+        them (a pipeline then runs once for the sweep and the runs); the validation data or split;
+        the first batch's checks (`Preflight.first_batch`, which builds an unbuilt model and the
+        compiled loss) and the held batches' (`Preflight.held`); then `_build`. Follows a new
+        `compile` of the model first, where the optimizer is its compiled one. Returns the batches,
+        the validation batches (None without) and whether the batches stream (the sweep then
+        checks their order as it reads them)."""
+        dataset, validation_data, validation_steps = validation_args(dataset, validation_data, validation_split,
+                                                                     validation_steps)
+        read = 0 if runs is None else self._runs_read(*runs, validated=validation_data is not None)
+        needed = max(sweep_steps * self._per_update, read)  # batches of the stream read
+        batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._preflight.computes_own_loss(),
+                             class_weight=class_weight)
+        validation = self._preflight.validation_batches(validation_data, batch_size, batches, validation_steps)
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
-        self._preflight.first_batch(first_batch, evaluates, validation)
+        self._preflight.first_batch(batches.first, runs is not None, validation)
+        if runs is not None:
+            batches = in_memory(batches, needed)
+        streamed = not self._preflight.held(dataset, batches, needed)
+        validation = self._preflight.held_validation(validation, validation_data, validation_split is not None)
+        self._build()
+        return batches, validation, streamed
 
     def _build(self) -> None:
-        """Build what the sweep needs after the checks of `_prepare` and `Preflight.held` passed: the
-        optimizer's slots, and the compiled functions where what they were traced with changed."""
+        """Build what the sweep needs after the checks of `_read` passed: the optimizer's slots, and
+        the compiled functions where what they were traced with changed."""
         if not self.optimizer.built:
             # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
             with model_scope(self.model):
@@ -648,18 +657,9 @@ class LRFinder:
         for name, value in (("update_bn", update_bn), ("edge", edge)):
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
-        dataset, validation_data, validation_steps = validation_args(dataset, validation_data, validation_split,
-                                                                     validation_steps)
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
-        runs = self._runs_read(int(eval_batches), int(steps), int(tie_steps), validation_data is not None)
-        batches = as_batches(dataset, self.model, runs, batch_size, targets=not self._preflight.computes_own_loss(),
-                             class_weight=class_weight)
-        validation = self._preflight.validation_batches(validation_data, batch_size, batches, validation_steps)
-        self._prepare(batches.first, evaluates=True, validation=validation)
-        batches = in_memory(batches, runs)
-        self._preflight.held(dataset, batches, runs)  # as `__call__` checks the sweep's batches
-        validation = self._preflight.held_validation(validation, validation_data, validation_split is not None)
-        self._build()
+        batches, validation, _ = self._read(dataset, batch_size, class_weight, validation_data, validation_split,
+                                            validation_steps, 0, (int(eval_batches), int(steps), int(tie_steps)))
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge, validation, setup=self._preflight.warnings)
 
