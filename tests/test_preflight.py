@@ -102,6 +102,68 @@ def test_a_loss_nan_or_inf_on_the_first_batch_before_any_step_is_told_why_before
     assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+class AddsLoss(keras.layers.Layer):
+    """Adds the mean of h squared as a loss, or, with `log_of_zero`, of -log(|h| * 0): inf."""
+
+    def __init__(self, log_of_zero, **kwargs):
+        super().__init__(**kwargs)
+        self.log_of_zero = log_of_zero
+
+    def call(self, h):
+        self.add_loss(-keras.ops.mean(keras.ops.log(keras.ops.abs(h) * 0.0)) if self.log_of_zero
+                      else keras.ops.mean(h ** 2))
+        return h
+
+
+class OwnLogLoss(keras.Model):
+    """Computes its own loss, -log(|y_pred| * 0): inf whatever the weights."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return -keras.ops.mean(keras.ops.log(keras.ops.abs(y_pred) * 0.0))
+
+
+@pytest.mark.parametrize("cause, message", [
+    ("add_loss log of 0", "The loss on the first batch is inf before any step, at the model's weights as they are, "
+                          "on finite data: a sweep that starts there records that loss and stops, whatever the rate. "
+                          "Look for a log of 0, a division by 0 or an overflow in the model or in the loss it computes "
+                          "(`add_loss`, or its own `compute_loss`)"),
+    ("compute_loss log of 0", "The loss on the first batch is inf before any step, at the model's weights as they "
+                              "are, on finite data"),
+    ("nan in x", "`dataset` holds NaN or inf values in x (the inputs): the loss on the first batch, before any step, "
+                 "was NaN or inf on them."),
+    ("finite", None),
+])
+def test_a_model_that_computes_its_own_loss_is_told_a_first_loss_nan_or_inf_before_the_sweep(cause, message):
+    # As for a compiled loss (above): a model compiled without one, which adds its own (`add_loss`)
+    # or computes it (`compute_loss`), records such a loss at every rate's first step.
+    x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    if cause == "compute_loss log of 0":
+        model = OwnLogLoss(inputs, keras.layers.Dense(2)(inputs))
+    else:
+        model = keras.Model(inputs, AddsLoss(cause == "add_loss log of 0")(keras.layers.Dense(2)(inputs)))
+    if cause == "nan in x":
+        x[5, 1] = np.nan
+    optimizer = keras.optimizers.SGD()
+    model.compile(optimizer=optimizer)
+    finder = LRFinder(model, verbose=False)
+    data = tf.data.Dataset.from_tensor_slices(x).batch(32)  # x alone, as `fit(x)` takes it
+    before = [v.numpy().copy() for v in model.variables]
+    if message is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # 20 steps: too short to judge, and said so
+            assert np.isfinite(finder(data, n_steps=20, refine=False))
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error alone: no warning of a sweep cut short beside it
+        with pytest.raises(ValueError) as raised:
+            finder(data, n_steps=20)
+    assert str(raised.value).startswith(message)
+    assert not optimizer.built and finder.lrs == []
+    assert_same_state(before, [v.numpy() for v in model.variables])
+
+
 def test_a_plain_loss_that_needs_integer_labels_is_told_they_come_as_float32():
     # `compile(loss=fn)` passes fn the targets cast to float32, so a function that needs integers
     # fails under `fit` too; the finder passes them as `fit` does, and its error says how to cast back.

@@ -333,13 +333,15 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
     return value
 
 
-def finite_first_loss(model: keras.Model, loss: Callable, batch: Any, value: Any) -> None:
+def finite_first_loss(model: keras.Model, loss: Callable, batch: Any, value: Any, own: bool = False) -> None:
     """Raise a `ValueError` before the sweep where the loss on the first `batch` (`value`, from
-    `loss_fits`, in inference mode) is NaN or inf at the model's weights as they are, and is in
-    training mode too (computed in `unchanged`): the sweep's first step, at any rate, would record it
-    and stop, and no rate can be read. It names the cause where it can: the batch's data
-    (`step.nonfinite_parts`: `finite_data`), else weights that hold NaN or inf values, else the model
-    or the loss. Only a loss that is not finite costs more than the test of `value`.
+    `loss_fits` in inference mode, or from `adds_a_loss` for a model that computes its `own`) is NaN
+    or inf at the model's weights as they are, and is in training mode too (computed in
+    `unchanged`): the sweep's first step, at any rate, would record it and stop, and no rate can be
+    read. It names the cause where it can: the batch's data (`step.nonfinite_parts`:
+    `finite_data`), else weights that hold NaN or inf values, else the model or the loss (`loss_fn`
+    or the compiled one; for its `own`, what it adds with `add_loss` or its `compute_loss`). Only a
+    loss that is not finite costs more than the test of `value`.
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -355,7 +357,7 @@ def finite_first_loss(model: keras.Model, loss: Callable, batch: Any, value: Any
     if np.all(np.isfinite(np.asarray(value))):
         return
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-    with unchanged(model):
+    with unchanged(model, collect_losses=True):  # the losses the model adds (`add_loss`) included
         trained = loss(x, y, model(x, training=True), sample_weight)
     if np.all(np.isfinite(np.asarray(trained))):
         return  # finite as the sweep's step computes it: the sweep decides
@@ -368,7 +370,8 @@ def finite_first_loss(model: keras.Model, loss: Callable, batch: Any, value: Any
                          "rate trains from there: rebuild the model or load good weights, and call again.")
     raise ValueError(f"{said}, at the model's weights as they are, on finite data: a sweep that starts there records "
                      "that loss and stops, whatever the rate. Look for a log of 0, a division by 0 or an overflow "
-                     "in the model or the loss (`loss_fn`, or the compiled loss), and call again.")
+                     + ("in the model or in the loss it computes (`add_loss`, or its own `compute_loss`)" if own else
+                        "in the model or the loss (`loss_fn`, or the compiled loss)") + ", and call again.")
 
 
 def _misfit(y: Any, y_pred: Any, outcome: str, plain: bool) -> str:
@@ -789,10 +792,11 @@ def _shapes(value: Any) -> Any:
     return tree.map_structure(lambda leaf: tuple(leaf.shape) if hasattr(leaf, "shape") else np.shape(leaf), value)
 
 
-def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluates: bool) -> None:
+def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluates: bool) -> Any:
     """Raise unless a model compiled without a loss still computes one (`add_loss`, `compute_loss`):
     in training mode for the sweep, and in inference mode too where `refine`'s runs are measured
-    (`evaluates`).
+    (`evaluates`). Returns the loss in training mode, as the sweep's first step computes it, for
+    `finite_first_loss`.
 
     A forward pass in each mode inside a `keras.StatelessScope` (`unchanged`), so that no variable
     changes (BatchNorm's moving statistics included). A model that keeps Keras's `compute_loss` must
@@ -802,20 +806,20 @@ def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluate
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_regularizer="l2")])
         >>> model.compile(optimizer="sgd")  # no loss, and the model adds none: an L2 penalty only
-        >>> adds_a_loss(model, np.zeros((4, 2)), np.zeros((4, 1)), None, evaluates=True)
+        >>> _ = adds_a_loss(model, np.zeros((4, 2)), np.zeros((4, 1)), None, evaluates=True)
         Traceback (most recent call last):
         ...
         ValueError: No loss: `model` was compiled without a loss, adds none with `add_loss` and computes none in its `compute_loss` (Keras's own `compute_loss` would find only regularisation penalties, if any). Pass `loss_fn=` (for example 'mse') or compile the model with `loss=`.
     """
-    overrides = type(model).compute_loss is not keras.Model.compute_loss
+    overrides, trained = type(model).compute_loss is not keras.Model.compute_loss, None
     for training in (True, False) if evaluates else (True,):
         try:
             with unchanged(model, collect_losses=True) as scope:
                 y_pred = model(x, training=training)
-                if overrides:
-                    model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-                elif not scope.losses:
+                if not overrides and not scope.losses:
                     raise ValueError("Keras's own `compute_loss` would find only regularisation penalties, if any")
+                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+                trained = loss if training else trained
         except ValueError as error:
             if training:
                 raise ValueError(
@@ -828,3 +832,4 @@ def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluate
                 f"when training ({error}), while `refine` measures its runs in inference mode. "
                 "Pass `refine=False`, or `loss_fn=`, or compile the model with `loss=`."
             ) from None
+    return trained

@@ -175,7 +175,8 @@ class Preflight:
                 self.target_classes = checks.target_classes(y, y_pred, getattr(self.model, "output_names", None))
                 checks.has_trainable_variables(self.model)
                 if self.computes_own_loss():
-                    checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
+                    value = checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
+                    checks.finite_first_loss(self.model, loss_function(self.model, None), share, value, own=True)
                 else:
                     if needs_loss_build:
                         self.model._compile_loss.build(y, y_pred)
