@@ -55,6 +55,18 @@ def test_data_that_does_not_fit_the_model_or_loss_raises_before_any_state_change
         assert_same_state(before, [v.numpy() for v in model.variables])
 
 
+def raises_before_the_sweep(finder, data, message, optimizer, before):
+    """A call of `finder` on `data` raises a ValueError that starts with `message`, alone (no warning of
+    a sweep cut short beside it), with the state as `before` and no sweep recorded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError) as raised:
+            finder(data, n_steps=20)
+    assert str(raised.value).startswith(message)
+    assert not optimizer.built and finder.lrs == []
+    assert_same_state(before, [v.numpy() for v in finder.model.variables])
+
+
 class InfOutsideTraining(keras.layers.Layer):
     """inf in inference mode, the identity in training: the sweep's steps, which train, see no inf."""
 
@@ -93,13 +105,7 @@ def test_a_loss_nan_or_inf_on_the_first_batch_before_any_step_is_told_why_before
     if message is None:  # the steps, which train, see a finite loss: the sweep runs
         assert np.isfinite(finder(data, n_steps=20, refine=False))
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the error alone: no warning of a sweep cut short beside it
-        with pytest.raises(ValueError) as raised:
-            finder(data, n_steps=20)
-    assert str(raised.value).startswith(message)
-    assert not optimizer.built and finder.lrs == []
-    assert_same_state(before, [v.numpy() for v in model.variables])
+    raises_before_the_sweep(finder, data, message, optimizer, before)
 
 
 class AddsLoss(keras.layers.Layer):
@@ -155,13 +161,7 @@ def test_a_model_that_computes_its_own_loss_is_told_a_first_loss_nan_or_inf_befo
             warnings.simplefilter("ignore")  # 20 steps: too short to judge, and said so
             assert np.isfinite(finder(data, n_steps=20, refine=False))
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the error alone: no warning of a sweep cut short beside it
-        with pytest.raises(ValueError) as raised:
-            finder(data, n_steps=20)
-    assert str(raised.value).startswith(message)
-    assert not optimizer.built and finder.lrs == []
-    assert_same_state(before, [v.numpy() for v in model.variables])
+    raises_before_the_sweep(finder, data, message, optimizer, before)
 
 
 def test_a_plain_loss_that_needs_integer_labels_is_told_they_come_as_float32():
