@@ -108,6 +108,36 @@ def test_a_loss_nan_or_inf_on_the_first_batch_before_any_step_is_told_why_before
     raises_before_the_sweep(finder, data, message, optimizer, before)
 
 
+@pytest.mark.parametrize("validated", [False, True])
+def test_a_loss_nan_or_inf_only_in_inference_mode_is_told_where_refining_measures_its_runs(validated):
+    # The sweep trains (training mode) on finite losses; refining measures its runs in inference mode,
+    # where this model's loss is NaN: no run can be compared, and every one used to count as diverged
+    # (fourteen runs, then a rate of 9.4e-6 and a warning to check the data or try smaller factors).
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(640, 4)).astype("float32"), rng.normal(size=(640, 1)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), InfOutsideTraining(), keras.layers.Dense(1)])
+    optimizer = keras.optimizers.SGD()
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    before = state_of(model, optimizer)
+    where = "`validation_data`" if validated else "the 8 batches held back from the start of `dataset`"
+    message = (f"The loss before refining's runs is nan, measured in inference mode (training=False, as `evaluate` "
+               f"measures) on {where}, on finite data, at the model's weights as they are: no run can be compared "
+               "with it.")
+    extra = dict(validation_data=(x[:64], y[:64])) if validated else {}
+    for call in (lambda: finder((x, y), batch_size=32, **extra),
+                 lambda: finder.refine((x, y), batch_size=32, **extra)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the sweep's own (data cycled)
+            with pytest.raises(ValueError) as raised:
+                call()
+        assert str(raised.value).startswith(message), str(raised.value)
+        assert "pass refine=False" in str(raised.value) and str(raised.value).endswith("The state is restored.")
+        assert_same_state(before, state_of(model, optimizer))
+        assert len(finder.lrs) > 50 and finder.trials is None
+        assert finder.lr_opt == finder.suggest().lr  # the sweep's own suggestion, kept
+
+
 class AddsLoss(keras.layers.Layer):
     """Adds the mean of h squared as a loss, or, with `log_of_zero`, of -log(|h| * 0): inf."""
 

@@ -374,6 +374,33 @@ def finite_first_loss(model: keras.Model, loss: Callable, batch: Any, value: Any
                         "in the model or the loss (`loss_fn`, or the compiled loss)") + ", and call again.")
 
 
+def measurable_start(start: float, where: str) -> None:
+    """Raise a `ValueError` where the loss before refining's runs (`start`), measured in inference
+    mode on finite data (`where`: on what), is NaN or inf: no run can be compared with it, and each
+    would count as diverged. The sweep, which trains in training mode, recorded finite losses, so
+    the model computes NaN or inf only in inference mode, or (on a GPU, which gives a sparse
+    crossentropy NaN there without an error) the data measured on hold class labels outside its
+    outputs. The message says so and how to go on without refining.
+
+    Example:
+        >>> measurable_start(0.7, "`validation_data`")
+        >>> measurable_start(float("inf"), "`validation_data`")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: The loss before refining's runs is inf, measured in inference mode (training=False, as `evaluate` measures) on `validation_data`, on finite data, ... pass refine=False ...
+    """
+    if np.isfinite(start):
+        return
+    raise ValueError(
+        f"The loss before refining's runs is {start}, measured in inference mode (training=False, as `evaluate` "
+        f"measures) on {where}, on finite data, at the model's weights as they are: no run can be compared with "
+        "it. The sweep, which trains in training mode, recorded finite losses: look for a layer that computes NaN "
+        "or inf only in inference mode, or, on a GPU, which turns a sparse crossentropy NaN there without an "
+        "error, for class labels outside the model's outputs. To go on without refining, pass refine=False to "
+        "the finder (`finder.suggest()` reads the sweep recorded). The state is restored."
+    )
+
+
 def _misfit(y: Any, y_pred: Any, outcome: str, plain: bool) -> str:
     """Why the first batch's targets `y` do not fit the loss, which `outcome` on them, and what to check."""
     return (

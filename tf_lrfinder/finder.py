@@ -278,7 +278,8 @@ class LRFinder:
                 ValueError after the sweep (state restored) if it stopped before any usable point,
                 if the data ran out when read again, or if the loss turned NaN or inf on data that
                 hold NaN or inf values (in the sweep or refining's runs; the error names the part), or
-                on a batch that holds class labels outside the model's outputs.
+                on a batch that holds class labels outside the model's outputs, or if the loss before
+                refining's runs is NaN or inf on finite data (`checks.measurable_start`).
             ValueError: when called inside `strategy.scope()` of a strategy other than the one the
                 model was created under, before any state is touched (inside the model's own, the
                 call runs as after the `with` block: `tf_lrfinder.step.after_scope`).
@@ -634,8 +635,9 @@ class LRFinder:
 
         Raises:
             ValueError/TypeError: no sweep yet, or bad arguments or data, before any state is touched;
-                a ValueError (state restored) if the data runs out when read again, or if a loss
-                turned NaN or inf on data that hold NaN or inf values, as `__call__`.
+                a ValueError (state restored) if the data runs out when read again, if a loss
+                turned NaN or inf on data that hold NaN or inf values, or if the loss before the runs
+                is NaN or inf on finite data, as `__call__`.
             ValueError: inside the scope of a strategy other than the model's, as `__call__`.
             tf.errors.ResourceExhaustedError: out of memory, as `__call__`.
 
@@ -741,6 +743,8 @@ class LRFinder:
                                                  for batch in (held if validation is None else validation)])
                     with checks.naming("dataset" if validation is None else "validation_data"):
                         checks.finite_data(int(mask), "the loss before refining's runs, measured on it,")
+                    checks.measurable_start(start, "`validation_data`" if validation is not None else
+                                            f"the {len(held)} batches held back from the start of `dataset`")
                 self._snapshot.restore()  # every run starts from the state as it was
                 # A run diverges by the sweep's own rule (its EMA weight and factor).
                 beta, factor = self.settings["smoothing"], self.settings["diverge_factor"]
