@@ -17,6 +17,7 @@ from . import suggest as suggest_lib
 from .compiled import uses_xla
 from .data import Batches, OnePass, as_batches, in_memory, pass_in_memory, samples
 from .diagnose import sweep_warnings
+from .labels import rejected_labels
 from .order import sorted_warning, streamed_order
 from .preflight import Preflight, model_scope, split_share, validation_args
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
@@ -811,9 +812,9 @@ class LRFinder:
     def _rejected_labels(self, error: tf.errors.InvalidArgumentError, whose: str, held: str) -> ValueError | None:
         """Where `error` is TensorFlow's sparse crossentropy rejecting a class label (on a CPU), a
         `ValueError` that says `whose` labels, what they run from and to, and the fix
-        (`checks.rejected_labels`), noting which labels the finder checks before (those `held`, and
+        (`labels.rejected_labels`), noting which labels the finder checks before (those `held`, and
         only the first batch's of the rest); else None."""
-        fix = checks.rejected_labels(error.message, several=len(self._preflight.target_classes) > 1)
+        fix = rejected_labels(error.message, several=len(self._preflight.target_classes) > 1)
         if fix is None:
             return None
         return ValueError(f"{whose} {fix} TensorFlow rejected them there (above); the finder checks the labels {held} "

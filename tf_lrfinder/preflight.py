@@ -23,6 +23,7 @@ from .broadcast import broadcast_warnings
 from .crossentropy import crossentropy_warnings
 from .data import (Batches, OnePass, as_batches, batch_targets, held_target_sets, held_targets, holds_arrays,
                    pass_in_memory, samples, split_off)
+from .labels import output_classes, target_classes
 from .order import held_order, sorted_warning
 from .step import TARGET_RANGE, first_share, keras_loss_name, loss_function
 from .warn import warn
@@ -171,8 +172,8 @@ class Preflight:
         with model_scope(self.model):
             with checks.on_share(rows, of):
                 y_pred = checks.model_fits(self.model, x)  # builds an unbuilt model; else changes nothing
-                self.classes = checks.output_classes(y_pred)
-                self.target_classes = checks.target_classes(y, y_pred, getattr(self.model, "output_names", None))
+                self.classes = output_classes(y_pred)
+                self.target_classes = target_classes(y, y_pred, getattr(self.model, "output_names", None))
                 checks.has_trainable_variables(self.model)
                 if self.computes_own_loss():
                     value = checks.adds_a_loss(self.model, x, y, sample_weight, evaluates)
