@@ -268,6 +268,52 @@ def start_accumulation(optimizer: keras.optimizers.Optimizer) -> None:
         accumulator.assign(tf.zeros_like(accumulator))
 
 
+def ftrl_rate_held(optimizer: keras.optimizers.Optimizer, variables: list[Any]) -> Callable[[Any], None] | None:
+    """For Keras's `Ftrl`, a function that, given a new rate, sets the optimizer's `linear`
+    accumulators so that the weights `variables` stay as they are at that rate; None for any
+    other optimizer.
+
+    Ftrl computes each weight in closed form from its accumulators and the rate of the update:
+    `w = (clip(linear, -l1, l1) - linear) / q`, with `q = (accum ** -lr_power + beta) / lr + 2 * l2`.
+    Under a constant rate that is a step of AdaGrad's kind from the weights before; but where the
+    rate changes between updates, `q` changes with it and every weight is rescaled by about the
+    ratio of the rates, whatever the gradients. A sweep raises its rate 20% a step (1e-7 to 10
+    over 100 steps), so its weights grew 20% a step and its loss blew up at whatever rate it had
+    reached by the thirtieth or so: on a 3-class problem that trains best at 0.3 to 1, the sweep
+    diverged at 3e-5 and the call returned 6.7e-8. The sweep calls this at each of its steps after
+    the first (a run of `refine` keeps one rate), setting `linear = -w * q - l1 * sign(w)` at the new
+    rate where `w` is not 0 (where it is, `|linear| <= l1` and the formula gives 0 at any rate), so
+    each step trains from the weights as they are, as a constant rate would. The first step is
+    left as Keras takes it: a fresh `Ftrl` (its `linear` 0) replaces the starting weights at its
+    first update, in `fit` as in the sweep.
+
+    Example:
+        >>> v = keras.Variable([1.0, -2.0]); opt = keras.optimizers.Ftrl(0.1); opt.build([v])
+        >>> _ = opt.apply_gradients([(tf.constant([0.5, 0.5]), v)])
+        >>> held, before = ftrl_rate_held(opt, [v]), v.numpy().copy()
+        >>> opt.learning_rate = 10.0  # a hundred times the rate
+        >>> held(opt.learning_rate)
+        >>> _ = opt.apply_gradients([(tf.constant([0.0, 0.0]), v)])  # a gradient of 0: the weights stay
+        >>> bool(tf.reduce_all(tf.abs(v.value - before) < 1e-6)), ftrl_rate_held(keras.optimizers.Adam(), [v])
+        (True, None)
+    """
+    inner = _inner(optimizer)
+    if not isinstance(inner, keras.optimizers.Ftrl):
+        return None
+    slots = [(v, inner._accumulators[inner._get_variable_index(v)], inner._linears[inner._get_variable_index(v)])
+             for v in variables]
+    l1, l2, beta, power = (inner.l1_regularization_strength, inner.l2_regularization_strength, inner.beta,
+                           -inner.learning_rate_power)
+
+    def hold(rate: Any) -> None:
+        for variable, accum, linear in slots:
+            w, lr = variable.value, tf.cast(rate, variable.dtype)
+            q = (tf.pow(accum.value, power) + beta) / lr + 2.0 * l2
+            linear.assign(tf.where(tf.equal(w, 0.0), linear.value, -w * q - l1 * tf.sign(w)))
+
+    return hold
+
+
 @contextlib.contextmanager
 def rate_swapped(optimizer: keras.optimizers.Optimizer, lr_variable: tf.Variable) -> Iterator[None]:
     """Make a schedule optimizer read `lr_variable`; restore its schedule on exit, whatever happens.
@@ -776,6 +822,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         return tf.cast(value, tf.float64), nonfinite_parts(batch)
 
     per_update = accumulation_steps(optimizer)
+    hold = ftrl_rate_held(optimizer, model.trainable_variables)
     if _xla(model, per_update):  # as `fit` compiles its step: the step alone, the loop over batches around it
         train_step = per_instance(train_step, jit_compile=True)
     train_step = across_replicas(train_step, _step_strategy(model, per_update))
@@ -797,6 +844,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         """One step of the sweep (one update): its records written at `i`, and the status after it."""
         step = state.step.read_value()
         lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
+        if hold is not None:  # Ftrl: the weights as they are, at the new rate (not on a run's first step)
+            tf.cond(step > 0, lambda: hold(state.lrs[step]), lambda: None)
         start = (tf.constant(0), tf.constant(0.0, tf.float64), tf.constant(0, tf.int64),
                  tf.constant([0.0, 0.0, math.inf, -math.inf], tf.float64))
         if per_update == 1:
