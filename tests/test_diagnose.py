@@ -108,10 +108,13 @@ def test_a_sweep_whose_loss_fell_to_all_but_nothing_and_stayed_is_not_told_to_ra
 
 
 def test_a_loss_below_zero_is_never_read_as_fitting_exactly():
-    # A loss that may run below 0 (a negative cosine similarity, say) has no floor at 0 to read.
-    losses = np.concatenate([np.full(20, -0.1), np.linspace(-0.1, -0.99, 80)])
-    messages = sweep_warnings(LRS, losses, 100, "completed", False, 50)
-    assert len(messages) == 1 and messages[0].endswith("raise `max_lr`.")
+    # A loss that may run below 0 (a negative cosine similarity, say) has no floor at 0 to read, whether
+    # it starts below 0 or above it: one from 0.12 to -0.97 was told it "fell to -0.97, under 1% of
+    # where it started (0.12)".
+    for start in (-0.1, 0.12):
+        losses = np.concatenate([np.full(20, start), np.linspace(start, -0.99, 80)])
+        messages = sweep_warnings(LRS, losses, 100, "completed", False, 50)
+        assert len(messages) == 1 and messages[0].endswith("raise `max_lr`."), messages
 
 
 def test_a_sweep_that_blew_up_at_once_is_told_to_start_lower():

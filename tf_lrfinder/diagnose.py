@@ -71,7 +71,7 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
             flat = not start - curve[low] > FLAT_DROP * abs(start)
         # Fell to all but nothing and stayed there (the single last batch included): a loss of 0 has no
         # gradient to blow up, and a higher `max_lr` finds no lower loss.
-        floored = bool(0 < start < np.inf and curve[low] < FLOOR_SHARE * start
+        floored = bool(0 < start < np.inf and 0 <= curve[low] < FLOOR_SHARE * start
                        and np.all(curve[low:] < 2 * FLOOR_SHARE * start))
         # Back up to where it started (NaN from an overflow counts; the last point, one batch, does not):
         # the sweep reached rates that leave the model worse than untrained, though the EMA's lag kept it
