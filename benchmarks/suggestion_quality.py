@@ -478,6 +478,29 @@ def run_warnings():
           f"diverged, on {sum(warned)}.")
 
 
+def run_stops():
+    """Replay the stopping rule (`tf_lrfinder.smoothing.stop_index`, as the device runs it) on the
+    recorded default sweeps, with and without the noise floor of `smoothing.diverged`, and count the
+    sweeps whose stop it would move. The sweeps were recorded with the rule as it then stood, so a
+    rule that stops one later than recorded cannot be scored on it: the floor is neutral on the
+    benchmark only if it moves none."""
+    from tf_lrfinder.smoothing import stop_index
+
+    for name in ("sweeps.json", "sweeps_refine.json"):
+        sweeps_all = json.loads((RESULTS / name).read_text())
+        counts = {"diverged": 0, "moved": 0, "moved without the floor": 0}
+        for entry in sweeps_all.values():
+            for sweep in entry["sweeps"]:
+                if sweep["stop_reason"] != "diverged":
+                    continue
+                counts["diverged"] += 1
+                last = len(sweep["losses"]) - 1
+                counts["moved"] += stop_index(np.asarray(sweep["losses"]), 0.98, 4.0) != last
+                counts["moved without the floor"] += stop_index(np.asarray(sweep["losses"]), 0.98, 4.0, noise=0.0) != last
+        print(f"{name}: {counts['diverged']} sweeps stopped as diverged; the rule with the noise floor moves "
+              f"{counts['moved']} of their stops, without it {counts['moved without the floor']}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -508,6 +531,7 @@ def main(argv=None):
     c = sub.add_parser("ceiling", help="score the grid's own best rate, retrained with fresh seeds")
     c.add_argument("tasks", nargs="*")
     sub.add_parser("warnings", help="how often each of the sweep's warnings fires on the recorded sweeps")
+    sub.add_parser("stops", help="the stopping rule replayed on the recorded sweeps: how many stops it moves")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
     if args.cmd == "grid":
@@ -519,6 +543,8 @@ def main(argv=None):
         run_ceiling(args.tasks)
     elif args.cmd == "warnings":
         run_warnings()
+    elif args.cmd == "stops":
+        run_stops()
     else:
         run_score(args.train, args.rules, args.n_steps, args.linear, args.top, args.refine, args.refine_steps,
                   args.tasks, args.grid, args.sweeps)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from tf_lrfinder.smoothing import bias_correction, diverged, ema, stop_index
+from tf_lrfinder.smoothing import NOISE_FACTOR, NOISE_STEPS, bias_correction, diverged, ema, start_noise, stop_index
 
 
 def test_ema_matches_closed_form():
@@ -39,3 +39,32 @@ def test_stop_index():
     assert stop_index(np.array([1.0, 0.9, 0.8]), 0.0) is None
     assert stop_index(np.array([1.0, 0.5, np.inf, 0.1]), 0.0) == 2
     assert stop_index(np.array([1.0, 0.5, 1.9, 2.1]), 0.0, diverge_factor=4.0) == 3
+
+
+def test_start_noise_is_the_mean_change_over_the_first_steps():
+    losses = np.array([1.0, 1.1, 0.9, 1.0] + [50.0] * 20)
+    assert np.isclose(start_noise(losses, steps=3), np.mean([0.1, 0.2, 0.1]))  # the blow-up after not counted
+    assert np.isclose(start_noise(losses), np.mean(np.abs(np.diff(losses[:NOISE_STEPS + 1]))))
+    assert start_noise(np.array([1.0])) == np.inf and start_noise(np.array([])) == np.inf
+
+
+def test_a_rise_within_the_noise_is_not_divergence():
+    assert diverged(0.05, 0.01, 4.0) and not diverged(0.05, 0.01, 4.0, noise=0.05)
+    assert diverged(0.05, 0.01, 4.0, noise=0.039 / NOISE_FACTOR)  # the rise, 0.04, stands out of it
+    assert not diverged(0.03, 0.01, 4.0, noise=0.0)  # the factor still rules where the noise is small
+
+
+def test_a_loss_that_starts_near_zero_and_can_go_below_it_is_not_stopped_by_its_noise():
+    # As a `CosineSimilarity` does (about 0 untrained, -1 at best): noise of 0.05 around 0 for the low
+    # rates, then a fall to -0.9, then a blow-up back above 0. The distance rule alone, 3 times a best
+    # near 0, stopped such sweeps within their first steps (a Conv2D with Adam at its step 25, an
+    # Embedding with RMSprop at its third).
+    rng = np.random.default_rng(0)
+    stops_without, stops_with = [], []
+    for _ in range(200):
+        curve = np.concatenate([0.02 + 0.05 * rng.standard_normal(50), np.linspace(0, -0.9, 30),
+                                -0.9 + np.geomspace(0.01, 1000, 20)])
+        stops_without.append(stop_index(curve, 0.98, 4.0, noise=0.0))
+        stops_with.append(stop_index(curve, 0.98, 4.0))
+    assert sum(s is not None and s < 50 for s in stops_without) > 50  # many stopped on the noise
+    assert all(s is not None and s >= 80 for s in stops_with)  # each ran on, and stopped at the blow-up

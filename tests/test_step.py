@@ -92,3 +92,25 @@ def test_a_call_with_ftrl_suggests_a_rate_that_trains():
         lr = finder((x, y), batch_size=32)
     assert 0.05 < lr < 3, lr
     assert finder.stop_reason == "completed" or finder.lrs[-1] > 0.3  # no blow-up at tiny rates
+
+
+def test_a_cosine_similarity_loss_near_zero_is_swept_past_its_noise():
+    # `CosineSimilarity` is about 0 untrained and -1 at best: the distance rule alone (3 times a best
+    # near 0) read the batch-to-batch noise of the lowest rates as divergence, and this sweep stopped at
+    # its third step, the call returning 1.2e-7. The rise must now stand out of the noise too: the
+    # sweep runs to where the loss has fallen, and the rate trains (6 epochs of `fit` reach -0.34 at
+    # 1e-3 and -0.42 to -0.44 from 3e-3 to 1).
+    rng = np.random.default_rng(20)
+    x = rng.integers(0, 50, size=(512, 6))
+    y = (x[:, :3] / 25.0 - 1).astype("float32")
+    keras.utils.set_random_seed(20)
+    inputs = keras.Input((6,), dtype="int32")
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.RMSprop(), keras.losses.CosineSimilarity())
+    finder = LRFinder(model, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the data cycled; the loss never diverged
+        lr = finder((x, y), batch_size=32)
+    assert len(finder.lrs) > 80 and min(finder.losses) < -0.3
+    assert 1e-3 < lr < 1, lr

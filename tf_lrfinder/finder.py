@@ -247,7 +247,8 @@ class LRFinder:
                 suggestion is designed on exponential sweeps (its window is in decades); on
                 linear ones it does well only over a narrow range (see the README).
             smoothing: EMA weight of the past for the smoothed loss, in [0, 1) (default 0.98).
-            diverge_factor: stop when the smoothed loss exceeds this multiple of its best (default 4).
+            diverge_factor: stop when the smoothed loss exceeds this multiple of its best (default 4),
+                by more than twice the loss's noise at the sweep's start (`smoothing.diverged`).
                 None: stop only at a NaN or inf loss, as fastai's `stop_div=False` and Lightning's
                 `early_stop_threshold=None` do, to record the whole curve (refining's runs then
                 stop only there too).
@@ -747,9 +748,11 @@ class LRFinder:
                     checks.measurable_start(start, "`validation_data`" if validation is not None else
                                             f"the {len(held)} batches held back from the start of `dataset`")
                 self._snapshot.restore()  # every run starts from the state as it was
-                # A run diverges by the sweep's own rule (its EMA weight and factor).
+                # A run diverges by the sweep's own rule (its EMA weight and factor), its rise standing out
+                # of the noise the sweep's loss showed at its start (`smoothing.diverged`).
                 beta, factor = self.settings["smoothing"], self.settings["diverge_factor"]
                 factor = np.inf if factor is None else factor  # None: only a NaN or inf loss stops a run
+                noise = smoothing_lib.start_noise(np.array(self.losses))
 
                 def run(lr: float, n: int) -> float:
                     """Train `n` steps at `lr`, measure, restore: the loss (inf if it diverged)."""
@@ -758,7 +761,7 @@ class LRFinder:
                         bar.refresh()
                     start_accumulation(self.optimizer)  # its first step is a fresh update
                     self._state.reset(np.full(n, lr), smoothing_lib.bias_correction(n, beta), beta, factor,
-                                      fresh=False)
+                                      fresh=False, noise=noise)
                     taken, status, last = 0, RUNNING, np.full(RECORD_COLUMNS, np.nan)
                     # A fresh iterator: every run trains on the same batches, after the held-back ones (if any).
                     for chunk, status in self._chunks(iter(dataset.skip(skip)), n, "refining's run"):

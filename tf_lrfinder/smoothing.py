@@ -149,35 +149,68 @@ def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DEC
         return float(np.median(np.asarray(losses, dtype=np.float64)[x <= x[0] + decades]))
 
 
-def diverged(smoothed: float, best: float, diverge_factor: float) -> bool:
-    """Whether `smoothed` has left the best smoothed loss so far by more than `diverge_factor`.
+# The noise floor of the divergence rule: the mean change between consecutive losses over the first
+# NOISE_STEPS steps after the first (a sweep's lowest rates, where the loss does not move yet: the
+# batch-to-batch noise), and how many times that a rise must also exceed to count as divergence.
+NOISE_STEPS = 10
+NOISE_FACTOR = 2.0
 
-    For positive losses this is `smoothed > diverge_factor * best`. Losses that reach zero or below
-    (custom objectives) use the same rule on the distance: `smoothed - best > (factor - 1) * |best|`.
+
+def start_noise(losses: np.ndarray, steps: int = NOISE_STEPS) -> float:
+    """The batch-to-batch noise of a sweep's loss: the mean absolute change between consecutive
+    losses over its first `steps + 1` (inf where fewer than two were recorded, or none finite).
+
+    Example:
+        >>> round(start_noise(np.array([1.0, 1.2, 1.1, 1.3]), steps=2), 6)  # the changes 0.2 and 0.1
+        0.15
+    """
+    changes = np.abs(np.diff(np.asarray(losses, dtype=np.float64)[: steps + 1]))
+    changes = changes[np.isfinite(changes)]
+    return float(changes.mean()) if changes.size else float("inf")
+
+
+def diverged(smoothed: float, best: float, diverge_factor: float, noise: float = 0.0) -> bool:
+    """Whether `smoothed` has left the best smoothed loss so far by more than `diverge_factor`, and
+    by more than `NOISE_FACTOR` times the loss's batch-to-batch `noise` (`start_noise`).
+
+    For positive losses the first test is `smoothed > diverge_factor * best`. Losses that reach zero
+    or below (custom objectives) use the same rule on the distance: `smoothed - best > (factor - 1)
+    * |best|`. Near zero that distance is tiny: a loss that starts near 0 and can fall below it (a
+    `CosineSimilarity`, from about 0 to -1; a negative log-likelihood) crossed it on noise alone,
+    and a sweep stopped within its first steps. The rise must also stand out of the noise. On the
+    suggestion benchmark's 1746 recorded sweeps that diverged, the noise floor moved no stop
+    (`python benchmarks/suggestion_quality.py stops`).
 
     Example:
         >>> diverged(4.5, 1.0, 4.0), diverged(3.9, 1.0, 4.0)
         (True, False)
+        >>> diverged(0.05, 0.01, 4.0), diverged(0.05, 0.01, 4.0, noise=0.05)  # within the noise
+        (True, False)
     """
-    return bool(smoothed - best > (diverge_factor - 1.0) * abs(best))
+    rise = smoothed - best
+    return bool(rise > (diverge_factor - 1.0) * abs(best) and rise > NOISE_FACTOR * noise)
 
 
-def stop_index(losses: np.ndarray, smoothing: float = 0.98, diverge_factor: float = 4.0) -> int | None:
+def stop_index(losses: np.ndarray, smoothing: float = 0.98, diverge_factor: float = 4.0,
+               noise: float | None = None) -> int | None:
     """Index of the step at which a sweep over `losses` stops, or None if it runs to the end.
 
     It stops at the first non-finite loss, or the first step whose smoothed loss diverged from the
-    best smoothed loss before it (see `diverged`).
+    best smoothed loss before it (see `diverged`), its noise measured as the sweep goes, over its
+    first `NOISE_STEPS` changes (`start_noise` of the losses so far), or given as `noise` (a run of
+    refining takes its sweep's).
 
     Example:
         >>> stop_index(np.array([1.0, 0.5, 0.4, 9.0, 1.0]), smoothing=0.0)
         3
     """
+    losses = np.asarray(losses, dtype=np.float64)
     smoothed = ema(losses, smoothing)
     best = np.inf
-    for i, (loss, value) in enumerate(zip(np.asarray(losses, dtype=np.float64), smoothed)):
+    for i, (loss, value) in enumerate(zip(losses, smoothed)):
         if not np.isfinite(loss):
             return i
         best = min(best, value)
-        if diverged(value, best, diverge_factor):
+        if diverged(value, best, diverge_factor, start_noise(losses[: i + 1]) if noise is None else noise):
             return i
     return None

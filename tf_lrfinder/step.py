@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model, per_instance, uses_xla
+from .smoothing import NOISE_FACTOR, NOISE_STEPS
 from .state import declared_inputs, stateful_layers
 
 # Why a sweep stopped, as the device reports it.
@@ -61,11 +62,24 @@ class SweepState:
         # and its loss and weights stayed finite: the model reads such values there (a layer that imputes
         # missing inputs, say), so they are not to blame for a NaN later.
         self.tolerated = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # The noise floor of the divergence rule (`smoothing.diverged`): the changes between the first
+        # `noise_steps` + 1 losses, summed as they come (a sweep's), or a `noise` given (a run's).
+        self.noise_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.noise_sum = tf.Variable(0.0, dtype=f64, trainable=False)
+        self.noise = tf.Variable(0.0, dtype=f64, trainable=False)
+        self.last_loss = tf.Variable(0.0, dtype=f64, trainable=False)
 
-    def reset(self, lrs, correction, smoothing: float, diverge_factor: float, fresh: bool = True) -> None:
+    def reset(self, lrs, correction, smoothing: float, diverge_factor: float, fresh: bool = True,
+              noise: float | None = None) -> None:
         """Start a sweep over `lrs` with EMA bias `correction`s (see `smoothing.bias_correction`);
         `fresh=False` (refining's runs, after the sweep) keeps what the sweep saw of NaN or inf data
-        (`tolerated`)."""
+        (`tolerated`). The divergence rule's noise is measured over the first `NOISE_STEPS` changes
+        of the loss, or, given, is `noise` throughout (a run of refining takes its sweep's,
+        `smoothing.start_noise`)."""
+        self.noise_steps.assign(NOISE_STEPS if noise is None else 0)
+        self.noise_sum.assign(0.0)
+        self.noise.assign(math.inf if noise is None else noise)
+        self.last_loss.assign(0.0)
         self.lrs.assign(lrs)
         self.correction.assign(correction)
         self.step.assign(0)
@@ -877,7 +891,17 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         state.tolerated.assign(tf.where(finite, tf.bitwise.bitwise_or(state.tolerated, bad), state.tolerated))
         best = tf.where(finite, tf.minimum(state.best, smoothed), state.best)
         state.best.assign(best)
-        diverged = smoothed - best > (state.diverge_factor - 1.0) * tf.abs(best)
+        # The rise must stand out of the loss's batch-to-batch noise too (`smoothing.diverged`): over a
+        # sweep's first changes, as they come; a run's is given.
+        change = tf.abs(value - state.last_loss)
+        counts = (step >= 1) & (step <= state.noise_steps) & tf.math.is_finite(change)
+        state.noise_sum.assign_add(tf.where(counts, change, tf.constant(0.0, tf.float64)))
+        state.last_loss.assign(value)
+        changes = tf.cast(tf.minimum(step, state.noise_steps), tf.float64)
+        state.noise.assign(tf.where((state.noise_steps > 0) & (changes > 0), state.noise_sum / tf.maximum(changes, 1.0),
+                                    state.noise))
+        rise = smoothed - best
+        diverged = (rise > (state.diverge_factor - 1.0) * tf.abs(best)) & (rise > NOISE_FACTOR * state.noise)
         status = tf.where(finite, tf.where(diverged, DIVERGED, RUNNING), NOT_FINITE)
         return i + 1, records, status
 
