@@ -38,7 +38,11 @@ def test_divergence_rule_positive_and_negative_losses():
 def test_stop_index():
     assert stop_index(np.array([1.0, 0.9, 0.8]), 0.0) is None
     assert stop_index(np.array([1.0, 0.5, np.inf, 0.1]), 0.0) == 2
-    assert stop_index(np.array([1.0, 0.5, 1.9, 2.1]), 0.0, diverge_factor=4.0) == 3
+    assert stop_index(np.array([1.0, 0.5, 1.9, 2.1]), 0.0, diverge_factor=4.0, noise=0.0) == 3
+    # Measured as it goes, the noise is of the changes before a step, from the fourth step on.
+    assert stop_index(np.array([1.0, 1.1, 1.0, 1.1, 0.5, 3.0]), 0.0) == 5  # 2.5 above 0.5: out of noise of 0.25
+    assert stop_index(np.array([1.0, 0.2, 1.0, 0.2, 1.0, 0.2, 1.0]), 0.0) is None  # 0.8 up: within noise of 0.8
+    assert stop_index(np.array([1.0, 2.0, 50.0, 1e4]), 0.0) is None  # too few changes to judge: on to a NaN
 
 
 def test_start_noise_is_the_mean_change_over_the_first_steps():

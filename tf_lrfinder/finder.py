@@ -248,7 +248,7 @@ class LRFinder:
                 linear ones it does well only over a narrow range (see the README).
             smoothing: EMA weight of the past for the smoothed loss, in [0, 1) (default 0.98).
             diverge_factor: stop when the smoothed loss exceeds this multiple of its best (default 4),
-                by more than twice the loss's noise at the sweep's start (`smoothing.diverged`).
+                by more than three times the loss's noise at the sweep's start (`smoothing.diverged`).
                 None: stop only at a NaN or inf loss, as fastai's `stop_div=False` and Lightning's
                 `early_stop_threshold=None` do, to record the whole curve (refining's runs then
                 stop only there too).

@@ -151,22 +151,28 @@ def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DEC
 
 # The noise floor of the divergence rule: the mean change between consecutive losses over the first
 # NOISE_STEPS steps after the first (a sweep's lowest rates, where the loss does not move yet: the
-# batch-to-batch noise), and how many times that a rise must also exceed to count as divergence.
+# batch-to-batch noise), measured once there are NOISE_LEAST changes, and how many times that a rise
+# must also exceed to count as divergence.
 NOISE_STEPS = 10
-NOISE_FACTOR = 2.0
+NOISE_LEAST = 3
+NOISE_FACTOR = 3.0
 
 
 def start_noise(losses: np.ndarray, steps: int = NOISE_STEPS) -> float:
     """The batch-to-batch noise of a sweep's loss: the mean absolute change between consecutive
-    losses over its first `steps + 1` (inf where fewer than two were recorded, or none finite).
+    losses over its first `steps + 1`; inf where fewer than `NOISE_LEAST` changes were recorded
+    (too few to tell the noise), or any is not finite.
 
     Example:
-        >>> round(start_noise(np.array([1.0, 1.2, 1.1, 1.3]), steps=2), 6)  # the changes 0.2 and 0.1
-        0.15
+        >>> round(start_noise(np.array([1.0, 1.2, 1.1, 1.3, 1.2]), steps=3), 6)  # the changes 0.2, 0.1, 0.2
+        0.166667
+        >>> start_noise(np.array([1.0, 1.2, 1.1]))  # two changes: too few
+        inf
     """
     changes = np.abs(np.diff(np.asarray(losses, dtype=np.float64)[: steps + 1]))
-    changes = changes[np.isfinite(changes)]
-    return float(changes.mean()) if changes.size else float("inf")
+    if changes.size < min(NOISE_LEAST, steps) or not np.all(np.isfinite(changes)):
+        return float("inf")
+    return float(changes.mean())
 
 
 def diverged(smoothed: float, best: float, diverge_factor: float, noise: float = 0.0) -> bool:
@@ -197,12 +203,14 @@ def stop_index(losses: np.ndarray, smoothing: float = 0.98, diverge_factor: floa
 
     It stops at the first non-finite loss, or the first step whose smoothed loss diverged from the
     best smoothed loss before it (see `diverged`), its noise measured as the sweep goes, over its
-    first `NOISE_STEPS` changes (`start_noise` of the losses so far), or given as `noise` (a run of
-    refining takes its sweep's).
+    first `NOISE_STEPS` changes before that step (`start_noise` of the losses before it: a rise is
+    judged against the noise before it, not by its own size; inf before the fourth step, so no
+    sweep stops as diverged before it, though a NaN or inf loss stops it at any step), or given as
+    `noise` (a run of refining takes its sweep's).
 
     Example:
-        >>> stop_index(np.array([1.0, 0.5, 0.4, 9.0, 1.0]), smoothing=0.0)
-        3
+        >>> stop_index(np.array([1.0, 1.1, 1.0, 1.1, 0.5, 3.0, 1.0]), smoothing=0.0)  # 2.5 up, the noise 0.1
+        5
     """
     losses = np.asarray(losses, dtype=np.float64)
     smoothed = ema(losses, smoothing)
@@ -211,6 +219,6 @@ def stop_index(losses: np.ndarray, smoothing: float = 0.98, diverge_factor: floa
         if not np.isfinite(loss):
             return i
         best = min(best, value)
-        if diverged(value, best, diverge_factor, start_noise(losses[: i + 1]) if noise is None else noise):
+        if diverged(value, best, diverge_factor, start_noise(losses[:i]) if noise is None else noise):
             return i
     return None

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model, per_instance, uses_xla
-from .smoothing import NOISE_FACTOR, NOISE_STEPS
+from .smoothing import NOISE_FACTOR, NOISE_LEAST, NOISE_STEPS
 from .state import declared_inputs, stateful_layers
 
 # Why a sweep stopped, as the device reports it.
@@ -63,7 +63,8 @@ class SweepState:
         # missing inputs, say), so they are not to blame for a NaN later.
         self.tolerated = tf.Variable(0, dtype=tf.int64, trainable=False)
         # The noise floor of the divergence rule (`smoothing.diverged`): the changes between the first
-        # `noise_steps` + 1 losses, summed as they come (a sweep's), or a `noise` given (a run's).
+        # `noise_steps` + 1 losses, summed as they come (a sweep's, each step judged by those before it),
+        # or a `noise` given (a run's).
         self.noise_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.noise_sum = tf.Variable(0.0, dtype=f64, trainable=False)
         self.noise = tf.Variable(0.0, dtype=f64, trainable=False)
@@ -891,15 +892,16 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         state.tolerated.assign(tf.where(finite, tf.bitwise.bitwise_or(state.tolerated, bad), state.tolerated))
         best = tf.where(finite, tf.minimum(state.best, smoothed), state.best)
         state.best.assign(best)
-        # The rise must stand out of the loss's batch-to-batch noise too (`smoothing.diverged`): over a
-        # sweep's first changes, as they come; a run's is given.
+        # The rise must stand out of the loss's batch-to-batch noise too (`smoothing.diverged`): a sweep's
+        # over its first changes before this step (fewer than `NOISE_LEAST`: inf), a run's given.
+        changes = tf.cast(tf.minimum(step - 1, state.noise_steps), tf.float64)
+        state.noise.assign(tf.where(state.noise_steps > 0, tf.where(
+            changes >= NOISE_LEAST, state.noise_sum / tf.maximum(changes, 1.0), tf.constant(math.inf, tf.float64)),
+            state.noise))
         change = tf.abs(value - state.last_loss)
         counts = (step >= 1) & (step <= state.noise_steps) & tf.math.is_finite(change)
         state.noise_sum.assign_add(tf.where(counts, change, tf.constant(0.0, tf.float64)))
         state.last_loss.assign(value)
-        changes = tf.cast(tf.minimum(step, state.noise_steps), tf.float64)
-        state.noise.assign(tf.where((state.noise_steps > 0) & (changes > 0), state.noise_sum / tf.maximum(changes, 1.0),
-                                    state.noise))
         rise = smoothed - best
         diverged = (rise > (state.diverge_factor - 1.0) * tf.abs(best)) & (rise > NOISE_FACTOR * state.noise)
         status = tf.where(finite, tf.where(diverged, DIVERGED, RUNNING), NOT_FINITE)
