@@ -70,6 +70,16 @@ def test_the_sweeps_first_step_replaces_a_fresh_ftrls_starting_weights_as_fit_do
     np.testing.assert_allclose(w1, model.layers[0].kernel.numpy()[:, 0], rtol=1e-5)
 
 
+def test_a_sweep_at_one_rate_trains_ftrl_as_fit_does():
+    # As a run of `refine` does: the rate never changes, so nothing is held, and the weights are Keras's.
+    w, _ = ftrl_sweep([1e-2] * 5, keras.optimizers.Ftrl(l1_regularization_strength=0.01), X, Y)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
+    model.layers[0].kernel.assign([[0.5], [-1.0], [2.0]])
+    model.compile(keras.optimizers.Ftrl(1e-2, l1_regularization_strength=0.01), "mse")
+    model.fit(X, Y, batch_size=4, epochs=5, verbose=0, shuffle=False)
+    np.testing.assert_allclose(w, model.layers[0].kernel.numpy()[:, 0], rtol=1e-6)
+
+
 def test_ftrl_rate_held_is_none_for_other_optimizers():
     v = keras.Variable([1.0])
     for optimizer in (keras.optimizers.SGD(), keras.optimizers.Adagrad(), keras.optimizers.Adam()):

@@ -296,7 +296,8 @@ def ftrl_rate_held(optimizer: keras.optimizers.Optimizer, variables: list[Any]) 
     over 100 steps), so its weights grew 20% a step and its loss blew up at whatever rate it had
     reached by the thirtieth or so: on a 3-class problem that trains best at 0.3 to 1, the sweep
     diverged at 3e-5 and the call returned 6.7e-8. The sweep calls this at each of its steps after
-    the first (a run of `refine` keeps one rate), setting `linear = -w * q - l1 * sign(w)` at the new
+    the first whose rate changed (not in a run of `refine`, which keeps one rate, so that it trains
+    as Keras's Ftrl does, to the last bit), setting `linear = -w * q - l1 * sign(w)` at the new
     rate where `w` is not 0 (where it is, `|linear| <= l1` and the formula gives 0 at any rate), so
     each step trains from the weights as they are, as a constant rate would. The first step is
     left as Keras takes it: a fresh `Ftrl` (its `linear` 0) replaces the starting weights at its
@@ -859,8 +860,9 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         """One step of the sweep (one update): its records written at `i`, and the status after it."""
         step = state.step.read_value()
         lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
-        if hold is not None:  # Ftrl: the weights as they are, at the new rate (not on a run's first step)
-            tf.cond(step > 0, lambda: hold(state.lrs[step]), lambda: None)
+        if hold is not None:  # Ftrl: the weights as they are, at a new rate (not at a sweep's or a run's start)
+            changed = (step > 0) & tf.not_equal(state.lrs[step], state.lrs[tf.maximum(step - 1, 0)])
+            tf.cond(changed, lambda: hold(state.lrs[step]), lambda: None)
         start = (tf.constant(0), tf.constant(0.0, tf.float64), tf.constant(0, tf.int64),
                  tf.constant([0.0, 0.0, math.inf, -math.inf], tf.float64))
         if per_update == 1:
