@@ -97,6 +97,7 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py score --train --refine --rules "robust_minimum + refine" --tasks NAME ...  # some tasks only
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
     python benchmarks/suggestion_quality.py warnings           # seconds: how often each sweep warning fires
+    python benchmarks/suggestion_quality.py stops              # seconds: the stopping rule replayed on the recorded sweeps
     python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~10 min: longer sweeps, cached in results/sweeps_n300.json
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
     python benchmarks/suggestion_quality.py sweeps --linear --seeds 5      # ~5 min: linear sweeps from 1/20 to 4x each task's bottom (results/sweeps_linear.json)
