@@ -12,12 +12,13 @@ the tests, the test's line).
 from __future__ import annotations
 
 import sys
+import types
 import warnings
 
 PACKAGE = __name__.partition(".")[0]
 
 
-def _outside(frame) -> bool:
+def _outside(frame: types.FrameType) -> bool:
     """Whether `frame` runs code of another module than this package's (a dataclass's generated
     `__init__` runs with the globals of the module that defines the class, so it counts as the
     package's)."""
