@@ -97,7 +97,7 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py score --train --refine --rules "robust_minimum + refine" --tasks NAME ...  # some tasks only
     python benchmarks/suggestion_quality.py ceiling            # ~3 min: the grid's best rate, retrained with fresh seeds
     python benchmarks/suggestion_quality.py warnings           # seconds: how often each sweep warning fires
-    python benchmarks/suggestion_quality.py stops              # seconds: the stopping rule replayed on the recorded sweeps
+    python benchmarks/suggestion_quality.py stops              # seconds: the stopping rule replayed on every recorded sweep set
     python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~10 min: longer sweeps, cached in results/sweeps_n300.json
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
     python benchmarks/suggestion_quality.py sweeps --linear --seeds 5      # ~5 min: linear sweeps from 1/20 to 4x each task's bottom (results/sweeps_linear.json)
@@ -480,15 +480,16 @@ def run_warnings():
 
 
 def run_stops():
-    """Replay the stopping rule (`tf_lrfinder.smoothing.stop_index`, as the device runs it) on the
-    recorded default sweeps, with and without the noise floor of `smoothing.diverged`, and count the
-    sweeps whose stop it would move. The sweeps were recorded with the rule as it then stood, so a
+    """Replay the stopping rule (`tf_lrfinder.smoothing.stop_index`, as the device runs it) on every
+    recorded set of sweeps (`results/sweeps*.json`: the default ones, longer and shorter, linear,
+    refined), with and without the noise floor of `smoothing.diverged`, and count the sweeps whose
+    stop it would move. The sweeps were recorded with the rule as it then stood, so a
     rule that stops one later than recorded cannot be scored on it: the floor is neutral on the
     benchmark only if it moves none."""
     from tf_lrfinder.smoothing import stop_index
 
-    for name in ("sweeps.json", "sweeps_refine.json"):
-        sweeps_all = json.loads((RESULTS / name).read_text())
+    for path in sorted(RESULTS.glob("sweeps*.json")):  # every recorded set: default, longer, linear, refined
+        name, sweeps_all = path.name, json.loads(path.read_text())
         counts = {"diverged": 0, "moved": 0, "moved without the floor": 0}
         for entry in sweeps_all.values():
             for sweep in entry["sweeps"]:
