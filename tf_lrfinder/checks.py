@@ -713,8 +713,9 @@ def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluate
                 y_pred = model(x, training=training)
                 if not overrides and not scope.losses:
                     raise ValueError("Keras's own `compute_loss` would find only regularisation penalties, if any")
-                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-                trained = loss if training else trained
+                if overrides or training:  # an override must compute in both modes; training's is the step's loss
+                    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+                    trained = loss if training else trained
         except ValueError as error:
             if training:
                 raise ValueError(
