@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from tf_lrfinder import LRFinder
-from tf_lrfinder.step import SweepState, build_sweep, ftrl_rate_held, loss_function
+from tf_lrfinder.rates import ftrl_rate_held
+from tf_lrfinder.step import SweepState, build_sweep, loss_function
 
 
 def ftrl_sweep(rates, optimizer, x, y, zero_after_first=False):

@@ -49,7 +49,7 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         lr: the suggested rate, if any; a rate below the sweep's first one was never tried.
         batches: batches in one pass over the data, where known (said where it was cycled).
         cap: the highest rate the optimizer applied at the sweep's last step, where it caps its rate
-            (Adafactor: `step.rate_cap`); below the last rate, a sweep that never diverged says
+            (Adafactor: `rates.rate_cap`); below the last rate, a sweep that never diverged says
             so instead of asking for a higher `max_lr`, which would change nothing.
 
     Example:

@@ -20,11 +20,12 @@ from .diagnose import sweep_warnings
 from .labels import rejected_labels
 from .order import sorted_warning, streamed_order
 from .preflight import Preflight, model_scope, split_share, validation_args
+from .rates import accumulation_steps, rate_cap, rate_swapped, rate_target, start_accumulation
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
 from .step import (DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED, TARGET_MEAN,
-                   TARGET_MEAN_VARIANCE, SweepState, accumulation_steps, after_scope, build_evaluate, build_sweep,
-                   loss_function, nonfinite_parts, rate_cap, rate_swapped, rate_target, start_accumulation)
+                   TARGET_MEAN_VARIANCE, SweepState, after_scope, build_evaluate, build_sweep, loss_function,
+                   nonfinite_parts)
 from .warn import warn
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
