@@ -109,7 +109,10 @@ def test_training_after_the_finder_is_the_training_without_it(kind, data):
     lambda: keras.optimizers.Nadam(),  # a running product of momentum terms
     lambda: keras.optimizers.RMSprop(momentum=0.9, centered=True),
     lambda: keras.optimizers.Ftrl(),
-], ids=["muon", "adam_ema", "adafactor", "lion", "nadam", "rmsprop_centred", "ftrl"])
+    pytest.param(lambda: keras.optimizers.ScheduleFreeAdamW(warmup_steps=50),  # its warmup off in the sweep
+                 marks=pytest.mark.skipif(not hasattr(keras.optimizers, "ScheduleFreeAdamW"),
+                                          reason="this Keras has no ScheduleFreeAdamW")),
+], ids=["muon", "adam_ema", "adafactor", "lion", "nadam", "rmsprop_centred", "ftrl", "schedule_free"])
 @pytest.mark.filterwarnings("ignore:The loss curve is flat")
 def test_training_after_the_finder_is_the_training_without_it_for_optimizers_with_more_state(make, data):
     # Past Adam's and momentum's slots: whatever state an optimizer keeps, after a fit and a default

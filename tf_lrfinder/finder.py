@@ -64,7 +64,9 @@ class LRFinder:
             One created with `gradient_accumulation_steps=k` updates the weights every k batches:
             then a step (of the sweep, of `refine`'s runs) is one update, k batches at one rate, and
             the loss recorded is their mean, so the sweep and the runs make as many updates as
-            without accumulation.
+            without accumulation. A `MultiOptimizer`'s sub-optimizers move together, each keeping its
+            ratio to the default optimizer's rate, which is the rate swept and suggested
+            (`tf_lrfinder.rates.ratios`).
         loss_fn: a `keras.losses.Loss`, a loss name such as `"mse"`, or a function
             `(y_true, y_pred) -> per-sample losses` (default: the model's compiled loss, as `fit`
             computes it: for several outputs, compile with a dict of losses; a model compiled without
@@ -398,6 +400,12 @@ class LRFinder:
             with model_scope(self.model):
                 self.optimizer.build(self.model.trainable_variables)
         checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
+        if accumulation_steps(self.optimizer) != self._per_update:  # a selector's sub-optimizers, known once built
+            self._per_update = accumulation_steps(self.optimizer)
+            raise ValueError(
+                f"The MultiOptimizer's sub-optimizers accumulate gradients over {self._per_update} batches, "
+                "which the finder could not know before it was built (its selector function gives it its "
+                "sub-optimizers then): it is built now, with nothing else changed. Call the finder again.")
         # The compiled functions hold the trainable variables and the compiled loss they were traced
         # with: layers frozen or unfrozen since, or a new `compile`, need new ones; so does a change of
         # `model.run_eagerly` (`compiled.for_model`) or `model.jit_compile` (`compiled.uses_xla`).
@@ -460,7 +468,7 @@ class LRFinder:
         swapped for the finder's own, snapshot what the steps on `dataset` and the measurements on
         `measured` may change (`_cover`, which traces the step there, as it will run, reading the
         swapped rate), and restore it afterwards, whatever happens (errors and Ctrl-C included)."""
-        with rate_swapped(self.optimizer, self._state.lr) if self._swap else contextlib.nullcontext():
+        with rate_swapped(self.optimizer, self._state.lr):
             self._cover(dataset, measured)
             self._snapshot.save()
             try:

@@ -698,7 +698,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         lr_target.assign(tf.cast(state.lrs[step], lr_target.dtype))
         if hold is not None:  # Ftrl: the weights as they are, at a new rate (not at a sweep's or a run's start)
             changed = (step > 0) & tf.not_equal(state.lrs[step], state.lrs[tf.maximum(step - 1, 0)])
-            tf.cond(changed, lambda: hold(state.lrs[step]), lambda: None)
+            tf.cond(changed, hold, lambda: None)
         start = (tf.constant(0), tf.constant(0.0, tf.float64), tf.constant(0, tf.int64),
                  tf.constant([0.0, 0.0, math.inf, -math.inf], tf.float64))
         if per_update == 1:
