@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tf_lrfinder.diagnose import sweep_warnings
-from tf_lrfinder.smoothing import fully_smoothed
+from tf_lrfinder.smoothing import fully_smoothed, lag_free_bottom, start_level
 
 LRS = np.logspace(-7, 1, 100)
 FALLING = np.concatenate([np.linspace(2.0, 1.0, 80), np.linspace(1.0, 4.0, 20)])
@@ -177,3 +177,29 @@ def test_every_sweep_gets_sentences_never_an_error_nor_a_numpy_warning(sweep):
     said = " ".join(messages).replace("NaN or inf", "")  # the words; a number printed as nan or inf is a bug
     assert not re.search(r"\b(nan|inf)\b", said, re.IGNORECASE)
 
+
+
+@pytest.mark.parametrize("start, bottom, bound, factor, told", [
+    (0.0, -0.9, ("CosineSimilarity", -1.0, 1.0), 4.0, True),  # diverged past 1.8, beyond its bound
+    (0.0, -0.4, ("CosineSimilarity", -1.0, 1.0), 4.0, True),  # past 0.8, far above where it started
+    (0.6, 0.3, ("Dice", 0.0, 1.0), 4.0, True),
+    (0.6, 0.05, ("Dice", 0.0, 1.0), 4.0, False),  # past 0.4, below where it started: a higher `max_lr` may show it
+    (0.6, 0.3, ("Dice", 0.0, 1.0), None, False),  # no divergence rule
+    (0.6, 0.3, None, 4.0, False),  # not known to be bounded
+])
+def test_a_bounded_loss_that_may_never_diverge_is_told_so_instead_of_to_raise_max_lr(start, bottom, bound, factor,
+                                                                                     told):
+    losses = np.linspace(start, bottom, 100)
+    never = [m for m in sweep_warnings(LRS, losses, 100, "completed", False, 50, bound=bound, diverge_factor=factor)
+             if "never diverged" in m]
+    if told:
+        curve, low = lag_free_bottom(LRS, losses)
+        level, past = start_level(LRS, losses), curve[low] + 3 * abs(curve[low])
+        assert never == [f"The loss never diverged up to `max_lr`=10, and may never: {bound[0]} stays between "
+                         f"{bound[1]:g} and {bound[2]:g}, and the sweep counts it diverged only past {past:.3g} (from "
+                         f"its bottom, {curve[low]:.3g}, and `diverge_factor`=4), worse than where it started "
+                         f"({level:.3g}), where a bounded loss need not go at any rate. A higher `max_lr` may not stop "
+                         "the sweep either, and can move the suggestion to rates that train worse; refining's short "
+                         "runs (`refine=True`, the default) judge the rates near it."]
+    else:
+        assert never == ["The loss never diverged: the best rate may lie above `max_lr`=10; raise `max_lr`."]

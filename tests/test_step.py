@@ -105,23 +105,42 @@ def test_a_call_with_ftrl_suggests_a_rate_that_trains():
     assert finder.stop_reason == "completed" or finder.lrs[-1] > 0.3  # no blow-up at tiny rates
 
 
+def cosine_sweep(regulariser: str | None = None) -> tuple[float, LRFinder]:
+    """A default call on an Embedding model trained by RMSprop towards 3 targets by `CosineSimilarity`."""
+    rng = np.random.default_rng(20)
+    x = rng.integers(0, 50, size=(512, 6))
+    y = (x[:, :3] / 25.0 - 1).astype("float32")
+    keras.utils.set_random_seed(20)
+    inputs = keras.Input((6,), dtype="int32")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, kernel_regularizer=regulariser)(pooled))
+    model.compile(keras.optimizers.RMSprop(), keras.losses.CosineSimilarity())
+    finder = LRFinder(model, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the data cycled; the loss never diverged
+        return finder((x, y), batch_size=32), finder
+
+
 def test_a_cosine_similarity_loss_near_zero_is_swept_past_its_noise():
     # `CosineSimilarity` is about 0 untrained and -1 at best: the distance rule alone (3 times a best
     # near 0) read the batch-to-batch noise of the lowest rates as divergence, and this sweep stopped at
     # its third step, the call returning 1.2e-7. The rise must now stand out of the noise too: the
     # sweep runs to where the loss has fallen, and the rate trains (6 epochs of `fit` reach -0.34 at
     # 1e-3 and -0.42 to -0.44 from 3e-3 to 1).
-    rng = np.random.default_rng(20)
-    x = rng.integers(0, 50, size=(512, 6))
-    y = (x[:, :3] / 25.0 - 1).astype("float32")
-    keras.utils.set_random_seed(20)
-    inputs = keras.Input((6,), dtype="int32")
-    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(inputs)))
-    model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.RMSprop(), keras.losses.CosineSimilarity())
-    finder = LRFinder(model, verbose=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the data cycled; the loss never diverged
-        lr = finder((x, y), batch_size=32)
+    lr, finder = cosine_sweep()
     assert len(finder.lrs) > 80 and min(finder.losses) < -0.3
     assert 1e-3 < lr < 1, lr
+
+
+def test_a_bounded_loss_that_may_never_diverge_is_not_told_to_raise_max_lr():
+    # From its bottom (about -0.44), a cosine similarity's loss would have to rise past 0.9 for the sweep
+    # to count it diverged, far worse than untrained (about 0): it need not at any rate, and a higher
+    # `max_lr` can move the suggestion (on another such model, from 0.19 to 7.7 at `max_lr=1000`, where
+    # `fit` trains worse). A model that adds a regulariser's loss, which grows without bound, is still
+    # told to raise it.
+    _, finder = cosine_sweep()
+    never = [m for m in finder.warnings if m.startswith("The loss never diverged")]
+    assert len(never) == 1 and never[0].startswith(
+        "The loss never diverged up to `max_lr`=10, and may never: CosineSimilarity stays between -1 and 1")
+    _, regularised = cosine_sweep("l2")
+    assert not any("may never" in m for m in regularised.warnings)

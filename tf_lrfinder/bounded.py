@@ -15,6 +15,9 @@ probabilities (`from_logits=False`): where its values leave [0, 1], the loss cli
 them no gradient. `tf_lrfinder.crossentropy` tells that from the first batch's values where they
 leave [0, 1]; this, from the layers, where they do not yet.
 
+Some losses are bounded themselves, whatever the outputs: `loss_range` tells the sweep's checks
+(`tf_lrfinder.diagnose`) where a loss cannot rise far enough for the sweep to count it diverged.
+
 Only what Keras builds is read (an `activation` of Keras's own, a `Softmax` or `ReLU` layer, one of
 Keras's activations called as a function in a functional model, through a wrapper or a nested
 model's last layer), and only Keras's own regression losses are checked: a custom activation or
@@ -55,6 +58,30 @@ PROBABILITIES = ("sigmoid", "hard_sigmoid", "softmax")
 # Keras's losses that compare an output's values with the targets themselves.
 REGRESSION = ("mean_squared_error", "mean_absolute_error", "huber", "log_cosh", "mean_squared_logarithmic_error",
               "mean_absolute_percentage_error")
+# Keras's losses whose values stay within bounds at any rate (unweighted), by the name of the function:
+# a cosine similarity's negative, and one minus an overlap's share.
+LOSS_RANGES = {"cosine_similarity": (-1.0, 1.0), "dice": (0.0, 1.0), "tversky": (0.0, 1.0)}
+
+
+def loss_range(model: keras.Model, loss: Any) -> tuple[str, float, float] | None:
+    """The name, lowest and highest value of `loss` where it is one of Keras's bounded losses
+    (`LOSS_RANGES`), given as one loss for every output (not one per output), and `model` adds no
+    loss of its own (`model.losses`: a regulariser's grows with the weights, without bound); else
+    None. Sample weights scale the bounds, which this does not count.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+        >>> loss_range(model, keras.losses.CosineSimilarity()), loss_range(model, "mse")
+        (('CosineSimilarity', -1.0, 1.0), None)
+        >>> regularised = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, kernel_regularizer="l2")])
+        >>> loss_range(regularised, "cosine_similarity") is None
+        True
+    """
+    found = keras_loss(loss) if not isinstance(loss, (dict, list, tuple)) else None
+    if found is None or found[0] not in LOSS_RANGES or model.losses:
+        return None
+    name = "".join(part.capitalize() for part in found[0].split("_"))
+    return (name, *LOSS_RANGES[found[0]])
 
 
 def activation_range(layer: Any) -> tuple[str, float, float] | None:

@@ -15,7 +15,8 @@ FLOOR_SHARE = 0.01
 
 def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reason: str, cycled: bool,
                    index: int | None, lr: float | None = None, batches: int | None = None,
-                   cap: float | None = None) -> list[str]:
+                   cap: float | None = None, bound: tuple[str, float, float] | None = None,
+                   diverge_factor: float | None = None) -> list[str]:
     """Reasons not to trust a sweep, each a sentence that says what to do.
 
     The curve counts as flat when the bottom of its lag-free curve (where the default rule reads
@@ -51,6 +52,14 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         cap: the highest rate the optimizer applied at the sweep's last step, where it caps its rate
             (Adafactor: `rates.rate_cap`); below the last rate, a sweep that never diverged says
             so instead of asking for a higher `max_lr`, which would change nothing.
+        bound: the loss's name, lowest and highest value, where it is bounded (`bounded.loss_range`),
+            with the sweep's `diverge_factor`: where the sweep would count the loss diverged only
+            above its start level (reckoned from the curve's bottom), a sweep that never diverged
+            says so, instead of asking for a higher `max_lr`. An unbounded loss blows up at rates too
+            high; a bounded one (a cosine similarity, a Dice overlap) stays within its bounds, near
+            an untrained model's loss at worst, and may never get there. On a cosine-similarity loss
+            that `fit` trains best from 0.01 to 1 (-0.99 to -1.0 after 6 epochs; -0.98 at 10), a
+            default call returned 0.19, and with `max_lr=1000`, as the warning asked, 7.7.
 
     Example:
         >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(1, .5, 10), 10, "completed", False, 5)
@@ -59,6 +68,10 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         'The loss never diverged, but the optimizer caps its rate at 0.1'
         >>> sweep_warnings(np.logspace(-3, 0, 10), np.full(10, 2.0), 10, "diverged", False, 5)[0][:21]
         'The loss curve is fla'
+        >>> cosine = ("CosineSimilarity", -1.0, 1.0)
+        >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(0, -.9, 10), 10, "completed", False, 5, bound=cosine,
+        ...                diverge_factor=4.0)[0][:73]
+        'The loss never diverged up to `max_lr`=1, and may never: CosineSimilarity'
     """
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     usable = np.flatnonzero(np.isfinite(losses) & (lrs > 0))
@@ -90,6 +103,16 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
                        "would only look for where training turns unstable. On data this easy, how a rate does on "
                        "other data decides: refining measures its runs on data given as `validation_data` (or "
                        "`validation_split`).")
+        elif (flat or not turned_up) and bound is not None and diverge_factor is not None and len(usable) >= 2 and (
+                curve[low] + (diverge_factor - 1) * abs(curve[low]) > start):
+            name, lowest, highest = bound
+            out.append(f"The loss never diverged up to `max_lr`={lrs[-1]:g}, and may never: {name} stays between "
+                       f"{lowest:g} and {highest:g}, and the sweep counts it diverged only past "
+                       f"{curve[low] + (diverge_factor - 1) * abs(curve[low]):.3g} (from its bottom, {curve[low]:.3g}, "
+                       f"and `diverge_factor`={diverge_factor:g}), worse than where it started ({start:.3g}), where a "
+                       "bounded loss need not go at any rate. A higher `max_lr` may not stop the sweep either, and "
+                       "can move the suggestion to rates that train worse; refining's short runs (`refine=True`, "
+                       "the default) judge the rates near it.")
         elif flat or not turned_up:
             out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
     if len(lrs) < n_steps / 3:

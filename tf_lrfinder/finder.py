@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from . import batchnorm as batchnorm_lib, checks, refine as refine_lib, schedule, smoothing as smoothing_lib
 from . import suggest as suggest_lib
+from .bounded import loss_range
 from .compiled import uses_xla
 from .data import Batches, OnePass, as_batches, in_memory, pass_in_memory, samples
 from .diagnose import sweep_warnings
@@ -351,7 +352,8 @@ class LRFinder:
             swept = [in_order] * (in_order is not None) + sweep_warnings(
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
-                rate_cap(self.optimizer, len(self.lrs)))
+                rate_cap(self.optimizer, len(self.lrs)), diverge_factor=diverge_factor,
+                bound=loss_range(self.model, self.model.loss if self.loss_fn is None else self.loss_fn))
             self.warnings = self._preflight.warnings + swept  # the setup's were warned before the sweep
             for message in swept:
                 warn(message)
