@@ -397,7 +397,8 @@ def measurable_start(start: float, where: str) -> None:
         "it. The sweep, which trains in training mode, recorded finite losses: look for a layer that computes NaN "
         "or inf only in inference mode, or, on a GPU, which turns a sparse crossentropy NaN there without an "
         "error, for class labels outside the model's outputs. To go on without refining, pass refine=False to "
-        "the finder (`finder.suggest()` reads the sweep recorded). The state is restored."
+        "the finder, or leave out `finder.refine` after its sweep (`finder.suggest()` reads the sweep recorded). "
+        "The state is restored."
     )
 
 
