@@ -112,6 +112,24 @@ def test_a_multioptimizer_the_finder_cannot_sweep_is_told_before_anything_change
 
 
 @needs_multi
+def test_a_selectors_accumulation_known_only_once_built_is_told_and_the_next_call_sweeps():
+    # A selector function names its sub-optimizers only as the MultiOptimizer is built, after the finder
+    # sized the call's data for one batch a step: the call says so, and the next one holds each rate
+    # for the two batches of an update.
+    model = two_layers()
+    model.compile(O.MultiOptimizer(lambda v: O.SGD(0.1, gradient_accumulation_steps=2)), "mse")
+    finder = LRFinder(model, verbose=False)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    with pytest.raises(ValueError, match="accumulate gradients over 2 batches, which the finder could not know"):
+        finder((X, Y), batch_size=32, n_steps=20, refine=False)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.trainable_variables))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        finder((X, Y), batch_size=32, n_steps=20, refine=False)
+    assert len(finder.lrs) == 20 and finder.settings["gradient_accumulation_steps"] == 2
+
+
+@needs_multi
 def test_a_multioptimizer_of_adafactors_caps_the_swept_rate_at_its_highest_cap():
     # Adafactor applies at most 1/sqrt(t); in the swept rate's terms, a sub-optimizer at ten times the
     # reference's rate reaches its cap at a tenth of it. The sweep trains at no higher rate than the

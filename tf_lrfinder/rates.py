@@ -132,11 +132,12 @@ def ratios(optimizer: keras.optimizers.Optimizer) -> list[float]:
     if not _is_multi(optimizer):
         return [1.0] * len(found)
     rates = [float(np.asarray(_rate(holder, holder._learning_rate))) for holder in found]
-    base = rates[found.index(reference(optimizer))] if found else 1.0
+    swept = reference(optimizer)
+    base = rates[found.index(swept)] if found else 1.0
     if not (np.isfinite(base) and base > 0) or not np.all(np.isfinite(rates)):
         raise ValueError(
             f"The MultiOptimizer's default optimizer (of an OptimizerMap; else its first sub-optimizer) has "
-            f"a rate of {base:g}, its others {[f'{r:g}' for r, h in zip(rates, found) if h is not reference(optimizer)]}: "
+            f"a rate of {base:g}, its others {[f'{r:g}' for r, h in zip(rates, found) if h is not swept]}: "
             "the finder sweeps that rate and moves the others with it, each keeping its ratio to it, so it "
             "must be above 0, and all finite. Set it to a rate you would train with, or pass the finder "
             "one optimizer (`optimizer=`).")
@@ -149,8 +150,6 @@ def accumulation_steps(optimizer: keras.optimizers.Optimizer) -> int:
     Keras optimizers created with `gradient_accumulation_steps=k` update the weights on every k-th
     batch, with the mean of the k gradients and the rate at that batch. The sweep counts a step as
     one update: it holds each rate for k batches, and a loss recorded is the mean over them.
-
-    Example:
     A `MultiOptimizer`'s sub-optimizers must agree: the sweep holds a rate for one update of all.
 
     Raises:
@@ -300,8 +299,7 @@ def rate_swapped(optimizer: keras.optimizers.Optimizer, lr_variable: tf.Variable
         >>> opt._learning_rate is schedule
         True
     """
-    ratios(optimizer)
-    swap, base = rate_target(optimizer)[1], reference(optimizer)
+    swap, base = rate_target(optimizer)[1], reference(optimizer)  # raises (`ratios`) before any change
     found = holders(optimizer)
     originals = [(holder, holder._learning_rate, getattr(holder, "warmup_steps", None)) for holder in found]
     base_rate = base._learning_rate if base is not None else None
