@@ -402,8 +402,9 @@ class LRFinder:
             with model_scope(self.model):
                 self.optimizer.build(self.model.trainable_variables)
         checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
-        if accumulation_steps(self.optimizer) != self._per_update:  # a selector's sub-optimizers, known once built
-            self._per_update = accumulation_steps(self.optimizer)
+        per_update = accumulation_steps(self.optimizer)
+        if per_update != self._per_update:  # a selector's sub-optimizers, known once built
+            self._per_update = per_update
             raise ValueError(
                 f"The MultiOptimizer's sub-optimizers accumulate gradients over {self._per_update} batches, "
                 "which the finder could not know before it was built (its selector function gives it its "

@@ -1,0 +1,220 @@
+"""Random calls of the finder, each checked for an error, a rate that is not finite, and state not
+restored bit for bit.
+
+Each seed draws one configuration: a model (an MLP with BatchNorm, Dropout or LayerNorm between
+its layers, an RNN, a CNN, an Embedding model), a task and loss (Keras's crossentropies from logits
+or probabilities, focal, MSE/MAE/Huber/log-cosh, Poisson, KL divergence, hinge, cosine similarity,
+Dice, Tversky, a Gaussian negative log-likelihood of its own), an optimizer (any of Keras's, with
+gradient accumulation, clipping or a schedule at times; a `MultiOptimizer` or `ScheduleFreeAdamW`
+where Keras has them), compiled or given to the finder, trained for an epoch before or not, and
+data as arrays, a `tf.data` pipeline or a generator, with sample or class weights, validation
+data or a split, refined or not. It calls the finder once and checks that:
+
+- the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
+- every variable of the model and the optimizer holds what it held before, bit for bit, and the
+  optimizer's variables are the same ones, in the same order.
+
+Usage:
+    python benchmarks/robustness.py 0 100        # seeds 0 to 99; a line per call, then the counts
+    python benchmarks/robustness.py 0 100 --only multi,schedule_free   # those optimizers only
+
+Exits with 1 where a call raised anything but a `ValueError`, returned no finite rate, or left a
+variable changed. Minutes on a CPU (about 2 seconds a call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import traceback
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tf_lrfinder import LRFinder  # noqa: E402
+
+O = keras.optimizers
+OPTIMIZERS = {
+    "sgd": lambda: O.SGD(0.01, momentum=0.9), "adam": O.Adam, "adamw": O.AdamW, "rmsprop": O.RMSprop,
+    "nadam": O.Nadam, "adamax": O.Adamax, "adagrad": O.Adagrad, "adadelta": O.Adadelta, "ftrl": O.Ftrl,
+    "lion": O.Lion, "lamb": O.Lamb, "adafactor": O.Adafactor,
+    "schedule": lambda: O.Adam(O.schedules.ExponentialDecay(1e-3, 100, 0.9)),
+    "loss_scale": lambda: O.LossScaleOptimizer(O.Adam()),
+}
+if hasattr(O, "MultiOptimizer"):  # the output layer's own optimizer; the others the default's
+    OPTIMIZERS["multi"] = lambda: O.MultiOptimizer(O.OptimizerMap(O.Adam(1e-3), {".*/out/.*": O.SGD(0.05)}))
+if hasattr(O, "ScheduleFreeAdamW"):
+    OPTIMIZERS["schedule_free"] = lambda: O.ScheduleFreeAdamW(warmup_steps=20)
+TASKS = ("sparse", "categorical", "binary", "focal", "regression", "poisson", "kl", "hinge", "cosine", "dice",
+         "tversky", "gaussian_nll")
+
+
+def gaussian_nll(y_true, y_pred):
+    """A loss of its own, below 0 where it fits: the negative log-likelihood of a Gaussian whose
+    mean and log-deviation the model outputs."""
+    mean, log_sd = y_pred[:, :1], y_pred[:, 1:]
+    return tf.reduce_mean(0.5 * tf.exp(-2.0 * log_sd) * (y_true - mean) ** 2 + log_sd, axis=-1)
+
+
+def task_data(rs: random.Random, g: np.random.Generator, n: int) -> tuple[str, np.ndarray, keras.KerasTensor, str]:
+    """A model kind, its inputs x, its input tensor, and the trunk's output: the features it sees."""
+    kind = rs.choice(["mlp", "mlp", "rnn", "cnn", "embedding"])
+    if kind == "cnn":
+        x = g.normal(size=(n, 8, 8, 1)).astype("float32")
+        inputs = keras.Input((8, 8, 1))
+        h = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+        h = keras.layers.BatchNormalization()(h) if rs.random() < 0.5 else h
+        h = keras.layers.Flatten()(h)
+    elif kind == "embedding":
+        x = g.integers(0, 50, size=(n, 6))
+        inputs = keras.Input((6,), dtype="int32")
+        h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(inputs))
+    elif kind == "rnn":
+        x = g.normal(size=(n, 6, 3)).astype("float32")
+        inputs = keras.Input((6, 3))
+        h = rs.choice([keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN])(8)(inputs)
+    else:
+        x = g.normal(size=(n, 5)).astype("float32")
+        inputs = keras.Input((5,))
+        h = inputs
+        for _ in range(rs.randint(1, 2)):
+            h = keras.layers.Dense(16, activation=rs.choice(["relu", "tanh", "gelu"]))(h)
+            h = keras.layers.BatchNormalization()(h) if rs.random() < 0.3 else h
+            h = keras.layers.Dropout(0.2)(h) if rs.random() < 0.3 else h
+            h = keras.layers.LayerNormalization()(h) if rs.random() < 0.2 else h
+    return kind, x, inputs, h
+
+
+def configuration(seed: int):
+    """One call's model, optimizer, loss, data and arguments, and a line that names them."""
+    rs, g = random.Random(seed), np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed)
+    n = rs.choice([256, 600])
+    kind, x, inputs, h = task_data(rs, g, n)
+    f = (x.reshape(n, -1)[:, :4] if kind != "embedding" else x[:, :4] / 25.0 - 1).astype("float32")
+    classes = ((f[:, 0] > 0).astype("int32") + (f[:, 1] > 0)).astype("int32")
+    task = rs.choice(TASKS)
+    units, activation = 3, None
+    if task == "sparse":
+        y, loss = classes, keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    elif task == "categorical":
+        y, activation, loss = np.eye(3, dtype="float32")[classes], "softmax", "categorical_crossentropy"
+    elif task == "binary":
+        y, units, loss = (f[:, :1] > 0).astype("float32"), 1, keras.losses.BinaryCrossentropy(from_logits=True)
+    elif task == "focal":
+        y, loss = np.eye(3, dtype="float32")[classes], keras.losses.CategoricalFocalCrossentropy(from_logits=True)
+    elif task == "regression":
+        y, units, loss = 2 * f[:, :1] + 1, 1, rs.choice(["mse", "mae", "huber", "log_cosh"])
+    elif task == "poisson":
+        y, units, activation, loss = np.exp(f[:, :1]), 1, "softplus", "poisson"
+    elif task == "kl":
+        y = np.abs(f[:, :3]) / np.abs(f[:, :3]).sum(1, keepdims=True)
+        activation, loss = "softmax", "kl_divergence"
+    elif task == "hinge":
+        y, units, loss = np.sign(f[:, :1]), 1, "hinge"
+    elif task == "cosine":
+        y, loss = f[:, :3], keras.losses.CosineSimilarity()
+    elif task in ("dice", "tversky"):
+        y, activation = (f[:, :3] > 0).astype("float32"), "sigmoid"
+        loss = keras.losses.Dice() if task == "dice" else keras.losses.Tversky()
+    else:
+        y, units, loss = 2 * f[:, :1], 2, gaussian_nll
+    regulariser = "l2" if rs.random() < 0.2 else None
+    model = keras.Model(inputs, keras.layers.Dense(units, activation=activation, kernel_regularizer=regulariser,
+                                                   name="out")(h))
+    name = rs.choice(sorted(OPTIMIZERS))
+    optimizer = OPTIMIZERS[name]()
+    options = []
+    if name not in ("multi", "loss_scale", "schedule") and rs.random() < 0.15:
+        optimizer.gradient_accumulation_steps = 2
+        options.append("accumulate 2")
+    if name not in ("multi", "loss_scale") and rs.random() < 0.15:
+        optimizer.clipnorm = 1.0
+        options.append("clipnorm")
+    compiled = rs.random() < 0.6
+    if compiled or rs.random() < 0.3:  # trained for an epoch before, as after some training
+        model.compile(optimizer, loss)
+        if not compiled or rs.random() < 0.5:
+            model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+            options.append("trained")
+    batch_size = rs.choice([16, 32])
+    form = rs.choice(["arrays", "dataset", "generator"])
+    weights = g.uniform(0.5, 2.0, n).astype("float32") if rs.random() < 0.15 else None
+    data = (x, y) if weights is None else (x, y, weights)
+    kwargs: dict = {}
+    if form == "arrays":
+        kwargs["batch_size"] = batch_size
+    elif form == "dataset":
+        data = tf.data.Dataset.from_tensor_slices(data).shuffle(n, seed=seed).batch(batch_size)
+    else:
+        parts = data
+        data = (tuple(part[i:i + batch_size] for part in parts) for i in range(0, n, batch_size))
+    refine = rs.random() < 0.6
+    if task == "sparse" and weights is None and rs.random() < 0.3:
+        kwargs["class_weight"] = {0: 1.0, 1: 2.0, 2: 0.5}
+    if refine and rs.random() < 0.4:
+        if form == "arrays" and rs.random() < 0.5:
+            kwargs["validation_split"] = 0.2
+        else:
+            kwargs["validation_data"] = (x[:64], y[:64])
+    loss_name = loss if isinstance(loss, str) else getattr(loss, "name", None) or loss.__name__
+    line = (f"seed={seed} {kind} {task}/{loss_name} {name} {' '.join(options)} "
+            f"{'compiled' if compiled else 'given'} {form} bs={batch_size} refine={refine} "
+            f"{' '.join(k for k in kwargs if k != 'batch_size')}{' weighted' if weights is not None else ''}")
+    finder_args = (model,) if compiled else (model, optimizer, loss)
+    return line, model, optimizer, finder_args, data, dict(kwargs, refine=refine)
+
+
+def one_call(seed: int, only: set[str] | None) -> str | None:
+    """Run one seed's call; its verdict: "ok", "told" (a ValueError), "FAILED"; None if filtered out."""
+    line, model, optimizer, finder_args, data, kwargs = configuration(seed)
+    if only and line.split()[3] not in only:
+        return None
+    variables = list(model.variables) + list(optimizer.variables)
+    before = [v.numpy().copy() for v in variables]
+    paths = [v.path for v in optimizer.variables]
+    outcome, verdict = "", "ok"
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lr = LRFinder(*finder_args, verbose=False)(data, **kwargs)
+        told = sorted({str(w.message)[:40] for w in caught if "cycled" not in str(w.message)})
+        outcome = f"lr={lr:.3g} {told}" if np.isfinite(lr) and lr > 0 else f"lr={lr} NOT A RATE"
+        verdict = "ok" if np.isfinite(lr) and lr > 0 else "FAILED"
+    except ValueError as error:
+        outcome, verdict = f"ValueError: {str(error)[:300]}", "told"
+    except Exception:  # noqa: BLE001 - each is a finding, printed whole
+        outcome, verdict = "ERROR " + traceback.format_exc()[-1500:], "FAILED"
+    # Variables an unbuilt optimizer builds during the call are new: only those from before are compared,
+    # and their order among the optimizer's variables.
+    same = all(np.array_equal(a, v.numpy(), equal_nan=True) for a, v in zip(before, variables))
+    known = {id(v) for v in variables}
+    same &= [v.path for v in optimizer.variables if id(v) in known] == paths
+    if not same:
+        outcome, verdict = outcome + " NOT RESTORED", "FAILED"
+    print(f"{verdict:6} {line} {outcome}", flush=True)
+    return verdict
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("first", type=int)
+    parser.add_argument("stop", type=int)
+    parser.add_argument("--only", help="comma-separated optimizer names: " + ", ".join(sorted(OPTIMIZERS)))
+    args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    verdicts = [one_call(seed, only) for seed in range(args.first, args.stop)]
+    counts = {v: verdicts.count(v) for v in ("ok", "told", "FAILED")}
+    print(f"calls {sum(counts.values())}: {counts['ok']} ok, {counts['told']} told (ValueError), "
+          f"{counts['FAILED']} failed")
+    sys.exit(1 if counts["FAILED"] else 0)
+
+
+if __name__ == "__main__":
+    main()
