@@ -12,7 +12,7 @@ from tf_lrfinder import LRFinder
 from tf_lrfinder.rates import MULTI, SCHEDULE_FREE, rate_cap, ratios, reference
 
 O = keras.optimizers
-needs_multi = pytest.mark.skipif(MULTI is None, reason="this Keras has no MultiOptimizer (Keras 3.13 and later)")
+needs_multi = pytest.mark.skipif(MULTI is None, reason="this Keras has no MultiOptimizer (3.15 has it, 3.12 not)")
 needs_schedule_free = pytest.mark.skipif(SCHEDULE_FREE is None, reason="this Keras has no ScheduleFreeAdamW")
 
 rng = np.random.default_rng(3)
