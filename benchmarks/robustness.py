@@ -30,6 +30,7 @@ import random
 import sys
 import traceback
 import warnings
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -62,7 +63,7 @@ def gaussian_nll(y_true, y_pred):
     return tf.reduce_mean(0.5 * tf.exp(-2.0 * log_sd) * (y_true - mean) ** 2 + log_sd, axis=-1)
 
 
-def task_data(rs: random.Random, g: np.random.Generator, n: int) -> tuple[str, np.ndarray, keras.KerasTensor, str]:
+def task_data(rs: random.Random, g: np.random.Generator, n: int) -> tuple[str, np.ndarray, Any, Any]:
     """A model kind, its inputs x, its input tensor, and the trunk's output: the features it sees."""
     kind = rs.choice(["mlp", "mlp", "rnn", "cnn", "embedding"])
     if kind == "cnn":
@@ -92,7 +93,8 @@ def task_data(rs: random.Random, g: np.random.Generator, n: int) -> tuple[str, n
 
 
 def configuration(seed: int):
-    """One call's model, optimizer, loss, data and arguments, and a line that names them."""
+    """One call's line that names it, optimizer's name, model, optimizer, arguments for the finder, data
+    and arguments for the call."""
     rs, g = random.Random(seed), np.random.default_rng(seed)
     keras.utils.set_random_seed(seed)
     n = rs.choice([256, 600])
@@ -168,13 +170,13 @@ def configuration(seed: int):
             f"{'compiled' if compiled else 'given'} {form} bs={batch_size} refine={refine} "
             f"{' '.join(k for k in kwargs if k != 'batch_size')}{' weighted' if weights is not None else ''}")
     finder_args = (model,) if compiled else (model, optimizer, loss)
-    return line, model, optimizer, finder_args, data, dict(kwargs, refine=refine)
+    return line, name, model, optimizer, finder_args, data, dict(kwargs, refine=refine)
 
 
 def one_call(seed: int, only: set[str] | None) -> str | None:
     """Run one seed's call; its verdict: "ok", "told" (a ValueError), "FAILED"; None if filtered out."""
-    line, model, optimizer, finder_args, data, kwargs = configuration(seed)
-    if only and line.split()[3] not in only:
+    line, name, model, optimizer, finder_args, data, kwargs = configuration(seed)
+    if only and name not in only:
         return None
     variables = list(model.variables) + list(optimizer.variables)
     before = [v.numpy().copy() for v in variables]

@@ -77,7 +77,7 @@ def loss_range(model: keras.Model, loss: Any) -> tuple[str, float, float] | None
         >>> loss_range(regularised, "cosine_similarity") is None
         True
     """
-    found = keras_loss(loss) if not isinstance(loss, (dict, list, tuple)) else None
+    found = keras_loss(loss)  # None for a dict or list of losses, one per output
     if found is None or found[0] not in LOSS_RANGES or model.losses:
         return None
     name = "".join(part.capitalize() for part in found[0].split("_"))

@@ -104,11 +104,11 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
                        "other data decides: refining measures its runs on data given as `validation_data` (or "
                        "`validation_split`).")
         elif (flat or not turned_up) and bound is not None and diverge_factor is not None and len(usable) >= 2 and (
-                curve[low] + (diverge_factor - 1) * abs(curve[low]) > start):
+                (past := curve[low] + (diverge_factor - 1) * abs(curve[low])) > start):
             name, lowest, highest = bound
             out.append(f"The loss never diverged up to `max_lr`={lrs[-1]:g}, and may never: {name} stays between "
                        f"{lowest:g} and {highest:g}, and the sweep counts it diverged only past "
-                       f"{curve[low] + (diverge_factor - 1) * abs(curve[low]):.3g} (from its bottom, {curve[low]:.3g}, "
+                       f"{past:.3g} (from its bottom, {curve[low]:.3g}, "
                        f"and `diverge_factor`={diverge_factor:g}), worse than where it started ({start:.3g}), where a "
                        "bounded loss need not go at any rate. A higher `max_lr` may not stop the sweep either, and "
                        "can move the suggestion to rates that train worse; refining's short runs (`refine=True`, "

@@ -306,8 +306,10 @@ def rate_swapped(optimizer: keras.optimizers.Optimizer, lr_variable: tf.Variable
         True
     """
     swap, base = rate_target(optimizer)[1], reference(optimizer)  # raises (`ratios`) before any change
-    found = holders(optimizer)
-    originals = [(holder, holder._learning_rate, getattr(holder, "warmup_steps", None)) for holder in found]
+    schedule_free = SCHEDULE_FREE or ()  # isinstance(x, ()) is False: a Keras without it
+    # Each holder, its rate, and its warmup where it is a ScheduleFreeAdamW (None: nothing to turn off).
+    originals = [(holder, holder._learning_rate, holder.warmup_steps if isinstance(holder, schedule_free) else None)
+                 for holder in holders(optimizer)]
     base_rate = base._learning_rate if base is not None else None
 
     def scaled(holder: keras.optimizers.Optimizer, rate: Any) -> Callable[[], Any]:
@@ -317,14 +319,14 @@ def rate_swapped(optimizer: keras.optimizers.Optimizer, lr_variable: tf.Variable
         return read
 
     try:
-        for holder, rate, _ in originals:
+        for holder, rate, warmup in originals:
             if swap:  # assigned, not set through `learning_rate`, which would untrack a rate variable
                 holder._learning_rate = (lambda: lr_variable) if holder is base else scaled(holder, rate)
-            if SCHEDULE_FREE is not None and isinstance(holder, SCHEDULE_FREE):
+            if warmup is not None:
                 holder.warmup_steps = 0
         yield
     finally:
         for holder, rate, warmup in originals:
             holder._learning_rate = rate
-            if SCHEDULE_FREE is not None and isinstance(holder, SCHEDULE_FREE):
+            if warmup is not None:
                 holder.warmup_steps = warmup
