@@ -444,17 +444,20 @@ def run_warnings():
     with the default rule's reading: a warning that fires on most sweeps is one users learn to
     ignore. The recorded sweeps do not say whether their data was cycled, so that one is left out.
     For the never-diverged warning, it also prints how many of the tasks' grids trained best at a
-    rate within a decade of the sweep's top, where raising `max_lr` might matter."""
+    rate within a decade of the sweep's top, where raising `max_lr` might matter. Each row's score
+    is the mean score of its sweeps' own suggestion (training loss), to set beside the sweeps none
+    warned of: a warning worth reading marks suggestions that score worse."""
     from tf_lrfinder import suggest as S
     from tf_lrfinder.diagnose import sweep_warnings
 
     grid_all = json.loads((RESULTS / "grid.json").read_text())
     sweeps_all = json.loads((RESULTS / _sweeps_file(N_STEPS)).read_text())
     kinds = {"never diverged": "The loss never diverged:", "fell to a floor": "The loss never diverged, but it fell",
-             "stopped early": "The sweep stopped after", "flat": "The loss curve is flat",
+             "stopped early": "The sweep stopped after", "flat": "The loss curve is flat: it never",
+             "flat (noise)": "The loss curve is flat: it fell",
              "edge": "The suggestion sits at the edge"}
     fired = {kind: [] for kind in kinds}
-    ran_to_top, n = [], 0
+    ran_to_top, n, unwarned = [], 0, []
     for name, entry in sweeps_all.items():
         grid = grid_all[name]
         best = float(np.asarray(grid["lrs"])[np.nanargmin(_grid_curve(grid, "train")[1])])
@@ -464,16 +467,21 @@ def run_warnings():
             s = S.SUGGESTERS[S.DEFAULT_METHOD](lrs, losses)
             messages = sweep_warnings(lrs, losses, N_STEPS, sweep["stop_reason"], False, s.index, s.lr)
             top = best >= lrs[-1] / 10
+            scored = score(grid, loss_at(grid, s.lr, "train"), "train")
             if sweep["stop_reason"] == "completed":
                 ran_to_top.append(top)
+            if not messages:
+                unwarned.append(scored)
             for kind, start in kinds.items():
                 if any(m.startswith(start) for m in messages):
-                    fired[kind].append((name, top))
+                    fired[kind].append((name, top, scored))
     print(f"{n} recorded sweeps of {len(sweeps_all)} tasks (default settings, `{S.DEFAULT_METHOD}`'s reading)")
-    print(f"{'warning':18s}{'sweeps':>8s}{'tasks':>7s}")
+    print(f"{'warning':18s}{'sweeps':>8s}{'tasks':>7s}{'score':>7s}")
     for kind, hits in fired.items():
-        print(f"{kind:18s}{len(hits):8d}{len({t for t, _ in hits}):7d}")
-    warned = [top for _, top in fired["never diverged"]]
+        mean = f"{np.mean([v for _, _, v in hits]):7.3f}" if hits else "      -"
+        print(f"{kind:18s}{len(hits):8d}{len({t for t, _, _ in hits}):7d}{mean}")
+    print(f"{'none':18s}{len(unwarned):8d}{'':7s}{np.mean(unwarned):7.3f}")
+    warned = [top for _, top, _ in fired["never diverged"]]
     print(f"Sweeps that ran to max_lr: {len(ran_to_top)}, of which the task's grid trained best within a "
           f"decade of the top on {sum(ran_to_top)}; of the {len(warned)} warned that the loss never "
           f"diverged, on {sum(warned)}.")

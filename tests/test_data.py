@@ -265,7 +265,7 @@ def test_ragged_batches_that_change_ragged_rank_are_refused_naming_both():
         as_batches([flat, nested], None, n_steps=5)
 
 
-@pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out")
+@pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out", "ignore:The loss curve is flat")
 def test_ragged_and_sparse_batches_from_a_generator_sweep_as_the_same_dense_ones():
     from tf_lrfinder import LRFinder
 

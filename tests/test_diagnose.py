@@ -7,7 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tf_lrfinder.diagnose import sweep_warnings
+from tf_lrfinder.diagnose import NOISE_POINTS, NOISE_SHARE, fall_in_noise, sweep_warnings
 from tf_lrfinder.smoothing import fully_smoothed, lag_free_bottom, start_level
 
 LRS = np.logspace(-7, 1, 100)
@@ -146,6 +146,35 @@ def test_a_lucky_first_batch_does_not_make_a_falling_curve_flat():
 
 def test_a_nan_at_the_end_is_not_usable():
     assert warnings_for(np.r_[FALLING[:60], np.nan]) == []
+
+
+SCATTER = np.random.default_rng(0).normal(0.0, 0.1, 100)
+
+
+def test_a_curve_that_only_scatters_is_flat_though_its_lowest_dip_lies_past_2_percent():
+    losses = np.r_[1.0 + SCATTER[:90], np.linspace(1.5, 4.0, 10)]  # no fall, then the blow-up
+    curve, low = lag_free_bottom(LRS, losses)
+    assert curve[low] < 0.98 * start_level(LRS, losses)  # past the 2% of the flat test before
+    assert fall_in_noise(LRS, losses) > NOISE_SHARE
+    messages = warnings_for(losses, index=int(low))
+    assert len(messages) == 1 and messages[0].startswith(
+        f"The loss curve is flat: it fell from {start_level(LRS, losses):.3g} to {curve[low]:.3g}, but the same "
+        "losses in a random order fall as far ")
+
+
+def test_a_fall_as_noisy_is_not_flat():
+    losses = FALLING + SCATTER
+    assert fall_in_noise(LRS, losses) == 1 / 201  # no random order falls as far: the least share there is
+    assert not any("flat" in m for m in warnings_for(losses))
+
+
+def test_the_noise_test_gives_one_sweep_one_answer_and_none_on_too_few_points():
+    losses = np.r_[1.0 + SCATTER[:90], np.linspace(1.5, 4.0, 10)]
+    assert fall_in_noise(LRS, losses) == fall_in_noise(LRS, losses.copy())
+    short = np.logspace(-7, 1, 20)  # 2.4 points a decade: the bottom's window holds 4 or 5
+    assert np.isnan(fall_in_noise(short, np.r_[1.0 + SCATTER[:18], 2.0, 4.0]))
+    assert np.isnan(fall_in_noise(short, np.r_[np.linspace(2.0, 1.0, 16), 1.5, 2.0, 3.0, 4.0]))
+    assert NOISE_POINTS > 5
 
 
 # A recorded sweep: finite losses (of any sign or size, exact zeros included) up to a last one that

@@ -17,7 +17,7 @@ from tf_lrfinder import LRFinder
 from tf_lrfinder import refine as refine_lib
 from tf_lrfinder.data import as_batches
 from tf_lrfinder.history import load_csv, load_json, save_csv, save_json
-from tf_lrfinder.smoothing import ema, stop_index
+from tf_lrfinder.smoothing import ema, lag_free_bottom, start_level, stop_index
 from tf_lrfinder.state import Snapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore:The (loss never|data ran out|sweep stopped|suggestion sits|best short run)")
@@ -1099,6 +1099,24 @@ def test_a_sweep_that_fits_its_batches_all_but_exactly_is_not_told_to_raise_max_
     assert finder.stop_reason == "completed" and min(finder.losses) < 0.01 * finder.losses[0]
     told = [m for m in finder.warnings if "never diverged" in m]
     assert len(told) == 1 and "fits these batches all but exactly" in told[0] and "raise `max_lr`" not in told[0]
+
+
+def test_a_sweep_whose_loss_only_scatters_is_told_its_curve_is_flat_though_a_dip_passes_2_percent():
+    # Targets nothing in x predicts, and a model that starts at the best it can do (predicting 0):
+    # no rate lowers the loss, and batches of 8 scatter it. The lag-free curve's lowest dip lies 15%
+    # below its start, past the 2% a flat curve falls, but the same losses shuffled dip as far.
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(512, 4)).astype("float32"), rng.normal(size=(512, 1)).astype("float32")
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+    with pytest.warns(UserWarning, match="The loss curve is flat: it fell from"):
+        finder((x, y), batch_size=8, refine=False)
+    lrs, losses = np.array(finder.lrs), np.array(finder.losses)
+    curve, low = lag_free_bottom(lrs, losses)
+    assert curve[low] < 0.9 * start_level(lrs, losses)
+    told = [m for m in finder.warnings if m.startswith("The loss curve is flat")]
+    assert len(told) == 1 and "the same losses in a random order fall as far" in told[0]
 
 
 # -- bad input: clear errors, raised before anything changes ---------------------------------------

@@ -184,6 +184,23 @@ def test_lag_free_is_centred_and_spike_proof():
 
 
 @settings(max_examples=200, deadline=None)
+@given(rows=st.integers(1, 60).flatmap(lambda n: arrays(np.float64, st.tuples(st.integers(1, 4), st.just(n)),
+                                                        elements=st.floats(-1e6, 1e6))),
+       decades=st.sampled_from([0.1, 0.75, 3.0]))
+def test_lag_free_is_the_mean_of_running_medians_row_by_row(rows, decades):
+    # Against the windows written out one by one: the points within `decades` on either side,
+    # shrunk at the ends to stay centred. Rows of a 2-D array are curves over the same rates.
+    lrs = np.logspace(-7, 1, rows.shape[1])
+    x = np.log10(lrs)
+    half = np.minimum(decades, np.minimum(x - x[0], x[-1] - x)) + 1e-9
+    windows = [np.flatnonzero(np.abs(x - xi) <= h) for xi, h in zip(x, half)]
+    for row, curve in zip(rows, lag_free(lrs, rows, decades)):
+        medians = np.array([np.median(row[w]) for w in windows])
+        np.testing.assert_allclose(curve, [medians[w].mean() for w in windows], rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(lag_free(lrs, row, decades), curve, rtol=1e-14)  # alone as in rows
+
+
+@settings(max_examples=200, deadline=None)
 @given(curve=curves)
 @example(curve=np.full(12, 2.0**1023))  # the median of two such losses overflows to inf
 def test_lr_range_is_total(curve):

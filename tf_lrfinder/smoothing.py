@@ -60,11 +60,12 @@ def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADE
 
     Args:
         lrs: learning rates, non-decreasing (as every schedule of the finder makes them).
-        losses: the raw losses at them, all finite.
+        losses: the raw losses at them, all finite; or a 2-D array of such curves, one per row.
         decades: half-width of the window in decades of learning rate (default 0.75).
 
     Returns:
-        The smoothed losses (float64), one per point. A sum of huge losses may overflow to inf.
+        The smoothed losses (float64), one per point (of each row). A sum of huge losses may
+        overflow to inf.
 
     Example:
         >>> lag_free(np.logspace(-3, 0, 7), np.array([1.0, 1.0, 9.0, 1.0, 0.5, 0.5, 0.5]), 0.5).tolist()
@@ -72,9 +73,9 @@ def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADE
     """
     x = np.log10(np.asarray(lrs, dtype=np.float64))
     losses = np.asarray(losses, dtype=np.float64)
-    if x.shape != losses.shape or x.ndim != 1:
-        raise ValueError(f"`lrs` and `losses` must be 1-D arrays of the same length. Received: "
-                         f"lrs.shape={x.shape}, losses.shape={losses.shape}")
+    if x.ndim != 1 or losses.ndim not in (1, 2) or losses.shape[-1] != x.size:
+        raise ValueError(f"`lrs` must be a 1-D array and `losses` a 1-D array of the same length (or a 2-D "
+                         f"array of such rows). Received: lrs.shape={x.shape}, losses.shape={losses.shape}")
     if np.any(np.diff(x) < 0):
         raise ValueError("`lrs` must be non-decreasing (a sweep's rates grow step by step). "
                          f"Received a rate that falls at index {int(np.argmax(np.diff(x) < 0)) + 1}.")
@@ -82,9 +83,18 @@ def lag_free(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADE
         return losses
     half = np.minimum(decades, np.minimum(x - x[0], x[-1] - x)) + 1e-9  # centred: shrink at the ends
     lo, hi = np.searchsorted(x, x - half, "left"), np.searchsorted(x, x + half, "right")
+    # Each point's window as a row of indices, padded past its end: the medians and means of all
+    # the windows (of every row of `losses`) at once.
+    window = lo[:, None] + np.arange(int((hi - lo).max()))
+    inside = window < hi[:, None]
+    window = np.minimum(window, x.size - 1)
+    count = hi - lo
+    middle = (count - 1) // 2, count // 2  # np.median's: the middle one, or the mean of the middle two
     with np.errstate(over="ignore", invalid="ignore"):  # a median of two near-overflow losses too
-        median = np.array([np.median(losses[a:b]) for a, b in zip(lo, hi)])
-        return np.array([median[a:b].mean() for a, b in zip(lo, hi)])
+        ordered = np.sort(np.where(inside, losses[..., window], np.inf), axis=-1)  # padding sorts last
+        low, high = (ordered[..., np.arange(x.size), m] for m in middle)
+        median = np.where(count % 2 == 1, low, (low + high) / 2)
+        return np.where(inside, median[..., window], 0.0).sum(axis=-1) / count
 
 
 def fully_smoothed(lrs: np.ndarray, decades: float = WINDOW_DECADES) -> np.ndarray:
@@ -134,19 +144,21 @@ def lag_free_bottom(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW
     return curve, int(inner[nan_argmin(curve[inner])])
 
 
-def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADES) -> float:
+def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DECADES) -> float | np.ndarray:
     """The loss a sweep starts from: the median raw loss over its first `decades` of rate.
 
     Robust to a lucky or unlucky first batch, which the EMA's first value (the first loss itself)
-    is not.
+    is not. Of a 2-D array of curves over the same rates, one per row: an array of their levels.
 
     Example:
         >>> start_level(np.logspace(-7, -5, 9), np.array([0.2, 1.0, 1.1, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5]))
         1.0
     """
     x = np.log10(np.asarray(lrs, dtype=np.float64))
+    losses = np.asarray(losses, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # the mean of two near-overflow middle losses is inf
-        return float(np.median(np.asarray(losses, dtype=np.float64)[x <= x[0] + decades]))
+        level = np.median(losses[..., x <= x[0] + decades], axis=-1)
+    return float(level) if losses.ndim == 1 else level
 
 
 # The noise floor of the divergence rule: the mean change between consecutive losses over the first
