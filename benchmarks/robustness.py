@@ -8,7 +8,12 @@ Dice, Tversky, a Gaussian negative log-likelihood of its own), an optimizer (any
 gradient accumulation, clipping or a schedule at times; a `MultiOptimizer` or `ScheduleFreeAdamW`
 where Keras has them), compiled or given to the finder, trained for an epoch before or not, and
 data as arrays, a `tf.data` pipeline or a generator, with sample or class weights, validation
-data or a split, refined or not. It calls the finder once and checks that:
+data or a split, refined or not. Drawn apart (`more`), so that a seed that draws none of them makes
+the call it made before they came: a second output (its own loss where compiled, else the same one), mixed precision
+(float16 or bfloat16), a frozen first layer, XLA (`jit_compile`), Muon, Nesterov, Adam with its
+EMA written into the weights, a `LossScaleOptimizer` around SGD, and the call's own options (a
+shorter or longer sweep, a linear one, no divergence stop, `steps_per_execution`, `snapshot`). It
+calls the finder once and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
 - every variable of the model and the optimizer holds what it held before, bit for bit, and the
@@ -52,6 +57,13 @@ if hasattr(O, "MultiOptimizer"):  # the output layer's own optimizer; the others
     OPTIMIZERS["multi"] = lambda: O.MultiOptimizer(O.OptimizerMap(O.Adam(1e-3), {".*/out/.*": O.SGD(0.05)}))
 if hasattr(O, "ScheduleFreeAdamW"):
     OPTIMIZERS["schedule_free"] = lambda: O.ScheduleFreeAdamW(warmup_steps=20)
+MORE_OPTIMIZERS = {  # drawn apart (`more`), so the draws among the optimizers above stay as they were
+    "nesterov": lambda: O.SGD(0.01, momentum=0.9, nesterov=True),
+    "ema": lambda: O.Adam(use_ema=True, ema_overwrite_frequency=5),
+    "loss_scale_sgd": lambda: O.LossScaleOptimizer(O.SGD(0.01, momentum=0.9)),
+}
+if hasattr(O, "Muon"):
+    MORE_OPTIMIZERS["muon"] = O.Muon
 TASKS = ("sparse", "categorical", "binary", "focal", "regression", "poisson", "kl", "hinge", "cosine", "dice",
          "tversky", "gaussian_nll")
 
@@ -92,10 +104,30 @@ def task_data(rs: random.Random, g: np.random.Generator, n: int) -> tuple[str, n
     return kind, x, inputs, h
 
 
+def more(seed: int) -> dict[str, Any]:
+    """The draws added after seeds 0 to 349 were run, from a generator of their own: where none
+    applies (about one seed in seven), a seed's call is the one it made before."""
+    rx = random.Random(f"more {seed}")
+    return dict(two_heads=rx.random() < 0.15,
+                precision=rx.choice(["float32"] * 10 + ["mixed_float16", "mixed_bfloat16"]),
+                frozen=rx.random() < 0.1, xla=rx.random() < 0.1,
+                optimizer=rx.choice(sorted(MORE_OPTIMIZERS)) if rx.random() < 0.15 else None,
+                n_steps=rx.choice([100] * 8 + [30, 250]), linear=rx.random() < 0.08,
+                no_stop=rx.random() < 0.08, steps_per_execution=rx.choice([20] * 6 + [1, 7]),
+                snapshot=rx.choice(["device"] * 6 + ["host", "disk"]))
+
+
+def _rows(part: Any, rows: slice) -> Any:
+    """Rows of an array or of each array of a dict of them."""
+    return {k: v[rows] for k, v in part.items()} if isinstance(part, dict) else part[rows]
+
+
 def configuration(seed: int):
     """One call's line that names it, optimizer's name, model, optimizer, arguments for the finder, data
-    and arguments for the call."""
+    and arguments for the call. Sets the global dtype policy it draws (`one_call` sets it back)."""
     rs, g = random.Random(seed), np.random.default_rng(seed)
+    extra = more(seed)
+    keras.mixed_precision.set_global_policy(extra["precision"])
     keras.utils.set_random_seed(seed)
     n = rs.choice([256, 600])
     kind, x, inputs, h = task_data(rs, g, n)
@@ -128,20 +160,36 @@ def configuration(seed: int):
     else:
         y, units, loss = 2 * f[:, :1], 2, gaussian_nll
     regulariser = "l2" if rs.random() < 0.2 else None
-    model = keras.Model(inputs, keras.layers.Dense(units, activation=activation, kernel_regularizer=regulariser,
-                                                   name="out")(h))
     name = rs.choice(sorted(OPTIMIZERS))
-    optimizer = OPTIMIZERS[name]()
+    if extra["optimizer"]:
+        name = extra["optimizer"]
+    optimizer = (MORE_OPTIMIZERS if extra["optimizer"] else OPTIMIZERS)[name]()
     options = []
-    if name not in ("multi", "loss_scale", "schedule") and rs.random() < 0.15:
+    wraps = name == "multi" or name.startswith("loss_scale")  # Keras's wrappers take no options of their own
+    if not wraps and name != "schedule" and rs.random() < 0.15:
         optimizer.gradient_accumulation_steps = 2
         options.append("accumulate 2")
-    if name not in ("multi", "loss_scale") and rs.random() < 0.15:
+    if not wraps and rs.random() < 0.15:
         optimizer.clipnorm = 1.0
         options.append("clipnorm")
     compiled = rs.random() < 0.6
+    # The output layers in float32, as Keras's mixed-precision guide has them.
+    out = keras.layers.Dense(units, activation=activation, kernel_regularizer=regulariser, name="out",
+                             dtype="float32")(h)
+    if extra["two_heads"] and compiled:  # a regression of its own, with its own loss
+        outputs = {"out": out, "aux": keras.layers.Dense(1, name="aux", dtype="float32")(h)}
+        y, loss = {"out": y, "aux": f[:, 3:4]}, {"out": loss, "aux": "mse"}
+    elif extra["two_heads"]:  # the finder is given one loss, applied to each output
+        outputs = {"out": out, "aux": keras.layers.Dense(units, activation=activation, name="aux",
+                                                         dtype="float32")(h)}
+        y = {"out": y, "aux": y}
+    else:
+        outputs = out
+    model = keras.Model(inputs, outputs)
+    if extra["frozen"]:
+        next(layer for layer in model.layers if layer.weights).trainable = False
     if compiled or rs.random() < 0.3:  # trained for an epoch before, as after some training
-        model.compile(optimizer, loss)
+        model.compile(optimizer, loss, jit_compile=extra["xla"])
         if not compiled or rs.random() < 0.5:
             model.fit(x, y, batch_size=32, epochs=1, verbose=0)
             options.append("trained")
@@ -156,28 +204,48 @@ def configuration(seed: int):
         data = tf.data.Dataset.from_tensor_slices(data).shuffle(n, seed=seed).batch(batch_size)
     else:
         parts = data
-        data = (tuple(part[i:i + batch_size] for part in parts) for i in range(0, n, batch_size))
+        data = (tuple(_rows(part, slice(i, i + batch_size)) for part in parts) for i in range(0, n, batch_size))
     refine = rs.random() < 0.6
-    if task == "sparse" and weights is None and rs.random() < 0.3:
-        kwargs["class_weight"] = {0: 1.0, 1: 2.0, 2: 0.5}
+    if task == "sparse" and weights is None and rs.random() < 0.3 and not extra["two_heads"]:
+        kwargs["class_weight"] = {0: 1.0, 1: 2.0, 2: 0.5}  # as `fit`, not for several outputs
     if refine and rs.random() < 0.4:
         if form == "arrays" and rs.random() < 0.5:
             kwargs["validation_split"] = 0.2
         else:
-            kwargs["validation_data"] = (x[:64], y[:64])
-    loss_name = loss if isinstance(loss, str) else getattr(loss, "name", None) or loss.__name__
+            kwargs["validation_data"] = (x[:64], _rows(y, slice(0, 64)))
+    if extra["n_steps"] != 100:
+        kwargs["n_steps"] = extra["n_steps"]
+    if extra["linear"]:
+        kwargs.update(mode="linear", min_lr=1e-4, max_lr=1.0)
+    if extra["no_stop"]:
+        kwargs["diverge_factor"] = None
+    the_loss = loss["out"] if isinstance(loss, dict) else loss
+    loss_name = the_loss if isinstance(the_loss, str) else getattr(the_loss, "name", None) or the_loss.__name__
+    drawn = [f"{k}={v}" for k, v in extra.items() if v and v not in ("float32", "device")
+             and (k, v) not in (("n_steps", 100), ("steps_per_execution", 20))]
     line = (f"seed={seed} {kind} {task}/{loss_name} {name} {' '.join(options)} "
             f"{'compiled' if compiled else 'given'} {form} bs={batch_size} refine={refine} "
-            f"{' '.join(k for k in kwargs if k != 'batch_size')}{' weighted' if weights is not None else ''}")
+            f"{' '.join(k for k in kwargs if k != 'batch_size')}{' weighted' if weights is not None else ''}"
+            + (f" | {' '.join(drawn)}" if drawn else ""))
     finder_args = (model,) if compiled else (model, optimizer, loss)
-    return line, name, model, optimizer, finder_args, data, dict(kwargs, refine=refine)
+    finder_kwargs = dict(steps_per_execution=extra["steps_per_execution"], snapshot=extra["snapshot"])
+    return line, name, model, optimizer, finder_args, finder_kwargs, data, dict(kwargs, refine=refine)
 
 
 def one_call(seed: int, only: set[str] | None) -> str | None:
     """Run one seed's call; its verdict: "ok", "told" (a ValueError), "FAILED"; None if filtered out."""
-    line, name, model, optimizer, finder_args, data, kwargs = configuration(seed)
-    if only and name not in only:
-        return None
+    try:
+        line, name, model, optimizer, finder_args, finder_kwargs, data, kwargs = configuration(seed)
+        if only and name not in only:
+            return None
+        return _checked_call(line, model, optimizer, finder_args, finder_kwargs, data, kwargs)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _checked_call(line: str, model: keras.Model, optimizer: Any, finder_args: tuple, finder_kwargs: dict,
+                  data: Any, kwargs: dict) -> str:
+    """Call the finder once and check the call (`one_call`); print its line and return its verdict."""
     variables = list(model.variables) + list(optimizer.variables)
     before = [v.numpy().copy() for v in variables]
     paths = [v.path for v in optimizer.variables]
@@ -185,7 +253,7 @@ def one_call(seed: int, only: set[str] | None) -> str | None:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            lr = LRFinder(*finder_args, verbose=False)(data, **kwargs)
+            lr = LRFinder(*finder_args, verbose=False, **finder_kwargs)(data, **kwargs)
         told = sorted({str(w.message)[:40] for w in caught if "cycled" not in str(w.message)})
         outcome = f"lr={lr:.3g} {told}" if np.isfinite(lr) and lr > 0 else f"lr={lr} NOT A RATE"
         verdict = "ok" if np.isfinite(lr) and lr > 0 else "FAILED"
@@ -208,7 +276,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first", type=int)
     parser.add_argument("stop", type=int)
-    parser.add_argument("--only", help="comma-separated optimizer names: " + ", ".join(sorted(OPTIMIZERS)))
+    parser.add_argument("--only", help="comma-separated optimizer names: "
+                        + ", ".join(sorted({*OPTIMIZERS, *MORE_OPTIMIZERS})))
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     verdicts = [one_call(seed, only) for seed in range(args.first, args.stop)]
