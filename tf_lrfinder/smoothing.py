@@ -153,6 +153,8 @@ def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DEC
     Example:
         >>> start_level(np.logspace(-7, -5, 9), np.array([0.2, 1.0, 1.1, 1.0, 0.9, 0.8, 0.7, 0.6, 0.5]))
         1.0
+        >>> start_level(np.logspace(-7, -5, 3), np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), 1.0).tolist()
+        [1.5, 4.5]
     """
     x = np.log10(np.asarray(lrs, dtype=np.float64))
     losses = np.asarray(losses, dtype=np.float64)
