@@ -33,8 +33,9 @@ def fall_in_noise(lrs: np.ndarray, losses: np.ndarray, orders: int = ORDERS, see
 
     The fall is the start level (`smoothing.start_level`) less the bottom of the lag-free curve
     (`smoothing.lag_free_bottom`), the two the flat test compares. The losses shuffled are those
-    up to the end of the bottom's window (`decades` past it), where the rise to divergence has not
-    yet begun. A loss that falls with the rate keeps its fall in few orders; one that only scatters
+    up to the end of the bottom's window (`decades` past it), all that the curve down to its bottom
+    is read from (where the sweep blew up soon after, the first losses of the rise too). A loss
+    that falls with the rate keeps its fall in few orders; one that only scatters
     (batches of unlike difficulty, a model that cannot learn from them) falls as far in many,
     its bottom a dip of that scatter. Seeded, so one sweep always gets one answer.
 
