@@ -211,14 +211,14 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         size = f" after {batches} batches" if batches else ""
         out.append(f"The data ran out and was cycled{size}: later steps saw batches again. Pass more data if "
                    "there is more; on a small data set, which training sees many times over too, this is expected.")
-    if flat and not noisy:
-        out.append("The loss curve is flat: it never fell by more than 2%; the suggestion is a guess. "
-                   "Check the model, the data and the loss, or widen the range.")
-    elif noisy:
+    if noisy:
         out.append(f"The loss curve is flat: it fell from {start:.3g} to {curve[low]:.3g}, but the same losses in "
                    f"a random order fall as far {share:.0%} of the time, so the fall is the noise between "
                    "batches, and the suggestion a guess. More steps (`n_steps`) or larger batches average more "
                    "batches at each rate; else check the model, the data and the loss.")
+    elif flat:
+        out.append("The loss curve is flat: it never fell by more than 2%; the suggestion is a guess. "
+                   "Check the model, the data and the loss, or widen the range.")
     if index is not None and len(usable) >= 3:
         edge = max(1, len(usable) // 20)
         first_smoothed = usable[np.argmax(fully_smoothed(lrs[usable]))]
