@@ -1119,6 +1119,26 @@ def test_a_sweep_whose_loss_only_scatters_is_told_its_curve_is_flat_though_a_dip
     assert len(told) == 1 and "the same losses in a random order fall as far" in told[0]
 
 
+
+def test_a_lucky_first_batch_is_no_level_for_the_sweep_to_blow_up_from():
+    # The first batch's targets are 0, which the untrained model (predicting 0) fits exactly; the
+    # others' are +-1, a loss near 1. Against that first loss alone the smoothed loss rises more than
+    # four times, past the noise of the first changes, by the sixth step; counted from the fourth
+    # step on, the best is a level the curve held, and the sweep runs on to where SGD blows up.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1024, 4)).astype("float32")
+    y = rng.choice([-1.0, 1.0], size=(1024, 1)).astype("float32")
+    x[:32], y[:32] = 0.0, 0.0
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    finder = LRFinder(model, keras.optimizers.SGD(), "mse", verbose=False)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    finder(dataset, refine=False)
+    assert finder.losses[0] == 0.0 and min(finder.losses[1:10]) > 0.5
+    assert stop_index(np.array(finder.losses), 0.98, 4.0, noise=0.0) < 10  # against the first loss alone
+    assert finder.stop_reason == "diverged" and finder.lrs[-1] > 0.1 and len(finder.losses) > 50
+    assert stop_index(np.array(finder.losses), 0.98, 4.0) == len(finder.losses) - 1  # the device's rule
+
+
 # -- bad input: clear errors, raised before anything changes ---------------------------------------
 
 BAD_CALLS = [

@@ -45,6 +45,15 @@ def test_stop_index():
     assert stop_index(np.array([1.0, 2.0, 50.0, 1e4]), 0.0) is None  # too few changes to judge: on to a NaN
 
 
+def test_a_sweep_counts_its_best_from_the_fourth_step_and_a_run_from_its_first():
+    lucky = np.array([0.1, 0.9, 1.1, 0.8, 1.0, 0.9, 1.1, 1.0, 0.9, 1.0, 1.1])  # one batch far below the rest
+    assert stop_index(lucky, 0.0) is None
+    assert stop_index(lucky, 0.0, noise=0.01) == 1  # a run, its noise given: the rise from its first loss
+    blowing_up = np.array([1.0, 1.0, 1.0, 1.0, 0.9, 0.8, 2.0, 4.0])
+    assert stop_index(blowing_up, 0.0) == 7  # 4.0 against the best 0.8, the noise 0.23
+    assert stop_index(np.array([0.1, 0.5, 0.5, 0.5, 0.5, 2.5]), 0.0) == 5  # 2.5 against the best since the fourth, 0.5
+
+
 def test_start_noise_is_the_mean_change_over_the_first_steps():
     losses = np.array([1.0, 1.1, 0.9, 1.0] + [50.0] * 20)
     assert np.isclose(start_noise(losses, steps=3), np.mean([0.1, 0.2, 0.1]))  # the blow-up after not counted

@@ -166,7 +166,9 @@ def start_level(lrs: np.ndarray, losses: np.ndarray, decades: float = WINDOW_DEC
 # The noise floor of the divergence rule: the mean change between consecutive losses over the first
 # NOISE_STEPS steps after the first (a sweep's lowest rates, where the loss does not move yet: the
 # batch-to-batch noise), measured once there are NOISE_LEAST changes, and how many times that a rise
-# must also exceed to count as divergence.
+# must also exceed to count as divergence. A sweep's best smoothed loss is counted from its step
+# NOISE_LEAST on (0-based), once the smoothed loss averages as many losses as that first noise is
+# measured on: a single batch far below the rest (a loss with heavy tails) is no level to blow up from.
 NOISE_STEPS = 10
 NOISE_LEAST = 3
 NOISE_FACTOR = 3.0
@@ -212,27 +214,40 @@ def diverged(smoothed: float, best: float, diverge_factor: float, noise: float =
 
 
 def stop_index(losses: np.ndarray, smoothing: float = 0.98, diverge_factor: float = 4.0,
-               noise: float | None = None) -> int | None:
+               noise: float | None = None, best_from: int | None = None) -> int | None:
     """Index of the step at which a sweep over `losses` stops, or None if it runs to the end.
 
     It stops at the first non-finite loss, or the first step whose smoothed loss diverged from the
-    best smoothed loss before it (see `diverged`), its noise measured as the sweep goes, over its
+    best smoothed loss so far (see `diverged`), its noise measured as the sweep goes, over its
     first `NOISE_STEPS` changes before that step (`start_noise` of the losses before it: a rise is
-    judged against the noise before it, not by its own size; inf before the fourth step, so no
+    judged against the noise before it, not by its own size; inf before the fifth step, so no
     sweep stops as diverged before it, though a NaN or inf loss stops it at any step), or given as
-    `noise` (a run of refining takes its sweep's).
+    `noise` (a run of refining takes its sweep's). A sweep's best counts from its fourth step
+    (`NOISE_LEAST`), where the smoothed loss first averages four losses: two sweeps of a loss with
+    heavy tails (a Poisson loss whose first batch's loss was 0.114 among losses of 0.72 to 1.11; a
+    Gaussian NLL whose first was 13 among 24 to 40) blew up against their first batch alone, before
+    their tenth step, at rates near 1e-7. A run of refining, whose `noise` is given, counts its best
+    from its first step: it starts from a trained state at one rate, where a loss that rises from
+    its first step on has diverged. `best_from` (0-based) replaces either (0: the rule as the
+    suggestion benchmark's sweeps were recorded, `suggestion_quality.py stops`).
 
     Example:
         >>> stop_index(np.array([1.0, 1.1, 1.0, 1.1, 0.5, 3.0, 1.0]), smoothing=0.0)  # 2.5 up, the noise 0.1
         5
+        >>> stop_index(np.array([0.1, 0.9, 1.1, 0.8, 1.0, 0.9, 1.1]), smoothing=0.0)  # a lucky first batch
+        >>> stop_index(np.array([0.1, 0.9, 1.1, 0.8, 1.0, 0.9, 1.1]), smoothing=0.0, noise=0.0)  # a run's
+        1
     """
     losses = np.asarray(losses, dtype=np.float64)
     smoothed = ema(losses, smoothing)
+    if best_from is None:
+        best_from = 0 if noise is not None else NOISE_LEAST
     best = np.inf
     for i, (loss, value) in enumerate(zip(losses, smoothed)):
         if not np.isfinite(loss):
             return i
-        best = min(best, value)
+        if i >= best_from:
+            best = min(best, value)
         if diverged(value, best, diverge_factor, start_noise(losses[:i]) if noise is None else noise):
             return i
     return None

@@ -728,7 +728,10 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         blamed = tf.bitwise.bitwise_and(tf.bitwise.bitwise_or(state.bad_data, bad), tf.bitwise.invert(state.tolerated))
         state.bad_data.assign(tf.where(finite, bad, blamed))
         state.tolerated.assign(tf.where(finite, tf.bitwise.bitwise_or(state.tolerated, bad), state.tolerated))
-        best = tf.where(finite, tf.minimum(state.best, smoothed), state.best)
+        # A sweep's best counts from its step NOISE_LEAST on (a run's, given its noise, from its first):
+        # no sweep blows up against a single lucky batch (`smoothing.stop_index`).
+        counted = finite & ((state.noise_steps == 0) | (step >= NOISE_LEAST))
+        best = tf.where(counted, tf.minimum(state.best, smoothed), state.best)
         state.best.assign(best)
         # The rise must stand out of the loss's batch-to-batch noise too (`smoothing.diverged`): a sweep's
         # over its first changes before this step (fewer than `NOISE_LEAST`: inf), a run's given.
