@@ -79,7 +79,8 @@ Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine
 `sweeps_refine200.json` (200-step runs, `--refine-steps 200`) the nineteen held-out tasks of the
 twenty-third to twenty-eighth batches with a 200-step budget;
 `sweeps_refine300.json` (300-step runs, `--refine-steps 300`) the six deep networks trained with
-SGD; the caches of other sweep lengths and of linear sweeps the first 33.
+SGD; `sweeps_n30.json` (30-step sweeps) all 300; the caches of other sweep lengths and of linear
+sweeps the first 33.
 `runs_horizon.json` holds refining's runs at 100, 200 and 300 steps on all 300 (`horizon.py`).
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
@@ -99,6 +100,7 @@ Commands (from the repository root, with the dev extra installed):
     python benchmarks/suggestion_quality.py warnings           # seconds: how often each sweep warning fires
     python benchmarks/suggestion_quality.py stops              # seconds: the stopping rule replayed on every recorded sweep set
     python benchmarks/suggestion_quality.py sweeps --n-steps 300  # ~10 min: longer sweeps, cached in results/sweeps_n300.json
+    python benchmarks/suggestion_quality.py sweeps --n-steps 30   # ~50 min for all 300 tasks: shorter ones (sweeps_n30.json)
     python benchmarks/suggestion_quality.py score --n-steps 300              # the rules on them
     python benchmarks/suggestion_quality.py sweeps --linear --seeds 5      # ~5 min: linear sweeps from 1/20 to 4x each task's bottom (results/sweeps_linear.json)
     python benchmarks/suggestion_quality.py score --linear [--top 10]        # the rules on them (--top: sweeps up to 10x, sweeps_linear_top10.json)
