@@ -497,7 +497,7 @@ def run_stops():
     none; and that without the noise floor of `smoothing.diverged`. A rule that stops later than
     recorded cannot be scored on the recorded sweeps, which hold no losses past their stops: the
     floor is neutral on the benchmark because it moves none, and counting a sweep's best from its
-    fourth step moves a few, each later (benchmarks/README, "Robustness")."""
+    fourth step moves a few, each later (benchmarks/README, "Random calls")."""
     from tf_lrfinder.smoothing import stop_index
 
     for path in sorted(RESULTS.glob("sweeps*.json")):  # every recorded set: default, longer, linear, refined

@@ -1119,7 +1119,6 @@ def test_a_sweep_whose_loss_only_scatters_is_told_its_curve_is_flat_though_a_dip
     assert len(told) == 1 and "the same losses in a random order fall as far" in told[0]
 
 
-
 def test_a_lucky_first_batch_is_no_level_for_the_sweep_to_blow_up_from():
     # The first batch's targets are 0, which the untrained model (predicting 0) fits exactly; the
     # others' are +-1, a loss near 1. Against that first loss alone the smoothed loss rises more than
