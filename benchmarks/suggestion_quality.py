@@ -79,8 +79,9 @@ Each table prints all / chosen-on / held-out groups. The grid and `sweeps_refine
 `sweeps_refine200.json` (200-step runs, `--refine-steps 200`) the nineteen held-out tasks of the
 twenty-third to twenty-eighth batches with a 200-step budget;
 `sweeps_refine300.json` (300-step runs, `--refine-steps 300`) the six deep networks trained with
-SGD; `sweeps_n30.json` (30-step sweeps) all 300; the caches of other sweep lengths and of linear
-sweeps the first 33.
+SGD; `sweeps_n30.json` (30-step sweeps) all 300, and `sweeps_refine_n30.json` (30-step sweeps
+refined, `sweeps --refine --n-steps 30 TASK ...`) the first 33 and the 33 deep MLPs with tanh or
+sigmoid units; the caches of other sweep lengths and of linear sweeps the first 33.
 `runs_horizon.json` holds refining's runs at 100, 200 and 300 steps on all 300 (`horizon.py`).
 
 How much of a score is noise: `ceiling` retrains each task at its own best grid rate with five
@@ -492,17 +493,19 @@ def run_warnings():
 def run_stops():
     """Replay the stopping rule (`tf_lrfinder.smoothing.stop_index`, as the device runs it) on every
     recorded set of sweeps (`results/sweeps*.json`: the default ones, longer and shorter, linear,
-    refined) and count the sweeps whose stop it would move: the rule as it is; the rule as the
-    sweeps were recorded, the best counted from the first step (`best_from=0`), which must move
-    none; and that without the noise floor of `smoothing.diverged`. A rule that stops later than
-    recorded cannot be scored on the recorded sweeps, which hold no losses past their stops: the
-    floor is neutral on the benchmark because it moves none, and counting a sweep's best from its
-    fourth step moves a few, each later (benchmarks/README, "Random calls")."""
+    refined) and count the sweeps whose stop it would move: the rule as it is; the rule before it,
+    the best counted from the first step (`best_from=0`); and that without the noise floor of
+    `smoothing.diverged`. The caches recorded with the rule before (all but `sweeps_n30.json` and
+    `sweeps_refine_n30.json`, recorded since) must show none moved by it, the others none moved by
+    the rule. A rule that stops later than recorded cannot be scored on the recorded sweeps, which
+    hold no losses past their stops: the floor is neutral on the benchmark because it moves none,
+    and counting a sweep's best from its fourth step moves a few, each later (benchmarks/README,
+    "Random calls")."""
     from tf_lrfinder.smoothing import stop_index
 
     for path in sorted(RESULTS.glob("sweeps*.json")):  # every recorded set: default, longer, linear, refined
         name, sweeps_all = path.name, json.loads(path.read_text())
-        counts = {"diverged": 0, "moved": 0, "as recorded": 0, "without the floor": 0}
+        counts = {"diverged": 0, "moved": 0, "before": 0, "without the floor": 0}
         for entry in sweeps_all.values():
             for sweep in entry["sweeps"]:
                 if sweep["stop_reason"] != "diverged":
@@ -510,11 +513,11 @@ def run_stops():
                 counts["diverged"] += 1
                 losses, last = np.asarray(sweep["losses"]), len(sweep["losses"]) - 1
                 counts["moved"] += stop_index(losses, 0.98, 4.0) != last
-                counts["as recorded"] += stop_index(losses, 0.98, 4.0, best_from=0) != last
+                counts["before"] += stop_index(losses, 0.98, 4.0, best_from=0) != last
                 counts["without the floor"] += stop_index(losses, 0.98, 4.0, noise=0.0, best_from=0) != last
         print(f"{name}: {counts['diverged']} sweeps stopped as diverged; the rule moves {counts['moved']} of "
-              f"their stops; the best counted from the first step, as recorded, {counts['as recorded']}, and "
-              f"without the noise floor {counts['without the floor']}")
+              f"their stops; the rule before it (the best counted from the first step) {counts['before']}, and "
+              f"that without the noise floor {counts['without the floor']}")
 
 
 def main(argv=None):
