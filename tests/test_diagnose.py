@@ -149,10 +149,11 @@ def test_a_nan_at_the_end_is_not_usable():
 
 
 SCATTER = np.random.default_rng(0).normal(0.0, 0.1, 100)
+SCATTERED = np.r_[1.0 + SCATTER[:90], np.linspace(1.5, 4.0, 10)]  # no fall, then the blow-up
 
 
 def test_a_curve_that_only_scatters_is_flat_though_its_lowest_dip_lies_past_2_percent():
-    losses = np.r_[1.0 + SCATTER[:90], np.linspace(1.5, 4.0, 10)]  # no fall, then the blow-up
+    losses = SCATTERED
     curve, low = lag_free_bottom(LRS, losses)
     assert curve[low] < 0.98 * start_level(LRS, losses)  # past the 2% of the flat test before
     assert fall_in_noise(LRS, losses) > NOISE_SHARE
@@ -169,7 +170,7 @@ def test_a_fall_as_noisy_is_not_flat():
 
 
 def test_the_noise_test_gives_one_sweep_one_answer_and_none_on_too_few_points():
-    losses = np.r_[1.0 + SCATTER[:90], np.linspace(1.5, 4.0, 10)]
+    losses = SCATTERED
     assert fall_in_noise(LRS, losses) == fall_in_noise(LRS, losses.copy())
     short = np.logspace(-7, 1, 20)  # 2.4 points a decade: the bottom's window holds 4 or 5
     assert np.isnan(fall_in_noise(short, np.r_[1.0 + SCATTER[:18], 2.0, 4.0]))
