@@ -12,8 +12,12 @@ data or a split, refined or not. Drawn apart (`more`), so that a seed that draws
 the call it made before they came: a second output (its own loss where compiled, else the same one), mixed precision
 (float16 or bfloat16), a frozen first layer, XLA (`jit_compile`), Muon, Nesterov, Adam with its
 EMA written into the weights, a `LossScaleOptimizer` around SGD, and the call's own options (a
-shorter or longer sweep, a linear one, no divergence stop, `steps_per_execution`, `snapshot`). It
-calls the finder once and checks that:
+shorter or longer sweep, a linear one, no divergence stop, `steps_per_execution`, `snapshot`). Drawn
+apart again (`later`), likewise: a layer after the trunk (spectral normalization, Gaussian noise or
+dropout, group or unit normalization, an activity regulariser, a kernel constraint), a subclassed
+`keras.Model` around the functional one, a second named input (the data a dict), float64, augmentation
+layers in a CNN, padded sequences behind a `Masking` layer in an RNN, and the optimizer's
+`weight_decay` or `global_clipnorm`. It calls the finder once and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
 - every variable of the model and the optimizer holds what it held before, bit for bit, and the
@@ -75,26 +79,39 @@ def gaussian_nll(y_true, y_pred):
     return tf.reduce_mean(0.5 * tf.exp(-2.0 * log_sd) * (y_true - mean) ** 2 + log_sd, axis=-1)
 
 
-def task_data(rs: random.Random, g: np.random.Generator, n: int) -> tuple[str, np.ndarray, Any, Any]:
-    """A model kind, its inputs x, its input tensor, and the trunk's output: the features it sees."""
+def task_data(rs: random.Random, g: np.random.Generator, n: int,
+              late: dict | None = None) -> tuple[str, np.ndarray, Any, Any]:
+    """A model kind, its inputs x, its input tensor, and the trunk's output: the features it sees.
+    `late` (`later`) adds augmentation layers to a CNN and padding with a `Masking` layer to an RNN."""
+    late = late or {}
+    name = "main" if late.get("two_inputs") else None  # the first of two named inputs
     kind = rs.choice(["mlp", "mlp", "rnn", "cnn", "embedding"])
     if kind == "cnn":
         x = g.normal(size=(n, 8, 8, 1)).astype("float32")
-        inputs = keras.Input((8, 8, 1))
-        h = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+        inputs = keras.Input((8, 8, 1), name=name)
+        h = inputs
+        if late.get("augment"):  # draws of their own in training, from their layers' seed generators
+            h = keras.layers.RandomFlip("horizontal")(h)
+            h = keras.layers.RandomTranslation(0.1, 0.1)(h)
+        h = keras.layers.Conv2D(4, 3, activation="relu")(h)
         h = keras.layers.BatchNormalization()(h) if rs.random() < 0.5 else h
         h = keras.layers.Flatten()(h)
     elif kind == "embedding":
         x = g.integers(0, 50, size=(n, 6))
-        inputs = keras.Input((6,), dtype="int32")
+        inputs = keras.Input((6,), dtype="int32", name=name)
         h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(inputs))
     elif kind == "rnn":
         x = g.normal(size=(n, 6, 3)).astype("float32")
-        inputs = keras.Input((6, 3))
-        h = rs.choice([keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN])(8)(inputs)
+        inputs = keras.Input((6, 3), name=name)
+        rnn = rs.choice([keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN])(8)
+        if late.get("masked"):  # sequences of 3 to 6 steps, padded with zeros after their end
+            x[np.arange(6)[None, :] >= g.integers(3, 7, size=(n, 1))] = 0.0
+            h = rnn(keras.layers.Masking(0.0)(inputs))
+        else:
+            h = rnn(inputs)
     else:
         x = g.normal(size=(n, 5)).astype("float32")
-        inputs = keras.Input((5,))
+        inputs = keras.Input((5,), name=name)
         h = inputs
         for _ in range(rs.randint(1, 2)):
             h = keras.layers.Dense(16, activation=rs.choice(["relu", "tanh", "gelu"]))(h)
@@ -117,6 +134,39 @@ def more(seed: int) -> dict[str, Any]:
                 snapshot=rx.choice(["device"] * 6 + ["host", "disk"]))
 
 
+LATER_LAYERS = {  # one of them after the trunk, `later`'s "layer"
+    "spectral_norm": lambda: keras.layers.SpectralNormalization(keras.layers.Dense(8)),  # a power iteration's state
+    "gaussian_noise": lambda: keras.layers.GaussianNoise(0.1),  # unseeded noise in training
+    "gaussian_dropout": lambda: keras.layers.GaussianDropout(0.1),
+    "group_norm": lambda: keras.layers.GroupNormalization(groups=4),
+    "unit_norm": lambda: keras.layers.UnitNormalization(),
+    "activity_l2": lambda: keras.layers.ActivityRegularization(l2=1e-3),  # a loss of its own (`model.losses`)
+    "max_norm": lambda: keras.layers.Dense(8, activation="relu", kernel_constraint=keras.constraints.MaxNorm(1.0)),
+    "activity_dense": lambda: keras.layers.Dense(8, activation="relu", activity_regularizer="l1"),
+}
+
+
+def later(seed: int) -> dict[str, Any]:
+    """The draws added after seeds 0 to 1249 were run with `more`, from a generator of their own: where
+    none applies (about one seed in three), a seed's call is the one it made with `more` alone."""
+    rx = random.Random(f"later {seed}")
+    return dict(layer=rx.choice(sorted(LATER_LAYERS)) if rx.random() < 0.3 else None,
+                subclassed=rx.random() < 0.1, two_inputs=rx.random() < 0.1, float64=rx.random() < 0.05,
+                augment=rx.random() < 0.5, masked=rx.random() < 0.5,
+                weight_decay=rx.random() < 0.1, global_clipnorm=rx.random() < 0.1)
+
+
+class Subclassed(keras.Model):
+    """A model of its own class around a functional one, as users subclass `keras.Model`."""
+
+    def __init__(self, inner: keras.Model, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self.inner(inputs, training=training)
+
+
 def _rows(part: Any, rows: slice) -> Any:
     """Rows of an array or of each array of a dict of them."""
     return {k: v[rows] for k, v in part.items()} if isinstance(part, dict) else part[rows]
@@ -126,11 +176,15 @@ def configuration(seed: int):
     """One call's line that names it, optimizer's name, model, optimizer, arguments for the finder, data
     and arguments for the call. Sets the global dtype policy it draws (`one_call` sets it back)."""
     rs, g = random.Random(seed), np.random.default_rng(seed)
-    extra = more(seed)
+    extra, late = more(seed), later(seed)
+    if late["float64"] and extra["precision"] == "float32" and extra["optimizer"] != "muon":
+        extra["precision"] = "float64"  # not with Muon, whose own update fails in float64 (`fit` too, Keras 3.15)
     keras.mixed_precision.set_global_policy(extra["precision"])
     keras.utils.set_random_seed(seed)
     n = rs.choice([256, 600])
-    kind, x, inputs, h = task_data(rs, g, n)
+    kind, x, inputs, h = task_data(rs, g, n, late)
+    late = {k: v for k, v in late.items() if v and k != "float64"  # float64 is printed as the precision
+            and not (k == "augment" and kind != "cnn") and not (k == "masked" and kind != "rnn")}
     f = (x.reshape(n, -1)[:, :4] if kind != "embedding" else x[:, :4] / 25.0 - 1).astype("float32")
     classes = ((f[:, 0] > 0).astype("int32") + (f[:, 1] > 0)).astype("int32")
     task = rs.choice(TASKS)
@@ -172,22 +226,41 @@ def configuration(seed: int):
     if not wraps and rs.random() < 0.15:
         optimizer.clipnorm = 1.0
         options.append("clipnorm")
+    for option in ("weight_decay", "global_clipnorm"):  # not for Keras's wrappers, nor both clipnorms
+        if late.get(option) and (wraps or option == "global_clipnorm" and "clipnorm" in options):
+            del late[option]
+    if late.get("weight_decay"):
+        optimizer.weight_decay = 1e-3 if name == "adamw" else 1e-4
+    if late.get("global_clipnorm"):
+        optimizer.global_clipnorm = 1.0
+    if str(late.get("layer")).startswith("activity") and extra["precision"] != "float32":
+        del late["layer"]  # Keras cannot sum a loss of another dtype with the compiled one: `fit` fails too (Keras 3.15)
+    if late.get("layer"):
+        h = LATER_LAYERS[late["layer"]]()(h)
+    if late.get("two_inputs"):  # a second, named input beside the first: the data a dict of both
+        side = keras.Input((2,), name="side")
+        h = keras.layers.Concatenate()([h, keras.layers.Dense(4, activation="relu")(side)])
+        inputs, x = {"main": inputs, "side": side}, {"main": x, "side": g.normal(size=(n, 2)).astype("float32")}
     compiled = rs.random() < 0.6
-    # The output layers in float32, as Keras's mixed-precision guide has them.
+    # The output layers in float32, as Keras's mixed-precision guide has them (in float64, float64 too: a
+    # model of both fails in Keras's own `global_clipnorm`, `fit` too, Keras 3.15).
+    head = None if extra["precision"] == "float64" else "float32"
     out = keras.layers.Dense(units, activation=activation, kernel_regularizer=regulariser, name="out",
-                             dtype="float32")(h)
+                             dtype=head)(h)
     if extra["two_heads"] and compiled:  # a regression of its own, with its own loss
-        outputs = {"out": out, "aux": keras.layers.Dense(1, name="aux", dtype="float32")(h)}
+        outputs = {"out": out, "aux": keras.layers.Dense(1, name="aux", dtype=head)(h)}
         y, loss = {"out": y, "aux": f[:, 3:4]}, {"out": loss, "aux": "mse"}
     elif extra["two_heads"]:  # the finder is given one loss, applied to each output
         outputs = {"out": out, "aux": keras.layers.Dense(units, activation=activation, name="aux",
-                                                         dtype="float32")(h)}
+                                                         dtype=head)(h)}
         y = {"out": y, "aux": y}
     else:
         outputs = out
     model = keras.Model(inputs, outputs)
     if extra["frozen"]:
         next(layer for layer in model.layers if layer.weights).trainable = False
+    if late.get("subclassed"):
+        model = Subclassed(model)
     if compiled or rs.random() < 0.3:  # trained for an epoch before, as after some training
         model.compile(optimizer, loss, jit_compile=extra["xla"])
         if not compiled or rs.random() < 0.5:
@@ -212,7 +285,7 @@ def configuration(seed: int):
         if form == "arrays" and rs.random() < 0.5:
             kwargs["validation_split"] = 0.2
         else:
-            kwargs["validation_data"] = (x[:64], _rows(y, slice(0, 64)))
+            kwargs["validation_data"] = (_rows(x, slice(0, 64)), _rows(y, slice(0, 64)))
     if extra["n_steps"] != 100:
         kwargs["n_steps"] = extra["n_steps"]
     if extra["linear"]:
@@ -226,7 +299,8 @@ def configuration(seed: int):
     line = (f"seed={seed} {kind} {task}/{loss_name} {name} {' '.join(options)} "
             f"{'compiled' if compiled else 'given'} {form} bs={batch_size} refine={refine} "
             f"{' '.join(k for k in kwargs if k != 'batch_size')}{' weighted' if weights is not None else ''}"
-            + (f" | {' '.join(drawn)}" if drawn else ""))
+            + (f" | {' '.join(drawn)}" if drawn else "")
+            + (f" || {' '.join(k if v is True else f'{k}={v}' for k, v in late.items())}" if late else ""))
     finder_args = (model,) if compiled else (model, optimizer, loss)
     finder_kwargs = dict(steps_per_execution=extra["steps_per_execution"], snapshot=extra["snapshot"])
     return line, name, model, optimizer, finder_args, finder_kwargs, data, dict(kwargs, refine=refine)
