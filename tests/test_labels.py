@@ -50,7 +50,12 @@ def test_rejected_labels_reads_tensorflows_error_and_nothing_else():
                "\t [[{{node sparse_categorical_crossentropy}}]]")
     said = rejected_labels(message)
     assert said.startswith("run from -1 to 3, but the model has 3 outputs") and said.endswith("map them to 0 to 2.")
-    assert "the output whose loss rejected them has 3 units" in rejected_labels(message, several=True)
+    # Several outputs: named by their units where TensorFlow's count of classes picks one out.
+    assert "but output 'b' has 3 units" in rejected_labels(message, [("a", 5), ("b", 3)])
+    assert "but output 'a' or 'b' (TensorFlow does not say which) has 3 units" in rejected_labels(
+        message, [("a", 3), ("b", 3), ("c", 2)])
+    assert "but the output whose loss rejected them has 3 units" in rejected_labels(message, [("a", 5), ("b", None)])
+    assert said == rejected_labels(message, [("a", 3)])  # one output: the model's
     assert rejected_labels("Incompatible shapes: [32,3] vs. [32,1]") is None
 
 

@@ -464,13 +464,13 @@ def test_class_labels_per_pixel_out_of_range_past_the_first_batch_are_told(form,
     assert_same_state(before, state_of(model, optimizer))
 
 
-def two_heads(loss) -> keras.Model:
+def two_heads(loss, units: int = 5) -> keras.Model:
     """A model of two outputs compiled with one loss each: 'kind' of 3 classes (a CPU's sparse
-    crossentropy) and 'part' of 5 (`loss`)."""
+    crossentropy) and 'part' of `units` (`loss`)."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(8, activation="relu")(inputs)
-    model = keras.Model(inputs, {"kind": keras.layers.Dense(3)(hidden), "part": keras.layers.Dense(5)(hidden)})
+    model = keras.Model(inputs, {"kind": keras.layers.Dense(3)(hidden), "part": keras.layers.Dense(units)(hidden)})
     model.compile(keras.optimizers.Adam(), {"kind": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                                             "part": loss})
     return model
@@ -501,17 +501,24 @@ def test_class_labels_of_one_of_several_outputs_are_checked_against_it_before_th
     assert not model.optimizer.built
 
 
-def test_several_outputs_labels_a_cpu_rejects_in_a_streamed_batch_are_told_without_naming_the_output():
+@pytest.mark.parametrize("units, whose", [
+    (5, "output 'part' has 5 units"),  # the only output of 5: named
+    (3, "output 'kind' or 'part' (TensorFlow does not say which) has 3 units")])  # both of 3: both named
+def test_several_outputs_labels_a_cpu_rejects_in_a_streamed_batch_are_told_naming_the_output_by_its_units(units, whose):
+    # TensorFlow's error gives the number of classes of the loss that rejected the labels, not the
+    # output's name. Before, the error never named it.
     x, kind = labelled(640)
-    part = (np.arange(640) % 5).astype("int32")
-    part[300] = 5
-    model = two_heads(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    part = (np.arange(640) % units).astype("int32")
+    part[300] = units
+    model = two_heads(keras.losses.SparseCategoricalCrossentropy(from_logits=True), units)
+    before = [v.numpy() for v in model.variables]  # the optimizer is built by the sweep, as by `fit`
     with pytest.raises(ValueError, match=re.escape(
-            "`dataset`'s class labels on the batch of the sweep's step 10 of 100 (a rate of 5.34e-07) run from 0 to 5, but "
-            "the output whose loss rejected them has 5 units: a sparse loss needs labels from 0 to 4, one per unit; give "
-            "it 6 units, or check the labels. TensorFlow rejected them there")):
+            "`dataset`'s class labels on the batch of the sweep's step 10 of 100 (a rate of 5.34e-07) run from 0 to "
+            f"{units}, but {whose}: a sparse loss needs labels from 0 to {units - 1}, one per unit; give it {units + 1} "
+            "units, or check the labels. TensorFlow rejected them there")):
         LRFinder(model, verbose=False)(tf.data.Dataset.from_tensor_slices((x, {"kind": kind, "part": part})).batch(32),
                                        refine=False)
+    assert_same_state(before, [v.numpy() for v in model.variables])
 
 
 def test_several_outputs_whose_targets_are_not_class_labels_sweep_unchecked():

@@ -831,7 +831,7 @@ class LRFinder:
         `ValueError` that says `whose` labels, what they run from and to, and the fix
         (`labels.rejected_labels`), noting which labels the finder checks before (those `held`, and
         only the first batch's of the rest); else None."""
-        fix = rejected_labels(error.message, several=len(self._preflight.target_classes) > 1)
+        fix = rejected_labels(error.message, self._preflight.target_classes)
         if fix is None:
             return None
         return ValueError(f"{whose} {fix} TensorFlow rejected them there (above); the finder checks the labels {held} "

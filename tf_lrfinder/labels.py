@@ -102,15 +102,20 @@ _REJECTED = re.compile(r"label value of -?\d+ which is outside the valid range o
                        r"Label values: (-?\d+(?: -?\d+)*)")
 
 
-def rejected_labels(message: str, several: bool = False) -> str | None:
+def rejected_labels(message: str, outputs: Sequence[tuple[str | None, int | None]] = ()) -> str | None:
     """What to do about the class labels of a batch that TensorFlow's sparse crossentropy rejected,
     read from its error `message` (which lists the batch's labels and the number of outputs), where
-    it is that error; else None. For a model of `several` outputs, the message does not say whose.
+    it is that error; else None. For a model of several `outputs` (each target's output name and
+    classes, as `target_classes` gives them), the message does not say whose loss rejected them: the
+    output is named where it alone has that many units, else those that have as many.
 
     Example:
         >>> print(rejected_labels("Received a label value of 255 which is outside the valid range of [0, 3).  "
         ...                       "Label values: 1 255 0"))
         run from 0 to 255, but the model has 3 outputs: a sparse loss needs labels from 0 to 2, one per output; give the model 256 outputs, or check the labels; or, where 255 marks what to leave out (padding, a void label), pass `ignore_class=255` to the sparse crossentropy.
+        >>> print(rejected_labels("Received a label value of 5 which is outside the valid range of [0, 5).  "
+        ...                       "Label values: 0 5 2", outputs=[("kind", 3), ("part", 5)]))
+        run from 0 to 5, but output 'part' has 5 units: a sparse loss needs labels from 0 to 4, one per unit; give it 6 units, or check the labels.
         >>> rejected_labels("x too large") is None
         True
     """
@@ -119,8 +124,13 @@ def rejected_labels(message: str, several: bool = False) -> str | None:
         return None
     classes, labels = int(found.group(1)), np.array(found.group(2).split(), dtype=np.int64)
     outside = np.unique(labels[(labels < 0) | (labels >= classes)])
-    return label_fix(int(labels.min()), int(labels.max()), classes, [int(label) for label in outside],
-                      "the output whose loss rejected them" if several else None)
+    output = None
+    if len(outputs) > 1:
+        named = [f"'{name}'" for name, units in outputs if units == classes and name is not None]
+        output = (f"output {named[0]}" if len(named) == 1 else
+                  f"output {' or '.join(named)} (TensorFlow does not say which)" if named else
+                  "the output whose loss rejected them")
+    return label_fix(int(labels.min()), int(labels.max()), classes, [int(label) for label in outside], output)
 
 
 def labels_outside(ys: Sequence[Any], classes: int | None) -> tuple[dict[int, tuple[int, int]], int, int] | None:
