@@ -17,7 +17,9 @@ apart again (`later`), likewise: a layer after the trunk (spectral normalization
 dropout, group or unit normalization, an activity regulariser, a kernel constraint), a subclassed
 `keras.Model` around the functional one, a second named input (the data a dict), float64, augmentation
 layers in a CNN, padded sequences behind a `Masking` layer in an RNN, and the optimizer's
-`weight_decay` or `global_clipnorm`. It calls the finder once and checks that:
+`weight_decay` or `global_clipnorm`; not where Keras's own `fit` fails (Muon or a regulariser in
+float64, an activity regulariser under mixed precision: the finder says so before the sweep, as
+`tests/test_preflight.py` checks). It calls the finder once and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
 - every variable of the model and the optimizer holds what it held before, bit for bit, and the
@@ -214,6 +216,8 @@ def configuration(seed: int):
     else:
         y, units, loss = 2 * f[:, :1], 2, gaussian_nll
     regulariser = "l2" if rs.random() < 0.2 else None
+    if extra["precision"] == "float64":  # a float64 penalty Keras cannot add to its float32 loss: `fit` fails (3.15)
+        regulariser = None
     name = rs.choice(sorted(OPTIMIZERS))
     if extra["optimizer"]:
         name = extra["optimizer"]

@@ -608,3 +608,34 @@ def test_a_plain_loss_that_reduces_its_batch_cannot_take_sample_weights(data):
     keras_mse((x, y, weights), batch_size=32, n_steps=20, refine=False)
     np.testing.assert_allclose(plain.losses, as_fit.losses, rtol=1e-5)
     np.testing.assert_allclose(plain.losses, keras_mse.losses, rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy, regulariser, dtype", [
+    ("float64", {"kernel_regularizer": "l2"}, "float64"),  # the weights' penalty, in float64
+    ("mixed_float16", {"activity_regularizer": "l2"}, "float16")])  # the outputs' penalty, in float16
+def test_own_losses_keras_cannot_add_to_the_compiled_loss_are_told_before_the_sweep(policy, regulariser, dtype):
+    # Keras's `compute_loss` cannot add them to its float32 loss (`fit` fails too). Before, the finder
+    # blamed the targets: "`dataset`'s targets do not fit the loss ... Integer class labels need a sparse loss".
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+        y = x[:, :1] * 2.0
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", **regulariser),
+                                  keras.layers.Dense(1, dtype=None if policy == "float64" else "float32")])
+        model.compile(keras.optimizers.Adam(), "mse")
+        with pytest.raises(TypeError):
+            model.fit(x, y, epochs=1, verbose=0)  # Keras's own error: the same cause
+        model.optimizer.build(model.trainable_variables)  # `fit` failed before building its slots
+        before = state_of(model, model.optimizer)
+        with pytest.raises(ValueError, match=re.escape(
+                f"The compiled loss cannot be computed on the first batch: the model's own losses (`model.losses`: its "
+                f"regularisers' penalties, what its layers add with `add_loss`) are {dtype}, and Keras cannot add them "
+                "to the compiled loss, a float32 number, so `fit` fails the same way.")):
+            LRFinder(model, verbose=False)((x, y), batch_size=32)
+        assert_same_state(before, state_of(model, model.optimizer))
+        # What the message offers: the loss given as `loss_fn`, whose own losses the finder casts, sweeps.
+        assert np.isfinite(LRFinder(model, loss_fn="mse", verbose=False)((x, y), batch_size=32, n_steps=30, refine=False))
+        assert_same_state(before, state_of(model, model.optimizer))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

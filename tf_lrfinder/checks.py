@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import tree
 
 from .labels import label_fix, label_range, labels_outside
-from .state import stateful_layers
+from .state import all_layers, stateful_layers
 from .step import PARTS, UnweighableLoss, created_under, nonfinite_parts
 
 
@@ -331,6 +331,47 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
         raise ValueError(_misfit(y, y_pred, f"gave a loss of {float(np.asarray(value))}.", plain))
     one_number(value)
     return value
+
+
+def own_losses_add(model: keras.Model, loss: Callable, x: Any, y: Any, sample_weight: Any) -> None:
+    """Raise a `ValueError` before the sweep where the compiled `loss` (`(x, y, y_pred, sample_weight)
+    -> loss`, `tf_lrfinder.step.loss_function`'s) cannot add the model's own losses to its own on the
+    first batch: Keras's `compute_loss` sums them as float32, and fails on a float64 model's
+    regularisation penalties or an activity regulariser's under mixed precision, in `fit` too (Keras
+    3.8 to 3.15). Without this, the sweep's first step raised TensorFlow's error, or the check of
+    the targets blamed them. Only a model with layers that compute in another dtype than float32 is
+    read: a forward pass in training mode, in `unchanged`, collecting what its layers add.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_regularizer="l2",
+        ...                                                                 dtype="float64")])
+        >>> model.compile("sgd", "mse")
+        >>> compiled = lambda x, y, y_pred, sample_weight: model.compute_loss(x=x, y=y, y_pred=y_pred)
+        >>> own_losses_add(model, compiled, np.ones((4, 2)), np.ones((4, 1)), None)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: The compiled loss cannot be computed on the first batch: the model's own losses (`model.losses`: its regularisers' penalties, what its layers add with `add_loss`) are float64, and Keras cannot add them to the compiled loss, a float32 number, so `fit` fails the same way. Keras raised ... Compute the layers that add them in float32 (`dtype="float32"`, as mixed precision keeps the output layer's), or pass the loss as `loss_fn` to train with the finder's own step, which casts them.
+    """
+    if all(getattr(layer, "compute_dtype", "float32") == "float32" for layer in all_layers(model)):
+        return
+    with unchanged(model, collect_losses=True):
+        y_pred = model(x, training=True)
+        dtypes = sorted({tf.as_dtype(own.dtype).name for own in model.losses
+                         if tf.as_dtype(own.dtype).is_floating and tf.as_dtype(own.dtype) != tf.float32})
+        if not dtypes:
+            return
+        try:
+            loss(x, y, y_pred, sample_weight)
+            return
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+            failed = error
+    raise ValueError(
+        "The compiled loss cannot be computed on the first batch: the model's own losses (`model.losses`: its "
+        f"regularisers' penalties, what its layers add with `add_loss`) are {' and '.join(dtypes)}, and Keras "
+        "cannot add them to the compiled loss, a float32 number, so `fit` fails the same way. Keras raised "
+        f"{type(failed).__name__}: {_plain(failed)} Compute the layers that add them in float32 "
+        '(`dtype="float32"`, as mixed precision keeps the output layer\'s), or pass the loss as `loss_fn` to '
+        "train with the finder's own step, which casts them.") from failed
 
 
 def finite_first_loss(model: keras.Model, loss: Callable, batch: Any, value: Any, own: bool = False) -> None:

@@ -184,6 +184,8 @@ class Preflight:
                     if len(self.target_classes) > 1:  # each output's labels against it (one output's: `loss_fits`)
                         self.labels_fit(share, [tf.nest.flatten(y)], lambda _, row: f"row {row} of the first batch")
                     loss = loss_function(self.model, self.loss_fn)
+                    if self.loss_fn is None:
+                        checks.own_losses_add(self.model, loss, x, y, sample_weight)
                     value = checks.loss_fits(self.model, loss, x, y, y_pred, sample_weight, plain=self._plain_loss())
                     checks.finite_first_loss(self.model, loss, share, value)
                     # Warned now, before the sweep, and kept in the sweep's `warnings` (`LRFinder.__call__`).
