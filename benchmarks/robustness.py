@@ -27,6 +27,7 @@ float64, an activity regulariser under mixed precision: the finder says so befor
 
 Usage:
     python benchmarks/robustness.py 0 100        # seeds 0 to 99; a line per call, then the counts
+    python benchmarks/robustness.py 0 100 --mirrored   # each model created under a MirroredStrategy of 2 logical CPUs
     python benchmarks/robustness.py 0 100 --only multi,schedule_free   # those optimizers only
 
 Exits with 1 where a call raised anything but a `ValueError`, returned no finite rate, or left a
@@ -36,8 +37,10 @@ variable changed. Minutes on a CPU (about 2 seconds a call).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
+import subprocess
 import sys
 import traceback
 import warnings
@@ -310,10 +313,21 @@ def configuration(seed: int):
     return line, name, model, optimizer, finder_args, finder_kwargs, data, dict(kwargs, refine=refine)
 
 
-def one_call(seed: int, only: set[str] | None) -> str | None:
-    """Run one seed's call; its verdict: "ok", "told" (a ValueError), "FAILED"; None if filtered out."""
+def one_call(seed: int, only: set[str] | None, strategy: tf.distribute.Strategy | None = None) -> str | None:
+    """Run one seed's call; its verdict: "ok", "told" (a ValueError), "FAILED"; None if filtered out.
+    Under a `strategy`, the model and the optimizer are created (and compiled and trained) in its
+    scope, as for `fit`; the finder is called outside it."""
     try:
-        line, name, model, optimizer, finder_args, finder_kwargs, data, kwargs = configuration(seed)
+        try:
+            with strategy.scope() if strategy else contextlib.nullcontext():
+                line, name, model, optimizer, finder_args, finder_kwargs, data, kwargs = configuration(seed)
+        except Exception as error:  # noqa: BLE001 - Keras's own `fit` before the call: no call to check
+            if strategy is None:
+                raise  # the draws avoid what `fit` fails on without a strategy
+            print(f"skip   seed={seed} [mirrored] Keras's own fit before the call raised {type(error).__name__}: "
+                  f"{str(error).splitlines()[0][:150]}", flush=True)
+            return "skipped"
+        line += " [mirrored]" if strategy else ""
         if only and name not in only:
             return None
         return _checked_call(line, model, optimizer, finder_args, finder_kwargs, data, kwargs)
@@ -350,18 +364,42 @@ def _checked_call(line: str, model: keras.Model, optimizer: Any, finder_args: tu
     return verdict
 
 
+def _in_own_process(seed: int, only: str | None) -> str | None:
+    """Run one seed's call under the strategy in a process of its own; print its line; its verdict."""
+    command = [sys.executable, __file__, str(seed), str(seed + 1), "--mirrored"] + (["--only", only] if only else [])
+    out = subprocess.run(command, capture_output=True, text=True).stdout.splitlines()
+    lines = [line for line in out if line.split(" ", 1)[0] in ("ok", "told", "FAILED", "skip")]
+    if not lines:
+        return None if only else "FAILED"  # filtered out, or the process died without a verdict
+    print("\n".join(out[out.index(lines[0]):-1]), flush=True)  # its line, and a failure's traceback
+    return {"ok": "ok", "told": "told", "FAILED": "FAILED", "skip": "skipped"}[lines[0].split(" ", 1)[0]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first", type=int)
     parser.add_argument("stop", type=int)
     parser.add_argument("--only", help="comma-separated optimizer names: "
                         + ", ".join(sorted({*OPTIMIZERS, *MORE_OPTIMIZERS})))
+    parser.add_argument("--mirrored", action="store_true",
+                        help="every model created under a MirroredStrategy of two logical CPUs")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
-    verdicts = [one_call(seed, only) for seed in range(args.first, args.stop)]
-    counts = {v: verdicts.count(v) for v in ("ok", "told", "FAILED")}
-    print(f"calls {sum(counts.values())}: {counts['ok']} ok, {counts['told']} told (ValueError), "
-          f"{counts['FAILED']} failed")
+    strategy = None
+    if args.mirrored and args.stop - args.first > 1:
+        # A process of its own for each call: once a collective op fails (as Keras's own `fit` does with
+        # gradient accumulation under a strategy), every later one in the process fails with it.
+        verdicts = [_in_own_process(seed, args.only) for seed in range(args.first, args.stop)]
+    else:
+        if args.mirrored:  # logical devices are set before TensorFlow starts
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+            strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        verdicts = [one_call(seed, only, strategy) for seed in range(args.first, args.stop)]
+    counts = {v: verdicts.count(v) for v in ("ok", "told", "FAILED", "skipped")}
+    print(f"calls {sum(counts.values()) - counts['skipped']}: {counts['ok']} ok, {counts['told']} told (ValueError), "
+          f"{counts['FAILED']} failed" + (f"; {counts['skipped']} skipped (Keras's own fit failed before the call)"
+                                          if counts["skipped"] else ""))
     sys.exit(1 if counts["FAILED"] else 0)
 
 

@@ -257,6 +257,33 @@ SCRIPT = textwrap.dedent("""
     before = counts()
     LRFinder(model, verbose=False)((x, y), batch_size=32, n_steps=20)
     out["hidden_counts"] = [before, counts()]
+
+    # An Embedding's sparse gradients, on the replicas, in steps of 20 per compiled call (the
+    # default): the replicas' gather of them failed inside the loop of steps at the last, shorter
+    # batch ("Shape mismatch in the collective instance"; `fit` fails so with `steps_per_execution=20`
+    # too), and every collective op of the process after it. Last, so that a failure cannot take the
+    # checks above with it.
+    tokens, labels = rng.integers(0, 50, size=(600, 6)), rng.integers(0, 3, size=600)  # a last batch of 24
+    embedded = lambda: keras.Sequential([keras.Input((6,), dtype="int32"), keras.layers.Embedding(50, 8),
+                                         keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3)])
+    keras.utils.set_random_seed(5)
+    with strategy.scope():
+        model = embedded()
+        model.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.optimizer.build(model.trainable_variables)
+    plain = embedded()
+    plain.set_weights(model.get_weights())
+    plain.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = replicas(list(model.variables) + list(model.optimizer.variables))
+    try:
+        finder, twin = LRFinder(model, verbose=False), LRFinder(plain, verbose=False)
+        out["embedding"] = {"lr": finder((tokens, labels), batch_size=32, n_steps=40),
+                            "twin_lr": twin((tokens, labels), batch_size=32, n_steps=40),
+                            "losses": finder.losses, "twin_losses": twin.losses,
+                            "runs": list(finder.trials.losses), "twin_runs": list(twin.trials.losses)}
+    except Exception as error:  # reported by its test
+        out["embedding_error"] = repr(error)[:1000]
+    out["embedding_restored"] = same(before, replicas(list(model.variables) + list(model.optimizer.variables)))
     print("RESULT " + json.dumps(out))
 """)
 
@@ -342,6 +369,16 @@ def test_the_sweep_and_the_runs_match_the_same_model_without_a_strategy(result, 
     assert out["runs"] == pytest.approx(out["twin_runs"], rel=1e-3, abs=1e-7)
     assert out["lr"] == pytest.approx(out["twin_lr"], rel=1e-6)
     assert out["restored"]
+
+
+def test_an_embeddings_sparse_gradients_are_summed_across_replicas_in_steps_of_twenty(result):
+    assert "embedding_error" not in result, result["embedding_error"]
+    out = result["embedding"]
+    assert len(out["losses"]) == len(out["twin_losses"]) == 40
+    assert out["losses"] == pytest.approx(out["twin_losses"], rel=1e-4)
+    assert out["runs"] == pytest.approx(out["twin_runs"], rel=1e-3, abs=1e-7)
+    assert out["lr"] == pytest.approx(out["twin_lr"], rel=1e-6)
+    assert result["embedding_restored"]
 
 
 def test_sparse_inputs_are_swept_in_one_place_as_without_a_strategy(result):

@@ -73,7 +73,8 @@ class LRFinder:
             computes it: for several outputs, compile with a dict of losses; a model compiled without
             a loss may add its own with `add_loss` or compute it in `compute_loss`).
         steps_per_execution: training steps per compiled call (default 20): the loss is read back
-            once per call. 1 gives one call per step.
+            once per call. 1 gives one call per step, as does a model with sparse gradients (an
+            `Embedding`'s) on several replicas of a strategy, whose gather fails on a second step.
         snapshot: where the backup of the variables lives during a sweep: `"device"` (default,
             fastest; emptied after each sweep), `"host"` or `"disk"` for models too large to hold
             twice on the accelerator.
@@ -507,8 +508,9 @@ class LRFinder:
         taken, status = 0, RUNNING
         while taken < n_steps and status == RUNNING:
             try:
-                records, status_t = self._run(iterator, tf.constant(min(self.steps_per_execution, n_steps - taken),
-                                                                    tf.int32))
+                # One step per call where sparse gradients are gathered across replicas (`build_sweep`).
+                per_call = 1 if self._state.one_step_per_call else self.steps_per_execution
+                records, status_t = self._run(iterator, tf.constant(min(per_call, n_steps - taken), tf.int32))
             except tf.errors.OutOfRangeError:  # a pass of the user's data yielded nothing
                 raise ValueError(RAN_OUT) from None
             except tf.errors.InvalidArgumentError as error:

@@ -62,6 +62,8 @@ class SweepState:
         # and its loss and weights stayed finite: the model reads such values there (a layer that imputes
         # missing inputs, say), so they are not to blame for a NaN later.
         self.tolerated = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # Set where the sweep's step is traced: sparse gradients on several replicas (`build_sweep`).
+        self.one_step_per_call = False
         # The noise floor of the divergence rule (`smoothing.diverged`): the changes between the first
         # `noise_steps` + 1 losses, summed as they come (a sweep's, each step judged by those before it),
         # or a `noise` given (a run's).
@@ -668,16 +670,26 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
             # A no-op except under a LossScaleOptimizer (mixed precision), where it is required.
             scaled = optimizer.scale_loss(value)
         variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        gradients = tape.gradient(scaled, variables)
+        if replicated and any(isinstance(g, tf.IndexedSlices) for g in gradients):
+            state.one_step_per_call = True  # known as the step is traced: before the first step runs
+        optimizer.apply_gradients(zip(gradients, variables))
         # A NaN or inf input may leave this loss finite (tanh(inf) is 1; oneDNN's fused ReLU maps a NaN
         # to 0) and still turn the gradients, and so the weights, NaN: each step's batch is read.
         return tf.cast(value, tf.float64), nonfinite_parts(batch)
 
     per_update = accumulation_steps(optimizer)
+    strategy = _step_strategy(model, per_update)
+    # An `Embedding`'s sparse gradients (`tf.IndexedSlices`), on several replicas, are gathered by
+    # collective ops, which fail on a second step in one compiled call ("Shape mismatch in the collective
+    # instance"; and every collective op of the process after it): `fit` fails so with
+    # `steps_per_execution` above 1. Then the finder runs one step per call (`state.one_step_per_call`).
+    replicated = strategy is not None and strategy.num_replicas_in_sync > 1
+    state.one_step_per_call = False
     hold = ftrl_rate_held(optimizer, model.trainable_variables)
     if _xla(model, per_update):  # as `fit` compiles its step: the step alone, the loop over batches around it
         train_step = per_instance(train_step, jit_compile=True)
-    train_step = across_replicas(train_step, _step_strategy(model, per_update))
+    train_step = across_replicas(train_step, strategy)
 
     def one_batch(iterator, j, total, bad, moments):
         """Train on the next batch; return the counter, the update's summed loss, its NaN mask and its
