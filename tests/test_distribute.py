@@ -91,14 +91,14 @@ SCRIPT = textwrap.dedent("""
     out["own_variables"] = [len(own), sum(hasattr(v, "values") for v in own)]  # how many, how many distributed
     out["restored_inside_scope"] = same(before, replicas(list(model.variables) + list(optimizer.variables)))
 
-    def twins(make, seed, where=strategy, jit=False):  # made and compiled under `where`; its twin without
+    def twins(make, seed, where=strategy, jit=False, loss="mse"):  # made and compiled under `where`; its twin without
         keras.utils.set_random_seed(seed)
         with where.scope():
             model = make()
-            model.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
+            model.compile(keras.optimizers.Adam(), loss, jit_compile=jit)
         plain = make()
         plain.set_weights(model.get_weights())
-        plain.compile(keras.optimizers.Adam(), "mse", jit_compile=jit)
+        plain.compile(keras.optimizers.Adam(), loss, jit_compile=jit)
         return model, plain
 
     # Without BatchNorm, or with it synchronised across the replicas (the whole batch's statistics),
@@ -266,14 +266,9 @@ SCRIPT = textwrap.dedent("""
     tokens, labels = rng.integers(0, 50, size=(600, 6)), rng.integers(0, 3, size=600)  # a last batch of 24
     embedded = lambda: keras.Sequential([keras.Input((6,), dtype="int32"), keras.layers.Embedding(50, 8),
                                          keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3)])
-    keras.utils.set_random_seed(5)
+    model, plain = twins(embedded, 5, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with strategy.scope():
-        model = embedded()
-        model.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.optimizer.build(model.trainable_variables)
-    plain = embedded()
-    plain.set_weights(model.get_weights())
-    plain.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.optimizer.build(model.trainable_variables)  # its slots, to compare before and after
     before = replicas(list(model.variables) + list(model.optimizer.variables))
     try:
         finder, twin = LRFinder(model, verbose=False), LRFinder(plain, verbose=False)
