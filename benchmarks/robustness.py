@@ -38,15 +38,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import subprocess
 import sys
+import tempfile
 import traceback
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -161,6 +164,49 @@ def later(seed: int) -> dict[str, Any]:
                 weight_decay=rx.random() < 0.1, global_clipnorm=rx.random() < 0.1)
 
 
+def then(seed: int) -> dict[str, Any]:
+    """The draws added after seeds 0 to 2049 were run with `later`, from a generator of their own: where
+    none applies (about one seed in two), a seed's call is the one it made with `later`."""
+    rx = random.Random(f"then {seed}")
+    return dict(form=rx.choice(sorted(THEN_FORMS)) if rx.random() < 0.4 else None, few=rx.random() < 0.1,
+                low_max_lr=rx.random() < 0.1, again=rx.random() < 0.15, refine_after=rx.random() < 0.3)
+
+
+THEN_FORMS = {  # `then`'s "form": the data in a form `fit` takes, instead of the one drawn before
+    "py_dataset": "a keras.utils.PyDataset of the batches",
+    "repeated": "a tf.data pipeline repeated without end",
+    "drop_remainder": "a tf.data pipeline whose last, shorter batch is dropped",
+    "batches": "a list of the batches",
+    "float64_x": "arrays whose floating-point parts are float64 (as NumPy and scikit-learn make them)",
+}
+
+
+class Batches(keras.utils.PyDataset):
+    """The rows of `parts` in batches of `batch_size`, as a `keras.utils.PyDataset`."""
+
+    def __init__(self, parts: tuple, batch_size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.parts, self.batch_size = parts, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(_rows_of(self.parts[0])) // self.batch_size)
+
+    def __getitem__(self, i: int) -> tuple:
+        return tuple(_rows(part, slice(i * self.batch_size, (i + 1) * self.batch_size)) for part in self.parts)
+
+
+def _float64(part: Any) -> Any:
+    """An array, or each array of a dict of them, in float64 where it holds floating-point numbers."""
+    if isinstance(part, dict):
+        return {k: _float64(v) for k, v in part.items()}
+    return part.astype("float64") if np.issubdtype(part.dtype, np.floating) else part
+
+
+def _rows_of(part: Any) -> Any:
+    """An array, or the first array of a dict of them (to count rows)."""
+    return next(iter(part.values())) if isinstance(part, dict) else part
+
+
 class Subclassed(keras.Model):
     """A model of its own class around a functional one, as users subclass `keras.Model`."""
 
@@ -181,7 +227,7 @@ def configuration(seed: int):
     """One call's line that names it, optimizer's name, model, optimizer, arguments for the finder, data
     and arguments for the call. Sets the global dtype policy it draws (`one_call` sets it back)."""
     rs, g = random.Random(seed), np.random.default_rng(seed)
-    extra, late = more(seed), later(seed)
+    extra, late, last = more(seed), later(seed), then(seed)
     if late["float64"] and extra["precision"] == "float32" and extra["optimizer"] != "muon":
         extra["precision"] = "float64"  # not with Muon, whose own update fails in float64 (`fit` too, Keras 3.15)
     keras.mixed_precision.set_global_policy(extra["precision"])
@@ -276,15 +322,27 @@ def configuration(seed: int):
     batch_size = rs.choice([16, 32])
     form = rs.choice(["arrays", "dataset", "generator"])
     weights = g.uniform(0.5, 2.0, n).astype("float32") if rs.random() < 0.15 else None
-    data = (x, y) if weights is None else (x, y, weights)
+    parts = (x, y) if weights is None else (x, y, weights)
+    if last["few"]:  # 40 rows: the sweep's batches run out and are cycled
+        parts, n = tuple(_rows(part, slice(0, 40)) for part in parts), 40
+    form = last["form"] or form
     kwargs: dict = {}
-    if form == "arrays":
+    if form in ("arrays", "float64_x"):
         kwargs["batch_size"] = batch_size
-    elif form == "dataset":
-        data = tf.data.Dataset.from_tensor_slices(data).shuffle(n, seed=seed).batch(batch_size)
-    else:
-        parts = data
-        data = (tuple(_rows(part, slice(i, i + batch_size)) for part in parts) for i in range(0, n, batch_size))
+    if form == "float64_x":
+        parts = tuple(_float64(part) for part in parts)
+
+    def data() -> Any:
+        """The data afresh (a generator is read once): for the call, and for `then`'s calls after it."""
+        if form in ("arrays", "float64_x"):
+            return parts
+        if form in ("dataset", "repeated", "drop_remainder"):
+            pipeline = tf.data.Dataset.from_tensor_slices(parts).shuffle(n, seed=seed)
+            pipeline = pipeline.batch(batch_size, drop_remainder=form == "drop_remainder")
+            return pipeline.repeat() if form == "repeated" else pipeline
+        batches = (tuple(_rows(part, slice(i, i + batch_size)) for part in parts) for i in range(0, n, batch_size))
+        return Batches(parts, batch_size) if form == "py_dataset" else list(batches) if form == "batches" else batches
+
     refine = rs.random() < 0.6
     if task == "sparse" and weights is None and rs.random() < 0.3 and not extra["two_heads"]:
         kwargs["class_weight"] = {0: 1.0, 1: 2.0, 2: 0.5}  # as `fit`, not for several outputs
@@ -299,6 +357,9 @@ def configuration(seed: int):
         kwargs.update(mode="linear", min_lr=1e-4, max_lr=1.0)
     if extra["no_stop"]:
         kwargs["diverge_factor"] = None
+    if last["low_max_lr"]:  # the sweep may end before the loss turns up
+        kwargs["max_lr"] = 1e-2
+    last = {k: v for k, v in last.items() if v and not (k == "refine_after" and refine)}
     the_loss = loss["out"] if isinstance(loss, dict) else loss
     loss_name = the_loss if isinstance(the_loss, str) else getattr(the_loss, "name", None) or the_loss.__name__
     drawn = [f"{k}={v}" for k, v in extra.items() if v and v not in ("float32", "device")
@@ -307,10 +368,11 @@ def configuration(seed: int):
             f"{'compiled' if compiled else 'given'} {form} bs={batch_size} refine={refine} "
             f"{' '.join(k for k in kwargs if k != 'batch_size')}{' weighted' if weights is not None else ''}"
             + (f" | {' '.join(drawn)}" if drawn else "")
-            + (f" || {' '.join(k if v is True else f'{k}={v}' for k, v in late.items())}" if late else ""))
+            + (f" || {' '.join(k if v is True else f'{k}={v}' for k, v in late.items())}" if late else "")
+            + (f" ||| {' '.join(k if v is True else f'{k}={v}' for k, v in last.items())}" if last else ""))
     finder_args = (model,) if compiled else (model, optimizer, loss)
     finder_kwargs = dict(steps_per_execution=extra["steps_per_execution"], snapshot=extra["snapshot"])
-    return line, name, model, optimizer, finder_args, finder_kwargs, data, dict(kwargs, refine=refine)
+    return line, name, model, optimizer, finder_args, finder_kwargs, data, dict(kwargs, refine=refine), last
 
 
 def one_call(seed: int, only: set[str] | None, strategy: tf.distribute.Strategy | None = None) -> str | None:
@@ -320,7 +382,7 @@ def one_call(seed: int, only: set[str] | None, strategy: tf.distribute.Strategy 
     try:
         try:
             with strategy.scope() if strategy else contextlib.nullcontext():
-                line, name, model, optimizer, finder_args, finder_kwargs, data, kwargs = configuration(seed)
+                line, name, model, optimizer, finder_args, finder_kwargs, data, kwargs, last = configuration(seed)
         except Exception as error:  # noqa: BLE001 - Keras's own `fit` before the call: no call to check
             if strategy is None:
                 raise  # the draws avoid what `fit` fails on without a strategy
@@ -330,14 +392,15 @@ def one_call(seed: int, only: set[str] | None, strategy: tf.distribute.Strategy 
         line += " [mirrored]" if strategy else ""
         if only and name not in only:
             return None
-        return _checked_call(line, model, optimizer, finder_args, finder_kwargs, data, kwargs)
+        return _checked_call(line, model, optimizer, finder_args, finder_kwargs, data, kwargs, last)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
 
 def _checked_call(line: str, model: keras.Model, optimizer: Any, finder_args: tuple, finder_kwargs: dict,
-                  data: Any, kwargs: dict) -> str:
-    """Call the finder once and check the call (`one_call`); print its line and return its verdict."""
+                  data: Callable[[], Any], kwargs: dict, last: dict) -> str:
+    """Call the finder once (and again, or refine after, where `then` drew it), read what it recorded
+    back (`_read_back`), and check the call (`one_call`); print its line and return its verdict."""
     variables = list(model.variables) + list(optimizer.variables)
     before = [v.numpy().copy() for v in variables]
     paths = [v.path for v in optimizer.variables]
@@ -345,10 +408,18 @@ def _checked_call(line: str, model: keras.Model, optimizer: Any, finder_args: tu
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            lr = LRFinder(*finder_args, verbose=False, **finder_kwargs)(data, **kwargs)
+            finder = LRFinder(*finder_args, verbose=False, **finder_kwargs)
+            lr = finder(data(), **kwargs)
+            if last.get("again"):  # the same finder called again: a shorter sweep, not refined
+                again = {k: v for k, v in kwargs.items() if not k.startswith("validation")}
+                lr = finder(data(), **dict(again, n_steps=40, refine=False))
+            if last.get("refine_after"):  # the runs alone, after a sweep made without them
+                lr = finder.refine(data(), **{k: v for k, v in kwargs.items() if k in REFINE_ARGS})
+            unread = _read_back(finder)
         told = sorted({str(w.message)[:40] for w in caught if "cycled" not in str(w.message)})
         outcome = f"lr={lr:.3g} {told}" if np.isfinite(lr) and lr > 0 else f"lr={lr} NOT A RATE"
-        verdict = "ok" if np.isfinite(lr) and lr > 0 else "FAILED"
+        verdict = "ok" if np.isfinite(lr) and lr > 0 and not unread else "FAILED"
+        outcome += f" READ BACK WRONG: {unread}" if unread else ""
     except ValueError as error:
         outcome, verdict = f"ValueError: {str(error)[:300]}", "told"
     except Exception:  # noqa: BLE001 - each is a finding, printed whole
@@ -362,6 +433,44 @@ def _checked_call(line: str, model: keras.Model, optimizer: Any, finder_args: tu
         outcome, verdict = outcome + " NOT RESTORED", "FAILED"
     print(f"{verdict:6} {line} {outcome}", flush=True)
     return verdict
+
+
+REFINE_ARGS = ("batch_size", "class_weight", "validation_data", "validation_split", "validation_steps")
+
+
+def _read_back(finder: LRFinder) -> list[str]:
+    """What is wrong with the readings of the sweep the finder recorded: each rule's suggestion (a
+    finite rate above 0, or a `ValueError`), the range for one-cycle schedules, the history's
+    round trip through JSON and CSV, the plots and the runs' summary. Empty where nothing is."""
+    import matplotlib.pyplot as plt
+
+    from tf_lrfinder import history as history_lib
+    from tf_lrfinder.suggest import SUGGESTERS
+
+    wrong = []
+    for method in sorted(SUGGESTERS):
+        with contextlib.suppress(ValueError):
+            rate = finder.suggest(method).lr
+            if not (np.isfinite(rate) and rate > 0):
+                wrong.append(f"suggest({method!r}) = {rate!r}")
+    with contextlib.suppress(ValueError):
+        base, top = finder.suggest_range()
+        if not 0 < base < top or not np.isfinite(top):
+            wrong.append(f"suggest_range() = {(base, top)}")
+    history = finder.history
+    with tempfile.TemporaryDirectory() as folder:
+        for save, load, name in ((history_lib.save_json, history_lib.load_json, "h.json"),
+                                 (history_lib.save_csv, history_lib.load_csv, "h.csv")):
+            save(history, os.path.join(folder, name))
+            if json.dumps(load(os.path.join(folder, name)), sort_keys=True) != json.dumps(history, sort_keys=True):
+                wrong.append(f"the history read back from {name} differs")
+    finder.plot()
+    finder.plot_loss_change()
+    if finder.trials is not None:
+        finder.plot_trials()
+        finder.trials.summary()
+    plt.close("all")
+    return wrong
 
 
 def _in_own_process(seed: int, only: str | None) -> str | None:
