@@ -258,6 +258,26 @@ SCRIPT = textwrap.dedent("""
     LRFinder(model, verbose=False)((x, y), batch_size=32, n_steps=20)
     out["hidden_counts"] = [before, counts()]
 
+    # Adam writing its moving average into the weights every 5 steps: Keras cannot under the strategy
+    # (a merge_call in a conditional; `fit` fails on it), and the finder says so before any step, with
+    # the fix, which sweeps.
+    ema = lambda every: keras.optimizers.Adam(use_ema=True, ema_overwrite_frequency=every)
+    with strategy.scope():
+        model = dense()
+        model.compile(ema(5), "mse")
+        model.optimizer.build(model.trainable_variables)
+    before = replicas(list(model.variables) + list(model.optimizer.variables))
+    for name, call in (("fit", lambda: model.fit(x[:64], y[:64], batch_size=32, verbose=0)),
+                       ("finder", lambda: LRFinder(model, verbose=False)((x, y), batch_size=32, n_steps=20))):
+        try:
+            call()
+        except Exception as error:
+            out[f"ema_{name}_error"] = [type(error).__name__, str(error)]
+    out["ema_restored"] = same(before, replicas(list(model.variables) + list(model.optimizer.variables)))
+    with strategy.scope():
+        fixed = ema(None)
+    out["ema_fixed_lr"] = LRFinder(model, fixed, "mse", verbose=False)((x, y), batch_size=32, n_steps=20)
+
     # An Embedding's sparse gradients, on the replicas, in steps of 20 per compiled call (the
     # default): the replicas' gather of them failed inside the loop of steps at the last, shorter
     # batch ("Shape mismatch in the collective instance"; `fit` fails so with `steps_per_execution=20`
@@ -289,6 +309,18 @@ def result():
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def test_an_average_keras_cannot_write_under_the_strategy_is_told_before_any_step(result):
+    assert result["ema_fit_error"][0] == "RuntimeError" and "merge_call" in result["ema_fit_error"][1]
+    kind, message = result["ema_finder_error"]
+    assert kind == "ValueError"
+    assert message.startswith("`optimizer` (Adam) writes its moving average into the weights every 5 steps "
+                              "(use_ema=True, ema_overwrite_frequency=5), which Keras cannot do under a "
+                              "MirroredStrategy")
+    assert "ema_overwrite_frequency=None" in message and "finalize_variable_values" in message
+    assert result["ema_restored"]
+    assert math.isfinite(result["ema_fixed_lr"]) and result["ema_fixed_lr"] > 0
 
 
 def test_every_replica_is_restored_bit_for_bit(result):

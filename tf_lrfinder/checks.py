@@ -214,6 +214,39 @@ def same_strategy(model: keras.Model, optimizer: keras.optimizers.Optimizer, com
     )
 
 
+def average_written(error: Exception, optimizer: keras.optimizers.Optimizer, model: keras.Model) -> ValueError | None:
+    """The error to raise instead of `error`, raised where the finder's step was traced, where it is
+    Keras failing to write `optimizer`'s moving average (`use_ema=True`) into the weights every
+    `ema_overwrite_frequency` steps under `model`'s strategy: a `merge_call` inside a conditional,
+    which a `MirroredStrategy` refuses, with one replica or several ("`merge_call` called while
+    defining a new graph or a tf.function"; `fit` fails on it too, Keras 3.8 to 3.15). None for any
+    other error. Raised before any step runs.
+
+    Example:
+        >>> optimizer = keras.optimizers.Adam(use_ema=True, ema_overwrite_frequency=5)
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> error = RuntimeError("`merge_call` called while defining a new graph or a tf.function.")
+        >>> print(average_written(error, optimizer, model))  # doctest: +ELLIPSIS
+        `optimizer` (Adam) writes its moving average into the weights every 5 steps (use_ema=True, ema_overwrite_frequency=5), which Keras cannot do under a strategy...
+        >>> average_written(RuntimeError("another"), optimizer, model) is None
+        True
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's, where it wraps one
+    every = getattr(inner, "ema_overwrite_frequency", None) if getattr(inner, "use_ema", False) else None
+    if not every or "merge_call" not in str(error):
+        return None
+    strategy = created_under(model)
+    under = f"a {type(strategy).__name__}" if strategy is not None else "a strategy"
+    return ValueError(
+        f"`optimizer` ({type(inner).__name__}) writes its moving average into the weights every {every} steps "
+        f"(use_ema=True, ema_overwrite_frequency={every}), which Keras cannot do under {under}: it fails "
+        f"where the step is compiled (`fit` fails on it too). Create the optimizer with "
+        "ema_overwrite_frequency=None, which keeps the average apart, and write it into the weights when "
+        "training ends with `optimizer.finalize_variable_values(model.trainable_variables)`; or without "
+        "`use_ema`."
+    )
+
+
 def naming(argument: str) -> contextlib.AbstractContextManager[None]:
     """Inside, a `ValueError` or `TypeError` whose message names `dataset` names `argument` instead:
     the checks written for the training data serve other data too (`refine`'s `validation_data`).

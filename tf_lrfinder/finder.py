@@ -442,7 +442,13 @@ class LRFinder:
         known = {id(c) for v in variables for c in components(v)}
         known |= {id(c) for v in [*vars(self._state).values(), *global_random_variables()] for c in components(v)}
         steps = tf.TensorSpec([], tf.int32)  # as `_chunks` passes it
-        written = written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
+        try:
+            written = written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
+        except RuntimeError as error:  # where the step is traced, before the snapshot and any step
+            told = checks.average_written(error, self.optimizer, self.model)
+            if told is None:
+                raise
+            raise told from error
         for spec in measured:
             written += written_variables(self._evaluate, spec)
         for variable in written:
