@@ -19,9 +19,16 @@ dropout, group or unit normalization, an activity regulariser, a kernel constrai
 layers in a CNN, padded sequences behind a `Masking` layer in an RNN, and the optimizer's
 `weight_decay` or `global_clipnorm`; not where Keras's own `fit` fails (Muon or a regulariser in
 float64, an activity regulariser under mixed precision: the finder says so before the sweep, as
-`tests/test_preflight.py` checks). It calls the finder once and checks that:
+`tests/test_preflight.py` checks). Drawn apart once more (`then`), likewise: the data in another
+form `fit` takes (a `keras.utils.PyDataset`, a `tf.data` pipeline repeated without end or dropping
+its last, shorter batch, a list of batches, float64 arrays), 40 rows only (the sweep cycles them),
+`max_lr=0.01` (the loss may never turn up), a second call on the same finder, and `refine()` called
+after a sweep made without the runs. It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
+- what it recorded reads back: each rule's suggestion (`finder.suggest`) is a finite rate above 0
+  or a `ValueError`, `suggest_range()` a rising pair or a `ValueError`, `finder.history` comes back
+  the same from JSON and from CSV, and the plots and the runs' summary draw without an error;
 - every variable of the model and the optimizer holds what it held before, bit for bit, and the
   optimizer's variables are the same ones, in the same order.
 
