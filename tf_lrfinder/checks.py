@@ -215,12 +215,13 @@ def same_strategy(model: keras.Model, optimizer: keras.optimizers.Optimizer, com
 
 
 def average_written(error: Exception, optimizer: keras.optimizers.Optimizer, model: keras.Model) -> ValueError | None:
-    """The error to raise instead of `error`, raised where the finder's step was traced, where it is
-    Keras failing to write `optimizer`'s moving average (`use_ema=True`) into the weights every
-    `ema_overwrite_frequency` steps under `model`'s strategy: a `merge_call` inside a conditional,
-    which a `MirroredStrategy` refuses, with one replica or several ("`merge_call` called while
-    defining a new graph or a tf.function"; `fit` fails on it too, Keras 3.8 to 3.15). None for any
-    other error. Raised before any step runs.
+    """A `ValueError` with the fix, to raise instead of `error` where tracing the finder's step failed
+    because Keras cannot write `optimizer`'s moving average (`use_ema=True`) into the weights every
+    `ema_overwrite_frequency` steps under `model`'s strategy; None for any other error.
+
+    Keras's write is a `merge_call` inside a conditional, which a `MirroredStrategy` refuses, of one
+    replica or several ("`merge_call` called while defining a new graph or a tf.function"); `fit`
+    fails on it too (Keras 3.8 and 3.15). The step is traced before any step runs.
 
     Example:
         >>> optimizer = keras.optimizers.Adam(use_ema=True, ema_overwrite_frequency=5)
@@ -240,7 +241,7 @@ def average_written(error: Exception, optimizer: keras.optimizers.Optimizer, mod
     return ValueError(
         f"`optimizer` ({type(inner).__name__}) writes its moving average into the weights every {every} steps "
         f"(use_ema=True, ema_overwrite_frequency={every}), which Keras cannot do under {under}: it fails "
-        f"where the step is compiled (`fit` fails on it too). Create the optimizer with "
+        "where the step is compiled (`fit` fails on it too). Create the optimizer with "
         "ema_overwrite_frequency=None, which keeps the average apart, and write it into the weights when "
         "training ends with `optimizer.finalize_variable_values(model.trainable_variables)`; or without "
         "`use_ema`."
