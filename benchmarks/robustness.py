@@ -23,7 +23,11 @@ float64, an activity regulariser under mixed precision: the finder says so befor
 form `fit` takes (a `keras.utils.PyDataset`, a `tf.data` pipeline repeated without end or dropping
 its last, shorter batch, a list of batches, float64 arrays), 40 rows only (the sweep cycles them),
 `max_lr=0.01` (the loss may never turn up), a second call on the same finder, and `refine()` called
-after a sweep made without the runs. It calls the finder once (and again, where drawn) and checks that:
+after a sweep made without the runs. And once more (`trunks`), likewise: the same features (and
+targets) read by another trunk (strings through an adapted `TextVectorization`, a transformer
+encoder block, a bidirectional GRU with a `TimeDistributed` layer, an adapted `Normalization` layer,
+a transposed convolution), and, where the model is compiled, metrics (`mae`) and `loss_weights`.
+It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
 - what it recorded reads back: each rule's suggestion (`finder.suggest`) is a finite rate above 0
@@ -188,6 +192,81 @@ THEN_FORMS = {  # `then`'s "form": the data in a form `fit` takes, instead of th
 }
 
 
+def trunks(seed: int) -> dict[str, Any]:
+    """The draws added after seeds 2050 to 2649 were run with `then`, from a generator of their own: where
+    none applies (about one seed in two), a seed's call is the one it made with `then`."""
+    rx = random.Random(f"trunk {seed}")
+    return dict(trunk=rx.choice(sorted(TRUNKS)) if rx.random() < 0.3 else None, metrics=rx.random() < 0.2,
+                loss_weights=rx.random() < 0.3)
+
+
+def _sequences(g: np.random.Generator, base: np.ndarray) -> np.ndarray:
+    """Sequences of 6 steps of the first 4 features, each step with noise of its own."""
+    return (base[:, None, :4] + 0.3 * g.normal(size=(len(base), 6, 4))).astype("float32")
+
+
+def _text(base: np.ndarray) -> np.ndarray:
+    """Each sample's first 6 features as words, one per feature and quartile ("c0q2 c1q0 ...")."""
+    quartile = np.digitize(base[:, :6], [-0.67, 0.0, 0.67])
+    return np.array([" ".join(f"c{j}q{q}" for j, q in enumerate(row)) for row in quartile])
+
+
+def _text_trunk(g, base, name):
+    """String inputs through an adapted `TextVectorization`, token embeddings averaged."""
+    x = _text(base)
+    vectorize = keras.layers.TextVectorization(max_tokens=30, output_sequence_length=6)
+    vectorize.adapt(x)
+    inputs = keras.Input((), dtype="string", name=name)
+    return x, inputs, keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(30, 8)(vectorize(inputs)))
+
+
+def _attention_trunk(g, base, name):
+    """A transformer encoder block over sequences: self-attention and a feed-forward layer, each
+    with Dropout, a residual connection and LayerNorm."""
+    x = _sequences(g, base)
+    inputs = keras.Input((6, 4), name=name)
+    attended = keras.layers.MultiHeadAttention(2, 4, dropout=0.1)(inputs, inputs)
+    h = keras.layers.LayerNormalization()(inputs + attended)
+    forward = keras.layers.Dense(4)(keras.layers.Dense(16, activation="gelu")(h))
+    h = keras.layers.LayerNormalization()(h + keras.layers.Dropout(0.1)(forward))
+    return x, inputs, keras.layers.GlobalAveragePooling1D()(h)
+
+
+def _bidirectional_trunk(g, base, name):
+    """A bidirectional GRU over sequences, its per-step outputs through a `TimeDistributed` layer."""
+    x = _sequences(g, base)
+    inputs = keras.Input((6, 4), name=name)
+    h = keras.layers.Bidirectional(keras.layers.GRU(6, return_sequences=True))(inputs)
+    return x, inputs, keras.layers.Flatten()(keras.layers.TimeDistributed(keras.layers.Dense(3))(h))
+
+
+def _normalization_trunk(g, base, name):
+    """Features far from 0 and 1 through an adapted `Normalization` layer (its mean and variance
+    are variables no step trains)."""
+    x = (3.0 * base[:, :4] + 5.0).astype("float32")
+    normalize = keras.layers.Normalization()
+    normalize.adapt(x)
+    inputs = keras.Input((4,), name=name)
+    return x, inputs, keras.layers.Dense(16, activation="relu")(normalize(inputs))
+
+
+def _transposed_trunk(g, base, name):
+    """A strided convolution and a transposed one back up, on 8x8 images whose first row holds the
+    features."""
+    x = g.normal(0.0, 0.3, size=(len(base), 8, 8, 1)).astype("float32")
+    x[:, 0, :4, 0] = base[:, :4]
+    inputs = keras.Input((8, 8, 1), name=name)
+    h = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(inputs)
+    h = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu")(h)
+    return x, inputs, keras.layers.Flatten()(h)
+
+
+TRUNKS = {  # `trunks`'s "trunk": read the drawn features in another way than `task_data`'s trunk
+    "text": _text_trunk, "attention": _attention_trunk, "bidirectional": _bidirectional_trunk,
+    "normalization": _normalization_trunk, "transposed": _transposed_trunk,
+}
+
+
 class Batches(keras.utils.PyDataset):
     """The rows of `parts` in batches of `batch_size`, as a `keras.utils.PyDataset`."""
 
@@ -241,9 +320,14 @@ def configuration(seed: int):
     keras.utils.set_random_seed(seed)
     n = rs.choice([256, 600])
     kind, x, inputs, h = task_data(rs, g, n, late)
+    base = (x.reshape(n, -1) if kind != "embedding" else x / 25.0 - 1).astype("float32")
+    f = base[:, :4]
+    trunk = trunks(seed)
+    if trunk["trunk"]:  # the same features (and so targets), read by another trunk
+        kind = trunk["trunk"]
+        x, inputs, h = TRUNKS[kind](np.random.default_rng([seed, 1]), base, "main" if late.get("two_inputs") else None)
     late = {k: v for k, v in late.items() if v and k != "float64"  # float64 is printed as the precision
             and not (k == "augment" and kind != "cnn") and not (k == "masked" and kind != "rnn")}
-    f = (x.reshape(n, -1)[:, :4] if kind != "embedding" else x[:, :4] / 25.0 - 1).astype("float32")
     classes = ((f[:, 0] > 0).astype("int32") + (f[:, 1] > 0)).astype("int32")
     task = rs.choice(TASKS)
     units, activation = 3, None
@@ -321,8 +405,15 @@ def configuration(seed: int):
         next(layer for layer in model.layers if layer.weights).trainable = False
     if late.get("subclassed"):
         model = Subclassed(model)
+    compiled_with: list[str] = []  # `trunks`'s compile options, where it compiles
     if compiled or rs.random() < 0.3:  # trained for an epoch before, as after some training
-        model.compile(optimizer, loss, jit_compile=extra["xla"])
+        metrics = {}
+        if trunk["metrics"]:  # variables of their own, which `fit` updates and the finder must leave as they were
+            metrics["metrics"] = {k: ["mae"] for k in outputs} if isinstance(outputs, dict) else ["mae"]
+        if trunk["loss_weights"] and isinstance(loss, dict):  # the compiled loss weighs its outputs
+            metrics["loss_weights"] = {"out": 1.0, "aux": 0.5}
+        model.compile(optimizer, loss, jit_compile=extra["xla"], **metrics)
+        compiled_with = list(metrics)
         if not compiled or rs.random() < 0.5:
             model.fit(x, y, batch_size=32, epochs=1, verbose=0)
             options.append("trained")
@@ -376,7 +467,8 @@ def configuration(seed: int):
             f"{' '.join(k for k in kwargs if k != 'batch_size')}{' weighted' if weights is not None else ''}"
             + (f" | {' '.join(drawn)}" if drawn else "")
             + (f" || {' '.join(k if v is True else f'{k}={v}' for k, v in late.items())}" if late else "")
-            + (f" ||| {' '.join(k if v is True else f'{k}={v}' for k, v in last.items())}" if last else ""))
+            + (f" ||| {' '.join(k if v is True else f'{k}={v}' for k, v in last.items())}" if last else "")
+            + (f" |||| {' '.join(compiled_with)}" if compiled_with else ""))
     finder_args = (model,) if compiled else (model, optimizer, loss)
     finder_kwargs = dict(steps_per_execution=extra["steps_per_execution"], snapshot=extra["snapshot"])
     return line, name, model, optimizer, finder_args, finder_kwargs, data, dict(kwargs, refine=refine), last
