@@ -409,7 +409,9 @@ def configuration(seed: int):
     if compiled or rs.random() < 0.3:  # trained for an epoch before, as after some training
         metrics = {}
         if trunk["metrics"]:  # variables of their own, which `fit` updates and the finder must leave as they were
-            metrics["metrics"] = {k: ["mae"] for k in outputs} if isinstance(outputs, dict) else ["mae"]
+            metric = "sparse_categorical_accuracy" if task == "sparse" else "mae"  # one that fits the targets
+            aux = "mae" if isinstance(loss, dict) else metric  # the second output's targets: its own, or the first's
+            metrics["metrics"] = {"out": [metric], "aux": [aux]} if isinstance(outputs, dict) else [metric]
         if trunk["loss_weights"] and isinstance(loss, dict):  # the compiled loss weighs its outputs
             metrics["loss_weights"] = {"out": 1.0, "aux": 0.5}
         model.compile(optimizer, loss, jit_compile=extra["xla"], **metrics)
