@@ -206,9 +206,10 @@ def _sequences(g: np.random.Generator, base: np.ndarray) -> np.ndarray:
 
 
 def _text(base: np.ndarray) -> np.ndarray:
-    """Each sample's first 6 features as words, one per feature and quartile ("c0q2 c1q0 ...")."""
+    """Each sample's first 6 features as words, one per feature and quartile ("c0q2 c1q0 ..."), in an
+    array of Python strings (as pandas holds them: `fit` takes those, not NumPy's own unicode arrays)."""
     quartile = np.digitize(base[:, :6], [-0.67, 0.0, 0.67])
-    return np.array([" ".join(f"c{j}q{q}" for j, q in enumerate(row)) for row in quartile])
+    return np.array([" ".join(f"c{j}q{q}" for j, q in enumerate(row)) for row in quartile], dtype=object)
 
 
 def _text_trunk(g, base, name):
