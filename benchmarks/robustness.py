@@ -212,7 +212,7 @@ def _text(base: np.ndarray) -> np.ndarray:
     return np.array([" ".join(f"c{j}q{q}" for j, q in enumerate(row)) for row in quartile], dtype=object)
 
 
-def _text_trunk(g, base, name):
+def _text_trunk(g: np.random.Generator, base: np.ndarray, name: str | None) -> tuple[np.ndarray, Any, Any]:
     """String inputs through an adapted `TextVectorization`, token embeddings averaged."""
     x = _text(base)
     vectorize = keras.layers.TextVectorization(max_tokens=30, output_sequence_length=6)
@@ -221,7 +221,7 @@ def _text_trunk(g, base, name):
     return x, inputs, keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(30, 8)(vectorize(inputs)))
 
 
-def _attention_trunk(g, base, name):
+def _attention_trunk(g: np.random.Generator, base: np.ndarray, name: str | None) -> tuple[np.ndarray, Any, Any]:
     """A transformer encoder block over sequences: self-attention and a feed-forward layer, each
     with Dropout, a residual connection and LayerNorm."""
     x = _sequences(g, base)
@@ -233,7 +233,7 @@ def _attention_trunk(g, base, name):
     return x, inputs, keras.layers.GlobalAveragePooling1D()(h)
 
 
-def _bidirectional_trunk(g, base, name):
+def _bidirectional_trunk(g: np.random.Generator, base: np.ndarray, name: str | None) -> tuple[np.ndarray, Any, Any]:
     """A bidirectional GRU over sequences, its per-step outputs through a `TimeDistributed` layer."""
     x = _sequences(g, base)
     inputs = keras.Input((6, 4), name=name)
@@ -241,7 +241,7 @@ def _bidirectional_trunk(g, base, name):
     return x, inputs, keras.layers.Flatten()(keras.layers.TimeDistributed(keras.layers.Dense(3))(h))
 
 
-def _normalization_trunk(g, base, name):
+def _normalization_trunk(g: np.random.Generator, base: np.ndarray, name: str | None) -> tuple[np.ndarray, Any, Any]:
     """Features far from 0 and 1 through an adapted `Normalization` layer (its mean and variance
     are variables no step trains)."""
     x = (3.0 * base[:, :4] + 5.0).astype("float32")
@@ -251,7 +251,7 @@ def _normalization_trunk(g, base, name):
     return x, inputs, keras.layers.Dense(16, activation="relu")(normalize(inputs))
 
 
-def _transposed_trunk(g, base, name):
+def _transposed_trunk(g: np.random.Generator, base: np.ndarray, name: str | None) -> tuple[np.ndarray, Any, Any]:
     """A strided convolution and a transposed one back up, on 8x8 images whose first row holds the
     features."""
     x = g.normal(0.0, 0.3, size=(len(base), 8, 8, 1)).astype("float32")
@@ -408,15 +408,15 @@ def configuration(seed: int):
         model = Subclassed(model)
     compiled_with: list[str] = []  # `trunks`'s compile options, where it compiles
     if compiled or rs.random() < 0.3:  # trained for an epoch before, as after some training
-        metrics = {}
+        options_drawn: dict[str, Any] = {}
         if trunk["metrics"]:  # variables of their own, which `fit` updates and the finder must leave as they were
             metric = "sparse_categorical_accuracy" if task == "sparse" else "mae"  # one that fits the targets
             aux = "mae" if isinstance(loss, dict) else metric  # the second output's targets: its own, or the first's
-            metrics["metrics"] = {"out": [metric], "aux": [aux]} if isinstance(outputs, dict) else [metric]
+            options_drawn["metrics"] = {"out": [metric], "aux": [aux]} if isinstance(outputs, dict) else [metric]
         if trunk["loss_weights"] and isinstance(loss, dict):  # the compiled loss weighs its outputs
-            metrics["loss_weights"] = {"out": 1.0, "aux": 0.5}
-        model.compile(optimizer, loss, jit_compile=extra["xla"], **metrics)
-        compiled_with = list(metrics)
+            options_drawn["loss_weights"] = {"out": 1.0, "aux": 0.5}
+        model.compile(optimizer, loss, jit_compile=extra["xla"], **options_drawn)
+        compiled_with = list(options_drawn)
         if not compiled or rs.random() < 0.5:
             model.fit(x, y, batch_size=32, epochs=1, verbose=0)
             options.append("trained")
