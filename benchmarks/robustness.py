@@ -441,8 +441,9 @@ def configuration(seed: int):
             pipeline = tf.data.Dataset.from_tensor_slices(parts).shuffle(n, seed=seed)
             pipeline = pipeline.batch(batch_size, drop_remainder=form == "drop_remainder")
             return pipeline.repeat() if form == "repeated" else pipeline
-        batches = (tuple(_rows(part, slice(i, i + batch_size)) for part in parts) for i in range(0, n, batch_size))
-        return Batches(parts, batch_size) if form == "py_dataset" else list(batches) if form == "batches" else batches
+        pages = Batches(parts, batch_size)
+        batches = (pages[i] for i in range(len(pages)))
+        return pages if form == "py_dataset" else list(batches) if form == "batches" else batches
 
     refine = rs.random() < 0.6
     if task == "sparse" and weights is None and rs.random() < 0.3 and not extra["two_heads"]:
