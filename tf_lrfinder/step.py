@@ -18,9 +18,9 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model, per_instance, uses_xla
-from .rates import accumulation_steps, ftrl_rate_held
+from .rates import accumulation_steps, ftrl_rate_held, holders
 from .smoothing import NOISE_FACTOR, NOISE_LEAST, NOISE_STEPS
-from .state import declared_inputs, stateful_layers
+from .state import all_layers, declared_inputs, stateful_layers
 
 # Why a sweep stopped, as the device reports it.
 RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
@@ -510,12 +510,35 @@ def _step_strategy(model: keras.Model, per_update: int) -> tf.distribute.Strateg
     return strategy if per_update == 1 or isinstance(strategy, tf.distribute.OneDeviceStrategy) else None
 
 
-def _xla(model: keras.Model, per_update: int) -> bool:
+def compiled_every_step(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> bool:
+    """Whether XLA would compile the training step of `model` by `optimizer` again at every step:
+    where Keras's Adadelta updates an `Embedding`'s sparse gradient (a `tf.IndexedSlices`). Measured in
+    `fit` on Keras 3.8 and 3.15, with a 500-word Embedding: 0.5 to 0.7 s a step, against about 1 ms
+    without XLA; SGD, Adam, AdamW, Nadam, Adamax, Adagrad, RMSprop, Ftrl and Lion compile once. The
+    larger Embedding model of a random call (`benchmarks/robustness.py`, seed 2850) took 10 to 20 s a
+    step, until its process died of too many memory maps, after 7 minutes. Only Keras's `Embedding` and its subclasses are recognised (not a custom layer
+    that gathers rows of its weights); one whose table also gets a dense gradient (tied to an
+    output layer) is counted too.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(10, 2)])
+        >>> compiled_every_step(model, keras.optimizers.Adadelta()), compiled_every_step(model, keras.optimizers.Adam())
+        (True, False)
+    """
+    gathered = any(isinstance(layer, keras.layers.Embedding) and layer.trainable_weights
+                   for layer in all_layers(model))
+    return gathered and any(isinstance(held, keras.optimizers.Adadelta) for held in holders(optimizer))
+
+
+def _xla(model: keras.Model, per_update: int, optimizer: keras.optimizers.Optimizer | None = None) -> bool:
     """Whether the finder compiles its steps with XLA: as `fit` does (`uses_xla`), except for a model of
     a `MirroredStrategy` or with gradient accumulation under a `OneDeviceStrategy`, where both fail
-    (on logical CPUs here: a variable read from another device). Keras's default,
-    `jit_compile="auto"`, turns XLA off under any strategy."""
+    (on logical CPUs here: a variable read from another device), and for a training step that XLA
+    would compile again at every step (`compiled_every_step`; `LRFinder` warns of it). Keras's
+    default, `jit_compile="auto"`, turns XLA off under any strategy."""
     strategy = replica_strategy(model)
+    if optimizer is not None and compiled_every_step(model, optimizer):
+        return False
     return uses_xla(model) and (strategy is None or
                                 isinstance(strategy, tf.distribute.OneDeviceStrategy) and per_update == 1)
 
@@ -687,7 +710,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     replicated = strategy is not None and strategy.num_replicas_in_sync > 1
     state.one_step_per_call = False
     hold = ftrl_rate_held(optimizer, model.trainable_variables)
-    if _xla(model, per_update):  # as `fit` compiles its step: the step alone, the loop over batches around it
+    if _xla(model, per_update, optimizer):  # as `fit` compiles its step: the step alone, the loop over batches around it
         train_step = per_instance(train_step, jit_compile=True)
     train_step = across_replicas(train_step, strategy)
 
