@@ -15,6 +15,7 @@ import pytest
 
 
 SCRIPT = textwrap.dedent("""
+    import contextlib
     import json
     import numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -278,6 +279,33 @@ SCRIPT = textwrap.dedent("""
         fixed = ema(None)
     out["ema_fixed_lr"] = LRFinder(model, fixed, "mse", verbose=False)((x, y), batch_size=32, n_steps=20)
 
+    # Mixed precision: in the sixth batch, the second replica's half overflows float16 in the backward
+    # pass (its loss is finite). Keras's LossScaleOptimizer reads only the first replica's gradients to
+    # decide whether to skip a step, so `fit` applies the overflow: NaN weights. On one device the
+    # step is skipped; the finder skips it under the strategy too, and says so.
+    big_x, big_y = x[:320].copy(), y[:320].copy()
+    big_x[176:192] *= 3000.0
+    big_y[176:192] *= 3000.0
+    halves = tf.data.Dataset.from_tensor_slices((big_x, big_y)).batch(32)
+    scaled = lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, dtype="mixed_float16"),
+                                       keras.layers.Dense(1, dtype="float32")])
+    import warnings
+    for name, where in (("plain", None), ("mirrored", strategy)):
+        keras.utils.set_random_seed(3)
+        with where.scope() if where else contextlib.nullcontext():
+            model = scaled()
+            model.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD()), "mse")
+        finder = LRFinder(model, verbose=False)
+        with warnings.catch_warnings(record=True) as told:
+            warnings.simplefilter("always")
+            finder(halves, n_steps=10, min_lr=1e-6, max_lr=1e-5, refine=False, diverge_factor=None)
+            finder.refine(halves, steps=6, eval_batches=2, extend=0, edge=False)
+        model.fit(halves, epochs=1, verbose=0)
+        out[f"overflow_{name}"] = {"stop": finder.stop_reason, "losses": finder.losses,
+                                   "runs": list(finder.trials.losses),
+                                   "told": [str(w.message) for w in told if "another replica" in str(w.message)],
+                                   "fit_finite": all(bool(np.isfinite(w).all()) for w in model.get_weights())}
+
     # An Embedding's sparse gradients, on the replicas, in steps of 20 per compiled call (the
     # default): the replicas' gather of them failed inside the loop of steps at the last, shorter
     # batch ("Shape mismatch in the collective instance"; `fit` fails so with `steps_per_execution=20`
@@ -321,6 +349,21 @@ def test_an_average_keras_cannot_write_under_the_strategy_is_told_before_any_ste
     assert "ema_overwrite_frequency=None" in message and "finalize_variable_values" in message
     assert result["ema_restored"]
     assert math.isfinite(result["ema_fixed_lr"]) and result["ema_fixed_lr"] > 0
+
+
+def test_an_overflow_on_another_replica_is_skipped_as_on_one_device_and_told(result):
+    plain, mirrored = result["overflow_plain"], result["overflow_mirrored"]
+    assert plain["fit_finite"] and not mirrored["fit_finite"]  # Keras's `fit` applies the overflow
+    assert plain["stop"] == mirrored["stop"] == "completed" and len(mirrored["losses"]) == 10
+    skipped = 5  # the sixth step: its loss is the sum of the halves', a little off the whole batch's
+    np.testing.assert_allclose(np.delete(mirrored["losses"], skipped), np.delete(plain["losses"], skipped), rtol=1e-5)
+    np.testing.assert_allclose(mirrored["runs"], plain["runs"], rtol=1e-5)
+    assert plain["told"] == []
+    sweep, runs = mirrored["told"]
+    assert sweep.startswith("On 1 of the sweep's steps, another replica's gradients were not finite while the "
+                            "first replica's were: Keras's LossScaleOptimizer under a MirroredStrategy reads only")
+    assert runs.startswith("On 4 of refining's runs' steps")  # each of the 4 runs trains on that batch once
+    assert "`mixed_bfloat16` needs no loss scale" in sweep
 
 
 def test_every_replica_is_restored_bit_for_bit(result):

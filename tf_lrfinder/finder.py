@@ -26,7 +26,7 @@ from .state import (LOCATIONS, Snapshot, components, global_random_variables, ke
                     untracked_variables, written_variables)
 from .step import (DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED, TARGET_MEAN,
                    TARGET_MEAN_VARIANCE, SweepState, after_scope, build_evaluate, build_sweep, compiled_every_step,
-                   loss_function, nonfinite_parts)
+                   loss_function, nonfinite_parts, replica_overflow_warning)
 from .warn import warn
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -323,6 +323,9 @@ class LRFinder:
                           np.inf if diverge_factor is None else diverge_factor)
         with self._memory_hint():
             records, status = self._sweep_restoring_state(batches.dataset, int(n_steps), lrs)
+        overflows = int(self._state.overflows.numpy())
+        if overflows:
+            warn(replica_overflow_warning(overflows, "the sweep's"))
 
         self.lrs = lrs[: len(records)].tolist()
         self.losses = records[:, LOSS].tolist()
@@ -715,9 +718,13 @@ class LRFinder:
         `trials.warnings` (a call's are in `finder.warnings`)."""
         batches = in_memory(batches, self._runs_read(eval_batches, steps, tie_steps, validation is not None))
         validation = None if validation is None else pass_in_memory(validation)  # read once, not per run
+        overflows = int(self._state.overflows.numpy())
         with self._memory_hint():
             lrs, losses, start, measured, bn_layers, ties = self._trials_restoring_state(
                 batches.dataset, lrs, steps, eval_batches, tolerance, extend, update_bn, tie_steps, edge, validation)
+        overflows = int(self._state.overflows.numpy()) - overflows
+        if overflows:
+            warn(replica_overflow_warning(overflows, "refining's runs'"))
         i = refine_lib.choose(lrs, losses, start, tolerance)
         # If every run diverged, the sweep's suggestion stands in (not an earlier `refine`'s choice).
         kept = self.suggest(self.settings["method"]).lr if i is None else float(lrs[i])

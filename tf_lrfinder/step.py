@@ -64,6 +64,9 @@ class SweepState:
         self.tolerated = tf.Variable(0, dtype=tf.int64, trainable=False)
         # Set where the sweep's step is traced: sparse gradients on several replicas (`build_sweep`).
         self.one_step_per_call = False
+        # Steps since the last sweep began where a LossScaleOptimizer's step was skipped for another
+        # replica's non-finite gradients, which Keras would have applied (`overflow_everywhere`).
+        self.overflows = tf.Variable(0, dtype=tf.int64, trainable=False)
         # The noise floor of the divergence rule (`smoothing.diverged`): the changes between the first
         # `noise_steps` + 1 losses, summed as they come (a sweep's, each step judged by those before it),
         # or a `noise` given (a run's).
@@ -95,6 +98,7 @@ class SweepState:
         self.bad_data.assign(0)
         if fresh:
             self.tolerated.assign(0)
+            self.overflows.assign(0)
 
 
 # The bits of `nonfinite_parts`, and what each names.
@@ -625,12 +629,13 @@ def first_share(model: keras.Model, batch: Any) -> tuple[Any, int, int]:
 
 
 def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) -> Callable:
-    """Run `local(batch) -> loss`, or `-> (loss, mask)`, on each replica of `strategy`, each on its share
-    of `batch` (`each_share`).
+    """Run `local(batch) -> loss`, or `-> (loss, *masks)`, on each replica of `strategy`, each on its
+    share of `batch` (`each_share`).
 
     Each replica's loss is its share's, divided by the number of replicas (`loss_function`; the
     optimizer sums their gradients), so their sum, returned, is the batch's mean loss where the
-    shares are equal. The masks (`nonfinite_parts`) are joined. Without a strategy, `local` itself.
+    shares are equal. Each mask (`nonfinite_parts`, say) is joined across the replicas by a bitwise
+    or. Without a strategy, `local` itself.
 
     Example:
         >>> strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
@@ -645,12 +650,58 @@ def across_replicas(local: Callable, strategy: tf.distribute.Strategy | None) ->
         results = each_share(local, strategy, batch)
         if not isinstance(results[0], tuple):
             return tf.add_n(results)
-        mask = tf.constant(0, tf.int64)
-        for _, value in results:
-            mask = tf.bitwise.bitwise_or(mask, value)
-        return tf.add_n([loss for loss, _ in results]), mask
+        masks = [functools.reduce(tf.bitwise.bitwise_or, masks) for masks in list(zip(*results))[1:]]
+        return (tf.add_n([loss for loss, *_ in results]), *masks)
 
     return run
+
+
+def overflow_everywhere(gradients: list[Any]) -> tuple[list[Any], tf.Tensor]:
+    """On one replica of several: `gradients`, made not finite where any replica's are not, and whether
+    only replicas after the first had such gradients (an int64 1, on every replica; else 0).
+
+    Keras's `LossScaleOptimizer`, under a `MirroredStrategy` that merges its updates (on CPUs, and on
+    GPUs without XLA, which Keras turns off under a strategy), reads only the first replica's
+    gradients to decide whether to skip a step: another replica's overflow is applied, turning the
+    weights NaN, and the loss scale is not lowered (in `fit` too: Keras 3.8 and 3.15, two logical
+    CPUs). On one device, the batch's gradient is then not finite, and the step is skipped. Given
+    every replica's gradients not finite, the optimizer skips it under the strategy too and lowers
+    its scale, as on one device.
+
+    Example:
+        >>> strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+        >>> grads, told = strategy.run(lambda: overflow_everywhere([tf.constant([1.0, float("inf")])]))
+        >>> bool(tf.reduce_any(tf.math.is_nan(grads[0]))), int(told)  # the first replica's own: told 0
+        (True, 0)
+    """
+    context = tf.distribute.get_replica_context()
+    bad = 1.0 - tf.cast(all_finite([g.values if isinstance(g, tf.IndexedSlices) else g
+                                    for g in gradients if g is not None]), tf.float32)
+    first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), tf.float32)
+    anywhere, on_first = tf.unstack(context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([bad, bad * first])))
+    # One gradient not finite is enough for the optimizer to skip the step: the first one.
+    gradients = list(gradients)
+    i = next(i for i, g in enumerate(gradients) if g is not None)
+    sparse = isinstance(gradients[i], tf.IndexedSlices)
+    values = gradients[i].values if sparse else gradients[i]
+    values = tf.where(anywhere > 0, tf.cast(math.nan, values.dtype), values)
+    gradients[i] = tf.IndexedSlices(values, gradients[i].indices, gradients[i].dense_shape) if sparse else values
+    return gradients, tf.cast((anywhere > 0) & (on_first == 0), tf.int64)
+
+
+def replica_overflow_warning(steps: int, where: str) -> str:
+    """What to tell of `steps` steps of `where` (\"the sweep's\", say) that `overflow_everywhere` skipped
+    and Keras's `LossScaleOptimizer` would have applied.
+
+    Example:
+        >>> replica_overflow_warning(2, "the sweep's").split(":")[0]
+        "On 2 of the sweep's steps, another replica's gradients were not finite while the first replica's were"
+    """
+    return (f"On {steps} of {where} steps, another replica's gradients were not finite while the first "
+            "replica's were: Keras's LossScaleOptimizer under a MirroredStrategy reads only the first replica's "
+            "to decide whether to skip a step, so `fit` would apply them, turning the weights NaN, and keep its "
+            "loss scale. The finder skipped those steps and lowered the scale, as on one device. In `fit`, "
+            "`mixed_bfloat16` needs no loss scale, and a lower `initial_scale` overflows less often.")
 
 
 def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss: Callable, lr_target: Any,
@@ -696,10 +747,13 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         gradients = tape.gradient(scaled, variables)
         if replicated and any(isinstance(g, tf.IndexedSlices) for g in gradients):
             state.one_step_per_call = True  # known as the step is traced: before the first step runs
+        overflowed = tf.constant(0, tf.int64)
+        if replicated and isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            gradients, overflowed = overflow_everywhere(gradients)
         optimizer.apply_gradients(zip(gradients, variables))
         # A NaN or inf input may leave this loss finite (tanh(inf) is 1; oneDNN's fused ReLU maps a NaN
         # to 0) and still turn the gradients, and so the weights, NaN: each step's batch is read.
-        return tf.cast(value, tf.float64), nonfinite_parts(batch)
+        return tf.cast(value, tf.float64), nonfinite_parts(batch), overflowed
 
     per_update = accumulation_steps(optimizer)
     strategy = _step_strategy(model, per_update)
@@ -719,7 +773,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         `target_moments` (the means and their variances summed, the lowest and highest target of all),
         each with that batch counted in."""
         index, batch = iterator.get_next()
-        batch_loss, batch_bad = train_step(batch)
+        batch_loss, batch_bad, overflowed = train_step(batch)
+        state.overflows.assign_add(overflowed)
         state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
         state.last_index.assign(index)
         these = target_moments(batch)
