@@ -748,7 +748,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         if replicated and any(isinstance(g, tf.IndexedSlices) for g in gradients):
             state.one_step_per_call = True  # known as the step is traced: before the first step runs
         overflowed = tf.constant(0, tf.int64)
-        if replicated and isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        if shared_overflow:
             gradients, overflowed = overflow_everywhere(gradients)
         optimizer.apply_gradients(zip(gradients, variables))
         # A NaN or inf input may leave this loss finite (tanh(inf) is 1; oneDNN's fused ReLU maps a NaN
@@ -762,6 +762,9 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     # instance"; and every collective op of the process after it): `fit` fails so with
     # `steps_per_execution` above 1. Then the finder runs one step per call (`state.one_step_per_call`).
     replicated = strategy is not None and strategy.num_replicas_in_sync > 1
+    # A LossScaleOptimizer on several replicas skips a step only where the first replica's gradients are
+    # not finite: each replica's are made so where any replica's are (`overflow_everywhere`).
+    shared_overflow = replicated and isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     state.one_step_per_call = False
     hold = ftrl_rate_held(optimizer, model.trainable_variables)
     if _xla(model, per_update, optimizer):  # as `fit` compiles its step: the step alone, the loop over batches around it
@@ -774,7 +777,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         each with that batch counted in."""
         index, batch = iterator.get_next()
         batch_loss, batch_bad, overflowed = train_step(batch)
-        state.overflows.assign_add(overflowed)
+        if shared_overflow:  # the only steps that count any
+            state.overflows.assign_add(overflowed)
         state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
         state.last_index.assign(index)
         these = target_moments(batch)
