@@ -24,9 +24,9 @@ from .preflight import Preflight, model_scope, split_share, validation_args
 from .rates import accumulation_steps, rate_cap, rate_swapped, rate_target, start_accumulation
 from .state import (LOCATIONS, Snapshot, components, global_random_variables, keeps_global_random,
                     untracked_variables, written_variables)
-from .step import (DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED, TARGET_MEAN,
-                   TARGET_MEAN_VARIANCE, SweepState, after_scope, build_evaluate, build_sweep, compiled_every_step,
-                   loss_function, nonfinite_parts, replica_overflow_warning)
+from .step import (COMPILED_EVERY_STEP, DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED,
+                   TARGET_MEAN, TARGET_MEAN_VARIANCE, SweepState, after_scope, build_evaluate, build_sweep,
+                   compiled_every_step, loss_function, nonfinite_parts, replica_overflow_warning)
 from .warn import warn
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -428,13 +428,7 @@ class LRFinder:
             self._state = SweepState()
         if self._run is None:
             if uses_xla(self.model) and compiled_every_step(self.model, self.optimizer):
-                warn("`model` is compiled with XLA (`jit_compile=True`, or Keras's \"auto\" on a GPU) and "
-                     "has an Embedding trained by Adadelta: Keras's Adadelta updates the Embedding's sparse "
-                     "gradients with ops that XLA compiles again at every step, in `fit` as in the finder (on "
-                     "a CPU, 0.5 to 0.7 s a step for a 500-word Embedding, against about 1 ms without XLA; "
-                     "after enough steps the process may run out of memory maps and die). The finder runs its "
-                     "steps without XLA. To train at full speed, compile the model with `jit_compile=False`, "
-                     "or train it with another optimizer.")
+                warn(COMPILED_EVERY_STEP)
             target = self._state.lr if self._swap else self._lr_target
             self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
                                     self._state)
