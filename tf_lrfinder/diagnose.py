@@ -27,7 +27,7 @@ def _falls(lrs: np.ndarray, losses: np.ndarray, decades: float) -> np.ndarray:
 
 
 def fall_in_noise(lrs: np.ndarray, losses: np.ndarray, orders: int = ORDERS, seed: int = 0,
-                  decades: float = WINDOW_DECADES) -> float:
+                  decades: float = WINDOW_DECADES, low: int | None = None) -> float:
     """How likely the fall the default rule reads is noise: the share of random orders of the same
     losses whose curve falls at least as far (a permutation test).
 
@@ -50,6 +50,8 @@ def fall_in_noise(lrs: np.ndarray, losses: np.ndarray, orders: int = ORDERS, see
         orders: how many random orders to compare with.
         seed: seed of the random orders.
         decades: half-width of the lag-free window.
+        low: the index of the lag-free curve's bottom, where the caller has it (`sweep_warnings`);
+            None: found here (`smoothing.lag_free_bottom`).
 
     Returns:
         The share, in (0, 1], counting the sweep's own order among them: 1 / (orders + 1) at the
@@ -68,7 +70,8 @@ def fall_in_noise(lrs: np.ndarray, losses: np.ndarray, orders: int = ORDERS, see
         True
     """
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
-    _, low = lag_free_bottom(lrs, losses, decades)
+    if low is None:
+        _, low = lag_free_bottom(lrs, losses, decades)
     x = np.log10(lrs)
     end = int(np.searchsorted(x, x[low] + decades + 1e-9, "right"))
     if end - np.searchsorted(x, x[low] - decades - 1e-9, "left") < NOISE_POINTS:
@@ -154,7 +157,7 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         with np.errstate(invalid="ignore"):  # losses near overflow: inf - inf is no fall (a flat curve)
             flat = not start - curve[low] > FLAT_DROP * abs(start)
         if not flat:  # fell more than 2%: further than the same losses in random orders fall?
-            share = fall_in_noise(x, y)
+            share = fall_in_noise(x, y, low=low)
             noisy = flat = share > NOISE_SHARE  # NaN, where it cannot tell: not flat
         # Fell to all but nothing and stayed there (the single last batch included): a loss of 0 has no
         # gradient to blow up, and a higher `max_lr` finds no lower loss.
