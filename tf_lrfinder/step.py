@@ -530,9 +530,9 @@ def compiled_every_step(model: keras.Model, optimizer: keras.optimizers.Optimize
     `fit` on Keras 3.8 and 3.15, with a 500-word Embedding: 0.5 to 0.7 s a step, against about 1 ms
     without XLA; SGD, Adam, AdamW, Nadam, Adamax, Adagrad, RMSprop, Ftrl and Lion compile once. The
     larger Embedding model of a random call (`benchmarks/robustness.py`, seed 2850) took 10 to 20 s a
-    step, until its process died of too many memory maps, after 7 minutes. Only Keras's `Embedding` and its subclasses are recognised (not a custom layer
-    that gathers rows of its weights); one whose table also gets a dense gradient (tied to an
-    output layer) is counted too.
+    step, until its process died of too many memory maps, after 7 minutes. Only Keras's `Embedding`
+    and its subclasses are recognised (not a custom layer that gathers rows of its weights); one
+    whose table also gets a dense gradient (tied to an output layer) is counted too.
 
     Example:
         >>> model = keras.Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(10, 2)])
@@ -544,15 +544,13 @@ def compiled_every_step(model: keras.Model, optimizer: keras.optimizers.Optimize
     return gathered and any(isinstance(held, keras.optimizers.Adadelta) for held in holders(optimizer))
 
 
-def _xla(model: keras.Model, per_update: int, optimizer: keras.optimizers.Optimizer | None = None) -> bool:
+def _xla(model: keras.Model, per_update: int) -> bool:
     """Whether the finder compiles its steps with XLA: as `fit` does (`uses_xla`), except for a model of
     a `MirroredStrategy` or with gradient accumulation under a `OneDeviceStrategy`, where both fail
-    (on logical CPUs here: a variable read from another device), and for a training step that XLA
-    would compile again at every step (`compiled_every_step`; `LRFinder` warns of it). Keras's
-    default, `jit_compile="auto"`, turns XLA off under any strategy."""
+    (on logical CPUs here: a variable read from another device). Keras's default,
+    `jit_compile="auto"`, turns XLA off under any strategy. (`build_sweep` also trains without XLA
+    where XLA would compile its step again at every step: `compiled_every_step`.)"""
     strategy = replica_strategy(model)
-    if optimizer is not None and compiled_every_step(model, optimizer):
-        return False
     return uses_xla(model) and (strategy is None or
                                 isinstance(strategy, tf.distribute.OneDeviceStrategy) and per_update == 1)
 
@@ -777,7 +775,9 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     shared_overflow = replicated and isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     state.one_step_per_call = False
     hold = ftrl_rate_held(optimizer, model.trainable_variables)
-    if _xla(model, per_update, optimizer):  # as `fit` compiles its step: the step alone, the loop over batches around it
+    # As `fit` compiles its step: the step alone, the loop over batches around it; not where XLA would
+    # compile it again at every step (`LRFinder` warns of it).
+    if _xla(model, per_update) and not compiled_every_step(model, optimizer):
         train_step = per_instance(train_step, jit_compile=True)
     train_step = across_replicas(train_step, strategy)
 
