@@ -27,6 +27,9 @@ after a sweep made without the runs. And once more (`trunks`), likewise: the sam
 targets) read by another trunk (strings through an adapted `TextVectorization`, a transformer
 encoder block, a bidirectional GRU with a `TimeDistributed` layer, an adapted `Normalization` layer,
 a transposed convolution), and, where the model is compiled, metrics (`mae`) and `loss_weights`.
+And once more (`nests`), likewise: the trunk a model of its own inside the model, as in transfer
+learning (called as a layer; frozen and called with `training=False`; or trainable and called so),
+its BatchNormalization layers frozen at times.
 It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
@@ -200,6 +203,38 @@ def trunks(seed: int) -> dict[str, Any]:
                 loss_weights=rx.random() < 0.3)
 
 
+NESTS = {  # `nests`'s "nest": the trunk as a model of its own inside the model, as in transfer learning
+    "base": "called as a layer, in the mode of the call",
+    "frozen_base": "not trainable, called with training=False (Keras's transfer-learning guide)",
+    "inference_base": "trainable, called with training=False (the guide's fine-tuning)",
+}
+
+
+def nests(seed: int) -> dict[str, Any]:
+    """The draws added after seeds 2650 to 3599 were run with `trunks`, from a generator of their own:
+    where none applies (about three seeds in five), a seed's call is the one it made with `trunks`."""
+    rx = random.Random(f"nest {seed}")
+    return dict(nest=rx.choice(sorted(NESTS)) if rx.random() < 0.4 else None, frozen_bn=rx.random() < 0.5)
+
+
+def _nested(inputs: Any, h: Any, nest: dict[str, Any], name: str | None) -> tuple[Any, Any, list[str]]:
+    """The trunk from `inputs` to `h` made a model of its own (`nests`), called on a new input of
+    the same kind; its BatchNormalization layers frozen where drawn. The new input and output, and
+    what was drawn (for the call's line)."""
+    base = keras.Model(inputs, h, name="base")
+    drawn = [nest["nest"]]
+    if nest["nest"] == "frozen_base":
+        base.trainable = False
+    norms = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if nest["frozen_bn"] and norms:  # they normalise with their moving statistics and never update them
+        for layer in norms:
+            layer.trainable = False
+        drawn.append("frozen_bn")
+    outer = keras.Input(tuple(inputs.shape[1:]), dtype=inputs.dtype, name=name)
+    training = False if nest["nest"] in ("frozen_base", "inference_base") else None
+    return outer, base(outer, training=training), drawn
+
+
 def _sequences(g: np.random.Generator, base: np.ndarray) -> np.ndarray:
     """Sequences of 6 steps of the first 4 features, each step with noise of its own."""
     return (base[:, None, :4] + 0.3 * g.normal(size=(len(base), 6, 4))).astype("float32")
@@ -327,6 +362,9 @@ def configuration(seed: int):
     if trunk["trunk"]:  # the same features (and so targets), read by another trunk
         kind = trunk["trunk"]
         x, inputs, h = TRUNKS[kind](np.random.default_rng([seed, 1]), base, "main" if late.get("two_inputs") else None)
+    nest, nested = nests(seed), []
+    if nest["nest"]:  # the trunk a model of its own inside the model
+        inputs, h, nested = _nested(inputs, h, nest, "main" if late.get("two_inputs") else None)
     late = {k: v for k, v in late.items() if v and k != "float64"  # float64 is printed as the precision
             and not (k == "augment" and kind != "cnn") and not (k == "masked" and kind != "rnn")}
     classes = ((f[:, 0] > 0).astype("int32") + (f[:, 1] > 0)).astype("int32")
@@ -472,7 +510,8 @@ def configuration(seed: int):
             + (f" | {' '.join(drawn)}" if drawn else "")
             + (f" || {' '.join(k if v is True else f'{k}={v}' for k, v in late.items())}" if late else "")
             + (f" ||| {' '.join(k if v is True else f'{k}={v}' for k, v in last.items())}" if last else "")
-            + (f" |||| {' '.join(compiled_with)}" if compiled_with else ""))
+            + (f" |||| {' '.join(compiled_with)}" if compiled_with else "")
+            + (f" ||||| {' '.join(nested)}" if nested else ""))
     finder_args = (model,) if compiled else (model, optimizer, loss)
     finder_kwargs = dict(steps_per_execution=extra["steps_per_execution"], snapshot=extra["snapshot"])
     return line, name, model, optimizer, finder_args, finder_kwargs, data, dict(kwargs, refine=refine), last
