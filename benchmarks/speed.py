@@ -50,6 +50,11 @@ default, `tf_lrfinder.data.in_memory`) beside the pipeline read afresh by the sw
 (the memory budget set to 0), and beside the same batches cached by the user (`.cache()`), where
 the pipeline runs for no step at all.
 
+`py_dataset`: a sweep from a `keras.utils.PyDataset` whose batches each take 20 ms to read (as from
+disk), with 8 workers and with 1, beside `model.fit` for the same steps from the same PyDataset, and
+beside the same sweep reading the batches one at a time in its own thread (as the finder read them
+before it used the PyDataset's workers, `tf_lrfinder.pages`).
+
 `first_call`: a finder's first call in a fresh process, beside its second call in the same process
 (the default call and the sweep alone, on the MLP and on a CNN with BatchNormalization): what a
 script or a new notebook pays once, for tracing the finder's functions (a first call in a process
@@ -333,6 +338,56 @@ def pipeline_cost(repeats):
         print_ratios(med, "the batches", "held in memory (default)", "held in memory")
 
 
+class SlowPages(keras.utils.PyDataset):
+    """Batches of 128 MNIST-sized rows, each taking `delay` seconds to read (as from disk)."""
+
+    def __init__(self, pages, delay, **kwargs):
+        super().__init__(**kwargs)
+        rng = np.random.default_rng(0)
+        self.x = rng.normal(size=(pages * 128, 784)).astype("float32")
+        self.y = rng.integers(0, 10, pages * 128)
+        self.pages, self.delay = pages, delay
+
+    def __len__(self):
+        return self.pages
+
+    def __getitem__(self, index):
+        time.sleep(self.delay)
+        return self.x[index * 128:(index + 1) * 128], self.y[index * 128:(index + 1) * 128]
+
+
+def py_dataset_cost(n_steps, repeats):
+    import tf_lrfinder.data as data_lib
+    from tf_lrfinder.pages import page_count, page_order
+
+    print(f"\nA sweep of {n_steps} steps (refine=False) from a keras.utils.PyDataset whose batches take 20 ms each to")
+    print("read, on the MLP; interleaved, median of", repeats)
+
+    def one_at_a_time(data, most, shuffle, seed=0):  # as the finder read a PyDataset before `tf_lrfinder.pages`
+        return (data[i] for i in page_order(page_count(data), most, shuffle, seed))
+
+    model = mlp()
+    model.compile(keras.optimizers.Adam(), LOSS)
+    finder = LRFinder(model, verbose=False)
+    fns = {}
+    for workers in (8, 1):
+        pages = SlowPages(2 * n_steps, 0.02, workers=workers)
+
+        def sweep(pages=pages, reader=data_lib.read_pages):
+            before, data_lib.read_pages = data_lib.read_pages, reader
+            try:
+                finder(pages, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps, refine=False)
+            finally:
+                data_lib.read_pages = before
+
+        fns[f"model.fit, {workers} workers"] = lambda pages=pages: model.fit(pages, steps_per_epoch=n_steps, verbose=0)
+        fns[f"tf_lrfinder sweep, {workers} workers"] = sweep
+        if workers > 1:
+            fns[f"tf_lrfinder sweep, {workers} workers, read one at a time (before)"] = \
+                lambda sweep=sweep: sweep(reader=one_at_a_time)
+    print_ratios(interleaved_medians(fns, repeats), "contender", "model.fit, 8 workers", "fit, 8 workers")
+
+
 def xla(n_steps, repeats):
     """A model compiled with `jit_compile=True`: the finder compiles its step with XLA, as `fit` does
     (on a GPU, Keras's default "auto" turns XLA on; on a CPU-only machine, off). Each contender beside
@@ -573,7 +628,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "validation", "pipeline", "restore",
-                                           "arrays", "xla", "nan_check", "strategy", "first_call"],
+                                           "arrays", "xla", "nan_check", "strategy", "first_call", "py_dataset"],
                         default=None)
     parser.add_argument("--against", default=None, help="first_call: a checkout of another commit, run beside")
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
@@ -605,6 +660,8 @@ def main():
         pipeline_cost(max(3, args.repeats // 2))
     if args.only in (None, "arrays"):
         array_rows(args.repeats)
+    if args.only in (None, "py_dataset"):
+        py_dataset_cost(args.steps, max(3, args.repeats // 2))
     if args.only in (None, "xla"):
         xla(args.steps, max(3, args.repeats // 2))
     if args.only in (None, "nan_check"):

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from . import checks
 from .order import class_indices, one_target
+from .pages import read_pages
 from .state import declared_inputs
 
 _ARRAY_TYPES = (np.ndarray, tf.Tensor)
@@ -566,16 +567,9 @@ def _check_batched(spec: Any, model: Any) -> None:
             )
 
 
-def _py_dataset_batches(data: keras.utils.PyDataset) -> Iterator[Any]:
-    """A `keras.utils.PyDataset`'s batches in order, as later Keras iterates one: `num_batches` of
-    them, or without end where that is None."""
-    count = data.num_batches
-    for index in itertools.count() if count is None else range(count):
-        yield data[index]
-
-
 def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | None = None, seed: int = 0,
-               targets: bool = True, class_weight: Mapping[int, float] | None = None) -> Batches:
+               targets: bool = True, class_weight: Mapping[int, float] | None = None,
+               shuffle: bool = True) -> Batches:
     """Validate `data` and wrap it as an endless, indexed stream of batches.
 
     Args:
@@ -594,7 +588,10 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
             `batch_size`, or elements that are x alone or `(x,)`, as `fit(x)` takes them.
         class_weight: a weight per class index, as `fit` takes it: each batch gets the weights of
             its labels' classes as sample weights (`class_weights`). None or `{}`: no weights.
-        seed: shuffle seed for arrays.
+        seed: shuffle seed for arrays, and for a `keras.utils.PyDataset`'s order.
+        shuffle: whether a `keras.utils.PyDataset`'s batches are read in a shuffled order, as `fit`
+            reads training data (`tf_lrfinder.pages`), or in order, as it reads validation data.
+            Arrays are shuffled either way, and other data read in its own order.
 
     Returns:
         A `Batches`.
@@ -610,8 +607,9 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
     """
     if batch_size is not None:
         batch_size = checks.integer("batch_size", batch_size)
-    if isinstance(data, keras.utils.PyDataset) and not hasattr(data, "__iter__"):
-        data = _py_dataset_batches(data)  # Keras 3.10's has no `__iter__` (3.12's has)
+    given = type(data).__name__
+    if isinstance(data, keras.utils.PyDataset):  # as `fit` reads it: shuffled, by its workers
+        data = read_pages(data, n_steps, shuffle, seed)
     one_pass = None
     batched_by = None  # a dataset's batch size as given, checked against its first batch below
     if isinstance(data, tf.data.Dataset):
@@ -643,7 +641,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
         if batch_size is not None:
             raise ValueError(
                 f"`batch_size` applies only to arrays. Received: batch_size={batch_size} with a "
-                f"{type(data).__name__}, which is read as batches. "
+                f"{given}, which is read as batches. "
                 + ("For arrays, pass a tuple `(x, y)`, not a list. " if isinstance(data, list) else "")
                 + "Drop it, or batch the data yourself."
             )

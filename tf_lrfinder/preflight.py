@@ -133,8 +133,8 @@ class Preflight:
                              "end to measure the runs up to. Pass `validation_steps`, the batches to measure each "
                              "run on, or drop the `repeat()`.")
         with checks.naming("validation_data"):
-            return OnePass(as_batches(data, self.model, steps, batch_size, targets=not self.computes_own_loss()),
-                           steps)
+            return OnePass(as_batches(data, self.model, steps, batch_size, targets=not self.computes_own_loss(),
+                                      shuffle=False), steps)
 
     def _check_validation(self, validation: OnePass | None) -> None:
         """Raise a `ValueError` naming `validation_data` if its first batch does not fit the model or
