@@ -418,6 +418,8 @@ def configuration(seed: int):
         optimizer.global_clipnorm = 1.0
     if str(late.get("layer")).startswith("activity") and extra["precision"] != "float32":
         del late["layer"]  # Keras cannot sum a loss of another dtype with the compiled one: `fit` fails too (Keras 3.15)
+    if late.get("layer") == "group_norm" and h.shape[-1] % 4:
+        del late["layer"]  # its 4 groups must divide the features (a bidirectional trunk has 18): Keras refuses
     if late.get("layer"):
         h = LATER_LAYERS[late["layer"]]()(h)
     if late.get("two_inputs"):  # a second, named input beside the first: the data a dict of both
