@@ -80,6 +80,11 @@ def test_workers_read_the_batches_in_threads_and_the_sweep_is_the_same():
     assert {thread for _, thread, _ in serial.reads} == {threading.get_ident()}
 
 
+# Python 3.12 and later warn of any fork in a process with threads, as under `fit(...)` with the same PyDataset.
+FORK = "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"
+
+
+@pytest.mark.filterwarnings(FORK)
 def test_use_multiprocessing_reads_the_batches_in_worker_processes(tmp_path):
     pages = Pages(12, folder=str(tmp_path), workers=2, use_multiprocessing=True)
     read = list(read_pages(pages, 8, shuffle=True))
@@ -91,6 +96,7 @@ def test_use_multiprocessing_reads_the_batches_in_worker_processes(tmp_path):
     assert str(os.getpid()) not in {pid for pid, _ in notes} and not pages.reads  # none read here
 
 
+@pytest.mark.filterwarnings(FORK)
 @pytest.mark.parametrize("kwargs", [{}, {"workers": 3}, {"workers": 2, "use_multiprocessing": True}])
 def test_a_batch_that_cannot_be_read_raises_its_error_before_anything_changes(kwargs):
     model, optimizer = make_model("dense"), keras.optimizers.Adam()
