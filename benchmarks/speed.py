@@ -53,7 +53,9 @@ the pipeline runs for no step at all.
 `py_dataset`: a sweep from a `keras.utils.PyDataset` whose batches each take 20 ms to read (as from
 disk), with 8 workers and with 1, beside `model.fit` for the same steps from the same PyDataset, and
 beside the same sweep reading the batches one at a time in its own thread (as the finder read them
-before it used the PyDataset's workers, `tf_lrfinder.pages`).
+before it used the PyDataset's workers, `tf_lrfinder.pages`). Then, each in a process of its own,
+`fit`, the sweep and the default call from 12 MiB batches of images: their time and how far each
+grew the process's peak memory (past the 512 MiB refining holds, the finder streams them).
 
 `first_call`: a finder's first call in a fresh process, beside its second call in the same process
 (the default call and the sweep alone, on the MLP and on a CNN with BatchNormalization): what a
@@ -358,13 +360,12 @@ class SlowPages(keras.utils.PyDataset):
 
 def py_dataset_cost(n_steps, repeats):
     import tf_lrfinder.data as data_lib
-    from tf_lrfinder.pages import page_count, page_order
 
     print(f"\nA sweep of {n_steps} steps (refine=False) from a keras.utils.PyDataset whose batches take 20 ms each to")
     print("read, on the MLP; interleaved, median of", repeats)
 
-    def one_at_a_time(data, most, shuffle, seed=0):  # as the finder read a PyDataset before `tf_lrfinder.pages`
-        return (data[i] for i in page_order(page_count(data), most, shuffle, seed))
+    def one_at_a_time(data, indices):  # as the finder read a PyDataset before `tf_lrfinder.pages`
+        return (data[i] for i in indices)
 
     model = mlp()
     model.compile(keras.optimizers.Adam(), LOSS)
@@ -386,6 +387,47 @@ def py_dataset_cost(n_steps, repeats):
             fns[f"tf_lrfinder sweep, {workers} workers, read one at a time (before)"] = \
                 lambda sweep=sweep: sweep(reader=one_at_a_time)
     print_ratios(interleaved_medians(fns, repeats), "contender", "model.fit, 8 workers", "fit, 8 workers")
+    print("\nFrom 12 MiB batches of images (64 of 128x128x3 float32, made at random as read; 4 workers), on a small")
+    print("CNN: each contender in a process of its own, once; its time and how far it grew the process's peak memory")
+    print("| contender | s | peak memory growth MiB |\n|---|---|---|")
+    for contender in ("model.fit", "sweep", "default call"):
+        out = subprocess.run([sys.executable, __file__, "--only", "py_dataset", "--pages", contender],
+                             capture_output=True, text=True, check=True).stdout
+        print(next(line for line in out.splitlines() if line.startswith("| ")))
+
+
+class ImagePages(keras.utils.PyDataset):
+    """Batches of 64 random 128x128x3 float32 images (12 MiB), drawn as read, labels from a pixel."""
+
+    def __init__(self, pages, **kwargs):
+        super().__init__(**kwargs)
+        self.pages = pages
+
+    def __len__(self):
+        return self.pages
+
+    def __getitem__(self, index):
+        x = np.random.default_rng(index).random((64, 128, 128, 3), dtype=np.float32)
+        return x, (x[:, 0, 0, 0] > 0.5).astype("int64")
+
+
+def _pages_child(contender):
+    """`py_dataset`'s child: one contender from `ImagePages`, its time and peak memory growth."""
+    import resource
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((128, 128, 3)), keras.layers.Conv2D(4, 3, strides=4, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(ImagePages(2), epochs=1, verbose=0)  # built and traced before anything is measured
+    pages = ImagePages(400, workers=4)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if contender == "model.fit":
+        seconds = timed(lambda: model.fit(pages, epochs=1, steps_per_epoch=100, verbose=0))
+    else:
+        seconds = timed(lambda: LRFinder(model, verbose=False)(pages, refine=contender == "default call"))
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    print(f"| {contender} | {seconds:.1f} | {grown:.0f} |")
 
 
 def xla(n_steps, repeats):
@@ -633,6 +675,7 @@ def main():
     parser.add_argument("--against", default=None, help="first_call: a checkout of another commit, run beside")
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
     parser.add_argument("--first", nargs=2, default=None, help=argparse.SUPPRESS)  # `first_call`'s child process
+    parser.add_argument("--pages", default=None, help=argparse.SUPPRESS)  # `py_dataset`'s child process
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # the sweeps here are deliberately short of divergence
     if args.rows is not None:
@@ -640,6 +683,9 @@ def main():
         return
     if args.first is not None:
         _first_call_child(*args.first)
+        return
+    if args.pages is not None:
+        _pages_child(args.pages)
         return
     if args.only == "strategy":  # before TensorFlow starts
         cpu = tf.config.list_physical_devices("CPU")[0]

@@ -8,9 +8,10 @@ class, say) gave the sweep one class after another where `fit` mixes them, and o
 decodes each batch from disk was read at a fraction of the speed `fit` reads it: with 8 workers
 and 20 ms per batch, `fit` took 0.49 s for 100 steps and the sweep 3.15 s (a scratch check).
 
-`read_pages` reads them so: a permutation of the batches drawn from a fixed seed (training data;
-validation data is read in order, as `fit` reads it), and by a pool of `workers` threads or
-processes, in that order. Only the batches a call needs are read, as before.
+The finder reads them so: in a permutation of the batches drawn from a fixed seed (`page_order`;
+validation data in order, as `fit` reads it), by a pool of `workers` threads or processes
+(`read_pages`), only the batches a call needs. Where those would take more memory than refining
+holds a pipeline's batches in, it streams them instead (`tf_lrfinder.data`), as `fit` does.
 """
 
 from __future__ import annotations
@@ -73,30 +74,31 @@ def _page(index: int) -> Any:
     return _SHARED[0][index]
 
 
-def _workers(data: keras.utils.PyDataset) -> tuple[int, bool]:
-    """`data`'s workers and whether they are processes, as Keras's own reader takes them: a pool
-    where there is more than one worker, or one process."""
-    workers, processes = data.workers, data.use_multiprocessing
-    return (workers, processes) if workers > 1 or (workers > 0 and processes) else (0, False)
+def workers_of(data: keras.utils.PyDataset) -> int:
+    """How many workers read `data`'s batches at once where Keras's own reader runs a pool of them:
+    `data.workers` where that is above 1, or where it is 1 with `use_multiprocessing=True`; else 0.
+
+    Example:
+        >>> workers_of(keras.utils.PyDataset(workers=4)), workers_of(keras.utils.PyDataset())
+        (4, 0)
+    """
+    workers = data.workers
+    return workers if workers > 1 or (workers > 0 and data.use_multiprocessing) else 0
 
 
-def read_pages(data: keras.utils.PyDataset, most: int | None, shuffle: bool, seed: int = 0) -> Iterator[Any]:
-    """The batches of `data` that a call reads, as `fit` reads them (see the module's docstring):
-    up to `most` of them (all where None), in the order `page_order` gives, each read by `data`'s
-    own `workers` where it has more than one (threads; processes with `use_multiprocessing=True`,
+def read_pages(data: keras.utils.PyDataset, indices: Iterable[int]) -> Iterator[Any]:
+    """The batches of `data` at `indices` (`page_order`), in that order, each read by `data`'s own
+    `workers` where it has more than one (threads; processes with `use_multiprocessing=True`,
     which then receive `data` as Keras's reader gives it to them). A batch that raises an error
     raises it here. `data`'s `on_epoch_begin` and `on_epoch_end` are not called: they may change
     the user's object (reshuffle its samples), and a call leaves everything as it was.
 
     Args:
         data: a `keras.utils.PyDataset`.
-        most: how many batches to read at most; None for all of them.
-        shuffle: whether to read them in a shuffled order (training data), or in their own
-            (validation data, which `fit` does not shuffle).
-        seed: the shuffle's seed.
+        indices: the batches to read; a pool reads a list or range of them, to its end once it starts.
 
     Returns:
-        An iterator over the batches; with a pool, they are read to the end once it starts.
+        An iterator over the batches.
 
     Example:
         >>> class Pages(keras.utils.PyDataset):
@@ -104,16 +106,15 @@ def read_pages(data: keras.utils.PyDataset, most: int | None, shuffle: bool, see
         ...         return 4
         ...     def __getitem__(self, i):
         ...         return np.full((2, 1), i), np.zeros(2)
-        >>> [int(x[0, 0]) for x, _ in read_pages(Pages(), None, shuffle=False)]
+        >>> [int(x[0, 0]) for x, _ in read_pages(Pages(), range(4))]
         [0, 1, 2, 3]
-        >>> [int(x[0, 0]) for x, _ in read_pages(Pages(workers=2), 3, shuffle=False)]
-        [0, 1, 2]
+        >>> [int(x[0, 0]) for x, _ in read_pages(Pages(workers=2), [3, 1])]
+        [3, 1]
     """
-    indices = page_order(page_count(data), most, shuffle, seed)
-    workers, processes = _workers(data)
-    if not workers or not isinstance(indices, (list, range)):  # a pool reads a known list of batches
+    workers = workers_of(data)
+    if not workers or not isinstance(indices, (list, range)):
         return (data[i] for i in indices)
-    if processes:  # each process is given `data` once, as Keras's reader gives it
+    if data.use_multiprocessing:  # each process is given `data` once, as Keras's reader gives it
         with multiprocessing.Pool(workers, initializer=_share, initargs=(data,)) as readers:
             return iter(readers.map(_page, indices, chunksize=1))
     with multiprocessing.pool.ThreadPool(workers) as readers:
