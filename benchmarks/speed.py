@@ -55,7 +55,8 @@ disk), with 8 workers and with 1, beside `model.fit` for the same steps from the
 beside the same sweep reading the batches one at a time in its own thread (as the finder read them
 before it used the PyDataset's workers, `tf_lrfinder.pages`). Then, each in a process of its own,
 `fit`, the sweep and the default call from 12 MiB batches of images: their time and how far each
-grew the process's peak memory (past the 512 MiB refining holds, the finder streams them).
+grew the process's peak memory (past the 512 MiB refining holds, the finder streams them), and the
+finder's two with the batches held whatever their size, as before it streamed them.
 
 `first_call`: a finder's first call in a fresh process, beside its second call in the same process
 (the default call and the sweep alone, on the MLP and on a CNN with BatchNormalization): what a
@@ -390,7 +391,7 @@ def py_dataset_cost(n_steps, repeats):
     print("\nFrom 12 MiB batches of images (64 of 128x128x3 float32, made at random as read; 4 workers), on a small")
     print("CNN: each contender in a process of its own, once; its time and how far it grew the process's peak memory")
     print("| contender | s | peak memory growth MiB |\n|---|---|---|")
-    for contender in ("model.fit", "sweep", "default call"):
+    for contender in ("model.fit", "sweep", "default call", "sweep, held", "default call, held"):
         out = subprocess.run([sys.executable, __file__, "--only", "py_dataset", "--pages", contender],
                              capture_output=True, text=True, check=True).stdout
         print(next(line for line in out.splitlines() if line.startswith("| ")))
@@ -420,12 +421,17 @@ def _pages_child(contender):
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
     model.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(ImagePages(2), epochs=1, verbose=0)  # built and traced before anything is measured
+    import tf_lrfinder.data as data_lib
+
     pages = ImagePages(400, workers=4)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if contender.endswith("held"):  # as before the finder streamed batches past the budget
+        data_lib.RUNS_IN_MEMORY = 2**40
+    with open("/proc/self/statm") as statm:  # the resident pages now; the peak below is in KiB
+        before = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
     if contender == "model.fit":
         seconds = timed(lambda: model.fit(pages, epochs=1, steps_per_epoch=100, verbose=0))
     else:
-        seconds = timed(lambda: LRFinder(model, verbose=False)(pages, refine=contender == "default call"))
+        seconds = timed(lambda: LRFinder(model, verbose=False)(pages, refine=contender.startswith("default call")))
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     print(f"| {contender} | {seconds:.1f} | {grown:.0f} |")
 
