@@ -29,7 +29,8 @@ encoder block, a bidirectional GRU with a `TimeDistributed` layer, an adapted `N
 a transposed convolution), and, where the model is compiled, metrics (`mae`) and `loss_weights`.
 And once more (`nests`), likewise: the trunk a model of its own inside the model, as in transfer
 learning (called as a layer; frozen and called with `training=False`; or trainable and called so),
-its BatchNormalization layers frozen at times.
+its BatchNormalization layers frozen at times. And (`pages`) a `keras.utils.PyDataset`'s workers,
+threads or processes, and its batches streamed.
 It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
@@ -43,6 +44,7 @@ Usage:
     python benchmarks/robustness.py 0 100        # seeds 0 to 99; a line per call, then the counts
     python benchmarks/robustness.py 0 100 --mirrored   # each model created under a MirroredStrategy of 2 logical CPUs
     python benchmarks/robustness.py 0 100 --only multi,schedule_free   # those optimizers only
+    python benchmarks/robustness.py 0 1000 --form py_dataset   # the seeds whose data is a PyDataset only
 
 Exits with 1 where a call raised anything but a `ValueError`, returned no finite rate, or left a
 variable changed. Minutes on a CPU (about 2 seconds a call).
@@ -70,6 +72,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_lrfinder import LRFinder  # noqa: E402
+import tf_lrfinder.data as data_lib  # noqa: E402
+
+BUDGET = data_lib.RUNS_IN_MEMORY  # put back after each call (`pages`'s "streamed" sets it to 0)
 
 O = keras.optimizers
 OPTIMIZERS = {
@@ -215,6 +220,14 @@ def nests(seed: int) -> dict[str, Any]:
     where none applies (about three seeds in five), a seed's call is the one it made with `trunks`."""
     rx = random.Random(f"nest {seed}")
     return dict(nest=rx.choice(sorted(NESTS)) if rx.random() < 0.4 else None, frozen_bn=rx.random() < 0.5)
+
+
+def pages(seed: int) -> dict[str, Any]:
+    """The draws added after seeds 3600 to 3799 were run with `nests`, from a generator of their own,
+    for a `keras.utils.PyDataset` (`then`'s form "py_dataset"): its workers (threads or processes),
+    and whether the call streams its batches (the finder's memory budget set to 0 for the call)."""
+    rx = random.Random(f"pages {seed}")
+    return dict(workers=rx.choice([1, 1, 3]), processes=rx.random() < 0.3, streamed=rx.random() < 0.5)
 
 
 def _nested(inputs: Any, h: Any, nest: dict[str, Any], name: str | None) -> tuple[Any, Any, list[str]]:
@@ -467,6 +480,11 @@ def configuration(seed: int):
     if last["few"]:  # 40 rows: the sweep's batches run out and are cycled
         parts, n = tuple(_rows(part, slice(0, 40)) for part in parts), 40
     form = last["form"] or form
+    page = pages(seed)
+    if form == "py_dataset" and page["streamed"]:  # every batch read as the stream reaches it (`one_call` resets it)
+        data_lib.RUNS_IN_MEMORY = 0
+    paged = [f"workers={page['workers']}" + (" processes" if page["processes"] and page["workers"] > 1 else "")
+             + (" streamed" if page["streamed"] else "")] if form == "py_dataset" else []
     kwargs: dict = {}
     if form in ("arrays", "float64_x"):
         kwargs["batch_size"] = batch_size
@@ -481,7 +499,8 @@ def configuration(seed: int):
             pipeline = tf.data.Dataset.from_tensor_slices(parts).shuffle(n, seed=seed)
             pipeline = pipeline.batch(batch_size, drop_remainder=form == "drop_remainder")
             return pipeline.repeat() if form == "repeated" else pipeline
-        pages = Batches(parts, batch_size)
+        pages = Batches(parts, batch_size, workers=page["workers"],
+                        use_multiprocessing=page["processes"] and page["workers"] > 1)
         batches = (pages[i] for i in range(len(pages)))
         return pages if form == "py_dataset" else list(batches) if form == "batches" else batches
 
@@ -513,7 +532,8 @@ def configuration(seed: int):
             + (f" || {' '.join(k if v is True else f'{k}={v}' for k, v in late.items())}" if late else "")
             + (f" ||| {' '.join(k if v is True else f'{k}={v}' for k, v in last.items())}" if last else "")
             + (f" |||| {' '.join(compiled_with)}" if compiled_with else "")
-            + (f" ||||| {' '.join(nested)}" if nested else ""))
+            + (f" ||||| {' '.join(nested)}" if nested else "")
+            + (f" |||||| {' '.join(paged)}" if paged else ""))
     finder_args = (model,) if compiled else (model, optimizer, loss)
     finder_kwargs = dict(steps_per_execution=extra["steps_per_execution"], snapshot=extra["snapshot"])
     return line, name, model, optimizer, finder_args, finder_kwargs, data, dict(kwargs, refine=refine), last
@@ -539,6 +559,7 @@ def one_call(seed: int, only: set[str] | None, strategy: tf.distribute.Strategy 
         return _checked_call(line, model, optimizer, finder_args, finder_kwargs, data, kwargs, last)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+        data_lib.RUNS_IN_MEMORY = BUDGET
 
 
 def _checked_call(line: str, model: keras.Model, optimizer: Any, finder_args: tuple, finder_kwargs: dict,
@@ -635,21 +656,24 @@ def main() -> None:
     parser.add_argument("stop", type=int)
     parser.add_argument("--only", help="comma-separated optimizer names: "
                         + ", ".join(sorted({*OPTIMIZERS, *MORE_OPTIMIZERS})))
+    parser.add_argument("--form", help="only the seeds whose data `then` draws in this form: "
+                        + ", ".join(sorted(THEN_FORMS)))
     parser.add_argument("--mirrored", action="store_true",
                         help="every model created under a MirroredStrategy of two logical CPUs")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
+    seeds = [seed for seed in range(args.first, args.stop) if not args.form or then(seed)["form"] == args.form]
     strategy = None
     if args.mirrored and args.stop - args.first > 1:
         # A process of its own for each call: once a collective op fails (as Keras's own `fit` does with
         # gradient accumulation under a strategy), every later one in the process fails with it.
-        verdicts = [_in_own_process(seed, args.only) for seed in range(args.first, args.stop)]
+        verdicts = [_in_own_process(seed, args.only) for seed in seeds]
     else:
         if args.mirrored:  # logical devices are set before TensorFlow starts
             cpu = tf.config.list_physical_devices("CPU")[0]
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
             strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        verdicts = [one_call(seed, only, strategy) for seed in range(args.first, args.stop)]
+        verdicts = [one_call(seed, only, strategy) for seed in seeds]
     counts = {v: verdicts.count(v) for v in ("ok", "told", "FAILED", "skipped")}
     print(f"calls {sum(counts.values()) - counts['skipped']}: {counts['ok']} ok, {counts['told']} told (ValueError), "
           f"{counts['FAILED']} failed" + (f"; {counts['skipped']} skipped (Keras's own fit failed before the call)"
