@@ -184,3 +184,22 @@ def test_streamed_sequences_of_a_length_per_batch_sweep_as_the_same_batches_held
     held = sweep()
     monkeypatch.setattr(data_lib, "RUNS_IN_MEMORY", 0)
     np.testing.assert_allclose(sweep(), held, rtol=1e-6)
+
+
+def test_an_empty_or_endless_dataset_is_told_before_anything_changes():
+    model, optimizer = make_model("dense"), keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    before = state_of(model, optimizer)
+    finder = LRFinder(model, optimizer, "mse", verbose=False)
+    with pytest.raises(ValueError, match="`dataset` is empty: it yielded no batch"):
+        finder(Pages(0), n_steps=5)
+
+    class Endless(Pages):
+        @property
+        def num_batches(self):
+            return None
+
+    with pytest.raises(ValueError, match="`validation_data` is a keras.utils.PyDataset without end .* Pass "
+                                         "`validation_steps`"):
+        finder(Pages(10), n_steps=5, validation_data=Endless(10))
+    assert_same_state(before, state_of(model, optimizer))

@@ -435,6 +435,8 @@ def _pages(data: keras.utils.PyDataset, n: int | None, shuffle: bool, seed: int)
     count = page_count(data)
     order = page_order(count, None, shuffle, seed)
     held = page_order(count, n, shuffle, seed)  # the first `n` of `order`
+    if count == 0:
+        return iter(())  # "`dataset` is empty", as for any iterable
     first = data[held[0]] if isinstance(held, (list, range)) else None
     if first is not None and len(held) * nbytes(first) <= RUNS_IN_MEMORY:
         return itertools.chain([first], read_pages(data, held[1:]))

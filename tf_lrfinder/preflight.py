@@ -25,6 +25,7 @@ from .data import (Batches, OnePass, as_batches, batch_targets, held_target_sets
                    pass_in_memory, samples, split_off)
 from .labels import output_classes, target_classes
 from .order import held_order, sorted_warning
+from .pages import page_count
 from .step import TARGET_RANGE, first_share, keras_loss_name, loss_function
 from .warn import warn
 
@@ -132,6 +133,10 @@ class Preflight:
             raise ValueError("`validation_data` repeats forever (a tf.data.Dataset with `repeat()`), so it has no "
                              "end to measure the runs up to. Pass `validation_steps`, the batches to measure each "
                              "run on, or drop the `repeat()`.")
+        if steps is None and isinstance(data, keras.utils.PyDataset) and page_count(data) is None:
+            raise ValueError("`validation_data` is a keras.utils.PyDataset without end (its `num_batches` is None), "
+                             "so it has no end to measure the runs up to. Pass `validation_steps`, the batches to "
+                             "measure each run on.")
         with checks.naming("validation_data"):
             return OnePass(as_batches(data, self.model, steps, batch_size, targets=not self.computes_own_loss(),
                                       shuffle=False), steps)
