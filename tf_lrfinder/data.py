@@ -395,10 +395,10 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None) -> tf.data
     # when cycled. The replay is pure TensorFlow (each leaf's batches joined, then sliced out again by
     # position), not `from_generator`: no Python call per batch, and none of its iterator bookkeeping,
     # which can print a stray `KeyError` traceback when an iterator over it is deleted.
-    batches = list(itertools.islice(iter(data), n_steps))
+    # Each batch is made tensors as it is read, so that the arrays it came as go (where nothing else holds them).
+    batches = [tf.nest.map_structure(_as_tensor, _lists_as_tuples(b)) for b in itertools.islice(iter(data), n_steps)]
     if not batches:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
-    batches = [tf.nest.map_structure(_as_tensor, _lists_as_tuples(b)) for b in batches]
     first = batches[0]
     for number, batch in enumerate(batches[1:], start=1):
         try:

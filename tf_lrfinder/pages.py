@@ -116,6 +116,14 @@ def read_pages(data: keras.utils.PyDataset, indices: Iterable[int]) -> Iterator[
         return (data[i] for i in indices)
     if data.use_multiprocessing:  # each process is given `data` once, as Keras's reader gives it
         with multiprocessing.Pool(workers, initializer=_share, initargs=(data,)) as readers:
-            return iter(readers.map(_page, indices, chunksize=1))
+            return _handed_over(readers.map(_page, indices, chunksize=1))
     with multiprocessing.pool.ThreadPool(workers) as readers:
-        return iter(readers.map(data.__getitem__, indices, chunksize=1))
+        return _handed_over(readers.map(data.__getitem__, indices, chunksize=1))
+
+
+def _handed_over(batches: list[Any]) -> Iterator[Any]:
+    """`batches` in order, each let go of as it is handed over: the reader that makes them tensors
+    holds each batch once, not twice."""
+    batches.reverse()
+    while batches:
+        yield batches.pop()
