@@ -203,3 +203,12 @@ def test_an_empty_or_endless_dataset_is_told_before_anything_changes():
                                          "`validation_steps`"):
         finder(Pages(10), n_steps=5, validation_data=Endless(10))
     assert_same_state(before, state_of(model, optimizer))
+
+
+@pytest.mark.parametrize("budget", [None, 0])  # held, or streamed
+def test_a_batch_size_given_with_a_py_dataset_is_told(monkeypatch, budget):
+    if budget is not None:
+        monkeypatch.setattr(data_lib, "RUNS_IN_MEMORY", budget)
+    with pytest.raises(ValueError, match="`batch_size` applies only to arrays. Received: batch_size=32 with a Pages, "
+                                         "which is read as batches. Drop it"):
+        as_batches(Pages(10), make_model("dense"), n_steps=5, batch_size=32)
