@@ -29,7 +29,7 @@ encoder block, a bidirectional GRU with a `TimeDistributed` layer, an adapted `N
 a transposed convolution), and, where the model is compiled, metrics (`mae`) and `loss_weights`.
 And once more (`nests`), likewise: the trunk a model of its own inside the model, as in transfer
 learning (called as a layer; frozen and called with `training=False`; or trainable and called so),
-its BatchNormalization layers frozen at times. And (`pages`) a `keras.utils.PyDataset`'s workers,
+its BatchNormalization layers frozen at times. And (`page_draws`) a `keras.utils.PyDataset`'s workers,
 threads or processes, and its batches streamed.
 It calls the finder once (and again, where drawn) and checks that:
 
@@ -74,7 +74,7 @@ import tensorflow as tf  # noqa: E402
 from tf_lrfinder import LRFinder  # noqa: E402
 import tf_lrfinder.data as data_lib  # noqa: E402
 
-BUDGET = data_lib.RUNS_IN_MEMORY  # put back after each call (`pages`'s "streamed" sets it to 0)
+BUDGET = data_lib.RUNS_IN_MEMORY  # put back after each call (`page_draws`'s "streamed" sets it to 0)
 
 O = keras.optimizers
 OPTIMIZERS = {
@@ -222,7 +222,7 @@ def nests(seed: int) -> dict[str, Any]:
     return dict(nest=rx.choice(sorted(NESTS)) if rx.random() < 0.4 else None, frozen_bn=rx.random() < 0.5)
 
 
-def pages(seed: int) -> dict[str, Any]:
+def page_draws(seed: int) -> dict[str, Any]:
     """The draws added after seeds 3600 to 3799 were run with `nests`, from a generator of their own,
     for a `keras.utils.PyDataset` (`then`'s form "py_dataset"): its workers (threads or processes),
     and whether the call streams its batches (the finder's memory budget set to 0 for the call)."""
@@ -480,7 +480,7 @@ def configuration(seed: int):
     if last["few"]:  # 40 rows: the sweep's batches run out and are cycled
         parts, n = tuple(_rows(part, slice(0, 40)) for part in parts), 40
     form = last["form"] or form
-    page = pages(seed)
+    page = page_draws(seed)
     if form == "py_dataset" and page["streamed"]:  # every batch read as the stream reaches it (`one_call` resets it)
         data_lib.RUNS_IN_MEMORY = 0
     paged = [f"workers={page['workers']}" + (" processes" if page["processes"] and page["workers"] > 1 else "")

@@ -438,18 +438,20 @@ def _pages(data: keras.utils.PyDataset, n: int | None, shuffle: bool, seed: int)
     each batch as the stream reaches it, as `fit` streams one (`_streamed_pages`), and holds no more
     than its queue: refining's runs then read them afresh, as from a pipeline too large to hold. (A
     sweep from 100 batches of 12 MiB images grew the process by 2.5 GiB held, against 0.14 GiB
-    streamed and 0.14 GiB for `fit`.) Batches with sparse or ragged parts, or whose first two disagree in structure, kind or
-    rank, are held whatever their size (their errors are `_from_iterable`'s)."""
+    streamed and 0.14 GiB for `fit`.) Batches with sparse or ragged parts, or whose first two
+    disagree in structure, kind or rank, are held whatever their size (their errors are
+    `_from_iterable`'s)."""
     count = page_count(data)
-    order = page_order(count, None, shuffle, seed)
-    held = order[:n] if isinstance(order, list) else page_order(count, n, shuffle, seed)  # the first `n`
     if count == 0:
         return iter(())  # "`dataset` is empty", as for any iterable
-    first = data[held[0]] if isinstance(held, (list, range)) else None
-    if first is not None and len(held) * nbytes(first) <= RUNS_IN_MEMORY:
+    order = page_order(count, None, shuffle, seed)
+    head = order[:2] if isinstance(order, list) else [0, 1]  # the first two (one without end: in order)
+    held = order[:n] if isinstance(order, list) else page_order(count, n, shuffle, seed)  # the first `n`
+    first = data[head[0]]
+    if not isinstance(held, itertools.count) and len(held) * nbytes(first) <= RUNS_IN_MEMORY:
         return itertools.chain([first], read_pages(data, held[1:]))
-    first = _lists_as_tuples(data[0] if first is None else first)
-    second = first if count == 1 else _lists_as_tuples(data[1 if count is None else order[1]])
+    first = _lists_as_tuples(first)
+    second = _lists_as_tuples(data[head[1]]) if len(head) > 1 else first
     streamed = _streamed_pages(data, order, first, second)
     return read_pages(data, held) if streamed is None else streamed
 
