@@ -883,14 +883,15 @@ def test_layers_frozen_or_unfrozen_and_a_new_compile_are_followed(data):
                 finder(data, batch_size=32, n_steps=30)
 
 
-def test_a_model_with_its_own_train_step_is_warned_about():
+def test_a_model_with_its_own_train_step_trained_by_the_finders_step_is_warned_about():
     class OwnStep(keras.Sequential):
         def train_step(self, data):
             return super().train_step(data)
 
     model = OwnStep([keras.Input((4,)), keras.layers.Dense(1)])
-    with pytest.warns(UserWarning, match=r"`model` \(OwnStep\) overrides `train_step`, which the finder does not call"):
-        finder = LRFinder(model, keras.optimizers.SGD(), "mse")
+    with pytest.warns(UserWarning, match=r"`model` \(OwnStep\) overrides `train_step`, which the finder does not call "
+                                         r"with step='finder'"):
+        finder = LRFinder(model, keras.optimizers.SGD(), "mse", step="finder")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         finder.loss_fn = "mae"  # the same model: said once

@@ -31,19 +31,19 @@ def test_warn_from_the_user_module_points_at_it():
 
 
 class _OwnStep(keras.Model):
-    def train_step(self, data):  # never called: the finder trains with its own step
+    def train_step(self, data):  # never called: the finder trains with its own step (step="finder")
         raise AssertionError
 
 
 def test_a_model_set_on_a_finder_is_warned_of_at_the_line_that_set_it():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    finder = LRFinder(model, "sgd", "mse", verbose=False)
+    finder = LRFinder(model, "sgd", "mse", step="finder", verbose=False)
     inputs = keras.Input((2,))
     own = _OwnStep(inputs, keras.layers.Dense(1)(inputs))
     told = _told(lambda: setattr(finder, "model", own))
     assert len(told) == 1 and "overrides `train_step`" in str(told[0].message)
     assert told[0].filename == __file__
-    told = _told(lambda: LRFinder(_OwnStep(inputs, keras.layers.Dense(1)(inputs)), "sgd", "mse"))
+    told = _told(lambda: LRFinder(_OwnStep(inputs, keras.layers.Dense(1)(inputs)), "sgd", "mse", step="finder"))
     assert len(told) == 1 and told[0].filename == __file__
 
 

@@ -702,6 +702,46 @@ def one_optimizer(optimizer: Any, model: keras.Model, compiled: bool) -> keras.o
     return optimizer
 
 
+STEPS = ("auto", "model", "finder")
+
+
+def own_step(step: Any, monitor: Any, model: keras.Model, loss_fn: Any, compiled: bool) -> bool:
+    """Whether the finder trains `model` by the model's own `train_step` (`tf_lrfinder.own_step`):
+    with `step="model"`, or `"auto"` where its class overrides Keras's `train_step`. Raises where
+    `step` or `monitor` is not one of what they take, or where the model's own step would train
+    but the model is not compiled (its step applies the compiled optimizer) or `loss_fn` is given
+    (the step computes its own loss).
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> own_step("auto", "loss", model, None, True), own_step("model", "loss", model, None, True)
+        (False, True)
+        >>> own_step("model", "loss", model, "mse", True)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: `loss_fn` is not used where the model's own `train_step` trains: it computes its own loss. ...
+    """
+    if step not in STEPS:
+        raise ValueError(f"`step` must be one of {STEPS}. Received: step={step!r}")
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"`monitor` must be the key of the loss in what the model's `train_step` returns, a string "
+                        f"such as 'loss'. Received: monitor={monitor!r}")
+    own = step == "model" or (step == "auto" and getattr(type(model), "train_step") is not keras.Model.train_step)
+    if not own:
+        return False
+    why = "" if step == "model" else f" (`model`, a {type(model).__name__}, overrides `train_step`: step='auto' trains with it)"
+    if not compiled:
+        raise ValueError(f"The model's own `train_step` trains here{why}, and it applies the compiled optimizer: "
+                         "`model` is not compiled. Compile it as for `fit` (`model.compile(optimizer=...)`), or pass "
+                         "step='finder' to train with the finder's step, `optimizer` and `loss_fn`.")
+    if loss_fn is not None:
+        raise ValueError(f"`loss_fn` is not used where the model's own `train_step` trains: it computes its own "
+                         f"loss{why}. Received: loss_fn={loss_fn!r}. Drop it (`monitor` names the loss the step "
+                         "returns), or pass step='finder' to train with the finder's step and this loss.")
+    return True
+
+
 def one_loss(loss_fn: Any, compiled: bool) -> Any:
     """`loss_fn` checked, and made from a name where it is one (as `compile` reads it); None stays
     None where the model is `compiled` (its compiled loss is used), and raises where it is not.

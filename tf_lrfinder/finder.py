@@ -26,7 +26,8 @@ from .state import (LOCATIONS, Snapshot, components, global_random_variables, ke
                     untracked_variables, written_variables)
 from .step import (COMPILED_EVERY_STEP, DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED,
                    TARGET_MEAN, TARGET_MEAN_VARIANCE, SweepState, after_scope, build_evaluate, build_sweep,
-                   compiled_every_step, loss_function, nonfinite_parts, replica_overflow_warning)
+                   compiled_every_step, loss_function, nonfinite_parts, replica_overflow_warning, replica_strategy)
+from .own_step import build_model_evaluate, calls, model_train_step, overrides
 from .warn import warn
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -37,7 +38,7 @@ RAN_OUT = ("`dataset` ran out: it yielded no batch when read again. A tf.data.Da
 
 
 # The constructor's arguments that what the finder builds depends on (see `LRFinder.__setattr__`).
-_CONFIGURATION = ("model", "optimizer", "loss_fn", "steps_per_execution", "snapshot")
+_CONFIGURATION = ("model", "optimizer", "loss_fn", "steps_per_execution", "snapshot", "step", "monitor")
 
 
 @dataclass
@@ -80,6 +81,12 @@ class LRFinder:
             twice on the accelerator.
         verbose: show a progress bar (default True).
         tqdm_class: progress-bar class (default `tqdm.auto.tqdm`: a widget in notebooks).
+        step: which step trains: `"auto"` (default) the model's own `train_step` where its class
+            overrides Keras's, as `fit` trains it (a VAE, a GAN, a custom update), else the
+            finder's; `"model"` the model's `train_step` always; `"finder"` the finder's always
+            (`tf_lrfinder.own_step`). The model's step needs a compiled model, and no `loss_fn`.
+        monitor: where the model's own step trains, the key of its loss in what its `train_step`
+            (and `test_step`, which measures refining's runs) returns (default `"loss"`).
 
     Setting one of these arguments on the finder later (`finder.optimizer = keras.optimizers.SGD()`)
     checks it as the constructor does and the next call sweeps with it.
@@ -144,6 +151,8 @@ class LRFinder:
     snapshot: str = "device"
     verbose: bool = True
     tqdm_class: Callable[..., Any] = tqdm
+    step: str = "auto"
+    monitor: str = "loss"
 
     lrs: list[float] = field(default_factory=list, init=False)
     losses: list[float] = field(default_factory=list, init=False)
@@ -158,14 +167,16 @@ class LRFinder:
     def __post_init__(self) -> None:
         checks.tensorflow_backend()
         checks.keras_model(self.model)
-        overrides = type(self.model).train_step is not keras.Model.train_step
-        if overrides and self.__dict__.get("_warned_for") is not self.model:  # once per model
+        compiled = getattr(self.model, "compiled", False)
+        self._own_step = checks.own_step(self.step, self.monitor, self.model, self.loss_fn, compiled)
+        if (self.step == "finder" and overrides(self.model, "train_step")
+                and self.__dict__.get("_warned_for") is not self.model):  # once per model
             self._warned_for = self.model
             warn(f"`model` ({type(self.model).__name__}) overrides `train_step`, which the finder does not "
-                 "call: it trains with its own step (the model called with training=True, `loss_fn` or "
-                 "the compiled loss, gradients of every trainable variable). The rates it suggests are "
-                 "for that step; if yours trains differently (a GAN, a custom loss), they may not fit it.")
-        compiled = getattr(self.model, "compiled", False)
+                 "call with step='finder': it trains with its own step (the model called with training=True, "
+                 "`loss_fn` or the compiled loss, gradients of every trainable variable). The rates it suggests "
+                 "are for that step; if yours trains differently (a GAN, a custom loss), they may not fit it. "
+                 "step='auto' (the default) trains with yours.")
         self._compiled_optimizer = self.optimizer is None  # follows the model's compile, a recompile too
         self.optimizer = checks.one_optimizer(self.optimizer, self.model, compiled)
         checks.same_strategy(self.model, self.optimizer, self._compiled_optimizer)
@@ -173,7 +184,7 @@ class LRFinder:
         self._per_update = accumulation_steps(self.optimizer)  # batches per step (and per held-back batch)
         # A model compiled without a loss may still have one (`add_loss`, or its own `compute_loss`):
         # `_read` checks that on the first batch, before anything changes.
-        self.loss_fn = checks.one_loss(self.loss_fn, compiled)
+        self.loss_fn = None if self._own_step else checks.one_loss(self.loss_fn, compiled)
         self.steps_per_execution = checks.integer("steps_per_execution", self.steps_per_execution)
         if self.snapshot not in LOCATIONS:
             raise ValueError(f"`snapshot` must be one of {LOCATIONS}. Received: snapshot={self.snapshot!r}")
@@ -182,7 +193,7 @@ class LRFinder:
         self._evaluate: Callable | None = None
         self._update_bn: Callable | None = None
         self._traced_with: list[Any] = []
-        self._preflight = Preflight(self.model, self.loss_fn)  # the checks of the data, and what they found
+        self._preflight = Preflight(self.model, self.loss_fn, self._own_step)  # the checks of the data, and what they found
         self._snapshot: Snapshot | None = None
         self._ready = True
 
@@ -214,7 +225,7 @@ class LRFinder:
             >>> LRFinder(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="net"), "sgd", "mse")
             LRFinder(model='net', optimizer=SGD, loss_fn=mean_squared_error, no sweep yet)
         """
-        loss = "compiled" if self.loss_fn is None else (
+        loss = f"its train_step's {self.monitor!r}" if self._own_step else "compiled" if self.loss_fn is None else (
             getattr(self.loss_fn, "name", None) or getattr(self.loss_fn, "__name__", None) or type(self.loss_fn).__name__)
         head = f"LRFinder(model={self.model.name!r}, optimizer={type(self.optimizer).__name__}, loss_fn={loss}"
         if not self.lrs:
@@ -336,6 +347,8 @@ class LRFinder:
                              smoothing=float(smoothing),
                              diverge_factor=None if diverge_factor is None else float(diverge_factor), method=method,
                              refine=refine, gradient_accumulation_steps=self._per_update,
+                             step="model" if self._own_step else "finder",  # which trained: the model's `train_step`?
+                             monitor=self.monitor if self._own_step else None,
                              class_weight=None if class_weight is None else  # JSON's keys are strings
                              {str(int(k)): float(v) for k, v in class_weight.items()})
         self.lr_opt = None
@@ -359,7 +372,8 @@ class LRFinder:
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
                 rate_cap(self.optimizer, len(self.lrs)), diverge_factor=diverge_factor,
-                bound=loss_range(self.model, self.model.loss if self.loss_fn is None else self.loss_fn))
+                bound=None if self._own_step else loss_range(self.model, self.model.loss if self.loss_fn is None
+                                                             else self.loss_fn))
             self.warnings = self._preflight.warnings + swept  # the setup's were warned before the sweep
             for message in swept:
                 warn(message)
@@ -398,16 +412,39 @@ class LRFinder:
         streamed = not self._preflight.held(dataset, batches, needed)
         validation = self._preflight.held_validation(validation, validation_data, validation_split is not None)
         self._build()
+        if self._own_step and runs is not None:
+            self._traces_test_step((batches.dataset if validation is None else validation.batches.dataset).element_spec[1],
+                                   "`dataset`" if validation is None else "`validation_data`")
         return batches, validation, streamed
+
+    def _traces_test_step(self, spec: Any, what: str) -> None:
+        """Where the model's own step trains, trace the model's `test_step`, by which refining
+        measures its runs, on batches of `spec` (from `what`), before anything changes: a
+        `ValueError` where it fails (a model that computes its loss only in `train_step`)."""
+        if self._evaluate is None:
+            self._evaluate = build_model_evaluate(self.model, self.monitor)
+        try:
+            written_variables(self._evaluate, spec)  # traced once: the runs' measurements use this trace
+        except Exception as error:
+            raise ValueError(
+                f"Refining measures its runs by the model's own `test_step` on batches of {what}, as `fit` measures "
+                f"`validation_data`, and it failed there: {type(error).__name__}: {error}\nGive the model a `test_step` "
+                f"that returns its loss under `monitor` ({self.monitor!r}), or pass refine=False for the sweep's "
+                "reading alone. Nothing was changed.") from error
 
     def _build(self) -> None:
         """Build what the sweep needs after the checks of `_read` passed: the optimizer's slots, and
         the compiled functions where what they were traced with changed."""
-        if not self.optimizer.built:
+        # The model's own step may apply an optimizer to some variables only (a GAN's), or not the compiled
+        # one: it builds those it applies as it is traced, before the snapshot (`_cover`), as in `fit`.
+        # Under a strategy, where that fails, the compiled one is built on all of them, as `fit` builds it.
+        if not self.optimizer.built and (not self._own_step or (
+                self.optimizer is getattr(self.model, "optimizer", None) and replica_strategy(self.model) is not None)):
             # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
             with model_scope(self.model):
                 self.optimizer.build(self.model.trainable_variables)
-        checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
+        if not self._own_step:
+            checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
         per_update = accumulation_steps(self.optimizer)
         if per_update != self._per_update:  # a selector's sub-optimizers, known once built
             self._per_update = per_update
@@ -430,8 +467,12 @@ class LRFinder:
             if uses_xla(self.model) and compiled_every_step(self.model, self.optimizer):
                 warn(COMPILED_EVERY_STEP)
             target = self._state.lr if self._swap else self._lr_target
-            self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
-                                    self._state)
+            if self._own_step:
+                self._run = build_sweep(self.model, self.optimizer, None, target, self._state,
+                                        own_step=model_train_step(self.model, self.monitor))
+            else:
+                self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
+                                        self._state)
 
     def _cover(self, dataset: tf.data.Dataset, measured: Sequence[Any] = ()) -> None:
         """Make the snapshot cover every variable the steps on `dataset` may change: the model's (all
@@ -454,6 +495,13 @@ class LRFinder:
             if told is None:
                 raise
             raise told from error
+        if self._own_step and not {id(c) for c in components(self.optimizer.iterations)} & {
+                id(c) for v in written for c in components(v)}:
+            raise ValueError(
+                f"The model's own `train_step` does not apply `optimizer` ({type(self.optimizer).__name__}), whose rate "
+                "the finder sweeps: its `iterations` do not change in the step. Pass the optimizer the step applies "
+                "(`LRFinder(model, optimizer=model.g_optimizer)`, say, for a step that applies that one), or "
+                "step='finder' to train with the finder's step. Nothing was changed.")
         for spec in measured:
             written += written_variables(self._evaluate, spec)
         for variable in written:
@@ -756,7 +804,11 @@ class LRFinder:
         re-estimated, and the tied rates with their longer runs'
         losses (two empty arrays if none ran)."""
         if self._evaluate is None:
-            self._evaluate = build_evaluate(self.model, loss_function(self.model, self.loss_fn, training=False))
+            self._evaluate = (build_model_evaluate(self.model, self.monitor) if self._own_step else
+                              build_evaluate(self.model, loss_function(self.model, self.loss_fn, training=False)))
+        # BatchNorm's statistics are re-estimated by calling the model: not one that has no `call`, which
+        # its own steps replace (Keras's VAE example).
+        update_bn = update_bn and (not self._own_step or calls(self.model))
         if update_bn and self._update_bn is None:
             self._update_bn = batchnorm_lib.build_update_bn(self.model)
         bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0

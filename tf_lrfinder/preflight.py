@@ -89,6 +89,8 @@ class Preflight:
     Args:
         model: the finder's model.
         loss_fn: the finder's `loss_fn` as checked (None: the model's compiled loss, or its own).
+        own_step: whether the model's own `train_step` trains (`tf_lrfinder.own_step`): its loss is
+            its own, so only that the model is built and has something to train is checked.
 
     Attributes (set by `first_batch`, each call):
         classes: the model's outputs, where it has one output of several classes, else None.
@@ -109,9 +111,10 @@ class Preflight:
         ValueError: `dataset`'s targets do not fit the loss: ... give the model 4 outputs, or check the labels.
     """
 
-    def __init__(self, model: keras.Model, loss_fn: Any) -> None:
+    def __init__(self, model: keras.Model, loss_fn: Any, own_step: bool = False) -> None:
         self.model = model
         self.loss_fn = loss_fn
+        self.own_step = own_step
         self.classes: int | None = None
         self.target_classes: list[tuple[str | None, int | None]] = []
         self.warnings: list[str] = []
@@ -145,7 +148,7 @@ class Preflight:
         """Raise a `ValueError` naming `validation_data` if its first batch does not fit the model or
         the loss: what `first_batch` checks of the training data (and calls this for), in inference
         mode, as it is measured."""
-        if validation is None:
+        if validation is None or self.own_step:  # the model's `test_step` is traced on it (`LRFinder._read`)
             return
         share, rows, of = first_share(self.model, validation.batches.first)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(share)
@@ -162,8 +165,9 @@ class Preflight:
                 and keras_loss_name(self.loss_fn) is None)
 
     def computes_own_loss(self) -> bool:
-        """Whether the loss is the model's own (compiled without one, no `loss_fn`): x alone will do."""
-        return self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None
+        """Whether the loss is the model's own (compiled without one, no `loss_fn`; or its own
+        `train_step` trains): x alone will do."""
+        return self.own_step or (self.loss_fn is None and getattr(self.model, "_compile_loss", None) is None)
 
     def first_batch(self, first_batch: Any, evaluates: bool, validation: OnePass | None = None) -> None:
         """Check the first batch against the model and the loss, building what they need (an unbuilt
@@ -173,6 +177,13 @@ class Preflight:
         share, rows, of = first_share(self.model, first_batch)  # the first replica's, on several
         self.warnings = []
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(share)
+        if self.own_step:  # its loss is its step's: the step's trace checks the rest (`LRFinder._cover`)
+            self.classes, self.target_classes = None, []
+            with model_scope(self.model), checks.on_share(rows, of):
+                if not self.model.built and not self.model.trainable_variables:  # (its step may not call it)
+                    checks.model_fits(self.model, x)  # builds it, as `fit` builds it on its first batch
+                checks.has_trainable_variables(self.model)
+            return
         needs_loss_build = self.loss_fn is None and not getattr(self.model._compile_loss, "built", True)
         with model_scope(self.model):
             with checks.on_share(rows, of):

@@ -712,14 +712,16 @@ def replica_overflow_warning(steps: int, where: str) -> str:
             "`mixed_bfloat16` needs no loss scale, and a lower `initial_scale` overflows less often.")
 
 
-def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss: Callable, lr_target: Any,
-                state: SweepState) -> Callable:
+def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss: Callable | None, lr_target: Any,
+                state: SweepState, own_step: Callable | None = None) -> Callable:
     """Compile the chunked sweep for this model and optimizer.
 
     A step is one update of the weights: one batch, or with gradient accumulation
     (`accumulation_steps`) as many batches, all at the step's rate, whose mean loss is recorded (the
     weights do not change between them, so it is the loss of the update's whole batch). For a model
     created under a strategy, each batch is trained on the strategy's replicas (`across_replicas`).
+    Given `own_step` (`tf_lrfinder.own_step.model_train_step`: the model's own `train_step`), each
+    batch is trained by it instead of by the finder's step with `loss`.
 
     Returns:
         `run(iterator, n) -> (records, status)`: `records` is float64 `[k, RECORD_COLUMNS]` for the
@@ -763,6 +765,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         # to 0) and still turn the gradients, and so the weights, NaN: each step's batch is read.
         return tf.cast(value, tf.float64), nonfinite_parts(batch), overflowed
 
+    if own_step is not None:
+        train_step = own_step
     per_update = accumulation_steps(optimizer)
     strategy = _step_strategy(model, per_update)
     # An `Embedding`'s sparse gradients (`tf.IndexedSlices`), on several replicas, are gathered by

@@ -1,0 +1,316 @@
+"""A model that overrides `train_step` trains by it, as in `fit` (`tf_lrfinder.own_step`): its own loss
+recorded, its other optimizers and metrics restored, the optimizer swept checked against the step."""
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from tf_lrfinder import LRFinder
+
+PENALTY = 0.01
+
+
+class Penalised(keras.Model):
+    """The compiled loss plus a penalty on the kernels that only its own `train_step` adds (not
+    `add_loss`): the finder's step would not see it. Keras's own `test_step` measures the compiled loss."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tracker = keras.metrics.Mean(name="penalised")
+
+    def penalty(self):
+        return PENALTY * ops.sum(ops.stack([ops.sum(w ** 2) for w in self.trainable_weights if "kernel" in w.path]))
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True)) + self.penalty()
+        self.optimizer.apply(tape.gradient(loss, self.trainable_weights), self.trainable_weights)
+        self.tracker.update_state(loss)
+        return {"loss": self.tracker.result()}
+
+
+def penalised(optimizer=None):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = Penalised(inputs, keras.layers.Dense(1)(keras.layers.Dense(8, activation="relu")(inputs)))
+    model.compile(optimizer or keras.optimizers.Adam(), "mse")
+    return model
+
+
+class VAE(keras.Model):
+    """As Keras's guide writes one: no `call`, the loss only in its own steps, its metrics named apart."""
+
+    def __init__(self, test_step=True):
+        super().__init__()
+        self.encoder = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
+                                         keras.layers.ReLU(), keras.layers.Dense(4)])
+        self.decoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"),
+                                         keras.layers.Dense(6)])
+        self.seed = keras.random.SeedGenerator(1)
+        self.total = keras.metrics.Mean(name="total_loss")
+        self.kl = keras.metrics.Mean(name="kl_loss")
+        self.measures = test_step
+
+    @property
+    def metrics(self):
+        return [self.total, self.kl]
+
+    def losses_of(self, x, sample):
+        h = self.encoder(x)
+        mean, log_var = h[:, :2], h[:, 2:]
+        z = mean + ops.exp(0.5 * log_var) * keras.random.normal(ops.shape(mean), seed=self.seed) if sample else mean
+        kl = ops.mean(-0.5 * ops.sum(1 + log_var - mean ** 2 - ops.exp(log_var), axis=1))
+        return ops.mean(ops.sum((self.decoder(z) - x) ** 2, axis=1)) + kl, kl
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            total, kl = self.losses_of(x, sample=True)
+        self.optimizer.apply(tape.gradient(total, self.trainable_weights), self.trainable_weights)
+        self.total.update_state(total)
+        self.kl.update_state(kl)
+        return {"total_loss": self.total.result(), "kl_loss": self.kl.result()}
+
+    def test_step(self, data):
+        if not self.measures:
+            return super().test_step(data)  # Keras's: calls the model, which has no `call`
+        total, kl = self.losses_of(data[0] if isinstance(data, tuple) else data, sample=False)
+        self.total.update_state(total)
+        self.kl.update_state(kl)
+        return {"total_loss": self.total.result(), "kl_loss": self.kl.result()}
+
+
+class GAN(keras.Model):
+    """Two optimizers of its own, compiled apart; `model.optimizer` is Keras's default, never applied."""
+
+    def __init__(self):
+        super().__init__()
+        self.discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"),
+                                               keras.layers.Dense(1)])
+        self.generator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="relu"),
+                                           keras.layers.Dense(2)])
+        self.seed = keras.random.SeedGenerator(2)
+        self.d_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_tracker = keras.metrics.Mean(name="g_loss")
+
+    @property
+    def metrics(self):
+        return [self.d_tracker, self.g_tracker]
+
+    def compile(self, d_optimizer, g_optimizer):
+        super().compile()
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def train_step(self, data):
+        real = data[0] if isinstance(data, tuple) else data
+        n = ops.shape(real)[0]
+        fake = self.generator(keras.random.normal((n, 3), seed=self.seed))
+        with tf.GradientTape() as tape:
+            d_loss = (self.bce(ops.ones((n, 1)), self.discriminator(real))
+                      + self.bce(ops.zeros((n, 1)), self.discriminator(fake)))
+        weights = self.discriminator.trainable_weights
+        self.d_optimizer.apply(tape.gradient(d_loss, weights), weights)
+        with tf.GradientTape() as tape:
+            g_loss = self.bce(ops.ones((n, 1)), self.discriminator(self.generator(
+                keras.random.normal((n, 3), seed=self.seed))))
+        weights = self.generator.trainable_weights
+        self.g_optimizer.apply(tape.gradient(g_loss, weights), weights)
+        self.d_tracker.update_state(d_loss)
+        self.g_tracker.update_state(g_loss)
+        return {"d_loss": self.d_tracker.result(), "g_loss": self.g_tracker.result()}
+
+
+def state(model, *optimizers):
+    """Every value a step may change: the model's variables (its seed generators' too), each
+    optimizer's, the metrics'."""
+    variables = list(model.variables) + [v for o in optimizers for v in o.variables] + list(model.metrics_variables)
+    return [v.numpy().copy() for v in variables]
+
+
+def same(a, b):
+    return len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1024, 4)).astype("float32")
+    return x, (x[:, :1] - 2 * x[:, 1:2]).astype("float32")
+
+
+def test_a_model_that_overrides_train_step_trains_by_it_and_records_its_loss(data):
+    x, y = data
+    model = penalised()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    before = state(model, model.optimizer)
+    ordered = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)  # the first batch known
+    first = float(ops.mean((model(x[:32]) - y[:32]) ** 2) + model.penalty())  # before any step
+    finder = LRFinder(model, verbose=False)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        lr = finder(ordered, n_steps=30)
+    assert not [w for w in told if "train_step" in str(w.message)]  # nothing said of the step: it is the model's
+    assert same(before, state(model, model.optimizer))  # its tracker too, reset at every step
+    assert np.isfinite(lr) and lr == finder.lr_opt == finder.trials.lr
+    assert finder.losses[0] == pytest.approx(first, rel=1e-6)  # the batch's own loss, with the penalty
+    # The finder's own step (step="finder") records the compiled loss alone: the penalty is the model's.
+    ours = LRFinder(model, step="finder", verbose=False)
+    with pytest.warns(UserWarning, match=r"overrides `train_step`, which the finder does not call with step='finder'"):
+        ours = LRFinder(penalised(), step="finder", verbose=False)
+    ours.model = model
+    ours(ordered, n_steps=30, refine=False)
+    assert ours.losses[0] == pytest.approx(first - float(model.penalty()), rel=1e-6)
+    # Refining's runs are measured by Keras's own `test_step`: the compiled loss on the held-back batches.
+    assert finder.trials.start_loss == pytest.approx(
+        float(np.mean([model.evaluate(xb, yb, verbose=0, return_dict=True)["loss"] for xb, yb in ordered.take(8)])), rel=1e-5)
+
+
+def test_the_models_own_step_gives_the_finders_sweep_where_it_is_kerass(data):
+    """`step="model"` on a model that keeps Keras's `train_step`: the same sweep, runs and rate, bit
+    for bit (Keras's step computes the same loss and gradients); and its metrics are restored."""
+    x, y = data
+    results = []
+    for step in ("finder", "model"):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(), "mse", metrics=["mae"])
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+        before = state(model, model.optimizer)
+        finder = LRFinder(model, step=step, verbose=False)
+        results.append((finder((x, y), batch_size=32), finder.losses, finder.trials.losses))
+        assert same(before, state(model, model.optimizer))
+    assert results[0] == results[1]
+
+
+def test_a_vae_without_call_is_swept_by_its_steps_and_restored():
+    x = np.random.default_rng(1).normal(size=(1024, 6)).astype("float32")
+    model = VAE()
+    model.compile(keras.optimizers.Adam())
+    model.fit(x, batch_size=64, epochs=1, verbose=0)
+    before = state(model, model.optimizer)
+    finder = LRFinder(model, monitor="total_loss", verbose=False)
+    lr = finder(x, batch_size=64)  # x alone, as `fit(x)` takes it
+    assert np.isfinite(lr) and len(finder.trials.lrs) >= 4
+    assert same(before, state(model, model.optimizer))  # its seed generator and metrics too
+    assert (finder.history["settings"]["step"], finder.history["settings"]["monitor"]) == ("model", "total_loss")
+    assert finder.trials.bn_layers == 0  # BatchNorm is re-estimated by calling the model, which has no `call`
+    with pytest.raises(ValueError, match=re.escape(
+            "`monitor` must name the loss in what the model's `train_step` returns. Received: monitor='loss', and "
+            "it returns the keys ['kl_loss', 'total_loss']. Pass `monitor=` the key")):
+        LRFinder(model, verbose=False)(x, batch_size=64, refine=False)
+    assert same(before, state(model, model.optimizer))
+
+
+def test_refining_a_model_whose_test_step_fails_is_refused_before_anything_changes():
+    x = np.random.default_rng(1).normal(size=(1024, 6)).astype("float32")
+    model = VAE(test_step=False)
+    model.compile(keras.optimizers.Adam())
+    model.fit(x, batch_size=64, epochs=1, verbose=0)
+    before = state(model, model.optimizer)
+    finder = LRFinder(model, monitor="total_loss", verbose=False)
+    with pytest.raises(ValueError, match=r"(?s)Refining measures its runs by the model's own `test_step` on batches of "
+                                         r"`dataset`.*NotImplementedError.*pass refine=False"):
+        finder(x, batch_size=64)
+    assert same(before, state(model, model.optimizer)) and not finder.lrs  # no sweep ran
+    assert np.isfinite(finder(x, batch_size=64, refine=False))  # the sweep's reading alone
+    assert same(before, state(model, model.optimizer))
+
+
+def test_a_gan_is_swept_by_the_optimizer_its_step_applies_the_other_restored_too():
+    real = (np.random.default_rng(2).normal(size=(2048, 2)) + [2.0, -1.0]).astype("float32")
+    model = GAN()
+    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(2e-3))
+    model.fit(real, batch_size=64, epochs=1, verbose=0)
+    optimizers = (model.d_optimizer, model.g_optimizer, model.optimizer)
+    before = state(model, *optimizers)
+    with pytest.raises(ValueError, match=re.escape("The model's own `train_step` does not apply `optimizer` "
+                                                   "(RMSprop), whose rate the finder sweeps")):
+        LRFinder(model, monitor="g_loss", verbose=False)(real, batch_size=64, refine=False)  # compiled: Keras's default
+    assert same(before, state(model, *optimizers))
+    finder = LRFinder(model, model.d_optimizer, monitor="d_loss", verbose=False)
+    lr = finder(real, batch_size=64, refine=False)
+    assert np.isfinite(lr) and len(finder.losses) > 30
+    assert same(before, state(model, *optimizers))
+    assert float(model.d_optimizer.learning_rate) == np.float32(1e-3)
+    assert float(model.g_optimizer.learning_rate) == np.float32(2e-3)
+
+
+def test_a_gans_optimizers_not_yet_built_are_built_by_its_step_and_left_as_made():
+    real = (np.random.default_rng(2).normal(size=(512, 2)) + [2.0, -1.0]).astype("float32")
+    model = GAN()
+    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.SGD(2e-3, momentum=0.9))
+    lr = LRFinder(model, model.d_optimizer, monitor="d_loss", verbose=False)(real, batch_size=64, refine=False)
+    assert np.isfinite(lr)
+    assert model.d_optimizer.built and model.g_optimizer.built  # as `fit` builds them, on the weights each applies to
+    assert {v.path for v in model.d_optimizer.variables if "iteration" not in v.path and "learning_rate" not in v.path}
+    assert all(not np.any(v.numpy()) for o in (model.d_optimizer, model.g_optimizer) for v in o.variables
+               if "learning_rate" not in v.path)  # every slot and count as made: zeros
+    history = model.fit(real, batch_size=64, epochs=1, verbose=0).history
+    assert np.isfinite(history["d_loss"][0])
+
+
+def test_the_step_arguments_are_checked_before_anything_changes(data):
+    x, y = data
+    model = penalised()
+    with pytest.raises(ValueError, match=re.escape("`step` must be one of ('auto', 'model', 'finder'). "
+                                                   "Received: step='keras'")):
+        LRFinder(model, step="keras")
+    with pytest.raises(TypeError, match=re.escape("`monitor` must be the key of the loss")):
+        LRFinder(model, monitor=None)
+    with pytest.raises(ValueError, match=re.escape(
+            "`loss_fn` is not used where the model's own `train_step` trains: it computes its own loss (`model`, a "
+            "Penalised, overrides `train_step`: step='auto' trains with it). Received: loss_fn='mse'.")):
+        LRFinder(model, loss_fn="mse")
+    inputs = keras.Input((4,))
+    with pytest.raises(ValueError, match=re.escape("`model` is not compiled. Compile it as for `fit`")):
+        LRFinder(Penalised(inputs, keras.layers.Dense(1)(inputs)), "adam")
+    finder = LRFinder(model, verbose=False)
+    with pytest.raises(ValueError, match=re.escape("`step` must be one of")):
+        finder.step = "both"
+    assert finder.step == "auto"  # the old value kept
+    finder.step = "finder"  # checked as the constructor checks it; the next call traces the finder's step
+    finder.loss_fn = "mse"
+    finder((x, y), batch_size=32, n_steps=20, refine=False)
+    assert finder.losses[0] < float(model.compute_loss(x=x[:1], y=y[:1], y_pred=model(x[:1]))) + 1e3  # it ran
+
+
+SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from tf_lrfinder import LRFinder
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1024, 4)).astype("float32"); y = x[:, :1] - 2 * x[:, 1:2]
+    out = {}
+    for step in ("finder", "model"):
+        with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+            model.compile(keras.optimizers.Adam(), "mse")
+        finder = LRFinder(model, step=step, verbose=False)
+        out[step] = [finder((x, y), batch_size=32, n_steps=40), finder.losses, list(finder.trials.losses)]
+    print(json.dumps(out))
+""")
+
+
+def test_under_a_mirrored_strategy_the_models_own_step_gives_the_finders_sweep():
+    """Each replica's metrics hold its share's loss: their mean is the batch's, as the finder's step
+    records it (two logical CPUs, in a process of their own)."""
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["finder"] == out["model"]
