@@ -30,7 +30,9 @@ a transposed convolution), and, where the model is compiled, metrics (`mae`) and
 And once more (`nests`), likewise: the trunk a model of its own inside the model, as in transfer
 learning (called as a layer; frozen and called with `training=False`; or trainable and called so),
 its BatchNormalization layers frozen at times. And (`page_draws`) a `keras.utils.PyDataset`'s workers,
-threads or processes, and its batches streamed.
+threads or processes, and its batches streamed. And (`own_draws`), where the model is compiled, its
+own `train_step` training it (`tf_lrfinder.own_step`): Keras's own (`step="model"`), or a subclass
+whose step adds a penalty of its own.
 It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
@@ -45,6 +47,7 @@ Usage:
     python benchmarks/robustness.py 0 100 --mirrored   # each model created under a MirroredStrategy of 2 logical CPUs
     python benchmarks/robustness.py 0 100 --only multi,schedule_free   # those optimizers only
     python benchmarks/robustness.py 0 1000 --form py_dataset   # the seeds whose data is a PyDataset only
+    python benchmarks/robustness.py 5200 5400 --own   # the seeds that draw the model's own `train_step` only
 
 Exits with 1 where a call raised anything but a `ValueError`, returned no finite rate, or left a
 variable changed. Minutes on a CPU (about 2 seconds a call).
@@ -228,6 +231,48 @@ def page_draws(seed: int) -> dict[str, Any]:
     and whether the call streams its batches (the finder's memory budget set to 0 for the call)."""
     rx = random.Random(f"pages {seed}")
     return dict(workers=rx.choice([1, 1, 3]), processes=rx.random() < 0.3, streamed=rx.random() < 0.5)
+
+
+OWN_STEPS = {  # `own_draws`'s "own": the model's own `train_step` trains it, where it is compiled
+    "keras": "Keras's own `train_step`, called by the finder (step='model')",
+    "penalised": "a subclass whose own `train_step` adds a penalty on the kernels (step='auto')",
+}
+
+
+def own_draws(seed: int) -> dict[str, Any]:
+    """The draws added after seeds 5000 to 5199 were run with `page_draws`, from a generator of their
+    own: where none applies (about seven seeds in ten, and every model not compiled), a seed's call
+    is the one it made with `page_draws`."""
+    rx = random.Random(f"own {seed}")
+    return dict(own=rx.choice(sorted(OWN_STEPS)) if rx.random() < 0.3 else None)
+
+
+class Penalised(keras.Model):
+    """A model of its own class around another whose `train_step` adds 1e-4 times the kernels'
+    squared norm to the compiled loss (not by `add_loss`: only its own step knows it), scales the
+    loss for a `LossScaleOptimizer` as Keras's step does, and reports it as "loss"."""
+
+    def __init__(self, inner: keras.Model, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inner = inner
+        self.tracker = keras.metrics.Mean(name="penalised_loss")
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self.inner(inputs, training=training)
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+            kernels = [w for w in self.trainable_weights if "kernel" in w.path]
+            if kernels:
+                loss = loss + 1e-4 * tf.add_n([tf.reduce_sum(tf.square(tf.cast(w, loss.dtype))) for w in kernels])
+            scaled = self.optimizer.scale_loss(loss)
+        self.optimizer.apply(tape.gradient(scaled, self.trainable_weights), self.trainable_weights)
+        self.tracker.update_state(loss)
+        # The compiled metrics too, as Keras's guide to a step of one's own has it (`fit` reads them all).
+        return {**self.compute_metrics(x, y, y_pred, sample_weight), "loss": self.tracker.result()}
 
 
 def _nested(inputs: Any, h: Any, nest: dict[str, Any], name: str | None) -> tuple[Any, Any, list[str]]:
@@ -459,6 +504,9 @@ def configuration(seed: int):
         next(layer for layer in model.layers if layer.weights).trainable = False
     if late.get("subclassed"):
         model = Subclassed(model)
+    own = own_draws(seed)["own"] if compiled else None
+    if own == "penalised":
+        model = Penalised(model)
     compiled_with: list[str] = []  # `trunks`'s compile options, where it compiles
     if compiled or rs.random() < 0.3:  # trained for an epoch before, as after some training
         options_drawn: dict[str, Any] = {}
@@ -533,9 +581,12 @@ def configuration(seed: int):
             + (f" ||| {' '.join(k if v is True else f'{k}={v}' for k, v in last.items())}" if last else "")
             + (f" |||| {' '.join(compiled_with)}" if compiled_with else "")
             + (f" ||||| {' '.join(nested)}" if nested else "")
-            + (f" |||||| {' '.join(paged)}" if paged else ""))
+            + (f" |||||| {' '.join(paged)}" if paged else "")
+            + (f" ||||||| own={own}" if own else ""))
     finder_args = (model,) if compiled else (model, optimizer, loss)
     finder_kwargs = dict(steps_per_execution=extra["steps_per_execution"], snapshot=extra["snapshot"])
+    if own == "keras":
+        finder_kwargs["step"] = "model"
     return line, name, model, optimizer, finder_args, finder_kwargs, data, dict(kwargs, refine=refine), last
 
 
@@ -660,9 +711,12 @@ def main() -> None:
                         + ", ".join(sorted(THEN_FORMS)))
     parser.add_argument("--mirrored", action="store_true",
                         help="every model created under a MirroredStrategy of two logical CPUs")
+    parser.add_argument("--own", action="store_true", help="only the seeds that draw the model's own `train_step` "
+                        "(`own_draws`; it trains where the model is compiled, about three seeds in five)")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
-    seeds = [seed for seed in range(args.first, args.stop) if not args.form or then(seed)["form"] == args.form]
+    seeds = [seed for seed in range(args.first, args.stop) if (not args.form or then(seed)["form"] == args.form)
+             and (not args.own or own_draws(seed)["own"])]
     strategy = None
     if args.mirrored and args.stop - args.first > 1:
         # A process of its own for each call: once a collective op fails (as Keras's own `fit` does with

@@ -235,7 +235,7 @@ def test_a_gan_is_swept_by_the_optimizer_its_step_applies_the_other_restored_too
     optimizers = (model.d_optimizer, model.g_optimizer, model.optimizer)
     before = state(model, *optimizers)
     with pytest.raises(ValueError, match=re.escape("The model's own `train_step` does not apply `optimizer` "
-                                                   "(RMSprop), whose rate the finder sweeps")):
+                                                   "(RMSprop), whose rate the finder sweeps: none of its variables")):
         LRFinder(model, monitor="g_loss", verbose=False)(real, batch_size=64, refine=False)  # compiled: Keras's default
     assert same(before, state(model, *optimizers))
     finder = LRFinder(model, model.d_optimizer, monitor="d_loss", verbose=False)
@@ -258,6 +258,20 @@ def test_a_gans_optimizers_not_yet_built_are_built_by_its_step_and_left_as_made(
                if "learning_rate" not in v.path)  # every slot and count as made: zeros
     history = model.fit(real, batch_size=64, epochs=1, verbose=0).history
     assert np.isfinite(history["d_loss"][0])
+
+
+@pytest.mark.parametrize("options", [dict(gradient_accumulation_steps=2), dict(use_ema=True)])
+def test_an_optimizer_that_accumulates_or_averages_is_applied_by_the_models_step(data, options):
+    """Its `iterations` is then no variable of its own (a count of updates, made of its count of
+    batches): the optimizer is still known to be the one the step applies."""
+    x, y = data
+    model = penalised(keras.optimizers.Adam(**options))
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    before = state(model, model.optimizer)
+    finder = LRFinder(model, verbose=False)
+    assert np.isfinite(finder((x, y), batch_size=32, refine=False))
+    assert same(before, state(model, model.optimizer))
+    assert finder.settings["gradient_accumulation_steps"] == options.get("gradient_accumulation_steps", 1)
 
 
 def test_the_step_arguments_are_checked_before_anything_changes(data):

@@ -495,11 +495,15 @@ class LRFinder:
             if told is None:
                 raise
             raise told from error
-        if self._own_step and not {id(c) for c in components(self.optimizer.iterations)} & {
+        # (its variables read after the trace, which builds one not yet built, less the rate the sweep sets;
+        # `iterations` is not one of them where it accumulates gradients: a count of updates, made of its
+        # count of batches)
+        rate = {id(c) for c in components(self._lr_target)}
+        if self._own_step and not {id(c) for v in self.optimizer.variables for c in components(v)} - rate & {
                 id(c) for v in written for c in components(v)}:
             raise ValueError(
                 f"The model's own `train_step` does not apply `optimizer` ({type(self.optimizer).__name__}), whose rate "
-                "the finder sweeps: its `iterations` do not change in the step. Pass the optimizer the step applies "
+                "the finder sweeps: none of its variables change in the step. Pass the optimizer the step applies "
                 "(`LRFinder(model, optimizer=model.g_optimizer)`, say, for a step that applies that one), or "
                 "step='finder' to train with the finder's step. Nothing was changed.")
         for spec in measured:
@@ -633,7 +637,9 @@ class LRFinder:
 
         Every run trains on the same batches, those after the held-back ones, in the same order,
         so the runs differ only in their rate and a seeded process chooses the same rate every
-        time. Arrays and plain iterables are sliced from memory; from a `tf.data.Dataset`, the
+        time. Where the model's own `train_step` trains (`step`), each run's loss is
+        `logs[monitor]` of the model's `test_step` on each batch it is measured on (a `ValueError`
+        before anything runs where that fails). Arrays and plain iterables are sliced from memory; from a `tf.data.Dataset`, the
         batches the runs read are read once and held in host memory where they take at most
         512 MiB (`tf_lrfinder.data.in_memory`; a default call reads them before its sweep, which
         reads from them too), so its pipeline runs for them once, not once per run; above that,
