@@ -457,6 +457,41 @@ def xla(n_steps, repeats):
         print(f"| {str(jit):>11s} | {name:28s} | {v * 1e3:8.1f} | {v / med[jit, 'model.fit']:6.2f} |")
 
 
+class OwnStep(keras.Sequential):
+    """The MLP, with a `train_step` of its own that does what Keras's does (its loss, its update,
+    its metrics): what the finder's `step="auto"` trains with, as `fit` does."""
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred)
+        self.optimizer.apply(tape.gradient(loss, self.trainable_weights), self.trainable_weights)
+        return self.compute_metrics(x, y, y_pred)
+
+
+def own_step(n_steps, repeats):
+    """The model's own `train_step` (`tf_lrfinder.own_step`) against the finder's step, on the MLP:
+    a subclass whose step does what Keras's does, swept by it (`step="auto"`) and by the finder's
+    step (`step="finder"`), beside `fit` (which trains by it) and the plain MLP's sweep, interleaved."""
+    ds = data((784,), n_steps)
+    fns = {}
+    for name, cls in (("plain MLP", keras.Sequential), ("own train_step", OwnStep)):
+        model = cls(mlp().layers)
+        model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=LOSS)
+        fns[name, "model.fit"] = lambda m=model: m.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0)
+        for step in ("finder", "model") if cls is keras.Sequential else ("auto", "finder"):
+            finder = LRFinder(model, step=step, verbose=False)
+            fns[name, f"sweep, step={step!r}"] = lambda f=finder: f(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps,
+                                                                    refine=False)
+    med = interleaved_medians(fns, repeats)
+    print(f"\nMLP 784-512-512-10, the model's own train_step against the finder's: {n_steps} steps, batch 128, "
+          f"Adam, median of {repeats}")
+    print(f"| {'model':16s} | {'contender':24s} | {'ms':>8s} | {'x its fit':>9s} |")
+    for (name, contender), v in med.items():
+        print(f"| {name:16s} | {contender:24s} | {v * 1e3:8.1f} | {v / med[name, 'model.fit']:9.2f} |")
+
+
 @contextlib.contextmanager
 def without_nan_check():
     """A finder first called inside traces its sweep with `step.nonfinite_parts` replaced by a constant
@@ -676,7 +711,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--only", choices=["speed", "scaling", "update_bn", "validation", "pipeline", "restore",
-                                           "arrays", "xla", "nan_check", "strategy", "first_call", "py_dataset"],
+                                           "arrays", "xla", "nan_check", "strategy", "first_call", "py_dataset",
+                                           "own_step"],
                         default=None)
     parser.add_argument("--against", default=None, help="first_call: a checkout of another commit, run beside")
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)  # `arrays`' child process
@@ -718,6 +754,8 @@ def main():
         xla(args.steps, max(3, args.repeats // 2))
     if args.only in (None, "nan_check"):
         nan_check(args.steps, args.repeats)
+    if args.only in (None, "own_step"):
+        own_step(args.steps, args.repeats)
     if args.only == "strategy":
         strategy_cost(args.steps, args.repeats)
     elif args.only is None:  # logical devices must be set before TensorFlow starts: a process of its own

@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras import tree
 
 from .labels import label_fix, label_range, labels_outside
+from .own_step import overrides
 from .state import all_layers, stateful_layers
 from .step import PARTS, UnweighableLoss, created_under, nonfinite_parts
 
@@ -727,7 +728,7 @@ def own_step(step: Any, monitor: Any, model: keras.Model, loss_fn: Any, compiled
     if not isinstance(monitor, str) or not monitor:
         raise TypeError(f"`monitor` must be the key of the loss in what the model's `train_step` returns, a string "
                         f"such as 'loss'. Received: monitor={monitor!r}")
-    own = step == "model" or (step == "auto" and getattr(type(model), "train_step") is not keras.Model.train_step)
+    own = step == "model" or (step == "auto" and overrides(model, "train_step"))
     if not own:
         return False
     why = "" if step == "model" else f" (`model`, a {type(model).__name__}, overrides `train_step`: step='auto' trains with it)"

@@ -26,8 +26,8 @@ from .state import (LOCATIONS, Snapshot, components, global_random_variables, ke
                     untracked_variables, written_variables)
 from .step import (COMPILED_EVERY_STEP, DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED,
                    TARGET_MEAN, TARGET_MEAN_VARIANCE, SweepState, after_scope, build_evaluate, build_sweep,
-                   compiled_every_step, loss_function, nonfinite_parts, replica_overflow_warning, replica_strategy)
-from .own_step import build_model_evaluate, calls, model_train_step, overrides
+                   compiled_every_step, loss_function, nonfinite_parts, replica_overflow_warning)
+from .own_step import build_as_fit, build_model_evaluate, calls, model_train_step, overrides
 from .warn import warn
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -411,6 +411,8 @@ class LRFinder:
             batches = in_memory(batches, needed)
         streamed = not self._preflight.held(dataset, batches, needed)
         validation = self._preflight.held_validation(validation, validation_data, validation_split is not None)
+        if self._own_step:
+            build_as_fit(self.model, batches.first)
         self._build()
         if self._own_step and runs is not None:
             self._traces_test_step((batches.dataset if validation is None else validation.batches.dataset).element_spec[1],
@@ -436,10 +438,9 @@ class LRFinder:
         """Build what the sweep needs after the checks of `_read` passed: the optimizer's slots, and
         the compiled functions where what they were traced with changed."""
         # The model's own step may apply an optimizer to some variables only (a GAN's), or not the compiled
-        # one: it builds those it applies as it is traced, before the snapshot (`_cover`), as in `fit`.
-        # Under a strategy, where that fails, the compiled one is built on all of them, as `fit` builds it.
-        if not self.optimizer.built and (not self._own_step or (
-                self.optimizer is getattr(self.model, "optimizer", None) and replica_strategy(self.model) is not None)):
+        # one: it builds those it applies as it is traced, before the snapshot (`_cover`), as in `fit`
+        # (under a strategy, `_read` builds what `fit` builds before: `build_as_fit`).
+        if not self.optimizer.built and not self._own_step:
             # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
             with model_scope(self.model):
                 self.optimizer.build(self.model.trainable_variables)
@@ -495,12 +496,7 @@ class LRFinder:
             if told is None:
                 raise
             raise told from error
-        # (its variables read after the trace, which builds one not yet built, less the rate the sweep sets;
-        # `iterations` is not one of them where it accumulates gradients: a count of updates, made of its
-        # count of batches)
-        rate = {id(c) for c in components(self._lr_target)}
-        if self._own_step and not {id(c) for v in self.optimizer.variables for c in components(v)} - rate & {
-                id(c) for v in written for c in components(v)}:
+        if self._own_step and not self._applied(written):
             raise ValueError(
                 f"The model's own `train_step` does not apply `optimizer` ({type(self.optimizer).__name__}), whose rate "
                 "the finder sweeps: none of its variables change in the step. Pass the optimizer the step applies "
@@ -515,6 +511,15 @@ class LRFinder:
                 known |= parts
         if self._snapshot is None or not self._snapshot.matches(variables):
             self._snapshot = Snapshot(variables, self.snapshot)
+
+    def _applied(self, written: Sequence[Any]) -> bool:
+        """Whether a step that writes the variables `written` applies the finder's optimizer: writes
+        any of its variables but the rate the sweep sets. They are read after the step's trace, which
+        builds an optimizer not yet built; its `iterations` is none of them where it accumulates
+        gradients (a count of updates, made of its count of batches)."""
+        own = {id(c) for v in self.optimizer.variables for c in components(v)}
+        own -= {id(c) for c in components(self._lr_target)}
+        return bool(own & {id(c) for v in written for c in components(v)})
 
     @contextlib.contextmanager
     def _memory_hint(self) -> Iterator[None]:
@@ -639,12 +644,12 @@ class LRFinder:
         so the runs differ only in their rate and a seeded process chooses the same rate every
         time. Where the model's own `train_step` trains (`step`), each run's loss is
         `logs[monitor]` of the model's `test_step` on each batch it is measured on (a `ValueError`
-        before anything runs where that fails). Arrays and plain iterables are sliced from memory; from a `tf.data.Dataset`, the
-        batches the runs read are read once and held in host memory where they take at most
-        512 MiB (`tf_lrfinder.data.in_memory`; a default call reads them before its sweep, which
-        reads from them too), so its pipeline runs for them once, not once per run; above that,
-        each run reads it afresh (one that reshuffles on each iteration then gives each run its
-        own order).
+        before anything runs where that fails). Arrays and plain iterables are sliced from memory;
+        from a `tf.data.Dataset`, the batches the runs read are read once and held in host memory
+        where they take at most 512 MiB (`tf_lrfinder.data.in_memory`; a default call reads them
+        before its sweep, which reads from them too), so its pipeline runs for them once, not once
+        per run; above that, each run reads it afresh (one that reshuffles on each iteration then
+        gives each run its own order).
 
         Costs `steps` training steps per run (400 by default, four times a default sweep, and 100
         more per run beyond them: 4.2 runs per call on the benchmark, at most 12 there, and where

@@ -56,6 +56,30 @@ def calls(model: keras.Model) -> bool:
     return overrides(model, "call")
 
 
+def build_as_fit(model: keras.Model, batch: Any) -> None:
+    """Under a `tf.distribute` strategy, build what `fit` builds before its first step, from the
+    shapes of `batch`: the model, its compiled loss and metrics, its compiled optimizer (Keras's own
+    `_symbolic_build`, which has no public form). Elsewhere the model's step builds what it uses as
+    it is traced, as in `fit`; under a strategy that fails (TensorFlow cannot lift the new
+    variables out of the trace). An error is `fit`'s own.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model.compile("adam", "mse", metrics=["mae"])
+        >>> with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        ...     model_there = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        ...     model_there.compile("adam", "mse", metrics=["mae"])
+        >>> build_as_fit(model_there, (tf.zeros([4, 2]), tf.zeros([4, 1])))
+        >>> model_there.optimizer.built, model.optimizer.built  # not where there is no strategy
+        (True, False)
+    """
+    build = getattr(model, "_symbolic_build", None)
+    if build is None or replica_strategy(model) is None:
+        return
+    with model.distribute_strategy.scope():
+        build(data_batch=batch)
+
+
 def logged(logs: Any, monitor: str, where: str) -> tf.Tensor:
     """`logs[monitor]`, the value the model's `where` (`"train_step"`, `"test_step"`) returned for
     the loss, as a float64 scalar; a `ValueError` naming the keys it returned where that is not one
