@@ -2,6 +2,7 @@
 recorded, its other optimizers and metrics restored, the optimizer swept checked against the step."""
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -328,4 +329,39 @@ def test_under_a_mirrored_strategy_the_models_own_step_gives_the_finders_sweep()
     done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["finder"] == out["model"]
+    assert out["finder"][0] == out["model"][0]  # the same rate
+    # Bit for bit with Keras 3.15; Keras 3.8's loss tracker rounds otherwise under a strategy (within 1e-7).
+    for finders, models in zip(out["finder"][1:], out["model"][1:]):
+        np.testing.assert_allclose(models, finders, rtol=1e-6)
+
+
+EMBEDDING = textwrap.dedent("""
+    import json
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from tf_lrfinder import LRFinder
+
+    rng = np.random.default_rng(0)
+    words = rng.integers(0, 50, size=(40, 6)); y = rng.normal(size=(40, 1)).astype("float32")  # batches of 32 and 8
+    with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+        model = keras.Sequential([keras.Input((6,), dtype="int32"), keras.layers.Embedding(50, 8),
+                                  keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(momentum=0.9, nesterov=True), "mse")
+    model.fit(words, y, batch_size=32, epochs=1, verbose=0)  # Keras's own `fit` trains it
+    before = [v.numpy().copy() for v in model.variables + model.optimizer.variables]
+    lr = LRFinder(model, step="model", verbose=False)((words, y), batch_size=32, n_steps=40)
+    print(json.dumps([lr, all(np.array_equal(a, v.numpy())
+                              for a, v in zip(before, model.variables + model.optimizer.variables))]))
+""")
+
+
+def test_under_a_mirrored_strategy_the_models_own_step_trains_an_embedding_one_step_per_call():
+    """An Embedding's gradients are sparse, and their gather across replicas fails on a second step in
+    one compiled call: hidden in the model's own step, which then runs one step per call on several
+    replicas, as `fit` does by default (two logical CPUs, in a process of their own)."""
+    done = subprocess.run([sys.executable, "-c", EMBEDDING], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lr, restored = json.loads(done.stdout.strip().splitlines()[-1])
+    assert math.isfinite(lr) and restored

@@ -777,7 +777,9 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     # A LossScaleOptimizer on several replicas skips a step only where the first replica's gradients are
     # not finite: each replica's are made so where any replica's are (`overflow_everywhere`).
     shared_overflow = replicated and isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-    state.one_step_per_call = False
+    # The model's own step hides its gradients: on several replicas it runs one step per call, as `fit`
+    # does by default, in case they are sparse.
+    state.one_step_per_call = own_step is not None and replicated
     hold = ftrl_rate_held(optimizer, model.trainable_variables)
     # As `fit` compiles its step: the step alone, the loop over batches around it; not where XLA would
     # compile it again at every step (`LRFinder` warns of it).
