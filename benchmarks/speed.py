@@ -445,16 +445,26 @@ def xla(n_steps, repeats):
     for jit in (False, True):
         model = mlp()
         model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=LOSS, jit_compile=jit)
-        finder = LRFinder(model, verbose=False)
-        fns[jit, "model.fit"] = lambda m=model: m.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0)
-        fns[jit, "tf_lrfinder, repeated call"] = lambda f=finder: f(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps,
-                                                                    refine=False)
-    med = interleaved_medians(fns, repeats)
-    print(f"\nMLP 784-512-512-10 compiled with and without jit_compile=True: {n_steps} steps, batch 128, Adam, "
-          f"median of {repeats}")
-    print(f"| {'jit_compile':>11s} | {'contender':28s} | {'ms':>8s} | {'x fit':>6s} |")
-    for (jit, name), v in med.items():
-        print(f"| {str(jit):>11s} | {name:28s} | {v * 1e3:8.1f} | {v / med[jit, 'model.fit']:6.2f} |")
+        fns[jit, "model.fit"], fns[jit, "tf_lrfinder, repeated call"] = fit_and_sweep(model, ds, n_steps)
+    grouped_table(interleaved_medians(fns, repeats), "jit_compile",
+                  f"MLP 784-512-512-10 compiled with and without jit_compile=True: {n_steps} steps, batch 128, Adam, "
+                  f"median of {repeats}")
+
+
+def fit_and_sweep(model, ds, n_steps, **finder_kwargs):
+    """Two contenders on the compiled `model`: `fit` for `n_steps` steps of `ds`, and the finder's
+    repeated sweep of as many steps (no refining; `finder_kwargs` for `LRFinder`)."""
+    finder = LRFinder(model, verbose=False, **finder_kwargs)
+    return (lambda: model.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0),
+            lambda: finder(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps, refine=False))
+
+
+def grouped_table(medians, group, title):
+    """Print `medians` (keyed by (a group's value, contender)), each against its group's `fit`."""
+    print(f"\n{title}")
+    print(f"| {group:>16s} | {'contender':28s} | {'ms':>8s} | {'x fit':>6s} |")
+    for (value, name), v in medians.items():
+        print(f"| {str(value):>16s} | {name:28s} | {v * 1e3:8.1f} | {v / medians[value, 'model.fit']:6.2f} |")
 
 
 class OwnStep(keras.Sequential):
@@ -479,17 +489,11 @@ def own_step(n_steps, repeats):
     for name, cls in (("plain MLP", keras.Sequential), ("own train_step", OwnStep)):
         model = cls(mlp().layers)
         model.compile(optimizer=keras.optimizers.Adam(1e-5), loss=LOSS)
-        fns[name, "model.fit"] = lambda m=model: m.fit(ds, steps_per_epoch=n_steps, epochs=1, verbose=0)
         for step in ("finder", "model") if cls is keras.Sequential else ("auto", "finder"):
-            finder = LRFinder(model, step=step, verbose=False)
-            fns[name, f"sweep, step={step!r}"] = lambda f=finder: f(ds, min_lr=1e-6, max_lr=1e-4, n_steps=n_steps,
-                                                                    refine=False)
-    med = interleaved_medians(fns, repeats)
-    print(f"\nMLP 784-512-512-10, the model's own train_step against the finder's: {n_steps} steps, batch 128, "
-          f"Adam, median of {repeats}")
-    print(f"| {'model':16s} | {'contender':24s} | {'ms':>8s} | {'x its fit':>9s} |")
-    for (name, contender), v in med.items():
-        print(f"| {name:16s} | {contender:24s} | {v * 1e3:8.1f} | {v / med[name, 'model.fit']:9.2f} |")
+            fns[name, "model.fit"], fns[name, f"sweep, step={step!r}"] = fit_and_sweep(model, ds, n_steps, step=step)
+    grouped_table(interleaved_medians(fns, repeats), "model",
+                  f"MLP 784-512-512-10, the model's own train_step against the finder's: {n_steps} steps, batch 128, "
+                  f"Adam, median of {repeats}")
 
 
 @contextlib.contextmanager
