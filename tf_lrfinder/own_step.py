@@ -91,14 +91,14 @@ def logged(logs: Any, monitor: str, where: str) -> tf.Tensor:
         >>> logged({"d_loss": 1.0, "g_loss": 2.0}, "loss", "train_step")
         Traceback (most recent call last):
         ...
-        ValueError: `monitor` must name the loss in what the model's `train_step` returns. Received: monitor='loss', and it returns the keys ['d_loss', 'g_loss']. Pass `monitor=` the key of the loss the rate should lower (for example monitor='d_loss').
+        ValueError: `monitor` must name the loss in what the model's `train_step` returns. Received: monitor='loss', and it returns the keys ['d_loss', 'g_loss']. Pass `monitor=` the key of the loss the rate should lower (for example monitor='d_loss'), or step='finder' to train with the finder's own step.
     """
     if not isinstance(logs, Mapping) or monitor not in logs:
         returned = f"the keys {sorted(logs)}" if isinstance(logs, Mapping) else f"a {type(logs).__name__}"
         example = f" (for example monitor={sorted(logs)[0]!r})" if isinstance(logs, Mapping) and logs else ""
         raise ValueError(f"`monitor` must name the loss in what the model's `{where}` returns. Received: "
                          f"monitor={monitor!r}, and it returns {returned}. Pass `monitor=` the key of the loss the "
-                         f"rate should lower{example}.")
+                         f"rate should lower{example}, or step='finder' to train with the finder's own step.")
     value = tf.convert_to_tensor(logs[monitor])
     if value.shape.num_elements() != 1:
         raise ValueError(f"`monitor` must name one number in what the model's `{where}` returns. Received: "
