@@ -423,10 +423,8 @@ class LRFinder:
         """Where the model's own step trains, trace the model's `test_step`, by which refining
         measures its runs, on batches of `spec` (from `what`), before anything changes: a
         `ValueError` where it fails (a model that computes its loss only in `train_step`)."""
-        if self._evaluate is None:
-            self._evaluate = build_model_evaluate(self.model, self.monitor)
         try:
-            written_variables(self._evaluate, spec)  # traced once: the runs' measurements use this trace
+            written_variables(self._evaluator(), spec)  # traced once: the runs' measurements use this trace
         except Exception as error:
             raise ValueError(
                 f"Refining measures its runs by the model's own `test_step` on batches of {what}, as `fit` measures "
@@ -434,17 +432,24 @@ class LRFinder:
                 f"that returns its loss under `monitor` ({self.monitor!r}), or pass refine=False for the sweep's "
                 "reading alone. Nothing was changed.") from error
 
+    def _evaluator(self) -> Callable:
+        """The compiled loss of one batch that refining measures its runs by, built where it was not:
+        the model's own `test_step` where its own step trains, else the finder's loss in inference mode."""
+        if self._evaluate is None:
+            self._evaluate = (build_model_evaluate(self.model, self.monitor) if self._own_step else
+                              build_evaluate(self.model, loss_function(self.model, self.loss_fn, training=False)))
+        return self._evaluate
+
     def _build(self) -> None:
         """Build what the sweep needs after the checks of `_read` passed: the optimizer's slots, and
         the compiled functions where what they were traced with changed."""
         # The model's own step may apply an optimizer to some variables only (a GAN's), or not the compiled
         # one: it builds those it applies as it is traced, before the snapshot (`_cover`), as in `fit`
         # (under a strategy, `_read` builds what `fit` builds before: `build_as_fit`).
-        if not self.optimizer.built and not self._own_step:
-            # Slots (Adam's moments...) must exist before the snapshot, and before tracing.
-            with model_scope(self.model):
-                self.optimizer.build(self.model.trainable_variables)
         if not self._own_step:
+            if not self.optimizer.built:  # slots (Adam's moments...) must exist before the snapshot and tracing
+                with model_scope(self.model):
+                    self.optimizer.build(self.model.trainable_variables)
             checks.optimizer_knows(self.optimizer, self.model.trainable_variables)
         per_update = accumulation_steps(self.optimizer)
         if per_update != self._per_update:  # a selector's sub-optimizers, known once built
@@ -468,12 +473,9 @@ class LRFinder:
             if uses_xla(self.model) and compiled_every_step(self.model, self.optimizer):
                 warn(COMPILED_EVERY_STEP)
             target = self._state.lr if self._swap else self._lr_target
-            if self._own_step:
-                self._run = build_sweep(self.model, self.optimizer, None, target, self._state,
-                                        own_step=model_train_step(self.model, self.monitor))
-            else:
-                self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
-                                        self._state)
+            own = model_train_step(self.model, self.monitor) if self._own_step else None
+            self._run = build_sweep(self.model, self.optimizer, None if own else loss_function(self.model, self.loss_fn),
+                                    target, self._state, own_step=own)
 
     def _cover(self, dataset: tf.data.Dataset, measured: Sequence[Any] = ()) -> None:
         """Make the snapshot cover every variable the steps on `dataset` may change: the model's (all
@@ -814,9 +816,7 @@ class LRFinder:
         loss, how many samples each loss was measured on, how many BatchNorm layers were
         re-estimated, and the tied rates with their longer runs'
         losses (two empty arrays if none ran)."""
-        if self._evaluate is None:
-            self._evaluate = (build_model_evaluate(self.model, self.monitor) if self._own_step else
-                              build_evaluate(self.model, loss_function(self.model, self.loss_fn, training=False)))
+        self._evaluator()  # built before the snapshot reads what its trace writes
         # BatchNorm's statistics are re-estimated by calling the model: not one that has no `call`, which
         # its own steps replace (Keras's VAE example).
         update_bn = update_bn and (not self._own_step or calls(self.model))
