@@ -473,9 +473,12 @@ class LRFinder:
             if uses_xla(self.model) and compiled_every_step(self.model, self.optimizer):
                 warn(COMPILED_EVERY_STEP)
             target = self._state.lr if self._swap else self._lr_target
-            own = model_train_step(self.model, self.monitor) if self._own_step else None
-            self._run = build_sweep(self.model, self.optimizer, None if own else loss_function(self.model, self.loss_fn),
-                                    target, self._state, own_step=own)
+            if self._own_step:
+                self._run = build_sweep(self.model, self.optimizer, None, target, self._state,
+                                        own_step=model_train_step(self.model, self.monitor))
+            else:
+                self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
+                                        self._state)
 
     def _cover(self, dataset: tf.data.Dataset, measured: Sequence[Any] = ()) -> None:
         """Make the snapshot cover every variable the steps on `dataset` may change: the model's (all
