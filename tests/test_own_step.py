@@ -299,6 +299,34 @@ def test_the_step_arguments_are_checked_before_anything_changes(data):
     assert finder.losses[0] < float(model.compute_loss(x=x[:1], y=y[:1], y_pred=model(x[:1]))) + 1e3  # it ran
 
 
+def test_a_first_loss_not_finite_from_the_models_step_is_told_as_such_and_the_state_restored(data):
+    """Where the model's own step returns NaN or inf for the first batch, on finite data (no check of
+    the first batch computes its loss before the sweep), the error says so, naming weights that hold
+    NaN, not a suggestion rule's lack of points; and everything is restored."""
+    x, y = data
+    model = penalised()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    model.compile(model.optimizer, lambda y_true, y_pred: -ops.mean(ops.log(0.0 * y_pred)))  # a log of 0: inf
+    kept = lambda before: all(np.array_equal(a, b, equal_nan=True) for a, b in zip(before, state(model, model.optimizer)))
+    before = state(model, model.optimizer)
+    with pytest.raises(ValueError, match=re.escape(
+            "The loss the model's `train_step` returned as 'loss' on the first batch is inf before any step, at the "
+            "model's weights as they are, on finite data: a sweep that starts there records that loss and stops, "
+            "whatever the rate. Look for a log of 0, a division by 0 or an overflow in the model or in the loss its "
+            "`train_step` computes, and call again. The state is restored.")):
+        LRFinder(model, verbose=False)((x, y), batch_size=32)
+    assert kept(before)
+    model.compile(model.optimizer, "mse")
+    kernel = model.trainable_weights[0]
+    kernel.assign(np.where(np.arange(kernel.shape[1]) == 3, np.nan, kernel.numpy()))  # as a diverged training leaves it
+    before = state(model, model.optimizer)
+    with pytest.raises(ValueError, match=re.escape(
+            "returned as 'loss' on the first batch is nan before any step: `model`'s weights hold NaN or inf values "
+            f"({kernel.path}), as a training that diverged leaves them.")):
+        LRFinder(model, verbose=False)((x, y), batch_size=32)
+    assert kept(before)
+
+
 SCRIPT = textwrap.dedent("""
     import json
     import numpy as np, tensorflow as tf

@@ -438,16 +438,33 @@ def finite_first_loss(model: keras.Model, loss: Callable, batch: Any, value: Any
     if np.all(np.isfinite(np.asarray(trained))):
         return  # finite as the sweep's step computes it: the sweep decides
     finite_data(int(nonfinite_parts(batch)), "the loss on the first batch, before any step,")
-    said = f"The loss on the first batch is {float(np.asarray(value))} before any step"
+    raise nonfinite_start(model, float(np.asarray(value)), "The loss",
+                          "in the model or in the loss it computes (`add_loss`, or its own `compute_loss`)" if own
+                          else "in the model or the loss (`loss_fn`, or the compiled loss)")
+
+
+def nonfinite_start(model: keras.Model, value: float, whose: str, where: str, restored: bool = False) -> ValueError:
+    """The `ValueError` for a loss (`whose`, as the message names it) that is NaN or inf (`value`) on
+    the first batch, finite, before any step: where the model's trainable weights hold NaN or inf
+    values, it names them; else it says to look for the cause `where` (in what). `restored`: the
+    error comes after the sweep's first step, and the message says that the state is restored.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> print(nonfinite_start(model, float("inf"), "The loss", "in the model or the loss"))
+        The loss on the first batch is inf before any step, at the model's weights as they are, on finite data: a sweep that starts there records that loss and stops, whatever the rate. Look for a log of 0, a division by 0 or an overflow in the model or the loss, and call again.
+    """
+    said = f"{whose} on the first batch is {value} before any step"
     bad = [getattr(v, "path", v.name) for v in model.trainable_variables if not np.isfinite(np.asarray(v)).all()]
     if bad:
-        raise ValueError(f"{said}: `model`'s weights hold NaN or inf values ({', '.join(bad[:3])}"
-                         f"{', ...' if len(bad) > 3 else ''}), as a training that diverged leaves them. No learning "
-                         "rate trains from there: rebuild the model or load good weights, and call again.")
-    raise ValueError(f"{said}, at the model's weights as they are, on finite data: a sweep that starts there records "
-                     "that loss and stops, whatever the rate. Look for a log of 0, a division by 0 or an overflow "
-                     + ("in the model or in the loss it computes (`add_loss`, or its own `compute_loss`)" if own else
-                        "in the model or the loss (`loss_fn`, or the compiled loss)") + ", and call again.")
+        message = (f"{said}: `model`'s weights hold NaN or inf values ({', '.join(bad[:3])}"
+                   f"{', ...' if len(bad) > 3 else ''}), as a training that diverged leaves them. No learning "
+                   "rate trains from there: rebuild the model or load good weights, and call again.")
+    else:
+        message = (f"{said}, at the model's weights as they are, on finite data: a sweep that starts there records "
+                   f"that loss and stops, whatever the rate. Look for a log of 0, a division by 0 or an overflow "
+                   f"{where}, and call again.")
+    return ValueError(message + (" The state is restored." if restored else ""))
 
 
 def measurable_start(start: float, where: str) -> None:

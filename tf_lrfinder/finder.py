@@ -359,6 +359,11 @@ class LRFinder:
                                f"the sweep's loss at its step {len(self.lrs)} of {n_steps} (a rate of "
                                f"{self.lrs[-1]:.3g})", loss_finite=bool(np.isfinite(self.losses[-1])))
             self._preflight.labels_at_nan(records[-1], batches.first, f"the batch of the sweep's step {len(self.lrs)}")
+            if self._own_step and len(self.lrs) == 1:  # the loss at the weights as they are (for the finder's
+                # own step, `Preflight.first_batch` computed it before the sweep)
+                raise checks.nonfinite_start(self.model, self.losses[0], f"The loss the model's `train_step` "
+                                             f"returned as {self.monitor!r}", "in the model or in the loss its "
+                                             "`train_step` computes", restored=True)
         suggestion = None
         try:
             suggestion = self.suggest(method)
