@@ -49,7 +49,9 @@ def penalised(optimizer=None):
 
 
 class VAE(keras.Model):
-    """As Keras's guide writes one: no `call`, the loss only in its own steps, its metrics named apart."""
+    """As Keras's example writes one (its older version): no `call`, the loss only in its own steps,
+    which take the batch of `fit(x)` as it comes, x itself; but its total loss returned under a name
+    of its own, not "loss" (`monitor`)."""
 
     def __init__(self, test_step=True):
         super().__init__()
@@ -73,8 +75,7 @@ class VAE(keras.Model):
         kl = ops.mean(-0.5 * ops.sum(1 + log_var - mean ** 2 - ops.exp(log_var), axis=1))
         return ops.mean(ops.sum((self.decoder(z) - x) ** 2, axis=1)) + kl, kl
 
-    def train_step(self, data):
-        x = data[0] if isinstance(data, tuple) else data
+    def train_step(self, x):
         with tf.GradientTape() as tape:
             total, kl = self.losses_of(x, sample=True)
         self.optimizer.apply(tape.gradient(total, self.trainable_weights), self.trainable_weights)
@@ -82,10 +83,10 @@ class VAE(keras.Model):
         self.kl.update_state(kl)
         return {"total_loss": self.total.result(), "kl_loss": self.kl.result()}
 
-    def test_step(self, data):
+    def test_step(self, x):
         if not self.measures:
-            return super().test_step(data)  # Keras's: calls the model, which has no `call`
-        total, kl = self.losses_of(data[0] if isinstance(data, tuple) else data, sample=False)
+            return super().test_step(x)  # Keras's: calls the model, which has no `call`
+        total, kl = self.losses_of(x, sample=False)
         self.total.update_state(total)
         self.kl.update_state(kl)
         return {"total_loss": self.total.result(), "kl_loss": self.kl.result()}
@@ -113,8 +114,7 @@ class GAN(keras.Model):
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
-    def train_step(self, data):
-        real = data[0] if isinstance(data, tuple) else data
+    def train_step(self, real):  # the batch of `fit(x)` as it comes, x itself
         n = ops.shape(real)[0]
         fake = self.generator(keras.random.normal((n, 3), seed=self.seed))
         with tf.GradientTape() as tape:
@@ -272,6 +272,62 @@ def test_an_optimizer_that_accumulates_or_averages_is_applied_by_the_models_step
     assert np.isfinite(finder((x, y), batch_size=32, refine=False))
     assert same(before, state(model, model.optimizer))
     assert finder.settings["gradient_accumulation_steps"] == options.get("gradient_accumulation_steps", 1)
+
+
+class Seen(keras.Model):
+    """Its own step, a loss of x alone, noting the structure of the batch it is traced on."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = None
+
+    def train_step(self, data):
+        self.seen = tf.nest.map_structure(lambda _: "tensor", data)
+        x = keras.utils.unpack_x_y_sample_weight(data)[0]
+        with tf.GradientTape() as tape:
+            loss = ops.mean(self(x) ** 2)
+        self.optimizer.apply(tape.gradient(loss, self.trainable_weights), self.trainable_weights)
+        return {"loss": loss}
+
+
+def seen(inputs, outputs):
+    model = Seen(inputs, outputs)
+    model.compile(keras.optimizers.SGD())
+    return model
+
+
+FORMS = {  # how `fit` takes each: arrays as `fit(x, y, sample_weight)` takes them, or a dataset
+    "x alone": lambda x, y, w: (x,), "x alone, a dict": lambda x, y, w: ({"a": x[:, :2], "b": x[:, 2:]},),
+    "(x, y)": lambda x, y, w: (x, y), "(x, y, sample_weight)": lambda x, y, w: (x, y, w),
+    "a dataset of x": lambda x, y, w: tf.data.Dataset.from_tensor_slices(x).batch(32),
+    "a dataset of (x,)": lambda x, y, w: tf.data.Dataset.from_tensor_slices((x,)).batch(32),
+    "a dataset of dicts": lambda x, y, w: tf.data.Dataset.from_tensor_slices({"a": x[:, :2], "b": x[:, 2:]}).batch(32),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_the_models_step_gets_each_batch_as_fit_hands_it(data, form):
+    """`fit(x)` hands `train_step` x itself, not `(x,)` (`keras.utils.pack_x_y_sample_weight`), and a
+    dataset's elements as they are: so does the finder (a step written for `fit(x)`, as Keras's VAE
+    and GAN examples are, computes with its batch as a tensor)."""
+    x, y = data
+    given = FORMS[form](x, y, np.ones(len(x), "float32"))
+    if "dict" in form:
+        inputs = {"a": keras.Input((2,), name="a"), "b": keras.Input((2,), name="b")}
+        outputs = keras.layers.Dense(1)(keras.layers.Concatenate()([inputs["a"], inputs["b"]]))
+    else:
+        inputs = keras.Input((4,))
+        outputs = keras.layers.Dense(1)(inputs)
+    model = seen(inputs, outputs)
+    if isinstance(given, tf.data.Dataset):
+        model.fit(given, epochs=1, verbose=0)
+        dataset, batch_size = given, None
+    else:
+        model.fit(*given[:2], sample_weight=given[2] if len(given) > 2 else None, batch_size=32, epochs=1, verbose=0)
+        dataset, batch_size = given if len(given) > 1 else given[0], 32
+    by_fit, model.seen = model.seen, None
+    LRFinder(model, verbose=False)(dataset, batch_size=batch_size, n_steps=20, refine=False)
+    assert model.seen == by_fit
 
 
 def test_the_step_arguments_are_checked_before_anything_changes(data):

@@ -701,7 +701,10 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
             raise TypeError(
                 f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
             )
-        one_pass, per_pass = _from_arrays((data,), batch_size, seed, n_steps)  # elements `(x,)`: x alone
+        in_tuples, per_pass = _from_arrays((data,), batch_size, seed, n_steps)  # elements `(x,)`
+        # x itself, as `fit(x)` hands it to `train_step` (`keras.utils.pack_x_y_sample_weight`): the
+        # model's own step (`tf_lrfinder.own_step`) may compute with it as it comes.
+        one_pass = lambda number: in_tuples(number).map(_plain(lambda x: x))
         ds = one_pass(tf.constant(0, tf.int64))
     elif isinstance(data, tf.distribute.DistributedDataset):
         raise TypeError(

@@ -826,7 +826,7 @@ class LRFinder:
         losses (two empty arrays if none ran)."""
         self._evaluator()  # built before the snapshot reads what its trace writes
         # BatchNorm's statistics are re-estimated by calling the model: not one that has no `call`, which
-        # its own steps replace (Keras's VAE example).
+        # its own steps replace (Keras's GAN example).
         update_bn = update_bn and (not self._own_step or calls(self.model))
         if update_bn and self._update_bn is None:
             self._update_bn = batchnorm_lib.build_update_bn(self.model)

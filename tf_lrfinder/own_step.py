@@ -44,7 +44,7 @@ def overrides(model: keras.Model, method: str) -> bool:
 def calls(model: keras.Model) -> bool:
     """Whether `model` can be called: its class (a `Sequential`, a functional model, a subclass that
     writes `call`) defines `call`, where Keras's raises `NotImplementedError` (a model whose own
-    steps call its parts instead, as Keras's VAE example does).
+    steps call its parts instead, as Keras's GAN example and the first version of its VAE example do).
 
     Example:
         >>> class Steps(keras.Model):
