@@ -296,20 +296,37 @@ def seen(inputs, outputs):
     return model
 
 
-FORMS = {  # how `fit` takes each: arrays as `fit(x, y, sample_weight)` takes them, or a dataset
+class Pages(keras.utils.PyDataset):
+    """Batches of 32 rows of each array: an array alone where there is one, else a tuple."""
+
+    def __init__(self, *arrays):
+        super().__init__()
+        self.arrays = arrays
+
+    def __len__(self):
+        return len(self.arrays[0]) // 32
+
+    def __getitem__(self, i):
+        batch = tuple(a[32 * i: 32 * (i + 1)] for a in self.arrays)
+        return batch if len(batch) > 1 else batch[0]
+
+
+FORMS = {  # how `fit` takes each: arrays as `fit(x, y, sample_weight)` takes them, or batches
     "x alone": lambda x, y, w: (x,), "x alone, a dict": lambda x, y, w: ({"a": x[:, :2], "b": x[:, 2:]},),
     "(x, y)": lambda x, y, w: (x, y), "(x, y, sample_weight)": lambda x, y, w: (x, y, w),
     "a dataset of x": lambda x, y, w: tf.data.Dataset.from_tensor_slices(x).batch(32),
     "a dataset of (x,)": lambda x, y, w: tf.data.Dataset.from_tensor_slices((x,)).batch(32),
     "a dataset of dicts": lambda x, y, w: tf.data.Dataset.from_tensor_slices({"a": x[:, :2], "b": x[:, 2:]}).batch(32),
+    "a PyDataset of x": lambda x, y, w: Pages(x), "a PyDataset of (x, y)": lambda x, y, w: Pages(x, y),
 }
 
 
 @pytest.mark.parametrize("form", FORMS)
 def test_the_models_step_gets_each_batch_as_fit_hands_it(data, form):
-    """`fit(x)` hands `train_step` x itself, not `(x,)` (`keras.utils.pack_x_y_sample_weight`), and a
-    dataset's elements as they are: so does the finder (a step written for `fit(x)`, as Keras's VAE
-    and GAN examples are, computes with its batch as a tensor)."""
+    """`fit(x)` hands `train_step` x itself, not `(x,)` (`keras.utils.pack_x_y_sample_weight`), a
+    dataset's elements as they are, and a PyDataset's array alone as `(x,)`: so does the finder (a
+    step written for `fit(x)`, as Keras's VAE and GAN examples are, computes with its batch as a
+    tensor)."""
     x, y = data
     given = FORMS[form](x, y, np.ones(len(x), "float32"))
     if "dict" in form:
@@ -319,7 +336,7 @@ def test_the_models_step_gets_each_batch_as_fit_hands_it(data, form):
         inputs = keras.Input((4,))
         outputs = keras.layers.Dense(1)(inputs)
     model = seen(inputs, outputs)
-    if isinstance(given, tf.data.Dataset):
+    if isinstance(given, (tf.data.Dataset, keras.utils.PyDataset)):
         model.fit(given, epochs=1, verbose=0)
         dataset, batch_size = given, None
     else:

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from . import checks
 from .order import class_indices, one_target
-from .pages import page_count, page_order, read_pages, workers_of
+from .pages import page_count, page_order, read_page, read_pages, workers_of
 from .state import declared_inputs
 
 _ARRAY_TYPES = (np.ndarray, tf.Tensor)
@@ -447,11 +447,11 @@ def _pages(data: keras.utils.PyDataset, n: int | None, shuffle: bool, seed: int)
     order = page_order(count, None, shuffle, seed)
     head = order[:2] if isinstance(order, list) else [0, 1]  # the first two (one without end: in order)
     held = order[:n] if isinstance(order, list) else page_order(count, n, shuffle, seed)  # the first `n`
-    first = data[head[0]]
+    first = read_page(data, head[0])
     if not isinstance(held, itertools.count) and len(held) * nbytes(first) <= RUNS_IN_MEMORY:
         return itertools.chain([first], read_pages(data, held[1:]))
     first = _lists_as_tuples(first)
-    second = _lists_as_tuples(data[head[1]]) if len(head) > 1 else first
+    second = _lists_as_tuples(read_page(data, head[1])) if len(head) > 1 else first
     streamed = _streamed_pages(data, order, first, second)
     return read_pages(data, held) if streamed is None else streamed
 
@@ -478,7 +478,7 @@ def _streamed_pages(data: keras.utils.PyDataset, order: Any, first: Any, second:
     dtypes = [tf.string if a.dtype.kind in "OUS" else tf.as_dtype(a.dtype) for a, _ in columns]
 
     def read(index: np.ndarray) -> list[np.ndarray]:
-        leaves = [np.asarray(t) for t in tf.nest.flatten(_lists_as_tuples(data[int(index)]))]
+        leaves = [np.asarray(t) for t in tf.nest.flatten(_lists_as_tuples(read_page(data, int(index))))]
         return [leaf.astype(object) if dtype == tf.string else leaf for leaf, dtype in zip(leaves, dtypes)]
 
     def batch(index: tf.Tensor) -> Any:

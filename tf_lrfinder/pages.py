@@ -74,6 +74,27 @@ def _page(index: int) -> Any:
     return _SHARED[0][index]
 
 
+def read_page(data: keras.utils.PyDataset, index: int) -> Any:
+    """`data[index]` as `fit` reads it (Keras's own reader, `PyDataset.__getitem__`'s rules): an
+    array alone as `(x,)`, which the model's own `train_step` is handed (`tf_lrfinder.own_step`);
+    anything else as it is.
+
+    Example:
+        >>> class Pages(keras.utils.PyDataset):
+        ...     def __len__(self):
+        ...         return 1
+        ...     def __getitem__(self, i):
+        ...         return np.zeros((2, 1))
+        >>> type(read_page(Pages(), 0)).__name__
+        'tuple'
+    """
+    return _as_read(data[index])
+
+
+def _as_read(batch: Any) -> Any:
+    return (batch,) if isinstance(batch, np.ndarray) else batch
+
+
 def workers_of(data: keras.utils.PyDataset) -> int:
     """How many workers read `data`'s batches at once where Keras's own reader runs a pool of them:
     `data.workers` where that is above 1, or where it is 1 with `use_multiprocessing=True`; else 0.
@@ -87,7 +108,7 @@ def workers_of(data: keras.utils.PyDataset) -> int:
 
 
 def read_pages(data: keras.utils.PyDataset, indices: Iterable[int]) -> Iterator[Any]:
-    """The batches of `data` at `indices` (`page_order`), in that order, each read by `data`'s own
+    """The batches of `data` at `indices` (`page_order`), in that order (`read_page`), each read by `data`'s own
     `workers` where it has more than one (threads; processes with `use_multiprocessing=True`,
     which then receive `data` as Keras's reader gives it to them). A batch that raises an error
     raises it here. `data`'s `on_epoch_begin` and `on_epoch_end` are not called: they may change
@@ -113,12 +134,12 @@ def read_pages(data: keras.utils.PyDataset, indices: Iterable[int]) -> Iterator[
     """
     workers = workers_of(data)
     if not workers or not isinstance(indices, (list, range)):
-        return (data[i] for i in indices)
+        return (read_page(data, i) for i in indices)
     if data.use_multiprocessing:  # each process is given `data` once, as Keras's reader gives it
         with multiprocessing.Pool(workers, initializer=_share, initargs=(data,)) as readers:
-            return _handed_over(readers.map(_page, indices, chunksize=1))
+            return map(_as_read, _handed_over(readers.map(_page, indices, chunksize=1)))
     with multiprocessing.pool.ThreadPool(workers) as readers:
-        return _handed_over(readers.map(data.__getitem__, indices, chunksize=1))
+        return map(_as_read, _handed_over(readers.map(data.__getitem__, indices, chunksize=1)))
 
 
 def _handed_over(batches: list[Any]) -> Iterator[Any]:
