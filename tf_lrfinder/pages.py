@@ -92,6 +92,7 @@ def read_page(data: keras.utils.PyDataset, index: int) -> Any:
 
 
 def _as_read(batch: Any) -> Any:
+    """A batch as Keras's reader of a PyDataset makes it (`read_page`)."""
     return (batch,) if isinstance(batch, np.ndarray) else batch
 
 
@@ -108,10 +109,10 @@ def workers_of(data: keras.utils.PyDataset) -> int:
 
 
 def read_pages(data: keras.utils.PyDataset, indices: Iterable[int]) -> Iterator[Any]:
-    """The batches of `data` at `indices` (`page_order`), in that order (`read_page`), each read by `data`'s own
-    `workers` where it has more than one (threads; processes with `use_multiprocessing=True`,
-    which then receive `data` as Keras's reader gives it to them). A batch that raises an error
-    raises it here. `data`'s `on_epoch_begin` and `on_epoch_end` are not called: they may change
+    """The batches of `data` at `indices` (`page_order`), in that order, each as `read_page` reads
+    it, and by `data`'s own `workers` where it has more than one (threads; processes with
+    `use_multiprocessing=True`, which then receive `data` as Keras's reader gives it to them). A
+    batch that raises an error raises it here. `data`'s `on_epoch_begin` and `on_epoch_end` are not called: they may change
     the user's object (reshuffle its samples), and a call leaves everything as it was.
 
     Args:
