@@ -333,15 +333,18 @@ def _lists_as_tuples(structure: Any) -> Any:
     return structure
 
 
-def _from_arrays(data: tuple, batch_size: int | None, seed: int,
+def _from_arrays(data: Any, batch_size: int | None, seed: int,
                  needed: int | None) -> tuple[Callable[[Any], tf.data.Dataset], int]:
     """`(one_pass, batches in a pass)`, where `one_pass(number) -> tf.data.Dataset` gives the arrays
-    in batches, shuffled by the seed and the pass number. Where the first pass alone holds the
+    in batches, shuffled by the seed and the pass number. `data`: a tuple `(x, y)` or `(x, y,
+    sample_weight)`, or x alone (an array or a dict of them), whose batches are then x itself, as
+    `fit(x)` hands them to `train_step` (`keras.utils.pack_x_y_sample_weight`), where the model's own
+    step (`tf_lrfinder.own_step`) may compute with them as they come. Where the first pass alone holds the
     `needed` batches, only their rows are copied (gathered from the arrays in the first pass's
     order), not the whole arrays: a sweep of 100 batches from a million rows costs about as much as
     from ten thousand. Sparse arrays (SciPy's, `tf.SparseTensor`) give `tf.SparseTensor` batches."""
     if batch_size is None:
-        given = "a tuple of arrays `(x, y)`" if len(data) > 1 else "arrays of x alone"
+        given = "a tuple of arrays `(x, y)`" if isinstance(data, tuple) else "arrays of x alone"
         raise ValueError(
             f"`batch_size` is required when `dataset` is {given}: the best rate "
             "depends on it. Pass the one you will train with (`fit`'s default is batch_size=32), or "
@@ -701,10 +704,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
             raise TypeError(
                 f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
             )
-        in_tuples, per_pass = _from_arrays((data,), batch_size, seed, n_steps)  # elements `(x,)`
-        # x itself, as `fit(x)` hands it to `train_step` (`keras.utils.pack_x_y_sample_weight`): the
-        # model's own step (`tf_lrfinder.own_step`) may compute with it as it comes.
-        one_pass = lambda number: in_tuples(number).map(_plain(lambda x: x))
+        one_pass, per_pass = _from_arrays(data, batch_size, seed, n_steps)  # batches of x itself
         ds = one_pass(tf.constant(0, tf.int64))
     elif isinstance(data, tf.distribute.DistributedDataset):
         raise TypeError(

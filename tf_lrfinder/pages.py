@@ -16,6 +16,7 @@ holds a pipeline's batches in, it streams them instead (`tf_lrfinder.data`), as 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
 import multiprocessing.pool
@@ -70,8 +71,8 @@ def _share(data: keras.utils.PyDataset) -> None:
 
 
 def _page(index: int) -> Any:
-    """One batch, read in a worker process."""
-    return _SHARED[0][index]
+    """One batch, read in a worker process (`read_page`)."""
+    return read_page(_SHARED[0], index)
 
 
 def read_page(data: keras.utils.PyDataset, index: int) -> Any:
@@ -88,11 +89,7 @@ def read_page(data: keras.utils.PyDataset, index: int) -> Any:
         >>> type(read_page(Pages(), 0)).__name__
         'tuple'
     """
-    return _as_read(data[index])
-
-
-def _as_read(batch: Any) -> Any:
-    """A batch as Keras's reader of a PyDataset makes it (`read_page`)."""
+    batch = data[index]
     return (batch,) if isinstance(batch, np.ndarray) else batch
 
 
@@ -112,8 +109,9 @@ def read_pages(data: keras.utils.PyDataset, indices: Iterable[int]) -> Iterator[
     """The batches of `data` at `indices` (`page_order`), in that order, each as `read_page` reads
     it, and by `data`'s own `workers` where it has more than one (threads; processes with
     `use_multiprocessing=True`, which then receive `data` as Keras's reader gives it to them). A
-    batch that raises an error raises it here. `data`'s `on_epoch_begin` and `on_epoch_end` are not called: they may change
-    the user's object (reshuffle its samples), and a call leaves everything as it was.
+    batch that raises an error raises it here. `data`'s `on_epoch_begin` and `on_epoch_end` are
+    not called: they may change the user's object (reshuffle its samples), and a call leaves
+    everything as it was.
 
     Args:
         data: a `keras.utils.PyDataset`.
@@ -138,9 +136,9 @@ def read_pages(data: keras.utils.PyDataset, indices: Iterable[int]) -> Iterator[
         return (read_page(data, i) for i in indices)
     if data.use_multiprocessing:  # each process is given `data` once, as Keras's reader gives it
         with multiprocessing.Pool(workers, initializer=_share, initargs=(data,)) as readers:
-            return map(_as_read, _handed_over(readers.map(_page, indices, chunksize=1)))
+            return _handed_over(readers.map(_page, indices, chunksize=1))
     with multiprocessing.pool.ThreadPool(workers) as readers:
-        return map(_as_read, _handed_over(readers.map(data.__getitem__, indices, chunksize=1)))
+        return _handed_over(readers.map(functools.partial(read_page, data), indices, chunksize=1))
 
 
 def _handed_over(batches: list[Any]) -> Iterator[Any]:
