@@ -936,10 +936,14 @@ def test_model_adding_its_loss_only_when_training_sweeps_but_refine_says_why_not
     model(x[:2])
     finder = LRFinder(model, verbose=False)
     with pytest.raises(ValueError, match=re.escape("No loss in inference mode: `model` was compiled without a loss")):
-        finder((x, x), batch_size=32, n_steps=20)  # the default refines, measuring in inference mode
+        finder((x, x), batch_size=32, n_steps=20, refine=True)  # refining measures its runs in inference mode
     assert not model.optimizer.built  # raised before the finder built the slots
-    lr = finder((x, x), batch_size=32, n_steps=20, refine=False)  # the sweep alone needs training mode only
-    assert np.isfinite(lr) and len(finder.losses) == 20
+    with pytest.warns(UserWarning, match=r"No loss in inference mode: .* So this call skips refining"):
+        lr = finder((x, x), batch_size=32, n_steps=20)  # refining by default, not asked for: skipped
+    assert np.isfinite(lr) and len(finder.losses) == 20 and finder.trials is None
+    assert finder.warnings[0].startswith("No loss in inference mode") and finder.settings["refine"] is False
+    assert lr == finder((x, x), batch_size=32, n_steps=20, refine=False)  # the sweep alone needs training mode only
+    assert not finder.warnings  # asked for so: no warning
     with pytest.raises(ValueError, match="No loss in inference mode"):
         finder.refine((x, x), batch_size=32)
 

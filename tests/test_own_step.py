@@ -212,7 +212,7 @@ def test_a_vae_without_call_is_swept_by_its_steps_and_restored():
     assert same(before, state(model, model.optimizer))
 
 
-def test_refining_a_model_whose_test_step_fails_is_refused_before_anything_changes():
+def test_refining_a_model_whose_test_step_fails_is_refused_if_asked_for_else_skipped_with_a_warning():
     x = np.random.default_rng(1).normal(size=(1024, 6)).astype("float32")
     model = VAE(test_step=False)
     model.compile(keras.optimizers.Adam())
@@ -221,9 +221,16 @@ def test_refining_a_model_whose_test_step_fails_is_refused_before_anything_chang
     finder = LRFinder(model, monitor="total_loss", verbose=False)
     with pytest.raises(ValueError, match=r"(?s)Refining measures its runs by the model's own `test_step` on batches of "
                                          r"`dataset`.*NotImplementedError.*pass refine=False"):
-        finder(x, batch_size=64)
+        finder(x, batch_size=64, refine=True)
     assert same(before, state(model, model.optimizer)) and not finder.lrs  # no sweep ran
-    assert np.isfinite(finder(x, batch_size=64, refine=False))  # the sweep's reading alone
+    skipped = r"(?s)own `test_step` on batches of `dataset`.*NotImplementedError.*So this call skips refining"
+    with pytest.warns(UserWarning, match=skipped):
+        lr = finder(x, batch_size=64)  # refining by default, not asked for: the sweep's reading alone
+    assert np.isfinite(lr) and finder.trials is None and finder.settings["refine"] is False
+    assert lr == finder.suggest().lr and re.search(skipped, finder.warnings[0])
+    assert same(before, state(model, model.optimizer))
+    with pytest.raises(ValueError, match="(?s)own `test_step`.*pass refine=False"):
+        finder.refine(x, batch_size=64)  # asked for by name
     assert same(before, state(model, model.optimizer))
 
 

@@ -23,6 +23,26 @@ from .state import all_layers, stateful_layers
 from .step import PARTS, UnweighableLoss, created_under, nonfinite_parts
 
 
+class Unmeasurable(ValueError):
+    """Refining cannot measure its runs on this model: `why`, and `fix`, what would let it. Raised
+    where refining is asked for (`refine=True`, `finder.refine`); where a call refines by default,
+    `LRFinder.__call__` warns `skipped` instead and returns the sweep's reading.
+
+    Example:
+        >>> error = Unmeasurable("Its `test_step` fails.", "Give the model a `test_step`")
+        >>> str(error)
+        "Its `test_step` fails. Give the model a `test_step`, or pass refine=False for the sweep's reading alone. Nothing was changed."
+        >>> error.skipped  # doctest: +ELLIPSIS
+        "Its `test_step` fails. So this call skips refining and returns the sweep's reading alone, ... pass refine=False."
+    """
+
+    def __init__(self, why: str, fix: str):
+        super().__init__(f"{why} {fix}, or pass refine=False for the sweep's reading alone. Nothing was changed.")
+        self.skipped = (f"{why} So this call skips refining and returns the sweep's reading alone, unchecked by "
+                        f"short runs, as refine=False does. {fix} to have it checked; to go without this warning, "
+                        "pass refine=False.")
+
+
 def is_number(value: Any) -> bool:
     """Whether `value` is a real number, Python's or NumPy's, and not a bool.
 
@@ -322,7 +342,7 @@ def model_fits(model: keras.Model, x: Any) -> Any:
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(
             f"`dataset` does not fit `model`: calling it on the first batch raised {type(error).__name__}: "
-            f"{_plain(error)} Check that x has the structure, shapes and dtypes of the model's inputs."
+            f"{message_of(error)} Check that x has the structure, shapes and dtypes of the model's inputs."
         ) from error
 
 
@@ -357,11 +377,11 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
         if sample_weight is not None and _computes(model, loss, x, y, y_pred):
             raise ValueError(
                 f"`dataset`'s sample weights do not fit the loss: computing it on the first batch with weights of "
-                f"shape {_shapes(sample_weight)} raised {type(error).__name__}: {_plain(error)} It computes without "
+                f"shape {_shapes(sample_weight)} raised {type(error).__name__}: {message_of(error)} It computes without "
                 f"them, so the targets (shape {_shapes(y)}) fit. Give one weight per sample, of shape (batch,), as "
                 "`fit` takes them (or, for a sequence's outputs, one per time step, of shape (batch, steps))."
             ) from error
-        raise ValueError(_misfit(y, y_pred, f"raised {type(error).__name__}: {_plain(error)}", plain)) from error
+        raise ValueError(_misfit(y, y_pred, f"raised {type(error).__name__}: {message_of(error)}", plain)) from error
     if label_range(y, y_pred) is not None and not np.all(np.isfinite(np.asarray(value))):
         raise ValueError(_misfit(y, y_pred, f"gave a loss of {float(np.asarray(value))}.", plain))
     one_number(value)
@@ -404,7 +424,7 @@ def own_losses_add(model: keras.Model, loss: Callable, x: Any, y: Any, sample_we
         "The compiled loss cannot be computed on the first batch: the model's own losses (`model.losses`: its "
         f"regularisers' penalties, what its layers add with `add_loss`) are {' and '.join(dtypes)}, and Keras "
         "cannot add them to the compiled loss, a float32 number, so `fit` fails the same way. Keras raised "
-        f"{type(failed).__name__}: {_plain(failed)} Compute the layers that add them in float32 "
+        f"{type(failed).__name__}: {message_of(failed)} Compute the layers that add them in float32 "
         '(`dtype="float32"`, as mixed precision keeps the output layer\'s), or pass the loss as `loss_fn` to '
         "train with the finder's own step, which casts them.") from failed
 
@@ -810,8 +830,13 @@ def unchanged(model: keras.Model, collect_losses: bool = False) -> keras.Statele
                                 collect_losses=collect_losses)
 
 
-def _plain(error: Exception) -> str:
-    """An error's message without terminal colour codes (Keras wraps parts in bold), ending in a full stop."""
+def message_of(error: Exception) -> str:
+    """An error's message without terminal colour codes (Keras wraps parts in bold), ending in a full stop.
+
+    Example:
+        >>> message_of(ValueError("Model \\x1b[1mVAE\\x1b[0m has no `call()`"))
+        'Model VAE has no `call()`.'
+    """
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
     return text if text.endswith(".") else text + "."
 
@@ -824,7 +849,7 @@ def _shapes(value: Any) -> Any:
 def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluates: bool) -> Any:
     """Raise unless a model compiled without a loss still computes one (`add_loss`, `compute_loss`):
     in training mode for the sweep, and in inference mode too where `refine`'s runs are measured
-    (`evaluates`). Returns the loss in training mode, as the sweep's first step computes it, for
+    (`evaluates`; an `Unmeasurable` where only that fails). Returns the loss in training mode, as the sweep's first step computes it, for
     `finite_first_loss`.
 
     A forward pass in each mode inside a `keras.StatelessScope` (`unchanged`), so that no variable
@@ -857,9 +882,8 @@ def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluate
                     f"none in its `compute_loss` ({error}). Pass `loss_fn=` (for example 'mse') or "
                     "compile the model with `loss=`."
                 ) from None
-            raise ValueError(
+            raise Unmeasurable(
                 "No loss in inference mode: `model` was compiled without a loss and computes one only "
-                f"when training ({error}), while `refine` measures its runs in inference mode. "
-                "Pass `refine=False`, or `loss_fn=`, or compile the model with `loss=`."
-            ) from None
+                f"when training ({error}), while refining measures its runs in inference mode.",
+                "Pass `loss_fn=` or compile the model with `loss=`") from None
     return trained

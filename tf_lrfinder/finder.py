@@ -274,7 +274,9 @@ class LRFinder:
             refine: after the sweep, check its reading by training (`refine` with its defaults:
                 four to seven runs of 100 steps, four to seven times a default sweep). None
                 (default) refines when `method` is the default rule, so that naming another rule
-                returns that rule.
+                returns that rule, and where refining cannot measure its runs on the model (a loss
+                the model computes only when training; its own `test_step` fails), warns so and
+                returns the sweep's reading; True raises there (`checks.Unmeasurable`).
             class_weight: a weight per class index (`{0: 1.0, 1: 5.0}`), as `fit` takes it: each
                 sample's loss is weighted by its label's class (integer labels or one-hot rows; a
                 class left out weighs 1), in the sweep and in refining's runs and measurements.
@@ -320,16 +322,17 @@ class LRFinder:
         suggest_lib.check_method(method)
         if refine is not None and not isinstance(refine, bool):
             raise TypeError(f"`refine` must be True, False or None. Received: {refine=}")
-        refine = method == suggest_lib.DEFAULT_METHOD if refine is None else refine
+        asked, refine = refine, method == suggest_lib.DEFAULT_METHOD if refine is None else refine
         validation_split = split_share(validation_split)
         if (validation_data is not None or validation_split is not None) and not refine:
             name = "validation_data" if validation_data is not None else "validation_split"
             raise ValueError(f"`{name}` is read only by refining's runs, and this call runs none (refine="
                              f"{refine}, method={method!r}). Drop it, or pass refine=True.")
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
-        batches, validation, streamed = self._read(
+        batches, validation, streamed, refine = self._read(
             dataset, batch_size, class_weight, validation_data, validation_split, validation_steps, int(n_steps),
-            (refine_lib.EVAL_BATCHES, refine_lib.STEPS, refine_lib.TIE_STEPS) if refine else None)
+            (refine_lib.EVAL_BATCHES, refine_lib.STEPS, refine_lib.TIE_STEPS) if refine else None,
+            skippable=asked is None and validation_data is None and validation_split is None)
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
         with self._memory_hint():
@@ -392,16 +395,18 @@ class LRFinder:
 
     def _read(self, dataset: Any, batch_size: int | None, class_weight: dict[int, float] | None,
               validation_data: Any, validation_split: float | None, validation_steps: int | None, sweep_steps: int,
-              runs: tuple[int, int, int] | None) -> tuple[Batches, OnePass | None, bool]:
+              runs: tuple[int, int, int] | None, skippable: bool = False) -> tuple[Batches, OnePass | None, bool, bool]:
         """Take a call's data as `fit` takes it, check it, and build what the call needs, before
         anything changes: `dataset` as the batches of a sweep of `sweep_steps` steps and, given `runs`
         (refining's `eval_batches`, `steps` and `tie_steps`), of refining's runs, held in memory for
         them (a pipeline then runs once for the sweep and the runs); the validation data or split;
         the first batch's checks (`Preflight.first_batch`, which builds an unbuilt model and the
         compiled loss) and the held batches' (`Preflight.held`); then `_build`. Follows a new
-        `compile` of the model first, where the optimizer is its compiled one. Returns the batches,
-        the validation batches (None without) and whether the batches stream (the sweep then
-        checks their order as it reads them)."""
+        `compile` of the model first, where the optimizer is its compiled one. Where `skippable`
+        (refining by default, not asked for), refining that cannot measure its runs on the model
+        (`checks.Unmeasurable`) is warned of and skipped, not raised. Returns the batches, the
+        validation batches (None without), whether the batches stream (the sweep then checks their
+        order as it reads them) and whether refining's runs follow."""
         dataset, validation_data, validation_steps = validation_args(dataset, validation_data, validation_split,
                                                                      validation_steps)
         read = 0 if runs is None else self._runs_read(*runs, validated=validation_data is not None)
@@ -411,7 +416,13 @@ class LRFinder:
         validation = self._preflight.validation_batches(validation_data, batch_size, batches, validation_steps)
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
-        self._preflight.first_batch(batches.first, runs is not None, validation)
+        try:
+            self._preflight.first_batch(batches.first, runs is not None, validation)
+        except checks.Unmeasurable as error:
+            if not skippable:
+                raise
+            self._preflight.first_batch(batches.first, False, validation)  # its checks of the sweep alone
+            runs = self._skip(error)
         if runs is not None:
             batches = in_memory(batches, needed)
         streamed = not self._preflight.held(dataset, batches, needed)
@@ -420,22 +431,32 @@ class LRFinder:
             build_as_fit(self.model, batches.first)
         self._build()
         if self._own_step and runs is not None:
-            self._traces_test_step((batches.dataset if validation is None else validation.batches.dataset).element_spec[1],
-                                   "`dataset`" if validation is None else "`validation_data`")
-        return batches, validation, streamed
+            try:
+                self._traces_test_step((batches.dataset if validation is None else validation.batches.dataset)
+                                       .element_spec[1], "`dataset`" if validation is None else "`validation_data`")
+            except checks.Unmeasurable as error:
+                if not skippable:
+                    raise
+                runs = self._skip(error)
+        return batches, validation, streamed, runs is not None
+
+    def _skip(self, error: checks.Unmeasurable) -> None:
+        """Warn that refining is skipped for `error`, and keep that in the call's `warnings` (with the
+        first batch's). Returns None: no runs."""
+        warn(error.skipped)
+        self._preflight.warnings.append(error.skipped)
 
     def _traces_test_step(self, spec: Any, what: str) -> None:
         """Where the model's own step trains, trace the model's `test_step`, by which refining
         measures its runs, on batches of `spec` (from `what`), before anything changes: a
-        `ValueError` where it fails (a model that computes its loss only in `train_step`)."""
+        `checks.Unmeasurable` where it fails (a model that computes its loss only in `train_step`)."""
         try:
             written_variables(self._evaluator(), spec)  # traced once: the runs' measurements use this trace
         except Exception as error:
-            raise ValueError(
+            raise checks.Unmeasurable(
                 f"Refining measures its runs by the model's own `test_step` on batches of {what}, as `fit` measures "
-                f"`validation_data`, and it failed there: {type(error).__name__}: {error}\nGive the model a `test_step` "
-                f"that returns its loss under `monitor` ({self.monitor!r}), or pass refine=False for the sweep's "
-                "reading alone. Nothing was changed.") from error
+                f"`validation_data`, and it failed there: {type(error).__name__}: {checks.message_of(error)}",
+                f"Give the model a `test_step` that returns its loss under `monitor` ({self.monitor!r})") from error
 
     def _evaluator(self) -> Callable:
         """The compiled loss of one batch that refining measures its runs by, built where it was not:
@@ -758,7 +779,7 @@ class LRFinder:
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
         lrs = refine_lib.candidates(self.suggest_range()[1], factors)
-        batches, validation, _ = self._read(dataset, batch_size, class_weight, validation_data, validation_split,
+        batches, validation, *_ = self._read(dataset, batch_size, class_weight, validation_data, validation_split,
                                             validation_steps, 0, (int(eval_batches), int(steps), int(tie_steps)))
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge, validation, setup=self._preflight.warnings)
