@@ -234,6 +234,18 @@ def test_refining_a_model_whose_test_step_fails_is_refused_if_asked_for_else_ski
     assert same(before, state(model, model.optimizer))
 
 
+def test_data_that_do_not_fit_the_models_own_step_raise_its_error_not_refinings(data):
+    x, y = data
+    model = penalised()  # its `test_step` fails on such data too, and first
+    before = state(model, model.optimizer)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=r"^(?!Refining)(?s:.*)incompatible with the layer"):
+            LRFinder(model, verbose=False)((x[:, :3], y), batch_size=32)  # refining by default
+    assert not [w for w in told if "refining" in str(w.message)]  # it is not what failed
+    assert same(before, state(model, model.optimizer))
+
+
 def test_a_gan_is_swept_by_the_optimizer_its_step_applies_the_other_restored_too():
     real = (np.random.default_rng(2).normal(size=(2048, 2)) + [2.0, -1.0]).astype("float32")
     model = GAN()

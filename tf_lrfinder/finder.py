@@ -329,10 +329,11 @@ class LRFinder:
             raise ValueError(f"`{name}` is read only by refining's runs, and this call runs none (refine="
                              f"{refine}, method={method!r}). Drop it, or pass refine=True.")
         lrs = schedule.learning_rates(int(n_steps), float(min_lr), float(max_lr), mode)
-        batches, validation, streamed, refine = self._read(
+        batches, validation, streamed, skipped = self._read(
             dataset, batch_size, class_weight, validation_data, validation_split, validation_steps, int(n_steps),
             (refine_lib.EVAL_BATCHES, refine_lib.STEPS, refine_lib.TIE_STEPS) if refine else None,
             skippable=asked is None and validation_data is None and validation_split is None)
+        refine = refine and skipped is None
         self._state.reset(lrs, smoothing_lib.bias_correction(len(lrs), smoothing), smoothing,
                           np.inf if diverge_factor is None else diverge_factor)
         with self._memory_hint():
@@ -376,7 +377,7 @@ class LRFinder:
                 first_pass = records[records[:, RESTARTS] == 0]
                 means, variances = first_pass[:, TARGET_MEAN], first_pass[:, TARGET_MEAN_VARIANCE]
                 in_order = sorted_warning(*streamed_order(means, variances, self._preflight.classes))
-            swept = [in_order] * (in_order is not None) + sweep_warnings(
+            swept = [m for m in (skipped, in_order) if m is not None] + sweep_warnings(
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
                 rate_cap(self.optimizer, len(self.lrs)), diverge_factor=diverge_factor,
@@ -395,7 +396,8 @@ class LRFinder:
 
     def _read(self, dataset: Any, batch_size: int | None, class_weight: dict[int, float] | None,
               validation_data: Any, validation_split: float | None, validation_steps: int | None, sweep_steps: int,
-              runs: tuple[int, int, int] | None, skippable: bool = False) -> tuple[Batches, OnePass | None, bool, bool]:
+              runs: tuple[int, int, int] | None, skippable: bool = False
+              ) -> tuple[Batches, OnePass | None, bool, str | None]:
         """Take a call's data as `fit` takes it, check it, and build what the call needs, before
         anything changes: `dataset` as the batches of a sweep of `sweep_steps` steps and, given `runs`
         (refining's `eval_batches`, `steps` and `tie_steps`), of refining's runs, held in memory for
@@ -404,9 +406,11 @@ class LRFinder:
         compiled loss) and the held batches' (`Preflight.held`); then `_build`. Follows a new
         `compile` of the model first, where the optimizer is its compiled one. Where `skippable`
         (refining by default, not asked for), refining that cannot measure its runs on the model
-        (`checks.Unmeasurable`) is warned of and skipped, not raised. Returns the batches, the
-        validation batches (None without), whether the batches stream (the sweep then checks their
-        order as it reads them) and whether refining's runs follow."""
+        (`checks.Unmeasurable`) is skipped, not raised. Returns the batches, the validation batches
+        (None without), whether the batches stream (the sweep then checks their order as it reads
+        them) and, where refining was skipped, why (`Unmeasurable.skipped`, warned by the caller
+        after the sweep: where the data do not fit the model's own step, which its `test_step`
+        may have failed on too, the sweep raises that first), else None."""
         dataset, validation_data, validation_steps = validation_args(dataset, validation_data, validation_split,
                                                                      validation_steps)
         read = 0 if runs is None else self._runs_read(*runs, validated=validation_data is not None)
@@ -416,13 +420,14 @@ class LRFinder:
         validation = self._preflight.validation_batches(validation_data, batch_size, batches, validation_steps)
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
+        skipped = None
         try:
             self._preflight.first_batch(batches.first, runs is not None, validation)
         except checks.Unmeasurable as error:
             if not skippable:
                 raise
             self._preflight.first_batch(batches.first, False, validation)  # its checks of the sweep alone
-            runs = self._skip(error)
+            runs, skipped = None, error.skipped
         if runs is not None:
             batches = in_memory(batches, needed)
         streamed = not self._preflight.held(dataset, batches, needed)
@@ -437,14 +442,8 @@ class LRFinder:
             except checks.Unmeasurable as error:
                 if not skippable:
                     raise
-                runs = self._skip(error)
-        return batches, validation, streamed, runs is not None
-
-    def _skip(self, error: checks.Unmeasurable) -> None:
-        """Warn that refining is skipped for `error`, and keep that in the call's `warnings` (with the
-        first batch's). Returns None: no runs."""
-        warn(error.skipped)
-        self._preflight.warnings.append(error.skipped)
+                skipped = error.skipped
+        return batches, validation, streamed, skipped
 
     def _traces_test_step(self, spec: Any, what: str) -> None:
         """Where the model's own step trains, trace the model's `test_step`, by which refining
