@@ -2022,17 +2022,19 @@ def test_refine_breaks_ties_with_longer_runs_at_the_tied_rates(data, tmp_path):
     np.testing.assert_allclose(t.tie_losses, finder.trials.losses, rtol=1e-6)
 
 
+class Counted(tqdm):
+    """A progress bar that records its name, count and total as it closes."""
+    closed: list = []
+
+    def close(self):
+        if not self.disable:
+            Counted.closed.append((self.desc, self.n, self.total))
+        super().close()
+
+
 def test_the_progress_bars_count_every_step_the_sweep_and_the_runs_take(data):
     # The runs' bar starts at the candidates' steps and grows as the search adds runs (above, below,
     # the edge run, the tied rates again): when it closes, it has counted every run's steps, no more.
-    class Counted(tqdm):
-        closed: list = []
-
-        def close(self):
-            if not self.disable:
-                Counted.closed.append((self.desc, self.n, self.total))
-            super().close()
-
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", tqdm_class=partial(Counted, file=io.StringIO()))
     Counted.closed = []
     finder(data, batch_size=32, n_steps=40, max_lr=1.0)
@@ -2044,6 +2046,30 @@ def test_the_progress_bars_count_every_step_the_sweep_and_the_runs_take(data):
     t = finder.trials
     steps = 20 * len(t.lrs) + 60 * len(t.tie_lrs)
     assert len(t.tie_lrs) >= 2 and Counted.closed == [("LR check", steps, steps)]
+
+
+def test_the_batches_read_before_the_sweep_are_counted_on_a_bar_of_their_own(data):
+    # A pipeline, a generator and validation data from either are read to be held before the sweep (arrays are not
+    # read: above, no such bar): "LR data" counts them, as many as a default call needs where there are as many.
+    x, y = data
+    pipeline = tf.data.Dataset.from_tensor_slices((x, y)).batch(4).take(200)  # 200 batches, more than needed
+    needed = refine_lib.EVAL_BATCHES + refine_lib.STEPS  # the runs' batches, more than the 40 steps' of the sweep
+    validated = refine_lib.STEPS  # with validation data, none held back
+    finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", tqdm_class=partial(Counted, file=io.StringIO()))
+    Counted.closed = []
+    finder(pipeline, n_steps=40, max_lr=1.0, validation_data=pipeline.take(5))
+    assert Counted.closed[:2] == [("LR data", validated, validated), ("LR data (validation)", 5, None)]
+    assert [desc for desc, *_ in Counted.closed[2:]] == ["LR sweep", "LR check"]
+    Counted.closed = []
+    finder(iter(list(pipeline.take(30))), n_steps=40, max_lr=1.0, validation_data=iter(list(pipeline.take(3))))
+    assert Counted.closed[:2] == [("LR data", 30, validated), ("LR data (validation)", 3, None)]  # all there is
+    Counted.closed = []
+    finder(pipeline, n_steps=40, max_lr=1.0)
+    assert Counted.closed[0] == ("LR data", needed, needed)
+    finder.verbose = False
+    Counted.closed = []
+    finder(pipeline, n_steps=40, max_lr=1.0)
+    assert not Counted.closed
 
 
 def test_refine_looks_for_the_edge_above_the_runs_where_none_failed(data):

@@ -10,7 +10,7 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 from collections.abc import Mapping
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import keras
 import numpy as np
@@ -69,14 +69,17 @@ def nbytes(batch: Any) -> int:
     return int(sum(np.asarray(t).nbytes for t in tf.nest.flatten(batch, expand_composites=True)))
 
 
-def _read(dataset: tf.data.Dataset, n: int) -> list[Any]:
-    """The first `n` elements of `dataset` (fewer where it ends). An error TensorFlow raises reading
-    one (a pipeline's decode, a missing file) is raised again, its type and words kept, led by which."""
+def _read(dataset: tf.data.Dataset, n: int, on_read: Callable[[], None] | None = None) -> list[Any]:
+    """The first `n` elements of `dataset` (fewer where it ends), calling `on_read` after each. An
+    error TensorFlow raises reading one (a pipeline's decode, a missing file) is raised again, its
+    type and words kept, led by which."""
     elements: list[Any] = []
     iterator = iter(dataset.take(n))
     while True:
         try:
             elements.append(next(iterator))
+            if on_read is not None:
+                on_read()
         except StopIteration:
             return elements
         except tf.errors.OpError as error:
@@ -86,7 +89,8 @@ def _read(dataset: tf.data.Dataset, n: int) -> list[Any]:
                 f"\n\n{error.message}")) from error
 
 
-def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
+def in_memory(batches: Batches, n: int, budget: int | None = None, on_read: Callable[[], None] | None = None
+              ) -> Batches:
     """`batches` with its first `n` elements read once and replayed from memory, where it rereads a
     `tf.data.Dataset` and `n` batches as large as its first fit in `budget` bytes; else `batches`.
 
@@ -104,6 +108,7 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
         batches: from `as_batches`.
         n: the elements every iterator will read at most.
         budget: the most bytes to hold, judged by the first batch (None: `RUNS_IN_MEMORY`, 512 MiB).
+        on_read: called after each element read (the finder's progress bar), if given.
 
     Returns:
         A `Batches` whose `dataset` replays the elements read, or `batches` itself.
@@ -116,7 +121,7 @@ def in_memory(batches: Batches, n: int, budget: int | None = None) -> Batches:
     """
     if not batches.rereads or n * nbytes(batches.first) > (RUNS_IN_MEMORY if budget is None else budget):
         return batches
-    elements = _read(batches.dataset, n)
+    elements = _read(batches.dataset, n, on_read)
     if not elements:  # the user's data yielded nothing when read again: as the stream itself would end
         return replace(batches, dataset=batches.dataset.take(0), rereads=False)
     spec = batches.dataset.element_spec
@@ -393,13 +398,23 @@ def _from_arrays(data: Any, batch_size: int | None, seed: int,
     return one_pass, per_pass
 
 
-def _from_iterable(data: Any, n_steps: int | None, model: Any = None) -> tf.data.Dataset:
+def _counted(batches: Iterable[Any], on_read: Callable[[], None] | None) -> Iterator[Any]:
+    """`batches`, calling `on_read` after each is read, where given."""
+    for batch in batches:
+        if on_read is not None:
+            on_read()
+        yield batch
+
+
+def _from_iterable(data: Any, n_steps: int | None, model: Any = None,
+                   on_read: Callable[[], None] | None = None) -> tf.data.Dataset:
     # Only n_steps batches are ever needed (None: all of them); a generator is read once and replayed
     # when cycled. The replay is pure TensorFlow (each leaf's batches joined, then sliced out again by
     # position), not `from_generator`: no Python call per batch, and none of its iterator bookkeeping,
     # which can print a stray `KeyError` traceback when an iterator over it is deleted.
     # Each batch is made tensors as it is read, so that the arrays it came as go (where nothing else holds them).
-    batches = [tf.nest.map_structure(_as_tensor, _lists_as_tuples(b)) for b in itertools.islice(iter(data), n_steps)]
+    batches = [tf.nest.map_structure(_as_tensor, _lists_as_tuples(b)) for b in _counted(
+        itertools.islice(iter(data), n_steps), on_read)]
     if not batches:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
     first = batches[0]
@@ -649,7 +664,7 @@ def _check_batched(spec: Any, model: Any) -> None:
 
 def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | None = None, seed: int = 0,
                targets: bool = True, class_weight: Mapping[int, float] | None = None,
-               shuffle: bool = True) -> Batches:
+               shuffle: bool = True, on_read: Callable[[], None] | None = None) -> Batches:
     """Validate `data` and wrap it as an endless, indexed stream of batches.
 
     Args:
@@ -672,6 +687,8 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
         shuffle: whether a `keras.utils.PyDataset`'s batches are read in a shuffled order, as `fit`
             reads training data (`tf_lrfinder.pages`), or in order, as it reads validation data.
             Arrays are shuffled either way, and other data read in its own order.
+        on_read: called after each batch read to be held (a generator's, a PyDataset's: the
+            finder's progress bar), if given; arrays and a `tf.data.Dataset` are not read here.
 
     Returns:
         A `Batches`.
@@ -721,7 +738,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
     else:
         if batch_size is not None:
             raise _batched_already(batch_size, data)
-        ds = _from_iterable(data, n_steps, model)
+        ds = _from_iterable(data, n_steps, model, on_read)
 
     _check_structure(ds.element_spec, targets)
     _check_batched(ds.element_spec, model)
@@ -801,7 +818,8 @@ class OnePass:
             yield batch
 
 
-def pass_in_memory(one_pass: OnePass, budget: int | None = None) -> OnePass:
+def pass_in_memory(one_pass: OnePass, budget: int | None = None, on_read: Callable[[], None] | None = None
+                   ) -> OnePass:
     """`one_pass` with its batches read once and `held`, where it rereads a `tf.data.Dataset` and they
     take at most `budget` bytes (None: `RUNS_IN_MEMORY`, 512 MiB); else `one_pass`.
 
@@ -810,7 +828,7 @@ def pass_in_memory(one_pass: OnePass, budget: int | None = None) -> OnePass:
     the pipeline runs for them once. A pass that outgrows `budget` while it is read, or that does
     not start with the batch `as_batches` read first (a pipeline that reshuffles, or one over a
     generator object, which a second read continues), is read afresh for each measurement
-    instead, as `fit` reads it at every epoch.
+    instead, as `fit` reads it at every epoch. `on_read`, if given, is called after each batch read.
 
     Example:
         >>> b = as_batches(tf.data.Dataset.range(3).map(lambda i: (tf.fill([2, 1], i), i)), None, None)
@@ -826,6 +844,8 @@ def pass_in_memory(one_pass: OnePass, budget: int | None = None) -> OnePass:
         if total > limit:
             return one_pass
         held.append(batch)
+        if on_read is not None:
+            on_read()
     if not held or not _same(held[0], one_pass.batches.first):
         return one_pass
     return replace(one_pass, held=tuple(held))

@@ -79,7 +79,8 @@ class LRFinder:
         snapshot: where the backup of the variables lives during a sweep: `"device"` (default,
             fastest; emptied after each sweep), `"host"` or `"disk"` for models too large to hold
             twice on the accelerator.
-        verbose: show a progress bar (default True).
+        verbose: show progress bars (default True): "LR data" while batches are read to be held
+            before the sweep (not arrays), "LR sweep", and "LR check" for refining's runs.
         tqdm_class: progress-bar class (default `tqdm.auto.tqdm`: a widget in notebooks).
         step: which step trains: `"auto"` (default) the model's own `train_step` where its class
             overrides Keras's, as `fit` trains it (a VAE, a GAN, a custom update), else the
@@ -415,9 +416,13 @@ class LRFinder:
                                                                      validation_steps)
         read = 0 if runs is None else self._runs_read(*runs, validated=validation_data is not None)
         needed = max(sweep_steps * self._per_update, read)  # batches of the stream read
-        batches = as_batches(dataset, self.model, needed, batch_size, targets=not self._preflight.computes_own_loss(),
-                             class_weight=class_weight)
-        validation = self._preflight.validation_batches(validation_data, batch_size, batches, validation_steps)
+        with self._reading(needed) as counted:
+            batches = as_batches(dataset, self.model, needed, batch_size,
+                                 targets=not self._preflight.computes_own_loss(), class_weight=class_weight,
+                                 on_read=counted)
+        with self._reading(validation_steps, " (validation)") as counted:
+            validation = self._preflight.validation_batches(validation_data, batch_size, batches, validation_steps,
+                                                            counted)
         if self._compiled_optimizer and getattr(self.model, "optimizer", None) not in (None, self.optimizer):
             self.optimizer = None  # the model was compiled again: its new optimizer (see `__setattr__`)
         skipped = None
@@ -429,9 +434,12 @@ class LRFinder:
             self._preflight.first_batch(batches.first, False, validation)  # its checks of the sweep alone
             runs, skipped = None, error.skipped
         if runs is not None:
-            batches = in_memory(batches, needed)
+            with self._reading(needed) as counted:
+                batches = in_memory(batches, needed, on_read=counted)
         streamed = not self._preflight.held(dataset, batches, needed)
-        validation = self._preflight.held_validation(validation, validation_data, validation_split is not None)
+        with self._reading(validation_steps, " (validation)") as counted:
+            validation = self._preflight.held_validation(validation, validation_data, validation_split is not None,
+                                                         counted)
         if self._own_step:
             build_as_fit(self.model, batches.first)
         self._build()
@@ -444,6 +452,26 @@ class LRFinder:
                     raise
                 skipped = error.skipped
         return batches, validation, streamed, skipped
+
+    @contextlib.contextmanager
+    def _reading(self, total: int | None, what: str = "") -> Iterator[Callable[[], None]]:
+        """A callback that counts each batch read to be held before the sweep (from a pipeline, a
+        generator, a PyDataset) on a progress bar, "LR data" and `what`, which opens at the first
+        batch read: no bar shows where nothing is read (arrays, batches held already). `total`: the
+        most batches that will be read (None: not known)."""
+        bar = None
+
+        def counted() -> None:
+            nonlocal bar
+            if bar is None:
+                bar = self.tqdm_class(total=total, disable=not self.verbose, desc=f"LR data{what}", unit="batch",
+                                      leave=False)
+            bar.update(1)
+        try:
+            yield counted
+        finally:
+            if bar is not None:
+                bar.close()
 
     def _traces_test_step(self, spec: Any, what: str) -> None:
         """Where the model's own step trains, trace the model's `test_step`, by which refining

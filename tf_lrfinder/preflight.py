@@ -119,12 +119,13 @@ class Preflight:
         self.target_classes: list[tuple[str | None, int | None]] = []
         self.warnings: list[str] = []
 
-    def validation_batches(self, data: Any, batch_size: int | None, batches: Batches,
-                           steps: int | None) -> OnePass | None:
+    def validation_batches(self, data: Any, batch_size: int | None, batches: Batches, steps: int | None,
+                           on_read: Callable[[], None] | None = None) -> OnePass | None:
         """The batches of `validation_data` that refining measures its runs on (None for none): one
         pass over it, or its first `steps` batches where that is less, as `fit(validation_steps=...)`
         reads it. Arrays are batched by `batch_size`, or else as the training data's first batch.
-        Checked as the training data is, and named so."""
+        Checked as the training data is, and named so. `on_read`: called after each batch read
+        (`tf_lrfinder.data.as_batches`)."""
         if data is None:
             return None
         if not holds_arrays(data):
@@ -142,7 +143,7 @@ class Preflight:
                              "measure each run on.")
         with checks.naming("validation_data"):
             return OnePass(as_batches(data, self.model, steps, batch_size, targets=not self.computes_own_loss(),
-                                      shuffle=False), steps)
+                                      shuffle=False, on_read=on_read), steps)
 
     def _check_validation(self, validation: OnePass | None) -> None:
         """Raise a `ValueError` naming `validation_data` if its first batch does not fit the model or
@@ -221,14 +222,16 @@ class Preflight:
                 + bounded_warnings(self.model, loss, y, y_pred, names, compiled)
                 + broadcast_warnings(loss, y, y_pred, names, compiled))
 
-    def held_validation(self, validation: OnePass | None, data: Any, split: bool) -> OnePass | None:
+    def held_validation(self, validation: OnePass | None, data: Any, split: bool,
+                        on_read: Callable[[], None] | None = None) -> OnePass | None:
         """`validation`, batched from `data` (split off `dataset` where `split`), read once and held
-        where it fits (`tf_lrfinder.data.pass_in_memory`), before the sweep, and its class labels
-        checked as `held` checks the training batches', where they are in memory (arrays: all
-        of y; not a pass too large to hold, read afresh for each measurement)."""
+        where it fits (`tf_lrfinder.data.pass_in_memory`, calling `on_read` after each batch), before
+        the sweep, and its class labels checked as `held` checks the training batches', where they
+        are in memory (arrays: all of y; not a pass too large to hold, read afresh for each
+        measurement)."""
         if validation is None:
             return None
-        validation = pass_in_memory(validation)
+        validation = pass_in_memory(validation, on_read=on_read)
         if validation.held is None and validation.batches.rereads:
             return validation
         with checks.naming("validation_split" if split else "validation_data"):
