@@ -849,8 +849,8 @@ def _shapes(value: Any) -> Any:
 def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluates: bool) -> Any:
     """Raise unless a model compiled without a loss still computes one (`add_loss`, `compute_loss`):
     in training mode for the sweep, and in inference mode too where `refine`'s runs are measured
-    (`evaluates`; an `Unmeasurable` where only that fails). Returns the loss in training mode, as the sweep's first step computes it, for
-    `finite_first_loss`.
+    (`evaluates`; an `Unmeasurable` where only that fails). Returns the loss in training mode, as
+    the sweep's first step computes it, for `finite_first_loss`.
 
     A forward pass in each mode inside a `keras.StatelessScope` (`unchanged`), so that no variable
     changes (BatchNorm's moving statistics included). A model that keeps Keras's `compute_loss` must

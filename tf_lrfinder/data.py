@@ -69,17 +69,25 @@ def nbytes(batch: Any) -> int:
     return int(sum(np.asarray(t).nbytes for t in tf.nest.flatten(batch, expand_composites=True)))
 
 
+def _counted(batches: Iterable[Any], on_read: Callable[[], None] | None) -> Iterator[Any]:
+    """`batches`, calling `on_read` (the finder's progress bar) after each is read, where given."""
+    if on_read is None:
+        yield from batches
+        return
+    for batch in batches:
+        on_read()
+        yield batch
+
+
 def _read(dataset: tf.data.Dataset, n: int, on_read: Callable[[], None] | None = None) -> list[Any]:
     """The first `n` elements of `dataset` (fewer where it ends), calling `on_read` after each. An
     error TensorFlow raises reading one (a pipeline's decode, a missing file) is raised again, its
     type and words kept, led by which."""
     elements: list[Any] = []
-    iterator = iter(dataset.take(n))
+    iterator = _counted(iter(dataset.take(n)), on_read)
     while True:
         try:
             elements.append(next(iterator))
-            if on_read is not None:
-                on_read()
         except StopIteration:
             return elements
         except tf.errors.OpError as error:
@@ -396,14 +404,6 @@ def _from_arrays(data: Any, batch_size: int | None, seed: int,
             _plain(lambda rows: tf.nest.map_structure(lambda t: _take(t, rows), tensors)))
 
     return one_pass, per_pass
-
-
-def _counted(batches: Iterable[Any], on_read: Callable[[], None] | None) -> Iterator[Any]:
-    """`batches`, calling `on_read` after each is read, where given."""
-    for batch in batches:
-        if on_read is not None:
-            on_read()
-        yield batch
 
 
 def _from_iterable(data: Any, n_steps: int | None, model: Any = None,
@@ -839,13 +839,11 @@ def pass_in_memory(one_pass: OnePass, budget: int | None = None, on_read: Callab
     if one_pass.held is not None or not one_pass.batches.rereads:
         return one_pass
     limit, held, total = RUNS_IN_MEMORY if budget is None else budget, [], 0
-    for batch in one_pass:
+    for batch in _counted(one_pass, on_read):
         total += nbytes(batch)
         if total > limit:
             return one_pass
         held.append(batch)
-        if on_read is not None:
-            on_read()
     if not held or not _same(held[0], one_pass.batches.first):
         return one_pass
     return replace(one_pass, held=tuple(held))
