@@ -2058,7 +2058,7 @@ def test_the_batches_read_before_the_sweep_are_counted_on_a_bar_of_their_own(dat
     finder = LRFinder(make_model("dense"), keras.optimizers.SGD(), "mse", tqdm_class=partial(Counted, file=io.StringIO()))
     Counted.closed = []
     finder(pipeline, n_steps=40, max_lr=1.0, validation_data=pipeline.take(5))
-    assert Counted.closed[:2] == [("LR data", validated, validated), ("LR data (validation)", 5, None)]
+    assert Counted.closed[:2] == [("LR data", validated, validated), ("LR data (validation)", 5, 5)]
     assert [desc for desc, *_ in Counted.closed[2:]] == ["LR sweep", "LR check"]
     Counted.closed = []
     finder(iter(list(pipeline.take(30))), n_steps=40, max_lr=1.0, validation_data=iter(list(pipeline.take(3))))

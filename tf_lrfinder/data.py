@@ -806,12 +806,17 @@ class OnePass:
     most: int | None = None
     held: tuple[Any, ...] | None = None
 
+    @property
+    def length(self) -> int | None:
+        """The batches a pass reads where that is known (`most`, or fewer in one pass), else None."""
+        known = [n for n in (self.most, self.batches.cardinality) if n is not None]
+        return min(known) if known else None
+
     def __iter__(self) -> Iterator[Any]:
         if self.held is not None:
             yield from self.held
             return
-        known = [n for n in (self.most, self.batches.cardinality) if n is not None]
-        stream = self.batches.dataset.take(min(known)) if known else self.batches.dataset
+        stream = self.batches.dataset if self.length is None else self.batches.dataset.take(self.length)
         for number, (index, batch) in enumerate(stream):
             if number and int(index) == 0:  # the data started again (a pass of unknown length)
                 return

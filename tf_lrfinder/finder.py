@@ -437,7 +437,7 @@ class LRFinder:
             with self._reading(needed) as counted:
                 batches = in_memory(batches, needed, on_read=counted)
         streamed = not self._preflight.held(dataset, batches, needed)
-        with self._reading(validation_steps, " (validation)") as counted:
+        with self._reading(validation and validation.length, " (validation)") as counted:
             validation = self._preflight.held_validation(validation, validation_data, validation_split is not None,
                                                          counted)
         if self._own_step:
