@@ -234,16 +234,30 @@ def test_refining_a_model_whose_test_step_fails_is_refused_if_asked_for_else_ski
     assert same(before, state(model, model.optimizer))
 
 
-def test_data_that_do_not_fit_the_models_own_step_raise_its_error_not_refinings(data):
+@pytest.mark.parametrize("refine", [None, True, False])
+def test_data_that_do_not_fit_the_models_own_step_are_told_as_for_the_finders_step(data, refine):
+    # Its `test_step` (traced first, where refining follows) or its `train_step` fails as it is traced; the finder's
+    # own checks of the first batch then say why, as they say it for its own step, and not that refining failed.
     x, y = data
-    model = penalised()  # its `test_step` fails on such data too, and first
-    before = state(model, model.optimizer)
-    with warnings.catch_warnings(record=True) as told:
+    model = penalised()
+    inputs = keras.Input((4,))
+    classifier = Penalised(inputs, keras.layers.Dense(3)(inputs))
+    classifier.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    labels = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)
+    before = state(model, model.optimizer), state(classifier)
+    told = r"^The model's own `(train|test)_step` failed on the first batch as it was traced, before any step "
+    with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
-        with pytest.raises(ValueError, match=r"^(?!Refining)(?s:.*)incompatible with the layer"):
-            LRFinder(model, verbose=False)((x[:, :3], y), batch_size=32)  # refining by default
-    assert not [w for w in told if "refining" in str(w.message)]  # it is not what failed
-    assert same(before, state(model, model.optimizer))
+        with pytest.raises(ValueError, match=told + r"(?s:.*)`dataset` does not fit `model`: .*incompatible with"):
+            LRFinder(model, verbose=False)((x[:, :3], y), batch_size=32, refine=refine)
+        with pytest.raises(ValueError, match=told + r".*`dataset`'s targets do not fit the loss: .*y of shape \(32, 3\)"
+                                                    r".*Integer class labels need a sparse loss"):
+            LRFinder(classifier, verbose=False)((x, np.eye(3)[labels]), batch_size=32, refine=refine)
+        if refine is not False:  # validation data that do not fit, where the training data do
+            with pytest.raises(ValueError, match=told + r"(?s:.*)`validation_data` does not fit `model`"):
+                LRFinder(model, verbose=False)((x, y), batch_size=32, refine=refine, validation_data=(x[:64, :3], y[:64]))
+    assert not [w for w in warned if "refining" in str(w.message)]  # refining is not what failed
+    assert same(before[0], state(model, model.optimizer)) and same(before[1], state(classifier))
 
 
 def test_a_gan_is_swept_by_the_optimizer_its_step_applies_the_other_restored_too():

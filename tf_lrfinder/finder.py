@@ -445,8 +445,8 @@ class LRFinder:
         self._build()
         if self._own_step and runs is not None:
             try:
-                self._traces_test_step((batches.dataset if validation is None else validation.batches.dataset)
-                                       .element_spec[1], "`dataset`" if validation is None else "`validation_data`")
+                self._traces_test_step(batches if validation is None else validation.batches,
+                                       "dataset" if validation is None else "validation_data")
             except checks.Unmeasurable as error:
                 if not skippable:
                     raise
@@ -473,15 +473,21 @@ class LRFinder:
             if bar is not None:
                 bar.close()
 
-    def _traces_test_step(self, spec: Any, what: str) -> None:
+    def _traces_test_step(self, batches: Batches, what: str) -> None:
         """Where the model's own step trains, trace the model's `test_step`, by which refining
-        measures its runs, on batches of `spec` (from `what`), before anything changes: a
-        `checks.Unmeasurable` where it fails (a model that computes its loss only in `train_step`)."""
+        measures its runs, on `batches` (of the argument `what`), before anything changes. Where it
+        fails, a `ValueError` that says why where the first batch does not fit the model or its
+        compiled loss (`Preflight.own_step_misfit`), else a `checks.Unmeasurable` (a model that
+        computes its loss only in `train_step`)."""
         try:
-            written_variables(self._evaluator(), spec)  # traced once: the runs' measurements use this trace
+            written_variables(self._evaluator(), batches.dataset.element_spec[1])  # the runs' measurements use it
         except Exception as error:
+            told = self._preflight.own_step_misfit(batches.first, error, "test_step")
+            if told is not None:
+                with checks.naming(what):
+                    raise told from error
             raise checks.Unmeasurable(
-                f"Refining measures its runs by the model's own `test_step` on batches of {what}, as `fit` measures "
+                f"Refining measures its runs by the model's own `test_step` on batches of `{what}`, as `fit` measures "
                 f"`validation_data`, and it failed there: {type(error).__name__}: {checks.message_of(error)}",
                 f"Give the model a `test_step` that returns its loss under `monitor` ({self.monitor!r})") from error
 
@@ -552,6 +558,11 @@ class LRFinder:
         except RuntimeError as error:  # where the step is traced, before the snapshot and any step
             told = checks.average_written(error, self.optimizer, self.model)
             if told is None:
+                raise
+            raise told from error
+        except (ValueError, TypeError) as error:  # the model's own step, traced on data that may not fit
+            told = self._own_step and self._preflight.own_step_misfit(next(iter(dataset.take(1)))[1], error)
+            if not told:
                 raise
             raise told from error
         if self._own_step and not self._applied(written):

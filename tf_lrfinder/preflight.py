@@ -25,6 +25,7 @@ from .data import (Batches, OnePass, as_batches, batch_targets, held_target_sets
                    pass_in_memory, samples, split_off)
 from .labels import output_classes, target_classes
 from .order import held_order, sorted_warning
+from .own_step import calls
 from .pages import page_count
 from .step import TARGET_RANGE, first_share, keras_loss_name, loss_function
 from .warn import warn
@@ -210,6 +211,32 @@ class Preflight:
                     for message in self.warnings:
                         warn(message)
             self._check_validation(validation)
+
+    def own_step_misfit(self, first_batch: Any, error: Exception, step: str = "train_step") -> ValueError | None:
+        """Where the model's own `step` (`train_step`; `test_step`, by which refining measures its
+        runs) raised `error` as it was traced on `first_batch`, what
+        the checks of the finder's own step find wrong with that batch, if anything, as a
+        `ValueError` that says so (raised from `error`): x that does not fit the model (`checks.model_fits`), targets
+        that do not fit its compiled loss (`checks.loss_fits`: one-hot labels for a sparse loss, a
+        wrong shape). None where they find nothing, or cannot run (a model without `call`, one
+        compiled without a loss): the step's error is its own. Only read where the step failed, so
+        a step that feeds its model or its loss otherwise is never told wrong."""
+        if not calls(self.model):
+            return None
+        share, rows, of = first_share(self.model, first_batch)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(share)
+        try:
+            with model_scope(self.model), checks.on_share(rows, of):
+                y_pred = checks.model_fits(self.model, x)
+                compiled = getattr(self.model, "_compile_loss", None)
+                if y is not None and compiled is not None and getattr(compiled, "built", False):
+                    checks.loss_fits(self.model, loss_function(self.model, None), x, y, y_pred, sample_weight)
+        except ValueError as found:
+            return ValueError(
+                f"The model's own `{step}` failed on the first batch as it was traced, before any step (its "
+                f"{type(error).__name__} is above), and the finder's checks of that batch say why: {found} Nothing "
+                "was changed.")
+        return None
 
     def _first_batch_warnings(self, y: Any, y_pred: Any) -> list[str]:
         """What the first batch's targets `y` and the model's outputs `y_pred` say against the loss,
