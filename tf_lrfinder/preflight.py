@@ -214,13 +214,13 @@ class Preflight:
 
     def own_step_misfit(self, first_batch: Any, error: Exception, step: str = "train_step") -> ValueError | None:
         """Where the model's own `step` (`train_step`; `test_step`, by which refining measures its
-        runs) raised `error` as it was traced on `first_batch`, what
-        the checks of the finder's own step find wrong with that batch, if anything, as a
-        `ValueError` that says so (raised from `error`): x that does not fit the model (`checks.model_fits`), targets
-        that do not fit its compiled loss (`checks.loss_fits`: one-hot labels for a sparse loss, a
-        wrong shape). None where they find nothing, or cannot run (a model without `call`, one
-        compiled without a loss): the step's error is its own. Only read where the step failed, so
-        a step that feeds its model or its loss otherwise is never told wrong."""
+        runs) raised `error` as it was traced on `first_batch`, what the checks of the finder's own
+        step find wrong with that batch, if anything, as a `ValueError` to raise from `error`: x
+        that does not fit the model (`checks.model_fits`), targets that do not fit its compiled
+        loss (`checks.loss_fits`: one-hot labels for a sparse loss, a wrong shape). None where they
+        find nothing, or cannot run (a model without `call`, one compiled without a loss): the
+        step's error is its own. Only run where the step failed, so that a step that feeds its
+        model or its loss in its own way is never told it is wrong."""
         if not calls(self.model):
             return None
         share, rows, of = first_share(self.model, first_batch)
