@@ -713,15 +713,12 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
     if isinstance(data, tf.data.Dataset):
         batched_by, batch_size = batch_size, None
         ds = data
-    elif holds_arrays(data) and isinstance(data, tuple):
-        one_pass, per_pass = _from_arrays(data, batch_size, seed, n_steps)
-        ds = one_pass(tf.constant(0, tf.int64))
-    elif holds_arrays(data):  # x alone
-        if targets:
+    elif holds_arrays(data):  # a tuple `(x, y[, sample_weight])`, or x alone (batches of x itself)
+        if targets and not isinstance(data, tuple):
             raise TypeError(
                 f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
             )
-        one_pass, per_pass = _from_arrays(data, batch_size, seed, n_steps)  # batches of x itself
+        one_pass, per_pass = _from_arrays(data, batch_size, seed, n_steps)
         ds = one_pass(tf.constant(0, tf.int64))
     elif isinstance(data, tf.distribute.DistributedDataset):
         raise TypeError(
@@ -816,7 +813,8 @@ class OnePass:
         if self.held is not None:
             yield from self.held
             return
-        stream = self.batches.dataset if self.length is None else self.batches.dataset.take(self.length)
+        length = self.length
+        stream = self.batches.dataset if length is None else self.batches.dataset.take(length)
         for number, (index, batch) in enumerate(stream):
             if number and int(index) == 0:  # the data started again (a pass of unknown length)
                 return
