@@ -289,13 +289,16 @@ SCRIPT = textwrap.dedent("""
     halves = tf.data.Dataset.from_tensor_slices((big_x, big_y)).batch(32)
     scaled = lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, dtype="mixed_float16"),
                                        keras.layers.Dense(1, dtype="float32")])
+    # Trained by the model's own `train_step` (Keras's), the optimizer's `apply` skips it so (only while
+    # the finder's step is traced: `fit` after it applies the overflow as before).
     import warnings
-    for name, where in (("plain", None), ("mirrored", strategy)):
+    for name, where, step in (("plain", None, "finder"), ("mirrored", strategy, "finder"),
+                              ("plain_own", None, "model"), ("mirrored_own", strategy, "model")):
         keras.utils.set_random_seed(3)
         with where.scope() if where else contextlib.nullcontext():
             model = scaled()
             model.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD()), "mse")
-        finder = LRFinder(model, verbose=False)
+        finder = LRFinder(model, step=step, verbose=False)
         with warnings.catch_warnings(record=True) as told:
             warnings.simplefilter("always")
             finder(halves, n_steps=10, min_lr=1e-6, max_lr=1e-5, refine=False, diverge_factor=None)
@@ -304,7 +307,8 @@ SCRIPT = textwrap.dedent("""
         out[f"overflow_{name}"] = {"stop": finder.stop_reason, "losses": finder.losses,
                                    "runs": list(finder.trials.losses),
                                    "told": [str(w.message) for w in told if "another replica" in str(w.message)],
-                                   "fit_finite": all(bool(np.isfinite(w).all()) for w in model.get_weights())}
+                                   "fit_finite": all(bool(np.isfinite(w).all()) for w in model.get_weights()),
+                                   "apply_kept": "apply" not in vars(model.optimizer)}
 
     # An Embedding's sparse gradients, on the replicas, in steps of 20 per compiled call (the
     # default): the replicas' gather of them failed inside the loop of steps at the last, shorter
@@ -351,8 +355,11 @@ def test_an_average_keras_cannot_write_under_the_strategy_is_told_before_any_ste
     assert math.isfinite(result["ema_fixed_lr"]) and result["ema_fixed_lr"] > 0
 
 
-def test_an_overflow_on_another_replica_is_skipped_as_on_one_device_and_told(result):
-    plain, mirrored = result["overflow_plain"], result["overflow_mirrored"]
+@pytest.mark.parametrize("step", ["finder", "model"])
+def test_an_overflow_on_another_replica_is_skipped_as_on_one_device_and_told(result, step):
+    plain, mirrored = (result["overflow_plain" + ("_own" if step == "model" else "")],
+                       result["overflow_mirrored" + ("_own" if step == "model" else "")])
+    assert plain["apply_kept"] and mirrored["apply_kept"]  # the optimizer's own `apply` again, after the call
     assert plain["fit_finite"] and not mirrored["fit_finite"]  # Keras's `fit` applies the overflow
     assert plain["stop"] == mirrored["stop"] == "completed" and len(mirrored["losses"]) == 10
     skipped = 5  # the sixth step: its loss is the sum of the halves', a little off the whole batch's

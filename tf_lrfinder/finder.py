@@ -534,7 +534,7 @@ class LRFinder:
             target = self._state.lr if self._swap else self._lr_target
             if self._own_step:
                 self._run = build_sweep(self.model, self.optimizer, None, target, self._state,
-                                        own_step=model_train_step(self.model, self.monitor))
+                                        own_step=model_train_step(self.model, self.monitor, self.optimizer))
             else:
                 self._run = build_sweep(self.model, self.optimizer, loss_function(self.model, self.loss_fn), target,
                                         self._state)

@@ -17,6 +17,7 @@ optimizer, its metrics, counters) is in the snapshot, as for the finder's own st
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -24,7 +25,7 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model
-from .step import across_replicas, nonfinite_parts, replica_strategy
+from .step import across_replicas, nonfinite_parts, overflow_everywhere, replica_strategy
 
 
 def overrides(model: keras.Model, method: str) -> bool:
@@ -120,10 +121,71 @@ def _share_of(value: tf.Tensor) -> tf.Tensor:
     return value if context is None else value / context.num_replicas_in_sync
 
 
-def model_train_step(model: keras.Model, monitor: str) -> Callable[[Any], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
+class _OverflowShared:
+    """While entered, each `LossScaleOptimizer` of `scalers` applies gradients that are not finite on
+    every replica where they are on any (`tf_lrfinder.step.overflow_everywhere`), so that it skips the
+    step and lowers its scale as on one device, where Keras's reads only the first replica's (the
+    finder's own step does the same to its gradients). Whether this replica's last `apply` was such a
+    step, with another replica's gradients alone not finite, is `told()` (an int64 0 or 1).
+
+    It is entered as the model's step is traced, on each replica: under a `MirroredStrategy` each
+    replica's trace runs in a thread of its own, in turn, paused where it merges (in `apply`), so the
+    wrapper is put on the optimizers by the first thread in and taken off by the last out. The traced
+    step keeps what it did; nothing is left on the optimizers.
+    """
+
+    def __init__(self, scalers: list[keras.optimizers.LossScaleOptimizer]) -> None:
+        self._scalers, self._lock, self._inside, self._local = scalers, threading.Lock(), 0, threading.local()
+
+    def __enter__(self) -> _OverflowShared:
+        with self._lock:
+            if not self._inside:
+                for scaler in self._scalers:
+                    scaler.apply = self._sharing(scaler.apply)
+            self._inside += 1
+        self._local.told = tf.constant(0, tf.int64)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        with self._lock:
+            self._inside -= 1
+            if not self._inside:
+                for scaler in self._scalers:
+                    del scaler.apply  # Keras's own again
+
+    def _sharing(self, apply: Callable) -> Callable:
+        def shared(grads: Any, trainable_variables: Any = None) -> Any:
+            grads = list(grads)
+            if any(g is not None for g in grads):
+                grads, told = overflow_everywhere(grads)
+                self._local.told = tf.bitwise.bitwise_or(self._local.told, told)
+            return apply(grads, trainable_variables)
+
+        return shared
+
+    def told(self) -> tf.Tensor:
+        return self._local.told
+
+
+def _scalers(model: keras.Model, optimizer: Any) -> list[keras.optimizers.LossScaleOptimizer]:
+    """The `LossScaleOptimizer`s the model's step may apply, one each: the model's compiled one, and
+    `optimizer`, the one whose rate the finder sweeps."""
+    found = [o for o in (getattr(model, "optimizer", None), optimizer)
+             if isinstance(o, keras.optimizers.LossScaleOptimizer)]
+    return [o for i, o in enumerate(found) if all(o is not other for other in found[:i])]
+
+
+def model_train_step(model: keras.Model, monitor: str,
+                     optimizer: Any = None) -> Callable[[Any], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
     """The step `build_sweep` trains with in place of its own: the model's `train_step` on one
-    batch, its metrics reset before. Returns `(loss, nonfinite_parts(batch), 0)` as the finder's
-    step does (the overflow count is its own step's, under a strategy).
+    batch, its metrics reset before. Returns `(loss, nonfinite_parts(batch), overflowed)` as the
+    finder's step does.
+
+    On several replicas, a `LossScaleOptimizer` (the model's compiled one, or `optimizer`) the step
+    applies skips a step where any replica's gradients are not finite, as on one device and as the
+    finder's own step does, where Keras's reads only the first replica's and applies the others'
+    overflow, turning the weights NaN (in `fit` too). `overflowed` is 1 where it skipped a step for
+    another replica's gradients alone (`tf_lrfinder.step.replica_overflow_warning`), else 0.
 
     Example:
         >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros")])
@@ -132,11 +194,17 @@ def model_train_step(model: keras.Model, monitor: str) -> Callable[[Any], tuple[
         >>> [round(float(step((tf.ones([2, 1]), tf.ones([2, 1])))[0]), 4) for _ in range(2)]  # each batch's own, not their mean
         [1.0, 0.36]
     """
+    shared = _OverflowShared(_scalers(model, optimizer))
 
     def train_step(batch: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         _reset_metrics(model)
-        value = _share_of(logged(model.train_step(batch), monitor, "train_step"))
-        return value, nonfinite_parts(batch), tf.constant(0, tf.int64)
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            with shared:
+                logs, overflowed = model.train_step(batch), shared.told()
+        else:
+            logs, overflowed = model.train_step(batch), tf.constant(0, tf.int64)
+        return _share_of(logged(logs, monitor, "train_step")), nonfinite_parts(batch), overflowed
 
     return train_step
 

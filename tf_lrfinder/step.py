@@ -775,7 +775,8 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
     # `steps_per_execution` above 1. Then the finder runs one step per call (`state.one_step_per_call`).
     replicated = strategy is not None and strategy.num_replicas_in_sync > 1
     # A LossScaleOptimizer on several replicas skips a step only where the first replica's gradients are
-    # not finite: each replica's are made so where any replica's are (`overflow_everywhere`).
+    # not finite: each replica's are made so where any replica's are (`overflow_everywhere`; for the
+    # model's own step, `model_train_step` does it in the optimizer's `apply`).
     shared_overflow = replicated and isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     # The model's own step hides its gradients: on several replicas it runs one step per call, as `fit`
     # does by default, in case they are sparse.
@@ -793,7 +794,7 @@ def build_sweep(model: keras.Model, optimizer: keras.optimizers.Optimizer, loss:
         each with that batch counted in."""
         index, batch = iterator.get_next()
         batch_loss, batch_bad, overflowed = train_step(batch)
-        if shared_overflow:  # the only steps that count any
+        if shared_overflow or (replicated and own_step is not None):  # the only steps that count any
             state.overflows.assign_add(overflowed)
         state.restarts.assign_add(tf.cast(index <= state.last_index, tf.int64))
         state.last_index.assign(index)
