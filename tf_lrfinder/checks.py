@@ -23,6 +23,11 @@ from .state import all_layers, stateful_layers
 from .step import PARTS, UnweighableLoss, created_under, nonfinite_parts
 
 
+# How to go on where refining cannot: in a call (`refine=False`) or after one (no `finder.refine`).
+WITHOUT_REFINING = ("To go on without refining, pass refine=False to the finder, or leave out `finder.refine` after "
+                    "its sweep (`finder.suggest()` reads the sweep recorded).")
+
+
 class Unmeasurable(ValueError):
     """Refining cannot measure its runs on this model: `why`, and `fix`, what would let it. Raised
     where refining is asked for (`refine=True`, `finder.refine`); where a call refines by default,
@@ -31,13 +36,13 @@ class Unmeasurable(ValueError):
     Example:
         >>> error = Unmeasurable("Its `test_step` fails.", "Give the model a `test_step`")
         >>> str(error)
-        "Its `test_step` fails. Give the model a `test_step`, or pass refine=False for the sweep's reading alone. Nothing was changed."
+        'Its `test_step` fails. Give the model a `test_step`. To go on without refining, pass refine=False to the finder, or leave out `finder.refine` after its sweep (`finder.suggest()` reads the sweep recorded). Nothing was changed.'
         >>> error.skipped  # doctest: +ELLIPSIS
         "Its `test_step` fails. So this call skips refining and returns the sweep's reading alone, ... pass refine=False."
     """
 
     def __init__(self, why: str, fix: str):
-        super().__init__(f"{why} {fix}, or pass refine=False for the sweep's reading alone. Nothing was changed.")
+        super().__init__(f"{why} {fix}. {WITHOUT_REFINING} Nothing was changed.")
         self.skipped = (f"{why} So this call skips refining and returns the sweep's reading alone, unchecked by "
                         f"short runs, as refine=False does. {fix} to have it checked; to go without this warning, "
                         "pass refine=False.")
@@ -509,9 +514,7 @@ def measurable_start(start: float, where: str) -> None:
         f"measures) on {where}, on finite data, at the model's weights as they are: no run can be compared with "
         "it. The sweep, which trains in training mode, recorded finite losses: look for a layer that computes NaN "
         "or inf only in inference mode, or, on a GPU, which turns a sparse crossentropy NaN there without an "
-        "error, for class labels outside the model's outputs. To go on without refining, pass refine=False to "
-        "the finder, or leave out `finder.refine` after its sweep (`finder.suggest()` reads the sweep recorded). "
-        "The state is restored."
+        f"error, for class labels outside the model's outputs. {WITHOUT_REFINING} The state is restored."
     )
 
 
