@@ -132,14 +132,32 @@ class _OverflowShared:
     replica's trace runs in a thread of its own, in turn, paused where it merges (in `apply`), so the
     wrapper is put on the optimizers by the first thread in and taken off by the last out. The traced
     step keeps what it did; nothing is left on the optimizers.
+
+    Example:
+        >>> scaler = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD())
+        >>> shared = _OverflowShared([scaler])
+        >>> with shared:
+        ...     with shared:  # a second replica's trace, in its thread
+        ...         pass
+        ...     print(scaler.apply.__name__)  # the first replica's still inside
+        shared
+        >>> "apply" in vars(scaler)  # Keras's `apply` again
+        False
+        >>> scaler.apply = mine = lambda grads, trainable_variables=None: None  # one set on it is kept
+        >>> with shared:
+        ...     pass
+        >>> scaler.apply is mine
+        True
     """
 
     def __init__(self, scalers: list[keras.optimizers.LossScaleOptimizer]) -> None:
         self._scalers, self._lock, self._inside, self._local = scalers, threading.Lock(), 0, threading.local()
+        self._own: list[Any] = []
 
     def __enter__(self) -> _OverflowShared:
         with self._lock:
             if not self._inside:
+                self._own = [vars(scaler).get("apply") for scaler in self._scalers]  # one set on it, if any
                 for scaler in self._scalers:
                     scaler.apply = self._sharing(scaler.apply)
             self._inside += 1
@@ -150,8 +168,11 @@ class _OverflowShared:
         with self._lock:
             self._inside -= 1
             if not self._inside:
-                for scaler in self._scalers:
-                    del scaler.apply  # Keras's own again
+                for scaler, own in zip(self._scalers, self._own):
+                    if own is None:
+                        del scaler.apply  # Keras's own again
+                    else:
+                        scaler.apply = own
 
     def _sharing(self, apply: Callable) -> Callable:
         def shared(grads: Any, trainable_variables: Any = None) -> Any:
