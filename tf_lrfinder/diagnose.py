@@ -85,6 +85,37 @@ def fall_in_noise(lrs: np.ndarray, losses: np.ndarray, orders: int = ORDERS, see
     return float(np.mean(falls >= falls[0]))
 
 
+def stopped_early(lrs: np.ndarray, n_steps: int, stop_reason: str) -> str | None:
+    """What to tell of a sweep that stopped before a third of its `n_steps` (`lrs`, the rates it
+    recorded; `stop_reason`, `"diverged"` or `"not_finite"`), too short to judge: where the loss
+    turned NaN or inf, where to look; where it blew up, how to lower the range. None for a longer one.
+
+    Example:
+        >>> stopped_early(np.array([1e-7, 2e-7, 4e-7]), 100, "diverged")
+        'The sweep stopped after 3 of 100 steps, the loss blowing up at a rate of 4e-07: too few points to judge the curve; lower `max_lr` to about ten times that rate, and `min_lr` to a hundredth of it or less, or raise `diverge_factor`.'
+        >>> stopped_early(np.logspace(-7, 1, 40), 100, "diverged") is None
+        True
+    """
+    if len(lrs) >= n_steps / 3:
+        return None
+    stopped = f"The sweep stopped after {len(lrs)} of {n_steps} steps"
+    if stop_reason == "not_finite":
+        where = f" at a rate of {lrs[-1]:.3g}" if len(lrs) else ""
+        return (
+            f"{stopped}, the loss NaN or inf{where}: too few points to judge the curve. Where the "
+            "losses before were not rising, look for a log of 0 or a division by 0 in the model or loss "
+            "(not the data: the finder checks each batch for NaN or inf values the model has not trained through "
+            "before); else lower `max_lr`."
+        )
+    where, fix = "", "lower `max_lr`"
+    if len(lrs):
+        where = f", the loss blowing up at a rate of {lrs[-1]:.3g}"
+        fix = "lower `max_lr` to about ten times that rate"
+        if lrs[-1] < 10 * lrs[0]:  # within a decade of the start: the range begins too high as well
+            fix += ", and `min_lr` to a hundredth of it or less"
+    return f"{stopped}{where}: too few points to judge the curve; {fix}, or raise `diverge_factor`."
+
+
 def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reason: str, cycled: bool,
                    index: int | None, lr: float | None = None, batches: int | None = None,
                    cap: float | None = None, bound: tuple[str, float, float] | None = None,
@@ -192,24 +223,9 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
                        "the default) judge the rates near it.")
         elif flat or not turned_up:
             out.append(f"The loss never diverged: the best rate may lie above `max_lr`={lrs[-1]:g}; raise `max_lr`.")
-    if len(lrs) < n_steps / 3:
-        stopped = f"The sweep stopped after {len(lrs)} of {n_steps} steps"
-        if stop_reason == "not_finite":
-            where = f" at a rate of {lrs[-1]:.3g}" if len(lrs) else ""
-            out.append(
-                f"{stopped}, the loss NaN or inf{where}: too few points to judge the curve. Where the "
-                "losses before were not rising, look for a log of 0 or a division by 0 in the model or loss "
-                "(not the data: the finder checks each batch for NaN or inf values the model has not trained through "
-                "before); else lower `max_lr`."
-            )
-        else:
-            where, fix = "", "lower `max_lr`"
-            if len(lrs):
-                where = f", the loss blowing up at a rate of {lrs[-1]:.3g}"
-                fix = "lower `max_lr` to about ten times that rate"
-                if lrs[-1] < 10 * lrs[0]:  # within a decade of the start: the range begins too high as well
-                    fix += ", and `min_lr` to a hundredth of it or less"
-            out.append(f"{stopped}{where}: too few points to judge the curve; {fix}, or raise `diverge_factor`.")
+    early = stopped_early(lrs, n_steps, stop_reason)
+    if early is not None:
+        out.append(early)
     if cycled:
         size = f" after {batches} batches" if batches else ""
         out.append(f"The data ran out and was cycled{size}: later steps saw batches again. Pass more data if "

@@ -17,7 +17,7 @@ from . import suggest as suggest_lib
 from .bounded import loss_range
 from .compiled import uses_xla
 from .data import Batches, OnePass, as_batches, in_memory, pass_in_memory, samples
-from .diagnose import sweep_warnings
+from .diagnose import stopped_early, sweep_warnings
 from .labels import rejected_labels
 from .order import sorted_warning, streamed_order
 from .preflight import Preflight, model_scope, split_share, validation_args
@@ -298,7 +298,8 @@ class LRFinder:
 
         Raises:
             ValueError/TypeError: for bad arguments or data, before any state is touched; a
-                ValueError after the sweep (state restored) if it stopped before any usable point,
+                ValueError after the sweep (state restored) if it stopped with too few points to
+                suggest a rate (saying why it stopped and what to do: `diagnose.stopped_early`),
                 if the data ran out when read again, or if the loss turned NaN or inf on data that
                 hold NaN or inf values (in the sweep or refining's runs; the error names the part), or
                 on a batch that holds class labels outside the model's outputs, or if the loss before
@@ -369,9 +370,16 @@ class LRFinder:
                 raise checks.nonfinite_start(self.model, self.losses[0], f"The loss the model's `train_step` "
                                              f"returned as {self.monitor!r}", "in the model or in the loss its "
                                              "`train_step` computes", restored=True)
-        suggestion = None
+        suggestion = told = None
         try:
             suggestion = self.suggest(method)
+        except ValueError:  # too few points: where the sweep stopped early, why, and what to do (not `suggest`'s
+            # advice, which cannot know why it stopped)
+            told = stopped_early(self.lrs, int(n_steps), self.stop_reason)
+            if told is None:
+                raise
+            raise ValueError(f"{told} No rate is suggested: the rules need {suggest_lib.MIN_POINTS} finite losses, and "
+                             f"it recorded {int(np.isfinite(self.losses).sum())}. The state is restored.") from None
         finally:
             in_order = None
             if streamed:  # its first pass: batches read again say nothing more of their order
@@ -386,7 +394,8 @@ class LRFinder:
                                                              else self.loss_fn))
             self.warnings = self._preflight.warnings + swept  # the setup's were warned before the sweep
             for message in swept:
-                warn(message)
+                if message != told:  # raised, not warned too
+                    warn(message)
         self.lr_opt = suggestion.lr
         if refine:
             lrs = refine_lib.candidates(self.suggest_range()[1])
