@@ -474,12 +474,15 @@ def test_a_sweep_too_short_to_suggest_raises_why_it_stopped_and_what_to_do_with_
             r"a rate of .*: too few points to judge the curve.* lower `max_lr`.* ")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # said once, in the error: not warned beside it
-        with pytest.raises(ValueError, match=f"^{said}No rate is suggested: the rules need 3 finite losses, and it "
-                                             r"recorded \d\. The state is restored\.$") as raised:
+        with pytest.raises(ValueError, match=f"^{said}No rate is suggested: the rules need 3 finite losses, and the "
+                                             r"sweep recorded \d\. The state is restored\.$") as raised:
             finder((x, y), batch_size=32, **sweep)
     assert "min_lr`, raise" not in str(raised.value)
     assert finder.stop_reason == stop if stop == "not_finite" else finder.stop_reason in ("diverged", "not_finite")
     assert finder.lr_opt is None and finder.warnings[-1] in str(raised.value)  # recorded, as the sweep's
+    assert_same_state(before, state_of(model, optimizer))
+    with pytest.raises(ValueError, match=f"^{said}No rate is suggested: .* Nothing was changed\\.$"):
+        finder.refine((x, y), batch_size=32)  # nothing to refine: said so again, before any run
     assert_same_state(before, state_of(model, optimizer))
 
 

@@ -370,17 +370,11 @@ class LRFinder:
                 raise checks.nonfinite_start(self.model, self.losses[0], f"The loss the model's `train_step` "
                                              f"returned as {self.monitor!r}", "in the model or in the loss its "
                                              "`train_step` computes", restored=True)
-        suggestion = told = None
+        suggestion = None
         try:
-            suggestion = self.suggest(method)
-        except ValueError:  # too few points: where the sweep stopped early, why, and what to do (not `suggest`'s
-            # advice, which cannot know why it stopped)
-            told = stopped_early(self.lrs, int(n_steps), self.stop_reason)
-            if told is None:
-                raise
-            raise ValueError(f"{told} No rate is suggested: the rules need {suggest_lib.MIN_POINTS} finite losses, and "
-                             f"it recorded {int(np.isfinite(self.losses).sum())}. The state is restored.") from None
+            suggestion = self._read_short(lambda: self.suggest(method))
         finally:
+            told = None if suggestion is not None else stopped_early(self.lrs, int(n_steps), self.stop_reason)
             in_order = None
             if streamed:  # its first pass: batches read again say nothing more of their order
                 first_pass = records[records[:, RESTARTS] == 0]
@@ -825,7 +819,7 @@ class LRFinder:
         for name, value in (("update_bn", update_bn), ("edge", edge)):
             if not isinstance(value, bool):
                 raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
-        lrs = refine_lib.candidates(self.suggest_range()[1], factors)
+        lrs = refine_lib.candidates(self._read_short(self.suggest_range, "Nothing was changed.")[1], factors)
         batches, validation, *_ = self._read(dataset, batch_size, class_weight, validation_data, validation_split,
                                             validation_steps, 0, (int(eval_batches), int(steps), int(tie_steps)))
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
@@ -994,6 +988,20 @@ class LRFinder:
                           "only the first batch's. The state is restored.")
 
     # -- reading the result ----------------------------------------------------------------------
+
+    def _read_short(self, read: Callable[[], Any], state: str = "The state is restored.") -> Any:
+        """`read()`, a reading of the sweep recorded (`suggest`, `suggest_range`). Where it raises a
+        `ValueError` (too few points for the rules) and the sweep stopped early, a `ValueError` that
+        says why it stopped and what to do (`diagnose.stopped_early`) instead of the rules' own
+        advice, which cannot know why, and then `state`."""
+        try:
+            return read()
+        except ValueError:
+            told = stopped_early(self.lrs, self.settings["n_steps"], self.stop_reason)
+            if told is None:
+                raise
+            raise ValueError(f"{told} No rate is suggested: the rules need {suggest_lib.MIN_POINTS} finite losses, and "
+                             f"the sweep recorded {int(np.isfinite(self.losses).sum())}. {state}") from None
 
     def suggest(self, method: str = suggest_lib.DEFAULT_METHOD) -> suggest_lib.Suggestion:
         """Apply a suggestion rule to the recorded sweep (raw or smoothed losses, as the rule reads).
