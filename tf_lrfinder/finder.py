@@ -997,7 +997,7 @@ class LRFinder:
         try:
             return read()
         except ValueError:
-            told = stopped_early(self.lrs, self.settings["n_steps"], self.stop_reason)
+            told = stopped_early(self.lrs, self.settings.get("n_steps", len(self.lrs)), self.stop_reason)
             if told is None:
                 raise
             raise ValueError(f"{told} No rate is suggested: the rules need {suggest_lib.MIN_POINTS} finite losses, and "
