@@ -457,7 +457,8 @@ def log_of_zero_at_third_step(optimizer):
 def test_a_sweep_too_short_to_suggest_raises_why_it_stopped_and_what_to_do_with_the_state_restored(stop):
     # Before, the error was the suggestion rules' own, which cannot know why the sweep stopped: "lower
     # `min_lr`, raise `diverge_factor`, or check the data and model for NaNs", wrong for a loss that turns
-    # NaN at 1.45e-7 while it falls (a log of 0 in the loss; as seed 6503 of `benchmarks/robustness.py` did).
+    # NaN at 1.45e-7 while it falls (here a log of 0 in the loss; seed 6503 of `benchmarks/robustness.py` turned NaN
+    # there too, from another replica's overflow).
     x, y = regression_data(512)
     keras.utils.set_random_seed(0)
     model, optimizer = make_model(), keras.optimizers.SGD()
