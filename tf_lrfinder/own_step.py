@@ -191,9 +191,9 @@ class _OverflowShared:
 def _scalers(model: keras.Model, optimizer: Any) -> list[keras.optimizers.LossScaleOptimizer]:
     """The `LossScaleOptimizer`s the model's step may apply, one each: the model's compiled one, and
     `optimizer`, the one whose rate the finder sweeps."""
-    found = [o for o in (getattr(model, "optimizer", None), optimizer)
-             if isinstance(o, keras.optimizers.LossScaleOptimizer)]
-    return [o for i, o in enumerate(found) if all(o is not other for other in found[:i])]
+    compiled = getattr(model, "optimizer", None)
+    both = [compiled] if optimizer is compiled else [compiled, optimizer]
+    return [o for o in both if isinstance(o, keras.optimizers.LossScaleOptimizer)]
 
 
 def model_train_step(model: keras.Model, monitor: str,
