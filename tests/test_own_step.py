@@ -205,10 +205,81 @@ def test_a_vae_without_call_is_swept_by_its_steps_and_restored():
     assert same(before, state(model, model.optimizer))  # its seed generator and metrics too
     assert (finder.history["settings"]["step"], finder.history["settings"]["monitor"]) == ("model", "total_loss")
     assert finder.trials.bn_layers == 0  # BatchNorm is re-estimated by calling the model, which has no `call`
+    assert [w for w in finder.trials.warnings if w.startswith(
+        "The moving statistics of the model's 1 BatchNormalization layer were not re-estimated before refining's "
+        "runs were measured (`update_bn`): they are re-estimated by calling the model on each batch's x, as a "
+        "step that reads `(x, y)` calls it, and this model has no `call` (its own steps call its parts). So each "
+        "run's loss also measures how far those averages lag")]
     with pytest.raises(ValueError, match=re.escape(
             "`monitor` must name the loss in what the model's `train_step` returns. Received: monitor='loss', and "
             "it returns the keys ['kl_loss', 'total_loss']. Pass `monitor=` the key")):
         LRFinder(model, verbose=False)(x, batch_size=64, refine=False)
+    assert same(before, state(model, model.optimizer))
+
+
+class Packed(keras.Model):
+    """Its batches one dict, `{"x": ..., "y": ...}` (as TFDS gives them without `as_supervised`), read
+    by its own steps, which `fit` hands them as x alone; or, with `packed=False`, `(x, y)` as Keras's
+    steps read them. Its loss reported under "loss", by a tracker of its own."""
+
+    def __init__(self, *args, packed=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.packed = packed
+        self.tracker = keras.metrics.Mean(name="packed")
+
+    def read(self, batch):
+        return (batch["x"], batch["y"]) if self.packed else batch
+
+    def train_step(self, batch):
+        x, y = self.read(batch)
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+        self.optimizer.apply(tape.gradient(loss, self.trainable_weights), self.trainable_weights)
+        self.tracker.update_state(loss)
+        return {"loss": self.tracker.result()}
+
+    def test_step(self, batch):
+        x, y = self.read(batch)
+        self.tracker.update_state(self.compute_loss(x=x, y=y, y_pred=self(x, training=False), training=False))
+        return {"loss": self.tracker.result()}
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_batchnorm_is_re_estimated_for_a_models_own_step_where_the_model_takes_the_batchs_x_else_told(data, packed):
+    """BatchNorm's statistics are re-estimated by calling the model on each batch's x. A step that
+    reads x and y from one dict calls it on something else: its runs are measured without the
+    re-estimate, and the call says so, where before it failed calling the model on the dict."""
+    x, y = data
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    h = keras.layers.ReLU()(keras.layers.BatchNormalization()(keras.layers.Dense(8)(inputs)))
+    model = Packed(inputs, keras.layers.Dense(1)(h), packed=packed)
+    model.compile(keras.optimizers.Adam(), "mse")
+    dataset = tf.data.Dataset.from_tensor_slices({"x": x, "y": y} if packed else (x, y)).batch(32)
+    model.fit(dataset, epochs=1, verbose=0)
+    before = state(model, model.optimizer)
+    finder = LRFinder(model, verbose=False)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        lr = finder(dataset)
+    assert np.isfinite(lr) and lr == finder.trials.lr and len(finder.trials.lrs) >= 4
+    assert same(before, state(model, model.optimizer))
+    unestimated = [str(w.message) for w in told if "were not re-estimated" in str(w.message)]
+    assert finder.trials.bn_layers == (0 if packed else 1)
+    if packed:
+        assert unestimated == [w for w in finder.trials.warnings if "were not re-estimated" in w]
+        assert re.fullmatch(
+            r"(?s)The moving statistics of the model's 1 BatchNormalization layer were not re-estimated before "
+            r"refining's runs were measured \(`update_bn`\): .* and calling this model so failed \(its own "
+            r"`train_step` must call it on something else\): ValueError: .*Missing data for input .*\. So each run's "
+            r"loss also measures .* Pass update_bn=False to measure the runs so without this warning, or "
+            r"refine=False to keep the sweep's reading\.", unestimated[0])
+    else:
+        assert not unestimated
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        finder.refine(dataset, update_bn=False)  # asked not to: nothing to say
+    assert finder.trials.bn_layers == 0 and not [w for w in told if "were not re-estimated" in str(w.message)]
     assert same(before, state(model, model.optimizer))
 
 

@@ -137,3 +137,20 @@ def update_bn(model: keras.layers.Layer, batches: Iterable[Any]) -> int:
         3.0
     """
     return build_update_bn(model)(batches)
+
+
+def not_estimated_warning(why: str, layers: int) -> str:
+    """The warning for refining's runs measured with BatchNorm's moving statistics as a run left
+    them, where `update_bn` was asked for and cannot be done: `why` says what stood in the way.
+
+    Example:
+        >>> not_estimated_warning("the model has no `call`", 2)[:92]
+        "The moving statistics of the model's 2 BatchNormalization layers were not re-estimated befor"
+    """
+    return (f"The moving statistics of the model's {layers} BatchNormalization layer{'s' * (layers != 1)} were not "
+            f"re-estimated before refining's runs were measured (`update_bn`): they are re-estimated by calling "
+            f"the model on each batch's x, as a step that reads `(x, y)` calls it, and {why} So each run's loss "
+            f"also measures how far those averages lag the weights it trained (after 100 steps at Keras's default "
+            f"momentum of 0.99, a third of them still dates from before the run), and that lag may decide the rate "
+            f"kept. Pass update_bn=False to measure the runs so without this warning, or refine=False to keep the "
+            f"sweep's reading.")

@@ -750,6 +750,10 @@ class LRFinder:
                 default momentum a third of the moving averages still dates from before the run,
                 so without it a BatchNorm model's runs measure that lag more than the training;
                 False measures them as they are. No effect on models without BatchNormalization.
+                They are re-estimated by calling the model on the batches' x: where a model's own
+                `train_step` trains it and the model has no `call`, or calling it so fails (a step
+                that reads x and y from one dict), the runs are measured as with False, with a
+                warning.
             tie_steps: 0 (default), or more than `steps`: the runs that do about as well as the
                 best (`tf_lrfinder.refine.tied`), when there are two or more, are run again for
                 this many steps, and the rate is kept from those runs as from the short ones
@@ -845,7 +849,7 @@ class LRFinder:
         validation = None if validation is None else pass_in_memory(validation)  # read once, not per run
         overflows = int(self._state.overflows.numpy())
         with self._memory_hint():
-            lrs, losses, start, measured, bn_layers, ties = self._trials_restoring_state(
+            lrs, losses, start, measured, bn_layers, unestimated, ties = self._trials_restoring_state(
                 batches.dataset, lrs, steps, eval_batches, tolerance, extend, update_bn, tie_steps, edge, validation)
         overflows = int(self._state.overflows.numpy()) - overflows
         if overflows:
@@ -863,6 +867,7 @@ class LRFinder:
         else:
             messages = [refine_lib.noise_warning(losses, start, self.lr_opt, tolerance),
                         refine_lib.barely_trained_warning(losses, start, self.lr_opt)]
+        messages.insert(0, unestimated)
         self.trials = refine_lib.Trials(tuple(lrs.tolist()), tuple(losses.tolist()), start, steps, self.lr_opt,
                                         (*setup, *(m for m in messages if m is not None)), tolerance, bn_layers,
                                         margin,
@@ -884,15 +889,12 @@ class LRFinder:
         and train on `dataset` from its start (BatchNorm's statistics re-estimated on its first
         `eval_batches` batches). Returns the rates tried (increasing), their losses, the start
         loss, how many samples each loss was measured on, how many BatchNorm layers were
-        re-estimated, and the tied rates with their longer runs'
-        losses (two empty arrays if none ran)."""
+        re-estimated, the warning where they could not be (`_bn_unestimated`) or None, and the tied
+        rates with their longer runs' losses (two empty arrays if none ran)."""
         self._evaluator()  # built before the snapshot reads what its trace writes
-        # BatchNorm's statistics are re-estimated by calling the model: not one that has no `call`, which
-        # its own steps replace (Keras's GAN example).
-        update_bn = update_bn and (not self._own_step or calls(self.model))
+        update_bn = update_bn and bool(batchnorm_lib.batchnorm_layers(self.model))
         if update_bn and self._update_bn is None:
             self._update_bn = batchnorm_lib.build_update_bn(self.model)
-        bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
         eval_batches *= self._per_update  # as many samples as without accumulation
         bar = self.tqdm_class(total=steps * len(lrs), disable=not self.verbose, desc="LR check", unit="step",
                               leave=False)
@@ -902,6 +904,9 @@ class LRFinder:
                 held = [batch for _, batch in dataset.take(eval_batches)]
                 if not held:
                     raise ValueError(RAN_OUT)
+                unestimated = self._bn_unestimated(held) if update_bn else None
+                update_bn = update_bn and unestimated is None
+                bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
                 skip = eval_batches if validation is None else 0  # the runs train after the held-back batches
                 start, measured = self._measure(held, validation, update_bn)
                 if not np.isfinite(start):  # before any run: are the data it was measured on to blame?
@@ -946,7 +951,28 @@ class LRFinder:
                                                        extend, edge, tie_steps)
         finally:
             bar.close()
-        return rates, runs, start, measured, bn_layers, tuple(ties)
+        return rates, runs, start, measured, bn_layers, unestimated, tuple(ties)
+
+    def _bn_unestimated(self, held: list[Any]) -> str | None:
+        """Where BatchNorm's moving statistics cannot be re-estimated on the `held` batches, the
+        warning that says why; else None. They are re-estimated by calling the model on each batch's
+        x, as the finder's own step calls it. A model's own step decides what it calls the model on,
+        if anything: not a model without `call`, whose steps call its parts (Keras's GAN example),
+        and for one with `call`, re-estimating on `held` tells (the state it changes is restored
+        with the rest)."""
+        if not self._own_step:
+            return None
+        why = None
+        if not calls(self.model):
+            why = "this model has no `call` (its own steps call its parts)."
+        else:
+            try:
+                self._update_bn(held)
+            except Exception as error:  # noqa: BLE001 - the model's own step, not the finder, knows what it takes
+                why = (f"calling this model so failed (its own `train_step` must call it on something else): "
+                       f"{type(error).__name__}: {checks.message_of(error)}")
+        return None if why is None else batchnorm_lib.not_estimated_warning(
+            why, len(batchnorm_lib.batchnorm_layers(self.model)))
 
     def _measure(self, held: list[Any], validation: OnePass | None, update_bn: bool) -> tuple[float, int]:
         """The loss of the model as it is now, in inference mode, and how many samples it was measured
