@@ -31,8 +31,10 @@ And once more (`nests`), likewise: the trunk a model of its own inside the model
 learning (called as a layer; frozen and called with `training=False`; or trainable and called so),
 its BatchNormalization layers frozen at times. And (`page_draws`) a `keras.utils.PyDataset`'s workers,
 threads or processes, and its batches streamed. And (`own_draws`), where the model is compiled, its
-own `train_step` training it (`tf_lrfinder.own_step`): Keras's own (`step="model"`), or a subclass
-whose step adds a penalty of its own.
+own `train_step` training it (`tf_lrfinder.own_step`): Keras's own (`step="model"`), a subclass
+whose step adds a penalty of its own, or (drawn apart, after seeds 8000 to 8199) a subclass whose
+steps read x and y from one dict a batch, handed to them as x alone (as TFDS gives them without
+`as_supervised`).
 It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
@@ -236,15 +238,22 @@ def page_draws(seed: int) -> dict[str, Any]:
 OWN_STEPS = {  # `own_draws`'s "own": the model's own `train_step` trains it, where it is compiled
     "keras": "Keras's own `train_step`, called by the finder (step='model')",
     "penalised": "a subclass whose own `train_step` adds a penalty on the kernels (step='auto')",
+    "packed": "a subclass whose own `train_step` and `test_step` read x and y from one dict a batch "
+              "(as TFDS gives them without `as_supervised`), handed to it as x alone (step='auto')",
 }
 
 
 def own_draws(seed: int) -> dict[str, Any]:
     """The draws added after seeds 5000 to 5199 were run with `page_draws`, from a generator of their
     own: where none applies (about seven seeds in ten, and every model not compiled), a seed's call
-    is the one it made with `page_draws`."""
+    is the one it made with `page_draws`. "packed", added after seeds 8000 to 8199 were run, from a
+    generator of its own, where none of the others applies (about one in seven of those): a seed that
+    draws none of them makes the call it made before."""
     rx = random.Random(f"own {seed}")
-    return dict(own=rx.choice(sorted(OWN_STEPS)) if rx.random() < 0.3 else None)
+    own = rx.choice(sorted(set(OWN_STEPS) - {"packed"})) if rx.random() < 0.3 else None
+    if own is None and random.Random(f"packed {seed}").random() < 0.15:
+        own = "packed"
+    return dict(own=own)
 
 
 class Penalised(keras.Model):
@@ -273,6 +282,42 @@ class Penalised(keras.Model):
         self.tracker.update_state(loss)
         # The compiled metrics too, as Keras's guide to a step of one's own has it (`fit` reads them all).
         return {**self.compute_metrics(x, y, y_pred, sample_weight), "loss": self.tracker.result()}
+
+
+class Packed(keras.Model):
+    """A model of its own class around another, whose batches are one dict, `{"features": x,
+    "targets": y}` (as TFDS gives them without `as_supervised`): handed to it as x alone, they are
+    split by its own `train_step` and `test_step`, which otherwise do what Keras's do (the loss
+    scaled for a `LossScaleOptimizer`; reported as "loss", with the compiled metrics)."""
+
+    def __init__(self, inner: keras.Model, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inner = inner
+        self.tracker = keras.metrics.Mean(name="packed_loss")
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self.inner(inputs, training=training)
+
+    @staticmethod
+    def split(data: Any) -> tuple[Any, Any]:
+        batch = keras.utils.unpack_x_y_sample_weight(data)[0]  # the dict, whether alone or in a 1-tuple
+        return batch["features"], batch["targets"]
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        x, y = self.split(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred)
+            scaled = self.optimizer.scale_loss(loss)
+        self.optimizer.apply(tape.gradient(scaled, self.trainable_weights), self.trainable_weights)
+        self.tracker.update_state(loss)
+        return {**self.compute_metrics(x, y, y_pred, None), "loss": self.tracker.result()}
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        x, y = self.split(data)
+        y_pred = self(x, training=False)
+        self.tracker.update_state(self.compute_loss(x=x, y=y, y_pred=y_pred, training=False))
+        return {**self.compute_metrics(x, y, y_pred, None), "loss": self.tracker.result()}
 
 
 def _nested(inputs: Any, h: Any, nest: dict[str, Any], name: str | None) -> tuple[Any, Any, list[str]]:
@@ -371,8 +416,9 @@ class Batches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return -(-len(_rows_of(self.parts[0])) // self.batch_size)
 
-    def __getitem__(self, i: int) -> tuple:
-        return tuple(_rows(part, slice(i * self.batch_size, (i + 1) * self.batch_size)) for part in self.parts)
+    def __getitem__(self, i: int) -> Any:
+        rows = tuple(_rows(part, slice(i * self.batch_size, (i + 1) * self.batch_size)) for part in self.parts)
+        return rows[0] if len(rows) == 1 else rows  # x alone (`Packed`'s dict), as `fit` takes it
 
 
 def _float64(part: Any) -> Any:
@@ -383,8 +429,8 @@ def _float64(part: Any) -> Any:
 
 
 def _rows_of(part: Any) -> Any:
-    """An array, or the first array of a dict of them (to count rows)."""
-    return next(iter(part.values())) if isinstance(part, dict) else part
+    """An array, or the first array of a dict of them, nested or not (to count rows)."""
+    return _rows_of(next(iter(part.values()))) if isinstance(part, dict) else part
 
 
 class Subclassed(keras.Model):
@@ -399,8 +445,8 @@ class Subclassed(keras.Model):
 
 
 def _rows(part: Any, rows: slice) -> Any:
-    """Rows of an array or of each array of a dict of them."""
-    return {k: v[rows] for k, v in part.items()} if isinstance(part, dict) else part[rows]
+    """Rows of an array or of each array of a dict of them, nested or not."""
+    return {k: _rows(v, rows) for k, v in part.items()} if isinstance(part, dict) else part[rows]
 
 
 def configuration(seed: int):
@@ -507,6 +553,8 @@ def configuration(seed: int):
     own = own_draws(seed)["own"] if compiled else None
     if own == "penalised":
         model = Penalised(model)
+    if own == "packed":
+        model = Packed(model)
     compiled_with: list[str] = []  # `trunks`'s compile options, where it compiles
     if compiled or rs.random() < 0.3:  # trained for an epoch before, as after some training
         options_drawn: dict[str, Any] = {}
@@ -519,12 +567,15 @@ def configuration(seed: int):
         model.compile(optimizer, loss, jit_compile=extra["xla"], **options_drawn)
         compiled_with = list(options_drawn)
         if not compiled or rs.random() < 0.5:
-            model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+            model.fit(*(({"features": x, "targets": y},) if own == "packed" else (x, y)),
+                      batch_size=32, epochs=1, verbose=0)
             options.append("trained")
     batch_size = rs.choice([16, 32])
     form = rs.choice(["arrays", "dataset", "generator"])
     weights = g.uniform(0.5, 2.0, n).astype("float32") if rs.random() < 0.15 else None
     parts = (x, y) if weights is None else (x, y, weights)
+    if own == "packed":  # one dict a batch, handed over as x alone (no weights: the step reads none)
+        parts = ({"features": x, "targets": y},)
     if last["few"]:  # 40 rows: the sweep's batches run out and are cycled
         parts, n = tuple(_rows(part, slice(0, 40)) for part in parts), 40
     form = last["form"] or form
@@ -541,10 +592,11 @@ def configuration(seed: int):
 
     def data() -> Any:
         """The data afresh (a generator is read once): for the call, and for `then`'s calls after it."""
+        alone = parts[0] if len(parts) == 1 else parts  # x alone (`Packed`'s dict), as `fit` takes it
         if form in ("arrays", "float64_x"):
-            return parts
+            return alone
         if form in ("dataset", "repeated", "drop_remainder"):
-            pipeline = tf.data.Dataset.from_tensor_slices(parts).shuffle(n, seed=seed)
+            pipeline = tf.data.Dataset.from_tensor_slices(alone).shuffle(n, seed=seed)
             pipeline = pipeline.batch(batch_size, drop_remainder=form == "drop_remainder")
             return pipeline.repeat() if form == "repeated" else pipeline
         pages = Batches(parts, batch_size, workers=page["workers"],
@@ -555,9 +607,13 @@ def configuration(seed: int):
     refine = rs.random() < 0.6
     if task == "sparse" and weights is None and rs.random() < 0.3 and not extra["two_heads"]:
         kwargs["class_weight"] = {0: 1.0, 1: 2.0, 2: 0.5}  # as `fit`, not for several outputs
+    if own == "packed":
+        kwargs.pop("class_weight", None)  # `fit` takes none for x alone
     if refine and rs.random() < 0.4:
         if form == "arrays" and rs.random() < 0.5:
             kwargs["validation_split"] = 0.2
+        elif own == "packed":  # x alone, as `fit` takes it
+            kwargs["validation_data"] = _rows(parts[0], slice(0, 64))
         else:
             kwargs["validation_data"] = (_rows(x, slice(0, 64)), _rows(y, slice(0, 64)))
     if extra["n_steps"] != 100:
