@@ -892,7 +892,8 @@ class LRFinder:
         re-estimated, the warning where they could not be (`_bn_unestimated`) or None, and the tied
         rates with their longer runs' losses (two empty arrays if none ran)."""
         self._evaluator()  # built before the snapshot reads what its trace writes
-        update_bn = update_bn and bool(batchnorm_lib.batchnorm_layers(self.model))
+        bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
+        update_bn = bn_layers > 0
         if update_bn and self._update_bn is None:
             self._update_bn = batchnorm_lib.build_update_bn(self.model)
         eval_batches *= self._per_update  # as many samples as without accumulation
@@ -904,9 +905,9 @@ class LRFinder:
                 held = [batch for _, batch in dataset.take(eval_batches)]
                 if not held:
                     raise ValueError(RAN_OUT)
-                unestimated = self._bn_unestimated(held) if update_bn else None
-                update_bn = update_bn and unestimated is None
-                bn_layers = len(batchnorm_lib.batchnorm_layers(self.model)) if update_bn else 0
+                unestimated = self._bn_unestimated(held, bn_layers) if update_bn else None
+                if unestimated is not None:
+                    update_bn, bn_layers = False, 0
                 skip = eval_batches if validation is None else 0  # the runs train after the held-back batches
                 start, measured = self._measure(held, validation, update_bn)
                 if not np.isfinite(start):  # before any run: are the data it was measured on to blame?
@@ -953,9 +954,9 @@ class LRFinder:
             bar.close()
         return rates, runs, start, measured, bn_layers, unestimated, tuple(ties)
 
-    def _bn_unestimated(self, held: list[Any]) -> str | None:
-        """Where BatchNorm's moving statistics cannot be re-estimated on the `held` batches, the
-        warning that says why; else None. They are re-estimated by calling the model on each batch's
+    def _bn_unestimated(self, held: list[Any], layers: int) -> str | None:
+        """Where the moving statistics of the model's `layers` BatchNorm layers cannot be re-estimated
+        on the `held` batches, the warning that says why; else None. They are re-estimated by calling the model on each batch's
         x, as the finder's own step calls it. A model's own step decides what it calls the model on,
         if anything: not a model without `call`, whose steps call its parts (Keras's GAN example),
         and for one with `call`, re-estimating on `held` tells (the state it changes is restored
@@ -971,8 +972,7 @@ class LRFinder:
             except Exception as error:  # noqa: BLE001 - the model's own step, not the finder, knows what it takes
                 why = (f"calling this model so failed (its own `train_step` must call it on something else): "
                        f"{type(error).__name__}: {checks.message_of(error)}")
-        return None if why is None else batchnorm_lib.not_estimated_warning(
-            why, len(batchnorm_lib.batchnorm_layers(self.model)))
+        return None if why is None else batchnorm_lib.not_estimated_warning(why, layers)
 
     def _measure(self, held: list[Any], validation: OnePass | None, update_bn: bool) -> tuple[float, int]:
         """The loss of the model as it is now, in inference mode, and how many samples it was measured
