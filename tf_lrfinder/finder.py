@@ -956,11 +956,11 @@ class LRFinder:
 
     def _bn_unestimated(self, held: list[Any], layers: int) -> str | None:
         """Where the moving statistics of the model's `layers` BatchNorm layers cannot be re-estimated
-        on the `held` batches, the warning that says why; else None. They are re-estimated by calling the model on each batch's
-        x, as the finder's own step calls it. A model's own step decides what it calls the model on,
-        if anything: not a model without `call`, whose steps call its parts (Keras's GAN example),
-        and for one with `call`, re-estimating on `held` tells (the state it changes is restored
-        with the rest)."""
+        on the `held` batches, the warning that says why; else None. They are re-estimated by
+        calling the model on each batch's x, as the finder's own step calls it. A model's own step
+        decides what it calls the model on, if anything: not a model without `call`, whose steps
+        call its parts (Keras's GAN example), and for one with `call`, re-estimating on `held`
+        tells (the state it changes is restored with the rest)."""
         if not self._own_step:
             return None
         why = None
