@@ -256,6 +256,17 @@ def own_draws(seed: int) -> dict[str, Any]:
     return dict(own=own)
 
 
+class Subclassed(keras.Model):
+    """A model of its own class around a functional one, as users subclass `keras.Model`."""
+
+    def __init__(self, inner: keras.Model, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self.inner(inputs, training=training)
+
+
 class Penalised(keras.Model):
     """A model of its own class around another whose `train_step` adds 1e-4 times the kernels'
     squared norm to the compiled loss (not by `add_loss`: only its own step knows it), scales the
@@ -284,19 +295,15 @@ class Penalised(keras.Model):
         return {**self.compute_metrics(x, y, y_pred, sample_weight), "loss": self.tracker.result()}
 
 
-class Packed(keras.Model):
+class Packed(Subclassed):
     """A model of its own class around another, whose batches are one dict, `{"features": x,
     "targets": y}` (as TFDS gives them without `as_supervised`): handed to it as x alone, they are
     split by its own `train_step` and `test_step`, which otherwise do what Keras's do (the loss
     scaled for a `LossScaleOptimizer`; reported as "loss", with the compiled metrics)."""
 
     def __init__(self, inner: keras.Model, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.inner = inner
+        super().__init__(inner, **kwargs)
         self.tracker = keras.metrics.Mean(name="packed_loss")
-
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
-        return self.inner(inputs, training=training)
 
     @staticmethod
     def split(data: Any) -> tuple[Any, Any]:
@@ -431,17 +438,6 @@ def _float64(part: Any) -> Any:
 def _rows_of(part: Any) -> Any:
     """An array, or the first array of a dict of them, nested or not (to count rows)."""
     return _rows_of(next(iter(part.values()))) if isinstance(part, dict) else part
-
-
-class Subclassed(keras.Model):
-    """A model of its own class around a functional one, as users subclass `keras.Model`."""
-
-    def __init__(self, inner: keras.Model, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.inner = inner
-
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
-        return self.inner(inputs, training=training)
 
 
 def _rows(part: Any, rows: slice) -> Any:
