@@ -34,7 +34,8 @@ threads or processes, and its batches streamed. And (`own_draws`), where the mod
 own `train_step` training it (`tf_lrfinder.own_step`): Keras's own (`step="model"`), a subclass
 whose step adds a penalty of its own, or (drawn apart, after seeds 8000 to 8199) a subclass whose
 steps read x and y from one dict a batch, handed to them as x alone (as TFDS gives them without
-`as_supervised`).
+`as_supervised`). And (after seeds 8800 to 8999) validation data passed as a batched `tf.data`
+pipeline instead of arrays, half the time it is drawn.
 It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
@@ -615,6 +616,11 @@ def configuration(seed: int):
             kwargs["validation_data"] = _rows(parts[0], slice(0, 64))
         else:
             kwargs["validation_data"] = (_rows(x, slice(0, 64)), _rows(y, slice(0, 64)))
+    # Drawn apart (after seeds 8800 to 8999 were run), from a generator of its own: the validation data
+    # as a batched `tf.data` pipeline, as users pass it to `fit`, not arrays.
+    if "validation_data" in kwargs and random.Random(f"validation {seed}").random() < 0.5:
+        kwargs["validation_data"] = tf.data.Dataset.from_tensor_slices(kwargs["validation_data"]).batch(batch_size)
+        options.append("validation_pipeline")
     if extra["n_steps"] != 100:
         kwargs["n_steps"] = extra["n_steps"]
     if extra["linear"]:
