@@ -35,7 +35,9 @@ own `train_step` training it (`tf_lrfinder.own_step`): Keras's own (`step="model
 whose step adds a penalty of its own, or (drawn apart, after seeds 8000 to 8199) a subclass whose
 steps read x and y from one dict a batch, handed to them as x alone (as TFDS gives them without
 `as_supervised`). And (after seeds 8800 to 8999) validation data passed as a batched `tf.data`
-pipeline instead of arrays, half the time it is drawn.
+pipeline instead of arrays, half the time it is drawn. And (`tunes`, after seeds 9300 to 9499) the
+output layer fine-tuned through LoRA, two inputs as a tuple rather than a dict, and a second
+output without a loss or targets, kept only to be read.
 It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
@@ -51,6 +53,7 @@ Usage:
     python benchmarks/robustness.py 0 100 --only multi,schedule_free   # those optimizers only
     python benchmarks/robustness.py 0 1000 --form py_dataset   # the seeds whose data is a PyDataset only
     python benchmarks/robustness.py 5200 5400 --own   # the seeds that draw the model's own `train_step` only
+    python benchmarks/robustness.py 9500 10500 --tuned   # the seeds that draw one of `tunes`'s draws only
 
 Exits with 1 where a call raised anything but a `ValueError`, returned no finite rate, or left a
 variable changed. Minutes on a CPU (about 2 seconds a call).
@@ -257,6 +260,18 @@ def own_draws(seed: int) -> dict[str, Any]:
     return dict(own=own)
 
 
+def tunes(seed: int) -> dict[str, Any]:
+    """The draws added after seeds 9300 to 9499 were run with `own_draws`, from a generator of their
+    own: where none applies (about nine seeds in ten), a seed's call is the one it made before. The
+    output layer fine-tuned through LoRA (`enable_lora(2)`: its kernel frozen, two low-rank factors
+    trained beside it, as KerasHub fine-tunes); where `later` drew a second input, the inputs as a
+    tuple, not a dict (`keras.Model((a, b), ...)`, the data `((x_a, x_b), y)`); where `more` drew a
+    second output and the model is compiled, that output without a loss (`{"aux": None}`) and
+    without targets, as an output kept only to be read."""
+    rx = random.Random(f"tune {seed}")
+    return dict(lora=rx.random() < 0.1, tuple_inputs=rx.random() < 0.5, unlossed=rx.random() < 0.5)
+
+
 class Subclassed(keras.Model):
     """A model of its own class around a functional one, as users subclass `keras.Model`."""
 
@@ -430,20 +445,26 @@ class Batches(keras.utils.PyDataset):
 
 
 def _float64(part: Any) -> Any:
-    """An array, or each array of a dict of them, in float64 where it holds floating-point numbers."""
+    """An array, or each array of a dict or tuple of them, in float64 where it holds floating-point numbers."""
     if isinstance(part, dict):
         return {k: _float64(v) for k, v in part.items()}
+    if isinstance(part, tuple):
+        return tuple(_float64(v) for v in part)
     return part.astype("float64") if np.issubdtype(part.dtype, np.floating) else part
 
 
 def _rows_of(part: Any) -> Any:
-    """An array, or the first array of a dict of them, nested or not (to count rows)."""
-    return _rows_of(next(iter(part.values()))) if isinstance(part, dict) else part
+    """An array, or the first array of a dict or tuple of them, nested or not (to count rows)."""
+    if isinstance(part, (dict, tuple)):
+        return _rows_of(next(iter(part.values() if isinstance(part, dict) else part)))
+    return part
 
 
 def _rows(part: Any, rows: slice) -> Any:
-    """Rows of an array or of each array of a dict of them, nested or not."""
-    return {k: _rows(v, rows) for k, v in part.items()} if isinstance(part, dict) else part[rows]
+    """Rows of an array or of each array of a dict or tuple of them, nested or not."""
+    if isinstance(part, dict):
+        return {k: _rows(v, rows) for k, v in part.items()}
+    return tuple(_rows(v, rows) for v in part) if isinstance(part, tuple) else part[rows]
 
 
 def configuration(seed: int):
@@ -523,19 +544,25 @@ def configuration(seed: int):
         del late["layer"]  # its 4 groups must divide the features (a bidirectional trunk has 18): Keras refuses
     if late.get("layer"):
         h = LATER_LAYERS[late["layer"]]()(h)
+    tune = tunes(seed)
     if late.get("two_inputs"):  # a second, named input beside the first: the data a dict of both
         side = keras.Input((2,), name="side")
         h = keras.layers.Concatenate()([h, keras.layers.Dense(4, activation="relu")(side)])
         inputs, x = {"main": inputs, "side": side}, {"main": x, "side": g.normal(size=(n, 2)).astype("float32")}
+        if tune["tuple_inputs"]:  # the same two inputs as a tuple, and the data too
+            inputs, x = (inputs["main"], inputs["side"]), (x["main"], x["side"])
     compiled = rs.random() < 0.6
     # The output layers in float32, as Keras's mixed-precision guide has them (in float64, float64 too: a
     # model of both fails in Keras's own `global_clipnorm`, `fit` too, Keras 3.15).
     head = None if extra["precision"] == "float64" else "float32"
-    out = keras.layers.Dense(units, activation=activation, kernel_regularizer=regulariser, name="out",
-                             dtype=head)(h)
+    out_layer = keras.layers.Dense(units, activation=activation, kernel_regularizer=regulariser, name="out",
+                                   dtype=head)
+    out = out_layer(h)
     if extra["two_heads"] and compiled:  # a regression of its own, with its own loss
         outputs = {"out": out, "aux": keras.layers.Dense(1, name="aux", dtype=head)(h)}
         y, loss = {"out": y, "aux": f[:, 3:4]}, {"out": loss, "aux": "mse"}
+        if tune["unlossed"]:  # an output kept only to be read: no loss, no targets
+            y, loss = {"out": y["out"]}, {"out": loss["out"], "aux": None}
     elif extra["two_heads"]:  # the finder is given one loss, applied to each output
         outputs = {"out": out, "aux": keras.layers.Dense(units, activation=activation, name="aux",
                                                          dtype=head)(h)}
@@ -543,6 +570,8 @@ def configuration(seed: int):
     else:
         outputs = out
     model = keras.Model(inputs, outputs)
+    if tune["lora"]:  # its kernel frozen, two factors of rank 2 trained beside it
+        out_layer.enable_lora(2)
     if extra["frozen"]:
         next(layer for layer in model.layers if layer.weights).trainable = False
     if late.get("subclassed"):
@@ -559,7 +588,9 @@ def configuration(seed: int):
             metric = "sparse_categorical_accuracy" if task == "sparse" else "mae"  # one that fits the targets
             aux = "mae" if isinstance(loss, dict) else metric  # the second output's targets: its own, or the first's
             options_drawn["metrics"] = {"out": [metric], "aux": [aux]} if isinstance(outputs, dict) else [metric]
-        if trunk["loss_weights"] and isinstance(loss, dict):  # the compiled loss weighs its outputs
+            if isinstance(y, dict) and "aux" not in y:  # no targets to measure it against
+                del options_drawn["metrics"]["aux"]
+        if trunk["loss_weights"] and isinstance(loss, dict) and loss.get("aux"):  # the compiled loss weighs its outputs
             options_drawn["loss_weights"] = {"out": 1.0, "aux": 0.5}
         model.compile(optimizer, loss, jit_compile=extra["xla"], **options_drawn)
         compiled_with = list(options_drawn)
@@ -630,6 +661,8 @@ def configuration(seed: int):
     if last["low_max_lr"]:  # the sweep may end before the loss turns up
         kwargs["max_lr"] = 1e-2
     last = {k: v for k, v in last.items() if v and not (k == "refine_after" and refine)}
+    tuned = [k for k, v in tune.items() if v and (k == "lora" or k == "tuple_inputs" and isinstance(x, tuple)
+                                                  or k == "unlossed" and isinstance(y, dict) and "aux" not in y)]
     the_loss = loss["out"] if isinstance(loss, dict) else loss
     loss_name = the_loss if isinstance(the_loss, str) else getattr(the_loss, "name", None) or the_loss.__name__
     drawn = [f"{k}={v}" for k, v in extra.items() if v and v not in ("float32", "device")
@@ -643,7 +676,8 @@ def configuration(seed: int):
             + (f" |||| {' '.join(compiled_with)}" if compiled_with else "")
             + (f" ||||| {' '.join(nested)}" if nested else "")
             + (f" |||||| {' '.join(paged)}" if paged else "")
-            + (f" ||||||| own={own}" if own else ""))
+            + (f" ||||||| own={own}" if own else "")
+            + (f" |||||||| {' '.join(tuned)}" if tuned else ""))
     finder_args = (model,) if compiled else (model, optimizer, loss)
     finder_kwargs = dict(steps_per_execution=extra["steps_per_execution"], snapshot=extra["snapshot"])
     if own == "keras":
@@ -762,6 +796,12 @@ def _in_own_process(seed: int, only: str | None) -> str | None:
     return "skipped" if verdict == "skip" else verdict
 
 
+def _tuned(seed: int) -> bool:
+    """Whether `seed` draws one of `tunes`'s draws where it can apply (`--tuned`)."""
+    tune = tunes(seed)
+    return tune["lora"] or tune["tuple_inputs"] and later(seed)["two_inputs"] or tune["unlossed"] and more(seed)["two_heads"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first", type=int)
@@ -774,10 +814,12 @@ def main() -> None:
                         help="every model created under a MirroredStrategy of two logical CPUs")
     parser.add_argument("--own", action="store_true", help="only the seeds that draw the model's own `train_step` "
                         "(`own_draws`; it trains where the model is compiled, about three seeds in five)")
+    parser.add_argument("--tuned", action="store_true", help="only the seeds that draw one of `tunes`'s draws where "
+                        "it can apply (the second output's, where the model turns out compiled)")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     seeds = [seed for seed in range(args.first, args.stop) if (not args.form or then(seed)["form"] == args.form)
-             and (not args.own or own_draws(seed)["own"])]
+             and (not args.own or own_draws(seed)["own"]) and (not args.tuned or _tuned(seed))]
     strategy = None
     if args.mirrored and args.stop - args.first > 1:
         # A process of its own for each call: once a collective op fails (as Keras's own `fit` does with
