@@ -584,12 +584,13 @@ def configuration(seed: int):
     compiled_with: list[str] = []  # `trunks`'s compile options, where it compiles
     if compiled or rs.random() < 0.3:  # trained for an epoch before, as after some training
         options_drawn: dict[str, Any] = {}
-        if trunk["metrics"]:  # variables of their own, which `fit` updates and the finder must leave as they were
+        # Not where the second output has no targets (`tunes`'s "unlossed"): Keras's compiled metrics then
+        # look for them, for `{"out": [...]}` too, and `fit` fails (KeyError, Keras 3.15).
+        if trunk["metrics"] and not (isinstance(y, dict) and "aux" not in y):
+            # variables of their own, which `fit` updates and the finder must leave as they were
             metric = "sparse_categorical_accuracy" if task == "sparse" else "mae"  # one that fits the targets
             aux = "mae" if isinstance(loss, dict) else metric  # the second output's targets: its own, or the first's
             options_drawn["metrics"] = {"out": [metric], "aux": [aux]} if isinstance(outputs, dict) else [metric]
-            if isinstance(y, dict) and "aux" not in y:  # no targets to measure it against
-                del options_drawn["metrics"]["aux"]
         if trunk["loss_weights"] and isinstance(loss, dict) and loss.get("aux"):  # the compiled loss weighs its outputs
             options_drawn["loss_weights"] = {"out": 1.0, "aux": 0.5}
         model.compile(optimizer, loss, jit_compile=extra["xla"], **options_drawn)
