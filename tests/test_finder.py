@@ -788,6 +788,30 @@ def test_compiled_model_with_two_outputs_uses_their_losses_and_weights(data):
 
 
 @pytest.mark.parametrize("outputs", ["list", "dict"])
+def test_an_output_compiled_without_a_loss_needs_no_targets_as_in_fit(data, outputs):
+    """`compile(loss={"a": "mse", "b": None})`: "b" is only read, and `fit` takes targets for "a"
+    alone. The finder built the compiled loss from those targets as they came, not matched to the
+    outputs first as Keras's call matches them, and refused them as not fitting the loss."""
+    x, y = data
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    heads = [keras.layers.Dense(1, name="a")(hidden), keras.layers.Dense(3, name="b")(hidden)]
+    model = keras.Model(inputs, heads if outputs == "list" else dict(zip("ab", heads)))
+    model.compile(optimizer=keras.optimizers.SGD(), loss=["mse", None] if outputs == "list" else {"a": "mse", "b": None})
+    targets = (y,) if outputs == "list" else {"a": y}
+    before = [v.numpy() for v in model.variables]
+    finder = LRFinder(model, verbose=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Gradients do not exist")  # Keras's, for "b" (`fit` gives it too)
+        lr = finder(tf.data.Dataset.from_tensor_slices((x, targets)).batch(32), n_steps=20)  # the first batch known
+    first = model(x[:32])[0 if outputs == "list" else "a"]
+    assert np.isfinite(lr) and finder.losses[0] == pytest.approx(float(np.mean((first - y[:32]) ** 2)), rel=1e-5)
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    model.fit(x, targets, batch_size=32, epochs=1, verbose=0)  # as Keras trains it
+
+
+@pytest.mark.parametrize("outputs", ["list", "dict"])
 @pytest.mark.parametrize("loss", ["name", "keras", "function"])
 def test_one_loss_for_a_model_with_two_outputs_applies_to_each_as_compile_does(loss, outputs, data):
     # `compile(loss=one)` applies it to every output and sums; `loss_fn=one` had been applied to the

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src import backend as keras_backend  # `compute_output_spec`, as `fit` builds the compiled loss
 
 from . import checks
 from .bounded import bounded_warnings
@@ -198,7 +199,7 @@ class Preflight:
                     checks.finite_first_loss(self.model, loss_function(self.model, None), share, value, own=True)
                 else:
                     if needs_loss_build:
-                        self.model._compile_loss.build(y, y_pred)
+                        self._build_compiled_loss(y, y_pred, sample_weight)
                     if len(self.target_classes) > 1:  # each output's labels against it (one output's: `loss_fits`)
                         self.labels_fit(share, [tf.nest.flatten(y)], lambda _, row: f"row {row} of the first batch")
                     loss = loss_function(self.model, self.loss_fn)
@@ -211,6 +212,18 @@ class Preflight:
                     for message in self.warnings:
                         warn(message)
             self._check_validation(validation)
+
+    def _build_compiled_loss(self, y: Any, y_pred: Any, sample_weight: Any) -> None:
+        """Build the model's compiled loss for the first batch as `fit` builds it: called symbolically, so
+        that it first matches y to the outputs as a call does (an output compiled with a loss of None
+        has no targets). Where that call fails (targets that do not fit it, say), built from y as it
+        comes, so that `checks.loss_fits` computes it eagerly and says why in Keras's words."""
+        compiled = self.model._compile_loss
+        try:
+            keras_backend.compute_output_spec(compiled, y, y_pred, sample_weight)
+        except Exception:  # noqa: BLE001 - not hidden: `loss_fits` computes the loss next, and raises its error
+            if not compiled.built:
+                compiled.build(y, y_pred)
 
     def own_step_misfit(self, first_batch: Any, error: Exception, step: str = "train_step") -> ValueError | None:
         """Where the model's own `step` (`train_step`; `test_step`, by which refining measures its
