@@ -193,6 +193,64 @@ def test_the_models_own_step_gives_the_finders_sweep_where_it_is_kerass(data):
     assert results[0] == results[1]
 
 
+class Legacy(keras.Model):
+    """A step as tf.keras 2's guide wrote it: `compiled_loss`, `compiled_metrics.update_state`, and
+    every metric's result returned. On Keras 3 the latter updates every `Mean` metric, the loss
+    tracker too, with the predictions; `kept_loss` returns the loss itself under "loss" instead."""
+
+    def __init__(self, *args, kept_loss=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kept_loss = kept_loss
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)
+        self.optimizer.apply(tape.gradient(loss, self.trainable_weights), self.trainable_weights)
+        self.compiled_metrics.update_state(y, y_pred)
+        logs = {m.name: m.result() for m in self.metrics}
+        return {**logs, "loss": loss} if self.kept_loss else logs
+
+
+@pytest.mark.parametrize("fit_first", [True, False])
+def test_a_tf_keras_2_step_that_calls_compiled_metrics_is_told_for_what_it_returns_as_loss(data, fit_first):
+    """Keras 3 keeps `compiled_metrics.update_state` for old steps and updates every `Mean` with the
+    predictions: the "loss" such a step returns from its metrics is their mean (below 0 here, for a
+    mean squared error). The call warns, once `fit` showed Keras's own warning too, and keeps it in
+    `finder.warnings`; a step that returns the loss itself records it, and is told the same (the
+    finder cannot see which it returns), where it calls `compiled_metrics` too."""
+    x, y = data
+    recorded = {}
+    for kept_loss in (False, True):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((4,))
+        model = Legacy(inputs, keras.layers.Dense(1, bias_initializer=keras.initializers.Constant(-3.0))(inputs),
+                       kept_loss=kept_loss)
+        model.compile(keras.optimizers.SGD(), "mse")
+        finder = LRFinder(model, verbose=False)
+        with warnings.catch_warnings(record=True) as told:
+            warnings.simplefilter("default")  # each warning once per line, as Python shows them
+            if fit_first:  # Keras's own warning shown there, so not again for the same line
+                model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+            before = state(model, model.optimizer)
+            finder((x, y), batch_size=32, n_steps=30, refine=False)
+        assert same(before, state(model, model.optimizer))
+        ours = [str(w.message) for w in told if "calls `self.compiled_metrics.update_state" in str(w.message)]
+        assert len(ours) == 1 and ours[0] in finder.warnings, [str(w.message)[:80] for w in told]
+        assert "the mean of the predictions" in ours[0] and "'loss'" in ours[0]
+        recorded[kept_loss] = finder.losses[0]
+    if not fit_first:  # what the step returns is recorded: mostly the predictions' mean (-3), or the loss
+        assert recorded[True] > 1 and recorded[False] < 0
+        assert not [w for w in told if "`model.compiled_metrics()` is deprecated" in str(w.message)]  # ours instead
+    # The finder's warning is not given to a step that does not call it (Keras 3's own form).
+    finder = LRFinder(penalised(), verbose=False)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        finder((x, y), batch_size=32, n_steps=30, refine=False)
+    assert not [w for w in told if "compiled_metrics" in str(w.message)]
+
+
 def test_a_vae_without_call_is_swept_by_its_steps_and_restored():
     x = np.random.default_rng(1).normal(size=(1024, 6)).astype("float32")
     model = VAE()

@@ -27,7 +27,8 @@ from .state import (LOCATIONS, Snapshot, components, global_random_variables, ke
 from .step import (COMPILED_EVERY_STEP, DIVERGED, LOSS, NOT_FINITE, RECORD_COLUMNS, RESTARTS, RUNNING, SMOOTHED,
                    TARGET_MEAN, TARGET_MEAN_VARIANCE, SweepState, after_scope, build_evaluate, build_sweep,
                    compiled_every_step, loss_function, nonfinite_parts, replica_overflow_warning)
-from .own_step import build_as_fit, build_model_evaluate, calls, model_train_step, overrides
+from .own_step import (build_as_fit, build_model_evaluate, calls, legacy_metrics_warning, model_train_step,
+                       noting_legacy_metrics, overrides)
 from .warn import warn
 
 STOP_REASONS = {DIVERGED: "diverged", NOT_FINITE: "not_finite"}
@@ -102,8 +103,9 @@ class LRFinder:
         warnings: why the sweep may not be trustworthy (also emitted as `UserWarning`): first what the
             first batch showed before it (logits or targets a crossentropy does not expect,
             `tf_lrfinder.crossentropy`; batches held in memory sorted by class or in order of their
-            targets, `tf_lrfinder.order`), then the sweep's (first among them, batches it streamed in
-            order of their targets).
+            targets, `tf_lrfinder.order`), then the sweep's (first among them, a model's own step
+            that calls tf.keras 2's `compiled_metrics`, `tf_lrfinder.own_step.legacy_metrics_warning`;
+            then batches it streamed in order of their targets).
 
     Example (one sweep, then what the methods read from it; their own docs refer to this `finder`):
         >>> import keras, numpy as np
@@ -194,6 +196,7 @@ class LRFinder:
         self._evaluate: Callable | None = None
         self._update_bn: Callable | None = None
         self._traced_with: list[Any] = []
+        self._legacy_metrics = False  # whether the step traced calls `compiled_metrics` (`noting_legacy_metrics`)
         self._preflight = Preflight(self.model, self.loss_fn, self._own_step)  # the checks of the data, and what they found
         self._snapshot: Snapshot | None = None
         self._ready = True
@@ -380,7 +383,8 @@ class LRFinder:
                 first_pass = records[records[:, RESTARTS] == 0]
                 means, variances = first_pass[:, TARGET_MEAN], first_pass[:, TARGET_MEAN_VARIANCE]
                 in_order = sorted_warning(*streamed_order(means, variances, self._preflight.classes))
-            swept = [m for m in (skipped, in_order) if m is not None] + sweep_warnings(
+            legacy = legacy_metrics_warning(self.monitor) if self._legacy_metrics else None
+            swept = [m for m in (legacy, skipped, in_order) if m is not None] + sweep_warnings(
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
                 rate_cap(self.optimizer, len(self.lrs)), diverge_factor=diverge_factor,
@@ -528,7 +532,7 @@ class LRFinder:
         if len(traced_with) != len(self._traced_with) or any(
                 a is not b for a, b in zip(traced_with, self._traced_with)):
             self._run = self._evaluate = self._update_bn = None
-            self._traced_with = traced_with
+            self._traced_with, self._legacy_metrics = traced_with, False
         if self._state is None:
             self._state = SweepState()
         if self._run is None:
@@ -557,7 +561,9 @@ class LRFinder:
         known |= {id(c) for v in [*vars(self._state).values(), *global_random_variables()] for c in components(v)}
         steps = tf.TensorSpec([], tf.int32)  # as `_chunks` passes it
         try:
-            written = written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
+            with noting_legacy_metrics() as legacy:  # tf.keras 2's call, where the model's step makes it
+                written = written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
+            self._legacy_metrics = self._legacy_metrics or bool(legacy)  # seen where it is traced, once
         except RuntimeError as error:  # where the step is traced, before the snapshot and any step
             told = checks.average_written(error, self.optimizer, self.model)
             if told is None:

@@ -17,9 +17,12 @@ optimizer, its metrics, counters) is in the snapshot, as for the finder's own st
 
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
+import warnings
 from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import keras
 import tensorflow as tf
@@ -79,6 +82,57 @@ def build_as_fit(model: keras.Model, batch: Any) -> None:
         return
     with model.distribute_strategy.scope():
         build(data_batch=batch)
+
+
+LEGACY_METRICS = "`model.compiled_metrics()` is deprecated"  # how Keras 3 warns of the call it keeps for tf.keras 2
+
+
+@contextlib.contextmanager
+def noting_legacy_metrics() -> Iterator[list[str]]:
+    """While entered, note where a step traced calls `model.compiled_metrics.update_state` (tf.keras
+    2's), by Keras's own warning of it, seen even where Python showed it before for the same line (a
+    `fit` of the same step). Yields a list that holds its message once seen. The finder warns in its
+    place (`legacy_metrics_warning`): Keras's advice, to update every metric with `(y, y_pred)`,
+    would give its loss tracker the targets as values. Other warnings are shown as they would be.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> with noting_legacy_metrics() as seen:  # not shown
+        ...     model.compiled_metrics.update_state(tf.ones([2, 1]), tf.ones([2, 1]))
+        >>> len(seen), seen[0].splitlines()[0]
+        (1, '`model.compiled_metrics()` is deprecated. Instead, use e.g.:')
+    """
+    seen: list[str] = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", message=re.escape(LEGACY_METRICS))
+        shown = warnings.showwarning
+
+        def noted(message: Any, *args: Any, **kwargs: Any) -> None:
+            if not str(message).startswith(LEGACY_METRICS):
+                shown(message, *args, **kwargs)
+            elif not seen:
+                seen.append(str(message))
+
+        warnings.showwarning = noted
+        yield seen
+
+
+def legacy_metrics_warning(monitor: str) -> str:
+    """What a step that calls `model.compiled_metrics.update_state` returns as `monitor` on Keras 3,
+    and how to write it (`noting_legacy_metrics` finds it).
+
+    Example:
+        >>> legacy_metrics_warning("loss")[:80]
+        "The model's `train_step` calls `self.compiled_metrics.update_state(...)`, as ste"
+    """
+    return (f"The model's `train_step` calls `self.compiled_metrics.update_state(...)`, as steps written for "
+            "tf.keras 2 do. Keras 3 keeps that call for old code, and it updates every `keras.metrics.Mean` of "
+            "the model with the predictions, its loss tracker too. Where the step returns its metrics' results "
+            f"(`{{m.name: m.result() for m in self.metrics}}`), the {monitor!r} the sweep recorded, and `fit` logs, "
+            "is the mean of the predictions more than the loss, and the rate suggested follows it. Return the "
+            "loss itself (`self.compute_loss(...)`, tracked by a `Mean` of your own), and update the other "
+            "metrics with `(y, y_pred)`, as Keras's guide to a step of one's own writes it.")
 
 
 def logged(logs: Any, monitor: str, where: str) -> tf.Tensor:
