@@ -811,6 +811,26 @@ def test_an_output_compiled_without_a_loss_needs_no_targets_as_in_fit(data, outp
     model.fit(x, targets, batch_size=32, epochs=1, verbose=0)  # as Keras trains it
 
 
+def test_targets_keyed_unlike_the_outputs_are_told_what_to_change_before_anything_changes(data):
+    """Not the advice on class labels that a misfit of shapes gets: y's keys against the outputs'."""
+    x, y = data
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(hidden), "b": keras.layers.Dense(1, name="b")(hidden)})
+    model.compile(optimizer=keras.optimizers.SGD(), loss={"a": "mse", "b": "mse"})
+    before = [v.numpy() for v in model.variables]
+    for targets, told in (({"A": y, "b": y}, "y's keys ['A'] name no output of the model (its outputs: ['a', 'b']): "
+                           "key the targets by the outputs' names"),
+                          ({"a": y}, "y holds no targets for the model's outputs ['b']: give them, or, for an output "
+                           "that is only read, compile it with a loss of None (`loss={'b': None, ...}`)")):
+        with pytest.raises(ValueError, match="`dataset`'s targets do not fit the loss") as raised:
+            LRFinder(model, verbose=False)((x, targets), batch_size=32)
+        assert told in str(raised.value) and "Integer class labels" not in str(raised.value)
+        assert_same_state(before, [v.numpy() for v in model.variables])
+        assert not model.optimizer.built
+
+
 @pytest.mark.parametrize("outputs", ["list", "dict"])
 @pytest.mark.parametrize("loss", ["name", "keras", "function"])
 def test_one_loss_for_a_model_with_two_outputs_applies_to_each_as_compile_does(loss, outputs, data):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from collections.abc import Mapping
 from typing import Any, Callable, Iterator, Sequence
 
 import keras
@@ -518,12 +519,39 @@ def measurable_start(start: float, where: str) -> None:
     )
 
 
+def unmatched_targets(y: Any, y_pred: Any) -> str | None:
+    """Where targets `y` and outputs `y_pred` are both dicts and y names what no output is named, or
+    leaves an output without targets, what to change; else None (their shapes are for the loss to judge).
+
+    Example:
+        >>> outputs = {"out": np.zeros((2, 1)), "aux": np.zeros((2, 3))}
+        >>> unmatched_targets({"output": np.zeros((2, 1)), "aux": np.zeros((2, 3))}, outputs)[:62]
+        "y's keys ['output'] name no output of the model (its outputs: "
+        >>> unmatched_targets({"out": np.zeros((2, 1))}, outputs)[:56]
+        "y holds no targets for the model's outputs ['aux']: give"
+        >>> unmatched_targets({"out": np.zeros((2, 1)), "aux": np.zeros((2, 1))}, outputs) is None
+        True
+    """
+    if not (isinstance(y, Mapping) and isinstance(y_pred, Mapping)):
+        return None
+    unknown, missing = sorted(set(y) - set(y_pred)), sorted(set(y_pred) - set(y))
+    if unknown:
+        return (f"y's keys {unknown} name no output of the model (its outputs: {sorted(y_pred)}): key the "
+                "targets by the outputs' names, as `fit` matches them.")
+    if missing:
+        return (f"y holds no targets for the model's outputs {missing}: give them, or, for an output that is "
+                f"only read, compile it with a loss of None (`loss={{{missing[0]!r}: None, ...}}`), which needs "
+                "none, as in `fit`.")
+    return None
+
+
 def _misfit(y: Any, y_pred: Any, outcome: str, plain: bool) -> str:
     """Why the first batch's targets `y` do not fit the loss, which `outcome` on them, and what to check."""
     return (
         f"`dataset`'s targets do not fit the loss: computing it on the first batch (y of shape {_shapes(y)}, the "
         f"model's output of shape {_shapes(y_pred)}) {outcome} "
-        + (label_range(y, y_pred) or "Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
+        + (unmatched_targets(y, y_pred) or label_range(y, y_pred)
+           or "Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
            "one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape.")
         + (" A plain `loss_fn` gets y cast to float32, as `compile(loss=fn)` passes it to `fit`: cast it "
            "back inside where it must hold integers (`tf.cast(y_true, 'int32')`)."
