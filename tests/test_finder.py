@@ -829,6 +829,10 @@ def test_targets_keyed_unlike_the_outputs_are_told_what_to_change_before_anythin
         assert told in str(raised.value) and "Integer class labels" not in str(raised.value)
         assert_same_state(before, [v.numpy() for v in model.variables])
         assert not model.optimizer.built
+    listed = keras.Model(inputs, [model.get_layer("a").output, model.get_layer("b").output])
+    listed.compile(optimizer=keras.optimizers.SGD(), loss=["mse", "mse"])
+    with pytest.raises(ValueError, match=re.escape("y holds 1 targets for the model's 2 outputs: give one for each")):
+        LRFinder(listed, verbose=False)((x, (y,)), batch_size=32)
 
 
 @pytest.mark.parametrize("outputs", ["list", "dict"])

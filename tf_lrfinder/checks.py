@@ -521,7 +521,8 @@ def measurable_start(start: float, where: str) -> None:
 
 def unmatched_targets(y: Any, y_pred: Any) -> str | None:
     """Where targets `y` and outputs `y_pred` are both dicts and y names what no output is named, or
-    leaves an output without targets, what to change; else None (their shapes are for the loss to judge).
+    leaves an output without targets, or are both lists or tuples of different lengths, what to
+    change; else None (their shapes are for the loss to judge).
 
     Example:
         >>> outputs = {"out": np.zeros((2, 1)), "aux": np.zeros((2, 3))}
@@ -531,7 +532,13 @@ def unmatched_targets(y: Any, y_pred: Any) -> str | None:
         "y holds no targets for the model's outputs ['aux']: give"
         >>> unmatched_targets({"out": np.zeros((2, 1)), "aux": np.zeros((2, 1))}, outputs) is None
         True
+        >>> unmatched_targets((np.zeros((2, 1)),), list(outputs.values()))[:45]
+        "y holds 1 targets for the model's 2 outputs: "
     """
+    none_needs = "compile it with a loss of None ({}), which needs none, as in `fit`."
+    if isinstance(y, (list, tuple)) and isinstance(y_pred, (list, tuple)) and len(y) != len(y_pred):
+        return (f"y holds {len(y)} targets for the model's {len(y_pred)} outputs: give one for each, in their "
+                "order, or, for an output that is only read, " + none_needs.format("`loss=[..., None]`"))
     if not (isinstance(y, Mapping) and isinstance(y_pred, Mapping)):
         return None
     unknown, missing = sorted(set(y) - set(y_pred)), sorted(set(y_pred) - set(y))
@@ -540,8 +547,7 @@ def unmatched_targets(y: Any, y_pred: Any) -> str | None:
                 "targets by the outputs' names, as `fit` matches them.")
     if missing:
         return (f"y holds no targets for the model's outputs {missing}: give them, or, for an output that is "
-                f"only read, compile it with a loss of None (`loss={{{missing[0]!r}: None, ...}}`), which needs "
-                "none, as in `fit`.")
+                "only read, " + none_needs.format(f"`loss={{{missing[0]!r}: None, ...}}`"))
     return None
 
 

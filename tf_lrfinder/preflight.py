@@ -217,13 +217,15 @@ class Preflight:
         """Build the model's compiled loss for the first batch as `fit` builds it: called symbolically, so
         that it first matches y to the outputs as a call does (an output compiled with a loss of None
         has no targets). Where that call fails (targets that do not fit it, say), built from y as it
-        comes, so that `checks.loss_fits` computes it eagerly and says why in Keras's words."""
+        comes where that works, so that `checks.loss_fits` computes it eagerly and says why in Keras's
+        words (or, where y does not fit the outputs' structure, the call there does)."""
         compiled = self.model._compile_loss
         try:
             keras_backend.compute_output_spec(compiled, y, y_pred, sample_weight)
         except Exception:  # noqa: BLE001 - not hidden: `loss_fits` computes the loss next, and raises its error
             if not compiled.built:
-                compiled.build(y, y_pred)
+                with contextlib.suppress(Exception):  # the same: `loss_fits`'s call raises it
+                    compiled.build(y, y_pred)
 
     def own_step_misfit(self, first_batch: Any, error: Exception, step: str = "train_step") -> ValueError | None:
         """Where the model's own `step` (`train_step`; `test_step`, by which refining measures its
