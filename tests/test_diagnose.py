@@ -71,6 +71,19 @@ def test_a_flat_sweep_that_ran_to_max_lr_is_told_both():
     assert [m[:24] for m in messages] == ["The loss never diverged:", "The loss curve is flat: "]
 
 
+@pytest.mark.parametrize("value", [0.0, -1.5, 2.0e6])
+@pytest.mark.parametrize("stop_reason", ["completed", "diverged"])
+def test_a_loss_the_same_at_every_step_is_told_it_does_not_follow_training_not_to_widen_the_range(value, stop_reason):
+    messages = sweep_warnings(LRS, np.full(100, value), 100, stop_reason, False, 50)
+    assert len(messages) == 1 and messages[0].startswith(  # alone: not flat, nor to raise `max_lr`
+        f"The loss is {value:.6g} at every step of the sweep, bit for bit, from a rate of 1e-07 to 10: it does not "
+        "follow the training")
+    assert "metric it never updates" in messages[0]
+    # One step that differs, by a single bit, is a flat curve as before.
+    messages = sweep_warnings(LRS, np.r_[np.full(99, value), np.nextafter(value, np.inf)], 100, stop_reason, False, 50)
+    assert not [m for m in messages if "bit for bit" in m] and [m for m in messages if "is flat" in m]
+
+
 @pytest.mark.parametrize("cap, capped", [(0.1, True), (10.0, False), (None, False)])
 def test_a_sweep_that_never_diverged_under_a_capped_rate_is_not_told_to_raise_max_lr(cap, capped):
     # Adafactor applies at most 1/sqrt(its step count): above that, a higher `max_lr` changes nothing.

@@ -198,9 +198,9 @@ class Legacy(keras.Model):
     every metric's result returned. On Keras 3 the latter updates every `Mean` metric, the loss
     tracker too, with the predictions; `kept_loss` returns the loss itself under "loss" instead."""
 
-    def __init__(self, *args, kept_loss=False, **kwargs):
+    def __init__(self, *args, kept_loss=False, updates_metrics=True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.kept_loss = kept_loss
+        self.kept_loss, self.updates_metrics = kept_loss, updates_metrics
 
     def train_step(self, data):
         x, y = data
@@ -208,7 +208,8 @@ class Legacy(keras.Model):
             y_pred = self(x, training=True)
             loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)
         self.optimizer.apply(tape.gradient(loss, self.trainable_weights), self.trainable_weights)
-        self.compiled_metrics.update_state(y, y_pred)
+        if self.updates_metrics:
+            self.compiled_metrics.update_state(y, y_pred)
         logs = {m.name: m.result() for m in self.metrics}
         return {**logs, "loss": loss} if self.kept_loss else logs
 
@@ -249,6 +250,24 @@ def test_a_tf_keras_2_step_that_calls_compiled_metrics_is_told_for_what_it_retur
         warnings.simplefilter("always")
         finder((x, y), batch_size=32, n_steps=30, refine=False)
     assert not [w for w in told if "compiled_metrics" in str(w.message)]
+
+
+def test_a_step_that_returns_a_metric_it_never_updates_is_told_the_loss_does_not_follow_training(data):
+    """Without `compiled_metrics`, the tf.keras 2 step returns Keras 3's loss tracker, which
+    `compiled_loss` no longer updates: 0 at every step. Told as that, not as a flat curve to widen."""
+    x, y = data
+    inputs = keras.Input((4,))
+    model = Legacy(inputs, keras.layers.Dense(1)(inputs), updates_metrics=False)
+    model.compile(keras.optimizers.SGD(), "mse")
+    finder = LRFinder(model, verbose=False)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        finder((x, y), batch_size=32, n_steps=30, refine=False)
+    assert set(finder.losses) == {0.0} and len(finder.losses) == 30
+    told = [str(w.message) for w in told]
+    assert any(m.startswith("The loss is 0 at every step of the sweep, bit for bit, from a rate of 1e-07 to 10: it "
+                            "does not follow the training") and "a metric it never updates" in m for m in told)
+    assert not [m for m in told if "is flat" in m or "raise `max_lr`" in m or "compiled_metrics.update_state" in m]
 
 
 def test_a_vae_without_call_is_swept_by_its_steps_and_restored():

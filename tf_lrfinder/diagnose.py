@@ -171,8 +171,10 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         ['The loss never diverged: the best rate may lie above `max_lr`=1; raise `max_lr`.']
         >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(1, .5, 10), 10, "completed", False, 5, cap=0.1)[0][:63]
         'The loss never diverged, but the optimizer caps its rate at 0.1'
-        >>> sweep_warnings(np.logspace(-3, 0, 10), np.full(10, 2.0), 10, "diverged", False, 5)[0][:21]
+        >>> sweep_warnings(np.logspace(-3, 0, 10), 2.0 + np.arange(10) % 2 * 1e-3, 10, "diverged", False, 5)[0][:21]
         'The loss curve is fla'
+        >>> sweep_warnings(np.logspace(-3, 0, 10), np.full(10, 2.0), 10, "completed", False, 5)[0][:54]
+        'The loss is 2 at every step of the sweep, bit for bit,'
         >>> cosine = ("CosineSimilarity", -1.0, 1.0)
         >>> sweep_warnings(np.logspace(-3, 0, 10), np.linspace(0, -.9, 10), 10, "completed", False, 5, bound=cosine,
         ...                diverge_factor=4.0)[0][:73]
@@ -180,9 +182,12 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
     """
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     usable = np.flatnonzero(np.isfinite(losses) & (lrs > 0))
-    flat = turned_up = floored = noisy = False
+    flat = turned_up = floored = noisy = constant = False
     if len(usable) >= 2:
         x, y = lrs[usable], losses[usable]
+        # The same number at every step, bit for bit: no loss that training moves (a metric the step never
+        # updates, or outputs that do not depend on the weights), whose flat curve no wider range would move.
+        constant = len(usable) >= 3 and bool(np.all(y == y[0]))
         curve, low = lag_free_bottom(x, y)
         start = start_level(x, y)
         with np.errstate(invalid="ignore"):  # losses near overflow: inf - inf is no fall (a flat curve)
@@ -199,7 +204,7 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         # from stopping the sweep, so a higher `max_lr` would show nothing new.
         turned_up = bool(np.any(~(curve[low:-1] < start)))
     out = []
-    if stop_reason == "completed" and len(lrs):  # ran to `max_lr` (none recorded: nothing to judge)
+    if stop_reason == "completed" and len(lrs) and not constant:  # ran to `max_lr` (none recorded: nothing to judge)
         if cap is not None and cap < lrs[-1]:
             out.append(f"The loss never diverged, but the optimizer caps its rate at {cap:.3g} by the sweep's last "
                        "step (Adafactor applies at most 1/sqrt(its step count)): above it the sweep trained at the "
@@ -230,7 +235,15 @@ def sweep_warnings(lrs: np.ndarray, losses: np.ndarray, n_steps: int, stop_reaso
         size = f" after {batches} batches" if batches else ""
         out.append(f"The data ran out and was cycled{size}: later steps saw batches again. Pass more data if "
                    "there is more; on a small data set, which training sees many times over too, this is expected.")
-    if noisy:
+    if constant:
+        out.append(f"The loss is {y[0]:.6g} at every step of the sweep, bit for bit, from a rate of {x[0]:.3g} to "
+                   f"{x[-1]:.3g}: it does not follow the training, and the suggestion means nothing. Where the "
+                   "model's own `train_step` trains, what it returns as the loss is likely a metric it never "
+                   "updates (a step written for tf.keras 2 that returns `{m.name: m.result() for m in "
+                   "self.metrics}` after `self.compiled_loss(...)`, which on Keras 3 updates no metric: return "
+                   "the loss itself); else the loss does not depend on the weights it trains (check what is "
+                   "frozen, and that the loss reads the model's outputs).")
+    elif noisy:
         out.append(f"The loss curve is flat: it fell from {start:.3g} to {curve[low]:.3g}, but the same losses in "
                    f"a random order fall as far {share:.0%} of the time, so the fall is the noise between "
                    "batches, and the suggestion a guess. More steps (`n_steps`) or larger batches average more "
