@@ -545,6 +545,8 @@ def configuration(seed: int):
     if late.get("layer"):
         h = LATER_LAYERS[late["layer"]]()(h)
     tune = tunes(seed)
+    if extra["precision"] == "float64":  # Keras makes the LoRA factors float32 there: under a strategy `fit` fails
+        tune["lora"] = False  # (TensorFlow's all-reduce cannot concatenate gradients of both dtypes, Keras 3.15)
     if late.get("two_inputs"):  # a second, named input beside the first: the data a dict of both
         side = keras.Input((2,), name="side")
         h = keras.layers.Concatenate()([h, keras.layers.Dense(4, activation="relu")(side)])
