@@ -194,7 +194,7 @@ def test_the_models_own_step_gives_the_finders_sweep_where_it_is_kerass(data):
 
 
 class Legacy(keras.Model):
-    """A step as tf.keras 2's guide wrote it: `compiled_loss`, `compiled_metrics.update_state`, and
+    """Steps as tf.keras 2's guide wrote them: `compiled_loss`, `compiled_metrics.update_state`, and
     every metric's result returned. On Keras 3 the latter updates every `Mean` metric, the loss
     tracker too, with the predictions; `kept_loss` returns the loss itself under "loss" instead."""
 
@@ -212,6 +212,13 @@ class Legacy(keras.Model):
             self.compiled_metrics.update_state(y, y_pred)
         logs = {m.name: m.result() for m in self.metrics}
         return {**logs, "loss": loss} if self.kept_loss else logs
+
+    def test_step(self, data):
+        x, y = data
+        y_pred = self(x, training=False)
+        self.compiled_loss(y, y_pred, regularization_losses=self.losses)
+        self.compiled_metrics.update_state(y, y_pred)
+        return {m.name: m.result() for m in self.metrics}
 
 
 @pytest.mark.parametrize("fit_first", [True, False])
@@ -244,6 +251,13 @@ def test_a_tf_keras_2_step_that_calls_compiled_metrics_is_told_for_what_it_retur
     if not fit_first:  # what the step returns is recorded: mostly the predictions' mean (-3), or the loss
         assert recorded[True] > 1 and recorded[False] < 0
         assert not [w for w in told if "`model.compiled_metrics()` is deprecated" in str(w.message)]  # ours instead
+    # Refining measures its runs by the model's `test_step`, which makes the call too: told as well.
+    finder = LRFinder(model, verbose=False)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        finder((x, y), batch_size=32, n_steps=30)
+    assert [str(w.message)[:72] for w in told if "compiled_metrics.update_state" in str(w.message)] == [
+        "The model's own `train_step` and `test_step` call `self.compiled_metrics"]
     # The finder's warning is not given to a step that does not call it (Keras 3's own form).
     finder = LRFinder(penalised(), verbose=False)
     with warnings.catch_warnings(record=True) as told:

@@ -196,7 +196,7 @@ class LRFinder:
         self._evaluate: Callable | None = None
         self._update_bn: Callable | None = None
         self._traced_with: list[Any] = []
-        self._legacy_metrics = False  # whether the step traced calls `compiled_metrics` (`noting_legacy_metrics`)
+        self._legacy_metrics: set[str] = set()  # the own steps traced that call `compiled_metrics` (`noting_legacy_metrics`)
         self._preflight = Preflight(self.model, self.loss_fn, self._own_step)  # the checks of the data, and what they found
         self._snapshot: Snapshot | None = None
         self._ready = True
@@ -383,7 +383,8 @@ class LRFinder:
                 first_pass = records[records[:, RESTARTS] == 0]
                 means, variances = first_pass[:, TARGET_MEAN], first_pass[:, TARGET_MEAN_VARIANCE]
                 in_order = sorted_warning(*streamed_order(means, variances, self._preflight.classes))
-            legacy = legacy_metrics_warning(self.monitor) if self._legacy_metrics else None
+            legacy_steps = [step for step in ("train_step", "test_step") if step in self._legacy_metrics]
+            legacy = legacy_metrics_warning(self.monitor, legacy_steps) if legacy_steps else None
             swept = [m for m in (legacy, skipped, in_order) if m is not None] + sweep_warnings(
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
@@ -487,7 +488,10 @@ class LRFinder:
         compiled loss (`Preflight.own_step_misfit`), else a `checks.Unmeasurable` (a model that
         computes its loss only in `train_step`)."""
         try:
-            written_variables(self._evaluator(), batches.dataset.element_spec[1])  # the runs' measurements use it
+            with noting_legacy_metrics() as legacy:  # tf.keras 2's call, as in `_cover`
+                written_variables(self._evaluator(), batches.dataset.element_spec[1])  # the runs' measurements use it
+            if legacy:
+                self._legacy_metrics.add("test_step")
         except Exception as error:
             told = self._preflight.own_step_misfit(batches.first, error, "test_step")
             if told is not None:
@@ -532,7 +536,7 @@ class LRFinder:
         if len(traced_with) != len(self._traced_with) or any(
                 a is not b for a, b in zip(traced_with, self._traced_with)):
             self._run = self._evaluate = self._update_bn = None
-            self._traced_with, self._legacy_metrics = traced_with, False
+            self._traced_with, self._legacy_metrics = traced_with, set()
         if self._state is None:
             self._state = SweepState()
         if self._run is None:
@@ -563,7 +567,8 @@ class LRFinder:
         try:
             with noting_legacy_metrics() as legacy:  # tf.keras 2's call, where the model's step makes it
                 written = written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
-            self._legacy_metrics = self._legacy_metrics or bool(legacy)  # seen where it is traced, once
+            if legacy:  # seen where it is traced, once
+                self._legacy_metrics.add("train_step")
         except RuntimeError as error:  # where the step is traced, before the snapshot and any step
             told = checks.average_written(error, self.optimizer, self.model)
             if told is None:

@@ -22,7 +22,7 @@ import re
 import threading
 import warnings
 from collections.abc import Mapping
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import keras
 import tensorflow as tf
@@ -118,21 +118,27 @@ def noting_legacy_metrics() -> Iterator[list[str]]:
         yield seen
 
 
-def legacy_metrics_warning(monitor: str) -> str:
-    """What a step that calls `model.compiled_metrics.update_state` returns as `monitor` on Keras 3,
-    and how to write it (`noting_legacy_metrics` finds it).
+def legacy_metrics_warning(monitor: str, steps: Sequence[str] = ("train_step",)) -> str:
+    """What the model's own `steps` (`"train_step"`, `"test_step"`) that call
+    `model.compiled_metrics.update_state` return as `monitor` on Keras 3, and how to write them
+    (`noting_legacy_metrics` finds them).
 
     Example:
         >>> legacy_metrics_warning("loss")[:80]
-        "The model's `train_step` calls `self.compiled_metrics.update_state(...)`, as ste"
+        "The model's own `train_step` calls `self.compiled_metrics.update_state(...)`, as"
+        >>> legacy_metrics_warning("loss", ["train_step", "test_step"])[:53]
+        "The model's own `train_step` and `test_step` call `se"
     """
-    return (f"The model's `train_step` calls `self.compiled_metrics.update_state(...)`, as steps written for "
-            "tf.keras 2 do. Keras 3 keeps that call for old code, and it updates every `keras.metrics.Mean` of "
-            "the model with the predictions, its loss tracker too. Where the step returns its metrics' results "
-            f"(`{{m.name: m.result() for m in self.metrics}}`), the {monitor!r} the sweep recorded, and `fit` logs, "
-            "is the mean of the predictions more than the loss, and the rate suggested follows it. Return the "
-            "loss itself (`self.compute_loss(...)`, tracked by a `Mean` of your own), and update the other "
-            "metrics with `(y, y_pred)`, as Keras's guide to a step of one's own writes it.")
+    names = " and ".join(f"`{step}`" for step in steps)
+    return (f"The model's own {names} {'calls' if len(steps) == 1 else 'call'} "
+            "`self.compiled_metrics.update_state(...)`, as steps written for tf.keras 2 do. Keras 3 keeps that "
+            "call for old code, and it updates every `keras.metrics.Mean` of the model with the predictions, its "
+            "loss tracker too. Where a step returns its metrics' results (`{m.name: m.result() for m in "
+            f"self.metrics}}`), the {monitor!r} it returns (which the sweep records from `train_step`, and refining "
+            "measures its runs by from `test_step`, as `fit` logs them) is the mean of the predictions more than "
+            "the loss, and the rate suggested follows it. Return the loss itself (`self.compute_loss(...)`, "
+            "tracked by a `Mean` of your own), and update the other metrics with `(y, y_pred)`, as Keras's guide "
+            "to a step of one's own writes it.")
 
 
 def logged(logs: Any, monitor: str, where: str) -> tf.Tensor:
