@@ -553,7 +553,9 @@ def configuration(seed: int):
         inputs, x = {"main": inputs, "side": side}, {"main": x, "side": g.normal(size=(n, 2)).astype("float32")}
         if tune["tuple_inputs"]:  # the same two inputs as a tuple, and the data too
             inputs, x = (inputs["main"], inputs["side"]), (x["main"], x["side"])
+    tune["tuple_inputs"] = tune["tuple_inputs"] and bool(late.get("two_inputs"))  # drawn where it applies only
     compiled = rs.random() < 0.6
+    tune["unlossed"] = tune["unlossed"] and extra["two_heads"] and compiled  # likewise
     # The output layers in float32, as Keras's mixed-precision guide has them (in float64, float64 too: a
     # model of both fails in Keras's own `global_clipnorm`, `fit` too, Keras 3.15).
     head = None if extra["precision"] == "float64" else "float32"
@@ -588,12 +590,12 @@ def configuration(seed: int):
         options_drawn: dict[str, Any] = {}
         # Not where the second output has no targets (`tunes`'s "unlossed"): Keras's compiled metrics then
         # look for them, for `{"out": [...]}` too, and `fit` fails (KeyError, Keras 3.15).
-        if trunk["metrics"] and not (isinstance(y, dict) and "aux" not in y):
+        if trunk["metrics"] and not tune["unlossed"]:
             # variables of their own, which `fit` updates and the finder must leave as they were
             metric = "sparse_categorical_accuracy" if task == "sparse" else "mae"  # one that fits the targets
             aux = "mae" if isinstance(loss, dict) else metric  # the second output's targets: its own, or the first's
             options_drawn["metrics"] = {"out": [metric], "aux": [aux]} if isinstance(outputs, dict) else [metric]
-        if trunk["loss_weights"] and isinstance(loss, dict) and loss.get("aux"):  # the compiled loss weighs its outputs
+        if trunk["loss_weights"] and isinstance(loss, dict) and not tune["unlossed"]:  # the compiled loss weighs its outputs
             options_drawn["loss_weights"] = {"out": 1.0, "aux": 0.5}
         model.compile(optimizer, loss, jit_compile=extra["xla"], **options_drawn)
         compiled_with = list(options_drawn)
@@ -664,8 +666,7 @@ def configuration(seed: int):
     if last["low_max_lr"]:  # the sweep may end before the loss turns up
         kwargs["max_lr"] = 1e-2
     last = {k: v for k, v in last.items() if v and not (k == "refine_after" and refine)}
-    tuned = [k for k, v in tune.items() if v and (k == "lora" or k == "tuple_inputs" and isinstance(x, tuple)
-                                                  or k == "unlossed" and isinstance(y, dict) and "aux" not in y)]
+    tuned = [k for k, v in tune.items() if v]
     the_loss = loss["out"] if isinstance(loss, dict) else loss
     loss_name = the_loss if isinstance(the_loss, str) else getattr(the_loss, "name", None) or the_loss.__name__
     drawn = [f"{k}={v}" for k, v in extra.items() if v and v not in ("float32", "device")
