@@ -811,6 +811,37 @@ def test_an_output_compiled_without_a_loss_needs_no_targets_as_in_fit(data, outp
     model.fit(x, targets, batch_size=32, epochs=1, verbose=0)  # as Keras trains it
 
 
+@pytest.mark.parametrize("form", ["dataset", "arrays"])
+def test_table_columns_for_inputs_declared_with_a_last_axis_of_1_sweep_as_in_fit(form):
+    """Keras's structured-data tutorials: a dict of a table's columns, each of shape `(batch,)`, for
+    `keras.Input((1,), name=column)`s. The model adds the last axis itself, and `fit` trains it; the
+    finder refused the data as unbatched."""
+    rng = np.random.default_rng(0)
+    n = 256
+    columns = {"age": rng.normal(50.0, 10.0, n).astype("float32"),
+               "thal": rng.choice(["fixed", "normal", "reversible"], n).astype(object)}
+    y = ((columns["age"] - 50.0) / 10.0 + (columns["thal"] == "fixed") > 0.5).astype("float32")
+    keras.utils.set_random_seed(0)
+    inputs = {"age": keras.Input((1,), name="age"), "thal": keras.Input((1,), name="thal", dtype="string")}
+    lookup = keras.layers.StringLookup(vocabulary=["fixed", "normal", "reversible"], output_mode="one_hot")
+    features = keras.layers.concatenate([keras.layers.Rescaling(0.1, offset=-5.0)(inputs["age"]),
+                                         lookup(inputs["thal"])])
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(8, "relu")(features)))
+    model.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
+    before = [v.numpy() for v in model.variables]
+    finder = LRFinder(model, verbose=False)
+    if form == "dataset":
+        lr = finder(tf.data.Dataset.from_tensor_slices((columns, y)).batch(32), n_steps=20)  # the first batch known
+        first = {name: column[:32] for name, column in columns.items()}
+        expected = keras.losses.binary_crossentropy(y[:32], model(first)[:, 0])
+        assert finder.losses[0] == pytest.approx(float(np.mean(expected)), rel=1e-5)
+    else:
+        lr = finder((columns, y), batch_size=32, n_steps=20)
+    assert np.isfinite(lr) and len(finder.losses) > 1
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    model.fit(columns, y, batch_size=32, epochs=1, verbose=0)  # as Keras trains it
+
+
 def test_targets_keyed_unlike_the_outputs_are_told_what_to_change_before_anything_changes(data):
     """Not the advice on class labels that a misfit of shapes gets: y's keys against the outputs'."""
     x, y = data

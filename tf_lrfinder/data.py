@@ -646,7 +646,9 @@ def _short(value: Any, most: int = 300) -> str:
 
 
 def _check_batched(spec: Any, model: Any) -> None:
-    """Compare input ranks with the model's declared inputs, where the model declares them."""
+    """Compare input ranks with the model's declared inputs, where the model declares them. An input
+    one axis short of an input declared with a last axis of 1 is batched: the model adds that axis
+    itself, as Keras's functional models do (a column of a table, `keras.Input((1,))`)."""
     inputs = declared_inputs(model)
     if not inputs:
         return
@@ -654,7 +656,8 @@ def _check_batched(spec: Any, model: Any) -> None:
     if len(leaves) != len(inputs):
         return
     for leaf, expected in zip(leaves, inputs):
-        if leaf.shape.rank is not None and leaf.shape.rank == len(expected.shape) - 1:
+        if (leaf.shape.rank is not None and leaf.shape.rank == len(expected.shape) - 1
+                and expected.shape[-1] != 1):
             raise ValueError(
                 f"`dataset` looks unbatched: an input has shape {leaf.shape} but the model expects "
                 f"batches of shape {tuple(expected.shape)}. Batch it first, for example "
