@@ -37,7 +37,8 @@ steps read x and y from one dict a batch, handed to them as x alone (as TFDS giv
 `as_supervised`). And (after seeds 8800 to 8999) validation data passed as a batched `tf.data`
 pipeline instead of arrays, half the time it is drawn. And (`tunes`, after seeds 9300 to 9499) the
 output layer fine-tuned through LoRA, two inputs as a tuple rather than a dict, and a second
-output without a loss or targets, kept only to be read.
+output without a loss or targets, kept only to be read; and (after seeds 9500 to 10649) an MLP's
+features as a table's columns, each of shape `(n,)`, for `keras.Input((1,))`s.
 It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
@@ -54,6 +55,7 @@ Usage:
     python benchmarks/robustness.py 0 1000 --form py_dataset   # the seeds whose data is a PyDataset only
     python benchmarks/robustness.py 5200 5400 --own   # the seeds that draw the model's own `train_step` only
     python benchmarks/robustness.py 9500 10500 --tuned   # the seeds that draw one of `tunes`'s draws only
+    python benchmarks/robustness.py 10650 11000 --columns   # the seeds that may draw a table's columns only
 
 Exits with 1 where a call raised anything but a `ValueError`, returned no finite rate, or left a
 variable changed. Minutes on a CPU (about 2 seconds a call).
@@ -116,9 +118,11 @@ def gaussian_nll(y_true, y_pred):
 
 
 def task_data(rs: random.Random, g: np.random.Generator, n: int,
-              late: dict | None = None) -> tuple[str, np.ndarray, Any, Any]:
+              late: dict | None = None, columns: bool = False) -> tuple[str, Any, Any, Any]:
     """A model kind, its inputs x, its input tensor, and the trunk's output: the features it sees.
-    `late` (`later`) adds augmentation layers to a CNN and padding with a `Masking` layer to an RNN."""
+    `late` (`later`) adds augmentation layers to a CNN and padding with a `Masking` layer to an RNN;
+    `columns` (`tunes`) makes an MLP's features a table's columns, a dict of arrays of shape `(n,)`
+    for `keras.Input((1,))`s, concatenated, as Keras's structured-data tutorials feed them."""
     late = late or {}
     name = "main" if late.get("two_inputs") else None  # the first of two named inputs
     kind = rs.choice(["mlp", "mlp", "rnn", "cnn", "embedding"])
@@ -149,6 +153,9 @@ def task_data(rs: random.Random, g: np.random.Generator, n: int,
         x = g.normal(size=(n, 5)).astype("float32")
         inputs = keras.Input((5,), name=name)
         h = inputs
+        if columns:  # the model adds each column's last axis itself, as `fit` takes them
+            inputs = {f"c{j}": keras.Input((1,), name=f"c{j}") for j in range(5)}
+            x, h = {f"c{j}": x[:, j] for j in range(5)}, keras.layers.Concatenate()(list(inputs.values()))
         for _ in range(rs.randint(1, 2)):
             h = keras.layers.Dense(16, activation=rs.choice(["relu", "tanh", "gelu"]))(h)
             h = keras.layers.BatchNormalization()(h) if rs.random() < 0.3 else h
@@ -262,14 +269,17 @@ def own_draws(seed: int) -> dict[str, Any]:
 
 def tunes(seed: int) -> dict[str, Any]:
     """The draws added after seeds 9300 to 9499 were run with `own_draws`, from a generator of their
-    own: where none applies (about nine seeds in ten), a seed's call is the one it made before. The
+    own: where none applies (about three seeds in four), a seed's call is the one it made before. The
     output layer fine-tuned through LoRA (`enable_lora(2)`: its kernel frozen, two low-rank factors
     trained beside it, as KerasHub fine-tunes); where `later` drew a second input, the inputs as a
     tuple, not a dict (`keras.Model((a, b), ...)`, the data `((x_a, x_b), y)`); where `more` drew a
     second output and the model is compiled, that output without a loss (`{"aux": None}`) and
-    without targets, as an output kept only to be read."""
+    without targets, as an output kept only to be read. Drawn after seeds 9500 to 10649 were run
+    with the others: where an MLP reads one input (no trunk of `trunks`'s, no second input), its five
+    features as a table's columns (`task_data`'s `columns`; `--columns`)."""
     rx = random.Random(f"tune {seed}")
-    return dict(lora=rx.random() < 0.1, tuple_inputs=rx.random() < 0.5, unlossed=rx.random() < 0.5)
+    return dict(lora=rx.random() < 0.1, tuple_inputs=rx.random() < 0.5, unlossed=rx.random() < 0.5,
+                columns=rx.random() < 0.3)
 
 
 class Subclassed(keras.Model):
@@ -477,10 +487,13 @@ def configuration(seed: int):
     keras.mixed_precision.set_global_policy(extra["precision"])
     keras.utils.set_random_seed(seed)
     n = rs.choice([256, 600])
-    kind, x, inputs, h = task_data(rs, g, n, late)
-    base = (x.reshape(n, -1) if kind != "embedding" else x / 25.0 - 1).astype("float32")
+    trunk, tune = trunks(seed), tunes(seed)
+    tune["columns"] = tune["columns"] and not trunk["trunk"] and not late["two_inputs"]
+    kind, x, inputs, h = task_data(rs, g, n, late, tune["columns"])
+    tune["columns"] = tune["columns"] and kind == "mlp"  # drawn where it applies only
+    table = np.stack(list(x.values()), axis=1) if tune["columns"] else x
+    base = (table.reshape(n, -1) if kind != "embedding" else x / 25.0 - 1).astype("float32")
     f = base[:, :4]
-    trunk = trunks(seed)
     if trunk["trunk"]:  # the same features (and so targets), read by another trunk
         kind = trunk["trunk"]
         x, inputs, h = TRUNKS[kind](np.random.default_rng([seed, 1]), base, "main" if late.get("two_inputs") else None)
@@ -544,7 +557,6 @@ def configuration(seed: int):
         del late["layer"]  # its 4 groups must divide the features (a bidirectional trunk has 18): Keras refuses
     if late.get("layer"):
         h = LATER_LAYERS[late["layer"]]()(h)
-    tune = tunes(seed)
     if extra["precision"] == "float64":  # Keras makes the LoRA factors float32 there: under a strategy `fit` fails
         tune["lora"] = False  # (TensorFlow's all-reduce cannot concatenate gradients of both dtypes, Keras 3.15)
     if late.get("two_inputs"):  # a second, named input beside the first: the data a dict of both
@@ -800,6 +812,12 @@ def _in_own_process(seed: int, only: str | None) -> str | None:
     return "skipped" if verdict == "skip" else verdict
 
 
+def _columns(seed: int) -> bool:
+    """Whether `seed` may draw `tunes`'s "columns" where it can apply (`--columns`): the MLP, of the
+    kinds `task_data` draws, is known only as the call is built."""
+    return tunes(seed)["columns"] and not trunks(seed)["trunk"] and not later(seed)["two_inputs"]
+
+
 def _tuned(seed: int) -> bool:
     """Whether `seed` draws one of `tunes`'s draws where it can apply (`--tuned`)."""
     tune = tunes(seed)
@@ -820,10 +838,13 @@ def main() -> None:
                         "(`own_draws`; it trains where the model is compiled, about three seeds in five)")
     parser.add_argument("--tuned", action="store_true", help="only the seeds that draw one of `tunes`'s draws where "
                         "it can apply (the second output's, where the model turns out compiled)")
+    parser.add_argument("--columns", action="store_true", help="only the seeds that may draw `tunes`'s \"columns\" "
+                        "(it applies where the trunk turns out an MLP, about two seeds in five)")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     seeds = [seed for seed in range(args.first, args.stop) if (not args.form or then(seed)["form"] == args.form)
-             and (not args.own or own_draws(seed)["own"]) and (not args.tuned or _tuned(seed))]
+             and (not args.own or own_draws(seed)["own"]) and (not args.tuned or _tuned(seed))
+             and (not args.columns or _columns(seed))]
     strategy = None
     if args.mirrored and args.stop - args.first > 1:
         # A process of its own for each call: once a collective op fails (as Keras's own `fit` does with
