@@ -842,6 +842,32 @@ def test_table_columns_for_inputs_declared_with_a_last_axis_of_1_sweep_as_in_fit
     model.fit(columns, y, batch_size=32, epochs=1, verbose=0)  # as Keras trains it
 
 
+@pytest.mark.parametrize("form", ["arrays", "generator"])
+def test_a_dict_of_x_for_a_list_of_named_inputs_is_read_by_their_names_as_in_fit(form):
+    """`keras.Model([z, a], ...)` fed `{"a": ..., "z": ...}`: Keras pairs the dict with the inputs by
+    their names, and `fit` trains it. The finder paired the dict's leaves, flattened by key, with the
+    inputs in order: "a"'s column (batch,) against z's (None, 3) read as unbatched, and a generator's
+    batches of "a" (batch, 2) against z's as of the wrong shape."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(256, 3)).astype("float32")
+    y = (2.0 * z[:, :1]).astype("float32")
+    keras.utils.set_random_seed(0)
+    for a in (rng.normal(size=256).astype("float32"), rng.normal(size=(256, 2)).astype("float32")):
+        inputs = [keras.Input((3,), name="z"), keras.Input((1 if a.ndim == 1 else 2,), name="a")]
+        model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Concatenate()([inputs[0], keras.layers.Dense(2)(inputs[1])])))
+        model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+        x = {"a": a, "z": z}
+        before = [v.numpy() for v in model.variables]
+        finder = LRFinder(model, verbose=False)
+        if form == "arrays":
+            lr = finder((x, y), batch_size=32, n_steps=20)
+        else:
+            lr = finder(({"a": a[i:i + 32], "z": z[i:i + 32]}, y[i:i + 32]) for i in range(0, 256, 32))
+        assert np.isfinite(lr) and len(finder.losses) > 1
+        assert_same_state(before, [v.numpy() for v in model.variables])
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # as Keras trains it
+
+
 def test_targets_keyed_unlike_the_outputs_are_told_what_to_change_before_anything_changes(data):
     """Not the advice on class labels that a misfit of shapes gets: y's keys against the outputs'."""
     x, y = data

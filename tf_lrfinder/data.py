@@ -592,14 +592,8 @@ def _fit_declared_inputs(batches: list[Any], model: Any) -> None:
     """Raise a `ValueError` where a batch's input leaf does not fit the shape the model declares
     (its `keras.Input`s): batches may vary where the model leaves an axis free (None), as `fit`
     takes them, but a varying axis the model fixes would fail inside the compiled step."""
-    inputs = declared_inputs(model)
-    if not inputs:
-        return
     for number, batch in enumerate(batches):
-        leaves = tf.nest.flatten(_inputs(batch))
-        if len(leaves) != len(inputs):
-            return
-        for t, expected in zip(leaves, inputs):
+        for t, expected in _paired(_inputs(batch), model):
             declared = tf.TensorShape(expected.shape)
             if declared.rank == t.shape.rank and not declared[1:].is_compatible_with(t.shape[1:]):
                 raise ValueError(
@@ -607,6 +601,28 @@ def _fit_declared_inputs(batches: list[Any], model: Any) -> None:
                     f"an input of shape {tuple(t.shape)} in batch {number}. Pad or cut them to that shape, "
                     "or declare the varying axis as None in the model's `keras.Input`."
                 )
+
+
+def _paired(x: Any, model: Any) -> list[tuple[Any, Any]]:
+    """The leaves of `x` (tensors or specs) paired with the model's declared inputs, as Keras's
+    functional models pair them: a dict for inputs declared otherwise (a list of named inputs) by the
+    inputs' names, its other keys unread; else in order, flattened. [] where the model declares no
+    inputs, or the leaves cannot be paired with them (their counts differ).
+
+    Example:
+        >>> import keras
+        >>> z, a = keras.Input((3,), name="z"), keras.Input((1,), name="a")
+        >>> model = keras.Model([z, a], keras.layers.Concatenate()([z, a]))
+        >>> [(leaf, t.name) for leaf, t in _paired({"a": "A", "z": "Z", "id": "I"}, model)]
+        [('Z', 'z'), ('A', 'a')]
+    """
+    inputs = declared_inputs(model)
+    if isinstance(x, Mapping) and not isinstance(getattr(model, "_inputs_struct", None), Mapping):
+        names = [t.name for t in inputs]
+        if names and all(name in x for name in names):
+            return [(x[name], t) for name, t in zip(names, inputs)]
+    leaves = tf.nest.flatten(x)
+    return list(zip(leaves, inputs)) if inputs and len(leaves) == len(inputs) else []
 
 
 def _inputs(spec: Any) -> Any:
@@ -649,13 +665,7 @@ def _check_batched(spec: Any, model: Any) -> None:
     """Compare input ranks with the model's declared inputs, where the model declares them. An input
     one axis short of an input declared with a last axis of 1 is batched: the model adds that axis
     itself, as Keras's functional models do (a column of a table, `keras.Input((1,))`)."""
-    inputs = declared_inputs(model)
-    if not inputs:
-        return
-    leaves = tf.nest.flatten(_inputs(spec))
-    if len(leaves) != len(inputs):
-        return
-    for leaf, expected in zip(leaves, inputs):
+    for leaf, expected in _paired(_inputs(spec), model):
         if (leaf.shape.rank is not None and leaf.shape.rank == len(expected.shape) - 1
                 and expected.shape[-1] != 1):
             raise ValueError(
