@@ -890,6 +890,20 @@ def test_targets_keyed_unlike_the_outputs_are_told_what_to_change_before_anythin
     listed.compile(optimizer=keras.optimizers.SGD(), loss=["mse", "mse"])
     with pytest.raises(ValueError, match=re.escape("y holds 1 targets for the model's 2 outputs: give one for each")):
         LRFinder(listed, verbose=False)((x, (y,)), batch_size=32)
+    # One array for both outputs: `fit` raises Keras's error on the structures, or its KeyError where one
+    # loss is compiled for both.
+    for outputs, loss, told in ((model, {"a": "mse", "b": "mse"}, "y is one array for the model's 2 outputs ['a', 'b']: "
+                                 "give one for each, keyed by the outputs' names (`{'a': y, ...}`)"),
+                                (listed, ["mse", "mse"], "y is one array for the model's 2 outputs: give one for each, "
+                                 "as a list in their order (`[y, y_aux]`)"),
+                                (listed, "mse", "raised KeyError: ")):
+        outputs.compile(optimizer=keras.optimizers.SGD(), loss=loss)
+        with pytest.raises(ValueError, match="`dataset`'s targets do not fit the loss") as raised:
+            LRFinder(outputs, verbose=False)((x, y), batch_size=32)
+        assert told in str(raised.value) and "Integer class labels" not in str(raised.value)
+        assert "y is one array for the model's 2 outputs" in str(raised.value)
+        assert_same_state(before, [v.numpy() for v in model.variables])
+        assert not outputs.optimizer.built
 
 
 @pytest.mark.parametrize("outputs", ["list", "dict"])

@@ -379,7 +379,7 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
             value = loss(x, y, y_pred, sample_weight)
     except UnweighableLoss:
         raise  # it says what is wrong: not the targets
-    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+    except (ValueError, TypeError, KeyError, tf.errors.InvalidArgumentError) as error:
         if sample_weight is not None and _computes(model, loss, x, y, y_pred):
             raise ValueError(
                 f"`dataset`'s sample weights do not fit the loss: computing it on the first batch with weights of "
@@ -521,8 +521,8 @@ def measurable_start(start: float, where: str) -> None:
 
 def unmatched_targets(y: Any, y_pred: Any) -> str | None:
     """Where targets `y` and outputs `y_pred` are both dicts and y names what no output is named, or
-    leaves an output without targets, or are both lists or tuples of different lengths, what to
-    change; else None (their shapes are for the loss to judge).
+    leaves an output without targets, or are both lists or tuples of different lengths, or y is one
+    array for several outputs, what to change; else None (their shapes are for the loss to judge).
 
     Example:
         >>> outputs = {"out": np.zeros((2, 1)), "aux": np.zeros((2, 3))}
@@ -534,8 +534,18 @@ def unmatched_targets(y: Any, y_pred: Any) -> str | None:
         True
         >>> unmatched_targets((np.zeros((2, 1)),), list(outputs.values()))[:45]
         "y holds 1 targets for the model's 2 outputs: "
+        >>> unmatched_targets(np.zeros((2, 1)), outputs)[:57]
+        "y is one array for the model's 2 outputs ['aux', 'out']: "
     """
     none_needs = "compile it with a loss of None ({}), which needs none, as in `fit`."
+    several = isinstance(y_pred, (list, tuple, Mapping)) and len(y_pred) > 1
+    if several and not isinstance(y, (list, tuple, Mapping)):
+        named = isinstance(y_pred, Mapping)
+        return (f"y is one array for the model's {len(y_pred)} outputs" + (f" {sorted(y_pred)}" if named else "")
+                + ": give one for each, " + (f"keyed by the outputs' names (`{{{sorted(y_pred)[0]!r}: y, ...}}`)"
+                                             if named else "as a list in their order (`[y, y_aux]`)")
+                + ", or, for an output that is only read, "
+                + none_needs.format(f"`loss={{{sorted(y_pred)[0]!r}: None, ...}}`" if named else "`loss=[..., None]`"))
     if isinstance(y, (list, tuple)) and isinstance(y_pred, (list, tuple)) and len(y) != len(y_pred):
         return (f"y holds {len(y)} targets for the model's {len(y_pred)} outputs: give one for each, in their "
                 "order, or, for an output that is only read, " + none_needs.format("`loss=[..., None]`"))
