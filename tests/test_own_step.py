@@ -258,6 +258,14 @@ def test_a_tf_keras_2_step_that_calls_compiled_metrics_is_told_for_what_it_retur
         finder((x, y), batch_size=32, n_steps=30)
     assert [str(w.message)[:72] for w in told if "compiled_metrics.update_state" in str(w.message)] == [
         "The model's own `train_step` and `test_step` call `self.compiled_metrics"]
+    # And where `refine` runs alone after a sweep made without the runs, first among the runs' warnings.
+    finder((x, y), batch_size=32, n_steps=30, refine=False)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        finder.refine((x, y), batch_size=32, steps=5)
+    ours = [str(w.message) for w in told if "compiled_metrics.update_state" in str(w.message)]
+    assert len(ours) == 1 and ours[0].startswith("The model's own `train_step` and `test_step` call")
+    assert finder.trials.warnings[0] == ours[0]
     # The finder's warning is not given to a step that does not call it (Keras 3's own form).
     finder = LRFinder(penalised(), verbose=False)
     with warnings.catch_warnings(record=True) as told:

@@ -383,9 +383,7 @@ class LRFinder:
                 first_pass = records[records[:, RESTARTS] == 0]
                 means, variances = first_pass[:, TARGET_MEAN], first_pass[:, TARGET_MEAN_VARIANCE]
                 in_order = sorted_warning(*streamed_order(means, variances, self._preflight.classes))
-            legacy_steps = [step for step in ("train_step", "test_step") if step in self._legacy_metrics]
-            legacy = legacy_metrics_warning(self.monitor, legacy_steps) if legacy_steps else None
-            swept = [m for m in (legacy, skipped, in_order) if m is not None] + sweep_warnings(
+            swept = [m for m in (self._legacy_warning(), skipped, in_order) if m is not None] + sweep_warnings(
                 np.array(self.lrs), np.array(self.losses), int(n_steps), self.stop_reason, self.cycled,
                 suggestion and suggestion.index, suggestion and suggestion.lr, batches.cardinality,
                 rate_cap(self.optimizer, len(self.lrs)), diverge_factor=diverge_factor,
@@ -480,6 +478,12 @@ class LRFinder:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _legacy_warning(self) -> str | None:
+        """The warning for the model's own steps traced that call tf.keras 2's `compiled_metrics`
+        (`own_step.legacy_metrics_warning`), or None where none does."""
+        steps = [step for step in ("train_step", "test_step") if step in self._legacy_metrics]
+        return legacy_metrics_warning(self.monitor, steps) if steps else None
 
     def _traces_test_step(self, batches: Batches, what: str) -> None:
         """Where the model's own step trains, trace the model's `test_step`, by which refining
@@ -837,8 +841,12 @@ class LRFinder:
         lrs = refine_lib.candidates(self._read_short(self.suggest_range, "Nothing was changed.")[1], factors)
         batches, validation, *_ = self._read(dataset, batch_size, class_weight, validation_data, validation_split,
                                             validation_steps, 0, (int(eval_batches), int(steps), int(tie_steps)))
+        legacy = self._legacy_warning()  # the runs train by the model's steps, and are measured by its `test_step`
+        if legacy is not None:
+            warn(legacy)
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
-                            float(margin), update_bn, int(tie_steps), edge, validation, setup=self._preflight.warnings)
+                            float(margin), update_bn, int(tie_steps), edge, validation,
+                            setup=[legacy] * (legacy is not None) + self._preflight.warnings)
 
     def _runs_read(self, eval_batches: int, steps: int, tie_steps: int, validated: bool) -> int:
         """How many batches of the stream each of refining's runs reads, from its start: the
