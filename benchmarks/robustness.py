@@ -276,7 +276,7 @@ def tunes(seed: int) -> dict[str, Any]:
     second output and the model is compiled, that output without a loss (`{"aux": None}`) and
     without targets, as an output kept only to be read. Drawn after seeds 9500 to 10649 were run
     with the others: where an MLP reads one input (no trunk of `trunks`'s, no second input), its five
-    features as a table's columns (`task_data`'s `columns`; `--columns`)."""
+    features as a table's columns (`task_data`'s `columns`; `--columns`), not in a nested model."""
     rx = random.Random(f"tune {seed}")
     return dict(lora=rx.random() < 0.1, tuple_inputs=rx.random() < 0.5, unlossed=rx.random() < 0.5,
                 columns=rx.random() < 0.3)
@@ -488,7 +488,7 @@ def configuration(seed: int):
     keras.utils.set_random_seed(seed)
     n = rs.choice([256, 600])
     trunk, tune = trunks(seed), tunes(seed)
-    tune["columns"] = tune["columns"] and not trunk["trunk"] and not late["two_inputs"]
+    tune["columns"] = _columns(seed)
     kind, x, inputs, h = task_data(rs, g, n, late, tune["columns"])
     tune["columns"] = tune["columns"] and kind == "mlp"  # drawn where it applies only
     table = np.stack(list(x.values()), axis=1) if tune["columns"] else x
@@ -813,9 +813,11 @@ def _in_own_process(seed: int, only: str | None) -> str | None:
 
 
 def _columns(seed: int) -> bool:
-    """Whether `seed` may draw `tunes`'s "columns" where it can apply (`--columns`): the MLP, of the
-    kinds `task_data` draws, is known only as the call is built."""
-    return tunes(seed)["columns"] and not trunks(seed)["trunk"] and not later(seed)["two_inputs"]
+    """Whether `seed` may draw `tunes`'s "columns" where it can apply (`--columns`): one input, read
+    by no trunk of `trunks`'s, not nested (`nests`); the MLP, of the kinds `task_data` draws, is
+    known only as the call is built."""
+    return (tunes(seed)["columns"] and not trunks(seed)["trunk"] and not later(seed)["two_inputs"]
+            and not nests(seed)["nest"])
 
 
 def _tuned(seed: int) -> bool:
