@@ -538,14 +538,15 @@ def unmatched_targets(y: Any, y_pred: Any) -> str | None:
         "y is one array for the model's 2 outputs ['aux', 'out']: "
     """
     none_needs = "compile it with a loss of None ({}), which needs none, as in `fit`."
-    several = isinstance(y_pred, (list, tuple, Mapping)) and len(y_pred) > 1
-    if several and not isinstance(y, (list, tuple, Mapping)):
-        named = isinstance(y_pred, Mapping)
-        return (f"y is one array for the model's {len(y_pred)} outputs" + (f" {sorted(y_pred)}" if named else "")
-                + ": give one for each, " + (f"keyed by the outputs' names (`{{{sorted(y_pred)[0]!r}: y, ...}}`)"
-                                             if named else "as a list in their order (`[y, y_aux]`)")
-                + ", or, for an output that is only read, "
-                + none_needs.format(f"`loss={{{sorted(y_pred)[0]!r}: None, ...}}`" if named else "`loss=[..., None]`"))
+    structures = (list, tuple, Mapping)
+    if isinstance(y_pred, structures) and len(y_pred) > 1 and not isinstance(y, structures):
+        if isinstance(y_pred, Mapping):
+            names, first = f" {sorted(y_pred)}", sorted(y_pred)[0]
+            how, unlossed = f"keyed by the outputs' names (`{{{first!r}: y, ...}}`)", f"`loss={{{first!r}: None, ...}}`"
+        else:
+            names, how, unlossed = "", "as a list in their order (`[y, y_aux]`)", "`loss=[..., None]`"
+        return (f"y is one array for the model's {len(y_pred)} outputs{names}: give one for each, {how}, or, for "
+                "an output that is only read, " + none_needs.format(unlossed))
     if isinstance(y, (list, tuple)) and isinstance(y_pred, (list, tuple)) and len(y) != len(y_pred):
         return (f"y holds {len(y)} targets for the model's {len(y_pred)} outputs: give one for each, in their "
                 "order, or, for an output that is only read, " + none_needs.format("`loss=[..., None]`"))

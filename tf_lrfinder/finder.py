@@ -846,7 +846,7 @@ class LRFinder:
             warn(legacy)
         return self._refine(batches, lrs, int(steps), int(eval_batches), float(tolerance), int(extend),
                             float(margin), update_bn, int(tie_steps), edge, validation,
-                            setup=[legacy] * (legacy is not None) + self._preflight.warnings)
+                            setup=([legacy] if legacy else []) + self._preflight.warnings)
 
     def _runs_read(self, eval_batches: int, steps: int, tie_steps: int, validated: bool) -> int:
         """How many batches of the stream each of refining's runs reads, from its start: the
