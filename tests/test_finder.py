@@ -2,6 +2,7 @@
 
 import io
 import math
+from collections import OrderedDict
 import re
 import warnings
 from functools import partial
@@ -866,6 +867,48 @@ def test_a_dict_of_x_for_a_list_of_named_inputs_is_read_by_their_names_as_in_fit
         assert np.isfinite(lr) and len(finder.losses) > 1
         assert_same_state(before, [v.numpy() for v in model.variables])
         model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # as Keras trains it
+
+
+def test_an_ordered_dict_of_columns_out_of_sorted_order_is_refused_where_keras_would_swap_the_inputs():
+    """`tf.data.experimental.make_csv_dataset` yields a file's columns as an OrderedDict. Keras 3
+    flattens it in its own order, and a model's dict of inputs in the sorted order of their names:
+    "b"'s column reaches input "a" and the other way round, in `fit` too, with no error. The finder
+    swept such data as Keras reads it (a pipeline), or as a plain dict (arrays, a generator)."""
+    rng = np.random.default_rng(0)
+    columns = OrderedDict([("b", rng.normal(size=256).astype("float32")), ("a", rng.normal(size=256).astype("float32"))])
+    y = (columns["a"] + 10.0 * columns["b"]).astype("float32")
+    keras.utils.set_random_seed(0)
+    inputs = {"b": keras.Input((1,), name="b"), "a": keras.Input((1,), name="a")}
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Concatenate()([inputs["a"], 10.0 * inputs["b"]])))
+    model.compile(optimizer=keras.optimizers.SGD(), loss="mse")
+    first = OrderedDict((name, column[:4]) for name, column in columns.items())
+    swapped = not np.allclose(model(first), model(dict(first)))  # as Keras 3.8 to 3.15 read it
+    before = [v.numpy() for v in model.variables]
+    calls = {
+        "pipeline": lambda finder: finder(tf.data.Dataset.from_tensor_slices((columns, y)).batch(32), n_steps=20),
+        "arrays": lambda finder: finder((columns, y), batch_size=32, n_steps=20),
+        "generator": lambda finder: finder(((OrderedDict((k, v[i:i + 32]) for k, v in columns.items()), y[i:i + 32])
+                                            for i in range(0, 256, 32)), n_steps=20),
+        "validation_data": lambda finder: finder((dict(columns), y), batch_size=32, n_steps=20,
+                                                 validation_data=(columns, y)),
+    }
+    for form, call in calls.items():
+        finder = LRFinder(model, verbose=False)
+        if swapped:
+            told = "`validation_data`'s" if form == "validation_data" else "`dataset`'s"
+            with pytest.raises(ValueError, match=re.escape(f"{told} x is an OrderedDict whose keys are not in sorted "
+                                                           "order (['b', 'a'])")) as raised:
+                call(finder)
+            assert "`dataset.map(lambda x, y: (dict(x), y))`" in str(raised.value), form
+            assert not model.optimizer.built
+        else:
+            assert np.isfinite(call(finder)), form
+        assert_same_state(before, [v.numpy() for v in model.variables])
+    # Sorted keys, a plain dict, or named inputs declared as a list (read by name): swept.
+    listed = keras.Model([inputs["b"], inputs["a"]], model.outputs)
+    listed.compile(optimizer=keras.optimizers.SGD(), loss="mse")
+    for sweeps, x in ((model, OrderedDict(sorted(columns.items()))), (model, dict(columns)), (listed, columns)):
+        assert np.isfinite(LRFinder(sweeps, verbose=False)((x, y), batch_size=32, n_steps=20))
 
 
 def test_targets_keyed_unlike_the_outputs_are_told_what_to_change_before_anything_changes(data):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, replace
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Iterator
 
@@ -338,11 +339,13 @@ def split_off(data: Any, share: float) -> tuple[Any, Any]:
 
 def _lists_as_tuples(structure: Any) -> Any:
     # tf.data reads a Python list in an element as one tensor to stack: several inputs given as a
-    # list (as `fit` takes them) become a tuple, which Keras takes just as well.
+    # list (as `fit` takes them) become a tuple, which Keras takes just as well. An OrderedDict stays
+    # one, as tf.data keeps it, since Keras reads it otherwise than a dict (`_check_ordered`).
     if isinstance(structure, (list, tuple)):
         return tuple(_lists_as_tuples(s) for s in structure)
     if isinstance(structure, dict):
-        return {key: _lists_as_tuples(value) for key, value in structure.items()}
+        items = [(key, _lists_as_tuples(value)) for key, value in structure.items()]
+        return OrderedDict(items) if isinstance(structure, OrderedDict) else dict(items)
     return structure
 
 
@@ -625,6 +628,27 @@ def _paired(x: Any, model: Any) -> list[tuple[Any, Any]]:
     return list(zip(leaves, inputs)) if inputs and len(leaves) == len(inputs) else []
 
 
+def _check_ordered(spec: Any, model: Any) -> None:
+    """Raise a `ValueError` where x is an OrderedDict whose keys are out of sorted order (as
+    `tf.data.experimental.make_csv_dataset` yields a CSV file's columns) for a model that declares
+    its inputs as a dict, and Keras flattens the OrderedDict in its own order (`keras.tree.flatten`,
+    Keras 3.8 to 3.15): the model's inputs are flattened in the sorted order of their names, so each
+    column would reach another input, in `fit` too, with no error where their dtypes agree."""
+    x = _inputs(spec)
+    if not (isinstance(x, OrderedDict) and isinstance(getattr(model, "_inputs_struct", None), Mapping)):
+        return
+    keys = list(x)
+    if keras.tree.flatten(OrderedDict((key, key) for key in keys)) == sorted(keys):
+        return  # read by name, as a dict is
+    raise ValueError(
+        f"`dataset`'s x is an OrderedDict whose keys are not in sorted order ({keys}), as "
+        "`tf.data.experimental.make_csv_dataset` yields a file's columns, and the model takes a dict of inputs: "
+        "Keras reads an OrderedDict in its own order and the model's inputs in the sorted order of their names, so "
+        "each would reach another input, in `fit` too (with no error where their dtypes agree). Make x a plain "
+        "dict: `dataset.map(lambda x, y: (dict(x), y))`, or `dict(x)` for arrays."
+    )
+
+
 def _inputs(spec: Any) -> Any:
     """The `x` of an element: the first of a tuple, or the element itself (x alone)."""
     return spec[0] if isinstance(spec, tuple) else spec
@@ -752,6 +776,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
 
     _check_structure(ds.element_spec, targets)
     _check_batched(ds.element_spec, model)
+    _check_ordered(ds.element_spec, model)
     # tf.data's autotuner wakes at doubling intervals (10 ms, 20 ms, ...) and deleting an iterator
     # waits for its next wake-up: up to seconds after a sweep (measured: a 1000-step sweep of ~6 s
     # returned at 10.26 s). A sweep is too short for autotuning to pay anyway, so it is off here;
