@@ -40,6 +40,8 @@ def test_data_that_does_not_fit_the_model_or_loss_raises_before_any_state_change
         ((x, np.eye(3)[labels]), "`dataset`'s targets do not fit the loss: computing it on the first batch (y of "
          "shape (32, 3), the model's output of shape (32, 3)) raised ValueError",
          "Argument `output` must have rank (ndim) `target.ndim - 1`"),
+        ((x.astype(str).astype(object), labels), "`dataset` does not fit `model`: calling it on the first batch "
+         "raised UnimplementedError", "Cast string to float is not supported"),  # a table's columns read as text
     ]
     for data, message, keras_says in cases:
         keras.utils.set_random_seed(0)

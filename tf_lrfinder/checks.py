@@ -345,7 +345,8 @@ def model_fits(model: keras.Model, x: Any) -> Any:
             if hasattr(layer, "reset_state"):
                 layer.reset_state()
         return y_pred
-    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+        # (UnimplementedError: a column of strings cast to a number the model's input holds)
         raise ValueError(
             f"`dataset` does not fit `model`: calling it on the first batch raised {type(error).__name__}: "
             f"{message_of(error)} Check that x has the structure, shapes and dtypes of the model's inputs."
