@@ -2,9 +2,9 @@
 
 import io
 import math
-from collections import OrderedDict
 import re
 import warnings
+from collections import OrderedDict
 from functools import partial
 
 import keras
