@@ -42,6 +42,9 @@ def test_data_that_does_not_fit_the_model_or_loss_raises_before_any_state_change
          "Argument `output` must have rank (ndim) `target.ndim - 1`"),
         ((x.astype(str).astype(object), labels), "`dataset` does not fit `model`: calling it on the first batch "
          "raised UnimplementedError", "Cast string to float is not supported"),  # a table's columns read as text
+        ((x, np.array(["cat", "dog", "owl"], dtype=object)[labels]), "`dataset`'s targets do not fit the loss: "
+         "computing it on the first batch (y of shape (32,), the model's output of shape (32, 3)) raised "
+         "UnimplementedError", "y holds strings (['cat', 'dog', 'owl']), not numbers: map them to class indices"),
     ]
     for data, message, keras_says in cases:
         keras.utils.set_random_seed(0)

@@ -380,7 +380,7 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
             value = loss(x, y, y_pred, sample_weight)
     except UnweighableLoss:
         raise  # it says what is wrong: not the targets
-    except (ValueError, TypeError, KeyError, tf.errors.InvalidArgumentError) as error:
+    except (ValueError, TypeError, KeyError, tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
         if sample_weight is not None and _computes(model, loss, x, y, y_pred):
             raise ValueError(
                 f"`dataset`'s sample weights do not fit the loss: computing it on the first batch with weights of "
@@ -563,12 +563,32 @@ def unmatched_targets(y: Any, y_pred: Any) -> str | None:
     return None
 
 
+def string_targets(y: Any) -> str | None:
+    """Where targets `y` hold strings (class names read from a file), what to do: a loss computes on
+    numbers, and TensorFlow's cast of them fails; else None.
+
+    Example:
+        >>> string_targets(np.array(["cat", "dog", "cat"], dtype=object))[:46]
+        "y holds strings (['cat', 'dog']), not numbers:"
+        >>> string_targets(np.array([0, 1, 0])) is None
+        True
+    """
+    for leaf in tf.nest.flatten(y):
+        values = np.asarray(leaf)
+        if values.dtype.kind in "USO" and values.size and isinstance(values.flat[0], (str, bytes)):
+            names = sorted({v.decode() if isinstance(v, bytes) else str(v) for v in values.flat})
+            return (f"y holds strings ({names[:3] + ['...'] if len(names) > 3 else names}), not numbers: map them to "
+                    "class indices (0, 1, ...) first, as `fit` needs them too (`keras.layers.StringLookup("
+                    "vocabulary=names, num_oov_indices=0)` or scikit-learn's `LabelEncoder`).")
+    return None
+
+
 def _misfit(y: Any, y_pred: Any, outcome: str, plain: bool) -> str:
     """Why the first batch's targets `y` do not fit the loss, which `outcome` on them, and what to check."""
     return (
         f"`dataset`'s targets do not fit the loss: computing it on the first batch (y of shape {_shapes(y)}, the "
         f"model's output of shape {_shapes(y_pred)}) {outcome} "
-        + (unmatched_targets(y, y_pred) or label_range(y, y_pred)
+        + (string_targets(y) or unmatched_targets(y, y_pred) or label_range(y, y_pred)
            or "Integer class labels need a sparse loss (SparseCategoricalCrossentropy), "
            "one-hot ones CategoricalCrossentropy; otherwise y must have the model's output shape.")
         + (" A plain `loss_fn` gets y cast to float32, as `compile(loss=fn)` passes it to `fit`: cast it "
