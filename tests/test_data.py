@@ -311,7 +311,13 @@ def test_a_list_of_arrays_with_batch_size_is_told_to_be_a_tuple(data):
         as_batches(list(data), None, 5, batch_size=32)
     with pytest.raises(ValueError, match=r"with a generator, which is read as batches. Drop it") as raised:
         as_batches((batch for batch in [data]), None, 5, batch_size=32)
-    assert "not a list" not in str(raised.value)
+    assert "not a list" not in str(raised.value) and "Python lists" not in str(raised.value)
+    # Python lists of numbers in the tuple (`fit` refuses them too: "Unrecognized data type").
+    x, y = data
+    for lists in ((x.tolist(), y.tolist()), (x.tolist(), y)):
+        with pytest.raises(ValueError, match=re.escape("Its parts are Python lists, which `fit` does not take "
+                                                       "either: make them arrays (`np.asarray(x)`).")):
+            as_batches(lists, None, 5, batch_size=32)
 
 
 def test_batch_size_is_refused_for_datasets_batched_otherwise(data):

@@ -445,11 +445,19 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None,
 
 
 def _batched_already(batch_size: int, data: Any) -> ValueError:
-    """The error for a `batch_size` given with data read as batches (any but arrays and a `tf.data.Dataset`)."""
+    """The error for a `batch_size` given with data read as batches (any but arrays and a `tf.data.Dataset`).
+
+    Example:
+        >>> str(_batched_already(32, ([[0.5, 1.0], [2.0, 0.0]], [0, 1])))[-97:]
+        'Its parts are Python lists, which `fit` does not take either: make them arrays (`np.asarray(x)`).'
+    """
+    lists = isinstance(data, tuple) and any(isinstance(part, list) for part in data)  # not lists of arrays: those hold arrays
     return ValueError(
         f"`batch_size` applies only to arrays. Received: batch_size={batch_size} with a {type(data).__name__}, "
         "which is read as batches. " + ("For arrays, pass a tuple `(x, y)`, not a list. " if isinstance(data, list)
-                                        else "") + "Drop it, or batch the data yourself.")
+                                        else "") + "Drop it, or batch the data yourself."
+        + (" Its parts are Python lists, which `fit` does not take either: make them arrays (`np.asarray(x)`)."
+           if lists else ""))
 
 
 def _pages(data: keras.utils.PyDataset, n: int | None, shuffle: bool, seed: int) -> Any:
