@@ -628,12 +628,18 @@ def _paired(x: Any, model: Any) -> list[tuple[Any, Any]]:
         [('Z', 'z'), ('A', 'a')]
     """
     inputs = declared_inputs(model)
-    if isinstance(x, Mapping) and not isinstance(getattr(model, "_inputs_struct", None), Mapping):
+    if isinstance(x, Mapping) and not _takes_a_dict(model):
         names = [t.name for t in inputs]
         if names and all(name in x for name in names):
             return [(x[name], t) for name, t in zip(names, inputs)]
     leaves = tf.nest.flatten(x)
     return list(zip(leaves, inputs)) if inputs and len(leaves) == len(inputs) else []
+
+
+def _takes_a_dict(model: Any) -> bool:
+    """Whether `model` declares its inputs as a dict (Keras's private `_inputs_struct`: a functional
+    model's, as built), which Keras pairs with x by flattening both, not by name."""
+    return isinstance(getattr(model, "_inputs_struct", None), Mapping)
 
 
 def _check_ordered(spec: Any, model: Any) -> None:
@@ -643,7 +649,7 @@ def _check_ordered(spec: Any, model: Any) -> None:
     Keras 3.8 to 3.15): the model's inputs are flattened in the sorted order of their names, so each
     column would reach another input, in `fit` too, with no error where their dtypes agree."""
     x = _inputs(spec)
-    if not (isinstance(x, OrderedDict) and isinstance(getattr(model, "_inputs_struct", None), Mapping)):
+    if not (isinstance(x, OrderedDict) and _takes_a_dict(model)):
         return
     keys = list(x)
     if keras.tree.flatten(OrderedDict((key, key) for key in keys)) == sorted(keys):

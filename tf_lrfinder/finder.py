@@ -479,6 +479,16 @@ class LRFinder:
             if bar is not None:
                 bar.close()
 
+    @contextlib.contextmanager
+    def _noting_legacy(self, step: str) -> Iterator[None]:
+        """Inside, a trace of the model's own `step` (`"train_step"`, `"test_step"`) that calls tf.keras
+        2's `compiled_metrics` is noted for `_legacy_warning` (`noting_legacy_metrics`), where the
+        trace ends without an error."""
+        with noting_legacy_metrics() as legacy:
+            yield
+        if legacy:
+            self._legacy_metrics.add(step)
+
     def _legacy_warning(self) -> str | None:
         """The warning for the model's own steps traced that call tf.keras 2's `compiled_metrics`
         (`own_step.legacy_metrics_warning`), or None where none does."""
@@ -492,10 +502,8 @@ class LRFinder:
         compiled loss (`Preflight.own_step_misfit`), else a `checks.Unmeasurable` (a model that
         computes its loss only in `train_step`)."""
         try:
-            with noting_legacy_metrics() as legacy:  # tf.keras 2's call, as in `_cover`
+            with self._noting_legacy("test_step"):
                 written_variables(self._evaluator(), batches.dataset.element_spec[1])  # the runs' measurements use it
-            if legacy:
-                self._legacy_metrics.add("test_step")
         except Exception as error:
             told = self._preflight.own_step_misfit(batches.first, error, "test_step")
             if told is not None:
@@ -569,10 +577,8 @@ class LRFinder:
         known |= {id(c) for v in [*vars(self._state).values(), *global_random_variables()] for c in components(v)}
         steps = tf.TensorSpec([], tf.int32)  # as `_chunks` passes it
         try:
-            with noting_legacy_metrics() as legacy:  # tf.keras 2's call, where the model's step makes it
+            with self._noting_legacy("train_step"):  # seen where it is traced, once
                 written = written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
-            if legacy:  # seen where it is traced, once
-                self._legacy_metrics.add("train_step")
         except RuntimeError as error:  # where the step is traced, before the snapshot and any step
             told = checks.average_written(error, self.optimizer, self.model)
             if told is None:
