@@ -869,6 +869,49 @@ def test_a_dict_of_x_for_a_list_of_named_inputs_is_read_by_their_names_as_in_fit
         model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # as Keras trains it
 
 
+class _AddIfGiven(keras.layers.Layer):
+    """`b + a`, or `b` where the optional input `a` is left out (None)."""
+
+    def call(self, b, a=None):
+        return b if a is None else b + a
+
+
+@pytest.mark.parametrize("form", ["dataset", "arrays", "generator"])
+def test_an_optional_input_left_out_as_none_sweeps_as_in_fit(form):
+    """`keras.Input(optional=True)` takes None for a batch's input, and `fit` trains on
+    `{"a": None, "b": ...}`. The finder failed on it: an AttributeError on a pipeline's spec of None,
+    arrays refused as not arrays, a generator's None not convertible to a tensor."""
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=(256, 4)).astype("float32")
+    y = b.sum(axis=1, keepdims=True).astype("float32")
+    x = {"a": None, "b": b}
+    keras.utils.set_random_seed(0)
+    inputs = {"a": keras.Input((4,), name="a", optional=True), "b": keras.Input((4,), name="b")}
+    added = _AddIfGiven()(inputs["b"], inputs["a"])
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.BatchNormalization()(added)))
+    model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+    # the loss of the first batch, in training (which moves BatchNormalization's statistics, so before the snapshot)
+    expected = float(np.mean(keras.losses.mean_squared_error(y[:32], model({"a": None, "b": b[:32]}, training=True))))
+    before = [v.numpy() for v in model.variables]
+    finder = LRFinder(model, verbose=False)
+    if form == "dataset":
+        lr = finder(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), n_steps=20)  # the first batch known
+        assert finder.losses[0] == pytest.approx(expected, rel=1e-5)
+    elif form == "arrays":
+        lr = finder((x, y), batch_size=32, n_steps=20, validation_split=0.25)
+    else:
+        lr = finder(({"a": None, "b": b[i:i + 32]}, y[i:i + 32]) for i in range(0, 256, 32))
+    assert np.isfinite(lr) and len(finder.losses) > 1
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    if form == "generator":  # left out in one batch only: told, before anything changes
+        batches = [({"a": None, "b": b[:32]}, y[:32]), ({"a": b[32:64], "b": b[32:64]}, y[32:64])]
+        with pytest.raises(ValueError, match=r"left out \(None\) in every batch or in none.*None in batch 0 and a "
+                                             r"tensor in batch 1"):
+            LRFinder(model, verbose=False)(iter(batches))
+        assert_same_state(before, [v.numpy() for v in model.variables])
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # as Keras trains it
+
+
 def test_an_ordered_dict_of_columns_out_of_sorted_order_is_refused_where_keras_would_swap_the_inputs():
     """`tf.data.experimental.make_csv_dataset` yields a file's columns as an OrderedDict. Keras 3
     flattens it in its own order, and a model's dict of inputs in the sorted order of their names:

@@ -20,7 +20,7 @@ import tensorflow as tf
 from . import checks
 from .order import class_indices, one_target
 from .pages import page_count, page_order, read_page, read_pages, workers_of
-from .state import declared_inputs
+from .state import declared_inputs, left_out, present_leaves
 
 _ARRAY_TYPES = (np.ndarray, tf.Tensor)
 # The finder's own dataset functions, like its steps, are written in TensorFlow's ops and need no
@@ -265,13 +265,16 @@ def _sparse_rows(t: tf.SparseTensor, rows: tf.Tensor) -> tf.SparseTensor:
 def _as_tensor(a: Any) -> tf.Tensor | tf.SparseTensor | tf.RaggedTensor:
     """One array, or a batch's leaf, as a tensor: a sparse one (SciPy's) as a `tf.SparseTensor`;
     ragged and sparse tensors as they are."""
-    if isinstance(a, (tf.SparseTensor, tf.RaggedTensor)):
+    if a is None or isinstance(a, (tf.SparseTensor, tf.RaggedTensor)):  # None: an optional input left out
         return a
     return _sparse_tensor(a) if _is_sparse(a) else tf.convert_to_tensor(a)
 
 
 def _take(a: Any, rows: tf.Tensor) -> Any:
-    """Rows `rows` of one array, whatever its kind (NumPy's, a tensor, sparse), as a tensor or array."""
+    """Rows `rows` of one array, whatever its kind (NumPy's, a tensor, sparse), as a tensor or array;
+    None (an optional input left out) as it is."""
+    if a is None:
+        return None
     if isinstance(a, tf.SparseTensor):
         return _sparse_rows(a, rows)
     if _is_sparse(a):  # SciPy's: its own row indexing, then only those rows converted
@@ -280,10 +283,11 @@ def _take(a: Any, rows: tf.Tensor) -> Any:
 
 
 def _is_array_like(value: Any) -> bool:
-    """An array, or a dict, list or tuple of them (several inputs or outputs, as `fit` takes them)."""
+    """An array, or a dict, list or tuple of them (several inputs or outputs, as `fit` takes them), of
+    which some may be None (optional inputs left out), not all."""
     if isinstance(value, (dict, list, tuple)):
-        values = value.values() if isinstance(value, dict) else value
-        return bool(value) and all(_is_array_like(v) for v in values)
+        values = [v for v in (value.values() if isinstance(value, dict) else value) if v is not None]
+        return bool(values) and all(_is_array_like(v) for v in values)
     return _is_array(value)
 
 
@@ -320,7 +324,7 @@ def split_off(data: Any, share: float) -> tuple[Any, Any]:
     if not holds_arrays(data):
         raise TypeError(f"`validation_split` splits arrays only, as `fit` does; `dataset` is a {type(data).__name__}. "
                         "Pass your validation data as `validation_data=` instead.")
-    n = int(tf.nest.flatten(_lists_as_tuples(data))[0].shape[0])
+    n = int(present_leaves(_lists_as_tuples(data))[0].shape[0])
     cut = int(math.floor(n * (1.0 - share)))
     if cut == 0 or cut == n:
         raise ValueError(f"`validation_split={share!r}` of {n} samples leaves none to "
@@ -328,6 +332,8 @@ def split_off(data: Any, share: float) -> tuple[Any, Any]:
                          "both sides, or pass `validation_data=`.")
 
     def rows(a: Any, start: int, stop: int) -> Any:
+        if a is None:  # an optional input left out
+            return None
         if isinstance(a, tf.SparseTensor):
             return tf.sparse.slice(a, [start] + [0] * (a.shape.rank - 1), [stop - start, *a.shape[1:]])
         return a[start:stop]
@@ -366,9 +372,9 @@ def _from_arrays(data: Any, batch_size: int | None, seed: int,
             "depends on it. Pass the one you will train with (`fit`'s default is batch_size=32), or "
             "pass a batched tf.data.Dataset."
         )
-    data = tf.nest.map_structure(lambda a: a if isinstance(a, tf.Tensor) or _is_sparse(a) else np.asarray(a),
+    data = tf.nest.map_structure(lambda a: a if a is None or isinstance(a, tf.Tensor) or _is_sparse(a) else np.asarray(a),
                                  _lists_as_tuples(data))
-    leaves = tf.nest.flatten(data)
+    leaves = present_leaves(data)
     if any(len(a.shape) == 0 for a in leaves):
         raise ValueError(
             "The arrays in `dataset` must hold one row per sample. Received an array of shape (): a "
@@ -434,6 +440,14 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None,
     for column in columns:
         head = column[0]
         for number, t in enumerate(column):
+            if head is None or t is None:  # an optional input, left out in every batch or in none
+                if (head is None) != (t is None):
+                    raise ValueError(
+                        "`dataset` must yield batches whose inputs are left out (None) in every batch or in none. "
+                        f"Received: {'None' if head is None else 'a tensor'} in batch 0 and "
+                        f"{'None' if t is None else 'a tensor'} in batch {number}."
+                    )
+                continue
             if t.dtype != head.dtype or t.shape.rank != head.shape.rank or _kind(t) != _kind(head):
                 raise ValueError(
                     "`dataset` must yield batches whose tensors keep one kind, dtype and rank. Received: "
@@ -569,6 +583,9 @@ def _replay(first: Any, columns: list[list[tf.Tensor]]) -> Callable[[tf.Tensor],
     sliced = []
     for column in columns:
         head = column[0]
+        if head is None:  # an optional input left out
+            sliced.append(lambda number: None)
+            continue
         if isinstance(head, (tf.RaggedTensor, tf.SparseTensor)):
             sliced.append(_composite_leaf(column))
             continue
@@ -628,12 +645,15 @@ def _paired(x: Any, model: Any) -> list[tuple[Any, Any]]:
         [('Z', 'z'), ('A', 'a')]
     """
     inputs = declared_inputs(model)
+    pairs: list[tuple[Any, Any]] = []
     if isinstance(x, Mapping) and not _takes_a_dict(model):
         names = [t.name for t in inputs]
         if names and all(name in x for name in names):
-            return [(x[name], t) for name, t in zip(names, inputs)]
-    leaves = tf.nest.flatten(x)
-    return list(zip(leaves, inputs)) if inputs and len(leaves) == len(inputs) else []
+            pairs = [(x[name], t) for name, t in zip(names, inputs)]
+    if not pairs:
+        leaves = tf.nest.flatten(x)
+        pairs = list(zip(leaves, inputs)) if inputs and len(leaves) == len(inputs) else []
+    return [(leaf, t) for leaf, t in pairs if not left_out(leaf)]
 
 
 def _takes_a_dict(model: Any) -> bool:
@@ -682,7 +702,7 @@ def _check_structure(spec: Any, targets: bool) -> None:
             f"Received elements of structure: {_short(spec)}.{hint} For an autoencoder, yield `(x, x)` (x alone "
             "only for a model compiled without a loss, which computes its own)."
         )
-    inputs = tf.nest.flatten(_inputs(spec))
+    inputs = present_leaves(_inputs(spec))
     if any(leaf.shape.rank == 0 for leaf in inputs):
         lists = isinstance(_inputs(spec), tuple) and len(inputs) > 8  # not a model's few inputs
         raise ValueError(
@@ -832,7 +852,7 @@ def samples(batch: Any) -> int:
         >>> samples(({"a": np.zeros((5, 3))}, np.zeros(5)))
         5
     """
-    return int(tf.shape(tf.nest.flatten(batch)[0])[0])
+    return int(tf.shape(present_leaves(batch)[0])[0])
 
 
 @dataclass(frozen=True)

@@ -253,9 +253,9 @@ class LRFinder:
 
         Args:
             dataset: a batched `tf.data.Dataset` (or any iterable) of `(x, y)` or
-                `(x, y, sample_weight)`; `x` may be a dict. Or a tuple of arrays with `batch_size` (`x`
-                and `y` may be dicts or lists of arrays, pandas tables or sparse matrices, as `fit`
-                takes them).
+                `(x, y, sample_weight)`; `x` may be a dict, and an input declared `optional=True`
+                None. Or a tuple of arrays with `batch_size` (`x` and `y` may be dicts or lists of
+                arrays, pandas tables or sparse matrices, as `fit` takes them).
                 Data shorter than the batches needed is cycled.
             min_lr: first learning rate (default 1e-7).
             max_lr: last learning rate (default 10).

@@ -127,6 +127,24 @@ def declared_inputs(model) -> list:
     return (getattr(model, "inputs", None) if getattr(model, "built", False) else None) or []
 
 
+def present_leaves(structure: Any) -> list:
+    """The leaves of `structure` (a batch, or a tf.data element's spec), without those left out: an
+    optional input given as None (`keras.Input(optional=True)`, which `fit` takes so), and its spec
+    in a tf.data element. The first of them gives a batch's rows.
+
+    Example:
+        >>> import numpy as np
+        >>> [leaf.shape for leaf in present_leaves(({"a": None, "b": np.zeros((4, 2))}, np.zeros(4)))]
+        [(4, 2), (4,)]
+    """
+    return [leaf for leaf in tf.nest.flatten(structure) if not left_out(leaf)]
+
+
+def left_out(leaf: Any) -> bool:
+    """Whether `leaf` is an optional input left out: None, or its spec in a tf.data element."""
+    return leaf is None or type(leaf).__name__ == "NoneTensorSpec"
+
+
 def untracked_variables(model) -> list:
     """The variables of `model`'s layers that are not in `model.variables`, which a sweep can change
     all the same: the states a stateful RNN carries from one batch to the next (Keras creates them
