@@ -38,7 +38,8 @@ steps read x and y from one dict a batch, handed to them as x alone (as TFDS giv
 pipeline instead of arrays, half the time it is drawn. And (`tunes`, after seeds 9300 to 9499) the
 output layer fine-tuned through LoRA, two inputs as a tuple rather than a dict, and a second
 output without a loss or targets, kept only to be read; and (after seeds 9500 to 10649) an MLP's
-features as a table's columns, each of shape `(n,)`, for `keras.Input((1,))`s.
+features as a table's columns, each of shape `(n,)`, for `keras.Input((1,))`s; and (after seeds 10650
+to 12449) the second named input declared `optional=True` and left out, None in the data.
 It calls the finder once (and again, where drawn) and checks that:
 
 - the call returns a finite rate above 0, or raises a `ValueError` (told; printed, to be read);
@@ -56,6 +57,7 @@ Usage:
     python benchmarks/robustness.py 5200 5400 --own   # the seeds that draw the model's own `train_step` only
     python benchmarks/robustness.py 9500 10500 --tuned   # the seeds that draw one of `tunes`'s draws only
     python benchmarks/robustness.py 10650 11000 --columns   # the seeds that may draw a table's columns only
+    python benchmarks/robustness.py 12450 20000 --left-out   # the seeds that leave out an optional input only
 
 Exits with 1 where a call raised anything but a `ValueError`, returned no finite rate, or left a
 variable changed. Minutes on a CPU (about 2 seconds a call).
@@ -276,10 +278,26 @@ def tunes(seed: int) -> dict[str, Any]:
     second output and the model is compiled, that output without a loss (`{"aux": None}`) and
     without targets, as an output kept only to be read. Drawn after seeds 9500 to 10649 were run
     with the others: where an MLP reads one input (no trunk of `trunks`'s, no second input), its five
-    features as a table's columns (`task_data`'s `columns`; `--columns`), not in a nested model."""
+    features as a table's columns (`task_data`'s `columns`; `--columns`), not in a nested model. Drawn
+    after seeds 10650 to 12449 were run with the others: where `later` drew a second input and the
+    inputs are a dict, that input declared `optional=True` and left out, None in the data, as `fit`
+    takes it (`--left-out`); it is named so that it comes first of the two."""
     rx = random.Random(f"tune {seed}")
     return dict(lora=rx.random() < 0.1, tuple_inputs=rx.random() < 0.5, unlossed=rx.random() < 0.5,
-                columns=rx.random() < 0.3)
+                columns=rx.random() < 0.3, left_out=rx.random() < 0.5)
+
+
+class SideIfGiven(keras.layers.Layer):
+    """The features `h` beside a Dense layer's reading of an optional input, or beside zeros where
+    that input is left out (None)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(4, activation="relu")
+
+    def call(self, h: Any, side: Any = None) -> Any:
+        read = keras.ops.zeros((keras.ops.shape(h)[0], 4), h.dtype) if side is None else self.dense(side)
+        return keras.ops.concatenate([h, keras.ops.cast(read, h.dtype)], axis=-1)
 
 
 class Subclassed(keras.Model):
@@ -460,13 +478,15 @@ def _float64(part: Any) -> Any:
         return {k: _float64(v) for k, v in part.items()}
     if isinstance(part, tuple):
         return tuple(_float64(v) for v in part)
+    if part is None:  # an optional input left out
+        return None
     return part.astype("float64") if np.issubdtype(part.dtype, np.floating) else part
 
 
 def _rows_of(part: Any) -> Any:
     """An array, or the first array of a dict or tuple of them, nested or not (to count rows)."""
     if isinstance(part, (dict, tuple)):
-        return _rows_of(next(iter(part.values() if isinstance(part, dict) else part)))
+        return _rows_of(next(v for v in (part.values() if isinstance(part, dict) else part) if v is not None))
     return part
 
 
@@ -474,7 +494,9 @@ def _rows(part: Any, rows: slice) -> Any:
     """Rows of an array or of each array of a dict or tuple of them, nested or not."""
     if isinstance(part, dict):
         return {k: _rows(v, rows) for k, v in part.items()}
-    return tuple(_rows(v, rows) for v in part) if isinstance(part, tuple) else part[rows]
+    if isinstance(part, tuple):
+        return tuple(_rows(v, rows) for v in part)
+    return None if part is None else part[rows]  # None: an optional input left out
 
 
 def configuration(seed: int):
@@ -559,7 +581,12 @@ def configuration(seed: int):
         h = LATER_LAYERS[late["layer"]]()(h)
     if extra["precision"] == "float64":  # Keras makes the LoRA factors float32 there: under a strategy `fit` fails
         tune["lora"] = False  # (TensorFlow's all-reduce cannot concatenate gradients of both dtypes, Keras 3.15)
-    if late.get("two_inputs"):  # a second, named input beside the first: the data a dict of both
+    tune["left_out"] = _left_out(seed)  # drawn where it applies only
+    if tune["left_out"]:  # the second input optional and left out: None in the data, first of the two by name
+        side = keras.Input((2,), name="aside", optional=True)
+        h = SideIfGiven()(h, side)
+        inputs, x = {"main": inputs, "aside": side}, {"main": x, "aside": None}
+    elif late.get("two_inputs"):  # a second, named input beside the first: the data a dict of both
         side = keras.Input((2,), name="side")
         h = keras.layers.Concatenate()([h, keras.layers.Dense(4, activation="relu")(side)])
         inputs, x = {"main": inputs, "side": side}, {"main": x, "side": g.normal(size=(n, 2)).astype("float32")}
@@ -820,6 +847,12 @@ def _columns(seed: int) -> bool:
             and not nests(seed)["nest"])
 
 
+def _left_out(seed: int) -> bool:
+    """Whether `seed` draws `tunes`'s "left_out" where it applies (`--left-out`)."""
+    tune = tunes(seed)
+    return tune["left_out"] and later(seed)["two_inputs"] and not tune["tuple_inputs"]
+
+
 def _tuned(seed: int) -> bool:
     """Whether `seed` draws one of `tunes`'s draws where it can apply (`--tuned`)."""
     tune = tunes(seed)
@@ -840,13 +873,15 @@ def main() -> None:
                         "(`own_draws`; it trains where the model is compiled, about three seeds in five)")
     parser.add_argument("--tuned", action="store_true", help="only the seeds that draw one of `tunes`'s draws where "
                         "it can apply (the second output's, where the model turns out compiled)")
+    parser.add_argument("--left-out", action="store_true", help="only the seeds that draw `tunes`'s \"left_out\" "
+                        "where it applies (a second input, as a dict)")
     parser.add_argument("--columns", action="store_true", help="only the seeds that may draw `tunes`'s \"columns\" "
                         "(it applies where the trunk turns out an MLP, about two seeds in five)")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     seeds = [seed for seed in range(args.first, args.stop) if (not args.form or then(seed)["form"] == args.form)
              and (not args.own or own_draws(seed)["own"]) and (not args.tuned or _tuned(seed))
-             and (not args.columns or _columns(seed))]
+             and (not args.columns or _columns(seed)) and (not args.left_out or _left_out(seed))]
     strategy = None
     if args.mirrored and args.stop - args.first > 1:
         # A process of its own for each call: once a collective op fails (as Keras's own `fit` does with
