@@ -963,19 +963,30 @@ def test_targets_keyed_unlike_the_outputs_are_told_what_to_change_before_anythin
     model = keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(hidden), "b": keras.layers.Dense(1, name="b")(hidden)})
     model.compile(optimizer=keras.optimizers.SGD(), loss={"a": "mse", "b": "mse"})
     before = [v.numpy() for v in model.variables]
-    for targets, told in (({"A": y, "b": y}, "y's keys ['A'] name no output of the model (its outputs: ['a', 'b']): "
-                           "key the targets by the outputs' names"),
-                          ({"a": y}, "y holds no targets for the model's outputs ['b']: give them, or, for an output "
-                           "that is only read, compile it with a loss of None (`loss={'b': None, ...}`)")):
+    unlossed = ("y holds no targets for the model's outputs ['b']: give them, or, for an output that is only read, "
+                "compile it with a loss of None (`loss={'b': None, ...}`)")
+    for targets, told in (({"A": y, "b": y}, ["y's keys ['A'] name no output of the model (its outputs: ['a', 'b']): "
+                                              "key the targets by the outputs' names"]),
+                          ({"a": y}, [unlossed]),
+                          ({"a": y, "b": None}, [unlossed, "y of shape {'a': (32, 1), 'b': None}, the model's output"])):
         with pytest.raises(ValueError, match="`dataset`'s targets do not fit the loss") as raised:
             LRFinder(model, verbose=False)((x, targets), batch_size=32)
-        assert told in str(raised.value) and "Integer class labels" not in str(raised.value)
+        assert all(part in str(raised.value) for part in told) and "Integer class labels" not in str(raised.value)
         assert_same_state(before, [v.numpy() for v in model.variables])
         assert not model.optimizer.built
+    # None for an output compiled with a loss of None, as `fit` takes it: the sweep runs
+    model.compile(optimizer=keras.optimizers.SGD(), loss={"a": "mse", "b": None})
+    assert np.isfinite(LRFinder(model, verbose=False)((x, {"a": y, "b": None}), batch_size=32, n_steps=20))
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    model.compile(optimizer=keras.optimizers.SGD(), loss={"a": "mse", "b": "mse"})
     listed = keras.Model(inputs, [model.get_layer("a").output, model.get_layer("b").output])
     listed.compile(optimizer=keras.optimizers.SGD(), loss=["mse", "mse"])
     with pytest.raises(ValueError, match=re.escape("y holds 1 targets for the model's 2 outputs: give one for each")):
         LRFinder(listed, verbose=False)((x, (y,)), batch_size=32)
+    with pytest.raises(ValueError, match=re.escape("y holds no targets (None) for the model's outputs [1] (by position): "
+                                                   "give them, or, for an output that is only read, compile it with a "
+                                                   "loss of None (`loss=[..., None]`)")):
+        LRFinder(listed, verbose=False)((x, [y, None]), batch_size=32)
     # One array for both outputs: `fit` raises Keras's error on the structures, or its KeyError where one
     # loss is compiled for both.
     for outputs, loss, told in ((model, {"a": "mse", "b": "mse"}, "y is one array for the model's 2 outputs ['a', 'b']: "

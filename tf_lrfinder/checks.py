@@ -522,8 +522,9 @@ def measurable_start(start: float, where: str) -> None:
 
 def unmatched_targets(y: Any, y_pred: Any) -> str | None:
     """Where targets `y` and outputs `y_pred` are both dicts and y names what no output is named, or
-    leaves an output without targets, or are both lists or tuples of different lengths, or y is one
-    array for several outputs, what to change; else None (their shapes are for the loss to judge).
+    leaves an output without targets (absent, or None), or are both lists or tuples of different
+    lengths or with None for an output, or y is one array for several outputs, what to change; else
+    None (their shapes are for the loss to judge).
 
     Example:
         >>> outputs = {"out": np.zeros((2, 1)), "aux": np.zeros((2, 3))}
@@ -531,10 +532,14 @@ def unmatched_targets(y: Any, y_pred: Any) -> str | None:
         "y's keys ['output'] name no output of the model (its outputs: "
         >>> unmatched_targets({"out": np.zeros((2, 1))}, outputs)[:56]
         "y holds no targets for the model's outputs ['aux']: give"
+        >>> unmatched_targets({"out": np.zeros((2, 1)), "aux": None}, outputs)[:56]
+        "y holds no targets for the model's outputs ['aux']: give"
         >>> unmatched_targets({"out": np.zeros((2, 1)), "aux": np.zeros((2, 1))}, outputs) is None
         True
         >>> unmatched_targets((np.zeros((2, 1)),), list(outputs.values()))[:45]
         "y holds 1 targets for the model's 2 outputs: "
+        >>> unmatched_targets([np.zeros((2, 1)), None], list(outputs.values()))[:70]
+        "y holds no targets (None) for the model's outputs [1] (by position): g"
         >>> unmatched_targets(np.zeros((2, 1)), outputs)[:57]
         "y is one array for the model's 2 outputs ['aux', 'out']: "
     """
@@ -548,12 +553,18 @@ def unmatched_targets(y: Any, y_pred: Any) -> str | None:
             names, how, unlossed = "", "as a list in their order (`[y, y_aux]`)", "`loss=[..., None]`"
         return (f"y is one array for the model's {len(y_pred)} outputs{names}: give one for each, {how}, or, for "
                 "an output that is only read, " + none_needs.format(unlossed))
-    if isinstance(y, (list, tuple)) and isinstance(y_pred, (list, tuple)) and len(y) != len(y_pred):
-        return (f"y holds {len(y)} targets for the model's {len(y_pred)} outputs: give one for each, in their "
-                "order, or, for an output that is only read, " + none_needs.format("`loss=[..., None]`"))
+    if isinstance(y, (list, tuple)) and isinstance(y_pred, (list, tuple)):
+        if len(y) != len(y_pred):
+            return (f"y holds {len(y)} targets for the model's {len(y_pred)} outputs: give one for each, in their "
+                    "order, or, for an output that is only read, " + none_needs.format("`loss=[..., None]`"))
+        missing = [number for number, target in enumerate(y) if target is None]
+        if missing:
+            return (f"y holds no targets (None) for the model's outputs {missing} (by position): give them, or, for "
+                    "an output that is only read, " + none_needs.format("`loss=[..., None]`"))
     if not (isinstance(y, Mapping) and isinstance(y_pred, Mapping)):
         return None
-    unknown, missing = sorted(set(y) - set(y_pred)), sorted(set(y_pred) - set(y))
+    given = {key for key, target in y.items() if target is not None}  # None: no targets, as `fit` reads it
+    unknown, missing = sorted(set(y) - set(y_pred)), sorted(set(y_pred) - given)
     if unknown:
         return (f"y's keys {unknown} name no output of the model (its outputs: {sorted(y_pred)}): key the "
                 "targets by the outputs' names, as `fit` matches them.")
@@ -911,8 +922,9 @@ def message_of(error: Exception) -> str:
 
 
 def _shapes(value: Any) -> Any:
-    """Each leaf's shape, as a tuple, in `value`'s structure."""
-    return tree.map_structure(lambda leaf: tuple(leaf.shape) if hasattr(leaf, "shape") else np.shape(leaf), value)
+    """Each leaf's shape, as a tuple, in `value`'s structure; None as None."""
+    return tree.map_structure(lambda leaf: None if leaf is None else tuple(leaf.shape) if hasattr(leaf, "shape")
+                              else np.shape(leaf), value)
 
 
 def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluates: bool) -> Any:
