@@ -987,6 +987,13 @@ def test_targets_keyed_unlike_the_outputs_are_told_what_to_change_before_anythin
                                                    "give them, or, for an output that is only read, compile it with a "
                                                    "loss of None (`loss=[..., None]`)")):
         LRFinder(listed, verbose=False)((x, [y, None]), batch_size=32)
+    single = keras.Model(inputs, model.get_layer("a").output)  # one output: `fit` fails on a dict of targets too
+    single.compile(optimizer=keras.optimizers.SGD(), loss="mse")
+    with pytest.raises(ValueError, match=re.escape("y is a dict (keys ['a']) for the model's one output: give its "
+                                                   "targets as one array (`y['a']`)")):
+        LRFinder(single, verbose=False)((x, {"a": y}), batch_size=32)
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    assert not single.optimizer.built
     # One array for both outputs: `fit` raises Keras's error on the structures, or its KeyError where one
     # loss is compiled for both.
     for outputs, loss, told in ((model, {"a": "mse", "b": "mse"}, "y is one array for the model's 2 outputs ['a', 'b']: "

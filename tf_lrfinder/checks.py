@@ -523,8 +523,8 @@ def measurable_start(start: float, where: str) -> None:
 def unmatched_targets(y: Any, y_pred: Any) -> str | None:
     """Where targets `y` and outputs `y_pred` are both dicts and y names what no output is named, or
     leaves an output without targets (absent, or None), or are both lists or tuples of different
-    lengths or with None for an output, or y is one array for several outputs, what to change; else
-    None (their shapes are for the loss to judge).
+    lengths or with None for an output, or y is one array for several outputs or a dict for one,
+    what to change; else None (their shapes are for the loss to judge).
 
     Example:
         >>> outputs = {"out": np.zeros((2, 1)), "aux": np.zeros((2, 3))}
@@ -542,6 +542,8 @@ def unmatched_targets(y: Any, y_pred: Any) -> str | None:
         "y holds no targets (None) for the model's outputs [1] (by position): g"
         >>> unmatched_targets(np.zeros((2, 1)), outputs)[:57]
         "y is one array for the model's 2 outputs ['aux', 'out']: "
+        >>> unmatched_targets({"dense": np.zeros((2, 1))}, np.zeros((2, 1)))
+        "y is a dict (keys ['dense']) for the model's one output: give its targets as one array (`y['dense']`), as `fit` needs them too."
     """
     none_needs = "compile it with a loss of None ({}), which needs none, as in `fit`."
     structures = (list, tuple, Mapping)
@@ -553,6 +555,9 @@ def unmatched_targets(y: Any, y_pred: Any) -> str | None:
             names, how, unlossed = "", "as a list in their order (`[y, y_aux]`)", "`loss=[..., None]`"
         return (f"y is one array for the model's {len(y_pred)} outputs{names}: give one for each, {how}, or, for "
                 "an output that is only read, " + none_needs.format(unlossed))
+    if isinstance(y, Mapping) and not isinstance(y_pred, structures):
+        return (f"y is a dict (keys {sorted(y)}) for the model's one output: give its targets as one array "
+                f"(`y[{sorted(y)[0]!r}]`), as `fit` needs them too.")
     if isinstance(y, (list, tuple)) and isinstance(y_pred, (list, tuple)):
         if len(y) != len(y_pred):
             return (f"y holds {len(y)} targets for the model's {len(y_pred)} outputs: give one for each, in their "
