@@ -891,7 +891,10 @@ def test_an_optional_input_left_out_as_none_sweeps_as_in_fit(form):
     model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.BatchNormalization()(added)))
     model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
     # the loss of the first batch, in training (which moves BatchNormalization's statistics, so before the snapshot)
-    expected = float(np.mean(keras.losses.mean_squared_error(y[:32], model({"a": None, "b": b[:32]}, training=True))))
+    try:
+        expected = float(np.mean(keras.losses.mean_squared_error(y[:32], model({"a": None, "b": b[:32]}, training=True))))
+    except ValueError as error:  # Keras 3.8: "Inputs to a layer should be tensors. Got 'None'"
+        pytest.skip(f"Keras {keras.__version__} cannot call a model with an input left out (None), nor fit it: {error}")
     before = [v.numpy() for v in model.variables]
     finder = LRFinder(model, verbose=False)
     if form == "dataset":
