@@ -505,12 +505,16 @@ def _streamed_pages(data: keras.utils.PyDataset, order: Any, first: Any, second:
     `use_multiprocessing=True`); None where the batches `first` and `second` do not allow it
     (`_pages`). Each part's shape is the two batches' where they agree, and None on the batch axis
     and where they differ, as `fit` judges it from two batches; a later batch that differs raises an
-    error where the stream reaches it."""
+    error where the stream reaches it. An optional input left out (None) in both stays None."""
     try:
         tf.nest.assert_same_structure(first, second)
     except (ValueError, TypeError):
         return None
-    columns = list(zip(tf.nest.flatten(first), tf.nest.flatten(second)))
+    pairs = list(zip(tf.nest.flatten(first), tf.nest.flatten(second)))
+    gone = [a is None for a, _ in pairs]  # left out: not read through NumPy, None in each batch
+    if any((a is None) != (b is None) for a, b in pairs):
+        return None  # held, where `_from_iterable` tells which batch differs
+    columns = [column for column, absent in zip(pairs, gone) if not absent]
     if any(_is_sparse(t) or isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for column in columns for t in column):
         return None
     columns = [[np.asarray(t) for t in column] for column in columns]
@@ -521,12 +525,13 @@ def _streamed_pages(data: keras.utils.PyDataset, order: Any, first: Any, second:
     dtypes = [tf.string if a.dtype.kind in "OUS" else tf.as_dtype(a.dtype) for a, _ in columns]
 
     def read(index: np.ndarray) -> list[np.ndarray]:
-        leaves = [np.asarray(t) for t in tf.nest.flatten(_lists_as_tuples(read_page(data, int(index))))]
+        leaves = [np.asarray(t) for t in present_leaves(_lists_as_tuples(read_page(data, int(index))))]
         return [leaf.astype(object) if dtype == tf.string else leaf for leaf, dtype in zip(leaves, dtypes)]
 
     def batch(index: tf.Tensor) -> Any:
-        leaves = tf.numpy_function(read, [index], dtypes, stateful=True)
-        return tf.nest.pack_sequence_as(first, [tf.ensure_shape(t, shape) for t, shape in zip(leaves, shapes)])
+        leaves = iter([tf.ensure_shape(t, shape) for t, shape in
+                       zip(tf.numpy_function(read, [index], dtypes, stateful=True), shapes)])
+        return tf.nest.pack_sequence_as(first, [None if absent else next(leaves) for absent in gone])
 
     indices = (tf.data.Dataset.counter() if isinstance(order, itertools.count)
                else tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64)))
