@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from .compiled import for_model
-from .state import all_layers, components, present_leaves
+from .state import all_layers, components, leading_rows
 from .step import each_share, fixed_batch, replica_strategy
 
 
@@ -69,7 +69,7 @@ def build_update_bn(model: keras.layers.Layer) -> Callable[[Iterable[Any]], int]
 
     def local(x):  # one replica's share, or the whole batch in one place
         model(fixed_batch(model, x), training=True)
-        rows = tf.shape(present_leaves(x)[0])[0]
+        rows = leading_rows(x)
         return rows, [tf.identity(layer.moving_mean.value) for layer in layers], \
             [tf.identity(layer.moving_variance.value) for layer in layers]
 

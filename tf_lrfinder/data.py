@@ -20,7 +20,7 @@ import tensorflow as tf
 from . import checks
 from .order import class_indices, one_target
 from .pages import page_count, page_order, read_page, read_pages, workers_of
-from .state import declared_inputs, left_out, present_leaves
+from .state import declared_inputs, leading_rows, left_out, present_leaves
 
 _ARRAY_TYPES = (np.ndarray, tf.Tensor)
 # The finder's own dataset functions, like its steps, are written in TensorFlow's ops and need no
@@ -857,7 +857,7 @@ def samples(batch: Any) -> int:
         >>> samples(({"a": np.zeros((5, 3))}, np.zeros(5)))
         5
     """
-    return int(tf.shape(present_leaves(batch)[0])[0])
+    return int(leading_rows(batch))
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,18 @@ def present_leaves(structure: Any) -> list:
     return [leaf for leaf in tf.nest.flatten(structure) if not left_out(leaf)]
 
 
+def leading_rows(batch: Any) -> tf.Tensor:
+    """How many rows `batch` holds (a scalar tensor; in a traced function too): the leading size of
+    its first leaf given (`present_leaves`), sparse and ragged ones too.
+
+    Example:
+        >>> import numpy as np
+        >>> int(leading_rows(({"a": None, "b": np.zeros((5, 3))}, np.zeros(5))))
+        5
+    """
+    return tf.shape(present_leaves(batch)[0])[0]
+
+
 def left_out(leaf: Any) -> bool:
     """Whether `leaf` is an optional input left out: None, or its spec in a tf.data element."""
     return leaf is None or type(leaf).__name__ == "NoneTensorSpec"

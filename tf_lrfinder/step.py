@@ -20,7 +20,7 @@ import tensorflow as tf
 from .compiled import for_model, per_instance, uses_xla
 from .rates import accumulation_steps, ftrl_rate_held, holders
 from .smoothing import NOISE_FACTOR, NOISE_LEAST, NOISE_STEPS
-from .state import all_layers, declared_inputs, present_leaves, stateful_layers
+from .state import all_layers, declared_inputs, leading_rows, stateful_layers
 
 # Why a sweep stopped, as the device reports it.
 RUNNING, DIVERGED, NOT_FINITE = 0, 1, 2
@@ -581,7 +581,7 @@ def each_share(local: Callable, strategy: tf.distribute.Strategy | None, batch: 
     shares = [batch]
     if replicas > 1:
         with tf.device("CPU:0"):  # where the iterator leaves its batches
-            rows = tf.shape(present_leaves(batch)[0])[0]
+            rows = leading_rows(batch)
             shares = [tf.nest.map_structure(lambda t: None if t is None else t[slice(*_share_rows(rows, i, replicas))], batch)
                       for i in range(replicas)]
     per_replica = strategy.experimental_distribute_values_from_function(
@@ -628,7 +628,7 @@ def first_share(model: keras.Model, batch: Any) -> tuple[Any, int, int]:
         >>> tuple(share[0].shape), rows, of
         ((4, 1), 4, 4)
     """
-    of = int(present_leaves(batch)[0].shape[0])
+    of = int(leading_rows(batch))
     strategy = replica_strategy(model)
     if strategy is None or strategy.num_replicas_in_sync == 1 or _in_one_place(batch):
         return batch, of, of
