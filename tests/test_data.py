@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_model
+from conftest import assert_same_state, make_model, regression_data, state_of
+from tf_lrfinder import LRFinder
 from tf_lrfinder.data import as_batches, split_off
 
 
@@ -412,3 +413,86 @@ def test_the_sweep_stream_runs_without_the_autotuner(data):
     assert user.options().autotune.enabled is not False
     stream = as_batches(user, make_model(), 10).dataset
     assert stream.options().autotune.enabled is False
+
+
+def _objects(rows: list) -> np.ndarray:
+    """An array of Python objects, one per row, as NumPy makes of rows it cannot stack."""
+    a = np.empty(len(rows), dtype=object)
+    a[:] = rows
+    return a
+
+
+def _sequence_model() -> keras.Model:
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Embedding(50, 4), keras.layers.GlobalAveragePooling1D(),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True))
+    return model
+
+
+@pytest.mark.parametrize("form", ["arrays", "generator", "py_dataset", "validation_data"])
+def test_sequences_of_different_lengths_are_told_to_be_padded_before_anything_changes(form):
+    # As Keras's IMDB data comes: each review a list of word indices, of its own length.
+    rng = np.random.default_rng(0)
+    reviews = _objects([list(rng.integers(1, 50, rng.integers(3, 9))) for _ in range(64)])
+    y = rng.integers(0, 2, 64).astype("float32")
+    padded = keras.utils.pad_sequences(reviews, maxlen=8)
+
+    class Pages(keras.utils.PyDataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return reviews[32 * index:32 * index + 32], y[32 * index:32 * index + 32]
+
+    data, kwargs, where = {
+        "arrays": ((reviews, y), {"batch_size": 32}, "`dataset`'s x"),
+        "generator": (((reviews[i:i + 32], y[i:i + 32]) for i in (0, 32)), {}, "A batch of `dataset`"),
+        "py_dataset": (Pages(), {}, "A batch of `dataset`"),
+        "validation_data": ((padded, y), {"batch_size": 32, "validation_data": (reviews, y)}, "`validation_data`'s x"),
+    }[form]
+    model = _sequence_model()
+    before = state_of(model, model.optimizer)
+    with pytest.raises(ValueError, match=re.escape(
+            f"{where} holds Python objects (list), which no tensor can hold (`fit` refuses them too): its entries are "
+            "sequences of different lengths. Pad them to one length (`keras.utils.pad_sequences(sequences, "
+            "maxlen=...)`)")):
+        LRFinder(model)(data, n_steps=10, **kwargs)
+    assert_same_state(before, state_of(model, model.optimizer))
+
+
+@pytest.mark.parametrize("cell,holds,fix", [
+    ("text", "(float, str)", "it mixes text with numbers, as a pandas DataFrame whose columns have different dtypes "
+                             "does. For a model with an input per column, pass the columns as a dict (`dict(df)`)"),
+    (None, "(NoneType, float)", "it holds None, a missing value. Fill in the missing values first"),
+    (0.5, "(float)", "make it an array of numbers first (`np.asarray(a, dtype='float32')`)."),
+])
+def test_arrays_of_python_objects_are_told_what_they_hold_and_the_fix_before_anything_changes(cell, holds, fix):
+    x, y = regression_data(64)
+    table = x.astype(object)  # as `df.values` of a table whose columns have different dtypes
+    table[5, 2] = cell
+    model = make_model("dense")
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    before = state_of(model, model.optimizer)
+    with pytest.raises(ValueError, match=re.escape(f"`dataset`'s x holds Python objects {holds}, which no tensor can hold")
+                       + ".*" + re.escape(fix)):
+        LRFinder(model)((table, y), batch_size=16, n_steps=10)
+    with pytest.raises(ValueError, match=re.escape("`dataset`'s x['b'] holds Python objects")):  # named where it is
+        as_batches(({"a": x, "b": table}, y), None, 5, batch_size=16)
+    assert_same_state(before, state_of(model, model.optimizer))
+
+
+@pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out", "ignore:The loss curve is flat")
+def test_text_as_an_array_of_python_strings_sweeps_for_a_model_that_reads_text():
+    # Strings as objects (a pandas column of text) make a string tensor: not refused as objects are.
+    rng = np.random.default_rng(0)
+    words = np.array(["good", "bad", "fine", "poor"], dtype=object)[rng.integers(0, 4, 64)][:, None]
+    y = np.isin(words[:, 0], ["good", "fine"]).astype("float32")[:, None]
+    inputs = keras.Input((1,), dtype="string")
+    lookup = keras.layers.StringLookup(vocabulary=["good", "bad", "fine", "poor"], output_mode="one_hot")
+    model = keras.Model(inputs, keras.layers.Dense(1)(lookup(inputs)))
+    model.compile(keras.optimizers.SGD(0.01), keras.losses.BinaryCrossentropy(from_logits=True))
+    before = state_of(model, model.optimizer)
+    finder = LRFinder(model, verbose=False)
+    finder((words, y), batch_size=16, n_steps=20, refine=False)
+    assert len(finder.losses) == 20 and np.isfinite(finder.losses[0])
+    assert_same_state(before, state_of(model, model.optimizer))

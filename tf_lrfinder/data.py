@@ -267,7 +267,45 @@ def _as_tensor(a: Any) -> tf.Tensor | tf.SparseTensor | tf.RaggedTensor:
     ragged and sparse tensors as they are."""
     if a is None or isinstance(a, (tf.SparseTensor, tf.RaggedTensor)):  # None: an optional input left out
         return a
+    if isinstance(a, np.ndarray):
+        _no_objects(a, "A batch of `dataset`")
     return _sparse_tensor(a) if _is_sparse(a) else tf.convert_to_tensor(a)
+
+
+def _no_objects(a: np.ndarray, where: str) -> None:
+    """Raise, saying what `a` holds and what to do, where it is an array of Python objects other than
+    strings (those make a string tensor, for a model that reads text): no tensor holds them, and `fit`
+    refuses them too. Such arrays come of sequences of different lengths (Keras's IMDB data), of a
+    pandas DataFrame whose columns mix numbers and text, and of missing values left as None.
+
+    Example:
+        >>> _no_objects(np.array(["a fine film", "a dull one"], dtype=object), "x")  # text: a string tensor
+        >>> reviews = np.empty(2, dtype=object)
+        >>> reviews[:] = [[14, 22, 16], [43, 530]]
+        >>> _no_objects(reviews, "x")
+        Traceback (most recent call last):
+        ...
+        ValueError: x holds Python objects (list), which no tensor can hold (`fit` refuses them too): its entries are sequences of different lengths. Pad them to one length (`keras.utils.pad_sequences(sequences, maxlen=...)`), or pass a `tf.data.Dataset` of padded batches (`padded_batch`).
+    """
+    if a.dtype != object:
+        return
+    kinds = {type(v) for v in a.flat}
+    if all(issubclass(kind, (str, bytes)) for kind in kinds):
+        return
+    if any(issubclass(kind, (list, tuple, np.ndarray)) for kind in kinds):
+        fix = ("its entries are sequences of different lengths. Pad them to one length (`keras.utils.pad_sequences("
+               "sequences, maxlen=...)`), or pass a `tf.data.Dataset` of padded batches (`padded_batch`).")
+    elif type(None) in kinds:
+        fix = "it holds None, a missing value. Fill in the missing values first (pandas' `fillna`)."
+    elif any(issubclass(kind, (str, bytes)) for kind in kinds):
+        fix = ("it mixes text with numbers, as a pandas DataFrame whose columns have different dtypes does. For a "
+               "model with an input per column, pass the columns as a dict (`dict(df)`); otherwise encode the text "
+               "as numbers first.")
+    else:
+        fix = "make it an array of numbers first (`np.asarray(a, dtype='float32')`)."
+    names = ", ".join(sorted(kind.__name__ for kind in kinds))
+    raise ValueError(f"{where} holds Python objects ({names}), which no tensor can hold (`fit` refuses them "
+                     f"too): {fix}")
 
 
 def _take(a: Any, rows: tf.Tensor) -> Any:
@@ -343,6 +381,21 @@ def split_off(data: Any, share: float) -> tuple[Any, Any]:
     return parts[0], parts[1]
 
 
+def _named(path: tuple, data: Any) -> str:
+    """Which part of arrays `data` (`(x, y[, sample_weight])`, or x alone) the leaf at `path` is, as a user writes it.
+
+    Example:
+        >>> data = ({"age": np.zeros(2), "sex": np.zeros(2)}, np.zeros(2))
+        >>> _named((0, "sex"), data), _named((1,), data), _named(("sex",), data[0])
+        ("x['sex']", 'y', "x['sex']")
+    """
+    if isinstance(data, tuple):
+        head, path = ("x", "y", "sample_weight")[path[0]], path[1:]
+    else:
+        head = "x"
+    return head + "".join(f"[{key!r}]" for key in path)
+
+
 def _lists_as_tuples(structure: Any) -> Any:
     # tf.data reads a Python list in an element as one tensor to stack: several inputs given as a
     # list (as `fit` takes them) become a tuple, which Keras takes just as well. An OrderedDict stays
@@ -374,6 +427,9 @@ def _from_arrays(data: Any, batch_size: int | None, seed: int,
         )
     data = tf.nest.map_structure(lambda a: a if a is None or isinstance(a, tf.Tensor) or _is_sparse(a) else np.asarray(a),
                                  _lists_as_tuples(data))
+    for path, leaf in keras.tree.flatten_with_path(data):
+        if isinstance(leaf, np.ndarray):
+            _no_objects(leaf, f"`dataset`'s {_named(path, data)}")
     leaves = present_leaves(data)
     if any(len(a.shape) == 0 for a in leaves):
         raise ValueError(
