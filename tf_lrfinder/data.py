@@ -1000,7 +1000,7 @@ def class_weights(class_weight: Mapping[int, float], first: Any) -> Callable[...
     Raises:
         ValueError / TypeError: `class_weight` is not a mapping of class indices (integers from 0) to
             finite non-negative weights; or the batches hold sample weights already, several outputs'
-            targets, or no targets (`fit` refuses these too).
+            targets, or no targets, or labels that give a class per time step (`fit` refuses these too).
 
     Example:
         >>> weigh = class_weights({1: 5.0}, (np.zeros((3, 2)), np.array([0, 1, 2])))
@@ -1025,6 +1025,18 @@ def class_weights(class_weight: Mapping[int, float], first: Any) -> Callable[...
         what = ("sample weights already" if size == 3 else "no targets" if size < 2 else "targets for several outputs")
         raise ValueError(f"`class_weight` needs batches of `(x, y)` with one output's labels, as `fit` does; "
                          f"`dataset` holds {what}. Put the class weights into the sample weights instead.")
+    labels = np.zeros(0) if isinstance(first[1], tf.SparseTensor) else np.asarray(first[1])
+    if (labels.dtype.kind in "biuf" and labels.ndim == 2 and labels.shape[-1] > 1 and labels.size
+            and np.all(labels == np.round(labels)) and labels.max() > 1):
+        # Not one-hot rows (no entry of those exceeds 1): a class per time step, as a sequence tagger's labels
+        # come. `fit` reads them as one-hot rows and fails on the loss (Keras 3.8 to 3.15).
+        raise ValueError(
+            f"`class_weight` weighs each sample by one class, read from labels of shape (batch,) or (batch, 1) or "
+            f"from one-hot rows; `dataset`'s first batch holds labels of shape {labels.shape} that are class "
+            f"indices (up to {labels.max():g}), a class per time step, which `fit` cannot weigh by `class_weight` either. "
+            "Weigh each step as sample weights instead, of shape (batch, steps): `(x, y, np.take(weights, y))`, "
+            "with `weights` each class's weight in a list."
+        )
     table = tf.constant([float(class_weight.get(c, 1.0)) for c in range(int(max(class_weight)) + 1)], tf.float32)
 
     def weigh(x: Any, y: Any) -> tuple:
