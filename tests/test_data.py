@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from conftest import assert_same_state, make_model, regression_data, state_of
 from tf_lrfinder import LRFinder
-from tf_lrfinder.data import as_batches, split_off
+from tf_lrfinder.arrays import split_off
+from tf_lrfinder.data import as_batches
 
 
 def test_arrays_are_batched_and_indexed(data):

@@ -27,6 +27,10 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+# The finder's own dataset functions (`Dataset.map`'s), like its steps, are written in TensorFlow's ops
+# and need no autograph, which would only spend a first call's time converting them.
+plain = tf.autograph.experimental.do_not_convert
+
 
 def per_instance(fn: Callable[..., Any], **kwargs: Any) -> Any:
     """`tf.function(fn, autograph=False, **kwargs)`, for a function made once per finder, that never

@@ -1,13 +1,14 @@
 """Turning what users pass as data into a `tf.data.Dataset` of `(x, y[, sample_weight])` batches.
 
 Everything here runs before the sweep touches any state, so a bad dataset raises while the model is
-still exactly as the user left it.
+still exactly as the user left it. Arrays to batch by `batch_size` are `tf_lrfinder.arrays`'s; here
+are the pipelines, generators and `PyDataset`s, the checks of every batch's structure against the
+model, and the batches held for refining's runs.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, replace
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -18,14 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from . import checks
+from .arrays import as_tensor, from_arrays, holds_arrays, is_sparse, lists_as_tuples
+from .compiled import plain
 from .order import class_indices, one_target
 from .pages import page_count, page_order, read_page, read_pages, workers_of
 from .state import declared_inputs, leading_rows, left_out, present_leaves
 
-_ARRAY_TYPES = (np.ndarray, tf.Tensor)
-# The finder's own dataset functions, like its steps, are written in TensorFlow's ops and need no
-# autograph, which would only spend a first call's time converting them (`tf_lrfinder.compiled`).
-_plain = tf.autograph.experimental.do_not_convert
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def in_memory(batches: Batches, n: int, budget: int | None = None, on_read: Call
         return tf.nest.map_structure(lambda t, s: tf.ensure_shape(t, s.shape) if isinstance(s, tf.TensorSpec) else t,
                                      element, spec)
 
-    replay = _from_iterable(elements, None).map(_plain(as_read)).with_options(batches.dataset.options())
+    replay = _from_iterable(elements, None).map(plain(as_read)).with_options(batches.dataset.options())
     return replace(batches, dataset=replay.prefetch(tf.data.AUTOTUNE), rereads=False)
 
 
@@ -187,7 +186,7 @@ def held_target_sets(batches: Batches, n: int) -> list[list[np.ndarray]] | None:
 def _held(batches: Batches, n: int) -> list[list[np.ndarray]]:
     """The flattened targets of the first `n` batches of `batches`, which it holds in memory."""
     # A pass read again says nothing more of the order, and its start would hide a sorted one's.
-    ys = batches.dataset.take(min(n, batches.cardinality or n)).map(_plain(lambda index, batch: tuple(tf.nest.flatten(
+    ys = batches.dataset.take(min(n, batches.cardinality or n)).map(plain(lambda index, batch: tuple(tf.nest.flatten(
         keras.utils.unpack_x_y_sample_weight(batch)[1]))))
     return [list(y) for y in ys.as_numpy_iterator()]
 
@@ -217,260 +216,6 @@ def batch_targets(batches: Any) -> list[list[Any]] | None:
     return ys if ys and same else None
 
 
-def _is_array(value: Any) -> bool:
-    # NumPy arrays and tensors, and whatever else converts to an array with a shape, as `fit` takes
-    # it (a pandas DataFrame or Series, for example); sparse ones too, SciPy's and TensorFlow's.
-    return (isinstance(value, _ARRAY_TYPES) or (hasattr(value, "__array__") and hasattr(value, "shape"))
-            or _is_sparse(value))
-
-
-def _is_sparse(value: Any) -> bool:
-    """A `tf.SparseTensor`, or a SciPy sparse matrix (known by its `tocoo`, so SciPy is not imported)."""
-    return isinstance(value, tf.SparseTensor) or (hasattr(value, "tocoo") and hasattr(value, "shape"))
-
-
-def _sparse_tensor(matrix: Any) -> tf.SparseTensor:
-    """A SciPy sparse matrix as a `tf.SparseTensor` (its entries in row-major order), as `fit` takes it.
-
-    Example:
-        >>> import scipy.sparse
-        >>> t = _sparse_tensor(scipy.sparse.csr_matrix(np.array([[0.0, 2.0], [3.0, 0.0]])))
-        >>> t.indices.numpy().tolist(), t.values.numpy().tolist(), t.shape.as_list()
-        ([[0, 1], [1, 0]], [2.0, 3.0], [2, 2])
-    """
-    coo = matrix.tocoo()
-    indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
-    return tf.sparse.reorder(tf.SparseTensor(indices, coo.data, [int(d) for d in coo.shape]))
-
-
-def _sparse_rows(t: tf.SparseTensor, rows: tf.Tensor) -> tf.SparseTensor:
-    """Rows `rows` (distinct) of the sparse `t`, in that order, as `tf.gather` takes rows of a dense one.
-
-    Example:
-        >>> t = tf.sparse.from_dense(np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]))
-        >>> tf.sparse.to_dense(_sparse_rows(t, tf.constant([2, 0]))).numpy().tolist()
-        [[3.0, 0.0], [1.0, 0.0]]
-    """
-    rows = tf.cast(rows, tf.int64)
-    count = tf.size(rows, out_type=tf.int64)
-    where = tf.tensor_scatter_nd_update(tf.fill([t.dense_shape[0]], tf.constant(-1, tf.int64)), rows[:, None],
-                                        tf.range(count))  # each row's place in the result, or -1
-    row = tf.gather(where, t.indices[:, 0])
-    kept = row >= 0
-    indices = tf.concat([tf.boolean_mask(row, kept)[:, None], tf.boolean_mask(t.indices, kept)[:, 1:]], axis=1)
-    taken = tf.SparseTensor(indices, tf.boolean_mask(t.values, kept), tf.concat([[count], t.dense_shape[1:]], 0))
-    return tf.sparse.reorder(taken)
-
-
-def _as_tensor(a: Any) -> tf.Tensor | tf.SparseTensor | tf.RaggedTensor:
-    """One array, or a batch's leaf, as a tensor: a sparse one (SciPy's) as a `tf.SparseTensor`;
-    ragged and sparse tensors as they are."""
-    if a is None or isinstance(a, (tf.SparseTensor, tf.RaggedTensor)):  # None: an optional input left out
-        return a
-    if isinstance(a, np.ndarray):
-        _no_objects(a, "A batch of `dataset`")
-    return _sparse_tensor(a) if _is_sparse(a) else tf.convert_to_tensor(a)
-
-
-def _no_objects(a: np.ndarray, where: str) -> None:
-    """Raise, saying what `a` holds and what to do, where it is an array of Python objects other than
-    strings (those make a string tensor, for a model that reads text): no tensor holds them, and `fit`
-    refuses them too. Such arrays come of sequences of different lengths (Keras's IMDB data), of a
-    pandas DataFrame whose columns mix numbers and text, and of missing values left as None.
-
-    Example:
-        >>> _no_objects(np.array(["a fine film", "a dull one"], dtype=object), "x")  # text: a string tensor
-        >>> reviews = np.empty(2, dtype=object)
-        >>> reviews[:] = [[14, 22, 16], [43, 530]]
-        >>> _no_objects(reviews, "x")
-        Traceback (most recent call last):
-        ...
-        ValueError: x holds Python objects (list), which no tensor can hold (`fit` refuses them too): its entries are sequences of different lengths. Pad them to one length (`keras.utils.pad_sequences(sequences, maxlen=...)`), or pass a `tf.data.Dataset` of padded batches (`padded_batch`).
-    """
-    if a.dtype != object:
-        return
-    kinds = {type(v) for v in a.flat}
-    if all(issubclass(kind, (str, bytes)) for kind in kinds):
-        return
-    if any(issubclass(kind, (list, tuple, np.ndarray)) for kind in kinds):
-        fix = ("its entries are sequences of different lengths. Pad them to one length (`keras.utils.pad_sequences("
-               "sequences, maxlen=...)`), or pass a `tf.data.Dataset` of padded batches (`padded_batch`).")
-    elif type(None) in kinds:
-        fix = "it holds None, a missing value. Fill in the missing values first (pandas' `fillna`)."
-    elif any(issubclass(kind, (str, bytes)) for kind in kinds):
-        fix = ("it mixes text with numbers, as a pandas DataFrame whose columns have different dtypes does. For a "
-               "model with an input per column, pass the columns as a dict (`dict(df)`); otherwise encode the text "
-               "as numbers first.")
-    else:
-        fix = "make it an array of numbers first (`np.asarray(a, dtype='float32')`)."
-    names = ", ".join(sorted(kind.__name__ for kind in kinds))
-    raise ValueError(f"{where} holds Python objects ({names}), which no tensor can hold (`fit` refuses them "
-                     f"too): {fix}")
-
-
-def _take(a: Any, rows: tf.Tensor) -> Any:
-    """Rows `rows` of one array, whatever its kind (NumPy's, a tensor, sparse), as a tensor or array;
-    None (an optional input left out) as it is."""
-    if a is None:
-        return None
-    if isinstance(a, tf.SparseTensor):
-        return _sparse_rows(a, rows)
-    if _is_sparse(a):  # SciPy's: its own row indexing, then only those rows converted
-        return _sparse_tensor(a[rows.numpy()])
-    return tf.gather(a, rows) if isinstance(a, tf.Tensor) else np.take(a, rows.numpy(), axis=0)
-
-
-def _is_array_like(value: Any) -> bool:
-    """An array, or a dict, list or tuple of them (several inputs or outputs, as `fit` takes them), of
-    which some may be None (optional inputs left out), not all."""
-    if isinstance(value, (dict, list, tuple)):
-        values = [v for v in (value.values() if isinstance(value, dict) else value) if v is not None]
-        return bool(values) and all(_is_array_like(v) for v in values)
-    return _is_array(value)
-
-
-def holds_arrays(data: Any) -> bool:
-    """Whether `as_batches` reads `data` as arrays to batch (by `batch_size`): a tuple `(x, y)` or
-    `(x, y, sample_weight)` of array-likes, or x alone, an array or a dict of them.
-
-    Example:
-        >>> holds_arrays((np.zeros((4, 2)), np.zeros(4))), holds_arrays([(np.zeros((4, 2)), np.zeros(4))])
-        (True, False)
-    """
-    if isinstance(data, tuple):
-        return len(data) in (2, 3) and all(_is_array_like(a) for a in data)
-    return _is_array(data) or (isinstance(data, dict) and _is_array_like(data))
-
-
-def split_off(data: Any, share: float) -> tuple[Any, Any]:
-    """`(training, validation)`: the arrays of `data` without their last `share` of the samples, and
-    those samples, as `fit(validation_split=...)` splits them (before any shuffling: shuffle sorted
-    arrays first). Contiguous slices, so NumPy arrays (memory-mapped ones too) are viewed, not copied.
-
-    Raises:
-        ValueError / TypeError: `share` is not a number between 0 and 1, `data` is not arrays, or
-            either part would hold no sample.
-
-    Example:
-        >>> (x, y), (x_val, y_val) = split_off((np.arange(10.0)[:, None], np.arange(10)), 0.2)
-        >>> y.tolist(), y_val.tolist()
-        ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
-    """
-    if not checks.is_number(share) or not 0 < share < 1:
-        raise ValueError("`validation_split` must be a number between 0 and 1, the share of the samples to measure "
-                         f"refining's runs on. Received: validation_split={share!r}")
-    if not holds_arrays(data):
-        raise TypeError(f"`validation_split` splits arrays only, as `fit` does; `dataset` is a {type(data).__name__}. "
-                        "Pass your validation data as `validation_data=` instead.")
-    n = int(present_leaves(_lists_as_tuples(data))[0].shape[0])
-    cut = int(math.floor(n * (1.0 - share)))
-    if cut == 0 or cut == n:
-        raise ValueError(f"`validation_split={share!r}` of {n} samples leaves none to "
-                         f"{'train' if cut == 0 else 'measure the runs'} on. Pass a share that leaves samples on "
-                         "both sides, or pass `validation_data=`.")
-
-    def rows(a: Any, start: int, stop: int) -> Any:
-        if a is None:  # an optional input left out
-            return None
-        if isinstance(a, tf.SparseTensor):
-            return tf.sparse.slice(a, [start] + [0] * (a.shape.rank - 1), [stop - start, *a.shape[1:]])
-        return a[start:stop]
-
-    parts = [tf.nest.map_structure(lambda a: rows(a, start, stop), _lists_as_tuples(data))
-             for start, stop in ((0, cut), (cut, n))]
-    return parts[0], parts[1]
-
-
-def _named(path: tuple, data: Any) -> str:
-    """Which part of arrays `data` (`(x, y[, sample_weight])`, or x alone) the leaf at `path` is, as a user writes it.
-
-    Example:
-        >>> data = ({"age": np.zeros(2), "sex": np.zeros(2)}, np.zeros(2))
-        >>> _named((0, "sex"), data), _named((1,), data), _named(("sex",), data[0])
-        ("x['sex']", 'y', "x['sex']")
-    """
-    if isinstance(data, tuple):
-        head, path = ("x", "y", "sample_weight")[path[0]], path[1:]
-    else:
-        head = "x"
-    return head + "".join(f"[{key!r}]" for key in path)
-
-
-def _lists_as_tuples(structure: Any) -> Any:
-    # tf.data reads a Python list in an element as one tensor to stack: several inputs given as a
-    # list (as `fit` takes them) become a tuple, which Keras takes just as well. An OrderedDict stays
-    # one, as tf.data keeps it, since Keras reads it otherwise than a dict (`_check_ordered`).
-    if isinstance(structure, (list, tuple)):
-        return tuple(_lists_as_tuples(s) for s in structure)
-    if isinstance(structure, dict):
-        items = [(key, _lists_as_tuples(value)) for key, value in structure.items()]
-        return OrderedDict(items) if isinstance(structure, OrderedDict) else dict(items)
-    return structure
-
-
-def _from_arrays(data: Any, batch_size: int | None, seed: int,
-                 needed: int | None) -> tuple[Callable[[Any], tf.data.Dataset], int]:
-    """`(one_pass, batches in a pass)`, where `one_pass(number) -> tf.data.Dataset` gives the arrays
-    in batches, shuffled by the seed and the pass number. `data`: a tuple `(x, y)` or `(x, y,
-    sample_weight)`, or x alone (an array or a dict of them), whose batches are then x itself, as
-    `fit(x)` hands them to `train_step` (`keras.utils.pack_x_y_sample_weight`), where the model's own
-    step (`tf_lrfinder.own_step`) may compute with them as they come. Where the first pass alone holds the
-    `needed` batches, only their rows are copied (gathered from the arrays in the first pass's
-    order), not the whole arrays: a sweep of 100 batches from a million rows costs about as much as
-    from ten thousand. Sparse arrays (SciPy's, `tf.SparseTensor`) give `tf.SparseTensor` batches."""
-    if batch_size is None:
-        given = "a tuple of arrays `(x, y)`" if isinstance(data, tuple) else "arrays of x alone"
-        raise ValueError(
-            f"`batch_size` is required when `dataset` is {given}: the best rate "
-            "depends on it. Pass the one you will train with (`fit`'s default is batch_size=32), or "
-            "pass a batched tf.data.Dataset."
-        )
-    data = tf.nest.map_structure(lambda a: a if a is None or isinstance(a, tf.Tensor) or _is_sparse(a) else np.asarray(a),
-                                 _lists_as_tuples(data))
-    for path, leaf in keras.tree.flatten_with_path(data):
-        if isinstance(leaf, np.ndarray):
-            _no_objects(leaf, f"`dataset`'s {_named(path, data)}")
-    leaves = present_leaves(data)
-    if any(len(a.shape) == 0 for a in leaves):
-        raise ValueError(
-            "The arrays in `dataset` must hold one row per sample. Received an array of shape (): a "
-            "scalar. Pass arrays of shape (samples, ...)."
-        )
-    lengths = {int(a.shape[0]) for a in leaves}
-    if len(lengths) != 1:
-        raise ValueError(
-            f"The arrays in `dataset` must have the same number of samples. Received lengths: "
-            f"{sorted(lengths)}"
-        )
-    (n,) = lengths
-    per_pass = -(-n // batch_size)
-
-    def keys(number: Any) -> tf.Tensor:
-        # Shuffled afresh each pass, in the order of keys drawn from the seed and the pass number
-        # alone. Not `shuffle(reshuffle_each_iteration=True)`: its seed generator is shared by every
-        # iterator over the dataset, so the order a new iterator saw depended on how far an earlier
-        # one's prefetching had read (it made refine's runs differ between processes).
-        return tf.random.stateless_uniform(
-            [n], seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(number, tf.int64)]))
-
-    if needed is not None and needed * batch_size <= n:
-        # The first pass's full batches suffice: copy their rows alone (None: every row is needed).
-        # The first rows of the first pass's order, without sorting all n keys: `tf.argsort` sorts
-        # ascending as `top_k` of the negated keys, which puts equal keys in index order whatever k
-        # is, so these are the same rows in the same order (4 million rows: 0.02 s against 0.8 s).
-        rows = tf.math.top_k(-keys(0), k=needed * batch_size).indices
-        taken = tf.nest.map_structure(lambda a: _take(a, rows), data)
-        batches = tf.data.Dataset.from_tensor_slices(taken).batch(batch_size)
-        return (lambda number: batches), per_pass  # read no further than `needed` batches
-    tensors = tf.nest.map_structure(_as_tensor, data)
-
-    def one_pass(number: Any) -> tf.data.Dataset:
-        return tf.data.Dataset.from_tensor_slices(tf.argsort(keys(number))).batch(batch_size).map(
-            _plain(lambda rows: tf.nest.map_structure(lambda t: _take(t, rows), tensors)))
-
-    return one_pass, per_pass
-
-
 def _from_iterable(data: Any, n_steps: int | None, model: Any = None,
                    on_read: Callable[[], None] | None = None) -> tf.data.Dataset:
     # Only n_steps batches are ever needed (None: all of them); a generator is read once and replayed
@@ -478,7 +223,7 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None,
     # position), not `from_generator`: no Python call per batch, and none of its iterator bookkeeping,
     # which can print a stray `KeyError` traceback when an iterator over it is deleted.
     # Each batch is made tensors as it is read, so that the arrays it came as go (where nothing else holds them).
-    batches = [tf.nest.map_structure(_as_tensor, _lists_as_tuples(b)) for b in _counted(
+    batches = [tf.nest.map_structure(as_tensor, lists_as_tuples(b)) for b in _counted(
         itertools.islice(iter(data), n_steps), on_read)]
     if not batches:
         raise ValueError("`dataset` is empty: it yielded no batch. Pass data with at least one batch.")
@@ -511,7 +256,7 @@ def _from_iterable(data: Any, n_steps: int | None, model: Any = None,
                     f"{_kind(t)} of {t.dtype.name} {t.shape} in batch {number}."
                 )
     _fit_declared_inputs(batches, model)
-    return tf.data.Dataset.range(len(batches)).map(_plain(_replay(first, columns))).with_options(_replay_options())
+    return tf.data.Dataset.range(len(batches)).map(plain(_replay(first, columns))).with_options(_replay_options())
 
 
 def _batched_already(batch_size: int, data: Any) -> ValueError:
@@ -549,8 +294,8 @@ def _pages(data: keras.utils.PyDataset, n: int | None, shuffle: bool, seed: int)
     first = read_page(data, head[0])
     if not isinstance(held, itertools.count) and len(held) * nbytes(first) <= RUNS_IN_MEMORY:
         return itertools.chain([first], read_pages(data, held[1:]))
-    first = _lists_as_tuples(first)
-    second = _lists_as_tuples(read_page(data, head[1])) if len(head) > 1 else first
+    first = lists_as_tuples(first)
+    second = lists_as_tuples(read_page(data, head[1])) if len(head) > 1 else first
     streamed = _streamed_pages(data, order, first, second)
     return read_pages(data, held) if streamed is None else streamed
 
@@ -571,7 +316,7 @@ def _streamed_pages(data: keras.utils.PyDataset, order: Any, first: Any, second:
     if any((a is None) != (b is None) for a, b in pairs):
         return None  # held, where `_from_iterable` tells which batch differs
     columns = [column for column, absent in zip(pairs, gone) if not absent]
-    if any(_is_sparse(t) or isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for column in columns for t in column):
+    if any(is_sparse(t) or isinstance(t, (tf.SparseTensor, tf.RaggedTensor)) for column in columns for t in column):
         return None
     columns = [[np.asarray(t) for t in column] for column in columns]
     if any(a.ndim != b.ndim or a.ndim == 0 or a.dtype != b.dtype for a, b in columns):
@@ -581,7 +326,7 @@ def _streamed_pages(data: keras.utils.PyDataset, order: Any, first: Any, second:
     dtypes = [tf.string if a.dtype.kind in "OUS" else tf.as_dtype(a.dtype) for a, _ in columns]
 
     def read(index: np.ndarray) -> list[np.ndarray]:
-        leaves = [np.asarray(t) for t in present_leaves(_lists_as_tuples(read_page(data, int(index))))]
+        leaves = [np.asarray(t) for t in present_leaves(lists_as_tuples(read_page(data, int(index))))]
         return [leaf.astype(object) if dtype == tf.string else leaf for leaf, dtype in zip(leaves, dtypes)]
 
     def batch(index: tf.Tensor) -> Any:
@@ -593,7 +338,7 @@ def _streamed_pages(data: keras.utils.PyDataset, order: Any, first: Any, second:
                else tf.data.Dataset.from_tensor_slices(np.asarray(order, np.int64)))
     workers = workers_of(data)
     parallel = {"num_parallel_calls": workers, "deterministic": True} if workers > 1 else {}
-    return indices.map(_plain(batch), **parallel)
+    return indices.map(plain(batch), **parallel)
 
 
 def _replay_options() -> tf.data.Options:
@@ -850,7 +595,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
             raise TypeError(
                 f"`dataset` must hold targets too: pass `(x, y)`, not x alone. Received: {type(data).__name__}"
             )
-        one_pass, per_pass = _from_arrays(data, batch_size, seed, n_steps)
+        one_pass, per_pass = from_arrays(data, batch_size, seed, n_steps)
         ds = one_pass(tf.constant(0, tf.int64))
     elif isinstance(data, tf.distribute.DistributedDataset):
         raise TypeError(
@@ -895,13 +640,13 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
         # `repeat` ends the stream when a pass yields nothing (data that can be read only once).
         passes = ds.enumerate().repeat()
     else:  # one pass after another, each shuffled by its number: never empty
-        passes = tf.data.Dataset.counter().flat_map(_plain(lambda number: one_pass(number).enumerate()))
+        passes = tf.data.Dataset.counter().flat_map(plain(lambda number: one_pass(number).enumerate()))
     if isinstance(class_weight, Mapping) and not class_weight:
         class_weight = None  # `{}` weighs nothing, as in `fit`
     if class_weight is not None:
         weigh = class_weights(class_weight, first)
         first = weigh(*first)
-        passes = passes.map(_plain(lambda index, batch: (index, weigh(*batch))))
+        passes = passes.map(plain(lambda index, batch: (index, weigh(*batch))))
     stream = passes.prefetch(tf.data.AUTOTUNE).with_options(options)
     return Batches(stream, first, cardinality, rereads=isinstance(data, tf.data.Dataset))
 

@@ -22,8 +22,8 @@ from . import checks
 from .bounded import bounded_warnings
 from .broadcast import broadcast_warnings
 from .crossentropy import crossentropy_warnings
-from .data import (Batches, OnePass, as_batches, batch_targets, held_target_sets, held_targets, holds_arrays,
-                   pass_in_memory, samples, split_off)
+from .arrays import holds_arrays, split_off
+from .data import Batches, OnePass, as_batches, batch_targets, held_target_sets, held_targets, pass_in_memory, samples
 from .labels import output_classes, target_classes
 from .order import held_order, sorted_warning
 from .own_step import calls
@@ -63,7 +63,7 @@ def split_share(validation_split: Any) -> Any:
 def validation_args(dataset: Any, validation_data: Any, validation_split: float | None,
                      validation_steps: int | None) -> tuple[Any, Any, int | None]:
     """`(dataset, validation_data, validation_steps)`, checked, with `validation_split`'s share of
-    the arrays split off as the validation data (`tf_lrfinder.data.split_off`) where it is given.
+    the arrays split off as the validation data (`tf_lrfinder.arrays.split_off`) where it is given.
 
     Example:
         >>> x, y = np.arange(10.0).reshape(5, 2), np.arange(5.0)
