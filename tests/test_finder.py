@@ -1751,11 +1751,13 @@ def test_class_weight_weighs_each_sample_as_fit_does():
         (dict(class_weight={"a": 1.0}, data=(x, labels)), ValueError, "`class_weight`'s keys must be class indices"),
         (dict(class_weight={0: -1.0}, data=(x, labels)), ValueError, "weights must be finite numbers of at least 0"),
         (dict(class_weight=[1.0, 5.0], data=(x, labels)), TypeError, "`class_weight` must be a dict"),
-        # A class per time step (a sequence tagger's labels): `fit` reads each row as one-hot and fails.
+        # A class per time step (a sequence tagger's labels) or per pixel: `fit` fails on both.
         (dict(class_weight={0: 1.0, 2: 3.0}, data=(x, rng.integers(0, 3, (1024, 10)))), ValueError,
-         "`dataset`'s first batch holds labels of shape (32, 10) that are class indices (up to 2), a class per time "
-         "step, which `fit` cannot weigh by `class_weight` either. Weigh each step as sample weights instead, of "
-         "shape (batch, steps): `(x, y, np.take(weights, y))`"),
+         "`dataset`'s first batch holds labels of shape (32, 10), a class per position (per time step or pixel), "
+         "which `fit` cannot weigh by `class_weight` either. Weigh each position as sample weights instead: "
+         "`(x, y, np.take(weights, y))`"),
+        (dict(class_weight={0: 1.0, 1: 3.0}, data=(x, rng.integers(0, 2, (1024, 4, 4, 1)))), ValueError,
+         "`dataset`'s first batch holds labels of shape (32, 4, 4, 1), a class per position"),
     ]:
         with pytest.raises(error, match=re.escape(message)):
             finder(kwargs.pop("data"), batch_size=32, n_steps=20, **kwargs)

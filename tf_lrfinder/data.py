@@ -745,7 +745,7 @@ def class_weights(class_weight: Mapping[int, float], first: Any) -> Callable[...
     Raises:
         ValueError / TypeError: `class_weight` is not a mapping of class indices (integers from 0) to
             finite non-negative weights; or the batches hold sample weights already, several outputs'
-            targets, or no targets, or labels that give a class per time step (`fit` refuses these too).
+            targets, or no targets, or labels that give a class per time step or pixel (`fit` refuses these too).
 
     Example:
         >>> weigh = class_weights({1: 5.0}, (np.zeros((3, 2)), np.array([0, 1, 2])))
@@ -771,16 +771,16 @@ def class_weights(class_weight: Mapping[int, float], first: Any) -> Callable[...
         raise ValueError(f"`class_weight` needs batches of `(x, y)` with one output's labels, as `fit` does; "
                          f"`dataset` holds {what}. Put the class weights into the sample weights instead.")
     labels = np.zeros(0) if isinstance(first[1], tf.SparseTensor) else np.asarray(first[1])
-    if (labels.dtype.kind in "biuf" and labels.ndim == 2 and labels.shape[-1] > 1 and labels.size
-            and np.all(labels == np.round(labels)) and labels.max() > 1):
-        # Not one-hot rows (no entry of those exceeds 1): a class per time step, as a sequence tagger's labels
-        # come. `fit` reads them as one-hot rows and fails on the loss (Keras 3.8 to 3.15).
+    if labels.ndim >= 3 or (labels.dtype.kind in "biuf" and labels.ndim == 2 and labels.shape[-1] > 1 and labels.size
+                            and np.all(labels == np.round(labels)) and labels.max() > 1):
+        # A class per position, not per sample: a sequence tagger's class indices (no one-hot row holds an entry
+        # above 1), or a segmentation's labels. `fit` fails on both (Keras 3.8 to 3.15).
         raise ValueError(
             f"`class_weight` weighs each sample by one class, read from labels of shape (batch,) or (batch, 1) or "
-            f"from one-hot rows; `dataset`'s first batch holds labels of shape {labels.shape} that are class "
-            f"indices (up to {labels.max():g}), a class per time step, which `fit` cannot weigh by `class_weight` either. "
-            "Weigh each step as sample weights instead, of shape (batch, steps): `(x, y, np.take(weights, y))`, "
-            "with `weights` each class's weight in a list."
+            f"from one-hot rows; `dataset`'s first batch holds labels of shape {labels.shape}, a class per position "
+            "(per time step or pixel), which `fit` cannot weigh by `class_weight` either. Weigh each position as "
+            "sample weights instead: `(x, y, np.take(weights, y))` for class indices (`y.argmax(-1)` in place of y "
+            "for one-hot ones), with `weights` each class's weight in a list."
         )
     table = tf.constant([float(class_weight.get(c, 1.0)) for c in range(int(max(class_weight)) + 1)], tf.float32)
 
