@@ -26,7 +26,6 @@ from .pages import page_count, page_order, read_page, read_pages, workers_of
 from .state import declared_inputs, leading_rows, left_out, present_leaves
 
 
-
 @dataclass(frozen=True)
 class Batches:
     """A validated source of training batches.
