@@ -74,10 +74,15 @@ def _sparse_rows(t: tf.SparseTensor, rows: tf.Tensor) -> tf.SparseTensor:
 def as_tensor(a: Any) -> tf.Tensor | tf.SparseTensor | tf.RaggedTensor:
     """One array, or a batch's leaf, as a tensor: a sparse one (SciPy's) as a `tf.SparseTensor`;
     ragged and sparse tensors as they are."""
-    if a is None or isinstance(a, (tf.SparseTensor, tf.RaggedTensor)):  # None: an optional input left out
-        return a
     if isinstance(a, np.ndarray):
         no_objects(a, "A batch of `dataset`")
+    return _tensor(a)
+
+
+def _tensor(a: Any) -> tf.Tensor | tf.SparseTensor | tf.RaggedTensor:
+    """`as_tensor` for an array already checked by `no_objects`."""
+    if a is None or isinstance(a, (tf.SparseTensor, tf.RaggedTensor)):  # None: an optional input left out
+        return a
     return _sparse_tensor(a) if is_sparse(a) else tf.convert_to_tensor(a)
 
 
@@ -271,7 +276,7 @@ def from_arrays(data: Any, batch_size: int | None, seed: int,
         taken = tf.nest.map_structure(lambda a: _take(a, rows), data)
         batches = tf.data.Dataset.from_tensor_slices(taken).batch(batch_size)
         return (lambda number: batches), per_pass  # read no further than `needed` batches
-    tensors = tf.nest.map_structure(as_tensor, data)
+    tensors = tf.nest.map_structure(_tensor, data)  # its arrays checked above
 
     def one_pass(number: Any) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices(tf.argsort(keys(number))).batch(batch_size).map(
