@@ -438,8 +438,10 @@ def test_a_gan_is_swept_by_the_optimizer_its_step_applies_the_other_restored_too
     model.fit(real, batch_size=64, epochs=1, verbose=0)
     optimizers = (model.d_optimizer, model.g_optimizer, model.optimizer)
     before = state(model, *optimizers)
-    with pytest.raises(ValueError, match=re.escape("The model's own `train_step` does not apply `optimizer` "
-                                                   "(RMSprop), whose rate the finder sweeps: none of its variables")):
+    with pytest.raises(ValueError, match=re.escape(
+            "The model's own `train_step` does not apply `optimizer` (RMSprop), whose rate the finder sweeps: none of its "
+            "variables change in the step. It applies `model.d_optimizer` (Adam) and `model.g_optimizer` (Adam): pass "
+            "the one whose rate you are looking for (`LRFinder(model, optimizer=model.d_optimizer)`, say;")):
         LRFinder(model, monitor="g_loss", verbose=False)(real, batch_size=64, refine=False)  # compiled: Keras's default
     assert same(before, state(model, *optimizers))
     finder = LRFinder(model, model.d_optimizer, monitor="d_loss", verbose=False)

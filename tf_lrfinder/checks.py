@@ -20,7 +20,7 @@ from keras import tree
 
 from .labels import label_fix, label_range, labels_outside
 from .own_step import overrides
-from .state import all_layers, stateful_layers
+from .state import all_layers, components, stateful_layers
 from .step import PARTS, UnweighableLoss, created_under, nonfinite_parts
 
 
@@ -273,6 +273,40 @@ def average_written(error: Exception, optimizer: keras.optimizers.Optimizer, mod
         "training ends with `optimizer.finalize_variable_values(model.trainable_variables)`; or without "
         "`use_ema`."
     )
+
+
+def not_applied(optimizer: keras.optimizers.Optimizer, model: keras.Model, written: Sequence[Any]) -> ValueError:
+    """The `ValueError` to raise where the model's own `train_step` does not apply `optimizer`, whose
+    rate the finder sweeps; it names the optimizers the step does apply, where the model holds them
+    (`model.d_optimizer`, say, as a GAN's `compile` keeps them), read off `written`, the variables the
+    step writes.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.d_optimizer = keras.optimizers.Adam()
+        >>> model.d_optimizer.build(model.trainable_variables)
+        >>> print(not_applied(keras.optimizers.RMSprop(), model, model.d_optimizer.variables))  # doctest: +ELLIPSIS
+        The model's own `train_step` does not apply `optimizer` (RMSprop), whose rate the finder sweeps: none of its variables change in the step. It applies `model.d_optimizer` (Adam): pass it, `LRFinder(model, optimizer=model.d_optimizer)`, ...
+        >>> print(not_applied(keras.optimizers.RMSprop(), model, []))  # doctest: +ELLIPSIS
+        The model's own `train_step` does not apply `optimizer` (RMSprop), ... Pass the optimizer the step applies...
+    """
+    writes = {id(c) for v in written for c in components(v)}
+    applied = [f"`model.{name}` ({type(value).__name__})" for name, value in vars(model).items()
+               if isinstance(value, keras.optimizers.Optimizer) and value is not optimizer
+               and writes & {id(c) for v in value.variables for c in components(v)}]
+    lead = (f"The model's own `train_step` does not apply `optimizer` ({type(optimizer).__name__}), whose rate the "
+            "finder sweeps: none of its variables change in the step.")
+    if not applied:
+        return ValueError(f"{lead} Pass the optimizer the step applies (`LRFinder(model, optimizer=model.g_optimizer)`, "
+                          "say, for a step that applies that one), or step='finder' to train with the finder's step. "
+                          "Nothing was changed.")
+    first = applied[0].split("`")[1]
+    if len(applied) == 1:
+        return ValueError(f"{lead} It applies {applied[0]}: pass it, `LRFinder(model, optimizer={first})`, to sweep "
+                          "its rate, or step='finder' to train with the finder's step. Nothing was changed.")
+    return ValueError(f"{lead} It applies {', '.join(applied[:-1])} and {applied[-1]}: pass the one whose rate you are "
+                      f"looking for (`LRFinder(model, optimizer={first})`, say; the others keep their rates), or "
+                      "step='finder' to train with the finder's step. Nothing was changed.")
 
 
 def naming(argument: str) -> contextlib.AbstractContextManager[None]:

@@ -590,11 +590,7 @@ class LRFinder:
                 raise
             raise told from error
         if self._own_step and not self._applied(written):
-            raise ValueError(
-                f"The model's own `train_step` does not apply `optimizer` ({type(self.optimizer).__name__}), whose rate "
-                "the finder sweeps: none of its variables change in the step. Pass the optimizer the step applies "
-                "(`LRFinder(model, optimizer=model.g_optimizer)`, say, for a step that applies that one), or "
-                "step='finder' to train with the finder's step. Nothing was changed.")
+            raise checks.not_applied(self.optimizer, self.model, written)
         for spec in measured:
             written += written_variables(self._evaluate, spec)
         for variable in written:
