@@ -562,6 +562,33 @@ def test_class_labels_out_of_range_on_the_first_batch_are_told_where_the_loss_tu
     assert finder.lrs == []
 
 
+@pytest.mark.parametrize("compiled, keras_says", [
+    (dict(loss={"a": "mse"}), "Expected keys ['a', 'b'] in loss dict"),  # an output left out, rather than None
+    (dict(loss=["mse", "mse"], loss_weights=[1.0, 2.0, 3.0]), "`loss_weights` must match the number of losses"),
+    (dict(loss=["mse", "mse", "mse"]), "The path: (2,) in the `loss` argument, can't be found"),
+])
+def test_a_compile_that_does_not_fit_the_outputs_is_told_so_not_blamed_on_the_targets(compiled, keras_says):
+    # The targets fit; `compile` gave the outputs' losses a structure of its own. The message had said that the
+    # targets do not fit the loss, and offered advice on class labels.
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+    y = [x.sum(axis=1, keepdims=True), x[:, :2]]
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(1, name="a")(hidden), keras.layers.Dense(2, name="b")(hidden)])
+    model.compile(keras.optimizers.Adam(), **compiled)
+    before = [v.numpy().copy() for v in model.variables]
+    with pytest.raises(ValueError) as raised:
+        LRFinder(model, verbose=False)((x, y), batch_size=32)
+    assert str(raised.value).startswith("The model's `compile` does not fit its outputs: computing the compiled loss "
+                                        "on the first batch raised ")
+    assert keras_says in str(raised.value) and "by the names in `model.output_names` (['a', 'b'])" in str(raised.value)
+    assert not model.optimizer.built
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    with pytest.raises((ValueError, KeyError), match=re.escape(keras_says)):  # as the message says
+        model.fit(x, y, batch_size=32, verbose=0)
+
+
 def test_sample_weights_that_do_not_fit_are_told_apart_from_the_targets(data):
     x, y = data
     model = make_model("dense")

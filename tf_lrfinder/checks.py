@@ -387,6 +387,11 @@ def model_fits(model: keras.Model, x: Any) -> Any:
         ) from error
 
 
+# Keras's words where `compile`'s losses, loss weights or metrics do not match the model's outputs: its
+# compiled loss builds them on the first batch (Keras 3.8 to 3.15).
+_COMPILE_MISFIT = re.compile(r"in loss dict, but found|`loss_weights` must match|Invalid `(weighted_)?metrics`")
+
+
 def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, sample_weight: Any,
               plain: bool = False) -> Any:
     """The loss on the first batch, or a `ValueError` if its targets do not fit `loss` (`(x, y, y_pred,
@@ -415,6 +420,15 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
     except UnweighableLoss:
         raise  # it says what is wrong: not the targets
     except (ValueError, TypeError, KeyError, tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+        listed = getattr(model, "loss", None)  # `compile`'s loss, as given
+        if _COMPILE_MISFIT.search(str(error)) or (isinstance(listed, (list, tuple))
+                                                  and len(listed) != len(tree.flatten(y_pred))):
+            raise ValueError(
+                f"The model's `compile` does not fit its outputs: computing the compiled loss on the first batch raised "
+                f"{type(error).__name__}: {message_of(error)} `fit` fails the same way. Give `compile`'s `loss` (and "
+                "`loss_weights`, `metrics`) an entry for every output, by the names in `model.output_names` "
+                f"({list(getattr(model, 'output_names', None) or [])}), None for an output without a loss, and compile "
+                "again. Nothing was changed.") from error
         if sample_weight is not None and _computes(model, loss, x, y, y_pred):
             raise ValueError(
                 f"`dataset`'s sample weights do not fit the loss: computing it on the first batch with weights of "
@@ -950,13 +964,17 @@ def unchanged(model: keras.Model, collect_losses: bool = False) -> keras.Statele
 
 
 def message_of(error: Exception) -> str:
-    """An error's message without terminal colour codes (Keras wraps parts in bold), ending in a full stop.
+    """An error's message without terminal colour codes (Keras wraps parts in bold), ending in a full stop;
+    a `KeyError`'s message unquoted where it is a sentence, not a key.
 
     Example:
         >>> message_of(ValueError("Model \\x1b[1mVAE\\x1b[0m has no `call()`"))
         'Model VAE has no `call()`.'
+        >>> message_of(KeyError("The path: (2,) in the `loss` argument, can't be found.")), message_of(KeyError("b"))
+        ("The path: (2,) in the `loss` argument, can't be found.", "'b'.")
     """
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    sentence = isinstance(error, KeyError) and len(error.args) == 1 and " " in str(error.args[0])
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error.args[0] if sentence else error)).strip()
     return text if text.endswith(".") else text + "."
 
 
