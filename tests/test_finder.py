@@ -1059,7 +1059,15 @@ class ComputesItsLoss(keras.Model):
         return tf.reduce_mean(tf.abs(y_pred - y))
 
 
-@pytest.mark.parametrize("make,targets", [(AddsItsLoss, "x"), (ComputesItsLoss, "y")])
+class ComputesItsLossWithoutTraining(ComputesItsLoss):
+    """Its `compute_loss` takes no `training`, as Keras's knowledge distillation example writes it: Keras's
+    `fit` passes it only to one that takes it."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, allow_empty=False):
+        return tf.reduce_mean(tf.abs(y_pred - y))
+
+
+@pytest.mark.parametrize("make,targets", [(AddsItsLoss, "x"), (ComputesItsLoss, "y"), (ComputesItsLossWithoutTraining, "y")])
 def test_model_compiled_without_a_loss_that_computes_its_own(make, targets, data):
     x, y = data
     keras.utils.set_random_seed(0)

@@ -21,7 +21,7 @@ from keras import tree
 from .labels import label_fix, label_range, labels_outside
 from .own_step import overrides
 from .state import all_layers, components, stateful_layers
-from .step import PARTS, UnweighableLoss, created_under, nonfinite_parts
+from .step import PARTS, UnweighableLoss, compute_loss, created_under, nonfinite_parts
 
 
 # How to go on where refining cannot: in a call (`refine=False`) or after one (no `finder.refine`).
@@ -1011,7 +1011,7 @@ def adds_a_loss(model: keras.Model, x: Any, y: Any, sample_weight: Any, evaluate
                 if not overrides and not scope.losses:
                     raise ValueError("Keras's own `compute_loss` would find only regularisation penalties, if any")
                 if overrides or training:  # an override must compute in both modes; training's is the step's loss
-                    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+                    loss = compute_loss(model, x, y, y_pred, sample_weight, training)
                     trained = loss if training else trained
         except ValueError as error:
             if training:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import inspect
 import math
 from typing import Any, Callable
 
@@ -351,6 +352,24 @@ def output_pairs(y: Any, y_pred: Any, output_names: list[str] | None) -> list[tu
     return list(zip(targets, outputs))
 
 
+def compute_loss(model: keras.Model, x: Any, y: Any, y_pred: Any, sample_weight: Any, training: bool = True) -> Any:
+    """`model.compute_loss` called as `fit` calls it: with `training` where it takes that argument
+    (Keras's own does), without where an override does not (one written as Keras's knowledge
+    distillation example writes it, `compute_loss(self, x, y, y_pred, sample_weight, allow_empty)`).
+
+    Example:
+        >>> class Halved(keras.Sequential):
+        ...     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, allow_empty=False):
+        ...         return keras.ops.mean((y - y_pred) ** 2) / 2
+        >>> model = Halved([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+        >>> float(compute_loss(model, None, tf.constant([[2.0]]), model(tf.constant([[1.0]])), None))
+        2.0
+    """
+    if "training" in inspect.signature(model.compute_loss).parameters:
+        return model.compute_loss(x, y, y_pred, sample_weight, training=training)
+    return model.compute_loss(x, y, y_pred, sample_weight)
+
+
 def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool = True) -> Callable:
     """`(x, y, y_pred, sample_weight) -> scalar loss`, regularisation losses included.
 
@@ -370,8 +389,7 @@ def loss_function(model: keras.Model, loss_fn: Callable | None, training: bool =
         0.5
     """
     if loss_fn is None:
-        return lambda x, y, y_pred, sw: model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw,
-                                                           training=training)
+        return lambda x, y, y_pred, sw: compute_loss(model, x, y, y_pred, sw, training)
     if not isinstance(loss_fn, keras.losses.Loss):
         # Converted where it would be in the user's own `tf.function` (the context here, outside any,
         # leaves it to the default): TensorFlow's hook for functions a library calls, which
