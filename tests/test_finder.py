@@ -1792,6 +1792,8 @@ def test_constructor_errors():
         LRFinder(make_model(), keras.optimizers.Adam())
     with pytest.raises(TypeError, match="`optimizer` must be a keras.optimizers.Optimizer. Received: int"):
         LRFinder(make_model(), 3, "mse")
+    with pytest.raises(TypeError, match=re.escape("Received: the class Adam. Pass an instance of it (`Adam()`")):
+        LRFinder(make_model(), keras.optimizers.Adam, "mse")  # as `compile` refuses it
     with pytest.raises(ValueError, match=re.escape("`optimizer` is not a name Keras knows. Received: optimizer='adamx'")):
         LRFinder(make_model(), "adamx", "mse")
     with pytest.raises(ValueError, match=re.escape("`loss_fn` is not a name Keras knows. Received: loss_fn='msee'")):
@@ -1808,6 +1810,15 @@ def test_constructor_errors():
     optimizer._learning_rate = tf.constant(0.1)
     with pytest.raises(TypeError, match="learning rate cannot be set: it is a EagerTensor"):
         LRFinder(make_model(), optimizer, "mse")
+
+
+def test_a_loss_class_is_made_with_its_defaults_as_compile_makes_it(data):
+    # `compile(loss=keras.losses.Huber)` trains; the finder had called the class on the targets.
+    swept = []
+    for loss in (keras.losses.Huber, keras.losses.Huber()):
+        finder = LRFinder(make_model(), keras.optimizers.Adam(), loss, verbose=False)
+        swept.append((finder(data, batch_size=32, n_steps=30, refine=False), finder.losses))
+    assert swept[0] == swept[1] and len(swept[0][1]) > 10
 
 
 def test_another_keras_backend_is_named_before_anything_else(monkeypatch):

@@ -852,6 +852,10 @@ def one_optimizer(optimizer: Any, model: keras.Model, compiled: bool) -> keras.o
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         >>> type(one_optimizer("sgd", model, compiled=False)).__name__
         'SGD'
+        >>> one_optimizer(keras.optimizers.Adam, model, compiled=False)
+        Traceback (most recent call last):
+        ...
+        TypeError: `optimizer` must be a keras.optimizers.Optimizer. Received: the class Adam. Pass an instance of it (`Adam()`, or with its learning rate and options).
         >>> one_optimizer(None, model, compiled=False)
         Traceback (most recent call last):
         ...
@@ -868,6 +872,9 @@ def one_optimizer(optimizer: Any, model: keras.Model, compiled: bool) -> keras.o
         strategy = created_under(model)
         with strategy.scope() if strategy is not None else contextlib.nullcontext():  # its variables too
             optimizer = by_name("optimizer", optimizer, keras.optimizers.get, "'adam' or 'sgd'")
+    if isinstance(optimizer, type) and issubclass(optimizer, keras.optimizers.Optimizer):  # `compile` refuses it too
+        raise TypeError(f"`optimizer` must be a keras.optimizers.Optimizer. Received: the class {optimizer.__name__}. "
+                        f"Pass an instance of it (`{optimizer.__name__}()`, or with its learning rate and options).")
     if not isinstance(optimizer, keras.optimizers.Optimizer):
         raise TypeError(f"`optimizer` must be a keras.optimizers.Optimizer. Received: {type(optimizer).__name__}")
     return optimizer
@@ -914,12 +921,15 @@ def own_step(step: Any, monitor: Any, model: keras.Model, loss_fn: Any, compiled
 
 
 def one_loss(loss_fn: Any, compiled: bool) -> Any:
-    """`loss_fn` checked, and made from a name where it is one (as `compile` reads it); None stays
-    None where the model is `compiled` (its compiled loss is used), and raises where it is not.
+    """`loss_fn` checked, and made from a name or a `keras.losses.Loss` class where it is one (as
+    `compile` reads them); None stays None where the model is `compiled` (its compiled loss is
+    used), and raises where it is not.
 
     Example:
         >>> one_loss("mse", compiled=False).__name__
         'mean_squared_error'
+        >>> type(one_loss(keras.losses.Huber, compiled=False)).__name__  # a class: one made with its defaults
+        'Huber'
         >>> one_loss({"a": "mse"}, compiled=True)
         Traceback (most recent call last):
         ...
@@ -939,6 +949,12 @@ def one_loss(loss_fn: Any, compiled: bool) -> Any:
         )
     if isinstance(loss_fn, str):
         loss_fn = by_name("loss_fn", loss_fn, keras.losses.get, "'mse' or 'sparse_categorical_crossentropy'")
+    if isinstance(loss_fn, type) and issubclass(loss_fn, keras.losses.Loss):  # made with its defaults, as `compile` makes it
+        try:
+            loss_fn = loss_fn()
+        except TypeError as error:
+            raise TypeError(f"`loss_fn` is the class {loss_fn.__name__}, and making one with its defaults, as `compile` "
+                            f"does, raised TypeError: {error}. Pass an instance of it, with its arguments.") from None
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"`loss_fn` must be callable or a loss name. Received: {loss_fn!r}")
     return loss_fn
