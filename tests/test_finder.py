@@ -1531,12 +1531,35 @@ def test_a_model_compiled_to_run_eagerly_is_swept_and_refined_eagerly(data):
     # turns eager (its step, traced before, fails on the layer), and back.
     finder = LRFinder(eager, verbose=False)
     eager.run_eagerly = False
-    with pytest.raises(AttributeError, match="no attribute 'numpy'"):
+    with pytest.raises(ValueError, match=r"(?s)^The training step cannot be compiled: .* compile the model with `run_eagerly="
+                                         r"True`: .* Nothing was changed\. TensorFlow raised AttributeError: .*no attribute "
+                                         r"'numpy'"):
         finder(data, batch_size=32, n_steps=20, refine=False)
     assert_same_state(before, [v.numpy() for v in eager.variables])
     eager.run_eagerly = True
     finder(data, batch_size=32, n_steps=20, refine=False)
     np.testing.assert_allclose(finder.losses, found[1].losses, rtol=1e-5)
+
+
+def test_a_loss_computed_with_numpy_is_told_it_cannot_be_compiled_before_anything_changes(data):
+    # The first batch's checks run eagerly, where NumPy takes the tensors; the traced step does not. It had
+    # raised TensorFlow's NotImplementedError from inside the trace.
+    def numpy_mse(y_true, y_pred):
+        return np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2, axis=-1)
+
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    before = [v.numpy().copy() for v in model.variables]
+    finder = LRFinder(model, optimizer, numpy_mse, verbose=False)
+    with pytest.raises(ValueError, match=r"(?s)^The training step cannot be compiled: the model or the loss turns a "
+                                         r"tensor into a NumPy array .* Compute it with `keras.ops` or `tf` functions "
+                                         r"instead .* TensorFlow raised NotImplementedError: .*numpy_mse.*Cannot "
+                                         r"convert a symbolic"):
+        finder(data, batch_size=32, n_steps=20)
+    assert finder.lrs == [] and int(optimizer.iterations) == 0  # built for the trace, as `fit` builds it; no step
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    model.compile(optimizer, numpy_mse)
+    with pytest.raises(NotImplementedError, match="Cannot convert a symbolic"):  # as the message says
+        model.fit(*data, batch_size=32, verbose=0)
 
 
 def test_a_model_compiled_with_jit_compile_gets_its_steps_compiled_with_xla(data):

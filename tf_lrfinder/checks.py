@@ -309,6 +309,33 @@ def not_applied(optimizer: keras.optimizers.Optimizer, model: keras.Model, writt
                       "step='finder' to train with the finder's step. Nothing was changed.")
 
 
+def untraceable(error: Exception) -> ValueError | None:
+    """A `ValueError` with the fix, to raise instead of `error` where tracing a compiled step failed
+    because the model or the loss turns a tensor into a NumPy array (`np.asarray`, or `.numpy()`,
+    which a traced tensor lacks): a traced step holds symbolic tensors, which have no values, so
+    `fit` fails the same way. The finder's checks of the first batch run eagerly, where this works;
+    the step is traced after them, before the snapshot and any step. None for any other error.
+
+    Example:
+        >>> error = NotImplementedError("Cannot convert a symbolic tf.Tensor (x:0) to a numpy array.")
+        >>> print(untraceable(error))  # doctest: +ELLIPSIS
+        The training step cannot be compiled: the model or the loss turns a tensor into a NumPy array ...
+        >>> untraceable(NotImplementedError("another")) is None
+        True
+    """
+    if not (isinstance(error, NotImplementedError) and "Cannot convert a symbolic" in str(error)
+            or isinstance(error, AttributeError) and re.search(r"'SymbolicTensor' object has no attribute '(numpy|item|"
+                                                               r"tolist)'", str(error))):
+        return None
+    return ValueError(
+        "The training step cannot be compiled: the model or the loss turns a tensor into a NumPy array (a NumPy "
+        "function on it, `np.asarray`, `.numpy()`), which a compiled step cannot do, since its tensors hold no values "
+        "yet (`fit` fails the same way). Compute it with `keras.ops` or `tf` functions instead (NumPy's would also "
+        "leave no gradient to train by). Where a layer must read a value in Python, compile the model with "
+        "`run_eagerly=True`: the finder then trains it eagerly, as `fit` does (slower). Nothing was changed. "
+        f"TensorFlow raised {type(error).__name__}: {message_of(error)}")
+
+
 def naming(argument: str) -> contextlib.AbstractContextManager[None]:
     """Inside, a `ValueError` or `TypeError` whose message names `dataset` names `argument` instead:
     the checks written for the training data serve other data too (`refine`'s `validation_data`).

@@ -579,8 +579,8 @@ class LRFinder:
         try:
             with self._noting_legacy("train_step"):  # seen where it is traced, once
                 written = written_variables(self._run, tf.data.IteratorSpec(dataset.element_spec), steps)
-        except RuntimeError as error:  # where the step is traced, before the snapshot and any step
-            told = checks.average_written(error, self.optimizer, self.model)
+        except (RuntimeError, AttributeError) as error:  # where the step is traced, before the snapshot and any step
+            told = checks.average_written(error, self.optimizer, self.model) or checks.untraceable(error)
             if told is None:
                 raise
             raise told from error
