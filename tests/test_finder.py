@@ -1541,6 +1541,29 @@ def test_a_model_compiled_to_run_eagerly_is_swept_and_refined_eagerly(data):
     np.testing.assert_allclose(finder.losses, found[1].losses, rtol=1e-5)
 
 
+@pytest.mark.parametrize("cut", ["rounded loss", "stop_gradient in the model"])
+def test_a_loss_without_gradients_is_told_what_cuts_them_before_anything_changes(cut, data):
+    # Keras's optimizer raises "No gradients provided for any variable." as the step is traced, in `fit` too.
+    model, optimizer = make_model(), keras.optimizers.Adam()
+    loss = "mse"
+    if cut == "rounded loss":
+        loss = lambda y_true, y_pred: keras.ops.mean(keras.ops.square(y_true - keras.ops.round(y_pred)), axis=-1)
+    else:
+        model = keras.Sequential([model, keras.layers.Lambda(keras.ops.stop_gradient)])
+    before = [v.numpy().copy() for v in model.variables]
+    model.compile(optimizer, loss)
+    finder = LRFinder(model, verbose=False)
+    with pytest.raises(ValueError, match=re.escape(
+            "No gradients: the loss does not depend on any trainable variable through operations that have a gradient, "
+            "so no learning rate can train the model (`fit` fails the same way). Look for what cuts the way from the "
+            "weights to the loss: `stop_gradient`, rounding,")):
+        finder(data, batch_size=32, n_steps=20)
+    assert finder.lrs == [] and int(optimizer.iterations) == 0
+    assert_same_state(before, [v.numpy() for v in model.variables])
+    with pytest.raises(ValueError, match="No gradients provided for any variable"):  # as the message says
+        model.fit(*data, batch_size=32, verbose=0)
+
+
 def test_a_loss_computed_with_numpy_is_told_it_cannot_be_compiled_before_anything_changes(data):
     # The first batch's checks run eagerly, where NumPy takes the tensors; the traced step does not. It had
     # raised TensorFlow's NotImplementedError from inside the trace.

@@ -336,6 +336,28 @@ def untraceable(error: Exception) -> ValueError | None:
         f"TensorFlow raised {type(error).__name__}: {message_of(error)}")
 
 
+def no_gradients(error: Exception) -> ValueError | None:
+    """A `ValueError` with what to look for, to raise instead of Keras's `error` where the step was
+    traced and the loss has no gradient with respect to any trainable variable (Keras's optimizer
+    raises as it applies them, in `fit` too); None for any other error. Traced before the snapshot
+    and any step.
+
+    Example:
+        >>> print(no_gradients(ValueError("No gradients provided for any variable.")))  # doctest: +ELLIPSIS
+        No gradients: the loss does not depend on any trainable variable through operations that have a gradient...
+        >>> no_gradients(ValueError("another")) is None
+        True
+    """
+    if type(error) is not ValueError or not str(error).startswith("No gradients provided for any variable"):
+        return None
+    return ValueError(
+        "No gradients: the loss does not depend on any trainable variable through operations that have a gradient, "
+        "so no learning rate can train the model (`fit` fails the same way). Look for what cuts the way from the "
+        "weights to the loss: `stop_gradient`, rounding, `argmax` or a cast to integers in the model or the loss, "
+        "or a loss that does not use the model's output. Nothing was changed. Keras raised ValueError: "
+        f"{message_of(error)}")
+
+
 def naming(argument: str) -> contextlib.AbstractContextManager[None]:
     """Inside, a `ValueError` or `TypeError` whose message names `dataset` names `argument` instead:
     the checks written for the training data serve other data too (`refine`'s `validation_data`).

@@ -585,7 +585,8 @@ class LRFinder:
                 raise
             raise told from error
         except (ValueError, TypeError) as error:  # the model's own step, traced on data that may not fit
-            told = self._own_step and self._preflight.own_step_misfit(next(iter(dataset.take(1)))[1], error)
+            told = checks.no_gradients(error) or (
+                self._own_step and self._preflight.own_step_misfit(next(iter(dataset.take(1)))[1], error))
             if not told:
                 raise
             raise told from error
