@@ -469,9 +469,9 @@ def loss_fits(model: keras.Model, loss: Callable, x: Any, y: Any, y_pred: Any, s
     except UnweighableLoss:
         raise  # it says what is wrong: not the targets
     except (ValueError, TypeError, KeyError, tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
-        listed = getattr(model, "loss", None)  # `compile`'s loss, as given
-        if _COMPILE_MISFIT.search(str(error)) or (isinstance(listed, (list, tuple))
-                                                  and len(listed) != len(tree.flatten(y_pred))):
+        listed = getattr(model, "loss", None)  # `compile`'s loss, as given: more losses than outputs, Keras's KeyError
+        if _COMPILE_MISFIT.search(str(error)) or ("in the `loss` argument" in str(error) and isinstance(
+                listed, (list, tuple)) and len(listed) != len(tree.flatten(y_pred))):
             raise ValueError(
                 f"The model's `compile` does not fit its outputs: computing the compiled loss on the first batch raised "
                 f"{type(error).__name__}: {message_of(error)} `fit` fails the same way. Give `compile`'s `loss` (and "
