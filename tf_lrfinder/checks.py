@@ -291,16 +291,17 @@ def not_applied(optimizer: keras.optimizers.Optimizer, model: keras.Model, writt
         The model's own `train_step` does not apply `optimizer` (RMSprop), ... Pass the optimizer the step applies...
     """
     writes = {id(c) for v in written for c in components(v)}
-    applied = [f"`model.{name}` ({type(value).__name__})" for name, value in vars(model).items()
-               if isinstance(value, keras.optimizers.Optimizer) and value is not optimizer
-               and writes & {id(c) for v in value.variables for c in components(v)}]
+    held = [(name, value) for name, value in vars(model).items()
+            if isinstance(value, keras.optimizers.Optimizer) and value is not optimizer
+            and writes & {id(c) for v in value.variables for c in components(v)}]
+    applied = [f"`model.{name}` ({type(value).__name__})" for name, value in held]
     lead = (f"The model's own `train_step` does not apply `optimizer` ({type(optimizer).__name__}), whose rate the "
             "finder sweeps: none of its variables change in the step.")
     if not applied:
         return ValueError(f"{lead} Pass the optimizer the step applies (`LRFinder(model, optimizer=model.g_optimizer)`, "
                           "say, for a step that applies that one), or step='finder' to train with the finder's step. "
                           "Nothing was changed.")
-    first = applied[0].split("`")[1]
+    first = f"model.{held[0][0]}"
     if len(applied) == 1:
         return ValueError(f"{lead} It applies {applied[0]}: pass it, `LRFinder(model, optimizer={first})`, to sweep "
                           "its rate, or step='finder' to train with the finder's step. Nothing was changed.")
