@@ -1846,6 +1846,10 @@ def test_constructor_errors():
         LRFinder(make_model(), keras.optimizers.Adam(), "msee")
     with pytest.raises(TypeError, match=re.escape("`loss_fn` must be callable or a loss name. Received: 3")):
         LRFinder(make_model(), keras.optimizers.Adam(), 3)
+    with pytest.raises(TypeError, match=re.escape("Received: a metric, MeanSquaredError (`keras.metrics`), whose value is "
+                                                  "a running mean over the batches, with no gradient to train by (`fit` "
+                                                  "fails on it too). Pass `keras.losses.MeanSquaredError()`.")):
+        LRFinder(make_model(), keras.optimizers.Adam(), keras.metrics.MeanSquaredError())
     with pytest.raises(TypeError, match="`loss_fn` must be one loss. Received: a dict of losses. For a model with"):
         LRFinder(make_model(), keras.optimizers.Adam(), {"out": "mse"})
     with pytest.raises(ValueError, match="`steps_per_execution` must be a positive integer. Received: steps_per_execution=0"):

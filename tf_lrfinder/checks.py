@@ -355,7 +355,8 @@ def no_gradients(error: Exception) -> ValueError | None:
         "No gradients: the loss does not depend on any trainable variable through operations that have a gradient, "
         "so no learning rate can train the model (`fit` fails the same way). Look for what cuts the way from the "
         "weights to the loss: `stop_gradient`, rounding, `argmax` or a cast to integers in the model or the loss, "
-        "or a loss that does not use the model's output. Nothing was changed. Keras raised ValueError: "
+        "a loss that does not use the model's output, or a metric (`keras.metrics`) compiled as the loss. Nothing was "
+        "changed. Keras raised ValueError: "
         f"{message_of(error)}")
 
 
@@ -1005,6 +1006,11 @@ def one_loss(loss_fn: Any, compiled: bool) -> Any:
         except TypeError as error:
             raise TypeError(f"`loss_fn` is the class {loss_fn.__name__}, and making one with its defaults, as `compile` "
                             f"does, raised TypeError: {error}. Pass an instance of it, with its arguments.") from None
+    if isinstance(loss_fn, keras.metrics.Metric):  # its value is a running mean, with no gradient
+        name = type(loss_fn).__name__
+        same = f"`keras.losses.{name}()`" if isinstance(getattr(keras.losses, name, None), type) else "a keras.losses.Loss"
+        raise TypeError(f"`loss_fn` must be a loss. Received: a metric, {name} (`keras.metrics`), whose value is a running "
+                        f"mean over the batches, with no gradient to train by (`fit` fails on it too). Pass {same}.")
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"`loss_fn` must be callable or a loss name. Received: {loss_fn!r}")
     return loss_fn
