@@ -483,6 +483,56 @@ def test_arrays_of_python_objects_are_told_what_they_hold_and_the_fix_before_any
 
 
 @pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out", "ignore:The loss curve is flat")
+class Preprocessed(keras.Model):
+    """A model with a `preprocessor` that its `fit` maps over the batches (`preprocess_samples`), and that
+    refuses strings when called directly: KerasHub's tasks (a `BertTextClassifier`, say) are made so."""
+
+    def __init__(self, vocabulary):
+        super().__init__()
+        self.preprocessor = keras.layers.StringLookup(vocabulary=vocabulary, output_mode="one_hot")
+        self.dense = keras.layers.Dense(1)
+
+    def __call__(self, x, *args, **kwargs):
+        if any(t.dtype == tf.string if isinstance(t, tf.Tensor) else np.asarray(t).dtype.kind in "OSU"
+               for t in keras.tree.flatten(x)):
+            raise ValueError("Calling a model directly, e.g. `model(x)`, does not apply preprocessing")
+        return super().__call__(x, *args, **kwargs)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        return keras.utils.pack_x_y_sample_weight(self.preprocessor(x), y, sample_weight)
+
+
+def test_a_model_with_a_preprocessor_gets_its_batches_preprocessed_as_its_fit_does():
+    # KerasHub's `fit` and `evaluate` map `preprocess_samples` over the batches of arrays or of a pipeline; the
+    # finder called the model on the strings, and the model refused them.
+    rng = np.random.default_rng(0)
+    vocabulary = ["good", "bad", "fine", "poor"]
+    words = np.array(vocabulary)[rng.integers(0, 4, 256)][:, None]
+    y = np.isin(words[:, 0], ["good", "fine"]).astype("float32")[:, None]
+    model = Preprocessed(vocabulary)
+    model.compile(keras.optimizers.SGD(0.01), keras.losses.BinaryCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match="does not apply preprocessing"):
+        model(words)
+    model(model.preprocessor(words[:2]))
+    before = state_of(model, model.optimizer)
+    finder = LRFinder(model, verbose=False)
+    finder((words, y), batch_size=16, n_steps=30, refine=False)
+    assert_same_state(before, state_of(model, model.optimizer))
+    plain = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])  # the same, fed the strings preprocessed
+    plain.set_weights(model.dense.get_weights())
+    plain.compile(keras.optimizers.SGD(0.01), keras.losses.BinaryCrossentropy(from_logits=True))
+    by_hand = LRFinder(plain, verbose=False)
+    by_hand((model.preprocessor(words).numpy(), y), batch_size=16, n_steps=30, refine=False)
+    np.testing.assert_allclose(finder.losses, by_hand.losses, rtol=1e-6)
+    pipeline = tf.data.Dataset.from_tensor_slices((words, y)).batch(16)  # refined, measured on validation data
+    lr = LRFinder(model, verbose=False)(pipeline, n_steps=30, validation_data=pipeline.take(2))
+    assert np.isfinite(lr)
+    assert_same_state(before, state_of(model, model.optimizer))
+
+
 def test_text_as_an_array_of_python_strings_sweeps_for_a_model_that_reads_text():
     # Strings as objects (a pandas column of text) make a string tensor: not refused as objects are.
     rng = np.random.default_rng(0)

@@ -613,6 +613,12 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
             raise _batched_already(batch_size, data)
         ds = _from_iterable(data, n_steps, model, on_read)
 
+    preprocess = preprocessing(model)
+    if preprocess is not None:  # a KerasHub task's: strings to token ids, as its `fit` maps them over the batches
+        if one_pass is not None:
+            arrays_pass = one_pass
+            one_pass = lambda number: arrays_pass(number).map(preprocess)  # noqa: E731
+        ds = ds.map(preprocess)
     _check_structure(ds.element_spec, targets)
     _check_batched(ds.element_spec, model)
     _check_ordered(ds.element_spec, model)
@@ -648,6 +654,20 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
         passes = passes.map(plain(lambda index, batch: (index, weigh(*batch))))
     stream = passes.prefetch(tf.data.AUTOTUNE).with_options(options)
     return Batches(stream, first, cardinality, rereads=isinstance(data, tf.data.Dataset))
+
+
+def preprocessing(model: Any) -> Callable[..., Any] | None:
+    """The model's `preprocess_samples`, where it is a KerasHub task with a `preprocessor` (turning
+    strings into token ids, say): its `fit` and `evaluate` map it over the batches, of arrays or a
+    `tf.data.Dataset`, before they reach the model, which refuses strings when called directly. None
+    for other models. Mapped with `tf.data`'s default, autograph, as KerasHub maps it.
+
+    Example:
+        >>> preprocessing(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])) is None
+        True
+    """
+    preprocess = getattr(model, "preprocess_samples", None)
+    return preprocess if callable(preprocess) and getattr(model, "preprocessor", None) is not None else None
 
 
 def samples(batch: Any) -> int:
