@@ -617,7 +617,7 @@ def as_batches(data: Any, model: Any, n_steps: int | None, batch_size: int | Non
     if preprocess is not None:  # a KerasHub task's: strings to token ids, as its `fit` maps them over the batches
         if one_pass is not None:
             arrays_pass = one_pass
-            one_pass = lambda number: arrays_pass(number).map(preprocess)  # noqa: E731
+            one_pass = lambda number: arrays_pass(number).map(preprocess)
         ds = ds.map(preprocess)
     _check_structure(ds.element_spec, targets)
     _check_batched(ds.element_spec, model)
