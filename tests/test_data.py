@@ -482,7 +482,6 @@ def test_arrays_of_python_objects_are_told_what_they_hold_and_the_fix_before_any
     assert_same_state(before, state_of(model, model.optimizer))
 
 
-@pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out", "ignore:The loss curve is flat")
 class Preprocessed(keras.Model):
     """A model with a `preprocessor` that its `fit` maps over the batches (`preprocess_samples`), and that
     refuses strings when called directly: KerasHub's tasks (a `BertTextClassifier`, say) are made so."""
@@ -533,6 +532,7 @@ def test_a_model_with_a_preprocessor_gets_its_batches_preprocessed_as_its_fit_do
     assert_same_state(before, state_of(model, model.optimizer))
 
 
+@pytest.mark.filterwarnings("ignore:The loss never diverged", "ignore:The data ran out", "ignore:The loss curve is flat")
 def test_text_as_an_array_of_python_strings_sweeps_for_a_model_that_reads_text():
     # Strings as objects (a pandas column of text) make a string tensor: not refused as objects are.
     rng = np.random.default_rng(0)

@@ -584,7 +584,7 @@ class LRFinder:
             if told is None:
                 raise
             raise told from error
-        except (ValueError, TypeError) as error:  # the model's own step, traced on data that may not fit
+        except (ValueError, TypeError) as error:  # no gradients; or the model's own step, traced on data that may not fit
             told = checks.no_gradients(error) or (
                 self._own_step and self._preflight.own_step_misfit(next(iter(dataset.take(1)))[1], error))
             if not told:
